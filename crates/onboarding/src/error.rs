@@ -1,0 +1,74 @@
+//! Why a connection attempt failed, in words for the merchant. Every variant names what to fix;
+//! none carries the key, a token or a secret.
+
+use storelink_netguard::UrlError;
+use storelink_occ::OccError;
+
+/// Which form field a message belongs to, so the page can put it beside that field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    StoreUrl,
+    AppKey,
+    Form,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("{0}")]
+    BadStoreUrl(#[from] UrlError),
+    #[error("Paste your OCC Application Key. You find it in the OCC admin under Settings > Integrations.")]
+    MissingKey,
+    #[error("That does not look like an OCC Application Key: it is too long. Copy the key again from Settings > Integrations.")]
+    KeyTooLong,
+    #[error(
+        "Your store rejected this Application Key. Check that you copied the whole key from Settings > \
+         Integrations and that the integration is still registered, then try again."
+    )]
+    KeyRejected,
+    #[error("We could not reach a store at {host}. Check the Store URL; if it is right, your store may be down, so try again in a few minutes.")]
+    StoreUnreachable { host: String },
+    #[error("Your store at {host} answered with an error ({detail}). Check the Store URL, or try again in a few minutes.")]
+    StoreError { host: String, detail: String },
+    #[error("Something went wrong on our side and nothing was changed. Please try again.")]
+    /// The cause is for the logs, never for the page.
+    Internal(String),
+}
+
+impl ConnectError {
+    pub fn field(&self) -> Field {
+        match self {
+            ConnectError::BadStoreUrl(_) | ConnectError::StoreUnreachable { .. } | ConnectError::StoreError { .. } => {
+                Field::StoreUrl
+            }
+            ConnectError::MissingKey | ConnectError::KeyTooLong | ConnectError::KeyRejected => Field::AppKey,
+            ConnectError::Internal(_) => Field::Form,
+        }
+    }
+
+    /// Stable code for logs and metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ConnectError::BadStoreUrl(_) => "bad_store_url",
+            ConnectError::MissingKey => "missing_key",
+            ConnectError::KeyTooLong => "key_too_long",
+            ConnectError::KeyRejected => "key_rejected",
+            ConnectError::StoreUnreachable { .. } => "store_unreachable",
+            ConnectError::StoreError { .. } => "store_error",
+            ConnectError::Internal(_) => "internal",
+        }
+    }
+
+    /// Maps the test login's failure. Any 4xx from login means the key was refused.
+    pub(crate) fn from_login(host: &str, error: OccError) -> Self {
+        match error {
+            OccError::KeyRejected { .. } => ConnectError::KeyRejected,
+            OccError::Blocked(_) => ConnectError::BadStoreUrl(UrlError::private_network()),
+            OccError::Transient { .. } => ConnectError::StoreUnreachable { host: host.to_owned() },
+            other => ConnectError::StoreError { host: host.to_owned(), detail: other.kind_code().replace('_', " ") },
+        }
+    }
+
+    pub(crate) fn internal(error: impl std::fmt::Display) -> Self {
+        ConnectError::Internal(error.to_string())
+    }
+}

@@ -1,0 +1,18 @@
+//! Merchant onboarding: the `/connect` form and the connect pipeline behind it (normalize and vet the
+//! Store URL, test-login with the Application Key, save the merchant with its key sealed, check
+//! shipping methods and permissions, register the four webhook slots, send the merchant back).
+//! Owns no tables (it calls tenants, vault and registrar); it must never echo or log the key.
+
+mod checks;
+mod csrf;
+mod error;
+mod limits;
+mod pages;
+mod pipeline;
+mod routes;
+
+pub use csrf::Csrf;
+pub use error::ConnectError;
+pub use limits::{ConnectLimits, Limiters};
+pub use pipeline::{Connected, Pipeline};
+pub use routes::{configure, Onboarding};

@@ -1,0 +1,130 @@
+//! The connect pipeline (DESIGN.md section 2), shaped for about three OCC round trips:
+//! login; then, concurrently, saving the merchant, the checks and reading the four webhooks;
+//! then writing the webhooks. The merchant is saved only after the key passed the test login.
+
+use crate::checks;
+use crate::error::ConnectError;
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::PgPool;
+use storelink_core::{MerchantId, OCC_APP_KEY_PURPOSE, PartnerId};
+use storelink_netguard::{Policy, StoreUrl};
+use storelink_occ::OccClient;
+use storelink_registrar::{Registrar, SlotOutcome};
+use storelink_tenants::{CheckResult, merchants};
+use storelink_vault::Vault;
+
+/// An application key is a JWT of a few hundred bytes; anything far larger is a paste mistake.
+const MAX_KEY_LEN: usize = 16 * 1024;
+
+#[derive(Clone)]
+pub struct Pipeline {
+    pub pool: PgPool,
+    pub occ: OccClient,
+    pub vault: Vault,
+    pub registrar: Registrar,
+    pub policy: Policy,
+}
+
+#[derive(Debug)]
+pub struct Connected {
+    pub merchant_id: MerchantId,
+    pub store: StoreUrl,
+    pub checks: Vec<CheckResult>,
+    pub slots: Vec<SlotOutcome>,
+}
+
+impl Connected {
+    /// Warning codes for the partner, e.g. `no_shipping_methods`, `missing_permission:orders`.
+    pub fn warnings(&self) -> Vec<String> {
+        self.checks.iter().filter(|c| !c.ok).map(CheckResult::warning_code).collect()
+    }
+}
+
+/// Copy-paste often brings line breaks or spaces into a long key; none belong in a JWT.
+pub fn clean_key(raw: &str) -> Result<SecretString, ConnectError> {
+    let key: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
+    if key.is_empty() {
+        return Err(ConnectError::MissingKey);
+    }
+    if key.len() > MAX_KEY_LEN {
+        return Err(ConnectError::KeyTooLong);
+    }
+    Ok(SecretString::from(key))
+}
+
+impl Pipeline {
+    /// Normalizes and vets the Store URL; the pre-flight resolution gives the merchant a clear
+    /// message, and the guarded HTTP client re-checks the address it actually connects to.
+    pub async fn vet_store(&self, input: &str) -> Result<StoreUrl, ConnectError> {
+        let store = storelink_netguard::normalize_store_url(input, &self.policy)?;
+        storelink_netguard::resolve_checked(&store, &self.policy).await?;
+        Ok(store)
+    }
+
+    pub async fn connect(
+        &self,
+        partner: PartnerId,
+        store: StoreUrl,
+        app_key: SecretString,
+    ) -> Result<Connected, ConnectError> {
+        let host = store.host().to_owned();
+        let base = store.url().clone();
+        let token = self
+            .occ
+            .login(&base, &app_key)
+            .await
+            .map_err(|e| ConnectError::from_login(&host, e))?
+            .token;
+
+        let (saved, checks, reads) = futures::join!(
+            self.save_merchant(partner, &store, &app_key),
+            checks::run(&self.occ, &base, &token),
+            self.registrar.read_slots(&base, &token),
+        );
+        let merchant_id = saved?;
+        let (slots, recorded) = futures::join!(
+            self.registrar.write_slots(&base, &token, merchant_id, reads),
+            storelink_tenants::checks::record(&self.pool, merchant_id, &checks),
+        );
+        recorded.map_err(ConnectError::internal)?;
+        tracing::info!(
+            %merchant_id, %partner, store = %store,
+            warnings = checks.iter().filter(|c| !c.ok).count(),
+            slots_registered = slots.iter().filter(|s| s.error.is_none()).count(),
+            "merchant connected"
+        );
+        Ok(Connected { merchant_id, store, checks, slots })
+    }
+
+    /// Upserts the merchant and seals its key in one transaction: a reconnect replaces the key
+    /// atomically, and a failure leaves neither a merchant without a key nor a stray key.
+    async fn save_merchant(
+        &self,
+        partner: PartnerId,
+        store: &StoreUrl,
+        app_key: &SecretString,
+    ) -> Result<MerchantId, ConnectError> {
+        let mut tx = self.pool.begin().await.map_err(ConnectError::internal)?;
+        let merchant_id = merchants::upsert_connected(&mut tx, partner, store.as_str())
+            .await
+            .map_err(ConnectError::internal)?;
+        self.vault
+            .seal_with(&mut tx, merchant_id, OCC_APP_KEY_PURPOSE, app_key.expose_secret().as_bytes())
+            .await
+            .map_err(ConnectError::internal)?;
+        tx.commit().await.map_err(ConnectError::internal)?;
+        Ok(merchant_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_whitespace_is_removed_and_emptiness_refused() {
+        assert_eq!(clean_key(" eyJ a.b\n.c ").map(|k| k.expose_secret().to_owned()).ok(), Some("eyJa.b.c".into()));
+        assert!(matches!(clean_key(" \n "), Err(ConnectError::MissingKey)));
+        assert!(matches!(clean_key(&"x".repeat(MAX_KEY_LEN + 1)), Err(ConnectError::KeyTooLong)));
+    }
+}

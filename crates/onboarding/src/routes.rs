@@ -1,0 +1,263 @@
+//! `GET /connect` shows the form; `POST /connect` runs the pipeline and sends the merchant back
+//! to the partner with `303 See Other`, or re-renders the form with a specific message.
+
+use crate::csrf::{self, Csrf};
+use crate::error::{ConnectError, Field};
+use crate::limits::Limiters;
+use crate::pages::{self, ConnectPage};
+use crate::pipeline::{self, Pipeline};
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use std::time::Duration;
+use storelink_core::PartnerId;
+use storelink_tenants::{partners, Partner};
+
+/// An opaque `state` longer than this is not a partner's CSRF value but an attempt to bloat URLs.
+const MAX_STATE_LEN: usize = 1024;
+
+#[derive(Clone)]
+pub struct Onboarding {
+    pub pipeline: Pipeline,
+    pub csrf: Csrf,
+    pub limiters: Limiters,
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::FormConfig::default().limit(64 * 1024).error_handler(|err, _req| {
+        let response = pages::problem(
+            StatusCode::BAD_REQUEST,
+            "This form could not be read",
+            "The form was incomplete or not sent as a web form. Go back to the partner's site and start again.",
+        );
+        actix_web::error::InternalError::from_response(err, response).into()
+    }))
+    .app_data(web::QueryConfig::default().error_handler(|err, _req| {
+        let response = pages::problem(
+            StatusCode::BAD_REQUEST,
+            "This connection link is not valid",
+            "The link you followed is malformed. Go back to the partner's site and start again.",
+        );
+        actix_web::error::InternalError::from_response(err, response).into()
+    }))
+    .service(web::resource("/connect").route(web::get().to(show)).route(web::post().to(submit)));
+}
+
+#[derive(Deserialize)]
+struct LinkQuery {
+    partner_id: Option<String>,
+    redirect_uri: Option<String>,
+    state: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ConnectForm {
+    partner_id: Option<String>,
+    redirect_uri: Option<String>,
+    state: Option<String>,
+    store_url: Option<String>,
+    app_key: Option<String>,
+    csrf_token: Option<String>,
+}
+
+/// The partner link's parts once checked: a known partner and one of its registered redirect URIs.
+struct Link {
+    partner: Partner,
+    redirect_uri: String,
+    state: String,
+}
+
+async fn show(ob: web::Data<Onboarding>, req: HttpRequest, q: web::Query<LinkQuery>) -> HttpResponse {
+    let q = q.into_inner();
+    let link = match check_link(&ob, q.partner_id, q.redirect_uri, q.state).await {
+        Ok(link) => link,
+        Err(page) => return page,
+    };
+    let cookie_value = req
+        .cookie(csrf::COOKIE)
+        .map(|c| c.value().to_owned())
+        .filter(|v| v.len() >= 32)
+        .unwrap_or_else(Csrf::new_cookie_value);
+    let token = ob.csrf.token_for(&cookie_value);
+    let mut response = render_form(&link, "", &token, None);
+    if let Err(e) = response.add_cookie(&csrf_cookie(&ob.csrf, cookie_value)) {
+        tracing::error!(error = %e, "setting the CSRF cookie failed");
+    }
+    response
+}
+
+async fn submit(ob: web::Data<Onboarding>, req: HttpRequest, form: web::Form<ConnectForm>) -> HttpResponse {
+    let form = form.into_inner();
+    let cookie = req.cookie(csrf::COOKIE);
+    if !ob.csrf.verify(cookie.as_ref().map(|c| c.value()), form.csrf_token.as_deref()) {
+        return pages::problem(
+            StatusCode::FORBIDDEN,
+            "Your session expired",
+            "For your security this form can only be sent from the page we showed you, with cookies enabled. \
+             Go back to the partner's site and start again.",
+        );
+    }
+    let link = match check_link(&ob, form.partner_id, form.redirect_uri, form.state).await {
+        Ok(link) => link,
+        Err(page) => return page,
+    };
+    let token = form.csrf_token.unwrap_or_default();
+    let store_input = form.store_url.unwrap_or_default();
+
+    let client = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".to_owned());
+    if let Err(wait) = ob.limiters.check_client(&client) {
+        return too_many(wait);
+    }
+    let result = async {
+        let store = ob.pipeline.vet_store(&store_input).await?;
+        ob.limiters.check_store(store.as_str()).map_err(Limited)?;
+        let key = pipeline::clean_key(form.app_key.as_deref().unwrap_or_default())?;
+        ob.pipeline.connect(link.partner.partner_id, store, key).await.map_err(Failure::from)
+    }
+    .await;
+
+    match result {
+        Ok(connected) => {
+            let target = storelink_tenants::redirect::build_return_url(
+                &link.redirect_uri,
+                &connected.merchant_id.to_string(),
+                &link.state,
+                &connected.warnings(),
+            );
+            match target {
+                Ok(url) => HttpResponse::SeeOther().insert_header(("Location", url.as_str())).finish(),
+                Err(e) => {
+                    tracing::error!(error = %e, "building the return URL failed");
+                    pages::problem(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "Please try again.")
+                }
+            }
+        }
+        Err(Failure::Limited(Limited(wait))) => too_many(wait),
+        Err(Failure::Connect(error)) => {
+            if let ConnectError::Internal(cause) = &error {
+                tracing::error!(cause = %cause, "connect failed internally");
+            } else {
+                tracing::info!(code = error.code(), "connect refused");
+            }
+            render_form(&link, &store_input, &token, Some(error))
+        }
+    }
+}
+
+struct Limited(Duration);
+
+enum Failure {
+    Limited(Limited),
+    Connect(ConnectError),
+}
+
+impl From<ConnectError> for Failure {
+    fn from(e: ConnectError) -> Self {
+        Failure::Connect(e)
+    }
+}
+
+impl From<Limited> for Failure {
+    fn from(l: Limited) -> Self {
+        Failure::Limited(l)
+    }
+}
+
+impl From<storelink_netguard::UrlError> for Failure {
+    fn from(e: storelink_netguard::UrlError) -> Self {
+        Failure::Connect(e.into())
+    }
+}
+
+fn too_many(wait: Duration) -> HttpResponse {
+    let seconds = wait.as_secs().max(1);
+    let mut response = pages::problem(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many attempts",
+        &format!("There were too many connection attempts. Wait {seconds} seconds, then try again."),
+    );
+    if let Ok(value) = seconds.to_string().parse() {
+        response.headers_mut().insert(actix_web::http::header::RETRY_AFTER, value);
+    }
+    response
+}
+
+fn invalid_link(message: &str) -> HttpResponse {
+    pages::problem(StatusCode::BAD_REQUEST, "This connection link is not valid", message)
+}
+
+/// Checks the partner and redirect URI before anything else happens: a redirect URI that is not
+/// on the partner's list gets an error page and never a redirect.
+async fn check_link(
+    ob: &Onboarding,
+    partner_id: Option<String>,
+    redirect_uri: Option<String>,
+    state: Option<String>,
+) -> Result<Link, HttpResponse> {
+    const START_AGAIN: &str = "Go back to the partner's site and start the connection again.";
+    let Some(partner_id) = partner_id.and_then(|p| p.trim().parse::<PartnerId>().ok()) else {
+        return Err(invalid_link(&format!("It does not name a known partner. {START_AGAIN}")));
+    };
+    let partner = match partners::get(&ob.pipeline.pool, partner_id).await {
+        Ok(Some(partner)) => partner,
+        Ok(None) => return Err(invalid_link(&format!("It does not name a known partner. {START_AGAIN}"))),
+        Err(e) => {
+            tracing::error!(error = %e, "loading partner failed");
+            return Err(pages::problem(StatusCode::SERVICE_UNAVAILABLE, "Please try again", "We could not load this page."));
+        }
+    };
+    let redirect_uri = redirect_uri.unwrap_or_default();
+    match partners::redirect_allowed(&ob.pipeline.pool, partner_id, &redirect_uri).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(invalid_link(&format!(
+                "Its return address is not registered for {}. {START_AGAIN}",
+                partner.name
+            )));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "checking redirect URI failed");
+            return Err(pages::problem(StatusCode::SERVICE_UNAVAILABLE, "Please try again", "We could not load this page."));
+        }
+    }
+    let state = state.unwrap_or_default();
+    if state.len() > MAX_STATE_LEN {
+        return Err(invalid_link(&format!("Its state parameter is too long. {START_AGAIN}")));
+    }
+    Ok(Link { partner, redirect_uri, state })
+}
+
+/// The form, blank or re-rendered after a refusal: the Store URL is kept, the key never echoed.
+fn render_form(link: &Link, store_url: &str, token: &str, error: Option<ConnectError>) -> HttpResponse {
+    let status = match &error {
+        None => StatusCode::OK,
+        Some(ConnectError::Internal(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+        Some(_) => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    let field = error.as_ref().map(ConnectError::field);
+    let message = error.map(|e| e.to_string());
+    let for_field = |f: Field| if field == Some(f) { message.clone() } else { None };
+    let page = ConnectPage {
+        partner_name: &link.partner.name,
+        partner_id: &link.partner.partner_id.to_string(),
+        redirect_uri: &link.redirect_uri,
+        state: &link.state,
+        store_url,
+        csrf_token: token,
+        store_error: for_field(Field::StoreUrl),
+        key_error: for_field(Field::AppKey),
+        form_error: for_field(Field::Form),
+    };
+    pages::html(status, &page)
+}
+
+fn csrf_cookie(csrf: &Csrf, value: String) -> Cookie<'static> {
+    Cookie::build(csrf::COOKIE, value)
+        .path("/connect")
+        .http_only(true)
+        .secure(csrf.secure_cookie)
+        .same_site(SameSite::Lax)
+        .max_age(actix_web::cookie::time::Duration::hours(2))
+        .finish()
+}

@@ -1,0 +1,15 @@
+//! The webhook registrar: puts Storelink's callback URL on the merchant's four OCC webhooks
+//! (read, merge, write: other receivers on the same webhook are kept), records each slot's outcome,
+//! seals the webhook signing secrets in the vault, and retries failed slots in the background.
+//! Owns the `webhook_slots` table. It must never overwrite or remove another integration's URLs,
+//! and never rotate a webhook's shared secret.
+
+mod config;
+mod record;
+mod register;
+mod retry;
+
+pub use config::{RegistrarConfig, SlotMap, SlotMapError};
+pub use record::{SlotRecord, SlotStatus, list as list_slots};
+pub use register::{Registrar, SlotOutcome, SlotRead, WEBHOOK_SECRET_PURPOSE_PREFIX, webhook_secret_purpose};
+pub use retry::RetryReport;

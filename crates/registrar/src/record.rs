@@ -1,0 +1,185 @@
+//! Queries on `webhook_slots`: one row per (merchant, slot) with its latest outcome.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use std::time::Duration;
+use storelink_core::{MerchantId, Slot};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlotStatus {
+    Pending,
+    Registered,
+    Failed,
+    /// The store has no such webhook: events for this slot are polled instead.
+    Unsupported,
+    Unregistered,
+}
+
+impl SlotStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SlotStatus::Pending => "pending",
+            SlotStatus::Registered => "registered",
+            SlotStatus::Failed => "failed",
+            SlotStatus::Unsupported => "unsupported",
+            SlotStatus::Unregistered => "unregistered",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "registered" => SlotStatus::Registered,
+            "failed" => SlotStatus::Failed,
+            "unsupported" => SlotStatus::Unsupported,
+            "unregistered" => SlotStatus::Unregistered,
+            _ => SlotStatus::Pending,
+        }
+    }
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SlotRecord {
+    pub slot: Slot,
+    pub occ_webhook_id: String,
+    pub callback_url: String,
+    pub status: SlotStatus,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub registered_at: Option<DateTime<Utc>>,
+}
+
+type Row = (
+    String,
+    String,
+    String,
+    String,
+    i32,
+    Option<String>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+);
+
+pub async fn list(pool: &PgPool, merchant: MerchantId) -> Result<Vec<SlotRecord>, sqlx::Error> {
+    let rows = sqlx::query_as::<_, Row>(
+        "SELECT slot, occ_webhook_id, callback_url, status, attempts, last_error, next_attempt_at, registered_at
+         FROM webhook_slots WHERE merchant_id = $1 ORDER BY slot",
+    )
+    .bind(merchant)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(slot, id, url, status, attempts, last_error, next, registered)| {
+            Some(SlotRecord {
+                slot: slot.parse().ok()?,
+                occ_webhook_id: id,
+                callback_url: url,
+                status: SlotStatus::parse(&status),
+                attempts,
+                last_error,
+                next_attempt_at: next,
+                registered_at: registered,
+            })
+        })
+        .collect())
+}
+
+/// The outcome of one attempt. `retry_in` is set for failures that should be tried again.
+pub(crate) struct Attempt<'a> {
+    pub merchant: MerchantId,
+    pub slot: Slot,
+    pub occ_webhook_id: &'a str,
+    pub callback_url: &'a str,
+    pub status: SlotStatus,
+    pub error: Option<String>,
+}
+
+/// Records an attempt and returns the attempt count so far.
+pub(crate) async fn record(
+    pool: &PgPool,
+    attempt: &Attempt<'_>,
+    backoff: impl Fn(i32) -> Duration,
+) -> Result<i32, sqlx::Error> {
+    let attempts: i32 = sqlx::query_scalar(
+        "INSERT INTO webhook_slots (merchant_id, slot, occ_webhook_id, callback_url, status, attempts, last_error,
+                                    registered_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, 1, $6, CASE WHEN $5 = 'registered' THEN now() END, now())
+         ON CONFLICT (merchant_id, slot) DO UPDATE SET
+            occ_webhook_id = EXCLUDED.occ_webhook_id,
+            callback_url = EXCLUDED.callback_url,
+            status = EXCLUDED.status,
+            attempts = webhook_slots.attempts + 1,
+            last_error = EXCLUDED.last_error,
+            registered_at = COALESCE(EXCLUDED.registered_at, webhook_slots.registered_at),
+            updated_at = now()
+         RETURNING attempts",
+    )
+    .bind(attempt.merchant)
+    .bind(attempt.slot.as_str())
+    .bind(attempt.occ_webhook_id)
+    .bind(attempt.callback_url)
+    .bind(attempt.status.as_str())
+    .bind(&attempt.error)
+    .fetch_one(pool)
+    .await?;
+    let next = (attempt.status == SlotStatus::Failed).then(|| backoff(attempts));
+    sqlx::query(
+        "UPDATE webhook_slots
+         SET next_attempt_at = CASE WHEN $3::float8 IS NULL THEN NULL
+                                    ELSE now() + make_interval(secs => $3::float8) END
+         WHERE merchant_id = $1 AND slot = $2",
+    )
+    .bind(attempt.merchant)
+    .bind(attempt.slot.as_str())
+    .bind(next.map(|d| d.as_secs_f64()))
+    .execute(pool)
+    .await?;
+    Ok(attempts)
+}
+
+/// A new connection starts every slot's attempt count afresh.
+pub(crate) async fn reset_attempts(pool: &PgPool, merchant: MerchantId) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE webhook_slots SET attempts = 0 WHERE merchant_id = $1")
+        .bind(merchant)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Claims due failed slots for one worker: pushing `next_attempt_at` out by `lease` hides them from
+/// other workers while this one works, and a crashed worker's claim simply expires.
+pub(crate) async fn claim_due(
+    pool: &PgPool,
+    limit: i64,
+    lease: Duration,
+) -> Result<Vec<(MerchantId, Slot)>, sqlx::Error> {
+    let rows = sqlx::query_as::<_, (MerchantId, String)>(
+        "UPDATE webhook_slots s SET next_attempt_at = now() + make_interval(secs => $2::float8)
+         FROM (SELECT merchant_id, slot FROM webhook_slots
+               WHERE status = 'failed' AND next_attempt_at <= now()
+               ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) due
+         WHERE s.merchant_id = due.merchant_id AND s.slot = due.slot
+         RETURNING s.merchant_id, s.slot",
+    )
+    .bind(limit)
+    .bind(lease.as_secs_f64())
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(m, slot)| Some((m, slot.parse().ok()?)))
+        .collect())
+}
+
+/// Parks a claimed slot whose merchant is not active (paused, revoked, credentials invalid):
+/// it is not retried until the merchant is reconnected, which registers every slot afresh.
+pub(crate) async fn park(pool: &PgPool, merchant: MerchantId, slot: Slot) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE webhook_slots SET next_attempt_at = NULL WHERE merchant_id = $1 AND slot = $2")
+        .bind(merchant)
+        .bind(slot.as_str())
+        .execute(pool)
+        .await?;
+    Ok(())
+}

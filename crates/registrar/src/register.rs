@@ -1,0 +1,191 @@
+//! Registering one merchant's slots on OCC: read every webhook, merge our URL, write it back.
+//! Split in two phases so the connect pipeline can read while it is still saving the merchant.
+
+use crate::config::RegistrarConfig;
+use crate::record::{self, Attempt, SlotStatus};
+use futures::future::join_all;
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::PgPool;
+use std::sync::Arc;
+use storelink_core::{MerchantId, Slot};
+use storelink_occ::{OccClient, OccError, Webhook};
+use storelink_vault::Vault;
+use url::Url;
+
+pub const WEBHOOK_SECRET_PURPOSE_PREFIX: &str = "webhook-secret:";
+
+/// Vault purpose under which a slot's signing secrets are sealed (JSON `{"sha1":..,"sha512":..}`).
+pub fn webhook_secret_purpose(slot: Slot) -> String {
+    format!("{WEBHOOK_SECRET_PURPOSE_PREFIX}{slot}")
+}
+
+#[derive(Clone)]
+pub struct Registrar {
+    pub(crate) pool: PgPool,
+    pub(crate) occ: OccClient,
+    pub(crate) vault: Vault,
+    pub(crate) config: Arc<RegistrarConfig>,
+}
+
+/// Phase one's result for one slot: the webhook as OCC holds it now, or why it could not be read.
+pub struct SlotRead {
+    pub slot: Slot,
+    pub webhook: Result<Webhook, OccError>,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SlotOutcome {
+    pub slot: Slot,
+    pub status: SlotStatus,
+    pub error: Option<String>,
+}
+
+impl Registrar {
+    pub fn new(pool: PgPool, occ: OccClient, vault: Vault, config: RegistrarConfig) -> Self {
+        Self { pool, occ, vault, config: Arc::new(config) }
+    }
+
+    pub fn config(&self) -> &RegistrarConfig {
+        &self.config
+    }
+
+    /// `{public_url}/webhooks/occ/{merchant_id}/{slot}`.
+    pub fn callback_url(&self, merchant: MerchantId, slot: Slot) -> String {
+        let base = self.config.public_url.as_str().trim_end_matches('/');
+        format!("{base}/webhooks/occ/{merchant}/{slot}")
+    }
+
+    /// Phase one: read the four webhooks (with their secrets) concurrently.
+    pub async fn read_slots(&self, store: &Url, token: &SecretString) -> Vec<SlotRead> {
+        join_all(Slot::ALL.into_iter().map(|slot| async move {
+            let id = self.config.slot_map.webhook_id(slot);
+            SlotRead { slot, webhook: self.occ.get_webhook(store, token, id, true).await }
+        }))
+        .await
+    }
+
+    /// Phase two: merge our URL into each webhook read in phase one, write it, seal the secrets and
+    /// record every slot's outcome. A failed slot is recorded for retry; it never fails the others.
+    pub async fn write_slots(
+        &self,
+        store: &Url,
+        token: &SecretString,
+        merchant: MerchantId,
+        reads: Vec<SlotRead>,
+    ) -> Vec<SlotOutcome> {
+        join_all(reads.into_iter().map(|read| async move {
+            let result = match read.webhook {
+                Ok(webhook) => self.merge_and_write(store, token, merchant, read.slot, webhook).await,
+                Err(e) => Err(e),
+            };
+            self.record_outcome(merchant, read.slot, result).await
+        }))
+        .await
+    }
+
+    /// Both phases for a merchant, used on reconnect paths and by the retry loop.
+    pub async fn register_all(&self, store: &Url, token: &SecretString, merchant: MerchantId) -> Vec<SlotOutcome> {
+        if let Err(e) = record::reset_attempts(&self.pool, merchant).await {
+            tracing::warn!(%merchant, error = %e, "could not reset slot attempts");
+        }
+        let reads = self.read_slots(store, token).await;
+        self.write_slots(store, token, merchant, reads).await
+    }
+
+    /// Registers one slot (read, merge, write) and records the outcome.
+    pub async fn register_slot(
+        &self,
+        store: &Url,
+        token: &SecretString,
+        merchant: MerchantId,
+        slot: Slot,
+    ) -> SlotOutcome {
+        let id = self.config.slot_map.webhook_id(slot);
+        let result = match self.occ.get_webhook(store, token, id, true).await {
+            Ok(webhook) => self.merge_and_write(store, token, merchant, slot, webhook).await,
+            Err(e) => Err(e),
+        };
+        self.record_outcome(merchant, slot, result).await
+    }
+
+    async fn merge_and_write(
+        &self,
+        store: &Url,
+        token: &SecretString,
+        merchant: MerchantId,
+        slot: Slot,
+        webhook: Webhook,
+    ) -> Result<Webhook, OccError> {
+        let ours = self.callback_url(merchant, slot);
+        if webhook.urls.iter().any(|u| u == &ours) {
+            return Ok(webhook);
+        }
+        let mut urls = webhook.urls.clone();
+        urls.push(ours);
+        let written = self
+            .occ
+            .put_webhook_urls(store, token, self.config.slot_map.webhook_id(slot), &urls)
+            .await?;
+        // The PUT answer may omit secrets; keep the ones read with includeSecretKeys=true.
+        Ok(Webhook { secret_key: webhook.secret_key, secret_key_sha512: webhook.secret_key_sha512, ..written })
+    }
+
+    pub(crate) async fn record_failure(&self, merchant: MerchantId, slot: Slot, error: &OccError) -> SlotOutcome {
+        self.store_outcome(merchant, slot, SlotStatus::Failed, Some(error.to_string())).await
+    }
+
+    async fn record_outcome(
+        &self,
+        merchant: MerchantId,
+        slot: Slot,
+        result: Result<Webhook, OccError>,
+    ) -> SlotOutcome {
+        let (status, error) = match &result {
+            Ok(webhook) => match self.seal_secrets(merchant, slot, webhook).await {
+                Ok(()) => (SlotStatus::Registered, None),
+                Err(e) => (SlotStatus::Failed, Some(format!("storing the webhook secret failed: {e}"))),
+            },
+            Err(OccError::NotFound { .. }) => (
+                SlotStatus::Unsupported,
+                Some("this store has no such webhook; the slot's events are polled instead".to_owned()),
+            ),
+            Err(e) => (SlotStatus::Failed, Some(e.to_string())),
+        };
+        self.store_outcome(merchant, slot, status, error).await
+    }
+
+    async fn store_outcome(
+        &self,
+        merchant: MerchantId,
+        slot: Slot,
+        status: SlotStatus,
+        error: Option<String>,
+    ) -> SlotOutcome {
+        let callback_url = self.callback_url(merchant, slot);
+        let attempt = Attempt {
+            merchant,
+            slot,
+            occ_webhook_id: self.config.slot_map.webhook_id(slot),
+            callback_url: &callback_url,
+            status,
+            error: error.clone(),
+        };
+        if let Err(e) = record::record(&self.pool, &attempt, |n| self.config.backoff(n)).await {
+            tracing::error!(%merchant, %slot, error = %e, "recording the slot outcome failed");
+        }
+        match &error {
+            Some(e) => tracing::warn!(%merchant, %slot, status = status.as_str(), error = %e, "webhook slot not registered"),
+            None => tracing::info!(%merchant, %slot, "webhook slot registered"),
+        }
+        SlotOutcome { slot, status, error }
+    }
+
+    async fn seal_secrets(&self, merchant: MerchantId, slot: Slot, webhook: &Webhook) -> Result<(), storelink_vault::VaultError> {
+        let secrets = serde_json::json!({
+            "sha1": webhook.secret_key.as_ref().map(|s| s.expose_secret().to_owned()),
+            "sha512": webhook.secret_key_sha512.as_ref().map(|s| s.expose_secret().to_owned()),
+        });
+        let bytes = zeroize::Zeroizing::new(secrets.to_string().into_bytes());
+        self.vault.seal(merchant, &webhook_secret_purpose(slot), &bytes).await
+    }
+}

@@ -1,0 +1,195 @@
+//! `storelink bench ...`: measured figures for docs/BENCHMARKS.md, each against a baseline taken
+//! in the same run. Everything runs on loopback against the in-process OCC simulator, in a
+//! temporary database that is dropped afterwards.
+
+use crate::config::{Config, RawConfig};
+use crate::server::{self, Services};
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use sqlx::{Connection, Executor, PgConnection};
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+use storelink_core::Slot;
+use storelink_occ::{OccClient, OccConfig};
+use storelink_occ_sim::{OccSim, Permissions, SimOptions};
+use storelink_tenants::{partners, NewPartner};
+use storelink_vault::MasterKeys;
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Connect latency (POST /connect) vs one OCC call, with latency added to every simulator call.
+    Connect {
+        #[arg(long, default_value_t = 100)]
+        latency_ms: u64,
+        #[arg(long, default_value_t = 15)]
+        runs: usize,
+    },
+}
+
+pub async fn run(command: BenchCommand, config: Config) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Connect { latency_ms, runs } => connect(config, latency_ms, runs.max(3)).await,
+    }
+}
+
+/// A throwaway database on the configured (or local) server, dropped by `drop_database`.
+async fn temp_database(config: &Config) -> anyhow::Result<(String, String, String)> {
+    let db = crate::database::resolve(config.raw.database_url.as_deref(), &config.raw.data_dir).await?;
+    let admin_url = replace_db(&db.url, "postgres");
+    let name = format!("storelink_bench_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = PgConnection::connect(&admin_url).await.context("connecting to create the bench database")?;
+    conn.execute(format!(r#"CREATE DATABASE "{name}""#).as_str()).await?;
+    Ok((replace_db(&db.url, &name), admin_url, name))
+}
+
+async fn drop_database(admin_url: &str, name: &str) {
+    if let Ok(mut conn) = PgConnection::connect(admin_url).await {
+        let _ = conn.execute(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#).as_str()).await;
+    }
+}
+
+fn replace_db(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map(|(b, q)| (b, format!("?{q}"))).unwrap_or((url, String::new()));
+    let cut = base.rfind('/').filter(|&i| i > base.find("://").map_or(0, |p| p + 2)).unwrap_or(base.len());
+    format!("{}/{name}{query}", &base[..cut])
+}
+
+async fn connect(config: Config, latency_ms: u64, runs: usize) -> anyhow::Result<()> {
+    let (url, admin_url, name) = temp_database(&config).await?;
+    let result = connect_in(&url, latency_ms, runs).await;
+    drop_database(&admin_url, &name).await;
+    result
+}
+
+async fn connect_in(db_url: &str, latency_ms: u64, runs: usize) -> anyhow::Result<()> {
+    let pool = storelink_core::db::connect(db_url, 10).await?;
+    storelink_core::db::migrate(&pool).await?;
+    let latency = Duration::from_millis(latency_ms);
+    let sim = OccSim::spawn(SimOptions { latency, ..SimOptions::default() }).await?;
+    let key = sim.add_key(Permissions::all());
+
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let raw = RawConfig {
+        listen: addr.to_string(),
+        public_url: format!("http://{addr}"),
+        allow_insecure_store_urls: true,
+        connect_per_client_per_minute: 10_000,
+        connect_per_store_per_minute: 10_000,
+        ..RawConfig::default()
+    };
+    let config = Config::validate(raw)?;
+    let services = Services::new(config, pool.clone(), MasterKeys::generate("bench"))?;
+    let http = server::http_server(&services, listener, false)?;
+    let handle = http.handle();
+    tokio::spawn(http);
+
+    let redirect = "https://partner.example/callback".to_owned();
+    let partner = partners::create(&pool, NewPartner { name: "Bench", redirect_uris: std::slice::from_ref(&redirect) }).await?;
+    let store = url::Url::parse(&sim.base_url())?;
+    let occ = OccClient::new(OccConfig::default(), storelink_netguard::Policy { allow_insecure: true })?;
+    let secret_key = secrecy::SecretString::from(key.clone());
+
+    let mut single = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let started = Instant::now();
+        occ.login(&store, &secret_key).await?;
+        single.push(started.elapsed());
+    }
+
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let base = format!("http://{addr}");
+    let mut connects = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        // Each run must really write the four webhooks, as a first connection does.
+        for slot in Slot::ALL {
+            sim.set_webhook_urls(slot.as_str(), Vec::new());
+        }
+        let form = http
+            .get(format!("{base}/connect"))
+            .query(&[("partner_id", partner.partner_id.to_string()), ("redirect_uri", redirect.clone()), ("state", "b".into())])
+            .send()
+            .await?;
+        let cookie = form
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(str::to_owned)
+            .context("no CSRF cookie")?;
+        let body = form.text().await?;
+        let token = extract_csrf_token(&body).context("no CSRF token in the form")?;
+        let started = Instant::now();
+        let response = http
+            .post(format!("{base}/connect"))
+            .header("cookie", cookie)
+            .form(&[
+                ("partner_id", partner.partner_id.to_string()),
+                ("redirect_uri", redirect.clone()),
+                ("state", "b".into()),
+                ("store_url", sim.base_url()),
+                ("app_key", key.clone()),
+                ("csrf_token", token),
+            ])
+            .send()
+            .await?;
+        let elapsed = started.elapsed();
+        if response.status() != reqwest::StatusCode::SEE_OTHER {
+            bail!("connect answered {} instead of 303", response.status());
+        }
+        connects.push(elapsed);
+    }
+    handle.stop(true).await;
+    sim.stop().await;
+
+    let single_median = median(&mut single);
+    let connect_median = median(&mut connects);
+    let ratio = connect_median.as_secs_f64() / single_median.as_secs_f64();
+    println!("bench connect: {runs} runs, {latency_ms} ms added to every OCC call");
+    println!("  single OCC call (login)  median {:>8.1} ms", ms(single_median));
+    println!("  POST /connect            median {:>8.1} ms   p90 {:>8.1} ms", ms(connect_median), ms(percentile(&connects, 0.9)));
+    println!("  ratio connect/single     {ratio:.2}x   (target <= 3x; sequential calls would be >= 7x)");
+    Ok(())
+}
+
+pub fn extract_csrf_token(html: &str) -> Option<String> {
+    let marker = r#"name="csrf_token" value=""#;
+    let start = html.find(marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_owned())
+}
+
+fn median(samples: &mut [Duration]) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_only_the_database_name() {
+        assert_eq!(replace_db("postgres://postgres@127.0.0.1:5432/storelink", "x"), "postgres://postgres@127.0.0.1:5432/x");
+        assert_eq!(
+            replace_db("postgres://postgres@localhost/storelink?host=/tmp/run", "postgres"),
+            "postgres://postgres@localhost/postgres?host=/tmp/run"
+        );
+    }
+
+    #[test]
+    fn finds_the_csrf_token() {
+        let html = r#"<input type="hidden" name="csrf_token" value="abc-_1"><input name="x">"#;
+        assert_eq!(extract_csrf_token(html).as_deref(), Some("abc-_1"));
+        assert_eq!(extract_csrf_token("<p>none</p>"), None);
+    }
+}

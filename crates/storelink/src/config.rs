@@ -1,0 +1,159 @@
+//! Configuration: defaults, then an optional TOML file (`--config` or `STORELINK_CONFIG`), then
+//! `STORELINK_*` environment variables (and `DATABASE_URL`), validated once into one typed struct.
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use storelink_registrar::SlotMap;
+use url::Url;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Raw settings as read from the layers. Field names are the env names without `STORELINK_`.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct RawConfig {
+    pub database_url: Option<String>,
+    pub listen: String,
+    pub public_url: String,
+    /// `id:base64(32 bytes)` list; the last one encrypts. Or `master_keys_file`.
+    pub master_keys: Option<String>,
+    pub master_keys_file: Option<PathBuf>,
+    pub allow_insecure_store_urls: bool,
+    pub log_format: LogFormat,
+    /// `slot=occWebhookId,...`; unnamed slots map to themselves.
+    pub webhook_ids: String,
+    pub connect_per_client_per_minute: u32,
+    pub connect_per_store_per_minute: u32,
+    pub slot_retry_base_secs: f64,
+    pub slot_retry_cap_secs: f64,
+    pub slot_retry_poll_secs: f64,
+    pub db_max_connections: u32,
+    pub occ_request_timeout_secs: f64,
+    /// Where `demo` keeps its generated master key and embedded database.
+    pub data_dir: PathBuf,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        Self {
+            database_url: None,
+            listen: "127.0.0.1:8080".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            master_keys: None,
+            master_keys_file: None,
+            allow_insecure_store_urls: false,
+            log_format: LogFormat::Text,
+            webhook_ids: String::new(),
+            connect_per_client_per_minute: 20,
+            connect_per_store_per_minute: 6,
+            slot_retry_base_secs: 30.0,
+            slot_retry_cap_secs: 3600.0,
+            slot_retry_poll_secs: 5.0,
+            db_max_connections: 20,
+            occ_request_timeout_secs: 30.0,
+            data_dir: PathBuf::from(".storelink"),
+        }
+    }
+}
+
+impl std::fmt::Debug for RawConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawConfig")
+            .field("listen", &self.listen)
+            .field("public_url", &self.public_url)
+            .field("master_keys", &self.master_keys.as_ref().map(|_| "[redacted]"))
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration could not be read: {0}")]
+    Read(#[from] Box<figment::Error>),
+    #[error("{field} is invalid: {reason}")]
+    Invalid { field: &'static str, reason: String },
+}
+
+/// Validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub raw: RawConfig,
+    pub listen: SocketAddr,
+    pub public_url: Url,
+    pub slot_map: SlotMap,
+}
+
+impl Config {
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(RawConfig::default()));
+        let file = file.map(Path::to_path_buf).or_else(|| std::env::var_os("STORELINK_CONFIG").map(PathBuf::from));
+        if let Some(path) = file {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let figment = figment
+            .merge(Env::prefixed("STORELINK_").ignore(&["CONFIG"]))
+            .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database_url".into()));
+        let raw: RawConfig = figment.extract().map_err(Box::new)?;
+        Self::validate(raw)
+    }
+
+    pub fn validate(raw: RawConfig) -> Result<Self, ConfigError> {
+        let invalid = |field, reason: String| ConfigError::Invalid { field, reason };
+        let listen = raw
+            .listen
+            .parse()
+            .map_err(|e| invalid("STORELINK_LISTEN", format!("{e} (expected host:port, e.g. 0.0.0.0:8080)")))?;
+        let public_url = Url::parse(&raw.public_url)
+            .map_err(|e| invalid("STORELINK_PUBLIC_URL", format!("{e} (expected e.g. https://storelink.example.com)")))?;
+        if !matches!(public_url.scheme(), "http" | "https") {
+            return Err(invalid("STORELINK_PUBLIC_URL", "must be an http(s) URL".into()));
+        }
+        let slot_map = SlotMap::parse(&raw.webhook_ids).map_err(|e| invalid("STORELINK_WEBHOOK_IDS", e.to_string()))?;
+        for (field, secs) in [
+            ("STORELINK_SLOT_RETRY_BASE_SECS", raw.slot_retry_base_secs),
+            ("STORELINK_SLOT_RETRY_CAP_SECS", raw.slot_retry_cap_secs),
+            ("STORELINK_SLOT_RETRY_POLL_SECS", raw.slot_retry_poll_secs),
+            ("STORELINK_OCC_REQUEST_TIMEOUT_SECS", raw.occ_request_timeout_secs),
+        ] {
+            if !(secs.is_finite() && secs > 0.0 && secs < 86_400.0 * 7.0) {
+                return Err(invalid(field, format!("{secs} is not a positive number of seconds")));
+            }
+        }
+        Ok(Self { raw, listen, public_url, slot_map })
+    }
+
+    pub fn secs(value: f64) -> Duration {
+        Duration::from_secs_f64(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_bad_values_are_named() {
+        assert!(Config::validate(RawConfig::default()).is_ok());
+        let bad = RawConfig { listen: "nope".into(), ..RawConfig::default() };
+        let err = Config::validate(bad).expect_err("bad listen");
+        assert!(err.to_string().contains("STORELINK_LISTEN"));
+        let bad = RawConfig { webhook_ids: "orders=x".into(), ..RawConfig::default() };
+        assert!(Config::validate(bad).expect_err("bad ids").to_string().contains("STORELINK_WEBHOOK_IDS"));
+        let bad = RawConfig { slot_retry_poll_secs: 0.0, ..RawConfig::default() };
+        assert!(Config::validate(bad).is_err());
+    }
+
+    #[test]
+    fn debug_never_prints_master_keys() {
+        let raw = RawConfig { master_keys: Some("k1:c2VjcmV0".into()), ..RawConfig::default() };
+        assert!(!format!("{raw:?}").contains("c2VjcmV0"));
+    }
+}

@@ -1,0 +1,106 @@
+//! `storelink demo`: everything in one process for a first look: the embedded database default,
+//! an OCC simulator with a seeded store, a demo partner, the server and the workers.
+
+use crate::config::Config;
+use crate::server::{self, Services};
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use std::net::TcpListener;
+use storelink_occ_sim::{OccSim, Permissions, SimOptions};
+use storelink_tenants::{partners, NewPartner};
+use tokio_util::sync::CancellationToken;
+
+pub const PARTNER_NAME: &str = "Demo Partner";
+const CALLBACK_PATH: &str = "/demo/partner/callback";
+
+pub async fn run(mut config: Config, products: usize) -> anyhow::Result<()> {
+    // The simulator speaks plain http on loopback, which production refuses.
+    config.raw.allow_insecure_store_urls = true;
+    let (keys, created) = crate::keys::load_or_create_demo(&config)?;
+    if let Some(path) = created {
+        println!("Created a demo master key in {} (mode 0600). Production needs STORELINK_MASTER_KEYS.", path.display());
+    }
+    let mut database = crate::database::resolve(config.raw.database_url.as_deref(), &config.raw.data_dir).await?;
+    tracing::info!(database = %database.describe(), "database");
+    let pool = storelink_core::db::connect(&database.url, config.raw.db_max_connections).await?;
+    storelink_core::db::migrate(&pool).await?;
+
+    let sim = OccSim::spawn(SimOptions { products, ..SimOptions::default() }).await?;
+    let app_key = sim.add_key(Permissions::all());
+    let redirect_uri = format!("{}{CALLBACK_PATH}", config.public_url.as_str().trim_end_matches('/'));
+    let partner = match partners::find_by_name(&pool, PARTNER_NAME).await? {
+        Some(p) if partners::redirect_allowed(&pool, p.partner_id, &redirect_uri).await? => p.partner_id,
+        _ => {
+            let uris = vec![redirect_uri.clone()];
+            partners::create(&pool, NewPartner { name: PARTNER_NAME, redirect_uris: &uris }).await?.partner_id
+        }
+    };
+
+    let listener = TcpListener::bind(config.listen)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e} (set STORELINK_LISTEN and STORELINK_PUBLIC_URL)", config.listen))?;
+    let services = Services::new(config.clone(), pool, keys)?;
+    let http = server::http_server(&services, listener, true)?;
+    let handle = http.handle();
+    let shutdown = CancellationToken::new();
+    let workers = tokio::spawn(server::run_workers(services, shutdown.clone()));
+
+    let mut connect = config.public_url.join("/connect")?;
+    connect
+        .query_pairs_mut()
+        .append_pair("partner_id", &partner.to_string())
+        .append_pair("redirect_uri", &redirect_uri)
+        .append_pair("state", "demo");
+    println!();
+    println!("Storelink demo is running ({}).", database.describe());
+    println!("  Open:            {connect}");
+    println!("  Store URL:       {}", sim.base_url());
+    println!("  Application key: {app_key}");
+    println!("  (the key belongs to the built-in OCC simulator; press Ctrl-C to stop)");
+    println!();
+
+    tokio::select! {
+        result = http => result?,
+        _ = tokio::signal::ctrl_c() => {
+            tracing::info!("shutting down");
+            handle.stop(true).await;
+        }
+    }
+    shutdown.cancel();
+    let _ = workers.await;
+    sim.stop().await;
+    database.shutdown();
+    Ok(())
+}
+
+#[derive(Template)]
+#[template(path = "demo_callback.html")]
+struct CallbackPage {
+    merchant_id: String,
+    state: String,
+    warnings: String,
+}
+
+#[derive(serde::Deserialize)]
+struct CallbackQuery {
+    merchant_id: Option<String>,
+    state: Option<String>,
+    warnings: Option<String>,
+}
+
+/// Stands in for the partner's page the merchant returns to.
+pub fn configure_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route(CALLBACK_PATH, web::get().to(callback));
+}
+
+async fn callback(q: web::Query<CallbackQuery>) -> HttpResponse {
+    let q = q.into_inner();
+    let page = CallbackPage {
+        merchant_id: q.merchant_id.unwrap_or_default(),
+        state: q.state.unwrap_or_default(),
+        warnings: q.warnings.unwrap_or_default(),
+    };
+    match page.render() {
+        Ok(body) => HttpResponse::Ok().content_type("text/html; charset=utf-8").body(body),
+        Err(_) => HttpResponse::InternalServerError().finish(),
+    }
+}

@@ -1,0 +1,11 @@
+//! The `storelink` binary's library half: configuration, database bootstrap, and the assembly of
+//! the roles (serve, worker, demo, migrate, bench) from the domain crates. It holds no business
+//! rules of its own; those live in the crates it wires together.
+
+pub mod bench;
+pub mod config;
+pub mod database;
+pub mod demo;
+pub mod keys;
+pub mod server;
+pub mod telemetry;

@@ -1,0 +1,205 @@
+//! `storelink`: one binary, several roles. See `storelink --help`.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use storelink::config::Config;
+use storelink::server::{self, Services};
+use storelink_tenants::{partners, NewPartner};
+use storelink_vault::MasterKeys;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "storelink", version, about = "Connects channel partners to merchants' Oracle Commerce Cloud stores")]
+struct Cli {
+    /// TOML configuration file (also STORELINK_CONFIG); environment variables override it.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Everything in one process: embedded database, OCC simulator, demo partner, server, workers.
+    Demo {
+        /// Products in the simulated store.
+        #[arg(long, default_value_t = 200)]
+        products: usize,
+    },
+    /// The HTTP server (onboarding, webhooks, partner API).
+    Serve,
+    /// Background workers (webhook slot retries).
+    Worker,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// The OCC simulator on its own (a test tool; never point it at real data).
+    OccSim {
+        #[arg(long, default_value_t = 9090)]
+        port: u16,
+        #[arg(long, default_value_t = 1000)]
+        products: usize,
+        /// Application keys the simulator accepts (a new one is minted and printed when none is given).
+        #[arg(long = "key")]
+        keys: Vec<String>,
+    },
+    /// Channel partners.
+    Partners {
+        #[command(subcommand)]
+        command: PartnersCommand,
+    },
+    /// Master keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Benchmarks (results go to docs/BENCHMARKS.md by hand).
+    Bench {
+        #[command(subcommand)]
+        command: storelink::bench::BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PartnersCommand {
+    /// Create a partner; prints {"partner_id","client_id","client_secret"} (the secret only this once).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Allowed redirect URI (repeat for several).
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Print a new master key `id:base64` for STORELINK_MASTER_KEYS.
+    Generate {
+        #[arg(long)]
+        id: Option<String>,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the runtime failed: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    storelink::telemetry::init(config.raw.log_format);
+    match cli.command {
+        Command::Demo { products } => storelink::demo::run(config, products).await,
+        Command::Serve => serve(config).await,
+        Command::Worker => worker(config).await,
+        Command::Migrate => {
+            let (pool, _db) = open_database(&config).await?;
+            storelink_core::db::migrate(&pool).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::OccSim { port, products, keys } => occ_sim(port, products, keys).await,
+        Command::Partners { command: PartnersCommand::Create { name, redirect_uris } } => {
+            let (pool, _db) = open_database(&config).await?;
+            storelink_core::db::migrate(&pool).await?;
+            let created = partners::create(&pool, NewPartner { name: &name, redirect_uris: &redirect_uris }).await?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "partner_id": created.partner_id,
+                    "client_id": created.client_id,
+                    "client_secret": created.client_secret.expose_secret(),
+                })
+            );
+            Ok(())
+        }
+        Command::Keys { command: KeysCommand::Generate { id } } => {
+            let keys = MasterKeys::generate(&id.unwrap_or_else(storelink::keys::new_key_id));
+            println!("{}", keys.to_config_string().expose_secret());
+            Ok(())
+        }
+        Command::Bench { command } => storelink::bench::run(command, config).await,
+    }
+}
+
+async fn open_database(config: &Config) -> anyhow::Result<(sqlx::PgPool, storelink::database::Database)> {
+    let db = storelink::database::resolve(config.raw.database_url.as_deref(), &config.raw.data_dir).await?;
+    tracing::info!(database = %db.describe(), "database");
+    let pool = storelink_core::db::connect(&db.url, config.raw.db_max_connections).await?;
+    Ok((pool, db))
+}
+
+async fn services(config: Config) -> anyhow::Result<(Services, storelink::database::Database)> {
+    let keys = storelink::keys::load(&config)?;
+    let (pool, db) = open_database(&config).await?;
+    storelink_core::db::migrate(&pool).await.context("applying migrations at start-up")?;
+    Ok((Services::new(config, pool, keys)?, db))
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let listen = config.listen;
+    let (services, _db) = services(config).await?;
+    let listener = TcpListener::bind(listen).with_context(|| format!("listening on {listen}"))?;
+    tracing::info!(%listen, "serving");
+    // actix-web stops gracefully on SIGTERM/SIGINT by itself.
+    server::http_server(&services, listener, false)?.await?;
+    Ok(())
+}
+
+async fn worker(config: Config) -> anyhow::Result<()> {
+    let (services, _db) = services(config).await?;
+    let shutdown = CancellationToken::new();
+    let workers = tokio::spawn(server::run_workers(services, shutdown.clone()));
+    tracing::info!("worker running");
+    shutdown_signal().await;
+    tracing::info!("worker stopping");
+    shutdown.cancel();
+    let _ = workers.await;
+    Ok(())
+}
+
+async fn occ_sim(port: u16, products: usize, keys: Vec<String>) -> anyhow::Result<()> {
+    use storelink_occ_sim::{OccSim, Permissions, SimOptions};
+    let sim = OccSim::bind(SimOptions { products, ..SimOptions::default() }, SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    if keys.is_empty() {
+        println!("application key: {}", sim.add_key(Permissions::all()));
+    }
+    for key in &keys {
+        sim.add_named_key(key, Permissions::all());
+    }
+    println!("OCC simulator at {} with {products} products (admin routes under /__sim/)", sim.base_url());
+    shutdown_signal().await;
+    sim.stop().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+}

@@ -1,0 +1,151 @@
+//! Assembling the web server and the background workers from validated configuration.
+//! Roles: `serve` runs the HTTP server, `worker` the background loops, `demo` both.
+
+use crate::config::Config;
+use actix_web::dev::Server;
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use sqlx::PgPool;
+use std::net::TcpListener;
+use std::time::Duration;
+use storelink_netguard::Policy;
+use storelink_occ::{OccClient, OccConfig};
+use storelink_onboarding::{ConnectLimits, Csrf, Limiters, Onboarding, Pipeline};
+use storelink_registrar::{Registrar, RegistrarConfig};
+use storelink_vault::{MasterKeys, Vault};
+use tokio_util::sync::CancellationToken;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::{from_fn, Next};
+use actix_web::HttpMessage;
+use tracing_actix_web::{RequestId, TracingLogger};
+
+const STYLESHEET: &str = include_str!("../../../static/storelink.css");
+
+/// Everything the roles share, built once per process.
+#[derive(Clone)]
+pub struct Services {
+    pub config: Config,
+    pub pool: PgPool,
+    pub vault: Vault,
+    pub occ: OccClient,
+    pub registrar: Registrar,
+    pub policy: Policy,
+    pub keys: MasterKeys,
+}
+
+impl Services {
+    pub fn new(config: Config, pool: PgPool, keys: MasterKeys) -> anyhow::Result<Self> {
+        let policy = Policy { allow_insecure: config.raw.allow_insecure_store_urls };
+        if policy.allow_insecure {
+            tracing::warn!("STORELINK_ALLOW_INSECURE_STORE_URLS is set: store URLs may be plain http and private addresses (development only)");
+        }
+        let occ = OccClient::new(
+            OccConfig { request_timeout: Config::secs(config.raw.occ_request_timeout_secs), ..OccConfig::default() },
+            policy.clone(),
+        )?;
+        let vault = Vault::new(pool.clone(), keys.clone());
+        let mut registrar_config = RegistrarConfig::new(config.public_url.clone());
+        registrar_config.slot_map = config.slot_map.clone();
+        registrar_config.retry_base = Config::secs(config.raw.slot_retry_base_secs);
+        registrar_config.retry_cap = Config::secs(config.raw.slot_retry_cap_secs);
+        registrar_config.retry_poll = Config::secs(config.raw.slot_retry_poll_secs);
+        let registrar = Registrar::new(pool.clone(), occ.clone(), vault.clone(), registrar_config);
+        Ok(Self { config, pool, vault, occ, registrar, policy, keys })
+    }
+
+    fn onboarding(&self) -> Onboarding {
+        let secure = self.config.public_url.scheme() == "https";
+        Onboarding {
+            pipeline: Pipeline {
+                pool: self.pool.clone(),
+                occ: self.occ.clone(),
+                vault: self.vault.clone(),
+                registrar: self.registrar.clone(),
+                policy: self.policy.clone(),
+            },
+            // Derived from the master keys so every web process accepts every other's forms.
+            csrf: Csrf::new(self.keys.derive_key(b"storelink/csrf/v1"), secure),
+            limiters: Limiters::new(ConnectLimits {
+                per_client_per_minute: self.config.raw.connect_per_client_per_minute,
+                per_store_per_minute: self.config.raw.connect_per_store_per_minute,
+            }),
+        }
+    }
+}
+
+/// The HTTP server on an already bound listener (tests bind 127.0.0.1:0).
+pub fn http_server(services: &Services, listener: TcpListener, demo: bool) -> std::io::Result<Server> {
+    let onboarding = web::Data::new(services.onboarding());
+    let pool = web::Data::new(services.pool.clone());
+    let server = HttpServer::new(move || {
+        let app = App::new()
+            .wrap(security_headers())
+            .wrap(from_fn(echo_request_id))
+            .wrap(TracingLogger::default())
+            .app_data(onboarding.clone())
+            .app_data(pool.clone())
+            .route("/healthz", web::get().to(healthz))
+            .route("/readyz", web::get().to(readyz))
+            .route("/static/storelink.css", web::get().to(stylesheet))
+            .configure(storelink_onboarding::configure);
+        let app = if demo { app.configure(crate::demo::configure_routes) } else { app.configure(|_| {}) };
+        app.default_service(web::to(not_found))
+    })
+    .shutdown_timeout(10)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+/// Background loops of the `worker` role. Returns when `shutdown` is cancelled and they stopped.
+pub async fn run_workers(services: Services, shutdown: CancellationToken) {
+    let retry = tokio::spawn(services.registrar.clone().run_retry_loop(shutdown.clone()));
+    let _ = retry.await;
+}
+
+fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("Referrer-Policy", "no-referrer"))
+        .add(("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; base-uri 'none'"))
+}
+
+/// Echoes the request id tracing-actix-web assigned, so a merchant's report can be found in logs.
+async fn echo_request_id(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = req.extensions().get::<RequestId>().map(|id| id.to_string());
+    let mut response = next.call(req).await?;
+    if let Some(Ok(value)) = id.map(|id| HeaderValue::from_str(&id)) {
+        response.headers_mut().insert(HeaderName::from_static("x-request-id"), value);
+    }
+    Ok(response)
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+/// Ready when the database answers within two seconds.
+async fn readyz(pool: web::Data<PgPool>) -> HttpResponse {
+    let check = tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(pool.get_ref())).await;
+    match check {
+        Ok(Ok(_)) => HttpResponse::Ok().json(serde_json::json!({"status": "ready"})),
+        _ => HttpResponse::ServiceUnavailable().json(serde_json::json!({"status": "database unavailable"})),
+    }
+}
+
+async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(STYLESHEET)
+}
+
+async fn not_found() -> HttpResponse {
+    HttpResponse::NotFound().content_type("text/plain; charset=utf-8").body("not found")
+}

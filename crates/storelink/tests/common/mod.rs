@@ -1,0 +1,162 @@
+//! `spawn_app()`: the real server on 127.0.0.1:0 against a fresh database and a fresh OCC
+//! simulator, with the worker loops running, as each integration test's starting point.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+use storelink::config::{Config, RawConfig};
+use storelink::server::{self, Services};
+use storelink_occ_sim::{OccSim, Permissions, SimOptions};
+use storelink_tenants::{partners, NewPartner, PartnerCredentials};
+use storelink_testkit::{test_db, TestDb};
+use storelink_vault::MasterKeys;
+use tokio_util::sync::CancellationToken;
+
+pub const REDIRECT_URI: &str = "https://partner.example/storelink/callback";
+
+pub struct AppOptions {
+    pub allow_insecure: bool,
+    pub per_client_per_minute: u32,
+    pub per_store_per_minute: u32,
+    pub sim: SimOptions,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self { allow_insecure: true, per_client_per_minute: 1000, per_store_per_minute: 1000, sim: SimOptions::default() }
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub db: TestDb,
+    pub sim: OccSim,
+    pub key: String,
+    pub partner: PartnerCredentials,
+    pub http: reqwest::Client,
+    pub services: Services,
+    handle: actix_web::dev::ServerHandle,
+    shutdown: CancellationToken,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(AppOptions::default()).await
+}
+
+pub async fn spawn_app_with(opts: AppOptions) -> TestApp {
+    let db = test_db().await;
+    let sim = OccSim::spawn(opts.sim).await.expect("start simulator");
+    let key = sim.add_key(Permissions::all());
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let raw = RawConfig {
+        listen: addr.to_string(),
+        public_url: format!("http://{addr}"),
+        allow_insecure_store_urls: opts.allow_insecure,
+        connect_per_client_per_minute: opts.per_client_per_minute,
+        connect_per_store_per_minute: opts.per_store_per_minute,
+        slot_retry_base_secs: 0.05,
+        slot_retry_cap_secs: 0.2,
+        slot_retry_poll_secs: 0.05,
+        ..RawConfig::default()
+    };
+    let config = Config::validate(raw).expect("config");
+    let services = Services::new(config, db.pool.clone(), MasterKeys::generate("test")).expect("services");
+    let server = server::http_server(&services, listener, false).expect("server");
+    let handle = server.handle();
+    tokio::spawn(server);
+    let shutdown = CancellationToken::new();
+    tokio::spawn(server::run_workers(services.clone(), shutdown.clone()));
+    let uris = vec![REDIRECT_URI.to_owned()];
+    let partner = partners::create(&db.pool, NewPartner { name: "Acme Marketplace", redirect_uris: &uris })
+        .await
+        .expect("partner");
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    TestApp { base: format!("http://{addr}"), db, sim, key, partner, http, services, handle, shutdown }
+}
+
+/// The form as a browser holds it after `GET /connect`: its CSRF cookie and token.
+pub struct FormSession {
+    pub cookie: String,
+    pub token: String,
+}
+
+impl TestApp {
+    pub fn link_query(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("partner_id", self.partner.partner_id.to_string()),
+            ("redirect_uri", REDIRECT_URI.to_owned()),
+            ("state", "xyz-123".to_owned()),
+        ]
+    }
+
+    pub async fn open_form(&self) -> FormSession {
+        let response = self.http.get(format!("{}/connect", self.base)).query(&self.link_query()).send().await.expect("GET /connect");
+        assert_eq!(response.status(), 200);
+        let cookie = response
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .expect("CSRF cookie")
+            .to_owned();
+        let body = response.text().await.expect("body");
+        let token = storelink::bench::extract_csrf_token(&body).expect("csrf token in form");
+        FormSession { cookie, token }
+    }
+
+    pub async fn post_connect(&self, session: &FormSession, fields: &[(&str, String)]) -> reqwest::Response {
+        let mut form: Vec<(&str, String)> = self.link_query();
+        form.push(("csrf_token", session.token.clone()));
+        for (k, v) in fields {
+            form.retain(|(existing, _)| existing != k);
+            form.push((k, v.clone()));
+        }
+        self.http
+            .post(format!("{}/connect", self.base))
+            .header("cookie", &session.cookie)
+            .form(&form)
+            .send()
+            .await
+            .expect("POST /connect")
+    }
+
+    /// The whole flow with the simulator's store and the given key.
+    pub async fn connect_with(&self, store_url: &str, key: &str) -> reqwest::Response {
+        let session = self.open_form().await;
+        self.post_connect(&session, &[("store_url", store_url.to_owned()), ("app_key", key.to_owned())]).await
+    }
+
+    pub async fn connect(&self) -> reqwest::Response {
+        self.connect_with(&self.sim.base_url(), &self.key).await
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.handle.stop(true).await;
+        self.sim.stop().await;
+    }
+}
+
+/// The `merchant_id` from a 303 Location.
+pub fn merchant_id_from(response: &reqwest::Response) -> String {
+    let location = response.headers().get("location").and_then(|v| v.to_str().ok()).expect("Location header");
+    let url = url::Url::parse(location).expect("absolute Location");
+    url.query_pairs().find(|(k, _)| k == "merchant_id").map(|(_, v)| v.into_owned()).expect("merchant_id")
+}
+
+/// Polls `check` until it holds or `timeout` passes (no fixed sleeps in tests).
+pub async fn wait_for<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    check().await
+}

@@ -1,0 +1,328 @@
+//! The merchant connect flow end to end: real server, real Postgres, OCC simulator over HTTP.
+
+mod common;
+
+use common::{merchant_id_from, spawn_app, spawn_app_with, wait_for, AppOptions, REDIRECT_URI};
+use std::time::Duration;
+use storelink_occ_sim::{Fault, FaultKind, Permissions, SimOptions};
+
+async fn count(pool: &sqlx::PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.expect(sql)
+}
+
+async fn slot_statuses(pool: &sqlx::PgPool, merchant: &str) -> Vec<(String, String)> {
+    sqlx::query_as("SELECT slot, status FROM webhook_slots WHERE merchant_id = $1::uuid ORDER BY slot")
+        .bind(merchant)
+        .fetch_all(pool)
+        .await
+        .expect("slots")
+}
+
+/// Every text value in every user table, and every bytea value, as one haystack per row.
+async fn all_rows(pool: &sqlx::PgPool) -> Vec<Vec<u8>> {
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT quote_ident(table_name) FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("tables");
+    let mut rows = Vec::new();
+    for table in tables {
+        // The row's text form holds bytea as hex; the raw bytes are checked separately below.
+        let text: Vec<String> = sqlx::query_scalar(&format!("SELECT t::text FROM {table} t")).fetch_all(pool).await.expect("rows");
+        rows.extend(text.into_iter().map(String::into_bytes));
+    }
+    let blobs: Vec<Vec<u8>> = sqlx::query_scalar("SELECT ciphertext FROM vault_secrets UNION ALL SELECT sealed_dek FROM vault_data_keys")
+        .fetch_all(pool)
+        .await
+        .expect("blobs");
+    rows.extend(blobs);
+    rows
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test]
+async fn happy_path_connects_registers_four_slots_and_redirects() {
+    let app = spawn_app().await;
+    app.sim.set_webhook_urls("order-submit", vec!["https://oms.example/occ/orders".into()]);
+
+    let response = app.connect().await;
+    assert_eq!(response.status(), 303);
+    let location = response.headers()["location"].to_str().expect("location").to_owned();
+    assert!(location.starts_with(&format!("{REDIRECT_URI}?merchant_id=")), "{location}");
+    assert!(location.ends_with("&state=xyz-123"), "no warnings expected: {location}");
+    let merchant = merchant_id_from(&response);
+
+    // One login, four slot writes to /webhooks/occ/{merchant_id}/{slot}.
+    assert_eq!(app.sim.count("POST", "/ccadmin/v1/login"), 1);
+    let puts: Vec<_> = app.sim.calls().into_iter().filter(|c| c.method == "PUT" && c.path.starts_with("/ccadmin/v1/webhooks/")).collect();
+    assert_eq!(puts.len(), 4);
+    for slot in ["order-submit", "order-update", "shipment-create", "shipment-update"] {
+        let put = puts.iter().find(|c| c.path == format!("/ccadmin/v1/webhooks/{slot}")).expect("PUT for slot");
+        let urls = put.body.as_ref().and_then(|b| b["urls"].as_array()).expect("urls in body");
+        let ours = format!("{}/webhooks/occ/{merchant}/{slot}", app.base);
+        assert!(urls.iter().any(|u| u == &ours), "{slot}: {urls:?}");
+    }
+    // Read, merge, write: the merchant's OMS receiver is still there.
+    let webhook = app.sim.webhook("order-submit").expect("webhook");
+    let urls: Vec<String> = serde_json::from_value(webhook["urls"].clone()).expect("urls");
+    assert_eq!(urls, vec!["https://oms.example/occ/orders".to_owned(), format!("{}/webhooks/occ/{merchant}/order-submit", app.base)]);
+
+    assert_eq!(
+        slot_statuses(&app.db.pool, &merchant).await,
+        ["order-submit", "order-update", "shipment-create", "shipment-update"].map(|s| (s.to_owned(), "registered".to_owned()))
+    );
+    assert_eq!(count(&app.db.pool, "SELECT count(*) FROM merchant_checks WHERE NOT ok").await, 0);
+
+    // The key is sealed: decryptable through the vault, absent from every stored byte.
+    let opened = app
+        .services
+        .vault
+        .open_string(merchant.parse().expect("uuid"), storelink_core::OCC_APP_KEY_PURPOSE)
+        .await
+        .expect("open")
+        .expect("sealed key");
+    assert_eq!(secrecy::ExposeSecret::expose_secret(&opened), app.key);
+    for row in all_rows(&app.db.pool).await {
+        assert!(!contains(&row, app.key.as_bytes()), "plaintext key found in the database");
+        assert!(!contains(&row, &app.key.as_bytes()[..24]), "part of the key found in the database");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn rejected_key_is_422_and_nothing_is_saved() {
+    let app = spawn_app().await;
+    let response = app.connect_with(&app.sim.base_url(), "eyJhbGciOiJSUzI1NiJ9.bm9wZQ.c2ln").await;
+    assert_eq!(response.status(), 422);
+    let page = response.text().await.expect("page");
+    assert!(page.contains("Your store rejected this Application Key"), "{page}");
+    assert!(page.contains(&format!("value=\"{}\"", app.sim.base_url())), "the store URL is kept");
+    assert!(!page.contains("eyJhbGciOiJSUzI1NiJ9.bm9wZQ"), "the key is never echoed");
+    assert_eq!(count(&app.db.pool, "SELECT count(*) FROM merchants").await, 0);
+    assert_eq!(count(&app.db.pool, "SELECT count(*) FROM vault_secrets").await, 0);
+    assert_eq!(app.sim.calls().iter().filter(|c| c.path.contains("webhooks")).count(), 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn revoked_key_is_rejected() {
+    let app = spawn_app().await;
+    app.sim.revoke_key(&app.key);
+    let response = app.connect().await;
+    assert_eq!(response.status(), 422);
+    assert_eq!(count(&app.db.pool, "SELECT count(*) FROM merchants").await, 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_failing_slot_does_not_fail_the_connection_and_is_retried() {
+    let app = spawn_app().await;
+    let fault = app.sim.inject(Fault::new(Some("PUT"), "/ccadmin/v1/webhooks/order-update", FaultKind::Status(500)));
+
+    let response = app.connect().await;
+    assert_eq!(response.status(), 303);
+    let merchant = merchant_id_from(&response);
+    let statuses = slot_statuses(&app.db.pool, &merchant).await;
+    assert_eq!(statuses.iter().filter(|(_, s)| s == "registered").count(), 3, "{statuses:?}");
+    assert!(statuses.contains(&("order-update".into(), "failed".into())), "{statuses:?}");
+    let error: Option<String> = sqlx::query_scalar("SELECT last_error FROM webhook_slots WHERE slot = 'order-update'")
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("error");
+    assert!(error.is_some_and(|e| !e.is_empty()));
+
+    // The store recovers; the background retry registers the slot.
+    app.sim.remove_fault(fault);
+    let pool = app.db.pool.clone();
+    let registered = wait_for(Duration::from_secs(10), || {
+        let pool = pool.clone();
+        async move { count(&pool, "SELECT count(*) FROM webhook_slots WHERE status = 'registered'").await == 4 }
+    })
+    .await;
+    assert!(registered, "the failed slot was registered by the retry");
+    let urls = app.sim.webhook("order-update").expect("webhook")["urls"].clone();
+    assert_eq!(urls, serde_json::json!([format!("{}/webhooks/occ/{merchant}/order-update", app.base)]));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn reconnecting_keeps_the_merchant_and_replaces_the_key() {
+    let app = spawn_app().await;
+    let first = merchant_id_from(&app.connect().await);
+    let new_key = app.sim.add_key(Permissions::all());
+    let second = app.connect_with(&format!("{}/occs-admin/", app.sim.base_url()), &new_key).await;
+    assert_eq!(second.status(), 303);
+    assert_eq!(merchant_id_from(&second), first);
+    assert_eq!(count(&app.db.pool, "SELECT count(*) FROM merchants").await, 1);
+    let opened = app
+        .services
+        .vault
+        .open_string(first.parse().expect("uuid"), storelink_core::OCC_APP_KEY_PURPOSE)
+        .await
+        .expect("open")
+        .expect("key");
+    assert_eq!(secrecy::ExposeSecret::expose_secret(&opened), new_key);
+    // Our URL is already on each webhook: no duplicate entries after the second connect.
+    let urls = app.sim.webhook("shipment-create").expect("webhook")["urls"].as_array().expect("urls").len();
+    assert_eq!(urls, 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn missing_shipping_methods_and_permission_are_warnings() {
+    let app = spawn_app_with(AppOptions { sim: SimOptions { shipping_methods: 0, ..SimOptions::default() }, ..AppOptions::default() }).await;
+    let limited = app.sim.add_key(Permissions { orders: false, ..Permissions::all() });
+    let response = app.connect_with(&app.sim.base_url(), &limited).await;
+    assert_eq!(response.status(), 303);
+    let location = response.headers()["location"].to_str().expect("location").to_owned();
+    assert!(location.contains("warnings=no_shipping_methods%2Cmissing_permission%3Aorders"), "{location}");
+    let warnings: Vec<(String, String)> = sqlx::query_as("SELECT check_name, detail FROM merchant_checks WHERE NOT ok ORDER BY check_name")
+        .fetch_all(&app.db.pool)
+        .await
+        .expect("checks");
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert_eq!(warnings[0].0, "permission:orders");
+    assert!(warnings[0].1.contains("does not allow reading orders"));
+    assert_eq!(warnings[1].0, "shipping_methods");
+    assert!(warnings[1].1.contains("no enabled shipping methods"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn csrf_token_missing_or_wrong_is_403() {
+    let app = spawn_app().await;
+    let session = app.open_form().await;
+    let fields = [("store_url", app.sim.base_url()), ("app_key", app.key.clone())];
+
+    let wrong = common::FormSession { cookie: session.cookie.clone(), token: "AAAA".into() };
+    assert_eq!(app.post_connect(&wrong, &fields).await.status(), 403);
+    let no_cookie = common::FormSession { cookie: "other=1".into(), token: session.token.clone() };
+    assert_eq!(app.post_connect(&no_cookie, &fields).await.status(), 403);
+    let other_session = app.open_form().await;
+    let mixed = common::FormSession { cookie: other_session.cookie.clone(), token: session.token.clone() };
+    // Both sessions share nothing but the server key, so tokens are not interchangeable.
+    if other_session.cookie != session.cookie {
+        assert_eq!(app.post_connect(&mixed, &fields).await.status(), 403);
+    }
+    let missing = app
+        .http
+        .post(format!("{}/connect", app.base))
+        .header("cookie", &session.cookie)
+        .form(&[("partner_id", app.partner.partner_id.to_string()), ("redirect_uri", REDIRECT_URI.into()), ("store_url", app.sim.base_url()), ("app_key", app.key.clone())])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(missing.status(), 403);
+    assert_eq!(app.sim.calls().len(), 0, "no OCC call without a valid token");
+    assert_eq!(app.post_connect(&session, &fields).await.status(), 303);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn redirect_uri_not_registered_is_400_without_redirect() {
+    let app = spawn_app().await;
+    let evil = "https://evil.example/steal";
+    let response = app
+        .http
+        .get(format!("{}/connect", app.base))
+        .query(&[("partner_id", app.partner.partner_id.to_string()), ("redirect_uri", evil.into()), ("state", "s".into())])
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(response.status(), 400);
+    assert!(response.headers().get("location").is_none());
+    assert!(response.text().await.expect("page").contains("not registered for Acme Marketplace"));
+
+    let unknown = app
+        .http
+        .get(format!("{}/connect", app.base))
+        .query(&[("partner_id", uuid::Uuid::new_v4().to_string()), ("redirect_uri", REDIRECT_URI.into())])
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(unknown.status(), 400);
+
+    let session = app.open_form().await;
+    let response = app
+        .post_connect(&session, &[("redirect_uri", evil.into()), ("store_url", app.sim.base_url()), ("app_key", app.key.clone())])
+        .await;
+    assert_eq!(response.status(), 400);
+    assert!(response.headers().get("location").is_none());
+    assert_eq!(count(&app.db.pool, "SELECT count(*) FROM merchants").await, 0);
+    assert_eq!(app.sim.calls().len(), 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn too_many_attempts_from_one_client_is_429() {
+    let app = spawn_app_with(AppOptions { per_client_per_minute: 2, ..AppOptions::default() }).await;
+    let session = app.open_form().await;
+    let bad = [("store_url", app.sim.base_url()), ("app_key", "wrong".to_owned())];
+    assert_eq!(app.post_connect(&session, &bad).await.status(), 422);
+    assert_eq!(app.post_connect(&session, &bad).await.status(), 422);
+    let limited = app.post_connect(&session, &bad).await;
+    assert_eq!(limited.status(), 429);
+    assert!(limited.headers().get("retry-after").is_some());
+    assert!(limited.text().await.expect("page").contains("Too many attempts"));
+    assert_eq!(app.sim.count("POST", "/ccadmin/v1/login"), 2, "a limited attempt reaches no store");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn too_many_attempts_for_one_store_is_429() {
+    let app = spawn_app_with(AppOptions { per_store_per_minute: 1, ..AppOptions::default() }).await;
+    let session = app.open_form().await;
+    let bad = [("store_url", app.sim.base_url()), ("app_key", "wrong".to_owned())];
+    assert_eq!(app.post_connect(&session, &bad).await.status(), 422);
+    assert_eq!(app.post_connect(&session, &bad).await.status(), 429);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn private_store_addresses_are_refused_without_the_dev_switch() {
+    let app = spawn_app_with(AppOptions { allow_insecure: false, ..AppOptions::default() }).await;
+    let port = app.sim.addr().port();
+    for store in [app.sim.base_url(), format!("https://127.0.0.1:{port}"), format!("https://localhost:{port}"), "https://10.0.0.8".into(), "https://169.254.169.254".into()] {
+        let response = app.connect_with(&store, &app.key).await;
+        assert_eq!(response.status(), 422, "{store}");
+        let page = response.text().await.expect("page");
+        assert!(page.contains("aria-invalid=\"true\""), "{store}: the store field is marked invalid");
+    }
+    assert_eq!(app.sim.calls().len(), 0, "no request reached the private address");
+    assert_eq!(count(&app.db.pool, "SELECT count(*) FROM merchants").await, 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_store_url_and_missing_key_are_specific_422s() {
+    let app = spawn_app().await;
+    let session = app.open_form().await;
+    let r = app.post_connect(&session, &[("store_url", "ftp://mystore.oracle.com".into()), ("app_key", app.key.clone())]).await;
+    assert_eq!(r.status(), 422);
+    let r = app.post_connect(&session, &[("store_url", app.sim.base_url()), ("app_key", "   ".into())]).await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.expect("page").contains("Paste your OCC Application Key"));
+    // A port nobody listens on: unreachable store, named as such.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let r = app.post_connect(&session, &[("store_url", format!("http://127.0.0.1:{closed}")), ("app_key", app.key.clone())]).await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.expect("page").contains("We could not reach a store"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = spawn_app().await;
+    let health = app.http.get(format!("{}/healthz", app.base)).send().await.expect("healthz");
+    assert_eq!(health.status(), 200);
+    assert!(health.headers().get("x-request-id").is_some());
+    let ready = app.http.get(format!("{}/readyz", app.base)).send().await.expect("readyz");
+    assert_eq!(ready.status(), 200);
+    let css = app.http.get(format!("{}/static/storelink.css", app.base)).send().await.expect("css");
+    assert_eq!(css.status(), 200);
+    app.stop().await;
+}

@@ -1,0 +1,15 @@
+//! The tenant registry: channel partners (with their hashed client secrets and allowed redirect URIs)
+//! and the merchants they connect, plus each merchant's connection-check results.
+//! Owns the `partners`, `partner_redirect_uris`, `merchants` and `merchant_checks` tables;
+//! it must not talk to OCC or hold secrets in clear (the vault seals merchant keys).
+
+pub mod checks;
+pub mod error;
+pub mod merchants;
+pub mod partners;
+pub mod redirect;
+
+pub use checks::CheckResult;
+pub use error::TenantError;
+pub use merchants::{Merchant, MerchantStatus};
+pub use partners::{NewPartner, Partner, PartnerCredentials};

@@ -1,0 +1,134 @@
+//! Merchants: one row per (partner, store). Reconnecting the same store for the same partner
+//! updates the existing merchant instead of creating a duplicate.
+
+use crate::TenantError;
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use storelink_core::{MerchantId, PartnerId};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MerchantStatus {
+    Active,
+    CredentialsInvalid,
+    Paused,
+    Revoked,
+}
+
+impl MerchantStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MerchantStatus::Active => "active",
+            MerchantStatus::CredentialsInvalid => "credentials_invalid",
+            MerchantStatus::Paused => "paused",
+            MerchantStatus::Revoked => "revoked",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "credentials_invalid" => MerchantStatus::CredentialsInvalid,
+            "paused" => MerchantStatus::Paused,
+            "revoked" => MerchantStatus::Revoked,
+            _ => MerchantStatus::Active,
+        }
+    }
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Merchant {
+    pub merchant_id: MerchantId,
+    pub partner_id: PartnerId,
+    pub platform: String,
+    pub store_url: String,
+    pub status: MerchantStatus,
+    pub connected_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+type MerchantRow = (
+    MerchantId,
+    PartnerId,
+    String,
+    String,
+    String,
+    DateTime<Utc>,
+    DateTime<Utc>,
+    DateTime<Utc>,
+);
+
+fn from_row(row: MerchantRow) -> Merchant {
+    let (merchant_id, partner_id, platform, store_url, status, connected_at, created_at, updated_at) =
+        row;
+    Merchant {
+        merchant_id,
+        partner_id,
+        platform,
+        store_url,
+        status: MerchantStatus::parse(&status),
+        connected_at,
+        created_at,
+        updated_at,
+    }
+}
+
+const COLUMNS: &str =
+    "merchant_id, partner_id, platform, store_url, status, connected_at, created_at, updated_at";
+
+/// Creates the merchant, or revives the existing one for this (partner, store) as active.
+/// Runs on the caller's connection so the key can be sealed in the same transaction.
+pub async fn upsert_connected(
+    conn: &mut PgConnection,
+    partner_id: PartnerId,
+    store_url: &str,
+) -> Result<MerchantId, TenantError> {
+    let id = sqlx::query_scalar::<_, MerchantId>(
+        "INSERT INTO merchants (merchant_id, partner_id, store_url) VALUES ($1, $2, $3)
+         ON CONFLICT (partner_id, store_url) DO UPDATE
+            SET status = 'active', connected_at = now(), updated_at = now()
+         RETURNING merchant_id",
+    )
+    .bind(MerchantId::new())
+    .bind(partner_id)
+    .bind(store_url)
+    .fetch_one(conn)
+    .await?;
+    Ok(id)
+}
+
+pub async fn get(pool: &PgPool, merchant_id: MerchantId) -> Result<Option<Merchant>, TenantError> {
+    let row = sqlx::query_as::<_, MerchantRow>(&format!(
+        "SELECT {COLUMNS} FROM merchants WHERE merchant_id = $1"
+    ))
+    .bind(merchant_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(from_row))
+}
+
+pub async fn list(pool: &PgPool, limit: i64) -> Result<Vec<Merchant>, TenantError> {
+    let rows = sqlx::query_as::<_, MerchantRow>(&format!(
+        "SELECT {COLUMNS} FROM merchants ORDER BY created_at DESC, merchant_id LIMIT $1"
+    ))
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(from_row).collect())
+}
+
+pub async fn set_status(
+    pool: &PgPool,
+    merchant_id: MerchantId,
+    status: MerchantStatus,
+) -> Result<(), TenantError> {
+    let done = sqlx::query("UPDATE merchants SET status = $2, updated_at = now() WHERE merchant_id = $1")
+        .bind(merchant_id)
+        .bind(status.as_str())
+        .execute(pool)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(TenantError::MerchantNotFound);
+    }
+    Ok(())
+}

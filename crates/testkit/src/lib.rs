@@ -1,0 +1,66 @@
+//! Test support shared by every crate's integration tests: a fresh, migrated Postgres database per test.
+//! Test-only (a dev-dependency everywhere); must never be linked into the `storelink` binary.
+
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+
+/// Server that holds the per-test databases. `TEST_DATABASE_URL` overrides the machine default.
+pub fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A freshly created database with every migration applied. Names start with `sl_test_`;
+/// `.ci/run` drops leftovers before a run.
+pub struct TestDb {
+    pub pool: PgPool,
+    pub url: String,
+    pub name: String,
+}
+
+pub async fn test_db() -> TestDb {
+    let admin = admin_url();
+    let name = format!("sl_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = PgConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("tests need Postgres at {admin} (set TEST_DATABASE_URL): {e}"));
+    conn.execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
+        .await
+        .expect("create test database");
+    conn.close().await.ok();
+    let url = with_database(&admin, &name);
+    let pool = storelink_core::db::connect(&url, 10).await.expect("connect to test database");
+    storelink_core::db::migrate(&pool).await.expect("migrate test database");
+    TestDb { pool, url, name }
+}
+
+/// The same server URL with another database name.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let base = match base.rfind('/') {
+        Some(i) if base[..i].contains("://") && i > base.find("://").map(|p| p + 2).unwrap_or(0) => {
+            &base[..i]
+        }
+        _ => base,
+    };
+    format!("{base}/{name}{query}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn with_database_replaces_only_the_name() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://u@h:1/db?sslmode=disable", "y"),
+            "postgres://u@h:1/y?sslmode=disable"
+        );
+    }
+}
