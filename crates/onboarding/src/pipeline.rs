@@ -10,7 +10,7 @@ use storelink_core::{MerchantId, OCC_APP_KEY_PURPOSE, PartnerId};
 use storelink_netguard::{Policy, StoreUrl};
 use storelink_occ::OccClient;
 use storelink_registrar::{Registrar, SlotOutcome};
-use storelink_tenants::{CheckResult, merchants};
+use storelink_tenants::{CheckResult, events, merchants};
 use storelink_vault::Vault;
 
 /// An application key is a JWT of a few hundred bytes; anything far larger is a paste mistake.
@@ -105,11 +105,12 @@ impl Pipeline {
         app_key: &SecretString,
     ) -> Result<MerchantId, ConnectError> {
         let mut tx = self.pool.begin().await.map_err(ConnectError::internal)?;
-        let merchant_id = merchants::upsert_connected(&mut tx, partner, store.as_str())
-            .await
-            .map_err(ConnectError::internal)?;
+        let merchant_id =
+            merchants::upsert_connected(&mut tx, partner, store.as_str()).await.map_err(ConnectError::internal)?;
+        let detail = serde_json::json!({ "store_url": store.as_str() });
+        events::record(&mut tx, merchant_id, events::CONNECTED, detail).await.map_err(ConnectError::internal)?;
         self.vault
-            .seal_with(&mut tx, merchant_id, OCC_APP_KEY_PURPOSE, app_key.expose_secret().as_bytes())
+            .seal_with(&mut *tx, merchant_id, OCC_APP_KEY_PURPOSE, app_key.expose_secret().as_bytes())
             .await
             .map_err(ConnectError::internal)?;
         tx.commit().await.map_err(ConnectError::internal)?;

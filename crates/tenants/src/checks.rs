@@ -35,16 +35,9 @@ impl CheckResult {
 }
 
 /// Replaces the merchant's recorded checks with this run's results.
-pub async fn record(
-    pool: &PgPool,
-    merchant_id: MerchantId,
-    results: &[CheckResult],
-) -> Result<(), TenantError> {
+pub async fn record(pool: &PgPool, merchant_id: MerchantId, results: &[CheckResult]) -> Result<(), TenantError> {
     let mut tx = pool.begin().await?;
-    sqlx::query("DELETE FROM merchant_checks WHERE merchant_id = $1")
-        .bind(merchant_id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query("DELETE FROM merchant_checks WHERE merchant_id = $1").bind(merchant_id).execute(&mut *tx).await?;
     let names: Vec<&str> = results.iter().map(|r| r.name.as_str()).collect();
     let oks: Vec<bool> = results.iter().map(|r| r.ok).collect();
     let details: Vec<&str> = results.iter().map(|r| r.detail.as_str()).collect();
@@ -70,8 +63,5 @@ pub async fn list(pool: &PgPool, merchant_id: MerchantId) -> Result<Vec<(CheckRe
     .bind(merchant_id)
     .fetch_all(pool)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(name, ok, detail, at)| (CheckResult { name, ok, detail }, at))
-        .collect())
+    Ok(rows.into_iter().map(|(name, ok, detail, at)| (CheckResult { name, ok, detail }, at)).collect())
 }

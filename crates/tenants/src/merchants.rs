@@ -47,20 +47,10 @@ pub struct Merchant {
     pub updated_at: DateTime<Utc>,
 }
 
-type MerchantRow = (
-    MerchantId,
-    PartnerId,
-    String,
-    String,
-    String,
-    DateTime<Utc>,
-    DateTime<Utc>,
-    DateTime<Utc>,
-);
+type MerchantRow = (MerchantId, PartnerId, String, String, String, DateTime<Utc>, DateTime<Utc>, DateTime<Utc>);
 
 fn from_row(row: MerchantRow) -> Merchant {
-    let (merchant_id, partner_id, platform, store_url, status, connected_at, created_at, updated_at) =
-        row;
+    let (merchant_id, partner_id, platform, store_url, status, connected_at, created_at, updated_at) = row;
     Merchant {
         merchant_id,
         partner_id,
@@ -73,8 +63,7 @@ fn from_row(row: MerchantRow) -> Merchant {
     }
 }
 
-const COLUMNS: &str =
-    "merchant_id, partner_id, platform, store_url, status, connected_at, created_at, updated_at";
+const COLUMNS: &str = "merchant_id, partner_id, platform, store_url, status, connected_at, created_at, updated_at";
 
 /// Creates the merchant, or revives the existing one for this (partner, store) as active.
 /// Runs on the caller's connection so the key can be sealed in the same transaction.
@@ -98,12 +87,10 @@ pub async fn upsert_connected(
 }
 
 pub async fn get(pool: &PgPool, merchant_id: MerchantId) -> Result<Option<Merchant>, TenantError> {
-    let row = sqlx::query_as::<_, MerchantRow>(&format!(
-        "SELECT {COLUMNS} FROM merchants WHERE merchant_id = $1"
-    ))
-    .bind(merchant_id)
-    .fetch_optional(pool)
-    .await?;
+    let row = sqlx::query_as::<_, MerchantRow>(&format!("SELECT {COLUMNS} FROM merchants WHERE merchant_id = $1"))
+        .bind(merchant_id)
+        .fetch_optional(pool)
+        .await?;
     Ok(row.map(from_row))
 }
 
@@ -117,11 +104,7 @@ pub async fn list(pool: &PgPool, limit: i64) -> Result<Vec<Merchant>, TenantErro
     Ok(rows.into_iter().map(from_row).collect())
 }
 
-pub async fn set_status(
-    pool: &PgPool,
-    merchant_id: MerchantId,
-    status: MerchantStatus,
-) -> Result<(), TenantError> {
+pub async fn set_status(pool: &PgPool, merchant_id: MerchantId, status: MerchantStatus) -> Result<(), TenantError> {
     let done = sqlx::query("UPDATE merchants SET status = $2, updated_at = now() WHERE merchant_id = $1")
         .bind(merchant_id)
         .bind(status.as_str())

@@ -1,10 +1,10 @@
 //! Channel partners: creation with a one-time client secret (stored only as an argon2 hash),
 //! secret verification, and the allow-list of redirect URIs.
 
-use crate::redirect::validate_redirect_uri;
 use crate::TenantError;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use crate::redirect::validate_redirect_uri;
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
@@ -70,15 +70,13 @@ pub async fn create(pool: &PgPool, new: NewPartner<'_>) -> Result<PartnerCredent
     let hash = hash_secret(&client_secret)?;
 
     let mut tx = pool.begin().await?;
-    sqlx::query(
-        "INSERT INTO partners (partner_id, name, client_id, client_secret_hash) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(partner_id)
-    .bind(name)
-    .bind(&client_id)
-    .bind(&hash)
-    .execute(&mut *tx)
-    .await?;
+    sqlx::query("INSERT INTO partners (partner_id, name, client_id, client_secret_hash) VALUES ($1, $2, $3, $4)")
+        .bind(partner_id)
+        .bind(name)
+        .bind(&client_id)
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await?;
     for uri in new.redirect_uris {
         sqlx::query(
             "INSERT INTO partner_redirect_uris (partner_id, redirect_uri) VALUES ($1, $2) ON CONFLICT DO NOTHING",
@@ -99,12 +97,7 @@ pub async fn get(pool: &PgPool, partner_id: PartnerId) -> Result<Option<Partner>
     .bind(partner_id)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|(partner_id, name, client_id, created_at)| Partner {
-        partner_id,
-        name,
-        client_id,
-        created_at,
-    }))
+    Ok(row.map(|(partner_id, name, client_id, created_at)| Partner { partner_id, name, client_id, created_at }))
 }
 
 pub async fn find_by_name(pool: &PgPool, name: &str) -> Result<Option<Partner>, TenantError> {
@@ -148,21 +141,15 @@ pub async fn verify_secret(
 }
 
 pub async fn redirect_uris(pool: &PgPool, partner_id: PartnerId) -> Result<Vec<String>, TenantError> {
-    Ok(sqlx::query_scalar(
-        "SELECT redirect_uri FROM partner_redirect_uris WHERE partner_id = $1 ORDER BY redirect_uri",
-    )
-    .bind(partner_id)
-    .fetch_all(pool)
-    .await?)
+    Ok(sqlx::query_scalar("SELECT redirect_uri FROM partner_redirect_uris WHERE partner_id = $1 ORDER BY redirect_uri")
+        .bind(partner_id)
+        .fetch_all(pool)
+        .await?)
 }
 
 /// Exact match against the partner's registered list: no prefix or pattern matching, so an
 /// attacker cannot bounce merchants (and their merchant ids) to a look-alike URL.
-pub async fn redirect_allowed(
-    pool: &PgPool,
-    partner_id: PartnerId,
-    redirect_uri: &str,
-) -> Result<bool, TenantError> {
+pub async fn redirect_allowed(pool: &PgPool, partner_id: PartnerId, redirect_uri: &str) -> Result<bool, TenantError> {
     Ok(sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM partner_redirect_uris WHERE partner_id = $1 AND redirect_uri = $2)",
     )

@@ -1,5 +1,5 @@
 use secrecy::{ExposeSecret, SecretString};
-use storelink_tenants::{merchants, partners, NewPartner, TenantError};
+use storelink_tenants::{NewPartner, TenantError, events, merchants, partners};
 use storelink_testkit::test_db;
 
 #[tokio::test]
@@ -10,10 +10,8 @@ async fn partner_secret_is_hashed_and_verifiable() {
         .await
         .expect("create partner");
 
-    let stored: String = sqlx::query_scalar("SELECT client_secret_hash FROM partners")
-        .fetch_one(&db.pool)
-        .await
-        .expect("row");
+    let stored: String =
+        sqlx::query_scalar("SELECT client_secret_hash FROM partners").fetch_one(&db.pool).await.expect("row");
     assert!(stored.starts_with("$argon2"), "stored as an argon2 hash");
     assert!(!stored.contains(creds.client_secret.expose_secret()));
 
@@ -65,4 +63,23 @@ async fn reconnecting_the_same_store_keeps_the_merchant() {
     assert_ne!(a, c, "another partner connecting the same store is another tenant");
     let m = merchants::get(&db.pool, a).await.expect("get").expect("exists");
     assert_eq!(m.status, merchants::MerchantStatus::Active, "reconnect revives the merchant");
+}
+
+#[tokio::test]
+async fn credentials_invalid_is_marked_and_recorded_once() {
+    let db = test_db().await;
+    let uris = vec!["https://partner.example/cb".to_owned()];
+    let creds = partners::create(&db.pool, NewPartner { name: "Acme", redirect_uris: &uris }).await.expect("partner");
+    let mut conn = db.pool.acquire().await.expect("conn");
+    let merchant = merchants::upsert_connected(&mut conn, creds.partner_id, "https://a.example").await.expect("m");
+    drop(conn);
+
+    assert!(events::mark_credentials_invalid(&db.pool, merchant, "login refused (401)").await.expect("mark"));
+    assert!(!events::mark_credentials_invalid(&db.pool, merchant, "again").await.expect("mark"), "only once");
+    let m = merchants::get(&db.pool, merchant).await.expect("get").expect("exists");
+    assert_eq!(m.status, storelink_tenants::MerchantStatus::CredentialsInvalid);
+    let recorded = events::list(&db.pool, merchant, 10).await.expect("events");
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].kind, events::CREDENTIALS_INVALID);
+    assert_eq!(recorded[0].detail["reason"], "login refused (401)");
 }

@@ -1,0 +1,129 @@
+//! A job row as workers and status commands see it.
+
+use chrono::{DateTime, Utc};
+use storelink_core::MerchantId;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Everything, then sweep what was not seen (deletions).
+    Full,
+    /// Only what changed since the last successful run.
+    Incremental,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Full => "full",
+            Mode::Incremental => "incremental",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Self {
+        if s == "full" { Mode::Full } else { Mode::Incremental }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Queued,
+    Running,
+    Paused,
+    Succeeded,
+    Dead,
+    Cancelled,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Paused => "paused",
+            JobState::Succeeded => "succeeded",
+            JobState::Dead => "dead",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Self {
+        match s {
+            "running" => JobState::Running,
+            "paused" => JobState::Paused,
+            "succeeded" => JobState::Succeeded,
+            "dead" => JobState::Dead,
+            "cancelled" => JobState::Cancelled,
+            _ => JobState::Queued,
+        }
+    }
+
+    pub fn is_finished(self) -> bool {
+        matches!(self, JobState::Succeeded | JobState::Dead | JobState::Cancelled)
+    }
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Job {
+    pub merchant_id: MerchantId,
+    pub job_id: i64,
+    pub kind: String,
+    pub mode: Mode,
+    pub state: JobState,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub slices: i32,
+    pub run_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+pub(crate) const JOB_COLUMNS: &str = "merchant_id, job_id, kind, mode, state, attempts, max_attempts, slices, run_at, last_error, created_at, finished_at";
+
+pub(crate) type JobRow = (
+    MerchantId,
+    i64,
+    String,
+    String,
+    String,
+    i32,
+    i32,
+    i32,
+    DateTime<Utc>,
+    Option<String>,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+);
+
+pub(crate) fn from_row(row: JobRow) -> Job {
+    let (
+        merchant_id,
+        job_id,
+        kind,
+        mode,
+        state,
+        attempts,
+        max_attempts,
+        slices,
+        run_at,
+        last_error,
+        created_at,
+        finished_at,
+    ) = row;
+    Job {
+        merchant_id,
+        job_id,
+        kind,
+        mode: Mode::parse(&mode),
+        state: JobState::parse(&state),
+        attempts,
+        max_attempts,
+        slices,
+        run_at,
+        last_error,
+        created_at,
+        finished_at,
+    }
+}

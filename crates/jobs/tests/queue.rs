@@ -1,0 +1,203 @@
+//! The job queue against real Postgres: uniqueness, leases and attempt tokens, retries, dead letters,
+//! pausing, fairness through slices, and the worker loop.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use storelink_core::MerchantId;
+use storelink_jobs::{
+    Handler, Job, JobContext, JobState, Mode, Outcome, Queue, RetryPolicy, Schedule, Worker, WorkerConfig, enqueue_due,
+};
+use storelink_tenants::{MerchantStatus, NewPartner, merchants, partners};
+use storelink_testkit::{TestDb, test_db};
+use tokio_util::sync::CancellationToken;
+
+async fn merchants_in(db: &TestDb, n: usize) -> Vec<MerchantId> {
+    let uris = vec!["https://p.example/cb".to_owned()];
+    let partner = partners::create(&db.pool, NewPartner { name: "P", redirect_uris: &uris }).await.expect("partner");
+    let mut conn = db.pool.acquire().await.expect("conn");
+    let mut ids = Vec::new();
+    for i in 0..n {
+        ids.push(
+            merchants::upsert_connected(&mut conn, partner.partner_id, &format!("https://s{i}.example"))
+                .await
+                .expect("m"),
+        );
+    }
+    ids
+}
+
+fn kinds() -> Vec<String> {
+    vec!["catalog".to_owned()]
+}
+
+const LEASE: Duration = Duration::from_secs(30);
+
+#[tokio::test]
+async fn one_live_job_per_merchant_and_kind_and_full_upgrades_incremental() {
+    let db = test_db().await;
+    let m = merchants_in(&db, 1).await[0];
+    let q = Queue::new(db.pool.clone());
+    let a = q.enqueue(m, "catalog", Mode::Incremental).await.expect("enqueue");
+    let b = q.enqueue(m, "catalog", Mode::Full).await.expect("enqueue");
+    assert_eq!(a, b, "no duplicate job");
+    let other = q.enqueue(m, "inventory", Mode::Incremental).await.expect("other kind");
+    assert_ne!(a, other);
+    let job = q.get(m, a).await.expect("get").expect("job");
+    assert_eq!(job.mode, Mode::Full, "a queued incremental is upgraded");
+    let (claimed, _) = q.claim(&kinds(), LEASE).await.expect("claim").expect("a job");
+    assert_eq!(claimed.job_id, a);
+    assert_eq!(q.enqueue(m, "catalog", Mode::Full).await.expect("while running"), a);
+    assert!(q.claim(&kinds(), LEASE).await.expect("claim").is_none(), "the running job is not claimed twice");
+}
+
+#[tokio::test]
+async fn concurrent_claims_never_share_a_job() {
+    let db = test_db().await;
+    let ms = merchants_in(&db, 20).await;
+    let q = Queue::new(db.pool.clone());
+    for m in &ms {
+        q.enqueue(*m, "catalog", Mode::Full).await.expect("enqueue");
+    }
+    let claims = (0..40).map(|_| {
+        let q = q.clone();
+        tokio::spawn(async move { q.claim(&kinds(), LEASE).await.expect("claim").map(|(job, _)| job.job_id) })
+    });
+    let got: Vec<i64> = futures::future::join_all(claims).await.into_iter().filter_map(|r| r.expect("join")).collect();
+    let unique: std::collections::HashSet<_> = got.iter().collect();
+    assert_eq!(got.len(), 20);
+    assert_eq!(unique.len(), 20);
+}
+
+#[tokio::test]
+async fn an_expired_lease_cannot_write_over_the_next_attempt() {
+    let db = test_db().await;
+    let m = merchants_in(&db, 1).await[0];
+    let q = Queue::new(db.pool.clone());
+    q.enqueue(m, "catalog", Mode::Full).await.expect("enqueue");
+    let (_, stale) = q.claim(&kinds(), Duration::from_millis(200)).await.expect("claim").expect("job");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(q.reap_expired().await.expect("reap"), 1);
+    let (job, fresh) = q.claim(&kinds(), LEASE).await.expect("claim").expect("requeued job");
+    assert_eq!(job.attempts, 1, "the expiry counted as an attempt");
+    assert_ne!(stale.token, fresh.token);
+
+    let mut tx = db.pool.begin().await.expect("tx");
+    assert!(stale.verify(&mut tx).await.is_err(), "the stale attempt cannot write");
+    drop(tx);
+    assert!(!q.heartbeat(&stale, LEASE).await.expect("hb"));
+    assert!(!q.complete(&stale).await.expect("complete"), "the stale attempt cannot finish the job");
+    let mut tx = db.pool.begin().await.expect("tx");
+    fresh.verify(&mut tx).await.expect("the current attempt can");
+    drop(tx);
+    assert!(q.complete(&fresh).await.expect("complete"));
+    assert_eq!(q.get(m, job.job_id).await.expect("get").expect("job").state, JobState::Succeeded);
+}
+
+#[tokio::test]
+async fn failures_back_off_then_dead_letter() {
+    let db = test_db().await;
+    let m = merchants_in(&db, 1).await[0];
+    let q = Queue::new(db.pool.clone());
+    let id = q.enqueue(m, "catalog", Mode::Full).await.expect("enqueue");
+    sqlx::query("UPDATE jobs SET max_attempts = 3").execute(&db.pool).await.expect("max");
+    let retry = RetryPolicy { base: Duration::from_secs(60), cap: Duration::from_secs(600) };
+    let (_, lease) = q.claim(&kinds(), LEASE).await.expect("claim").expect("job");
+    assert!(q.fail(&lease, "boom", &retry, true).await.expect("fail"));
+    let job = q.get(m, id).await.expect("get").expect("job");
+    assert_eq!((job.state, job.attempts), (JobState::Queued, 1));
+    let wait = (job.run_at - chrono::Utc::now()).num_seconds();
+    assert!((40..=75).contains(&wait), "backed off about a minute, got {wait}s");
+    assert!(q.claim(&kinds(), LEASE).await.expect("claim").is_none(), "not due yet");
+    for _ in 0..2 {
+        sqlx::query("UPDATE jobs SET run_at = now()").execute(&db.pool).await.expect("due");
+        let (_, lease) = q.claim(&kinds(), LEASE).await.expect("claim").expect("job");
+        q.fail(&lease, "boom", &retry, true).await.expect("fail");
+    }
+    let job = q.get(m, id).await.expect("get").expect("job");
+    assert_eq!((job.state, job.attempts, job.last_error.as_deref()), (JobState::Dead, 3, Some("boom")));
+    let again = q.enqueue(m, "catalog", Mode::Full).await.expect("a dead job does not block new work");
+    assert_ne!(again, id);
+}
+
+#[tokio::test]
+async fn paused_and_inactive_merchants_are_skipped() {
+    let db = test_db().await;
+    let ms = merchants_in(&db, 2).await;
+    let q = Queue::new(db.pool.clone());
+    q.enqueue(ms[0], "catalog", Mode::Full).await.expect("enqueue");
+    q.enqueue(ms[1], "catalog", Mode::Full).await.expect("enqueue");
+    assert_eq!(q.pause_merchant(ms[0]).await.expect("pause"), 1);
+    merchants::set_status(&db.pool, ms[1], MerchantStatus::CredentialsInvalid).await.expect("status");
+    assert!(q.claim(&kinds(), LEASE).await.expect("claim").is_none());
+    q.resume_merchant(ms[0]).await.expect("resume");
+    let (job, _) = q.claim(&kinds(), LEASE).await.expect("claim").expect("job");
+    assert_eq!(job.merchant_id, ms[0]);
+    assert_eq!(q.cancel_merchant(ms[0]).await.expect("cancel"), 1);
+}
+
+#[tokio::test]
+async fn scheduler_enqueues_due_kinds_once() {
+    let db = test_db().await;
+    let ms = merchants_in(&db, 3).await;
+    let schedules = vec![
+        Schedule { kind: "catalog".into(), every: Duration::from_secs(900), full_every: Duration::from_secs(86400) },
+        Schedule { kind: "orders".into(), every: Duration::from_secs(300), full_every: Duration::from_secs(86400) },
+    ];
+    assert_eq!(enqueue_due(&db.pool, &schedules).await.expect("schedule"), 6);
+    assert_eq!(enqueue_due(&db.pool, &schedules).await.expect("schedule"), 0, "live jobs are not duplicated");
+    let q = Queue::new(db.pool.clone());
+    let (job, lease) = q.claim(&["orders".to_owned()], LEASE).await.expect("claim").expect("job");
+    assert_eq!(job.mode, Mode::Full, "first run is full");
+    q.complete(&lease).await.expect("complete");
+    assert_eq!(enqueue_due(&db.pool, &schedules).await.expect("schedule"), 0, "succeeded recently");
+    assert!(ms.contains(&job.merchant_id));
+}
+
+/// Records which merchant ran each slice; the "big" merchant needs many slices.
+struct Recorder {
+    order: Arc<Mutex<Vec<MerchantId>>>,
+    remaining: Arc<Mutex<HashMap<MerchantId, u32>>>,
+}
+
+impl Handler for Recorder {
+    async fn run(&self, job: Job, _ctx: JobContext) -> Outcome {
+        self.order.lock().expect("lock").push(job.merchant_id);
+        let mut remaining = self.remaining.lock().expect("lock");
+        let left = remaining.entry(job.merchant_id).or_insert(1);
+        *left -= 1;
+        if *left == 0 { Outcome::Done } else { Outcome::MoreWork }
+    }
+}
+
+#[tokio::test]
+async fn a_big_merchant_yields_to_small_ones_and_shutdown_is_clean() {
+    let db = test_db().await;
+    let ms = merchants_in(&db, 11).await;
+    let (big, small) = (ms[0], &ms[1..]);
+    let q = Queue::new(db.pool.clone());
+    q.enqueue(big, "catalog", Mode::Full).await.expect("enqueue");
+    for m in small {
+        q.enqueue(*m, "catalog", Mode::Full).await.expect("enqueue");
+    }
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let remaining = Arc::new(Mutex::new(HashMap::from([(big, 30u32)])));
+    let handler = Recorder { order: order.clone(), remaining };
+    let config = WorkerConfig { concurrency: 1, poll: Duration::from_millis(50), ..WorkerConfig::new(kinds()) };
+    let shutdown = CancellationToken::new();
+    let worker = tokio::spawn(Worker::new(q.clone(), handler, config).run(shutdown.clone()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while order.lock().expect("lock").len() < 40 {
+        assert!(tokio::time::Instant::now() < deadline, "worker too slow");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), worker).await.expect("stops").expect("join").expect("run");
+    let order = order.lock().expect("lock").clone();
+    let last_small = order.iter().rposition(|m| *m != big).expect("small ones ran");
+    assert!(last_small <= 11, "every small merchant ran within the first rounds: {last_small}");
+    let live: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM jobs WHERE state = 'running'").fetch_one(&db.pool).await.expect("q");
+    assert_eq!(live, 0, "no job left leased after shutdown");
+}
