@@ -6,7 +6,8 @@ use crate::checks;
 use crate::error::ConnectError;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
-use storelink_core::{MerchantId, OCC_APP_KEY_PURPOSE, PartnerId};
+use storelink_core::{MerchantId, OCC_APP_KEY_PURPOSE, PartnerId, SyncKind};
+use storelink_jobs::{Mode, Queue};
 use storelink_netguard::{Policy, StoreUrl};
 use storelink_occ::OccClient;
 use storelink_registrar::{Registrar, SlotOutcome};
@@ -22,6 +23,7 @@ pub struct Pipeline {
     pub occ: OccClient,
     pub vault: Vault,
     pub registrar: Registrar,
+    pub queue: Queue,
     pub policy: Policy,
 }
 
@@ -87,6 +89,7 @@ impl Pipeline {
             storelink_tenants::checks::record(&self.pool, merchant_id, &checks),
         );
         recorded.map_err(ConnectError::internal)?;
+        self.enqueue_initial_syncs(merchant_id).await;
         tracing::info!(
             %merchant_id, %partner, store = %store,
             warnings = checks.iter().filter(|c| !c.ok).count(),
@@ -94,6 +97,16 @@ impl Pipeline {
             "merchant connected"
         );
         Ok(Connected { merchant_id, store, checks, slots })
+    }
+
+    /// Initial full syncs start right away. A failure here loses nothing: the scheduler enqueues every
+    /// kind that has never succeeded.
+    async fn enqueue_initial_syncs(&self, merchant_id: MerchantId) {
+        for kind in SyncKind::ALL {
+            if let Err(e) = self.queue.enqueue(merchant_id, kind.as_str(), Mode::Full).await {
+                tracing::warn!(%merchant_id, %kind, error = %e, "initial sync not enqueued; the scheduler will");
+            }
+        }
     }
 
     /// Upserts the merchant and seals its key in one transaction: a reconnect replaces the key

@@ -37,6 +37,13 @@ pub struct RawConfig {
     pub slot_retry_poll_secs: f64,
     pub db_max_connections: u32,
     pub occ_request_timeout_secs: f64,
+    /// Sync jobs one `worker` process runs at once.
+    pub worker_concurrency: usize,
+    /// A job's lease; a worker that stops heartbeating loses its job after this long.
+    pub job_lease_secs: f64,
+    pub job_heartbeat_secs: f64,
+    /// How long a job runs before it yields to other merchants' jobs.
+    pub job_slice_secs: f64,
     /// Where `demo` keeps its generated master key and embedded database.
     pub data_dir: PathBuf,
 }
@@ -59,6 +66,10 @@ impl Default for RawConfig {
             slot_retry_poll_secs: 5.0,
             db_max_connections: 20,
             occ_request_timeout_secs: 30.0,
+            worker_concurrency: 4,
+            job_lease_secs: 30.0,
+            job_heartbeat_secs: 10.0,
+            job_slice_secs: 5.0,
             data_dir: PathBuf::from(".storelink"),
         }
     }
@@ -122,10 +133,19 @@ impl Config {
             ("STORELINK_SLOT_RETRY_CAP_SECS", raw.slot_retry_cap_secs),
             ("STORELINK_SLOT_RETRY_POLL_SECS", raw.slot_retry_poll_secs),
             ("STORELINK_OCC_REQUEST_TIMEOUT_SECS", raw.occ_request_timeout_secs),
+            ("STORELINK_JOB_LEASE_SECS", raw.job_lease_secs),
+            ("STORELINK_JOB_HEARTBEAT_SECS", raw.job_heartbeat_secs),
+            ("STORELINK_JOB_SLICE_SECS", raw.job_slice_secs),
         ] {
             if !(secs.is_finite() && secs > 0.0 && secs < 86_400.0 * 7.0) {
                 return Err(invalid(field, format!("{secs} is not a positive number of seconds")));
             }
+        }
+        if raw.job_heartbeat_secs * 2.0 > raw.job_lease_secs {
+            return Err(invalid("STORELINK_JOB_HEARTBEAT_SECS", "must be at most half of STORELINK_JOB_LEASE_SECS".into()));
+        }
+        if raw.worker_concurrency == 0 || raw.worker_concurrency > 256 {
+            return Err(invalid("STORELINK_WORKER_CONCURRENCY", "must be between 1 and 256".into()));
         }
         Ok(Self { raw, listen, public_url, slot_map })
     }

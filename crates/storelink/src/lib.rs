@@ -8,4 +8,5 @@ pub mod database;
 pub mod demo;
 pub mod keys;
 pub mod server;
+pub mod sync_cli;
 pub mod telemetry;

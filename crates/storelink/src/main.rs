@@ -31,7 +31,7 @@ enum Command {
     },
     /// The HTTP server (onboarding, webhooks, partner API).
     Serve,
-    /// Background workers (webhook slot retries).
+    /// Background workers: sync jobs and their schedules, webhook slot retries.
     Worker,
     /// Apply database migrations and exit.
     Migrate,
@@ -54,6 +54,19 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Sync status and manual runs.
+    Sync {
+        #[command(subcommand)]
+        command: storelink::sync_cli::SyncCommand,
+    },
+    /// Test aid: N concurrent token requests for one merchant through the token cache; prints JSON.
+    #[command(hide = true)]
+    TokenProbe {
+        #[arg(long)]
+        merchant: storelink_core::MerchantId,
+        #[arg(long, default_value_t = 250)]
+        callers: usize,
     },
     /// Benchmarks (results go to docs/BENCHMARKS.md by hand).
     Bench {
@@ -132,6 +145,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys { command: KeysCommand::Generate { id } } => {
             let keys = MasterKeys::generate(&id.unwrap_or_else(storelink::keys::new_key_id));
             println!("{}", keys.to_config_string().expose_secret());
+            Ok(())
+        }
+        Command::Sync { command } => {
+            let (services, _db) = services(config).await?;
+            storelink::sync_cli::run(command, services).await
+        }
+        Command::TokenProbe { merchant, callers } => {
+            let (services, _db) = services(config).await?;
+            let calls = (0..callers).map(|_| services.tokens.session(merchant));
+            let sessions = futures::future::join_all(calls).await;
+            let tokens: std::collections::HashSet<String> =
+                sessions.iter().filter_map(|s| s.as_ref().ok()).map(|s| s.token.expose_secret().to_owned()).collect();
+            let failed = sessions.iter().filter(|s| s.is_err()).count();
+            println!("{}", serde_json::json!({"ok": callers - failed, "failed": failed, "distinct_tokens": tokens.len()}));
             Ok(())
         }
         Command::Bench { command } => storelink::bench::run(command, config).await,

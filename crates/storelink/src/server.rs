@@ -12,6 +12,9 @@ use storelink_netguard::Policy;
 use storelink_occ::{OccClient, OccConfig};
 use storelink_onboarding::{ConnectLimits, Csrf, Limiters, Onboarding, Pipeline};
 use storelink_registrar::{Registrar, RegistrarConfig};
+use storelink_jobs::{Queue, Worker, WorkerConfig};
+use storelink_sync::SyncHandler;
+use storelink_token_cache::{TokenCache, TokenConfig};
 use storelink_vault::{MasterKeys, Vault};
 use tokio_util::sync::CancellationToken;
 use actix_web::body::MessageBody;
@@ -31,6 +34,8 @@ pub struct Services {
     pub vault: Vault,
     pub occ: OccClient,
     pub registrar: Registrar,
+    pub tokens: TokenCache,
+    pub queue: Queue,
     pub policy: Policy,
     pub keys: MasterKeys,
 }
@@ -43,7 +48,7 @@ impl Services {
         }
         let occ = OccClient::new(
             OccConfig { request_timeout: Config::secs(config.raw.occ_request_timeout_secs), ..OccConfig::default() },
-            policy.clone(),
+            policy,
         )?;
         let vault = Vault::new(pool.clone(), keys.clone());
         let mut registrar_config = RegistrarConfig::new(config.public_url.clone());
@@ -52,7 +57,9 @@ impl Services {
         registrar_config.retry_cap = Config::secs(config.raw.slot_retry_cap_secs);
         registrar_config.retry_poll = Config::secs(config.raw.slot_retry_poll_secs);
         let registrar = Registrar::new(pool.clone(), occ.clone(), vault.clone(), registrar_config);
-        Ok(Self { config, pool, vault, occ, registrar, policy, keys })
+        let tokens = TokenCache::new(pool.clone(), occ.clone(), vault.clone(), TokenConfig::default());
+        let queue = Queue::new(pool.clone());
+        Ok(Self { config, pool, vault, occ, registrar, tokens, queue, policy, keys })
     }
 
     fn onboarding(&self) -> Onboarding {
@@ -63,7 +70,8 @@ impl Services {
                 occ: self.occ.clone(),
                 vault: self.vault.clone(),
                 registrar: self.registrar.clone(),
-                policy: self.policy.clone(),
+                queue: self.queue.clone(),
+                policy: self.policy,
             },
             // Derived from the master keys so every web process accepts every other's forms.
             csrf: Csrf::new(self.keys.derive_key(b"storelink/csrf/v1"), secure),
@@ -100,8 +108,22 @@ pub fn http_server(services: &Services, listener: TcpListener, demo: bool) -> st
 }
 
 /// Background loops of the `worker` role. Returns when `shutdown` is cancelled and they stopped.
+/// The background role: slot registration retries and the sync workers, until `shutdown`.
 pub async fn run_workers(services: Services, shutdown: CancellationToken) {
     let retry = tokio::spawn(services.registrar.clone().run_retry_loop(shutdown.clone()));
+    let handler = SyncHandler::new(services.pool.clone(), services.occ.clone(), services.tokens.clone(), services.queue.clone());
+    let config = WorkerConfig {
+        concurrency: services.config.raw.worker_concurrency,
+        lease: Config::secs(services.config.raw.job_lease_secs),
+        heartbeat: Config::secs(services.config.raw.job_heartbeat_secs),
+        slice: Config::secs(services.config.raw.job_slice_secs),
+        schedules: storelink_sync::default_schedules(),
+        ..WorkerConfig::new(storelink_sync::kinds())
+    };
+    let sync = Worker::new(services.queue.clone(), handler, config).run(shutdown.clone());
+    if let Err(e) = sync.await {
+        tracing::error!(error = %e, "sync workers stopped");
+    }
     let _ = retry.await;
 }
 

@@ -1,0 +1,37 @@
+//! Why a sync slice stopped, and whether trying again later can help.
+
+use storelink_jobs::{JobError, LeaseVerifyError};
+use storelink_token_cache::TokenError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("{0}")]
+    Token(#[from] TokenError),
+    #[error("the job's lease was lost")]
+    LeaseLost,
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("jobs: {0}")]
+    Jobs(#[from] JobError),
+    #[error("unknown sync kind {0:?}")]
+    UnknownKind(String),
+}
+
+impl From<LeaseVerifyError> for SyncError {
+    fn from(e: LeaseVerifyError) -> Self {
+        match e {
+            LeaseVerifyError::Lost(_) => SyncError::LeaseLost,
+            LeaseVerifyError::Database(e) => SyncError::Database(e),
+        }
+    }
+}
+
+impl SyncError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            SyncError::Token(e) => e.is_retryable(),
+            SyncError::Database(_) | SyncError::Jobs(_) => true,
+            SyncError::LeaseLost | SyncError::UnknownKind(_) => false,
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! Sync workers: keep a normalized, current copy of each merchant's catalog, inventory, shipping methods
+//! and orders in Postgres. Streams page by page (bulk upsert + checkpoint in one transaction), skips
+//! unchanged rows by content hash, sweeps deletions on full runs and records change events.
+//! Owns the catalog tables, `change_events` and `sync_state`; must not serve partners or hold tokens
+//! (the token cache does) and runs only as a `storelink_jobs::Handler`.
+
+mod error;
+mod normalize;
+mod runner;
+mod state;
+mod tables;
+
+use std::time::Duration;
+
+use storelink_core::SyncKind;
+use storelink_jobs::Schedule;
+
+pub use error::SyncError;
+pub use runner::SyncHandler;
+pub use state::{SyncStatus, status};
+
+/// Default periodic schedule: how often each kind runs, and how often that run is a full one.
+pub fn default_schedules() -> Vec<Schedule> {
+    let minutes = |m: u64| Duration::from_secs(m * 60);
+    let schedule = |kind: SyncKind, every, full_every| Schedule { kind: kind.as_str().to_owned(), every, full_every };
+    vec![
+        schedule(SyncKind::Catalog, minutes(15), minutes(24 * 60)),
+        schedule(SyncKind::Inventory, minutes(10), minutes(10)),
+        schedule(SyncKind::Shipping, minutes(60), minutes(60)),
+        schedule(SyncKind::Orders, minutes(5), minutes(24 * 60)),
+    ]
+}
+
+/// The job kinds this crate handles.
+pub fn kinds() -> Vec<String> {
+    SyncKind::ALL.iter().map(|k| k.as_str().to_owned()).collect()
+}

@@ -1,0 +1,240 @@
+//! OCC JSON -> Storelink's normalized rows, each with a content hash of exactly what is stored.
+//! Lenient by design: a missing optional field becomes NULL, only a missing id drops the item.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+fn text(v: &Value, key: &str) -> Option<String> {
+    match v.get(key)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn number(v: &Value, key: &str) -> Option<f64> {
+    match v.get(key)? {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+fn flag(v: &Value, key: &str, default: bool) -> bool {
+    v.get(key).and_then(Value::as_bool).unwrap_or(default)
+}
+
+fn time(v: &Value, key: &str) -> Option<DateTime<Utc>> {
+    match v.get(key)? {
+        Value::String(s) => DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc)),
+        Value::Number(n) => n.as_i64().and_then(DateTime::from_timestamp_millis),
+        _ => None,
+    }
+}
+
+/// First 16 bytes of SHA-256 over the row's JSON form (field order is fixed by the struct).
+fn hash<T: Serialize>(row: &T) -> Vec<u8> {
+    let bytes = serde_json::to_vec(row).unwrap_or_default();
+    Sha256::digest(&bytes)[..16].to_vec()
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ProductRow {
+    pub product_id: String,
+    pub display_name: Option<String>,
+    pub description: Option<String>,
+    pub brand: Option<String>,
+    pub active: bool,
+    pub list_price: Option<f64>,
+    pub sale_price: Option<f64>,
+    pub image_url: Option<String>,
+    pub route: Option<String>,
+    pub category_ids: Vec<String>,
+    pub source_modified_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SkuRow {
+    pub sku_id: String,
+    pub product_id: String,
+    pub display_name: Option<String>,
+    pub active: bool,
+    pub list_price: Option<f64>,
+    pub sale_price: Option<f64>,
+    pub attributes: Value,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct InventoryRow {
+    pub sku_id: String,
+    pub location_id: String,
+    pub product_id: String,
+    pub stock_level: i64,
+    pub availability: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ShippingRow {
+    pub method_id: String,
+    pub display_name: Option<String>,
+    pub enabled: bool,
+    pub calculator: Option<String>,
+    pub ranges: Value,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OrderRow {
+    pub order_id: String,
+    pub state: Option<String>,
+    pub site_id: Option<String>,
+    pub currency: Option<String>,
+    pub total: Option<f64>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub source_modified_at: Option<DateTime<Utc>>,
+    pub items: Value,
+    pub shipping_groups: Value,
+}
+
+/// A normalized row and its content hash.
+pub struct Hashed<T> {
+    pub row: T,
+    pub hash: Vec<u8>,
+}
+
+fn hashed<T: Serialize>(row: T) -> Hashed<T> {
+    let hash = hash(&row);
+    Hashed { row, hash }
+}
+
+/// A product and the SKUs listed under it.
+pub fn product(v: &Value) -> Option<(Hashed<ProductRow>, Vec<Hashed<SkuRow>>)> {
+    let product_id = text(v, "id").or_else(|| text(v, "repositoryId"))?;
+    let category_ids = v
+        .get("parentCategories")
+        .and_then(Value::as_array)
+        .map(|cats| cats.iter().filter_map(|c| text(c, "id").or_else(|| text(c, "repositoryId"))).collect())
+        .unwrap_or_default();
+    let skus = v
+        .get("childSKUs")
+        .and_then(Value::as_array)
+        .map(|skus| skus.iter().filter_map(|s| sku(s, &product_id)).collect())
+        .unwrap_or_default();
+    let row = ProductRow {
+        display_name: text(v, "displayName"),
+        description: text(v, "description"),
+        brand: text(v, "brand"),
+        active: flag(v, "active", true),
+        list_price: number(v, "listPrice"),
+        sale_price: number(v, "salePrice"),
+        image_url: text(v, "primaryFullImageURL"),
+        route: text(v, "route"),
+        category_ids,
+        source_modified_at: time(v, "lastModifiedDate"),
+        product_id,
+    };
+    Some((hashed(row), skus))
+}
+
+const SKU_ATTRIBUTES: [&str; 4] = ["color", "size", "x_color", "x_size"];
+
+fn sku(v: &Value, product_id: &str) -> Option<Hashed<SkuRow>> {
+    let sku_id = text(v, "repositoryId").or_else(|| text(v, "id"))?;
+    let attributes: serde_json::Map<String, Value> = SKU_ATTRIBUTES
+        .iter()
+        .filter_map(|key| v.get(*key).filter(|a| !a.is_null()).map(|a| ((*key).to_owned(), a.clone())))
+        .collect();
+    Some(hashed(SkuRow {
+        sku_id,
+        product_id: text(v, "productId").unwrap_or_else(|| product_id.to_owned()),
+        display_name: text(v, "displayName"),
+        active: flag(v, "active", true),
+        list_price: number(v, "listPrice"),
+        sale_price: number(v, "salePrice"),
+        attributes: Value::Object(attributes),
+    }))
+}
+
+/// Stock rows of one inventory item (a product with per-SKU stock).
+pub fn inventory(v: &Value) -> Vec<Hashed<InventoryRow>> {
+    let product_id = text(v, "id").unwrap_or_default();
+    let Some(skus) = v.get("childSKUs").and_then(Value::as_array) else { return Vec::new() };
+    skus.iter()
+        .filter_map(|s| {
+            Some(hashed(InventoryRow {
+                sku_id: text(s, "skuId").or_else(|| text(s, "skuNumber"))?,
+                location_id: text(s, "locationId").unwrap_or_default(),
+                product_id: product_id.clone(),
+                stock_level: number(s, "stockLevel").map(|n| n as i64).unwrap_or(0),
+                availability: text(s, "availabilityStatusMsg"),
+            }))
+        })
+        .collect()
+}
+
+pub fn shipping_method(v: &Value) -> Option<Hashed<ShippingRow>> {
+    Some(hashed(ShippingRow {
+        method_id: text(v, "repositoryId").or_else(|| text(v, "id"))?,
+        display_name: text(v, "displayName"),
+        enabled: flag(v, "enabled", true),
+        calculator: text(v, "shippingCalculator"),
+        ranges: v.get("ranges").cloned().unwrap_or(Value::Array(Vec::new())),
+    }))
+}
+
+pub fn order(v: &Value) -> Option<Hashed<OrderRow>> {
+    let price = v.get("priceInfo").cloned().unwrap_or(Value::Null);
+    Some(hashed(OrderRow {
+        order_id: text(v, "id")?,
+        state: text(v, "state"),
+        site_id: text(v, "siteId"),
+        currency: text(&price, "currencyCode"),
+        total: number(&price, "total"),
+        submitted_at: time(v, "submittedDate"),
+        source_modified_at: time(v, "lastModifiedDate").or_else(|| time(v, "lastModifiedTime")),
+        items: v.get("commerceItems").cloned().unwrap_or(Value::Array(Vec::new())),
+        shipping_groups: v.get("shippingGroups").cloned().unwrap_or(Value::Array(Vec::new())),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn product_with_skus_normalizes_and_hash_tracks_content() {
+        let v = json!({"id": "p1", "displayName": "Mug", "listPrice": 12.5, "salePrice": null, "active": true,
+            "parentCategories": [{"id": "c1"}], "lastModifiedDate": "2026-01-01T00:00:00.000Z",
+            "childSKUs": [{"repositoryId": "s1", "listPrice": 12.5, "color": "red"}]});
+        let (p, skus) = product(&v).expect("product");
+        assert_eq!(p.row.product_id, "p1");
+        assert_eq!(p.row.category_ids, vec!["c1"]);
+        assert_eq!(p.row.list_price, Some(12.5));
+        assert_eq!(skus.len(), 1);
+        assert_eq!(skus[0].row.product_id, "p1");
+        assert_eq!(skus[0].row.attributes, json!({"color": "red"}));
+        let mut changed = v.clone();
+        changed["displayName"] = json!("Big mug");
+        assert_ne!(product(&changed).expect("product").0.hash, p.hash);
+        assert_eq!(product(&v).expect("product").0.hash, p.hash, "stable");
+    }
+
+    #[test]
+    fn items_without_ids_are_dropped_not_fatal() {
+        assert!(product(&json!({"displayName": "x"})).is_none());
+        assert!(order(&json!({"state": "SUBMITTED"})).is_none());
+        let inv = inventory(&json!({"id": "p1", "childSKUs": [{"stockLevel": 3}, {"skuId": "s1", "stockLevel": "7"}]}));
+        assert_eq!(inv.len(), 1);
+        assert_eq!(inv[0].row.stock_level, 7);
+    }
+
+    #[test]
+    fn order_times_accept_iso_and_epoch_millis() {
+        let o = order(&json!({"id": "o1", "lastModifiedTime": 1767225600000_i64, "priceInfo": {"total": 10, "currencyCode": "USD"}}))
+            .expect("order");
+        assert_eq!(o.row.source_modified_at.expect("time").to_rfc3339(), "2026-01-01T00:00:00+00:00");
+        assert_eq!((o.row.total, o.row.currency.as_deref()), (Some(10.0), Some("USD")));
+    }
+}

@@ -1,0 +1,171 @@
+//! `sync_state`: the checkpoint and progress of each (merchant, kind). A run belongs to one job: a new
+//! attempt of the same job resumes at the committed offset, a new job starts a new run.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use storelink_core::{MerchantId, SyncKind};
+use storelink_jobs::{Lease, Mode};
+
+use crate::SyncError;
+
+/// Where the current run stands.
+#[derive(Clone, Debug)]
+pub(crate) struct Run {
+    pub mode: Mode,
+    pub generation: i64,
+    pub since: Option<DateTime<Utc>>,
+    pub offset: u64,
+}
+
+/// Kinds without a last-modified filter always run in full.
+fn effective_mode(kind: SyncKind, requested: Mode, has_watermark: bool) -> Mode {
+    match kind {
+        SyncKind::Catalog | SyncKind::Orders if has_watermark => requested,
+        _ => Mode::Full,
+    }
+}
+
+pub(crate) async fn start_or_resume(pool: &PgPool, lease: &Lease, kind: SyncKind, requested: Mode) -> Result<Run, SyncError> {
+    let mut tx = pool.begin().await?;
+    lease.verify(&mut tx).await?;
+    sqlx::query("INSERT INTO sync_state (merchant_id, kind) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(lease.merchant_id)
+        .bind(kind.as_str())
+        .execute(&mut *tx)
+        .await?;
+    let (job_id, mode, generation, since, offset, watermark): (Option<i64>, String, i64, Option<DateTime<Utc>>, i64, Option<DateTime<Utc>>) =
+        sqlx::query_as(
+            "SELECT job_id, mode, generation, since, next_offset, watermark FROM sync_state
+             WHERE merchant_id = $1 AND kind = $2 FOR UPDATE",
+        )
+        .bind(lease.merchant_id)
+        .bind(kind.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+    let run = if job_id == Some(lease.job_id) {
+        let mode = if mode == "full" { Mode::Full } else { Mode::Incremental };
+        Run { mode, generation, since, offset: u64::try_from(offset).unwrap_or(0) }
+    } else {
+        let mode = effective_mode(kind, requested, watermark.is_some());
+        let generation = if mode == Mode::Full { generation + 1 } else { generation };
+        let since = if mode == Mode::Incremental { watermark } else { None };
+        sqlx::query(
+            "UPDATE sync_state SET job_id = $3, mode = $4, generation = $5, since = $6, run_started_at = now(),
+                    next_offset = 0, pages_done = 0, items_done = 0, items_total = NULL, state = 'running',
+                    updated_at = now()
+             WHERE merchant_id = $1 AND kind = $2",
+        )
+        .bind(lease.merchant_id)
+        .bind(kind.as_str())
+        .bind(lease.job_id)
+        .bind(mode.as_str())
+        .bind(generation)
+        .bind(since)
+        .execute(&mut *tx)
+        .await?;
+        Run { mode, generation, since, offset: 0 }
+    };
+    tx.commit().await?;
+    Ok(run)
+}
+
+/// Switch the running run to full (the store refused the incremental filter).
+pub(crate) async fn switch_to_full(pool: &PgPool, lease: &Lease, kind: SyncKind, run: &mut Run) -> Result<(), SyncError> {
+    let mut tx = pool.begin().await?;
+    lease.verify(&mut tx).await?;
+    sqlx::query(
+        "UPDATE sync_state SET mode = 'full', generation = generation + 1, since = NULL, next_offset = 0,
+                pages_done = 0, items_done = 0, updated_at = now()
+         WHERE merchant_id = $1 AND kind = $2",
+    )
+    .bind(lease.merchant_id)
+    .bind(kind.as_str())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    *run = Run { mode: Mode::Full, generation: run.generation + 1, since: None, offset: 0 };
+    Ok(())
+}
+
+/// Record a committed page, in the page's transaction.
+pub(crate) async fn checkpoint(
+    conn: &mut PgConnection,
+    merchant: MerchantId,
+    kind: SyncKind,
+    next_offset: u64,
+    items: u64,
+    total: Option<u64>,
+) -> Result<(), SyncError> {
+    sqlx::query(
+        "UPDATE sync_state SET next_offset = $3, pages_done = pages_done + 1, items_done = items_done + $4,
+                items_total = COALESCE($5, items_total), updated_at = now()
+         WHERE merchant_id = $1 AND kind = $2",
+    )
+    .bind(merchant)
+    .bind(kind.as_str())
+    .bind(i64::try_from(next_offset).unwrap_or(i64::MAX))
+    .bind(i64::try_from(items).unwrap_or(i64::MAX))
+    .bind(total.and_then(|t| i64::try_from(t).ok()))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The run succeeded. The next incremental run starts a little before this one started (clock skew).
+pub(crate) async fn finish(conn: &mut PgConnection, merchant: MerchantId, kind: SyncKind, mode: Mode) -> Result<(), SyncError> {
+    sqlx::query(
+        "UPDATE sync_state SET state = 'idle', watermark = run_started_at - interval '2 minutes',
+                last_success_at = now(), last_full_at = CASE WHEN $3 THEN now() ELSE last_full_at END,
+                last_error = NULL, updated_at = now()
+         WHERE merchant_id = $1 AND kind = $2",
+    )
+    .bind(merchant)
+    .bind(kind.as_str())
+    .bind(mode == Mode::Full)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn record_error(pool: &PgPool, merchant: MerchantId, kind: SyncKind, error: &str, paused: bool) -> Result<(), SyncError> {
+    sqlx::query(
+        "INSERT INTO sync_state (merchant_id, kind, state, last_error, last_error_at) VALUES ($1, $2, $3, $4, now())
+         ON CONFLICT (merchant_id, kind) DO UPDATE SET state = EXCLUDED.state, last_error = EXCLUDED.last_error,
+             last_error_at = now(), updated_at = now()",
+    )
+    .bind(merchant)
+    .bind(kind.as_str())
+    .bind(if paused { "paused" } else { "failed" })
+    .bind(error)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Progress of one (merchant, kind) for `storelink sync status`, the ops console and the partner API.
+#[derive(Clone, Debug, serde::Serialize, sqlx::FromRow)]
+pub struct SyncStatus {
+    pub merchant_id: MerchantId,
+    pub kind: String,
+    pub state: String,
+    pub mode: String,
+    pub pages_done: i64,
+    pub items_done: i64,
+    pub items_total: Option<i64>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub last_full_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub async fn status(pool: &PgPool, merchant: Option<MerchantId>) -> Result<Vec<SyncStatus>, sqlx::Error> {
+    sqlx::query_as::<_, SyncStatus>(
+        "SELECT merchant_id, kind, state, mode, pages_done, items_done, items_total, last_success_at, last_full_at,
+                last_error, last_error_at, updated_at
+         FROM sync_state WHERE $1::uuid IS NULL OR merchant_id = $1 ORDER BY merchant_id, kind LIMIT 10000",
+    )
+    .bind(merchant)
+    .fetch_all(pool)
+    .await
+}

@@ -1,0 +1,277 @@
+//! Sync workers against real Postgres and the OCC simulator over HTTP: the stored copy must equal the
+//! simulator's data after full and incremental runs, deletions, injected faults, token expiry and
+//! dropped database connections; a revoked key pauses the merchant without a login storm.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use storelink_core::{MerchantId, OCC_APP_KEY_PURPOSE, SyncKind};
+use storelink_jobs::{JobState, Mode, Queue, RetryPolicy, Worker, WorkerConfig};
+use storelink_netguard::Policy;
+use storelink_occ::{OccClient, OccConfig};
+use storelink_occ_sim::{Fault, FaultKind, OccSim, Permissions, SimOptions};
+use storelink_sync::{SyncHandler, kinds, status};
+use storelink_tenants::{MerchantStatus, NewPartner, merchants, partners};
+use storelink_testkit::{TestDb, test_db};
+use storelink_token_cache::{TokenCache, TokenConfig};
+use storelink_vault::{MasterKeys, Vault};
+use tokio_util::sync::CancellationToken;
+
+struct Fixture {
+    db: TestDb,
+    sim: OccSim,
+    key: String,
+    merchant: MerchantId,
+    queue: Queue,
+    handler: SyncHandler,
+}
+
+impl Fixture {
+    async fn new(products: usize) -> Self {
+        let db = test_db().await;
+        let sim = OccSim::spawn(SimOptions { products, orders: 30, ..SimOptions::default() }).await.expect("sim");
+        let key = sim.add_key(Permissions::all());
+        let uris = vec!["https://partner.example/cb".to_owned()];
+        let partner = partners::create(&db.pool, NewPartner { name: "P", redirect_uris: &uris }).await.expect("partner");
+        let mut conn = db.pool.acquire().await.expect("conn");
+        let merchant = merchants::upsert_connected(&mut conn, partner.partner_id, &sim.base_url()).await.expect("m");
+        drop(conn);
+        let vault = Vault::new(db.pool.clone(), MasterKeys::generate("t"));
+        vault.seal(merchant, OCC_APP_KEY_PURPOSE, key.as_bytes()).await.expect("seal");
+        let occ_config = OccConfig { retry_base: Duration::from_millis(5), retry_cap: Duration::from_millis(50), ..OccConfig::default() };
+        let occ = OccClient::new(occ_config, Policy::insecure()).expect("occ");
+        let tokens = TokenCache::new(db.pool.clone(), occ.clone(), vault, TokenConfig::default());
+        let queue = Queue::new(db.pool.clone());
+        let handler = SyncHandler::new(db.pool.clone(), occ, tokens, queue.clone()).with_page_size(50);
+        Self { db, sim, key, merchant, queue, handler }
+    }
+
+    fn worker_config(&self) -> WorkerConfig {
+        WorkerConfig {
+            concurrency: 2,
+            poll: Duration::from_millis(50),
+            slice: Duration::from_millis(300),
+            lease: Duration::from_secs(5),
+            heartbeat: Duration::from_secs(1),
+            maintenance_every: Duration::from_millis(500),
+            retry: RetryPolicy { base: Duration::from_millis(100), cap: Duration::from_millis(500) },
+            ..WorkerConfig::new(kinds())
+        }
+    }
+
+    /// Run `kind` in `mode` with a real worker until the job leaves the queue; returns its final state.
+    async fn sync(&self, kind: SyncKind, mode: Mode) -> JobState {
+        let job_id = self.queue.enqueue(self.merchant, kind.as_str(), mode).await.expect("enqueue");
+        let shutdown = CancellationToken::new();
+        let worker = tokio::spawn(Worker::new(self.queue.clone(), self.handler.clone(), self.worker_config()).run(shutdown.clone()));
+        let state = self.wait_for_job(job_id).await;
+        shutdown.cancel();
+        worker.await.expect("join").expect("worker");
+        state
+    }
+
+    async fn wait_for_job(&self, job_id: i64) -> JobState {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+        loop {
+            let job = self.queue.get(self.merchant, job_id).await.expect("get").expect("job");
+            if job.state.is_finished() || job.state == JobState::Paused {
+                return job.state;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "job {job_id} did not finish: {job:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// product id -> (display name, list price, sku count) as the simulator has it.
+    fn sim_catalog(&self) -> BTreeMap<String, (Option<String>, Option<f64>, usize)> {
+        self.sim
+            .product_ids()
+            .into_iter()
+            .map(|id| {
+                let p = self.sim.product(&id).expect("product");
+                let skus = p["childSKUs"].as_array().map(Vec::len).unwrap_or(0);
+                (id, (p["displayName"].as_str().map(str::to_owned), p["listPrice"].as_f64(), skus))
+            })
+            .collect()
+    }
+
+    async fn stored_catalog(&self) -> BTreeMap<String, (Option<String>, Option<f64>, usize)> {
+        let rows: Vec<(String, Option<String>, Option<f64>, i64)> = sqlx::query_as(
+            "SELECT p.product_id, p.display_name, p.list_price::float8,
+                    (SELECT count(*) FROM skus s WHERE s.merchant_id = p.merchant_id AND s.product_id = p.product_id)
+             FROM products p WHERE p.merchant_id = $1",
+        )
+        .bind(self.merchant)
+        .fetch_all(&self.db.pool)
+        .await
+        .expect("products");
+        rows.into_iter().map(|(id, name, price, skus)| (id, (name, price, skus as usize))).collect()
+    }
+
+    async fn events(&self, change: &str) -> Vec<String> {
+        sqlx::query_scalar(
+            "SELECT entity_id FROM change_events WHERE merchant_id = $1 AND entity = 'product' AND change = $2 ORDER BY event_id",
+        )
+        .bind(self.merchant)
+        .bind(change)
+        .fetch_all(&self.db.pool)
+        .await
+        .expect("events")
+    }
+}
+
+#[tokio::test]
+async fn full_then_incremental_sync_matches_the_store_exactly() {
+    let f = Fixture::new(320).await;
+    assert_eq!(f.sync(SyncKind::Catalog, Mode::Full).await, JobState::Succeeded);
+    assert_eq!(f.stored_catalog().await, f.sim_catalog());
+    assert_eq!(f.events("created").await.len(), 320);
+    let skus: i64 = sqlx::query_scalar("SELECT count(*) FROM skus").fetch_one(&f.db.pool).await.expect("skus");
+    assert_eq!(skus, 640);
+
+    let ids = f.sim.product_ids();
+    assert!(f.sim.update_product(&ids[7]));
+    let added = f.sim.add_product();
+    let calls_before = f.sim.calls().len();
+    assert_eq!(f.sync(SyncKind::Catalog, Mode::Incremental).await, JobState::Succeeded);
+    assert_eq!(f.stored_catalog().await, f.sim_catalog());
+    assert_eq!(f.events("updated").await, vec![ids[7].clone()]);
+    assert!(f.events("created").await.contains(&added));
+    let product_pages = f.sim.calls()[calls_before..].iter().filter(|c| c.path == "/ccadmin/v1/products").count();
+    assert_eq!(product_pages, 1, "the incremental run read only the changed items");
+
+    // A full run over unchanged data changes nothing and records no events.
+    let events_before: i64 = sqlx::query_scalar("SELECT count(*) FROM change_events").fetch_one(&f.db.pool).await.expect("n");
+    assert_eq!(f.sync(SyncKind::Catalog, Mode::Full).await, JobState::Succeeded);
+    let events_after: i64 = sqlx::query_scalar("SELECT count(*) FROM change_events").fetch_one(&f.db.pool).await.expect("n");
+    assert_eq!(events_before, events_after);
+}
+
+#[tokio::test]
+async fn a_product_deleted_in_the_store_disappears_after_a_full_run() {
+    let f = Fixture::new(120).await;
+    assert_eq!(f.sync(SyncKind::Catalog, Mode::Full).await, JobState::Succeeded);
+    let gone = f.sim.product_ids()[5].clone();
+    assert!(f.sim.delete_product(&gone));
+    assert_eq!(f.sync(SyncKind::Catalog, Mode::Full).await, JobState::Succeeded);
+    let stored = f.stored_catalog().await;
+    assert!(!stored.contains_key(&gone));
+    assert_eq!(stored, f.sim_catalog());
+    assert_eq!(f.events("deleted").await, vec![gone]);
+}
+
+#[tokio::test]
+async fn injected_faults_give_the_same_final_data() {
+    let f = Fixture::new(400).await;
+    f.sim.inject(Fault::new(Some("GET"), "/ccadmin/v1/products", FaultKind::Status(500)).probability(0.2));
+    f.sim.inject(Fault::new(Some("GET"), "/ccadmin/v1/products", FaultKind::RateLimited { retry_after_secs: 0 }).probability(0.2));
+    f.sim.inject(Fault::new(Some("GET"), "/ccadmin/v1/products", FaultKind::Delay(Duration::from_millis(30))).probability(0.2));
+    assert_eq!(f.sync(SyncKind::Catalog, Mode::Full).await, JobState::Succeeded);
+    let faults = f.sim.calls().iter().filter(|c| c.path == "/ccadmin/v1/products" && c.status != 200).count();
+    assert!(faults > 0, "faults were injected");
+    assert_eq!(f.stored_catalog().await, f.sim_catalog());
+}
+
+#[tokio::test]
+async fn inventory_shipping_and_orders_sync() {
+    let f = Fixture::new(60).await;
+    for kind in [SyncKind::Inventory, SyncKind::Shipping, SyncKind::Orders] {
+        assert_eq!(f.sync(kind, Mode::Full).await, JobState::Succeeded, "{kind}");
+    }
+    let counts: (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM inventory), (SELECT count(*) FROM shipping_methods), (SELECT count(*) FROM orders)",
+    )
+    .fetch_one(&f.db.pool)
+    .await
+    .expect("counts");
+    assert_eq!(counts, (120, 3, 30), "every SKU's stock, every method (disabled ones too), every order");
+    let sku = f.sim.product(&f.sim.product_ids()[0]).expect("p")["childSKUs"][0]["repositoryId"].as_str().expect("sku").to_owned();
+    assert!(f.sim.set_stock(&sku, 4242));
+    assert_eq!(f.sync(SyncKind::Inventory, Mode::Full).await, JobState::Succeeded);
+    let level: i64 = sqlx::query_scalar("SELECT stock_level FROM inventory WHERE sku_id = $1").bind(&sku).fetch_one(&f.db.pool).await.expect("level");
+    assert_eq!(level, 4242);
+    let statuses = status(&f.db.pool, Some(f.merchant)).await.expect("status");
+    assert_eq!(statuses.len(), 3);
+    assert!(statuses.iter().all(|s| s.state == "idle" && s.last_success_at.is_some()));
+}
+
+#[tokio::test]
+async fn an_expired_token_mid_sync_costs_one_login() {
+    let f = Fixture::new(400).await;
+    f.sim.set_latency(Duration::from_millis(15));
+    let job_id = f.queue.enqueue(f.merchant, "catalog", Mode::Full).await.expect("enqueue");
+    let shutdown = CancellationToken::new();
+    let worker = tokio::spawn(Worker::new(f.queue.clone(), f.handler.clone(), f.worker_config()).run(shutdown.clone()));
+    wait_for_pages(&f, 2).await;
+    f.sim.expire_tokens();
+    assert_eq!(f.wait_for_job(job_id).await, JobState::Succeeded);
+    shutdown.cancel();
+    worker.await.expect("join").expect("worker");
+    assert_eq!(f.sim.count("POST", "/ccadmin/v1/login"), 2);
+    assert_eq!(f.stored_catalog().await, f.sim_catalog());
+}
+
+#[tokio::test]
+async fn a_revoked_key_pauses_the_merchant_without_a_login_storm() {
+    let f = Fixture::new(400).await;
+    f.sim.set_latency(Duration::from_millis(15));
+    let job_id = f.queue.enqueue(f.merchant, "catalog", Mode::Full).await.expect("enqueue");
+    f.queue.enqueue(f.merchant, "orders", Mode::Full).await.expect("enqueue");
+    let shutdown = CancellationToken::new();
+    let worker = tokio::spawn(Worker::new(f.queue.clone(), f.handler.clone(), f.worker_config()).run(shutdown.clone()));
+    wait_for_pages(&f, 2).await;
+    f.sim.revoke_key(&f.key);
+    assert_eq!(f.wait_for_job(job_id).await, JobState::Paused);
+    let logins = f.sim.count("POST", "/ccadmin/v1/login");
+    tokio::time::sleep(Duration::from_secs(2)).await; // the worker keeps polling and maintaining meanwhile
+    shutdown.cancel();
+    worker.await.expect("join").expect("worker");
+    assert_eq!(f.sim.count("POST", "/ccadmin/v1/login"), logins, "no retries against a refused key");
+    assert!(logins <= 2, "one good login, at most one refused: {logins}");
+    let merchant = merchants::get(&f.db.pool, f.merchant).await.expect("get").expect("m");
+    assert_eq!(merchant.status, MerchantStatus::CredentialsInvalid);
+    let live: Vec<String> = sqlx::query_scalar("SELECT state FROM jobs WHERE state NOT IN ('succeeded')").fetch_all(&f.db.pool).await.expect("q");
+    assert!(live.iter().all(|s| s == "paused"), "{live:?}");
+}
+
+#[tokio::test]
+async fn terminated_database_connections_mid_sync_do_not_lose_or_duplicate_data() {
+    let f = Fixture::new(500).await;
+    f.sim.set_latency(Duration::from_millis(10));
+    let job_id = f.queue.enqueue(f.merchant, "catalog", Mode::Full).await.expect("enqueue");
+    let shutdown = CancellationToken::new();
+    let worker = tokio::spawn(Worker::new(f.queue.clone(), f.handler.clone(), f.worker_config()).run(shutdown.clone()));
+    wait_for_pages(&f, 3).await;
+    let admin = sqlx::PgPool::connect(&storelink_testkit::admin_url()).await.expect("admin");
+    let killed: Vec<bool> = sqlx::query_scalar("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind(&f.db.name)
+        .fetch_all(&admin)
+        .await
+        .expect("terminate");
+    assert!(!killed.is_empty(), "connections were terminated");
+    assert_eq!(f.wait_for_job(job_id).await, JobState::Succeeded);
+    shutdown.cancel();
+    worker.await.expect("join").expect("worker");
+    assert_eq!(f.stored_catalog().await, f.sim_catalog());
+    let created: i64 = sqlx::query_scalar("SELECT count(DISTINCT entity_id) - count(*) FROM change_events WHERE change = 'created' AND entity = 'product'")
+        .fetch_one(&f.db.pool)
+        .await
+        .expect("dupes");
+    assert_eq!(created, 0, "no product was created twice");
+}
+
+async fn wait_for_pages(f: &Fixture, pages: i64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let done: Option<i64> = sqlx::query_scalar("SELECT pages_done FROM sync_state WHERE merchant_id = $1 AND kind = 'catalog'")
+            .bind(f.merchant)
+            .fetch_optional(&f.db.pool)
+            .await
+            .unwrap_or(None);
+        if done.unwrap_or(0) >= pages {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "sync made no progress");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
