@@ -3,6 +3,7 @@
 //!   The KEK id is stored beside it (`vault_data_keys.kek_id`) and bound by the AD.
 //! - secret:      `0x01 | dek_id(16) | nonce(12) | ciphertext+tag`,
 //!   AD = "storelink/secret/v1" | merchant(16) | dek_id(16) | purpose length (u16 BE) | purpose.
+//!
 //! Moving a ciphertext to another merchant, purpose or data key, or changing one byte, fails to open.
 
 use aes_gcm::aead::{Aead, AeadCore, OsRng, Payload};
