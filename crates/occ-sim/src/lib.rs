@@ -1,1 +1,17 @@
-//! placeholder
+//! An OCC Admin API stand-in over real HTTP (actix-web) for tests, the demo and benchmarks: login and
+//! expiring tokens, paged catalog/inventory/orders, shipping methods, webhooks, order updates, a call
+//! log, fault injection and admin routes under `/__sim/`. Must never be pointed at real stores or
+//! hold real data, and holds no Storelink logic; it binds where told (loopback by default).
+
+mod catalog;
+mod faults;
+mod options;
+mod routes;
+mod scim;
+mod server;
+mod state;
+
+pub use faults::{Fault, FaultKind};
+pub use options::{Permissions, SimOptions};
+pub use server::OccSim;
+pub use state::Call;

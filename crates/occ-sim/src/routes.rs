@@ -1,0 +1,411 @@
+//! HTTP handling: one dispatcher records the call, applies latency and faults, then routes by method
+//! and path to the OCC-like handlers (or the `/__sim/` admin routes, which are not logged).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use bytes::Bytes;
+use rand::Rng;
+use serde_json::{Value, json};
+
+use crate::catalog::{Catalog, iso};
+use crate::scim::{self, Filter};
+use crate::state::{Call, Inner, State, TokenInfo, jwt_like};
+use crate::{Fault, FaultKind, Permissions};
+
+const MAX_LIMIT: usize = 250;
+
+pub(crate) async fn dispatch(req: HttpRequest, body: Bytes, state: web::Data<Arc<State>>) -> HttpResponse {
+    let path = req.path().to_owned();
+    if let Some(admin_path) = path.strip_prefix("/__sim/") {
+        return admin(&req, admin_path, &body, &state);
+    }
+    let method = req.method().as_str().to_owned();
+    let (seq, latency, fault) = {
+        let mut inner = state.lock();
+        let seq = inner.calls.len() as u64 + 1;
+        let call = Call {
+            seq,
+            method: method.clone(),
+            path: path.clone(),
+            query: req.query_string().to_owned(),
+            status: 0,
+            body: String::from_utf8_lossy(&body[..body.len().min(4096)]).into_owned(),
+            at_ms: state.started.elapsed().as_millis() as u64,
+        };
+        inner.calls.push(call);
+        let fault = pick_fault(&mut inner, &method, &path);
+        (seq, inner.latency, fault)
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let response = match fault {
+        Some(FaultKind::Delay(delay)) => {
+            tokio::time::sleep(delay).await;
+            handle(&req, &body, &state)
+        }
+        Some(FaultKind::Status(status)) => error(status, "injected", "Injected fault"),
+        Some(FaultKind::RateLimited { retry_after_secs }) => {
+            let mut response = error(429, "injected", "Too many requests (injected)");
+            response.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from(retry_after_secs),
+            );
+            response
+        }
+        Some(FaultKind::Drop) => return dropped(),
+        None => handle(&req, &body, &state),
+    };
+    let status = response.status().as_u16();
+    if let Some(call) = state.lock().calls.iter_mut().rev().find(|c| c.seq == seq) {
+        call.status = status;
+    }
+    response
+}
+
+fn pick_fault(inner: &mut Inner, method: &str, path: &str) -> Option<FaultKind> {
+    let Inner { faults, rng, .. } = inner;
+    for (_, fault, fired) in faults.iter_mut() {
+        if !fault.matches(method, path) || fault.times.is_some_and(|n| *fired >= n) {
+            continue;
+        }
+        if fault.probability < 1.0 && !rng.gen_bool(fault.probability) {
+            continue;
+        }
+        *fired += 1;
+        return Some(fault.kind.clone());
+    }
+    None
+}
+
+/// A response whose body fails at once: actix closes the connection without a complete message.
+fn dropped() -> HttpResponse {
+    let failing = futures::stream::once(async {
+        Err::<Bytes, actix_web::Error>(actix_web::error::ErrorInternalServerError("dropped"))
+    });
+    HttpResponse::Ok().streaming(failing)
+}
+
+pub(crate) fn error(status: u16, code: &str, message: &str) -> HttpResponse {
+    let status_code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    HttpResponse::build(status_code).json(json!({"errorCode": code, "message": message, "status": status.to_string()}))
+}
+
+fn query(req: &HttpRequest) -> HashMap<String, String> {
+    web::Query::<HashMap<String, String>>::from_query(req.query_string()).map(|q| q.into_inner()).unwrap_or_default()
+}
+
+fn handle(req: &HttpRequest, body: &Bytes, state: &State) -> HttpResponse {
+    let method = req.method().as_str();
+    let path = req.path().trim_end_matches('/');
+    if method == "POST" && (path == "/ccadmin/v1/login" || path == "/ccappagent/v1/login") {
+        return login(req, body, state);
+    }
+    let Some(rest) = path.strip_prefix("/ccadmin/v1/") else {
+        return error(404, "404", "No such resource");
+    };
+    let Some(permissions) = authorize(req, state) else {
+        return error(401, "000002", "The access token is missing, invalid or expired");
+    };
+    let segments: Vec<&str> = rest.split('/').collect();
+    let need = |allowed: bool, what: &str| {
+        (!allowed).then(|| error(403, "40300", &format!("The application key lacks access to {what}")))
+    };
+    let q = query(req);
+    match (method, segments.as_slice()) {
+        ("POST", ["verify"]) => HttpResponse::Ok().json(json!({"success": true})),
+        ("GET", ["products"]) => {
+            need(permissions.products, "products").unwrap_or_else(|| list(state, &q, Kind::Products))
+        }
+        ("GET", ["skus"]) => need(permissions.skus, "skus").unwrap_or_else(|| list(state, &q, Kind::Skus)),
+        ("GET", ["inventories"]) => {
+            need(permissions.inventories, "inventories").unwrap_or_else(|| list(state, &q, Kind::Inventories))
+        }
+        ("GET", ["orders"]) => need(permissions.orders, "orders").unwrap_or_else(|| list(state, &q, Kind::Orders)),
+        ("GET", ["orders", id]) => need(permissions.orders, "orders").unwrap_or_else(|| get_order(state, id)),
+        ("PUT", ["orders", id]) => {
+            need(permissions.orders, "orders").unwrap_or_else(|| put_order(req, body, state, id))
+        }
+        ("GET", ["shippingMethods"]) => {
+            need(permissions.shipping_methods, "shipping methods").unwrap_or_else(|| shipping(state, &q))
+        }
+        ("GET", ["webhooks"]) => need(permissions.webhooks, "webhooks").unwrap_or_else(|| list_webhooks(state, &q)),
+        ("GET", ["webhooks", id]) => {
+            need(permissions.webhooks, "webhooks").unwrap_or_else(|| get_webhook(state, &q, id))
+        }
+        ("PUT", ["webhooks", id]) => {
+            need(permissions.webhooks, "webhooks").unwrap_or_else(|| put_webhook(body, state, id))
+        }
+        ("POST", ["webhooks", id]) => {
+            need(permissions.webhooks, "webhooks").unwrap_or_else(|| reset_secret(body, state, id))
+        }
+        _ => error(404, "404", "No such resource"),
+    }
+}
+
+fn bearer(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get("authorization")?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+}
+
+fn login(req: &HttpRequest, body: &Bytes, state: &State) -> HttpResponse {
+    let content_type = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !content_type.starts_with("application/x-www-form-urlencoded") {
+        return error(400, "200100", "Content-Type must be application/x-www-form-urlencoded");
+    }
+    let form: HashMap<String, String> = serde_urlencoded::from_bytes(body).unwrap_or_default();
+    if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
+        return error(400, "200101", "grant_type must be client_credentials");
+    }
+    let mut inner = state.lock();
+    let key = bearer(req).filter(|k| inner.keys.get(k).is_some_and(|info| !info.revoked));
+    let Some(key) = key else {
+        return error(401, "20060", "The application key is not valid");
+    };
+    let ttl = inner.token_ttl;
+    let nonce: u64 = inner.rng.r#gen();
+    let token = jwt_like(&mut inner.rng, &json!({"sub": "sim-app", "exp_in": ttl.as_secs(), "jti": nonce}));
+    inner.tokens.insert(token.clone(), TokenInfo { key, expires: Instant::now() + ttl });
+    inner.issued.push(token.clone());
+    HttpResponse::Ok().json(json!({
+        "access_token": token, "token_type": "bearer", "expires_in": ttl.as_secs(),
+        "links": [{"rel": "self", "href": req.path()}]
+    }))
+}
+
+/// The permissions of a valid, unexpired token whose key is not revoked.
+fn authorize(req: &HttpRequest, state: &State) -> Option<Permissions> {
+    let inner = state.lock();
+    let info = inner.tokens.get(&bearer(req)?)?;
+    if Instant::now() >= info.expires {
+        return None;
+    }
+    inner.keys.get(&info.key).filter(|k| !k.revoked).map(|k| k.permissions)
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Products,
+    Skus,
+    Inventories,
+    Orders,
+}
+
+fn list(state: &State, q: &HashMap<String, String>, kind: Kind) -> HttpResponse {
+    let number = |name: &str, default: usize| match q.get(name) {
+        None => Ok(default),
+        Some(v) => v.parse::<usize>().map_err(|_| format!("{name} must be a non-negative integer")),
+    };
+    let (offset, limit) = match (number("offset", 0), number("limit", MAX_LIMIT)) {
+        (Ok(o), Ok(l)) => (o, l.min(MAX_LIMIT)),
+        (Err(e), _) | (_, Err(e)) => return error(400, "200102", &e),
+    };
+    let filter = match q.get("q").map(|text| scim::parse(text)) {
+        None => None,
+        Some(Ok(f)) => Some(f),
+        Some(Err(message)) => return error(400, "200103", &format!("Invalid query: {message}")),
+    };
+    let sort_modified = q.get("sort").is_some_and(|s| s.starts_with("lastModifiedDate"));
+    let inner = state.lock();
+    let (items, total) = match kind {
+        Kind::Orders => list_orders(&inner.orders, filter.as_ref(), sort_modified, offset, limit),
+        Kind::Skus => list_skus(&inner.catalog, filter.as_ref(), offset, limit),
+        Kind::Products | Kind::Inventories => {
+            let selection = inner.catalog.select(filter.as_ref(), sort_modified);
+            let (indices, total) = inner.catalog.page(&selection, offset, limit);
+            let render =
+                |i: usize| if kind == Kind::Products { inner.catalog.product(i) } else { inner.catalog.inventory(i) };
+            (indices.into_iter().map(render).collect(), total)
+        }
+    };
+    HttpResponse::Ok()
+        .json(json!({"items": items, "totalResults": total, "total": total, "offset": offset, "limit": limit}))
+}
+
+fn list_skus(catalog: &Catalog, filter: Option<&Filter>, offset: usize, limit: usize) -> (Vec<Value>, usize) {
+    let per = catalog.skus_per();
+    let selection = catalog.select(None, false);
+    if let Some(filter) = filter {
+        let (indices, _) = catalog.page(&selection, 0, usize::MAX);
+        let matched: Vec<Value> =
+            indices.into_iter().flat_map(|i| catalog.skus_of(i)).filter(|s| filter.matches(s)).collect();
+        let total = matched.len();
+        return (matched.into_iter().skip(offset).take(limit).collect(), total);
+    }
+    let total = catalog.len() * per;
+    let first_product = offset / per;
+    let (indices, _) = catalog.page(&selection, first_product, limit / per + 2);
+    let items = indices.into_iter().flat_map(|i| catalog.skus_of(i)).skip(offset % per).take(limit).collect();
+    (items, total)
+}
+
+fn list_orders(
+    orders: &[Value],
+    filter: Option<&Filter>,
+    sort_modified: bool,
+    offset: usize,
+    limit: usize,
+) -> (Vec<Value>, usize) {
+    let mut matched: Vec<&Value> = orders.iter().filter(|o| filter.is_none_or(|f| f.matches(o))).collect();
+    if sort_modified {
+        matched.sort_by_key(|o| o["lastModifiedTime"].as_i64().unwrap_or(0));
+    }
+    let total = matched.len();
+    (matched.into_iter().skip(offset).take(limit).cloned().collect(), total)
+}
+
+fn get_order(state: &State, id: &str) -> HttpResponse {
+    match state.lock().orders.iter().find(|o| o["id"] == id) {
+        Some(order) => HttpResponse::Ok().json(order),
+        None => error(404, "28001", &format!("Order {id} not found")),
+    }
+}
+
+fn put_order(req: &HttpRequest, body: &Bytes, state: &State, id: &str) -> HttpResponse {
+    let json_body = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json_body {
+        return error(400, "200100", "Content-Type must be application/json");
+    }
+    let Ok(Value::Object(patch)) = serde_json::from_slice::<Value>(body) else {
+        return error(400, "200104", "The body must be a JSON object");
+    };
+    let mut inner = state.lock();
+    let now = inner.tick();
+    let Some(order) = inner.orders.iter_mut().find(|o| o["id"] == id) else {
+        return error(404, "28001", &format!("Order {id} not found"));
+    };
+    for (key, value) in patch {
+        if key != "id" {
+            order[key.as_str()] = value;
+        }
+    }
+    order["lastModifiedTime"] = json!(now.timestamp_millis());
+    order["lastModifiedDate"] = json!(iso(now));
+    HttpResponse::Ok().json(order.clone())
+}
+
+fn shipping(state: &State, q: &HashMap<String, String>) -> HttpResponse {
+    let enabled_only = q.get("enabledOnly").is_none_or(|v| v != "false");
+    let inner = state.lock();
+    let items: Vec<&Value> = inner.shipping.iter().filter(|m| !enabled_only || m["enabled"] == true).collect();
+    HttpResponse::Ok().json(json!({"items": items}))
+}
+
+fn list_webhooks(state: &State, q: &HashMap<String, String>) -> HttpResponse {
+    let secrets = q.get("includeSecretKeys").is_some_and(|v| v == "true");
+    let server_type = q.get("serverType");
+    let inner = state.lock();
+    let items: Vec<Value> = inner
+        .webhooks
+        .iter()
+        .map(|(_, w)| w.view(secrets))
+        .filter(|w| server_type.is_none_or(|t| w["serverType"] == t.as_str()))
+        .collect();
+    HttpResponse::Ok().json(json!({"items": items}))
+}
+
+fn get_webhook(state: &State, q: &HashMap<String, String>, id: &str) -> HttpResponse {
+    let secrets = q.get("includeSecretKeys").is_some_and(|v| v == "true");
+    match state.lock().webhook(id) {
+        Some(w) => HttpResponse::Ok().json(w.view(secrets)),
+        None => error(404, "20011", &format!("Webhook {id} not found")),
+    }
+}
+
+fn put_webhook(body: &Bytes, state: &State, id: &str) -> HttpResponse {
+    let Ok(Value::Object(patch)) = serde_json::from_slice::<Value>(body) else {
+        return error(400, "200104", "The body must be a JSON object");
+    };
+    if let Some(urls) = patch.get("urls") {
+        let valid = urls.as_array().is_some_and(|list| list.iter().all(Value::is_string));
+        if !valid {
+            return error(400, "200105", "urls must be an array of strings");
+        }
+    }
+    let mut inner = state.lock();
+    let Some(webhook) = inner.webhook_mut(id) else {
+        return error(404, "20011", &format!("Webhook {id} not found"));
+    };
+    for (key, value) in patch {
+        if !matches!(key.as_str(), "id" | "name" | "serverType" | "secretKey" | "secretKeySHA512") {
+            webhook.doc[key.as_str()] = value;
+        }
+    }
+    HttpResponse::Ok().json(webhook.view(false))
+}
+
+fn reset_secret(body: &Bytes, state: &State, id: &str) -> HttpResponse {
+    let op = serde_json::from_slice::<Value>(body).ok().and_then(|v| v["op"].as_str().map(str::to_owned));
+    if op.as_deref() != Some("resetSecretKey") {
+        return error(400, "200106", "op must be resetSecretKey");
+    }
+    let mut inner = state.lock();
+    let secret = crate::state::random_b64(&mut inner.rng, 32);
+    let secret512 = crate::state::random_b64(&mut inner.rng, 64);
+    let Some(webhook) = inner.webhook_mut(id) else {
+        return error(404, "20011", &format!("Webhook {id} not found"));
+    };
+    webhook.secret = secret.clone();
+    webhook.secret512 = secret512;
+    HttpResponse::Ok().json(json!({"id": id, "secretKey": secret}))
+}
+
+fn admin(req: &HttpRequest, path: &str, body: &Bytes, state: &State) -> HttpResponse {
+    let json_body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let mut inner = state.lock();
+    match (req.method().as_str(), path.trim_end_matches('/')) {
+        ("POST", "keys") => {
+            let permissions =
+                serde_json::from_value(json_body["permissions"].clone()).unwrap_or_else(|_| Permissions::all());
+            HttpResponse::Ok().json(json!({"key": inner.new_key(permissions)}))
+        }
+        ("POST", "keys/revoke") => match json_body["key"].as_str().and_then(|k| inner.keys.get_mut(k)) {
+            Some(info) => {
+                info.revoked = true;
+                HttpResponse::Ok().json(json!({"revoked": true}))
+            }
+            None => error(404, "sim", "unknown key"),
+        },
+        ("POST", "tokens/expire") => {
+            let past = Instant::now() - Duration::from_millis(1);
+            inner.tokens.values_mut().for_each(|t| t.expires = past);
+            HttpResponse::Ok().json(json!({"expired": inner.tokens.len()}))
+        }
+        ("GET", "calls") => HttpResponse::Ok().json(&inner.calls),
+        ("DELETE", "calls") => {
+            inner.calls.clear();
+            HttpResponse::NoContent().finish()
+        }
+        ("POST", "faults") => match serde_json::from_value::<Fault>(json_body) {
+            Ok(fault) => {
+                let id = inner.next_fault;
+                inner.next_fault += 1;
+                inner.faults.push((id, fault, 0));
+                HttpResponse::Ok().json(json!({"id": id}))
+            }
+            Err(e) => error(400, "sim", &format!("bad fault: {e}")),
+        },
+        ("DELETE", "faults") => {
+            inner.faults.clear();
+            HttpResponse::NoContent().finish()
+        }
+        ("POST", "latency") => {
+            inner.latency = Duration::from_millis(json_body["ms"].as_u64().unwrap_or(0));
+            HttpResponse::Ok().json(json!({"ms": inner.latency.as_millis() as u64}))
+        }
+        ("GET", p) if p.starts_with("webhooks/") => match inner.webhook(&p["webhooks/".len()..]) {
+            Some(w) => HttpResponse::Ok().json(w.view(true)),
+            None => error(404, "sim", "unknown webhook"),
+        },
+        _ => error(404, "sim", "unknown admin route"),
+    }
+}

@@ -1,0 +1,224 @@
+//! Starting, driving and stopping a simulator; the handle tests and the demo use.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use actix_web::{App, HttpServer, web};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+
+use crate::catalog::Catalog;
+use crate::routes::dispatch;
+use crate::state::{Call, KeyInfo, State};
+use crate::{Fault, Permissions, SimOptions};
+
+#[derive(Clone)]
+pub struct OccSim {
+    state: Arc<State>,
+    addr: SocketAddr,
+    handle: Arc<Mutex<Option<ServerHandle>>>,
+}
+
+impl OccSim {
+    /// A simulator on 127.0.0.1 with a free port.
+    pub async fn spawn(options: SimOptions) -> std::io::Result<Self> {
+        Self::bind(options, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    pub async fn bind(options: SimOptions, addr: SocketAddr) -> std::io::Result<Self> {
+        let state = Arc::new(State::new(&options));
+        let listener = TcpListener::bind(addr)?;
+        let addr = listener.local_addr()?;
+        let data = web::Data::new(state.clone());
+        let server = HttpServer::new(move || App::new().app_data(data.clone()).default_service(web::to(dispatch)))
+            .workers(2)
+            .disable_signals()
+            .shutdown_timeout(1)
+            .listen(listener)?
+            .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Ok(Self { state, addr, handle: Arc::new(Mutex::new(Some(handle))) })
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn add_key(&self, permissions: Permissions) -> String {
+        self.state.lock().new_key(permissions)
+    }
+
+    pub fn add_named_key(&self, key: &str, permissions: Permissions) {
+        self.state.lock().keys.insert(key.to_owned(), KeyInfo { permissions, revoked: false });
+    }
+
+    /// The merchant deleted the integration: logins and tokens of this key are refused from now on.
+    pub fn revoke_key(&self, key: &str) {
+        if let Some(info) = self.state.lock().keys.get_mut(key) {
+            info.revoked = true;
+        }
+    }
+
+    pub fn expire_tokens(&self) {
+        let past = std::time::Instant::now() - Duration::from_millis(1);
+        self.state.lock().tokens.values_mut().for_each(|t| t.expires = past);
+    }
+
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.state.lock().issued.clone()
+    }
+
+    pub fn set_latency(&self, latency: Duration) {
+        self.state.lock().latency = latency;
+    }
+
+    pub fn set_token_ttl(&self, ttl: Duration) {
+        self.state.lock().token_ttl = ttl;
+    }
+
+    pub fn inject(&self, fault: Fault) -> u64 {
+        let mut inner = self.state.lock();
+        let id = inner.next_fault;
+        inner.next_fault += 1;
+        inner.faults.push((id, fault, 0));
+        id
+    }
+
+    pub fn remove_fault(&self, id: u64) {
+        self.state.lock().faults.retain(|(f, _, _)| *f != id);
+    }
+
+    pub fn clear_faults(&self) {
+        self.state.lock().faults.clear();
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.state.lock().calls.clone()
+    }
+
+    pub fn clear_calls(&self) {
+        self.state.lock().calls.clear();
+    }
+
+    pub fn count(&self, method: &str, path: &str) -> usize {
+        self.state.lock().calls.iter().filter(|c| c.method.eq_ignore_ascii_case(method) && c.path == path).count()
+    }
+
+    /// The webhook as stored, secrets included.
+    pub fn webhook(&self, id: &str) -> Option<Value> {
+        self.state.lock().webhook(id).map(|w| w.view(true))
+    }
+
+    pub fn set_webhook_urls(&self, id: &str, urls: Vec<String>) {
+        if let Some(w) = self.state.lock().webhook_mut(id) {
+            w.doc["urls"] = Value::from(urls);
+        }
+    }
+
+    pub fn add_product(&self) -> String {
+        let mut inner = self.state.lock();
+        let now = inner.tick();
+        inner.catalog.add(now)
+    }
+
+    pub fn update_product(&self, id: &str) -> bool {
+        let mut inner = self.state.lock();
+        let now = inner.tick();
+        inner.catalog.update(id, now)
+    }
+
+    pub fn delete_product(&self, id: &str) -> bool {
+        self.state.lock().catalog.delete(id)
+    }
+
+    pub fn set_stock(&self, sku_id: &str, level: i64) -> bool {
+        let mut inner = self.state.lock();
+        let now = inner.tick();
+        inner.catalog.set_stock(sku_id, level, now)
+    }
+
+    /// Current product ids in listing order.
+    pub fn product_ids(&self) -> Vec<String> {
+        let inner = self.state.lock();
+        let selection = inner.catalog.select(None, false);
+        let (indices, _) = inner.catalog.page(&selection, 0, usize::MAX);
+        indices.into_iter().map(Catalog::product_id).collect()
+    }
+
+    pub fn product(&self, id: &str) -> Option<Value> {
+        let inner = self.state.lock();
+        Catalog::index_of(id).filter(|i| inner.catalog.exists(*i)).map(|i| inner.catalog.product(i))
+    }
+
+    pub fn order(&self, id: &str) -> Option<Value> {
+        self.state.lock().orders.iter().find(|o| o["id"] == id).cloned()
+    }
+
+    pub fn add_order(&self) -> String {
+        let mut inner = self.state.lock();
+        let now = inner.tick();
+        let n = inner.orders.len();
+        let products = inner.catalog.len();
+        let order = crate::catalog::seed_order(n as u64 ^ 0x5eed, n, &inner.catalog, products, now);
+        let id = order["id"].as_str().unwrap_or_default().to_owned();
+        inner.orders.push(order);
+        id
+    }
+
+    /// POST `body` to every URL registered on webhook `id`, signed as OCC signs: base64 HMAC-SHA1 and
+    /// HMAC-SHA512 of the raw body, keyed by the base64-decoded secrets.
+    pub async fn deliver_webhook(&self, id: &str, body: &[u8]) -> Vec<(String, Result<u16, String>)> {
+        let Some((urls, secret, secret512)) = self.state.lock().webhook(id).map(|w| {
+            let urls: Vec<String> = w.doc["urls"]
+                .as_array()
+                .map(|u| u.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default();
+            (urls, w.secret.clone(), w.secret512.clone())
+        }) else {
+            return Vec::new();
+        };
+        let sha1 = sign::<Hmac<sha1::Sha1>>(&secret, body);
+        let sha512 = sign::<Hmac<sha2::Sha512>>(&secret512, body);
+        let client = reqwest::Client::new();
+        let mut results = Vec::new();
+        for url in urls {
+            let sent = client
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("X-Oracle-CC-WebHook-Signature", &sha1)
+                .header("X-Oracle-CC-WebHook-Signature-SHA512", &sha512)
+                .body(body.to_vec())
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .map_err(|e| e.without_url().to_string());
+            results.push((url, sent));
+        }
+        results
+    }
+
+    /// Stop serving (idempotent).
+    pub async fn stop(&self) {
+        let handle = self.handle.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(handle) = handle {
+            handle.stop(true).await;
+        }
+    }
+}
+
+fn sign<M: Mac + hmac::digest::KeyInit>(secret_b64: &str, body: &[u8]) -> String {
+    let key = STANDARD.decode(secret_b64).unwrap_or_default();
+    let mut mac = <M as hmac::digest::KeyInit>::new_from_slice(&key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    mac.update(body);
+    STANDARD.encode(mac.finalize().into_bytes())
+}

@@ -1,0 +1,168 @@
+//! The simulator's mutable state behind one lock (never held across an await): keys, tokens,
+//! catalog, orders, webhooks, faults, and the call log.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use chrono::{DateTime, Utc};
+use rand::{Rng, RngCore, SeedableRng};
+use serde_json::{Value, json};
+
+use crate::catalog::{self, Catalog};
+use crate::{Fault, Permissions, SimOptions};
+
+/// One request the simulator received.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Call {
+    pub seq: u64,
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    /// Status sent; 0 when the connection was dropped.
+    pub status: u16,
+    /// Request body (lossy UTF-8, at most 4 KiB).
+    pub body: String,
+    pub at_ms: u64,
+}
+
+pub(crate) struct KeyInfo {
+    pub permissions: Permissions,
+    pub revoked: bool,
+}
+
+pub(crate) struct TokenInfo {
+    pub key: String,
+    pub expires: Instant,
+}
+
+pub(crate) struct Webhook {
+    pub doc: Value,
+    pub secret: String,
+    pub secret512: String,
+}
+
+pub(crate) struct Inner {
+    pub keys: HashMap<String, KeyInfo>,
+    pub tokens: HashMap<String, TokenInfo>,
+    pub issued: Vec<String>,
+    pub catalog: Catalog,
+    pub orders: Vec<Value>,
+    pub shipping: Vec<Value>,
+    pub webhooks: Vec<(String, Webhook)>,
+    pub faults: Vec<(u64, Fault, u32)>,
+    pub next_fault: u64,
+    pub calls: Vec<Call>,
+    pub latency: Duration,
+    pub token_ttl: Duration,
+    pub last_tick: DateTime<Utc>,
+    pub rng: rand::rngs::StdRng,
+}
+
+pub(crate) struct State {
+    pub inner: Mutex<Inner>,
+    pub started: Instant,
+}
+
+pub(crate) const WEBHOOK_IDS: [&str; 6] = [
+    "order-submit",
+    "order-update",
+    "shipment-create",
+    "shipment-update",
+    "production-submitOrder",
+    "production-returnRequestUpdate",
+];
+
+impl State {
+    pub fn new(options: &SimOptions) -> Self {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(options.seed);
+        let catalog = Catalog::new(options.seed, options.products, options.skus_per_product);
+        let orders = (0..options.orders)
+            .map(|n| catalog::seed_order(options.seed, n, &catalog, options.products, catalog::base_time()))
+            .collect();
+        let webhooks = WEBHOOK_IDS
+            .iter()
+            .map(|id| {
+                let name = id.strip_prefix("production-").unwrap_or(id);
+                let doc = json!({"id": id, "name": name, "serverType": "production", "urls": [], "headers": {},
+                    "basicAuthentication": null, "maxNumberOfResendAttempts": 5, "resendDelaySeconds": 3600,
+                    "applyResendDelayToFirstAttempt": true});
+                (
+                    (*id).to_owned(),
+                    Webhook { doc, secret: random_b64(&mut rng, 32), secret512: random_b64(&mut rng, 64) },
+                )
+            })
+            .collect();
+        let inner = Inner {
+            keys: HashMap::new(),
+            tokens: HashMap::new(),
+            issued: Vec::new(),
+            catalog,
+            orders,
+            shipping: catalog::shipping_methods(options.shipping_methods),
+            webhooks,
+            faults: Vec::new(),
+            next_fault: 1,
+            calls: Vec::new(),
+            latency: options.latency,
+            token_ttl: options.token_ttl,
+            last_tick: catalog::base_time(),
+            rng,
+        };
+        Self { inner: Mutex::new(inner), started: Instant::now() }
+    }
+
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+pub(crate) fn random_b64(rng: &mut impl RngCore, n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    rng.fill_bytes(&mut bytes);
+    STANDARD.encode(bytes)
+}
+
+/// A JWT-shaped random string (header.payload.signature), like OCC keys and tokens.
+pub(crate) fn jwt_like(rng: &mut impl RngCore, payload: &Value) -> String {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#);
+    let body = URL_SAFE_NO_PAD.encode(payload.to_string());
+    let mut sig = vec![0u8; 96];
+    rng.fill_bytes(&mut sig);
+    format!("{header}.{body}.{}", URL_SAFE_NO_PAD.encode(sig))
+}
+
+impl Inner {
+    /// A strictly increasing "now" for modification times.
+    pub fn tick(&mut self) -> DateTime<Utc> {
+        let now = Utc::now().max(self.last_tick + chrono::Duration::milliseconds(1));
+        self.last_tick = now;
+        now
+    }
+
+    pub fn new_key(&mut self, permissions: Permissions) -> String {
+        let nonce: u64 = self.rng.r#gen();
+        let key = jwt_like(&mut self.rng, &json!({"sub": "sim-app", "iss": "occ-sim", "jti": nonce}));
+        self.keys.insert(key.clone(), KeyInfo { permissions, revoked: false });
+        key
+    }
+
+    pub fn webhook_mut(&mut self, id: &str) -> Option<&mut Webhook> {
+        self.webhooks.iter_mut().find(|(w, _)| w == id).map(|(_, w)| w)
+    }
+
+    pub fn webhook(&self, id: &str) -> Option<&Webhook> {
+        self.webhooks.iter().find(|(w, _)| w == id).map(|(_, w)| w)
+    }
+}
+
+impl Webhook {
+    pub fn view(&self, with_secrets: bool) -> Value {
+        let mut doc = self.doc.clone();
+        doc["secretKey"] = if with_secrets { json!(self.secret) } else { Value::Null };
+        doc["secretKeySHA512"] = if with_secrets { json!(self.secret512) } else { Value::Null };
+        doc
+    }
+}

@@ -1,0 +1,287 @@
+//! The simulator over real HTTP: login and tokens, paging and filters, permissions, webhooks, orders,
+//! faults and the call log.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use storelink_occ_sim::{Fault, FaultKind, OccSim, Permissions, SimOptions};
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Client {
+    fn new(sim: &OccSim) -> Self {
+        Self { http: reqwest::Client::new(), base: sim.base_url() }
+    }
+
+    async fn login_raw(&self, key: &str, content_type: &str, body: &str) -> reqwest::Response {
+        self.http
+            .post(format!("{}/ccadmin/v1/login", self.base))
+            .bearer_auth(key)
+            .header("content-type", content_type)
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("login")
+    }
+
+    async fn token(&self, key: &str) -> String {
+        let r = self.login_raw(key, "application/x-www-form-urlencoded", "grant_type=client_credentials").await;
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().await.expect("json")["access_token"].as_str().expect("token").to_owned()
+    }
+
+    async fn get(&self, token: &str, path: &str) -> (u16, Value) {
+        let r = self.http.get(format!("{}{path}", self.base)).bearer_auth(token).send().await.expect("get");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn put(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
+        let r = self.http.put(format!("{}{path}", self.base)).bearer_auth(token).json(&body).send().await.expect("put");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+async fn sim_with(options: SimOptions) -> (OccSim, Client, String) {
+    let sim = OccSim::spawn(options).await.expect("spawn");
+    let key = sim.add_key(Permissions::all());
+    let client = Client::new(&sim);
+    (sim, client, key)
+}
+
+#[tokio::test]
+async fn login_accepts_only_valid_requests_and_tokens_expire() {
+    let (sim, c, key) = sim_with(SimOptions { token_ttl: Duration::from_secs(123), ..SimOptions::default() }).await;
+    let ok = c.login_raw(&key, "application/x-www-form-urlencoded", "grant_type=client_credentials").await;
+    assert_eq!(ok.status(), 200);
+    let body: Value = ok.json().await.expect("json");
+    assert_eq!(body["expires_in"], 123);
+    assert_eq!(body["token_type"], "bearer");
+    assert_eq!(c.login_raw(&key, "application/json", "{}").await.status(), 400);
+    assert_eq!(c.login_raw(&key, "application/x-www-form-urlencoded", "grant_type=password").await.status(), 400);
+    let unknown = c.login_raw("nope", "application/x-www-form-urlencoded", "grant_type=client_credentials").await;
+    assert_eq!(unknown.status(), 401);
+    assert_eq!(unknown.json::<Value>().await.expect("json")["status"], "401", "errorModel status is a string");
+
+    let token = c.token(&key).await;
+    assert_eq!(c.get(&token, "/ccadmin/v1/products?limit=1").await.0, 200);
+    assert_eq!(c.get("garbage", "/ccadmin/v1/products").await.0, 401);
+    sim.expire_tokens();
+    assert_eq!(c.get(&token, "/ccadmin/v1/products").await.0, 401, "expired");
+    sim.set_token_ttl(Duration::from_millis(200));
+    let short = c.token(&key).await;
+    assert_eq!(c.get(&short, "/ccadmin/v1/products?limit=1").await.0, 200);
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(c.get(&short, "/ccadmin/v1/products?limit=1").await.0, 401, "ttl elapsed");
+
+    sim.set_token_ttl(Duration::from_secs(300));
+    let live = c.token(&key).await;
+    sim.revoke_key(&key);
+    assert_eq!(c.get(&live, "/ccadmin/v1/products").await.0, 401, "tokens of a revoked key are refused");
+    let again = c.login_raw(&key, "application/x-www-form-urlencoded", "grant_type=client_credentials").await;
+    assert_eq!(again.status(), 401);
+    assert_eq!(sim.issued_tokens().len(), 4);
+    sim.stop().await;
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn pages_cover_every_product_once_and_filters_work() {
+    let (sim, c, key) = sim_with(SimOptions { products: 600, ..SimOptions::default() }).await;
+    let token = c.token(&key).await;
+    let mut seen = std::collections::BTreeSet::new();
+    let mut offset = 0;
+    loop {
+        let (status, page) = c.get(&token, &format!("/ccadmin/v1/products?offset={offset}&limit=250")).await;
+        assert_eq!(status, 200);
+        assert_eq!(page["totalResults"], 600);
+        let items = page["items"].as_array().expect("items");
+        if items.is_empty() {
+            break;
+        }
+        for item in items {
+            assert!(seen.insert(item["id"].as_str().expect("id").to_owned()), "no duplicates");
+        }
+        offset += items.len();
+    }
+    assert_eq!(seen.len(), 600);
+    let (_, clamped) = c.get(&token, "/ccadmin/v1/products?limit=1000").await;
+    assert_eq!(clamped["items"].as_array().expect("items").len(), 250);
+    assert_eq!(clamped["limit"], 250);
+    assert_eq!(c.get(&token, "/ccadmin/v1/products?offset=-1").await.0, 400);
+    assert_eq!(c.get(&token, "/ccadmin/v1/products?q=id%20xx%201").await.0, 400);
+
+    let ids = sim.product_ids();
+    assert!(sim.update_product(&ids[10]));
+    let q = "lastModifiedDate%20gt%20%222026-06-01T00:00:00.000Z%22";
+    let (_, changed) = c.get(&token, &format!("/ccadmin/v1/products?q={q}")).await;
+    assert_eq!(changed["totalResults"], 1);
+    assert_eq!(changed["items"][0]["id"], ids[10].as_str());
+    assert!(changed["items"][0]["displayName"].as_str().expect("name").contains("rev 1"));
+
+    assert!(sim.delete_product(&ids[3]));
+    let (_, after) = c.get(&token, "/ccadmin/v1/products?limit=5").await;
+    assert_eq!(after["totalResults"], 599);
+    assert!(after["items"].as_array().expect("items").iter().all(|p| p["id"] != ids[3].as_str()));
+    let (_, skus) = c.get(&token, "/ccadmin/v1/skus?limit=3&offset=1").await;
+    assert_eq!(skus["totalResults"], 599 * 2);
+    assert_eq!(skus["items"][0]["repositoryId"], "sku000001-2");
+    let (_, inventory) = c.get(&token, "/ccadmin/v1/inventories?limit=1").await;
+    assert!(inventory["items"][0]["childSKUs"][0]["stockLevel"].is_number());
+}
+
+#[tokio::test]
+async fn a_hundred_thousand_products_page_quickly() {
+    let (_sim, c, key) = sim_with(SimOptions { products: 100_000, ..SimOptions::default() }).await;
+    let token = c.token(&key).await;
+    let started = Instant::now();
+    let (status, page) = c.get(&token, "/ccadmin/v1/products?offset=99750&limit=250").await;
+    assert_eq!(status, 200);
+    assert_eq!(page["items"].as_array().expect("items").len(), 250);
+    assert_eq!(page["items"][249]["id"], "prod100000");
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn permissions_shipping_methods_webhooks_and_orders() {
+    let (sim, c, key) = sim_with(SimOptions::default()).await;
+    let limited = sim.add_key(Permissions { orders: false, ..Permissions::all() });
+    let limited_token = c.token(&limited).await;
+    let (status, body) = c.get(&limited_token, "/ccadmin/v1/orders").await;
+    assert_eq!((status, body["status"].as_str()), (403, Some("403")));
+    let token = c.token(&key).await;
+
+    let (_, enabled) = c.get(&token, "/ccadmin/v1/shippingMethods").await;
+    assert_eq!(enabled["items"].as_array().expect("items").len(), 2, "the disabled method is hidden by default");
+    let (_, all) = c.get(&token, "/ccadmin/v1/shippingMethods?enabledOnly=false").await;
+    assert_eq!(all["items"].as_array().expect("items").len(), 3);
+
+    let (_, hidden) = c.get(&token, "/ccadmin/v1/webhooks/order-submit").await;
+    assert_eq!(hidden["secretKey"], Value::Null);
+    let (_, shown) = c.get(&token, "/ccadmin/v1/webhooks/order-submit?includeSecretKeys=true").await;
+    assert!(shown["secretKey"].as_str().is_some_and(|s| !s.is_empty()));
+    let (status, _) =
+        c.put(&token, "/ccadmin/v1/webhooks/order-submit", json!({"urls": ["https://a.example/x"]})).await;
+    assert_eq!(status, 200);
+    assert_eq!(sim.webhook("order-submit").expect("webhook")["urls"], json!(["https://a.example/x"]));
+    assert_eq!(c.put(&token, "/ccadmin/v1/webhooks/order-submit", json!({"urls": "x"})).await.0, 400);
+    assert_eq!(c.get(&token, "/ccadmin/v1/webhooks/nope").await.0, 404);
+
+    let (_, orders) = c.get(&token, "/ccadmin/v1/orders").await;
+    let id = orders["items"][0]["id"].as_str().expect("id").to_owned();
+    let (status, updated) = c.put(&token, &format!("/ccadmin/v1/orders/{id}"), json!({"state": "PROCESSING"})).await;
+    assert_eq!((status, updated["state"].as_str()), (200, Some("PROCESSING")));
+    assert_eq!(sim.order(&id).expect("order")["state"], "PROCESSING");
+    assert_eq!(c.get(&token, "/ccadmin/v1/orders/o999").await.0, 404);
+}
+
+#[tokio::test]
+async fn faults_fire_as_configured_and_calls_are_logged() {
+    let (sim, c, key) = sim_with(SimOptions::default()).await;
+    let token = c.token(&key).await;
+    sim.inject(Fault::new(Some("GET"), "/ccadmin/v1/products", FaultKind::Status(500)).times(2));
+    let statuses: Vec<u16> = futures_statuses(&c, &token, "/ccadmin/v1/products?limit=1", 3).await;
+    assert_eq!(statuses, vec![500, 500, 200]);
+
+    let limited = sim.inject(Fault::new(None, "/ccadmin/v1/sku*", FaultKind::RateLimited { retry_after_secs: 7 }));
+    let r = c.http.get(format!("{}/ccadmin/v1/skus", c.base)).bearer_auth(&token).send().await.expect("send");
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "7");
+    sim.remove_fault(limited);
+
+    sim.inject(Fault::new(None, "/ccadmin/v1/inventories", FaultKind::Delay(Duration::from_millis(300))));
+    let started = Instant::now();
+    assert_eq!(c.get(&token, "/ccadmin/v1/inventories?limit=1").await.0, 200);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+
+    sim.inject(Fault::new(None, "/ccadmin/v1/orders", FaultKind::Drop));
+    let dropped = c.http.get(format!("{}/ccadmin/v1/orders", c.base)).bearer_auth(&token).send().await;
+    let failed = match dropped {
+        Err(_) => true,
+        Ok(r) => r.bytes().await.is_err(),
+    };
+    assert!(failed, "a dropped connection is an error for the client");
+
+    sim.clear_faults();
+    sim.inject(Fault::new(None, "/ccadmin/v1/shippingMethods", FaultKind::Status(500)).probability(0.0));
+    assert_eq!(c.get(&token, "/ccadmin/v1/shippingMethods").await.0, 200);
+
+    let calls = sim.calls();
+    assert!(calls.windows(2).all(|w| w[0].seq < w[1].seq));
+    let drop_call = calls.iter().find(|c| c.path == "/ccadmin/v1/orders").expect("logged");
+    assert_eq!(drop_call.status, 0);
+    assert_eq!(sim.count("GET", "/ccadmin/v1/products"), 3);
+    let login = calls.iter().find(|c| c.path == "/ccadmin/v1/login").expect("login logged");
+    assert_eq!(login.body, "grant_type=client_credentials");
+    assert!(calls.iter().all(|c| !c.body.contains(&key) && !c.query.contains(&key)), "keys are not logged");
+    sim.clear_calls();
+    assert!(sim.calls().is_empty());
+}
+
+async fn futures_statuses(c: &Client, token: &str, path: &str, n: usize) -> Vec<u16> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(c.get(token, path).await.0);
+    }
+    out
+}
+
+#[tokio::test]
+async fn webhook_deliveries_carry_both_signatures() {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use hmac::{Hmac, Mac};
+
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, String, Vec<u8>)>::new()));
+    let sink = received.clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let server = actix_web::HttpServer::new(move || {
+        let sink = sink.clone();
+        actix_web::App::new().default_service(actix_web::web::to(
+            move |req: actix_web::HttpRequest, body: bytes::Bytes| {
+                let sink = sink.clone();
+                async move {
+                    let header = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                    sink.lock().expect("lock").push((
+                        header("X-Oracle-CC-WebHook-Signature"),
+                        header("X-Oracle-CC-WebHook-Signature-SHA512"),
+                        body.to_vec(),
+                    ));
+                    actix_web::HttpResponse::Ok().finish()
+                }
+            },
+        ))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .expect("listen")
+    .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+
+    let (sim, _c, _key) = sim_with(SimOptions::default()).await;
+    sim.set_webhook_urls("order-submit", vec![format!("http://127.0.0.1:{port}/hook")]);
+    let body = br#"{"order":{"id":"o1"}}"#;
+    let results = sim.deliver_webhook("order-submit", body).await;
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0].1, Ok(200));
+    let webhook = sim.webhook("order-submit").expect("webhook");
+    let key1 = STANDARD.decode(webhook["secretKey"].as_str().expect("sha1 secret")).expect("b64");
+    let key512 = STANDARD.decode(webhook["secretKeySHA512"].as_str().expect("sha512 secret")).expect("b64");
+    let mut mac1 = <Hmac<sha1::Sha1> as Mac>::new_from_slice(&key1).expect("key");
+    mac1.update(body);
+    let mut mac512 = <Hmac<sha2::Sha512> as Mac>::new_from_slice(&key512).expect("key");
+    mac512.update(body);
+    let got = received.lock().expect("lock").clone();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0, STANDARD.encode(mac1.finalize().into_bytes()));
+    assert_eq!(got[0].1, STANDARD.encode(mac512.finalize().into_bytes()));
+    assert_eq!(got[0].2, body.to_vec());
+    handle.stop(true).await;
+}
