@@ -1,0 +1,194 @@
+//! The OCC endpoints Storelink uses, as typed methods (occ-admin-api.md).
+
+use std::time::Duration;
+
+use reqwest::Method;
+use secrecy::SecretString;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use url::Url;
+
+use crate::request::{Body, Call};
+use crate::types::{LoginResponse, shipping_items};
+use crate::{AccessToken, ListParams, OccClient, OccError, Page, Resource, ShippingMethod, Webhook};
+
+const GRANT: &str = "grant_type=client_credentials";
+
+fn decode<T: DeserializeOwned>(body: &[u8], path: &str) -> Result<T, OccError> {
+    serde_json::from_slice(body).map_err(|e| OccError::Decode { path: path.to_owned(), detail: e.to_string() })
+}
+
+fn segments(path: &str) -> Vec<&str> {
+    path.trim_start_matches('/').split('/').collect()
+}
+
+/// A token-authenticated JSON call.
+struct Spec<'a> {
+    method: Method,
+    segments: &'a [&'a str],
+    query: Vec<(String, String)>,
+    body: Option<Value>,
+    headers: Vec<(&'static str, String)>,
+}
+
+impl<'a> Spec<'a> {
+    fn new(method: Method, segments: &'a [&'a str]) -> Self {
+        Self { method, segments, query: Vec::new(), body: None, headers: Vec::new() }
+    }
+
+    fn query(self, query: Vec<(String, String)>) -> Self {
+        Self { query, ..self }
+    }
+
+    fn body(self, body: Value) -> Self {
+        Self { body: Some(body), ..self }
+    }
+
+    fn headers(self, headers: Vec<(&'static str, String)>) -> Self {
+        Self { headers, ..self }
+    }
+}
+
+impl OccClient {
+    async fn json_call(&self, store: &Url, token: &SecretString, spec: Spec<'_>) -> Result<Vec<u8>, OccError> {
+        let Spec { method, segments, query, body, headers } = spec;
+        let idempotent = method != Method::POST;
+        let body = body.map_or(Body::Empty, Body::Json);
+        self.send(Call { method, store, segments, query, bearer: token, body, headers, idempotent, login: false }).await
+    }
+
+    async fn login_at(&self, store: &Url, key: &SecretString, path: &str) -> Result<AccessToken, OccError> {
+        let segs = segments(path);
+        let call = Call {
+            method: Method::POST,
+            store,
+            segments: &segs,
+            query: Vec::new(),
+            bearer: key,
+            body: Body::Form(GRANT),
+            headers: Vec::new(),
+            idempotent: true,
+            login: true,
+        };
+        let body = self.send(call).await?;
+        let login: LoginResponse = decode(&body, path)?;
+        Ok(AccessToken {
+            token: SecretString::from(login.access_token),
+            expires_in: Duration::from_secs(login.expires_in.unwrap_or(300)),
+        })
+    }
+
+    /// Exchange the application key for an access token (`POST /ccadmin/v1/login`).
+    pub async fn login(&self, store: &Url, key: &SecretString) -> Result<AccessToken, OccError> {
+        self.login_at(store, key, "/ccadmin/v1/login").await
+    }
+
+    /// The same exchange for the Store Extension Agent API (`POST /ccappagent/v1/login`).
+    pub async fn agent_login(&self, store: &Url, key: &SecretString) -> Result<AccessToken, OccError> {
+        self.login_at(store, key, "/ccappagent/v1/login").await
+    }
+
+    pub async fn list<T: DeserializeOwned>(
+        &self,
+        store: &Url,
+        token: &SecretString,
+        resource: Resource,
+        params: &ListParams,
+    ) -> Result<Page<T>, OccError> {
+        let path = resource.path();
+        let body =
+            self.json_call(store, token, Spec::new(Method::GET, &segments(path)).query(params.query(resource))).await?;
+        decode(&body, path)
+    }
+
+    pub async fn shipping_methods(
+        &self,
+        store: &Url,
+        token: &SecretString,
+        enabled_only: bool,
+    ) -> Result<Vec<ShippingMethod>, OccError> {
+        let path = "/ccadmin/v1/shippingMethods";
+        let query = vec![("enabledOnly".to_owned(), enabled_only.to_string())];
+        let body = self.json_call(store, token, Spec::new(Method::GET, &segments(path)).query(query)).await?;
+        let value: Value = decode(&body, path)?;
+        shipping_items(value).map_err(|e| OccError::Decode { path: path.to_owned(), detail: e.to_string() })
+    }
+
+    pub async fn get_webhook(
+        &self,
+        store: &Url,
+        token: &SecretString,
+        id: &str,
+        include_secrets: bool,
+    ) -> Result<Webhook, OccError> {
+        let query =
+            if include_secrets { vec![("includeSecretKeys".to_owned(), "true".to_owned())] } else { Vec::new() };
+        let body = self
+            .json_call(store, token, Spec::new(Method::GET, &["ccadmin", "v1", "webhooks", id]).query(query))
+            .await?;
+        decode(&body, "/ccadmin/v1/webhooks/{id}")
+    }
+
+    /// Replace the webhook's URL list (callers merge first: the list is shared with other integrations).
+    pub async fn put_webhook_urls(
+        &self,
+        store: &Url,
+        token: &SecretString,
+        id: &str,
+        urls: &[String],
+    ) -> Result<Webhook, OccError> {
+        let body = json!({ "urls": urls });
+        let segs = ["ccadmin", "v1", "webhooks", id];
+        let body = self.json_call(store, token, Spec::new(Method::PUT, &segs).body(body)).await?;
+        decode(&body, "/ccadmin/v1/webhooks/{id}")
+    }
+
+    pub async fn get_order(&self, store: &Url, token: &SecretString, id: &str) -> Result<Value, OccError> {
+        let body = self.json_call(store, token, Spec::new(Method::GET, &["ccadmin", "v1", "orders", id])).await?;
+        decode(&body, "/ccadmin/v1/orders/{id}")
+    }
+
+    /// Partial update (`PUT /ccadmin/v1/orders/{id}`). A list sent must hold all its members.
+    pub async fn update_order(
+        &self,
+        store: &Url,
+        token: &SecretString,
+        id: &str,
+        patch: &Value,
+    ) -> Result<Value, OccError> {
+        let headers = vec![("x-ccasset-language", "en".to_owned())];
+        let segs = ["ccadmin", "v1", "orders", id];
+        let body =
+            self.json_call(store, token, Spec::new(Method::PUT, &segs).body(patch.clone()).headers(headers)).await?;
+        decode(&body, "/ccadmin/v1/orders/{id}")
+    }
+
+    /// Create an order through the agent API (`POST /ccappagent/v1/orders`). Never retried: not idempotent.
+    pub async fn create_order_agent(
+        &self,
+        store: &Url,
+        agent_token: &SecretString,
+        site_id: Option<&str>,
+        body: &Value,
+    ) -> Result<Value, OccError> {
+        let headers = site_id.map(|site| vec![("x-ccsite", site.to_owned())]).unwrap_or_default();
+        let segs = ["ccappagent", "v1", "orders"];
+        let body = self
+            .json_call(store, agent_token, Spec::new(Method::POST, &segs).body(body.clone()).headers(headers))
+            .await?;
+        decode(&body, "/ccappagent/v1/orders")
+    }
+
+    /// Any other admin GET, for diagnostics.
+    pub async fn get_json(
+        &self,
+        store: &Url,
+        token: &SecretString,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Value, OccError> {
+        let query = query.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let body = self.json_call(store, token, Spec::new(Method::GET, &segments(path)).query(query)).await?;
+        decode(&body, path)
+    }
+}

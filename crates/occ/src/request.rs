@@ -1,0 +1,239 @@
+//! Sending one OCC request: the SSRF pre-flight, timeouts, classification, and retries with
+//! exponential backoff and jitter (idempotent calls only), honouring Retry-After.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use reqwest::Method;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use storelink_netguard::{BlockedAddress, Policy};
+use url::Url;
+
+use crate::OccError;
+use crate::error::classify;
+
+#[derive(Clone, Debug)]
+pub struct OccConfig {
+    pub request_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Retries after the first attempt, for idempotent calls.
+    pub max_retries: u32,
+    pub retry_base: Duration,
+    pub retry_cap: Duration,
+    /// A longer Retry-After is returned as `RateLimited` instead of being waited out.
+    pub max_retry_after: Duration,
+    pub user_agent: String,
+}
+
+impl Default for OccConfig {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+            max_retries: 3,
+            retry_base: Duration::from_millis(500),
+            retry_cap: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(60),
+            user_agent: format!("storelink/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct OccClient {
+    http: reqwest::Client,
+    config: Arc<OccConfig>,
+    policy: Policy,
+}
+
+pub(crate) enum Body {
+    Empty,
+    Form(&'static str),
+    Json(Value),
+}
+
+/// One call to make.
+pub(crate) struct Call<'a> {
+    pub method: Method,
+    pub store: &'a Url,
+    pub segments: &'a [&'a str],
+    pub query: Vec<(String, String)>,
+    pub bearer: &'a SecretString,
+    pub body: Body,
+    pub headers: Vec<(&'static str, String)>,
+    /// Safe to send twice (GET, PUT, login).
+    pub idempotent: bool,
+    /// Authenticated by the application key: any 4xx means the key was refused.
+    pub login: bool,
+}
+
+impl OccClient {
+    pub fn new(config: OccConfig, policy: Policy) -> Result<Self, OccError> {
+        let http = storelink_netguard::http_client_builder(&policy)
+            .timeout(config.request_timeout)
+            .connect_timeout(config.connect_timeout)
+            .user_agent(config.user_agent.clone())
+            .build()
+            .map_err(|e| OccError::Transient { detail: format!("building the HTTP client: {e}") })?;
+        Ok(Self { http, config: Arc::new(config), policy })
+    }
+
+    /// Send with retries; returns the body of a 2xx answer.
+    pub(crate) async fn send(&self, call: Call<'_>) -> Result<Vec<u8>, OccError> {
+        let url = build_url(call.store, call.segments, &call.query)?;
+        self.preflight(&url)?;
+        let path = url.path().to_owned();
+        let mut attempt = 0;
+        loop {
+            let started = Instant::now();
+            let result = self.attempt(&call, &url, &path).await;
+            let elapsed_ms = started.elapsed().as_millis() as u64;
+            let error = match result {
+                Ok((status, body)) => {
+                    tracing::debug!(method = %call.method, %path, status, attempt, elapsed_ms, "occ call");
+                    return Ok(body);
+                }
+                Err(e) => e,
+            };
+            tracing::info!(method = %call.method, %path, attempt, elapsed_ms, error = error.kind_code(), "occ call failed");
+            let retry = call.idempotent && attempt < self.config.max_retries;
+            let wait = match &error {
+                OccError::RateLimited { retry_after: Some(after) } if *after > self.config.max_retry_after => {
+                    return Err(error);
+                }
+                OccError::RateLimited { retry_after: Some(after) } if retry => *after,
+                OccError::RateLimited { .. } | OccError::Transient { .. } if retry => self.backoff(attempt),
+                _ => return Err(error),
+            };
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    async fn attempt(&self, call: &Call<'_>, url: &Url, path: &str) -> Result<(u16, Vec<u8>), OccError> {
+        let mut request = self
+            .http
+            .request(call.method.clone(), url.clone())
+            .header("authorization", format!("Bearer {}", call.bearer.expose_secret()));
+        for (name, value) in &call.headers {
+            request = request.header(*name, value);
+        }
+        request = match &call.body {
+            Body::Empty => request,
+            Body::Form(form) => request.header("content-type", "application/x-www-form-urlencoded").body(*form),
+            Body::Json(json) => request.json(json),
+        };
+        let response = request.send().await.map_err(|e| transport_error(&e, path))?;
+        let status = response.status().as_u16();
+        let retry_after =
+            response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+        let body = response.bytes().await.map_err(|e| transport_error(&e, path))?;
+        if (200..300).contains(&status) {
+            Ok((status, body.to_vec()))
+        } else {
+            Err(classify(status, &body, path, call.login, retry_after))
+        }
+    }
+
+    /// IP-literal store URLs skip DNS, so the guarded resolver never sees them: check here.
+    fn preflight(&self, url: &Url) -> Result<(), OccError> {
+        let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            storelink_netguard::check_ip(ip, &self.policy).map_err(|e| OccError::Blocked(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exp =
+            self.config.retry_base.saturating_mul(2u32.saturating_pow(attempt.min(16))).min(self.config.retry_cap);
+        // Equal jitter: half fixed, half random, so retries spread out but never bunch at zero.
+        exp / 2 + exp.mul_f64(rand::thread_rng().gen_range(0.0..0.5))
+    }
+}
+
+fn build_url(store: &Url, segments: &[&str], query: &[(String, String)]) -> Result<Url, OccError> {
+    let mut url = store.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    url.path_segments_mut()
+        .map_err(|_| OccError::Blocked("the store URL cannot have a path".into()))?
+        .clear()
+        .extend(segments);
+    if !query.is_empty() {
+        url.query_pairs_mut().extend_pairs(query);
+    }
+    Ok(url)
+}
+
+/// Transport failures: a refused address is `Blocked`; everything else is transient. The message
+/// never includes the URL (it could carry a query with data) or headers.
+fn transport_error(error: &reqwest::Error, path: &str) -> OccError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if let Some(blocked) = e.downcast_ref::<BlockedAddress>() {
+            return OccError::Blocked(blocked.to_string());
+        }
+        source = e.source();
+    }
+    let what = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else if error.is_body() || error.is_decode() {
+        "the connection broke while reading the response"
+    } else {
+        "the connection failed"
+    };
+    OccError::Transient { detail: format!("{what} ({path})") }
+}
+
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    if let Ok(seconds) = value.trim().parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value.trim()).ok()?;
+    let wait = at.signed_duration_since(chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO);
+    Some(wait)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_in_seconds_or_http_date() {
+        assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO), "a past date means now");
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn urls_are_built_from_segments() {
+        let store = Url::parse("https://shop.example.com").expect("url");
+        let url = build_url(&store, &["ccadmin", "v1", "webhooks", "a/b c"], &[("q".into(), "x eq \"1\"".into())])
+            .expect("url");
+        assert_eq!(url.as_str(), "https://shop.example.com/ccadmin/v1/webhooks/a%2Fb%20c?q=x+eq+%221%22");
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let client = OccClient::new(
+            OccConfig {
+                retry_base: Duration::from_millis(100),
+                retry_cap: Duration::from_millis(1000),
+                ..OccConfig::default()
+            },
+            Policy::strict(),
+        )
+        .expect("client");
+        for attempt in 0..10 {
+            let wait = client.backoff(attempt);
+            let exp = Duration::from_millis(100 * 2u64.pow(attempt)).min(Duration::from_millis(1000));
+            assert!(wait >= exp / 2 && wait <= exp, "attempt {attempt}: {wait:?}");
+        }
+    }
+}
