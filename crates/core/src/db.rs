@@ -1,7 +1,7 @@
 //! Connecting to Postgres and applying the workspace's migrations (top-level `migrations/`).
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::str::FromStr;
 use std::time::Duration;
 

@@ -15,12 +15,7 @@ pub enum Slot {
 }
 
 impl Slot {
-    pub const ALL: [Slot; 4] = [
-        Slot::OrderSubmit,
-        Slot::OrderUpdate,
-        Slot::ShipmentCreate,
-        Slot::ShipmentUpdate,
-    ];
+    pub const ALL: [Slot; 4] = [Slot::OrderSubmit, Slot::OrderUpdate, Slot::ShipmentCreate, Slot::ShipmentUpdate];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -45,10 +40,7 @@ pub struct UnknownSlot(pub String);
 impl FromStr for Slot {
     type Err = UnknownSlot;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Slot::ALL
-            .into_iter()
-            .find(|slot| slot.as_str() == s)
-            .ok_or_else(|| UnknownSlot(s.to_owned()))
+        Slot::ALL.into_iter().find(|slot| slot.as_str() == s).ok_or_else(|| UnknownSlot(s.to_owned()))
     }
 }
 

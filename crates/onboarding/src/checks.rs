@@ -61,9 +61,12 @@ async fn shipping_methods(occ: &OccClient, store: &Url, token: &SecretString) ->
 
 fn permission_detail(noun: &str, error: &OccError) -> String {
     match error {
-        OccError::Forbidden { .. } => format!(
-            "The integration's role does not allow reading {noun}. Ask your OCC administrator to grant it."
+        OccError::Forbidden { .. } => {
+            format!("The integration's role does not allow reading {noun}. Ask your OCC administrator to grant it.")
+        }
+        other => format!(
+            "Reading {noun} could not be checked ({}); it is checked again on the first sync.",
+            other.kind_code()
         ),
-        other => format!("Reading {noun} could not be checked ({}); it is checked again on the first sync.", other.kind_code()),
     }
 }

@@ -18,16 +18,22 @@ pub enum ConnectError {
     BadStoreUrl(#[from] UrlError),
     #[error("Paste your OCC Application Key. You find it in the OCC admin under Settings > Integrations.")]
     MissingKey,
-    #[error("That does not look like an OCC Application Key: it is too long. Copy the key again from Settings > Integrations.")]
+    #[error(
+        "That does not look like an OCC Application Key: it is too long. Copy the key again from Settings > Integrations."
+    )]
     KeyTooLong,
     #[error(
         "Your store rejected this Application Key. Check that you copied the whole key from Settings > \
          Integrations and that the integration is still registered, then try again."
     )]
     KeyRejected,
-    #[error("We could not reach a store at {host}. Check the Store URL; if it is right, your store may be down, so try again in a few minutes.")]
+    #[error(
+        "We could not reach a store at {host}. Check the Store URL; if it is right, your store may be down, so try again in a few minutes."
+    )]
     StoreUnreachable { host: String },
-    #[error("Your store at {host} answered with an error ({detail}). Check the Store URL, or try again in a few minutes.")]
+    #[error(
+        "Your store at {host} answered with an error ({detail}). Check the Store URL, or try again in a few minutes."
+    )]
     StoreError { host: String, detail: String },
     #[error("Something went wrong on our side and nothing was changed. Please try again.")]
     /// The cause is for the logs, never for the page.

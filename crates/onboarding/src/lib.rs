@@ -15,4 +15,4 @@ pub use csrf::Csrf;
 pub use error::ConnectError;
 pub use limits::{ConnectLimits, Limiters};
 pub use pipeline::{Connected, Pipeline};
-pub use routes::{configure, Onboarding};
+pub use routes::{Onboarding, configure};

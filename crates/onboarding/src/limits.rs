@@ -51,9 +51,7 @@ fn check(limiter: &DefaultKeyedRateLimiter<String>, key: &str) -> Result<(), Dur
     if limiter.len() > PRUNE_ABOVE {
         limiter.retain_recent();
     }
-    limiter
-        .check_key(&key.to_owned())
-        .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    limiter.check_key(&key.to_owned()).map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The onboarding pages (askama templates in the workspace's `templates/`, auto-escaped).
 
-use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
 use askama::Template;
 
 #[derive(Template)]

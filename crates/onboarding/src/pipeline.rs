@@ -71,12 +71,7 @@ impl Pipeline {
     ) -> Result<Connected, ConnectError> {
         let host = store.host().to_owned();
         let base = store.url().clone();
-        let token = self
-            .occ
-            .login(&base, &app_key)
-            .await
-            .map_err(|e| ConnectError::from_login(&host, e))?
-            .token;
+        let token = self.occ.login(&base, &app_key).await.map_err(|e| ConnectError::from_login(&host, e))?.token;
 
         let (saved, checks, reads) = futures::join!(
             self.save_merchant(partner, &store, &app_key),
@@ -123,7 +118,7 @@ impl Pipeline {
         let detail = serde_json::json!({ "store_url": store.as_str() });
         events::record(&mut tx, merchant_id, events::CONNECTED, detail).await.map_err(ConnectError::internal)?;
         self.vault
-            .seal_with(&mut *tx, merchant_id, OCC_APP_KEY_PURPOSE, app_key.expose_secret().as_bytes())
+            .seal_with(&mut tx, merchant_id, OCC_APP_KEY_PURPOSE, app_key.expose_secret().as_bytes())
             .await
             .map_err(ConnectError::internal)?;
         tx.commit().await.map_err(ConnectError::internal)?;

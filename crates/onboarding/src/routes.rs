@@ -8,11 +8,11 @@ use crate::pages::{self, ConnectPage};
 use crate::pipeline::{self, Pipeline};
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use std::time::Duration;
 use storelink_core::PartnerId;
-use storelink_tenants::{partners, Partner};
+use storelink_tenants::{Partner, partners};
 
 /// An opaque `state` longer than this is not a partner's CSRF value but an attempt to bloat URLs.
 const MAX_STATE_LEN: usize = 1024;
@@ -204,7 +204,11 @@ async fn check_link(
         Ok(None) => return Err(invalid_link(&format!("It does not name a known partner. {START_AGAIN}"))),
         Err(e) => {
             tracing::error!(error = %e, "loading partner failed");
-            return Err(pages::problem(StatusCode::SERVICE_UNAVAILABLE, "Please try again", "We could not load this page."));
+            return Err(pages::problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Please try again",
+                "We could not load this page.",
+            ));
         }
     };
     let redirect_uri = redirect_uri.unwrap_or_default();
@@ -218,7 +222,11 @@ async fn check_link(
         }
         Err(e) => {
             tracing::error!(error = %e, "checking redirect URI failed");
-            return Err(pages::problem(StatusCode::SERVICE_UNAVAILABLE, "Please try again", "We could not load this page."));
+            return Err(pages::problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Please try again",
+                "We could not load this page.",
+            ));
         }
     }
     let state = state.unwrap_or_default();

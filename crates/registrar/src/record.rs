@@ -50,16 +50,7 @@ pub struct SlotRecord {
     pub registered_at: Option<DateTime<Utc>>,
 }
 
-type Row = (
-    String,
-    String,
-    String,
-    String,
-    i32,
-    Option<String>,
-    Option<DateTime<Utc>>,
-    Option<DateTime<Utc>>,
-);
+type Row = (String, String, String, String, i32, Option<String>, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
 
 pub async fn list(pool: &PgPool, merchant: MerchantId) -> Result<Vec<SlotRecord>, sqlx::Error> {
     let rows = sqlx::query_as::<_, Row>(
@@ -141,10 +132,7 @@ pub(crate) async fn record(
 
 /// A new connection starts every slot's attempt count afresh.
 pub(crate) async fn reset_attempts(pool: &PgPool, merchant: MerchantId) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE webhook_slots SET attempts = 0 WHERE merchant_id = $1")
-        .bind(merchant)
-        .execute(pool)
-        .await?;
+    sqlx::query("UPDATE webhook_slots SET attempts = 0 WHERE merchant_id = $1").bind(merchant).execute(pool).await?;
     Ok(())
 }
 
@@ -167,10 +155,7 @@ pub(crate) async fn claim_due(
     .bind(lease.as_secs_f64())
     .fetch_all(pool)
     .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(m, slot)| Some((m, slot.parse().ok()?)))
-        .collect())
+    Ok(rows.into_iter().filter_map(|(m, slot)| Some((m, slot.parse().ok()?))).collect())
 }
 
 /// Parks a claimed slot whose merchant is not active (paused, revoked, credentials invalid):

@@ -122,10 +122,7 @@ impl Registrar {
         }
         let mut urls = webhook.urls.clone();
         urls.push(ours);
-        let written = self
-            .occ
-            .put_webhook_urls(store, token, self.config.slot_map.webhook_id(slot), &urls)
-            .await?;
+        let written = self.occ.put_webhook_urls(store, token, self.config.slot_map.webhook_id(slot), &urls).await?;
         // The PUT answer may omit secrets; keep the ones read with includeSecretKeys=true.
         Ok(Webhook { secret_key: webhook.secret_key, secret_key_sha512: webhook.secret_key_sha512, ..written })
     }
@@ -134,12 +131,7 @@ impl Registrar {
         self.store_outcome(merchant, slot, SlotStatus::Failed, Some(error.to_string())).await
     }
 
-    async fn record_outcome(
-        &self,
-        merchant: MerchantId,
-        slot: Slot,
-        result: Result<Webhook, OccError>,
-    ) -> SlotOutcome {
+    async fn record_outcome(&self, merchant: MerchantId, slot: Slot, result: Result<Webhook, OccError>) -> SlotOutcome {
         let (status, error) = match &result {
             Ok(webhook) => match self.seal_secrets(merchant, slot, webhook).await {
                 Ok(()) => (SlotStatus::Registered, None),
@@ -174,13 +166,20 @@ impl Registrar {
             tracing::error!(%merchant, %slot, error = %e, "recording the slot outcome failed");
         }
         match &error {
-            Some(e) => tracing::warn!(%merchant, %slot, status = status.as_str(), error = %e, "webhook slot not registered"),
+            Some(e) => {
+                tracing::warn!(%merchant, %slot, status = status.as_str(), error = %e, "webhook slot not registered")
+            }
             None => tracing::info!(%merchant, %slot, "webhook slot registered"),
         }
         SlotOutcome { slot, status, error }
     }
 
-    async fn seal_secrets(&self, merchant: MerchantId, slot: Slot, webhook: &Webhook) -> Result<(), storelink_vault::VaultError> {
+    async fn seal_secrets(
+        &self,
+        merchant: MerchantId,
+        slot: Slot,
+        webhook: &Webhook,
+    ) -> Result<(), storelink_vault::VaultError> {
         let secrets = serde_json::json!({
             "sha1": webhook.secret_key.as_ref().map(|s| s.expose_secret().to_owned()),
             "sha512": webhook.secret_key_sha512.as_ref().map(|s| s.expose_secret().to_owned()),

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use storelink_core::{MerchantId, OCC_APP_KEY_PURPOSE, Slot};
 use storelink_occ::OccError;
-use storelink_tenants::{merchants, MerchantStatus};
+use storelink_tenants::{MerchantStatus, merchants};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use storelink_core::Slot;
 use storelink_occ::{OccClient, OccConfig};
 use storelink_occ_sim::{OccSim, Permissions, SimOptions};
-use storelink_tenants::{partners, NewPartner};
+use storelink_tenants::{NewPartner, partners};
 use storelink_vault::MasterKeys;
 
 #[derive(Subcommand)]
@@ -24,16 +24,40 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 15)]
         runs: usize,
     },
+    /// Catalog sync rows/s from the simulator vs a raw COPY of the same rows into the same tables.
+    Sync {
+        #[arg(long, default_value_t = 100_000)]
+        products: usize,
+    },
+    /// Peak RSS of a `storelink worker` process syncing catalogs of each size.
+    Rss {
+        #[arg(long, value_delimiter = ',', default_values_t = [10_000, 100_000])]
+        products: Vec<usize>,
+    },
+    /// Time until every small merchant has synced once, with and without one huge merchant.
+    Fairness {
+        #[arg(long, default_value_t = 200)]
+        small: usize,
+        #[arg(long, default_value_t = 20)]
+        small_products: usize,
+        #[arg(long, default_value_t = 100_000)]
+        large_products: usize,
+    },
 }
 
 pub async fn run(command: BenchCommand, config: Config) -> anyhow::Result<()> {
     match command {
         BenchCommand::Connect { latency_ms, runs } => connect(config, latency_ms, runs.max(3)).await,
+        BenchCommand::Sync { products } => crate::bench_sync::throughput(config, products).await,
+        BenchCommand::Rss { products } => crate::bench_sync::rss(config, products).await,
+        BenchCommand::Fairness { small, small_products, large_products } => {
+            crate::bench_sync::fairness(config, small, small_products, large_products).await
+        }
     }
 }
 
 /// A throwaway database on the configured (or local) server, dropped by `drop_database`.
-async fn temp_database(config: &Config) -> anyhow::Result<(String, String, String)> {
+pub(crate) async fn temp_database(config: &Config) -> anyhow::Result<(String, String, String)> {
     let db = crate::database::resolve(config.raw.database_url.as_deref(), &config.raw.data_dir).await?;
     let admin_url = replace_db(&db.url, "postgres");
     let name = format!("storelink_bench_{}", uuid::Uuid::new_v4().simple());
@@ -42,7 +66,7 @@ async fn temp_database(config: &Config) -> anyhow::Result<(String, String, Strin
     Ok((replace_db(&db.url, &name), admin_url, name))
 }
 
-async fn drop_database(admin_url: &str, name: &str) {
+pub(crate) async fn drop_database(admin_url: &str, name: &str) {
     if let Ok(mut conn) = PgConnection::connect(admin_url).await {
         let _ = conn.execute(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#).as_str()).await;
     }
@@ -85,7 +109,8 @@ async fn connect_in(db_url: &str, latency_ms: u64, runs: usize) -> anyhow::Resul
     tokio::spawn(http);
 
     let redirect = "https://partner.example/callback".to_owned();
-    let partner = partners::create(&pool, NewPartner { name: "Bench", redirect_uris: std::slice::from_ref(&redirect) }).await?;
+    let partner =
+        partners::create(&pool, NewPartner { name: "Bench", redirect_uris: std::slice::from_ref(&redirect) }).await?;
     let store = url::Url::parse(&sim.base_url())?;
     let occ = OccClient::new(OccConfig::default(), storelink_netguard::Policy { allow_insecure: true })?;
     let secret_key = secrecy::SecretString::from(key.clone());
@@ -107,7 +132,11 @@ async fn connect_in(db_url: &str, latency_ms: u64, runs: usize) -> anyhow::Resul
         }
         let form = http
             .get(format!("{base}/connect"))
-            .query(&[("partner_id", partner.partner_id.to_string()), ("redirect_uri", redirect.clone()), ("state", "b".into())])
+            .query(&[
+                ("partner_id", partner.partner_id.to_string()),
+                ("redirect_uri", redirect.clone()),
+                ("state", "b".into()),
+            ])
             .send()
             .await?;
         let cookie = form
@@ -147,7 +176,11 @@ async fn connect_in(db_url: &str, latency_ms: u64, runs: usize) -> anyhow::Resul
     let ratio = connect_median.as_secs_f64() / single_median.as_secs_f64();
     println!("bench connect: {runs} runs, {latency_ms} ms added to every OCC call");
     println!("  single OCC call (login)  median {:>8.1} ms", ms(single_median));
-    println!("  POST /connect            median {:>8.1} ms   p90 {:>8.1} ms", ms(connect_median), ms(percentile(&connects, 0.9)));
+    println!(
+        "  POST /connect            median {:>8.1} ms   p90 {:>8.1} ms",
+        ms(connect_median),
+        ms(percentile(&connects, 0.9))
+    );
     println!("  ratio connect/single     {ratio:.2}x   (target <= 3x; sequential calls would be >= 7x)");
     Ok(())
 }
@@ -179,7 +212,10 @@ mod tests {
 
     #[test]
     fn replaces_only_the_database_name() {
-        assert_eq!(replace_db("postgres://postgres@127.0.0.1:5432/storelink", "x"), "postgres://postgres@127.0.0.1:5432/x");
+        assert_eq!(
+            replace_db("postgres://postgres@127.0.0.1:5432/storelink", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
         assert_eq!(
             replace_db("postgres://postgres@localhost/storelink?host=/tmp/run", "postgres"),
             "postgres://postgres@localhost/postgres?host=/tmp/run"

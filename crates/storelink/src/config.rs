@@ -1,8 +1,8 @@
 //! Configuration: defaults, then an optional TOML file (`--config` or `STORELINK_CONFIG`), then
 //! `STORELINK_*` environment variables (and `DATABASE_URL`), validated once into one typed struct.
 
-use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -26,6 +26,7 @@ pub struct RawConfig {
     /// `id:base64(32 bytes)` list; the last one encrypts. Or `master_keys_file`.
     pub master_keys: Option<String>,
     pub master_keys_file: Option<PathBuf>,
+    #[serde(deserialize_with = "lenient_bool")]
     pub allow_insecure_store_urls: bool,
     pub log_format: LogFormat,
     /// `slot=occWebhookId,...`; unnamed slots map to themselves.
@@ -37,6 +38,9 @@ pub struct RawConfig {
     pub slot_retry_poll_secs: f64,
     pub db_max_connections: u32,
     pub occ_request_timeout_secs: f64,
+    /// Enqueue periodic syncs (off: only initial and manual syncs run).
+    #[serde(deserialize_with = "lenient_bool")]
+    pub schedule_syncs: bool,
     /// Sync jobs one `worker` process runs at once.
     pub worker_concurrency: usize,
     /// A job's lease; a worker that stops heartbeating loses its job after this long.
@@ -46,6 +50,26 @@ pub struct RawConfig {
     pub job_slice_secs: f64,
     /// Where `demo` keeps its generated master key and embedded database.
     pub data_dir: PathBuf,
+}
+
+/// `1`, `true`, `yes`, `on` (and their opposites) as environment variables are usually written.
+fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Lenient {
+        Bool(bool),
+        Int(i64),
+        Text(String),
+    }
+    match Lenient::deserialize(d)? {
+        Lenient::Bool(b) => Ok(b),
+        Lenient::Int(i) => Ok(i != 0),
+        Lenient::Text(t) => match t.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "0" | "false" | "no" | "off" | "" => Ok(false),
+            other => Err(serde::de::Error::custom(format!("{other:?} is not a yes/no value (use 1 or 0)"))),
+        },
+    }
 }
 
 impl Default for RawConfig {
@@ -66,6 +90,7 @@ impl Default for RawConfig {
             slot_retry_poll_secs: 5.0,
             db_max_connections: 20,
             occ_request_timeout_secs: 30.0,
+            schedule_syncs: true,
             worker_concurrency: 4,
             job_lease_secs: 30.0,
             job_heartbeat_secs: 10.0,
@@ -122,8 +147,9 @@ impl Config {
             .listen
             .parse()
             .map_err(|e| invalid("STORELINK_LISTEN", format!("{e} (expected host:port, e.g. 0.0.0.0:8080)")))?;
-        let public_url = Url::parse(&raw.public_url)
-            .map_err(|e| invalid("STORELINK_PUBLIC_URL", format!("{e} (expected e.g. https://storelink.example.com)")))?;
+        let public_url = Url::parse(&raw.public_url).map_err(|e| {
+            invalid("STORELINK_PUBLIC_URL", format!("{e} (expected e.g. https://storelink.example.com)"))
+        })?;
         if !matches!(public_url.scheme(), "http" | "https") {
             return Err(invalid("STORELINK_PUBLIC_URL", "must be an http(s) URL".into()));
         }
@@ -142,7 +168,10 @@ impl Config {
             }
         }
         if raw.job_heartbeat_secs * 2.0 > raw.job_lease_secs {
-            return Err(invalid("STORELINK_JOB_HEARTBEAT_SECS", "must be at most half of STORELINK_JOB_LEASE_SECS".into()));
+            return Err(invalid(
+                "STORELINK_JOB_HEARTBEAT_SECS",
+                "must be at most half of STORELINK_JOB_LEASE_SECS".into(),
+            ));
         }
         if raw.worker_concurrency == 0 || raw.worker_concurrency > 256 {
             return Err(invalid("STORELINK_WORKER_CONCURRENCY", "must be between 1 and 256".into()));
@@ -158,6 +187,22 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn insecure_switch_accepts_the_usual_spellings() {
+        for (value, expected) in [("1", true), ("true", true), ("yes", true), ("0", false), ("false", false)] {
+            let figment = Figment::from(Serialized::defaults(RawConfig::default()))
+                .merge(Serialized::default("allow_insecure_store_urls", value));
+            let raw: RawConfig = figment.extract().expect(value);
+            assert_eq!(raw.allow_insecure_store_urls, expected, "{value}");
+        }
+        let figment = Figment::from(Serialized::defaults(RawConfig::default()))
+            .merge(Serialized::default("allow_insecure_store_urls", 1));
+        assert!(figment.extract::<RawConfig>().expect("int").allow_insecure_store_urls);
+        let figment = Figment::from(Serialized::defaults(RawConfig::default()))
+            .merge(Serialized::default("allow_insecure_store_urls", "maybe"));
+        assert!(figment.extract::<RawConfig>().is_err());
+    }
 
     #[test]
     fn defaults_validate_and_bad_values_are_named() {

@@ -62,10 +62,10 @@ async fn ensure_database(mut conn: PgConnection) -> anyhow::Result<()> {
         .await?;
     if !exists {
         // Two processes may race here; the loser's "already exists" is fine.
-        if let Err(e) = conn.execute(format!(r#"CREATE DATABASE "{DB_NAME}""#).as_str()).await {
-            if !e.to_string().contains("already exists") {
-                return Err(e).context("creating the storelink database");
-            }
+        if let Err(e) = conn.execute(format!(r#"CREATE DATABASE "{DB_NAME}""#).as_str()).await
+            && !e.to_string().contains("already exists")
+        {
+            return Err(e).context("creating the storelink database");
         }
     }
     conn.close().await.ok();
@@ -113,17 +113,21 @@ impl Embedded {
                 chown_postgres(&data)?;
             }
             tracing::info!(dir = %data.display(), "initialising the embedded Postgres cluster");
-            run_pg(as_root, &bin.join("initdb"), &[
-                "-D", &data.to_string_lossy(), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-instructions",
-            ])?;
+            run_pg(
+                as_root,
+                &bin.join("initdb"),
+                &["-D", &data.to_string_lossy(), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-instructions"],
+            )?;
         }
         let mut cluster = Self { bin, data, socket_dir, started_here: false };
         if !cluster.running(as_root) {
             let log = cluster.data.join("server.log");
             let opts = format!("-c listen_addresses='' -c unix_socket_directories='{}'", cluster.socket_dir.display());
-            run_pg(as_root, &cluster.bin.join("pg_ctl"), &[
-                "-D", &cluster.data.to_string_lossy(), "-l", &log.to_string_lossy(), "-o", &opts, "-w", "start",
-            ])?;
+            run_pg(
+                as_root,
+                &cluster.bin.join("pg_ctl"),
+                &["-D", &cluster.data.to_string_lossy(), "-l", &log.to_string_lossy(), "-o", &opts, "-w", "start"],
+            )?;
             cluster.started_here = true;
         }
         Ok(cluster)
@@ -139,9 +143,11 @@ impl Embedded {
 
     fn stop(self) {
         if self.started_here {
-            let _ = run_pg(is_root(), &self.bin.join("pg_ctl"), &[
-                "-D", &self.data.to_string_lossy(), "-m", "fast", "-w", "stop",
-            ]);
+            let _ = run_pg(
+                is_root(),
+                &self.bin.join("pg_ctl"),
+                &["-D", &self.data.to_string_lossy(), "-m", "fast", "-w", "stop"],
+            );
         }
     }
 }
@@ -159,11 +165,7 @@ fn run_pg(as_root: bool, program: &Path, args: &[&str]) -> anyhow::Result<()> {
     }
     .with_context(|| format!("running {}", program.display()))?;
     if !output.status.success() {
-        bail!(
-            "{} failed: {}",
-            program.display(),
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
+        bail!("{} failed: {}", program.display(), String::from_utf8_lossy(&output.stderr).trim());
     }
     Ok(())
 }

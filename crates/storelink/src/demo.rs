@@ -3,11 +3,11 @@
 
 use crate::config::Config;
 use crate::server::{self, Services};
-use actix_web::{web, HttpResponse};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use std::net::TcpListener;
 use storelink_occ_sim::{OccSim, Permissions, SimOptions};
-use storelink_tenants::{partners, NewPartner};
+use storelink_tenants::{NewPartner, partners};
 use tokio_util::sync::CancellationToken;
 
 pub const PARTNER_NAME: &str = "Demo Partner";
@@ -18,7 +18,10 @@ pub async fn run(mut config: Config, products: usize) -> anyhow::Result<()> {
     config.raw.allow_insecure_store_urls = true;
     let (keys, created) = crate::keys::load_or_create_demo(&config)?;
     if let Some(path) = created {
-        println!("Created a demo master key in {} (mode 0600). Production needs STORELINK_MASTER_KEYS.", path.display());
+        println!(
+            "Created a demo master key in {} (mode 0600). Production needs STORELINK_MASTER_KEYS.",
+            path.display()
+        );
     }
     let mut database = crate::database::resolve(config.raw.database_url.as_deref(), &config.raw.data_dir).await?;
     tracing::info!(database = %database.describe(), "database");
@@ -36,8 +39,9 @@ pub async fn run(mut config: Config, products: usize) -> anyhow::Result<()> {
         }
     };
 
-    let listener = TcpListener::bind(config.listen)
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e} (set STORELINK_LISTEN and STORELINK_PUBLIC_URL)", config.listen))?;
+    let listener = TcpListener::bind(config.listen).map_err(|e| {
+        anyhow::anyhow!("cannot listen on {}: {e} (set STORELINK_LISTEN and STORELINK_PUBLIC_URL)", config.listen)
+    })?;
     let services = Services::new(config.clone(), pool, keys)?;
     let http = server::http_server(&services, listener, true)?;
     let handle = http.handle();

@@ -11,7 +11,7 @@ use storelink_vault::MasterKeys;
 
 pub fn load(config: &Config) -> anyhow::Result<MasterKeys> {
     if let Some(spec) = &config.raw.master_keys {
-        return Ok(MasterKeys::parse(spec).context("STORELINK_MASTER_KEYS")?);
+        return MasterKeys::parse(spec).context("STORELINK_MASTER_KEYS");
     }
     if let Some(path) = &config.raw.master_keys_file {
         return read_file(path);
@@ -27,8 +27,9 @@ fn read_file(path: &Path) -> anyhow::Result<MasterKeys> {
     if mode & 0o077 != 0 {
         tracing::warn!(file = %path.display(), "master key file is readable by other users; chmod 600 it");
     }
-    let spec = zeroize::Zeroizing::new(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?);
-    Ok(MasterKeys::parse(spec.trim()).with_context(|| format!("master keys in {}", path.display()))?)
+    let spec =
+        zeroize::Zeroizing::new(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?);
+    MasterKeys::parse(spec.trim()).with_context(|| format!("master keys in {}", path.display()))
 }
 
 /// The demo's key file under the data dir, created with mode 0600 on first use.

@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use storelink::config::Config;
 use storelink::server::{self, Services};
-use storelink_tenants::{partners, NewPartner};
+use storelink_tenants::{NewPartner, partners};
 use storelink_vault::MasterKeys;
 use tokio_util::sync::CancellationToken;
 
@@ -158,7 +158,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let tokens: std::collections::HashSet<String> =
                 sessions.iter().filter_map(|s| s.as_ref().ok()).map(|s| s.token.expose_secret().to_owned()).collect();
             let failed = sessions.iter().filter(|s| s.is_err()).count();
-            println!("{}", serde_json::json!({"ok": callers - failed, "failed": failed, "distinct_tokens": tokens.len()}));
+            println!(
+                "{}",
+                serde_json::json!({"ok": callers - failed, "failed": failed, "distinct_tokens": tokens.len()})
+            );
             Ok(())
         }
         Command::Bench { command } => storelink::bench::run(command, config).await,
@@ -203,7 +206,8 @@ async fn worker(config: Config) -> anyhow::Result<()> {
 
 async fn occ_sim(port: u16, products: usize, keys: Vec<String>) -> anyhow::Result<()> {
     use storelink_occ_sim::{OccSim, Permissions, SimOptions};
-    let sim = OccSim::bind(SimOptions { products, ..SimOptions::default() }, SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    let sim = OccSim::bind(SimOptions { products, ..SimOptions::default() }, SocketAddr::from(([127, 0, 0, 1], port)))
+        .await?;
     if keys.is_empty() {
         println!("application key: {}", sim.add_key(Permissions::all()));
     }

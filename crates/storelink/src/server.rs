@@ -2,26 +2,26 @@
 //! Roles: `serve` runs the HTTP server, `worker` the background loops, `demo` both.
 
 use crate::config::Config;
+use actix_web::HttpMessage;
+use actix_web::body::MessageBody;
 use actix_web::dev::Server;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::DefaultHeaders;
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{App, HttpResponse, HttpServer, web};
 use sqlx::PgPool;
 use std::net::TcpListener;
 use std::time::Duration;
+use storelink_jobs::{Queue, Worker, WorkerConfig};
 use storelink_netguard::Policy;
 use storelink_occ::{OccClient, OccConfig};
 use storelink_onboarding::{ConnectLimits, Csrf, Limiters, Onboarding, Pipeline};
 use storelink_registrar::{Registrar, RegistrarConfig};
-use storelink_jobs::{Queue, Worker, WorkerConfig};
 use storelink_sync::SyncHandler;
 use storelink_token_cache::{TokenCache, TokenConfig};
 use storelink_vault::{MasterKeys, Vault};
 use tokio_util::sync::CancellationToken;
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::middleware::{from_fn, Next};
-use actix_web::HttpMessage;
 use tracing_actix_web::{RequestId, TracingLogger};
 
 const STYLESHEET: &str = include_str!("../../../static/storelink.css");
@@ -44,7 +44,9 @@ impl Services {
     pub fn new(config: Config, pool: PgPool, keys: MasterKeys) -> anyhow::Result<Self> {
         let policy = Policy { allow_insecure: config.raw.allow_insecure_store_urls };
         if policy.allow_insecure {
-            tracing::warn!("STORELINK_ALLOW_INSECURE_STORE_URLS is set: store URLs may be plain http and private addresses (development only)");
+            tracing::warn!(
+                "STORELINK_ALLOW_INSECURE_STORE_URLS is set: store URLs may be plain http and private addresses (development only)"
+            );
         }
         let occ = OccClient::new(
             OccConfig { request_timeout: Config::secs(config.raw.occ_request_timeout_secs), ..OccConfig::default() },
@@ -111,13 +113,14 @@ pub fn http_server(services: &Services, listener: TcpListener, demo: bool) -> st
 /// The background role: slot registration retries and the sync workers, until `shutdown`.
 pub async fn run_workers(services: Services, shutdown: CancellationToken) {
     let retry = tokio::spawn(services.registrar.clone().run_retry_loop(shutdown.clone()));
-    let handler = SyncHandler::new(services.pool.clone(), services.occ.clone(), services.tokens.clone(), services.queue.clone());
+    let handler =
+        SyncHandler::new(services.pool.clone(), services.occ.clone(), services.tokens.clone(), services.queue.clone());
     let config = WorkerConfig {
         concurrency: services.config.raw.worker_concurrency,
         lease: Config::secs(services.config.raw.job_lease_secs),
         heartbeat: Config::secs(services.config.raw.job_heartbeat_secs),
         slice: Config::secs(services.config.raw.job_slice_secs),
-        schedules: storelink_sync::default_schedules(),
+        schedules: if services.config.raw.schedule_syncs { storelink_sync::default_schedules() } else { Vec::new() },
         ..WorkerConfig::new(storelink_sync::kinds())
     };
     let sync = Worker::new(services.queue.clone(), handler, config).run(shutdown.clone());

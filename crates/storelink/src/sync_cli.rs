@@ -51,7 +51,10 @@ pub async fn run(command: SyncCommand, services: Services) -> anyhow::Result<()>
             let found = storelink_tenants::merchants::get(&services.pool, merchant).await?;
             let found = found.with_context(|| format!("no merchant {merchant}"))?;
             if found.status != storelink_tenants::MerchantStatus::Active {
-                anyhow::bail!("merchant {merchant} is {}; its jobs are skipped until it is active", found.status.as_str());
+                anyhow::bail!(
+                    "merchant {merchant} is {}; its jobs are skipped until it is active",
+                    found.status.as_str()
+                );
             }
             let mode = if incremental { Mode::Incremental } else { Mode::Full };
             let job_id = services.queue.enqueue(merchant, kind.as_str(), mode).await?;
@@ -62,7 +65,8 @@ pub async fn run(command: SyncCommand, services: Services) -> anyhow::Result<()>
 }
 
 async fn run_and_watch(services: &Services, merchant: MerchantId, kind: SyncKind, job_id: i64) -> anyhow::Result<()> {
-    let handler = SyncHandler::new(services.pool.clone(), services.occ.clone(), services.tokens.clone(), services.queue.clone());
+    let handler =
+        SyncHandler::new(services.pool.clone(), services.occ.clone(), services.tokens.clone(), services.queue.clone());
     let config = WorkerConfig { concurrency: 2, ..WorkerConfig::new(vec![kind.as_str().to_owned()]) };
     let shutdown = CancellationToken::new();
     let worker = tokio::spawn(Worker::new(services.queue.clone(), handler, config).run(shutdown.clone()));
@@ -105,13 +109,17 @@ fn print_table(rows: &[SyncStatus]) {
         println!("no syncs yet");
         return;
     }
-    println!("{:<36}  {:<9}  {:<7}  {:<11}  {:>17}  {:<20}  LAST ERROR", "MERCHANT", "KIND", "STATE", "MODE", "ITEMS", "LAST SUCCESS");
+    println!(
+        "{:<36}  {:<9}  {:<7}  {:<11}  {:>17}  {:<20}  LAST ERROR",
+        "MERCHANT", "KIND", "STATE", "MODE", "ITEMS", "LAST SUCCESS"
+    );
     for r in rows {
         let items = match r.items_total {
             Some(total) => format!("{}/{}", r.items_done, total),
             None => r.items_done.to_string(),
         };
-        let success = r.last_success_at.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_else(|| "never".into());
+        let success =
+            r.last_success_at.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_else(|| "never".into());
         println!(
             "{:<36}  {:<9}  {:<7}  {:<11}  {:>17}  {:<20}  {}",
             r.merchant_id.to_string(),

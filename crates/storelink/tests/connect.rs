@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{merchant_id_from, spawn_app, spawn_app_with, wait_for, AppOptions, REDIRECT_URI};
+use common::{AppOptions, REDIRECT_URI, merchant_id_from, spawn_app, spawn_app_with, wait_for};
 use std::time::Duration;
 use storelink_occ_sim::{Fault, FaultKind, Permissions, SimOptions};
 
@@ -29,13 +29,15 @@ async fn all_rows(pool: &sqlx::PgPool) -> Vec<Vec<u8>> {
     let mut rows = Vec::new();
     for table in tables {
         // The row's text form holds bytea as hex; the raw bytes are checked separately below.
-        let text: Vec<String> = sqlx::query_scalar(&format!("SELECT t::text FROM {table} t")).fetch_all(pool).await.expect("rows");
+        let text: Vec<String> =
+            sqlx::query_scalar(&format!("SELECT t::text FROM {table} t")).fetch_all(pool).await.expect("rows");
         rows.extend(text.into_iter().map(String::into_bytes));
     }
-    let blobs: Vec<Vec<u8>> = sqlx::query_scalar("SELECT ciphertext FROM vault_secrets UNION ALL SELECT sealed_dek FROM vault_data_keys")
-        .fetch_all(pool)
-        .await
-        .expect("blobs");
+    let blobs: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT ciphertext FROM vault_secrets UNION ALL SELECT sealed_dek FROM vault_data_keys")
+            .fetch_all(pool)
+            .await
+            .expect("blobs");
     rows.extend(blobs);
     rows
 }
@@ -58,22 +60,32 @@ async fn happy_path_connects_registers_four_slots_and_redirects() {
 
     // One login, four slot writes to /webhooks/occ/{merchant_id}/{slot}.
     assert_eq!(app.sim.count("POST", "/ccadmin/v1/login"), 1);
-    let puts: Vec<_> = app.sim.calls().into_iter().filter(|c| c.method == "PUT" && c.path.starts_with("/ccadmin/v1/webhooks/")).collect();
+    let puts: Vec<_> = app
+        .sim
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "PUT" && c.path.starts_with("/ccadmin/v1/webhooks/"))
+        .collect();
     assert_eq!(puts.len(), 4);
     for slot in ["order-submit", "order-update", "shipment-create", "shipment-update"] {
         let put = puts.iter().find(|c| c.path == format!("/ccadmin/v1/webhooks/{slot}")).expect("PUT for slot");
-        let urls = put.body.as_ref().and_then(|b| b["urls"].as_array()).expect("urls in body");
+        let body: serde_json::Value = serde_json::from_str(&put.body).expect("JSON body");
+        let urls = body["urls"].as_array().expect("urls in body");
         let ours = format!("{}/webhooks/occ/{merchant}/{slot}", app.base);
         assert!(urls.iter().any(|u| u == &ours), "{slot}: {urls:?}");
     }
     // Read, merge, write: the merchant's OMS receiver is still there.
     let webhook = app.sim.webhook("order-submit").expect("webhook");
     let urls: Vec<String> = serde_json::from_value(webhook["urls"].clone()).expect("urls");
-    assert_eq!(urls, vec!["https://oms.example/occ/orders".to_owned(), format!("{}/webhooks/occ/{merchant}/order-submit", app.base)]);
+    assert_eq!(
+        urls,
+        vec!["https://oms.example/occ/orders".to_owned(), format!("{}/webhooks/occ/{merchant}/order-submit", app.base)]
+    );
 
     assert_eq!(
         slot_statuses(&app.db.pool, &merchant).await,
-        ["order-submit", "order-update", "shipment-create", "shipment-update"].map(|s| (s.to_owned(), "registered".to_owned()))
+        ["order-submit", "order-update", "shipment-create", "shipment-update"]
+            .map(|s| (s.to_owned(), "registered".to_owned()))
     );
     assert_eq!(count(&app.db.pool, "SELECT count(*) FROM merchant_checks WHERE NOT ok").await, 0);
 
@@ -174,16 +186,21 @@ async fn reconnecting_keeps_the_merchant_and_replaces_the_key() {
 
 #[tokio::test]
 async fn missing_shipping_methods_and_permission_are_warnings() {
-    let app = spawn_app_with(AppOptions { sim: SimOptions { shipping_methods: 0, ..SimOptions::default() }, ..AppOptions::default() }).await;
+    let app = spawn_app_with(AppOptions {
+        sim: SimOptions { shipping_methods: 0, ..SimOptions::default() },
+        ..AppOptions::default()
+    })
+    .await;
     let limited = app.sim.add_key(Permissions { orders: false, ..Permissions::all() });
     let response = app.connect_with(&app.sim.base_url(), &limited).await;
     assert_eq!(response.status(), 303);
     let location = response.headers()["location"].to_str().expect("location").to_owned();
     assert!(location.contains("warnings=no_shipping_methods%2Cmissing_permission%3Aorders"), "{location}");
-    let warnings: Vec<(String, String)> = sqlx::query_as("SELECT check_name, detail FROM merchant_checks WHERE NOT ok ORDER BY check_name")
-        .fetch_all(&app.db.pool)
-        .await
-        .expect("checks");
+    let warnings: Vec<(String, String)> =
+        sqlx::query_as("SELECT check_name, detail FROM merchant_checks WHERE NOT ok ORDER BY check_name")
+            .fetch_all(&app.db.pool)
+            .await
+            .expect("checks");
     assert_eq!(warnings.len(), 2, "{warnings:?}");
     assert_eq!(warnings[0].0, "permission:orders");
     assert!(warnings[0].1.contains("does not allow reading orders"));
@@ -212,7 +229,12 @@ async fn csrf_token_missing_or_wrong_is_403() {
         .http
         .post(format!("{}/connect", app.base))
         .header("cookie", &session.cookie)
-        .form(&[("partner_id", app.partner.partner_id.to_string()), ("redirect_uri", REDIRECT_URI.into()), ("store_url", app.sim.base_url()), ("app_key", app.key.clone())])
+        .form(&[
+            ("partner_id", app.partner.partner_id.to_string()),
+            ("redirect_uri", REDIRECT_URI.into()),
+            ("store_url", app.sim.base_url()),
+            ("app_key", app.key.clone()),
+        ])
         .send()
         .await
         .expect("post");
@@ -229,7 +251,11 @@ async fn redirect_uri_not_registered_is_400_without_redirect() {
     let response = app
         .http
         .get(format!("{}/connect", app.base))
-        .query(&[("partner_id", app.partner.partner_id.to_string()), ("redirect_uri", evil.into()), ("state", "s".into())])
+        .query(&[
+            ("partner_id", app.partner.partner_id.to_string()),
+            ("redirect_uri", evil.into()),
+            ("state", "s".into()),
+        ])
         .send()
         .await
         .expect("get");
@@ -248,7 +274,10 @@ async fn redirect_uri_not_registered_is_400_without_redirect() {
 
     let session = app.open_form().await;
     let response = app
-        .post_connect(&session, &[("redirect_uri", evil.into()), ("store_url", app.sim.base_url()), ("app_key", app.key.clone())])
+        .post_connect(
+            &session,
+            &[("redirect_uri", evil.into()), ("store_url", app.sim.base_url()), ("app_key", app.key.clone())],
+        )
         .await;
     assert_eq!(response.status(), 400);
     assert!(response.headers().get("location").is_none());
@@ -286,7 +315,13 @@ async fn too_many_attempts_for_one_store_is_429() {
 async fn private_store_addresses_are_refused_without_the_dev_switch() {
     let app = spawn_app_with(AppOptions { allow_insecure: false, ..AppOptions::default() }).await;
     let port = app.sim.addr().port();
-    for store in [app.sim.base_url(), format!("https://127.0.0.1:{port}"), format!("https://localhost:{port}"), "https://10.0.0.8".into(), "https://169.254.169.254".into()] {
+    for store in [
+        app.sim.base_url(),
+        format!("https://127.0.0.1:{port}"),
+        format!("https://localhost:{port}"),
+        "https://10.0.0.8".into(),
+        "https://169.254.169.254".into(),
+    ] {
         let response = app.connect_with(&store, &app.key).await;
         assert_eq!(response.status(), 422, "{store}");
         let page = response.text().await.expect("page");
@@ -301,14 +336,18 @@ async fn private_store_addresses_are_refused_without_the_dev_switch() {
 async fn bad_store_url_and_missing_key_are_specific_422s() {
     let app = spawn_app().await;
     let session = app.open_form().await;
-    let r = app.post_connect(&session, &[("store_url", "ftp://mystore.oracle.com".into()), ("app_key", app.key.clone())]).await;
+    let r = app
+        .post_connect(&session, &[("store_url", "ftp://mystore.oracle.com".into()), ("app_key", app.key.clone())])
+        .await;
     assert_eq!(r.status(), 422);
     let r = app.post_connect(&session, &[("store_url", app.sim.base_url()), ("app_key", "   ".into())]).await;
     assert_eq!(r.status(), 422);
     assert!(r.text().await.expect("page").contains("Paste your OCC Application Key"));
     // A port nobody listens on: unreachable store, named as such.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-    let r = app.post_connect(&session, &[("store_url", format!("http://127.0.0.1:{closed}")), ("app_key", app.key.clone())]).await;
+    let r = app
+        .post_connect(&session, &[("store_url", format!("http://127.0.0.1:{closed}")), ("app_key", app.key.clone())])
+        .await;
     assert_eq!(r.status(), 422);
     assert!(r.text().await.expect("page").contains("We could not reach a store"));
     app.stop().await;

@@ -7,10 +7,10 @@ use storelink_jobs::{Handler, Job, JobContext, Mode, Outcome, Queue};
 use storelink_occ::{ListParams, OccClient, OccError, Resource};
 use storelink_token_cache::{TokenCache, TokenError};
 
+use crate::SyncError;
 use crate::normalize::{self, Hashed};
 use crate::state::{self, Run};
 use crate::tables;
-use crate::SyncError;
 
 /// Items per OCC page (OCC's default and advised maximum).
 const PAGE_SIZE: u32 = 250;
@@ -60,7 +60,9 @@ impl SyncHandler {
         let mut run = state::start_or_resume(&self.pool, &ctx.lease, kind, job.mode).await?;
         loop {
             let page = match self.fetch(kind, merchant, &run).await {
-                Err(SyncError::Token(TokenError::Occ(OccError::Permanent { status: 400, .. }))) if run.mode == Mode::Incremental => {
+                Err(SyncError::Token(TokenError::Occ(OccError::Permanent { status: 400, .. })))
+                    if run.mode == Mode::Incremental =>
+                {
                     tracing::warn!(%merchant, %kind, "the store refused the incremental filter; running in full");
                     state::switch_to_full(&self.pool, &ctx.lease, kind, &mut run).await?;
                     continue;
@@ -91,7 +93,10 @@ impl SyncHandler {
     async fn fetch(&self, kind: SyncKind, merchant: MerchantId, run: &Run) -> Result<Page, SyncError> {
         if kind == SyncKind::Shipping {
             let occ = &self.occ;
-            let methods = self.tokens.call(merchant, |s| async move { occ.shipping_methods(&s.store, &s.token, false).await }).await?;
+            let methods = self
+                .tokens
+                .call(merchant, |s| async move { occ.shipping_methods(&s.store, &s.token, false).await })
+                .await?;
             let items = methods.len() as u64;
             let rows = methods
                 .iter()
@@ -111,7 +116,10 @@ impl SyncHandler {
         let params = &params;
         let page = self
             .tokens
-            .call(merchant, |s| async move { occ.list::<serde_json::Value>(&s.store, &s.token, resource, params).await })
+            .call(
+                merchant,
+                |s| async move { occ.list::<serde_json::Value>(&s.store, &s.token, resource, params).await },
+            )
             .await?;
         let last = page.is_last(run.offset);
         let items = page.items.len() as u64;
@@ -127,7 +135,12 @@ impl SyncHandler {
     }
 }
 
-async fn write(conn: &mut sqlx::PgConnection, merchant: MerchantId, generation: i64, rows: Rows) -> Result<(), SyncError> {
+async fn write(
+    conn: &mut sqlx::PgConnection,
+    merchant: MerchantId,
+    generation: i64,
+    rows: Rows,
+) -> Result<(), SyncError> {
     match rows {
         Rows::Catalog(products, skus) => {
             tables::write_products(conn, merchant, generation, products).await?;
@@ -146,7 +159,12 @@ async fn write(conn: &mut sqlx::PgConnection, merchant: MerchantId, generation: 
     Ok(())
 }
 
-async fn sweep(conn: &mut sqlx::PgConnection, kind: SyncKind, merchant: MerchantId, generation: i64) -> Result<(), SyncError> {
+async fn sweep(
+    conn: &mut sqlx::PgConnection,
+    kind: SyncKind,
+    merchant: MerchantId,
+    generation: i64,
+) -> Result<(), SyncError> {
     let swept: &[&tables::Table] = match kind {
         SyncKind::Catalog => &[&tables::PRODUCTS, &tables::SKUS],
         SyncKind::Inventory => &[&tables::INVENTORY],

@@ -17,6 +17,9 @@ pub(crate) struct Run {
     pub offset: u64,
 }
 
+/// job_id, mode, generation, since, next_offset, watermark.
+type StateRow = (Option<i64>, String, i64, Option<DateTime<Utc>>, i64, Option<DateTime<Utc>>);
+
 /// Kinds without a last-modified filter always run in full.
 fn effective_mode(kind: SyncKind, requested: Mode, has_watermark: bool) -> Mode {
     match kind {
@@ -25,7 +28,12 @@ fn effective_mode(kind: SyncKind, requested: Mode, has_watermark: bool) -> Mode 
     }
 }
 
-pub(crate) async fn start_or_resume(pool: &PgPool, lease: &Lease, kind: SyncKind, requested: Mode) -> Result<Run, SyncError> {
+pub(crate) async fn start_or_resume(
+    pool: &PgPool,
+    lease: &Lease,
+    kind: SyncKind,
+    requested: Mode,
+) -> Result<Run, SyncError> {
     let mut tx = pool.begin().await?;
     lease.verify(&mut tx).await?;
     sqlx::query("INSERT INTO sync_state (merchant_id, kind) VALUES ($1, $2) ON CONFLICT DO NOTHING")
@@ -33,15 +41,14 @@ pub(crate) async fn start_or_resume(pool: &PgPool, lease: &Lease, kind: SyncKind
         .bind(kind.as_str())
         .execute(&mut *tx)
         .await?;
-    let (job_id, mode, generation, since, offset, watermark): (Option<i64>, String, i64, Option<DateTime<Utc>>, i64, Option<DateTime<Utc>>) =
-        sqlx::query_as(
-            "SELECT job_id, mode, generation, since, next_offset, watermark FROM sync_state
+    let (job_id, mode, generation, since, offset, watermark): StateRow = sqlx::query_as(
+        "SELECT job_id, mode, generation, since, next_offset, watermark FROM sync_state
              WHERE merchant_id = $1 AND kind = $2 FOR UPDATE",
-        )
-        .bind(lease.merchant_id)
-        .bind(kind.as_str())
-        .fetch_one(&mut *tx)
-        .await?;
+    )
+    .bind(lease.merchant_id)
+    .bind(kind.as_str())
+    .fetch_one(&mut *tx)
+    .await?;
     let run = if job_id == Some(lease.job_id) {
         let mode = if mode == "full" { Mode::Full } else { Mode::Incremental };
         Run { mode, generation, since, offset: u64::try_from(offset).unwrap_or(0) }
@@ -70,7 +77,12 @@ pub(crate) async fn start_or_resume(pool: &PgPool, lease: &Lease, kind: SyncKind
 }
 
 /// Switch the running run to full (the store refused the incremental filter).
-pub(crate) async fn switch_to_full(pool: &PgPool, lease: &Lease, kind: SyncKind, run: &mut Run) -> Result<(), SyncError> {
+pub(crate) async fn switch_to_full(
+    pool: &PgPool,
+    lease: &Lease,
+    kind: SyncKind,
+    run: &mut Run,
+) -> Result<(), SyncError> {
     let mut tx = pool.begin().await?;
     lease.verify(&mut tx).await?;
     sqlx::query(
@@ -112,7 +124,12 @@ pub(crate) async fn checkpoint(
 }
 
 /// The run succeeded. The next incremental run starts a little before this one started (clock skew).
-pub(crate) async fn finish(conn: &mut PgConnection, merchant: MerchantId, kind: SyncKind, mode: Mode) -> Result<(), SyncError> {
+pub(crate) async fn finish(
+    conn: &mut PgConnection,
+    merchant: MerchantId,
+    kind: SyncKind,
+    mode: Mode,
+) -> Result<(), SyncError> {
     sqlx::query(
         "UPDATE sync_state SET state = 'idle', watermark = run_started_at - interval '2 minutes',
                 last_success_at = now(), last_full_at = CASE WHEN $3 THEN now() ELSE last_full_at END,
@@ -127,7 +144,13 @@ pub(crate) async fn finish(conn: &mut PgConnection, merchant: MerchantId, kind: 
     Ok(())
 }
 
-pub(crate) async fn record_error(pool: &PgPool, merchant: MerchantId, kind: SyncKind, error: &str, paused: bool) -> Result<(), SyncError> {
+pub(crate) async fn record_error(
+    pool: &PgPool,
+    merchant: MerchantId,
+    kind: SyncKind,
+    error: &str,
+    paused: bool,
+) -> Result<(), SyncError> {
     sqlx::query(
         "INSERT INTO sync_state (merchant_id, kind, state, last_error, last_error_at) VALUES ($1, $2, $3, $4, now())
          ON CONFLICT (merchant_id, kind) DO UPDATE SET state = EXCLUDED.state, last_error = EXCLUDED.last_error,

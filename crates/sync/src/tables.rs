@@ -54,7 +54,12 @@ pub(crate) const INVENTORY: Table = Table {
     name: "inventory",
     entity: "inventory",
     keys: &["sku_id", "location_id"],
-    cols: &[("product_id", "text[]"), ("stock_level", "int8[]"), ("availability", "text[]"), ("content_hash", "bytea[]")],
+    cols: &[
+        ("product_id", "text[]"),
+        ("stock_level", "int8[]"),
+        ("availability", "text[]"),
+        ("content_hash", "bytea[]"),
+    ],
 };
 
 pub(crate) const SHIPPING_METHODS: Table = Table {
@@ -104,7 +109,9 @@ impl Table {
         let exprs: Vec<String> = self
             .cols
             .iter()
-            .map(|(c, t)| if *t == "text_split" { format!("string_to_array(c.{c}, chr(31))") } else { format!("c.{c}") })
+            .map(
+                |(c, t)| if *t == "text_split" { format!("string_to_array(c.{c}, chr(31))") } else { format!("c.{c}") },
+            )
             .collect();
         let cols: Vec<&str> = self.cols.iter().map(|(c, _)| *c).collect();
         let sets: Vec<String> = cols.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect();
@@ -315,7 +322,12 @@ pub(crate) async fn write_orders(
     Ok(done.rows_affected())
 }
 
-pub(crate) async fn sweep(conn: &mut PgConnection, table: &Table, merchant: MerchantId, generation: i64) -> Result<u64, sqlx::Error> {
+pub(crate) async fn sweep(
+    conn: &mut PgConnection,
+    table: &Table,
+    merchant: MerchantId,
+    generation: i64,
+) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(&table.sweep_sql()).bind(merchant).bind(generation).execute(conn).await?;
     Ok(done.rows_affected())
 }

@@ -32,13 +32,18 @@ impl Fixture {
         let sim = OccSim::spawn(SimOptions { products, orders: 30, ..SimOptions::default() }).await.expect("sim");
         let key = sim.add_key(Permissions::all());
         let uris = vec!["https://partner.example/cb".to_owned()];
-        let partner = partners::create(&db.pool, NewPartner { name: "P", redirect_uris: &uris }).await.expect("partner");
+        let partner =
+            partners::create(&db.pool, NewPartner { name: "P", redirect_uris: &uris }).await.expect("partner");
         let mut conn = db.pool.acquire().await.expect("conn");
         let merchant = merchants::upsert_connected(&mut conn, partner.partner_id, &sim.base_url()).await.expect("m");
         drop(conn);
         let vault = Vault::new(db.pool.clone(), MasterKeys::generate("t"));
         vault.seal(merchant, OCC_APP_KEY_PURPOSE, key.as_bytes()).await.expect("seal");
-        let occ_config = OccConfig { retry_base: Duration::from_millis(5), retry_cap: Duration::from_millis(50), ..OccConfig::default() };
+        let occ_config = OccConfig {
+            retry_base: Duration::from_millis(5),
+            retry_cap: Duration::from_millis(50),
+            ..OccConfig::default()
+        };
         let occ = OccClient::new(occ_config, Policy::insecure()).expect("occ");
         let tokens = TokenCache::new(db.pool.clone(), occ.clone(), vault, TokenConfig::default());
         let queue = Queue::new(db.pool.clone());
@@ -63,7 +68,9 @@ impl Fixture {
     async fn sync(&self, kind: SyncKind, mode: Mode) -> JobState {
         let job_id = self.queue.enqueue(self.merchant, kind.as_str(), mode).await.expect("enqueue");
         let shutdown = CancellationToken::new();
-        let worker = tokio::spawn(Worker::new(self.queue.clone(), self.handler.clone(), self.worker_config()).run(shutdown.clone()));
+        let worker = tokio::spawn(
+            Worker::new(self.queue.clone(), self.handler.clone(), self.worker_config()).run(shutdown.clone()),
+        );
         let state = self.wait_for_job(job_id).await;
         shutdown.cancel();
         worker.await.expect("join").expect("worker");
@@ -141,9 +148,11 @@ async fn full_then_incremental_sync_matches_the_store_exactly() {
     assert_eq!(product_pages, 1, "the incremental run read only the changed items");
 
     // A full run over unchanged data changes nothing and records no events.
-    let events_before: i64 = sqlx::query_scalar("SELECT count(*) FROM change_events").fetch_one(&f.db.pool).await.expect("n");
+    let events_before: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM change_events").fetch_one(&f.db.pool).await.expect("n");
     assert_eq!(f.sync(SyncKind::Catalog, Mode::Full).await, JobState::Succeeded);
-    let events_after: i64 = sqlx::query_scalar("SELECT count(*) FROM change_events").fetch_one(&f.db.pool).await.expect("n");
+    let events_after: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM change_events").fetch_one(&f.db.pool).await.expect("n");
     assert_eq!(events_before, events_after);
 }
 
@@ -164,8 +173,13 @@ async fn a_product_deleted_in_the_store_disappears_after_a_full_run() {
 async fn injected_faults_give_the_same_final_data() {
     let f = Fixture::new(400).await;
     f.sim.inject(Fault::new(Some("GET"), "/ccadmin/v1/products", FaultKind::Status(500)).probability(0.2));
-    f.sim.inject(Fault::new(Some("GET"), "/ccadmin/v1/products", FaultKind::RateLimited { retry_after_secs: 0 }).probability(0.2));
-    f.sim.inject(Fault::new(Some("GET"), "/ccadmin/v1/products", FaultKind::Delay(Duration::from_millis(30))).probability(0.2));
+    f.sim.inject(
+        Fault::new(Some("GET"), "/ccadmin/v1/products", FaultKind::RateLimited { retry_after_secs: 0 })
+            .probability(0.2),
+    );
+    f.sim.inject(
+        Fault::new(Some("GET"), "/ccadmin/v1/products", FaultKind::Delay(Duration::from_millis(30))).probability(0.2),
+    );
     assert_eq!(f.sync(SyncKind::Catalog, Mode::Full).await, JobState::Succeeded);
     let faults = f.sim.calls().iter().filter(|c| c.path == "/ccadmin/v1/products" && c.status != 200).count();
     assert!(faults > 0, "faults were injected");
@@ -185,10 +199,17 @@ async fn inventory_shipping_and_orders_sync() {
     .await
     .expect("counts");
     assert_eq!(counts, (120, 3, 30), "every SKU's stock, every method (disabled ones too), every order");
-    let sku = f.sim.product(&f.sim.product_ids()[0]).expect("p")["childSKUs"][0]["repositoryId"].as_str().expect("sku").to_owned();
+    let sku = f.sim.product(&f.sim.product_ids()[0]).expect("p")["childSKUs"][0]["repositoryId"]
+        .as_str()
+        .expect("sku")
+        .to_owned();
     assert!(f.sim.set_stock(&sku, 4242));
     assert_eq!(f.sync(SyncKind::Inventory, Mode::Full).await, JobState::Succeeded);
-    let level: i64 = sqlx::query_scalar("SELECT stock_level FROM inventory WHERE sku_id = $1").bind(&sku).fetch_one(&f.db.pool).await.expect("level");
+    let level: i64 = sqlx::query_scalar("SELECT stock_level FROM inventory WHERE sku_id = $1")
+        .bind(&sku)
+        .fetch_one(&f.db.pool)
+        .await
+        .expect("level");
     assert_eq!(level, 4242);
     let statuses = status(&f.db.pool, Some(f.merchant)).await.expect("status");
     assert_eq!(statuses.len(), 3);
@@ -230,7 +251,10 @@ async fn a_revoked_key_pauses_the_merchant_without_a_login_storm() {
     assert!(logins <= 2, "one good login, at most one refused: {logins}");
     let merchant = merchants::get(&f.db.pool, f.merchant).await.expect("get").expect("m");
     assert_eq!(merchant.status, MerchantStatus::CredentialsInvalid);
-    let live: Vec<String> = sqlx::query_scalar("SELECT state FROM jobs WHERE state NOT IN ('succeeded')").fetch_all(&f.db.pool).await.expect("q");
+    let live: Vec<String> = sqlx::query_scalar("SELECT state FROM jobs WHERE state NOT IN ('succeeded')")
+        .fetch_all(&f.db.pool)
+        .await
+        .expect("q");
     assert!(live.iter().all(|s| s == "paused"), "{live:?}");
 }
 
@@ -243,11 +267,12 @@ async fn terminated_database_connections_mid_sync_do_not_lose_or_duplicate_data(
     let worker = tokio::spawn(Worker::new(f.queue.clone(), f.handler.clone(), f.worker_config()).run(shutdown.clone()));
     wait_for_pages(&f, 3).await;
     let admin = sqlx::PgPool::connect(&storelink_testkit::admin_url()).await.expect("admin");
-    let killed: Vec<bool> = sqlx::query_scalar("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
-        .bind(&f.db.name)
-        .fetch_all(&admin)
-        .await
-        .expect("terminate");
+    let killed: Vec<bool> =
+        sqlx::query_scalar("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+            .bind(&f.db.name)
+            .fetch_all(&admin)
+            .await
+            .expect("terminate");
     assert!(!killed.is_empty(), "connections were terminated");
     assert_eq!(f.wait_for_job(job_id).await, JobState::Succeeded);
     shutdown.cancel();
@@ -263,11 +288,12 @@ async fn terminated_database_connections_mid_sync_do_not_lose_or_duplicate_data(
 async fn wait_for_pages(f: &Fixture, pages: i64) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let done: Option<i64> = sqlx::query_scalar("SELECT pages_done FROM sync_state WHERE merchant_id = $1 AND kind = 'catalog'")
-            .bind(f.merchant)
-            .fetch_optional(&f.db.pool)
-            .await
-            .unwrap_or(None);
+        let done: Option<i64> =
+            sqlx::query_scalar("SELECT pages_done FROM sync_state WHERE merchant_id = $1 AND kind = 'catalog'")
+                .bind(f.merchant)
+                .fetch_optional(&f.db.pool)
+                .await
+                .unwrap_or(None);
         if done.unwrap_or(0) >= pages {
             return;
         }

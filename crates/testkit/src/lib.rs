@@ -5,8 +5,7 @@ use sqlx::{Connection, Executor, PgConnection, PgPool};
 
 /// Server that holds the per-test databases. `TEST_DATABASE_URL` overrides the machine default.
 pub fn admin_url() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
 /// A freshly created database with every migration applied. Names start with `sl_test_`;
@@ -23,9 +22,7 @@ pub async fn test_db() -> TestDb {
     let mut conn = PgConnection::connect(&admin)
         .await
         .unwrap_or_else(|e| panic!("tests need Postgres at {admin} (set TEST_DATABASE_URL): {e}"));
-    conn.execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
-        .await
-        .expect("create test database");
+    conn.execute(format!(r#"CREATE DATABASE "{name}""#).as_str()).await.expect("create test database");
     conn.close().await.ok();
     let url = with_database(&admin, &name);
     let pool = storelink_core::db::connect(&url, 10).await.expect("connect to test database");
@@ -40,9 +37,7 @@ pub fn with_database(url: &str, name: &str) -> String {
         None => (url, String::new()),
     };
     let base = match base.rfind('/') {
-        Some(i) if base[..i].contains("://") && i > base.find("://").map(|p| p + 2).unwrap_or(0) => {
-            &base[..i]
-        }
+        Some(i) if base[..i].contains("://") && i > base.find("://").map(|p| p + 2).unwrap_or(0) => &base[..i],
         _ => base,
     };
     format!("{base}/{name}{query}")
@@ -58,9 +53,6 @@ mod tests {
             with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
             "postgres://postgres@127.0.0.1:5432/x"
         );
-        assert_eq!(
-            with_database("postgres://u@h:1/db?sslmode=disable", "y"),
-            "postgres://u@h:1/y?sslmode=disable"
-        );
+        assert_eq!(with_database("postgres://u@h:1/db?sslmode=disable", "y"), "postgres://u@h:1/y?sslmode=disable");
     }
 }

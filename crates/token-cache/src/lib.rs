@@ -174,7 +174,7 @@ impl TokenCache {
         }
         let store = Arc::new(Url::parse(&row.store_url).map_err(|_| TokenError::BadStoreUrl)?);
         let mut tx = inner.pool.begin().await?;
-        let timing = store::lock(&mut *tx, merchant).await?;
+        let timing = store::lock(&mut tx, merchant).await?;
         if let Some(ttl) = timing.fresh_for(inner.config.min_validity)
             && let Some(token) = inner.vault.open_string(merchant, ACCESS_TOKEN_PURPOSE).await?
         {
@@ -198,8 +198,8 @@ impl TokenCache {
         };
         let ttl = login.expires_in;
         let refresh_in = self.refresh_in(ttl);
-        inner.vault.seal_with(&mut *tx, merchant, ACCESS_TOKEN_PURPOSE, login.token.expose_secret().as_bytes()).await?;
-        store::save(&mut *tx, merchant, &store::token_hash(&login.token), ttl, refresh_in).await?;
+        inner.vault.seal_with(&mut tx, merchant, ACCESS_TOKEN_PURPOSE, login.token.expose_secret().as_bytes()).await?;
+        store::save(&mut tx, merchant, &store::token_hash(&login.token), ttl, refresh_in).await?;
         tx.commit().await?;
         tracing::info!(%merchant, ttl_secs = ttl.as_secs(), "logged in to OCC");
         Ok(cached(Session { store, token: login.token }, refresh_in, ttl))

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use storelink::config::{Config, RawConfig};
 use storelink::server::{self, Services};
 use storelink_occ_sim::{OccSim, Permissions, SimOptions};
-use storelink_tenants::{partners, NewPartner, PartnerCredentials};
-use storelink_testkit::{test_db, TestDb};
+use storelink_tenants::{NewPartner, PartnerCredentials, partners};
+use storelink_testkit::{TestDb, test_db};
 use storelink_vault::MasterKeys;
 use tokio_util::sync::CancellationToken;
 
@@ -23,7 +23,12 @@ pub struct AppOptions {
 
 impl Default for AppOptions {
     fn default() -> Self {
-        Self { allow_insecure: true, per_client_per_minute: 1000, per_store_per_minute: 1000, sim: SimOptions::default() }
+        Self {
+            allow_insecure: true,
+            per_client_per_minute: 1000,
+            per_store_per_minute: 1000,
+            sim: SimOptions::default(),
+        }
     }
 }
 
@@ -91,7 +96,13 @@ impl TestApp {
     }
 
     pub async fn open_form(&self) -> FormSession {
-        let response = self.http.get(format!("{}/connect", self.base)).query(&self.link_query()).send().await.expect("GET /connect");
+        let response = self
+            .http
+            .get(format!("{}/connect", self.base))
+            .query(&self.link_query())
+            .send()
+            .await
+            .expect("GET /connect");
         assert_eq!(response.status(), 200);
         let cookie = response
             .headers()

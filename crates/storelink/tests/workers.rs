@@ -1,0 +1,128 @@
+//! Several `storelink` processes on one database: one login per merchant per token lifetime across
+//! processes, and a worker killed with SIGKILL mid-sync loses nothing and duplicates nothing.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use storelink_core::{MerchantId, OCC_APP_KEY_PURPOSE};
+use storelink_occ_sim::{OccSim, Permissions, SimOptions};
+use storelink_tenants::{NewPartner, merchants, partners};
+use storelink_testkit::{TestDb, test_db};
+use storelink_vault::{MasterKeys, Vault};
+
+struct Setup {
+    db: TestDb,
+    sim: OccSim,
+    keys: MasterKeys,
+    merchant: MerchantId,
+}
+
+async fn setup(products: usize) -> Setup {
+    let db = test_db().await;
+    let sim = OccSim::spawn(SimOptions { products, ..SimOptions::default() }).await.expect("sim");
+    let key = sim.add_key(Permissions::all());
+    let uris = vec!["https://partner.example/cb".to_owned()];
+    let partner = partners::create(&db.pool, NewPartner { name: "P", redirect_uris: &uris }).await.expect("partner");
+    let mut conn = db.pool.acquire().await.expect("conn");
+    let merchant = merchants::upsert_connected(&mut conn, partner.partner_id, &sim.base_url()).await.expect("m");
+    drop(conn);
+    let keys = MasterKeys::generate("test");
+    Vault::new(db.pool.clone(), keys.clone()).seal(merchant, OCC_APP_KEY_PURPOSE, key.as_bytes()).await.expect("seal");
+    Setup { db, sim, keys, merchant }
+}
+
+fn storelink(setup: &Setup, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_storelink"));
+    cmd.args(args)
+        .env("DATABASE_URL", &setup.db.url)
+        .env("STORELINK_MASTER_KEYS", setup.keys.to_config_string().expose_secret())
+        .env("STORELINK_ALLOW_INSECURE_STORE_URLS", "1")
+        .env("STORELINK_JOB_LEASE_SECS", "2")
+        .env("STORELINK_JOB_HEARTBEAT_SECS", "0.5")
+        .env("STORELINK_JOB_SLICE_SECS", "1")
+        .env("STORELINK_WORKER_CONCURRENCY", "2")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null());
+    cmd
+}
+
+#[tokio::test]
+async fn a_thousand_token_requests_across_four_processes_make_one_login() {
+    let s = setup(10).await;
+    let merchant = s.merchant.to_string();
+    let children: Vec<Child> = (0..4)
+        .map(|_| {
+            storelink(&s, &["token-probe", "--merchant", &merchant, "--callers", "250"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    let outputs = tokio::task::spawn_blocking(move || {
+        children.into_iter().map(|c| c.wait_with_output().expect("wait")).collect::<Vec<_>>()
+    })
+    .await
+    .expect("join");
+    for out in &outputs {
+        assert!(out.status.success(), "probe failed: {}", String::from_utf8_lossy(&out.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(report["ok"], 250, "{report}");
+        assert_eq!(report["distinct_tokens"], 1, "{report}");
+    }
+    assert_eq!(s.sim.count("POST", "/ccadmin/v1/login"), 1, "exactly one login across 4 processes x 250 callers");
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_sync_is_replaced_without_loss_or_duplicates() {
+    let s = setup(2000).await;
+    s.sim.set_latency(Duration::from_millis(20));
+    let queue = storelink_jobs::Queue::new(s.db.pool.clone());
+    let job_id = queue.enqueue(s.merchant, "catalog", storelink_jobs::Mode::Full).await.expect("enqueue");
+    let mut first =
+        storelink(&s, &["worker"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn worker");
+    wait_until(&s, "SELECT coalesce(max(pages_done), 0) FROM sync_state WHERE kind = 'catalog'", 3).await;
+    first.kill().expect("SIGKILL"); // Child::kill sends SIGKILL on Unix
+    first.wait().expect("reaped");
+    let mut second =
+        storelink(&s, &["worker"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn worker");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let job = queue.get(s.merchant, job_id).await.expect("get").expect("job");
+        if job.state == storelink_jobs::JobState::Succeeded {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the replacement worker did not finish: {job:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    second.kill().expect("stop");
+    second.wait().expect("reaped");
+    let (products, distinct, created): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM products), (SELECT count(DISTINCT product_id) FROM products),
+                (SELECT count(*) FROM change_events WHERE entity = 'product' AND change = 'created')",
+    )
+    .fetch_one(&s.db.pool)
+    .await
+    .expect("counts");
+    assert_eq!((products, distinct, created), (2000, 2000, 2000), "every product once, one created event each");
+    let ids: Vec<String> = sqlx::query_scalar("SELECT product_id FROM products ORDER BY product_id")
+        .fetch_all(&s.db.pool)
+        .await
+        .expect("ids");
+    let mut expected = s.sim.product_ids();
+    expected.sort();
+    assert_eq!(ids, expected);
+}
+
+async fn wait_until(s: &Setup, sql: &str, at_least: i64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let value: i64 = sqlx::query_scalar(sql).fetch_one(&s.db.pool).await.unwrap_or(0);
+        if value >= at_least {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "condition not reached: {sql}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
