@@ -1,10 +1,11 @@
+-- Ids are COLLATE "C": they are opaque, so bytewise order is right and much cheaper to index.
 -- The normalized copy of each merchant's store (crates/sync owns these tables; docs/DATA-MODEL.md).
 -- Every table leads with merchant_id (Citus-ready). content_hash lets a sync skip unchanged rows;
 -- seen_generation marks rows seen by the current full run, so the run can sweep deletions at its end.
 
 CREATE TABLE products (
     merchant_id         uuid NOT NULL REFERENCES merchants (merchant_id) ON DELETE CASCADE,
-    product_id          text NOT NULL,
+    product_id          text COLLATE "C" NOT NULL,
     display_name        text,
     description         text,
     brand               text,
@@ -25,8 +26,8 @@ CREATE INDEX products_updated_idx ON products (merchant_id, updated_at, product_
 
 CREATE TABLE skus (
     merchant_id      uuid NOT NULL REFERENCES merchants (merchant_id) ON DELETE CASCADE,
-    sku_id           text NOT NULL,
-    product_id       text NOT NULL,
+    sku_id           text COLLATE "C" NOT NULL,
+    product_id       text COLLATE "C" NOT NULL,
     display_name     text,
     active           boolean NOT NULL DEFAULT true,
     list_price       numeric,
@@ -43,9 +44,9 @@ CREATE INDEX skus_updated_idx ON skus (merchant_id, updated_at, sku_id);
 
 CREATE TABLE inventory (
     merchant_id      uuid NOT NULL REFERENCES merchants (merchant_id) ON DELETE CASCADE,
-    sku_id           text NOT NULL,
-    location_id      text NOT NULL DEFAULT '',      -- '' is the store's default location
-    product_id       text NOT NULL,
+    sku_id           text COLLATE "C" NOT NULL,
+    location_id      text COLLATE "C" NOT NULL DEFAULT '',      -- '' is the store's default location
+    product_id       text COLLATE "C" NOT NULL,
     stock_level      bigint NOT NULL,
     availability     text,
     content_hash     bytea NOT NULL,
@@ -57,7 +58,7 @@ CREATE INDEX inventory_updated_idx ON inventory (merchant_id, updated_at, sku_id
 
 CREATE TABLE shipping_methods (
     merchant_id      uuid NOT NULL REFERENCES merchants (merchant_id) ON DELETE CASCADE,
-    method_id        text NOT NULL,
+    method_id        text COLLATE "C" NOT NULL,
     display_name     text,
     enabled          boolean NOT NULL,
     calculator       text,
@@ -70,7 +71,7 @@ CREATE TABLE shipping_methods (
 
 CREATE TABLE orders (
     merchant_id         uuid NOT NULL REFERENCES merchants (merchant_id) ON DELETE CASCADE,
-    order_id            text NOT NULL,
+    order_id            text COLLATE "C" NOT NULL,
     state               text,
     site_id             text,
     currency            text,

@@ -73,18 +73,20 @@ impl Pipeline {
         let base = store.url().clone();
         let token = self.occ.login(&base, &app_key).await.map_err(|e| ConnectError::from_login(&host, e))?.token;
 
+        // Round trip 2: save the merchant, run the checks, read the four webhooks.
         let (saved, checks, reads) = futures::join!(
             self.save_merchant(partner, &store, &app_key),
             checks::run(&self.occ, &base, &token),
             self.registrar.read_slots(&base, &token),
         );
         let merchant_id = saved?;
-        let (slots, recorded) = futures::join!(
+        // Round trip 3: write the webhooks; the local writes hide behind it.
+        let (slots, recorded, ()) = futures::join!(
             self.registrar.write_slots(&base, &token, merchant_id, reads),
             storelink_tenants::checks::record(&self.pool, merchant_id, &checks),
+            self.enqueue_initial_syncs(merchant_id),
         );
         recorded.map_err(ConnectError::internal)?;
-        self.enqueue_initial_syncs(merchant_id).await;
         tracing::info!(
             %merchant_id, %partner, store = %store,
             warnings = checks.iter().filter(|c| !c.ok).count(),

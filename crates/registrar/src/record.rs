@@ -91,12 +91,18 @@ pub(crate) struct Attempt<'a> {
 pub(crate) async fn record(
     pool: &PgPool,
     attempt: &Attempt<'_>,
-    backoff: impl Fn(i32) -> Duration,
+    base: Duration,
+    cap: Duration,
 ) -> Result<i32, sqlx::Error> {
+    // One statement (one commit): a failed slot's next attempt is base * 2^(attempts-1), capped, +-20%
+    // jitter, the same schedule as `RegistrarConfig::backoff`.
     let attempts: i32 = sqlx::query_scalar(
         "INSERT INTO webhook_slots (merchant_id, slot, occ_webhook_id, callback_url, status, attempts, last_error,
-                                    registered_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, 1, $6, CASE WHEN $5 = 'registered' THEN now() END, now())
+                                    registered_at, next_attempt_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, 1, $6, CASE WHEN $5 = 'registered' THEN now() END,
+                 CASE WHEN $5 = 'failed'
+                      THEN now() + make_interval(secs => LEAST($8::float8, $7::float8) * (0.8 + random() * 0.4)) END,
+                 now())
          ON CONFLICT (merchant_id, slot) DO UPDATE SET
             occ_webhook_id = EXCLUDED.occ_webhook_id,
             callback_url = EXCLUDED.callback_url,
@@ -104,6 +110,9 @@ pub(crate) async fn record(
             attempts = webhook_slots.attempts + 1,
             last_error = EXCLUDED.last_error,
             registered_at = COALESCE(EXCLUDED.registered_at, webhook_slots.registered_at),
+            next_attempt_at = CASE WHEN EXCLUDED.status = 'failed'
+                THEN now() + make_interval(secs => LEAST($8::float8, $7::float8 * power(2, LEAST(webhook_slots.attempts, 20)))
+                                                    * (0.8 + random() * 0.4)) END,
             updated_at = now()
          RETURNING attempts",
     )
@@ -113,19 +122,9 @@ pub(crate) async fn record(
     .bind(attempt.callback_url)
     .bind(attempt.status.as_str())
     .bind(&attempt.error)
+    .bind(base.as_secs_f64())
+    .bind(cap.as_secs_f64())
     .fetch_one(pool)
-    .await?;
-    let next = (attempt.status == SlotStatus::Failed).then(|| backoff(attempts));
-    sqlx::query(
-        "UPDATE webhook_slots
-         SET next_attempt_at = CASE WHEN $3::float8 IS NULL THEN NULL
-                                    ELSE now() + make_interval(secs => $3::float8) END
-         WHERE merchant_id = $1 AND slot = $2",
-    )
-    .bind(attempt.merchant)
-    .bind(attempt.slot.as_str())
-    .bind(next.map(|d| d.as_secs_f64()))
-    .execute(pool)
     .await?;
     Ok(attempts)
 }

@@ -105,7 +105,11 @@ async fn a_worker_killed_mid_sync_is_replaced_without_loss_or_duplicates() {
     .fetch_one(&s.db.pool)
     .await
     .expect("counts");
-    assert_eq!((products, distinct, created), (2000, 2000, 2000), "every product once, one created event each");
+    assert_eq!(
+        (products, distinct, created),
+        (2000, 2000, 0),
+        "every product once; a baseline run announces no changes"
+    );
     let ids: Vec<String> = sqlx::query_scalar("SELECT product_id FROM products ORDER BY product_id")
         .fetch_all(&s.db.pool)
         .await
@@ -125,4 +129,33 @@ async fn wait_until(s: &Setup, sql: &str, at_least: i64) {
         assert!(tokio::time::Instant::now() < deadline, "condition not reached: {sql}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test]
+async fn sync_run_waits_with_progress_and_status_reports_it() {
+    let s = setup(300).await;
+    let merchant = s.merchant.to_string();
+    let run =
+        storelink(&s, &["sync", "run", "--merchant", &merchant, "--kind", "catalog", "--wait"]).output().expect("run");
+    assert!(run.status.success(), "sync run failed: {}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        String::from_utf8_lossy(&run.stdout).contains("catalog full sync"),
+        "{}",
+        String::from_utf8_lossy(&run.stdout)
+    );
+    let products: i64 = sqlx::query_scalar("SELECT count(*) FROM products").fetch_one(&s.db.pool).await.expect("count");
+    assert_eq!(products, 300);
+
+    let status = storelink(&s, &["sync", "status", "--merchant", &merchant]).output().expect("status");
+    let table = String::from_utf8_lossy(&status.stdout);
+    assert!(status.status.success());
+    assert!(table.contains(&merchant) && table.contains("catalog") && table.contains("300/300"), "{table}");
+    let json = storelink(&s, &["sync", "status", "--json"]).output().expect("status json");
+    let rows: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    assert_eq!(rows[0]["items_done"], 300);
+
+    let unknown =
+        storelink(&s, &["sync", "run", "--merchant", &merchant, "--kind", "widgets"]).output().expect("bad kind");
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown sync kind"));
 }

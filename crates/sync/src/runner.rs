@@ -10,7 +10,7 @@ use storelink_token_cache::{TokenCache, TokenError};
 use crate::SyncError;
 use crate::normalize::{self, Hashed};
 use crate::state::{self, Run};
-use crate::tables;
+use crate::tables::{self, WriteMode};
 
 /// Items per OCC page (OCC's default and advised maximum).
 const PAGE_SIZE: u32 = 250;
@@ -58,39 +58,96 @@ impl SyncHandler {
         let kind: SyncKind = job.kind.parse().map_err(|_| SyncError::UnknownKind(job.kind.clone()))?;
         let merchant = job.merchant_id;
         let mut run = state::start_or_resume(&self.pool, &ctx.lease, kind, job.mode).await?;
-        loop {
-            let page = match self.fetch(kind, merchant, &run).await {
-                Err(SyncError::Token(TokenError::Occ(OccError::Permanent { status: 400, .. })))
-                    if run.mode == Mode::Incremental =>
-                {
-                    tracing::warn!(%merchant, %kind, "the store refused the incremental filter; running in full");
-                    state::switch_to_full(&self.pool, &ctx.lease, kind, &mut run).await?;
-                    continue;
-                }
-                other => other?,
-            };
-            let mut tx = self.pool.begin().await?;
-            ctx.lease.verify(&mut tx).await?;
-            write(&mut tx, merchant, run.generation, page.rows).await?;
-            run.offset += page.items;
-            state::checkpoint(&mut tx, merchant, kind, run.offset, page.items, page.total).await?;
-            if page.last {
-                if run.mode == Mode::Full {
-                    sweep(&mut tx, kind, merchant, run.generation).await?;
-                }
-                state::finish(&mut tx, merchant, kind, run.mode).await?;
+        let mut page = match self.fetch(kind, merchant, &run, run.offset).await {
+            Err(SyncError::Token(TokenError::Occ(OccError::Permanent { status: 400, .. })))
+                if run.mode == Mode::Incremental =>
+            {
+                tracing::warn!(%merchant, %kind, "the store refused the incremental filter; running in full");
+                state::switch_to_full(&self.pool, &ctx.lease, kind, &mut run).await?;
+                self.fetch(kind, merchant, &run, run.offset).await?
             }
-            tx.commit().await?;
-            if page.last {
+            other => other?,
+        };
+        loop {
+            // Write this page while the next one is fetched.
+            let next_offset = run.offset + page.items;
+            let prefetch = !page.last && !ctx.should_stop();
+            let last = page.last;
+            let started = std::time::Instant::now();
+            let write = async {
+                let written = self.commit_page(ctx, kind, &run, page, next_offset).await;
+                (written, started.elapsed().as_millis() as u64)
+            };
+            let fetch = async {
+                let next = match prefetch {
+                    true => Some(self.fetch(kind, merchant, &run, next_offset).await),
+                    false => None,
+                };
+                (next, started.elapsed().as_millis() as u64)
+            };
+            let ((written, write_ms), (next, fetch_ms)) = futures::join!(write, fetch);
+            written?;
+            run.offset = next_offset;
+            tracing::debug!(%merchant, %kind, offset = run.offset, write_ms, fetch_ms, "sync page");
+            if last {
                 return Ok(Progress::Finished);
             }
-            if ctx.should_stop() {
-                return Ok(Progress::Yielded);
+            match next {
+                Some(next) if !ctx.should_stop() => page = next?,
+                _ => return Ok(Progress::Yielded),
             }
         }
     }
 
-    async fn fetch(&self, kind: SyncKind, merchant: MerchantId, run: &Run) -> Result<Page, SyncError> {
+    /// One transaction: verify the lease, write the rows, move the checkpoint; on the last page also
+    /// sweep (full runs) and mark the run done. Committed without waiting for the WAL flush: a crash
+    /// loses the page and its checkpoint together, and the run resumes from the previous one.
+    /// Baseline pages take a plain INSERT first and fall back to an upsert on a duplicate key (an item
+    /// that moved between pages while the store changed under the sync).
+    async fn commit_page(
+        &self,
+        ctx: &JobContext,
+        kind: SyncKind,
+        run: &Run,
+        page: Page,
+        next_offset: u64,
+    ) -> Result<(), SyncError> {
+        if !run.baseline {
+            return self.write_page(ctx, kind, run, &page, next_offset, WriteMode::UpsertWithEvents).await;
+        }
+        match self.write_page(ctx, kind, run, &page, next_offset, WriteMode::Insert).await {
+            Err(SyncError::Database(sqlx::Error::Database(e))) if e.code().as_deref() == Some("23505") => {
+                self.write_page(ctx, kind, run, &page, next_offset, WriteMode::Upsert).await
+            }
+            other => other,
+        }
+    }
+
+    async fn write_page(
+        &self,
+        ctx: &JobContext,
+        kind: SyncKind,
+        run: &Run,
+        page: &Page,
+        next_offset: u64,
+        mode: WriteMode,
+    ) -> Result<(), SyncError> {
+        let merchant = ctx.lease.merchant_id;
+        let mut tx = self.pool.begin_with("BEGIN; SET LOCAL synchronous_commit = off").await?;
+        ctx.lease.verify(&mut tx).await?;
+        write(&mut tx, merchant, run.generation, mode, &page.rows).await?;
+        state::checkpoint(&mut tx, merchant, kind, next_offset, page.items, page.total).await?;
+        if page.last {
+            if run.mode == Mode::Full {
+                sweep(&mut tx, kind, merchant, run.generation).await?;
+            }
+            state::finish(&mut tx, merchant, kind, run.mode).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn fetch(&self, kind: SyncKind, merchant: MerchantId, run: &Run, offset: u64) -> Result<Page, SyncError> {
         if kind == SyncKind::Shipping {
             let occ = &self.occ;
             let methods = self
@@ -111,7 +168,7 @@ impl SyncHandler {
             _ => Resource::Orders,
         };
         let q = run.since.map(|since| format!("lastModifiedDate gt \"{}\"", since.format("%Y-%m-%dT%H:%M:%S%.3fZ")));
-        let params = ListParams { offset: run.offset, limit: self.page_size, q, ..ListParams::default() };
+        let params = ListParams { offset, limit: self.page_size, q, ..ListParams::default() };
         let occ = &self.occ;
         let params = &params;
         let page = self
@@ -121,7 +178,7 @@ impl SyncHandler {
                 |s| async move { occ.list::<serde_json::Value>(&s.store, &s.token, resource, params).await },
             )
             .await?;
-        let last = page.is_last(run.offset);
+        let last = page.is_last(offset);
         let items = page.items.len() as u64;
         let rows = match kind {
             SyncKind::Catalog => {
@@ -139,21 +196,22 @@ async fn write(
     conn: &mut sqlx::PgConnection,
     merchant: MerchantId,
     generation: i64,
-    rows: Rows,
+    mode: WriteMode,
+    rows: &Rows,
 ) -> Result<(), SyncError> {
     match rows {
         Rows::Catalog(products, skus) => {
-            tables::write_products(conn, merchant, generation, products).await?;
-            tables::write_skus(conn, merchant, generation, skus).await?;
+            tables::write_products(conn, merchant, generation, mode, products).await?;
+            tables::write_skus(conn, merchant, generation, mode, skus).await?;
         }
         Rows::Inventory(rows) => {
-            tables::write_inventory(conn, merchant, generation, rows).await?;
+            tables::write_inventory(conn, merchant, generation, mode, rows).await?;
         }
         Rows::Shipping(rows) => {
-            tables::write_shipping(conn, merchant, generation, rows).await?;
+            tables::write_shipping(conn, merchant, generation, mode, rows).await?;
         }
         Rows::Orders(rows) => {
-            tables::write_orders(conn, merchant, generation, rows).await?;
+            tables::write_orders(conn, merchant, generation, mode, rows).await?;
         }
     }
     Ok(())

@@ -15,10 +15,12 @@ pub(crate) struct Run {
     pub generation: i64,
     pub since: Option<DateTime<Utc>>,
     pub offset: u64,
+    /// No run of this kind has succeeded yet: its rows are the baseline, not changes to announce.
+    pub baseline: bool,
 }
 
-/// job_id, mode, generation, since, next_offset, watermark.
-type StateRow = (Option<i64>, String, i64, Option<DateTime<Utc>>, i64, Option<DateTime<Utc>>);
+/// job_id, mode, generation, since, next_offset, watermark, never succeeded.
+type StateRow = (Option<i64>, String, i64, Option<DateTime<Utc>>, i64, Option<DateTime<Utc>>, bool);
 
 /// Kinds without a last-modified filter always run in full.
 fn effective_mode(kind: SyncKind, requested: Mode, has_watermark: bool) -> Mode {
@@ -41,8 +43,8 @@ pub(crate) async fn start_or_resume(
         .bind(kind.as_str())
         .execute(&mut *tx)
         .await?;
-    let (job_id, mode, generation, since, offset, watermark): StateRow = sqlx::query_as(
-        "SELECT job_id, mode, generation, since, next_offset, watermark FROM sync_state
+    let (job_id, mode, generation, since, offset, watermark, baseline): StateRow = sqlx::query_as(
+        "SELECT job_id, mode, generation, since, next_offset, watermark, last_success_at IS NULL FROM sync_state
              WHERE merchant_id = $1 AND kind = $2 FOR UPDATE",
     )
     .bind(lease.merchant_id)
@@ -51,7 +53,7 @@ pub(crate) async fn start_or_resume(
     .await?;
     let run = if job_id == Some(lease.job_id) {
         let mode = if mode == "full" { Mode::Full } else { Mode::Incremental };
-        Run { mode, generation, since, offset: u64::try_from(offset).unwrap_or(0) }
+        Run { mode, generation, since, offset: u64::try_from(offset).unwrap_or(0), baseline }
     } else {
         let mode = effective_mode(kind, requested, watermark.is_some());
         let generation = if mode == Mode::Full { generation + 1 } else { generation };
@@ -70,7 +72,7 @@ pub(crate) async fn start_or_resume(
         .bind(since)
         .execute(&mut *tx)
         .await?;
-        Run { mode, generation, since, offset: 0 }
+        Run { mode, generation, since, offset: 0, baseline }
     };
     tx.commit().await?;
     Ok(run)
@@ -95,7 +97,7 @@ pub(crate) async fn switch_to_full(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    *run = Run { mode: Mode::Full, generation: run.generation + 1, since: None, offset: 0 };
+    *run = Run { mode: Mode::Full, generation: run.generation + 1, since: None, offset: 0, baseline: run.baseline };
     Ok(())
 }
 

@@ -1,18 +1,31 @@
 //! Bulk writes of one page into a normalized table, in one statement: UNNEST the page, compare
 //! content hashes with what is stored, upsert only new or changed rows, mark unchanged rows as seen by
-//! this generation, and record created/updated change events. Sweeps delete what a full run did not see.
+//! this generation, and record created/updated change events (the first run of a kind is the
+//! baseline and records none). Sweeps delete what a full run did not see.
 
 use sqlx::PgConnection;
 use storelink_core::MerchantId;
 
 use crate::normalize::{Hashed, InventoryRow, OrderRow, ProductRow, ShippingRow, SkuRow};
 
+/// How a page is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WriteMode {
+    /// Baseline fast path; fails on a duplicate key (the caller then retries the page as `Upsert`).
+    Insert,
+    /// Baseline: upsert without change events.
+    Upsert,
+    /// Later runs: upsert, recording created/updated events.
+    UpsertWithEvents,
+}
+
 /// How a normalized table is laid out: key columns (text) and data columns with their array types.
 pub(crate) struct Table {
     pub name: &'static str,
     pub entity: &'static str,
     pub keys: &'static [&'static str],
-    /// (column, parameter array type). `text_split` is a text[] of chr(31)-joined lists, stored as text[].
+    /// (column, parameter array type). `text_split` is a text[] of chr(31)-joined lists, stored as text[];
+    /// `numeric_text` is sent as decimal text (cheaper for Postgres than float8 -> numeric).
     pub cols: &'static [(&'static str, &'static str)],
 }
 
@@ -25,8 +38,8 @@ pub(crate) const PRODUCTS: Table = Table {
         ("description", "text[]"),
         ("brand", "text[]"),
         ("active", "bool[]"),
-        ("list_price", "float8[]"),
-        ("sale_price", "float8[]"),
+        ("list_price", "numeric_text"),
+        ("sale_price", "numeric_text"),
         ("image_url", "text[]"),
         ("route", "text[]"),
         ("category_ids", "text_split"),
@@ -43,8 +56,8 @@ pub(crate) const SKUS: Table = Table {
         ("product_id", "text[]"),
         ("display_name", "text[]"),
         ("active", "bool[]"),
-        ("list_price", "float8[]"),
-        ("sale_price", "float8[]"),
+        ("list_price", "numeric_text"),
+        ("sale_price", "numeric_text"),
         ("attributes", "jsonb[]"),
         ("content_hash", "bytea[]"),
     ],
@@ -83,7 +96,7 @@ pub(crate) const ORDERS: Table = Table {
         ("state", "text[]"),
         ("site_id", "text[]"),
         ("currency", "text[]"),
-        ("total", "float8[]"),
+        ("total", "numeric_text"),
         ("submitted_at", "timestamptz[]"),
         ("source_modified_at", "timestamptz[]"),
         ("items", "jsonb[]"),
@@ -93,15 +106,27 @@ pub(crate) const ORDERS: Table = Table {
 };
 
 impl Table {
-    /// The page upsert. Parameters: $1 merchant, then one array per key and column, then the generation.
-    pub fn upsert_sql(&self) -> String {
+    pub fn sql(&self, mode: WriteMode) -> String {
+        match mode {
+            WriteMode::Insert => self.insert_sql(),
+            WriteMode::Upsert => self.upsert_sql(false),
+            WriteMode::UpsertWithEvents => self.upsert_sql(true),
+        }
+    }
+
+    /// Plain insert of the page (baseline runs: the merchant's rows for this kind do not exist yet).
+    fn insert_sql(&self) -> String {
         let keys = self.keys.join(", ");
         let names: Vec<&str> = self.keys.iter().copied().chain(self.cols.iter().map(|(c, _)| *c)).collect();
         let params: Vec<String> = self
             .keys
             .iter()
             .map(|_| "text[]")
-            .chain(self.cols.iter().map(|(_, t)| if *t == "text_split" { "text[]" } else { t }))
+            .chain(self.cols.iter().map(|(_, t)| match *t {
+                "text_split" => "text[]",
+                "numeric_text" => "numeric[]",
+                other => other,
+            }))
             .enumerate()
             .map(|(i, t)| format!("${}::{t}", i + 2))
             .collect();
@@ -110,58 +135,64 @@ impl Table {
             .cols
             .iter()
             .map(
-                |(c, t)| if *t == "text_split" { format!("string_to_array(c.{c}, chr(31))") } else { format!("c.{c}") },
+                |(c, t)| if *t == "text_split" { format!("string_to_array(t.{c}, chr(31))") } else { format!("t.{c}") },
             )
             .collect();
         let cols: Vec<&str> = self.cols.iter().map(|(c, _)| *c).collect();
-        let sets: Vec<String> = cols.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect();
-        let key_match: Vec<String> = self.keys.iter().map(|k| format!("x.{k} = o.{k}")).collect();
-        let entity_id = match self.keys {
-            [one] => format!("c.{one}"),
-            [first, rest @ ..] => {
-                let rest: Vec<String> = rest.iter().map(|k| format!("NULLIF(c.{k}, '')")).collect();
-                format!("concat_ws('@', c.{first}, {})", rest.join(", "))
-            }
-            [] => unreachable!("a table has a key"),
-        };
         format!(
-            "WITH t AS (SELECT * FROM UNNEST({params}) AS t({names})),
-             old AS (SELECT {keys}, x.content_hash FROM {table} x JOIN t USING ({keys}) WHERE x.merchant_id = $1),
-             changed AS (SELECT t.* FROM t LEFT JOIN old o USING ({keys})
-                         WHERE o.content_hash IS DISTINCT FROM t.content_hash),
-             up AS (INSERT INTO {table} (merchant_id, {keys}, {cols}, seen_generation)
-                    SELECT $1, {c_keys}, {exprs}, {generation} FROM changed c
-                    ON CONFLICT (merchant_id, {keys}) DO UPDATE SET {sets},
-                        seen_generation = EXCLUDED.seen_generation, updated_at = now()),
-             touched AS (UPDATE {table} x SET seen_generation = {generation}
-                         FROM old o JOIN t USING ({keys})
-                         WHERE x.merchant_id = $1 AND {key_match} AND o.content_hash = t.content_hash
-                           AND x.seen_generation <> {generation})
-             INSERT INTO change_events (merchant_id, entity, entity_id, change)
-             SELECT $1, '{entity}', {entity_id}, CASE WHEN o.content_hash IS NULL THEN 'created' ELSE 'updated' END
-             FROM changed c LEFT JOIN old o USING ({keys})",
-            params = params.join(", "),
-            names = names.join(", "),
+            "INSERT INTO {table} AS x (merchant_id, {keys}, {cols}, seen_generation)
+             SELECT $1, {t_keys}, {exprs}, {generation} FROM UNNEST({params}) AS t({names})",
             table = self.name,
             cols = cols.join(", "),
-            c_keys = self.keys.iter().map(|k| format!("c.{k}")).collect::<Vec<_>>().join(", "),
+            t_keys = self.keys.iter().map(|k| format!("t.{k}")).collect::<Vec<_>>().join(", "),
             exprs = exprs.join(", "),
-            sets = sets.join(", "),
-            key_match = key_match.join(" AND "),
-            entity = self.entity,
+            params = params.join(", "),
+            names = names.join(", "),
         )
     }
 
-    /// Delete rows a full run of `generation` did not see, recording `deleted` change events.
-    pub fn sweep_sql(&self) -> String {
-        let entity_id = match self.keys {
+    /// The page upsert, one statement. Parameters: $1 merchant, then one array per key and column, then
+    /// the generation. A row whose content hash is unchanged is only marked as seen (and not even that
+    /// when already seen by this generation); `updated_at` moves only when the content changed, which
+    /// is also how the RETURNING clause tells changed rows (and `xmax = 0`, inserted ones) apart.
+    fn upsert_sql(&self, events: bool) -> String {
+        let keys = self.keys.join(", ");
+        let sets: Vec<String> = self.cols.iter().map(|(c, _)| format!("{c} = EXCLUDED.{c}")).collect();
+        let upsert = format!(
+            "{insert}
+             ON CONFLICT (merchant_id, {keys}) DO UPDATE SET {sets}, seen_generation = EXCLUDED.seen_generation,
+                 updated_at = CASE WHEN x.content_hash IS DISTINCT FROM EXCLUDED.content_hash THEN now() ELSE x.updated_at END
+             WHERE x.content_hash IS DISTINCT FROM EXCLUDED.content_hash OR x.seen_generation <> EXCLUDED.seen_generation",
+            insert = self.insert_sql(),
+            sets = sets.join(", "),
+        );
+        if !events {
+            return upsert;
+        }
+        format!(
+            "WITH up AS ({upsert}
+                 RETURNING {keys}, (xmax = 0) AS created, (updated_at = now()) AS changed)
+             INSERT INTO change_events (merchant_id, entity, entity_id, change)
+             SELECT $1, '{entity}', {entity_id}, CASE WHEN created THEN 'created' ELSE 'updated' END FROM up WHERE changed",
+            entity = self.entity,
+            entity_id = self.entity_id(),
+        )
+    }
+
+    /// The event's entity id: the key, or `sku_id@location_id` for composite keys (default location: `sku_id`).
+    fn entity_id(&self) -> String {
+        match self.keys {
             [one] => one.to_string(),
             [first, rest @ ..] => {
                 let rest: Vec<String> = rest.iter().map(|k| format!("NULLIF({k}, '')")).collect();
                 format!("concat_ws('@', {first}, {})", rest.join(", "))
             }
             [] => unreachable!("a table has a key"),
-        };
+        }
+    }
+
+    /// Delete rows a full run of `generation` did not see, recording `deleted` change events.
+    pub fn sweep_sql(&self) -> String {
         format!(
             "WITH gone AS (DELETE FROM {table} WHERE merchant_id = $1 AND seen_generation < $2 RETURNING {keys})
              INSERT INTO change_events (merchant_id, entity, entity_id, change)
@@ -169,23 +200,29 @@ impl Table {
             table = self.name,
             keys = self.keys.join(", "),
             entity = self.entity,
+            entity_id = self.entity_id(),
         )
     }
 }
 
 /// Keep the last occurrence of each key: a statement may not touch a row twice.
-fn dedupe<T>(rows: Vec<Hashed<T>>, key: impl Fn(&T) -> String) -> Vec<Hashed<T>> {
+fn dedupe<T>(rows: &[Hashed<T>], key: impl Fn(&T) -> String) -> Vec<&Hashed<T>> {
     let mut seen = std::collections::HashSet::new();
-    let mut out: Vec<Hashed<T>> = rows.into_iter().rev().filter(|r| seen.insert(key(&r.row))).collect();
+    let mut out: Vec<&Hashed<T>> = rows.iter().rev().filter(|r| seen.insert(key(&r.row))).collect();
     out.reverse();
     out
 }
 
-fn col<T, U>(rows: &[Hashed<T>], f: impl Fn(&T) -> U) -> Vec<U> {
+fn col<T, U>(rows: &[&Hashed<T>], f: impl Fn(&T) -> U) -> Vec<U> {
     rows.iter().map(|r| f(&r.row)).collect()
 }
 
-fn hashes<T>(rows: &[Hashed<T>]) -> Vec<Vec<u8>> {
+/// Shortest exact decimal form of a price (`19.99`), or NULL.
+fn decimal(value: Option<f64>) -> Option<String> {
+    value.filter(|v| v.is_finite()).map(|v| v.to_string())
+}
+
+fn hashes<T>(rows: &[&Hashed<T>]) -> Vec<Vec<u8>> {
     rows.iter().map(|r| r.hash.clone()).collect()
 }
 
@@ -194,21 +231,22 @@ pub(crate) async fn write_products(
     conn: &mut PgConnection,
     merchant: MerchantId,
     generation: i64,
-    rows: Vec<Hashed<ProductRow>>,
+    mode: WriteMode,
+    rows: &[Hashed<ProductRow>],
 ) -> Result<u64, sqlx::Error> {
-    let rows = dedupe(rows, |r| r.product_id.clone());
+    let rows = dedupe(rows, |r: &ProductRow| r.product_id.clone());
     if rows.is_empty() {
         return Ok(0);
     }
-    let done = sqlx::query(&PRODUCTS.upsert_sql())
+    let done = sqlx::query(&PRODUCTS.sql(mode))
         .bind(merchant)
         .bind(col(&rows, |r| r.product_id.clone()))
         .bind(col(&rows, |r| r.display_name.clone()))
         .bind(col(&rows, |r| r.description.clone()))
         .bind(col(&rows, |r| r.brand.clone()))
         .bind(col(&rows, |r| r.active))
-        .bind(col(&rows, |r| r.list_price))
-        .bind(col(&rows, |r| r.sale_price))
+        .bind(col(&rows, |r| decimal(r.list_price)))
+        .bind(col(&rows, |r| decimal(r.sale_price)))
         .bind(col(&rows, |r| r.image_url.clone()))
         .bind(col(&rows, |r| r.route.clone()))
         .bind(col(&rows, |r| r.category_ids.join("\u{1f}")))
@@ -224,20 +262,21 @@ pub(crate) async fn write_skus(
     conn: &mut PgConnection,
     merchant: MerchantId,
     generation: i64,
-    rows: Vec<Hashed<SkuRow>>,
+    mode: WriteMode,
+    rows: &[Hashed<SkuRow>],
 ) -> Result<u64, sqlx::Error> {
-    let rows = dedupe(rows, |r| r.sku_id.clone());
+    let rows = dedupe(rows, |r: &SkuRow| r.sku_id.clone());
     if rows.is_empty() {
         return Ok(0);
     }
-    let done = sqlx::query(&SKUS.upsert_sql())
+    let done = sqlx::query(&SKUS.sql(mode))
         .bind(merchant)
         .bind(col(&rows, |r| r.sku_id.clone()))
         .bind(col(&rows, |r| r.product_id.clone()))
         .bind(col(&rows, |r| r.display_name.clone()))
         .bind(col(&rows, |r| r.active))
-        .bind(col(&rows, |r| r.list_price))
-        .bind(col(&rows, |r| r.sale_price))
+        .bind(col(&rows, |r| decimal(r.list_price)))
+        .bind(col(&rows, |r| decimal(r.sale_price)))
         .bind(col(&rows, |r| r.attributes.clone()))
         .bind(hashes(&rows))
         .bind(generation)
@@ -250,13 +289,14 @@ pub(crate) async fn write_inventory(
     conn: &mut PgConnection,
     merchant: MerchantId,
     generation: i64,
-    rows: Vec<Hashed<InventoryRow>>,
+    mode: WriteMode,
+    rows: &[Hashed<InventoryRow>],
 ) -> Result<u64, sqlx::Error> {
-    let rows = dedupe(rows, |r| format!("{}\u{1f}{}", r.sku_id, r.location_id));
+    let rows = dedupe(rows, |r: &InventoryRow| format!("{}\u{1f}{}", r.sku_id, r.location_id));
     if rows.is_empty() {
         return Ok(0);
     }
-    let done = sqlx::query(&INVENTORY.upsert_sql())
+    let done = sqlx::query(&INVENTORY.sql(mode))
         .bind(merchant)
         .bind(col(&rows, |r| r.sku_id.clone()))
         .bind(col(&rows, |r| r.location_id.clone()))
@@ -274,13 +314,14 @@ pub(crate) async fn write_shipping(
     conn: &mut PgConnection,
     merchant: MerchantId,
     generation: i64,
-    rows: Vec<Hashed<ShippingRow>>,
+    mode: WriteMode,
+    rows: &[Hashed<ShippingRow>],
 ) -> Result<u64, sqlx::Error> {
-    let rows = dedupe(rows, |r| r.method_id.clone());
+    let rows = dedupe(rows, |r: &ShippingRow| r.method_id.clone());
     if rows.is_empty() {
         return Ok(0);
     }
-    let done = sqlx::query(&SHIPPING_METHODS.upsert_sql())
+    let done = sqlx::query(&SHIPPING_METHODS.sql(mode))
         .bind(merchant)
         .bind(col(&rows, |r| r.method_id.clone()))
         .bind(col(&rows, |r| r.display_name.clone()))
@@ -298,19 +339,20 @@ pub(crate) async fn write_orders(
     conn: &mut PgConnection,
     merchant: MerchantId,
     generation: i64,
-    rows: Vec<Hashed<OrderRow>>,
+    mode: WriteMode,
+    rows: &[Hashed<OrderRow>],
 ) -> Result<u64, sqlx::Error> {
-    let rows = dedupe(rows, |r| r.order_id.clone());
+    let rows = dedupe(rows, |r: &OrderRow| r.order_id.clone());
     if rows.is_empty() {
         return Ok(0);
     }
-    let done = sqlx::query(&ORDERS.upsert_sql())
+    let done = sqlx::query(&ORDERS.sql(mode))
         .bind(merchant)
         .bind(col(&rows, |r| r.order_id.clone()))
         .bind(col(&rows, |r| r.state.clone()))
         .bind(col(&rows, |r| r.site_id.clone()))
         .bind(col(&rows, |r| r.currency.clone()))
-        .bind(col(&rows, |r| r.total))
+        .bind(col(&rows, |r| decimal(r.total)))
         .bind(col(&rows, |r| r.submitted_at))
         .bind(col(&rows, |r| r.source_modified_at))
         .bind(col(&rows, |r| r.items.clone()))
