@@ -71,7 +71,7 @@ impl WorkerConfig {
             concurrency: 4,
             lease: Duration::from_secs(30),
             heartbeat: Duration::from_secs(10),
-            slice: Duration::from_secs(5),
+            slice: Duration::from_millis(500),
             poll: Duration::from_secs(2),
             retry: RetryPolicy::default(),
             schedules: Vec::new(),

@@ -6,13 +6,16 @@ use crate::checks;
 use crate::error::ConnectError;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
+use std::time::Duration;
 use storelink_core::{MerchantId, OCC_APP_KEY_PURPOSE, PartnerId, SyncKind};
 use storelink_jobs::{Mode, Queue};
 use storelink_netguard::{Policy, StoreUrl};
 use storelink_occ::OccClient;
 use storelink_registrar::{Registrar, SlotOutcome};
 use storelink_tenants::{CheckResult, events, merchants};
+use storelink_token_cache::TokenCache;
 use storelink_vault::Vault;
+use url::Url;
 
 /// An application key is a JWT of a few hundred bytes; anything far larger is a paste mistake.
 const MAX_KEY_LEN: usize = 16 * 1024;
@@ -24,6 +27,7 @@ pub struct Pipeline {
     pub vault: Vault,
     pub registrar: Registrar,
     pub queue: Queue,
+    pub tokens: TokenCache,
     pub policy: Policy,
 }
 
@@ -71,7 +75,8 @@ impl Pipeline {
     ) -> Result<Connected, ConnectError> {
         let host = store.host().to_owned();
         let base = store.url().clone();
-        let token = self.occ.login(&base, &app_key).await.map_err(|e| ConnectError::from_login(&host, e))?.token;
+        let login = self.occ.login(&base, &app_key).await.map_err(|e| ConnectError::from_login(&host, e))?;
+        let token = login.token;
 
         // Round trip 2: save the merchant, run the checks, read the four webhooks.
         let (saved, checks, reads) = futures::join!(
@@ -84,7 +89,7 @@ impl Pipeline {
         let (slots, recorded, ()) = futures::join!(
             self.registrar.write_slots(&base, &token, merchant_id, reads),
             storelink_tenants::checks::record(&self.pool, merchant_id, &checks),
-            self.enqueue_initial_syncs(merchant_id),
+            self.start_syncs(merchant_id, &base, &token, login.expires_in),
         );
         recorded.map_err(ConnectError::internal)?;
         tracing::info!(
@@ -96,9 +101,16 @@ impl Pipeline {
         Ok(Connected { merchant_id, store, checks, slots })
     }
 
-    /// Initial full syncs start right away. A failure here loses nothing: the scheduler enqueues every
-    /// kind that has never succeeded.
-    async fn enqueue_initial_syncs(&self, merchant_id: MerchantId) {
+    /// Initial full syncs start right away, with the test login's token, so they need no login of their
+    /// own. A failure here loses nothing: the scheduler enqueues every kind that has never succeeded.
+    async fn start_syncs(&self, merchant_id: MerchantId, store: &Url, token: &SecretString, ttl: Duration) {
+        if let Err(e) = self.tokens.adopt(merchant_id, store, token, ttl).await {
+            tracing::warn!(%merchant_id, error = %e, "the connect token was not shared with the token cache");
+        }
+        // A reconnect brings back a merchant whose jobs were paused (e.g. its old key was refused).
+        if let Err(e) = self.queue.resume_merchant(merchant_id).await {
+            tracing::warn!(%merchant_id, error = %e, "paused jobs not resumed");
+        }
         for kind in SyncKind::ALL {
             if let Err(e) = self.queue.enqueue(merchant_id, kind.as_str(), Mode::Full).await {
                 tracing::warn!(%merchant_id, %kind, error = %e, "initial sync not enqueued; the scheduler will");

@@ -104,6 +104,7 @@ where
 }
 
 pub async fn throughput(config: Config, products: usize) -> anyhow::Result<()> {
+    let slice = Duration::from_secs_f64(config.raw.job_slice_secs);
     with_temp_db(&config, |url| async move {
         let rig = Rig::new(&url).await?;
         let sim = OccSim::spawn(SimOptions { products, orders: 0, ..SimOptions::default() }).await?;
@@ -111,7 +112,7 @@ pub async fn throughput(config: Config, products: usize) -> anyhow::Result<()> {
         let merchant = rig.merchants(&sim.base_url(), &key, 1).await?[0];
         let job_id = rig.queue.enqueue(merchant, SyncKind::Catalog.as_str(), Mode::Full).await?;
         let started = Instant::now();
-        let (shutdown, worker) = rig.worker(Duration::from_secs(3600));
+        let (shutdown, worker) = rig.worker(slice);
         rig.wait_for(merchant, job_id, Duration::from_secs(3600)).await?;
         let sync_time = started.elapsed();
         shutdown.cancel();
@@ -208,9 +209,10 @@ pub async fn fairness(
     small_products: usize,
     large_products: usize,
 ) -> anyhow::Result<()> {
-    let alone = fairness_run(&config, small, small_products, None).await?;
-    let with_large = fairness_run(&config, small, small_products, Some(large_products)).await?;
-    println!("bench fairness: {small} merchants x {small_products} products, worker concurrency 4, 5 s slices");
+    let slice = Duration::from_secs_f64(config.raw.job_slice_secs);
+    let alone = fairness_run(&config, small, small_products, None, slice).await?;
+    let with_large = fairness_run(&config, small, small_products, Some(large_products), slice).await?;
+    println!("bench fairness: {small} merchants x {small_products} products, worker concurrency 4, {slice:?} slices");
     println!("  every small merchant synced once, alone:                {:>7.2} s", alone.as_secs_f64());
     println!("  ... with one {large_products}-product merchant queued first: {:>7.2} s", with_large.as_secs_f64());
     println!("  ratio {:.2}   (target <= 1.5)", with_large.as_secs_f64() / alone.as_secs_f64());
@@ -222,6 +224,7 @@ async fn fairness_run(
     small: usize,
     small_products: usize,
     large: Option<usize>,
+    slice: Duration,
 ) -> anyhow::Result<Duration> {
     let (url, admin_url, name) = temp_database(config).await?;
     let result = async {
@@ -243,7 +246,7 @@ async fn fairness_run(
             rig.queue.enqueue(*merchant, SyncKind::Catalog.as_str(), Mode::Full).await?;
         }
         let started = Instant::now();
-        let (shutdown, worker) = rig.worker(Duration::from_secs(5));
+        let (shutdown, worker) = rig.worker(slice);
         loop {
             let done: i64 = sqlx::query_scalar(
                 "SELECT count(*) FROM job_schedule_state WHERE kind = 'catalog' AND last_succeeded_at IS NOT NULL

@@ -94,7 +94,7 @@ impl Default for RawConfig {
             worker_concurrency: 4,
             job_lease_secs: 30.0,
             job_heartbeat_secs: 10.0,
-            job_slice_secs: 5.0,
+            job_slice_secs: 0.5,
             data_dir: PathBuf::from(".storelink"),
         }
     }

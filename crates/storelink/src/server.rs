@@ -73,6 +73,7 @@ impl Services {
                 vault: self.vault.clone(),
                 registrar: self.registrar.clone(),
                 queue: self.queue.clone(),
+                tokens: self.tokens.clone(),
                 policy: self.policy,
             },
             // Derived from the master keys so every web process accepts every other's forms.

@@ -58,6 +58,16 @@ async fn happy_path_connects_registers_four_slots_and_redirects() {
     assert!(location.ends_with("&state=xyz-123"), "no warnings expected: {location}");
     let merchant = merchant_id_from(&response);
 
+    // The initial syncs start at once and reuse the connect's token: still exactly one login.
+    let pool = app.db.pool.clone();
+    let synced = wait_for(Duration::from_secs(20), || {
+        let pool = pool.clone();
+        async move { count(&pool, "SELECT count(*) FROM sync_state WHERE last_success_at IS NOT NULL").await == 4 }
+    })
+    .await;
+    assert!(synced, "catalog, inventory, shipping and orders synced after the connect");
+    assert_eq!(count(&app.db.pool, "SELECT count(*) FROM products").await, 50);
+
     // One login, four slot writes to /webhooks/occ/{merchant_id}/{slot}.
     assert_eq!(app.sim.count("POST", "/ccadmin/v1/login"), 1);
     let puts: Vec<_> = app

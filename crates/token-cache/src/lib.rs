@@ -129,6 +129,27 @@ impl TokenCache {
         }
     }
 
+    /// Share a token obtained elsewhere (the connect pipeline's test login), so the merchant's first
+    /// syncs need no login of their own.
+    pub async fn adopt(
+        &self,
+        merchant: MerchantId,
+        store: &Url,
+        token: &SecretString,
+        ttl: Duration,
+    ) -> Result<(), TokenError> {
+        let inner = &self.inner;
+        let refresh_in = self.refresh_in(ttl);
+        let mut tx = inner.pool.begin().await?;
+        store::lock(&mut tx, merchant).await?;
+        inner.vault.seal_with(&mut tx, merchant, ACCESS_TOKEN_PURPOSE, token.expose_secret().as_bytes()).await?;
+        store::save(&mut tx, merchant, &store::token_hash(token), ttl, refresh_in).await?;
+        tx.commit().await?;
+        let session = Session { store: Arc::new(store.clone()), token: token.clone() };
+        self.put(merchant, cached(session, refresh_in, ttl));
+        Ok(())
+    }
+
     /// Forget exactly this token (L1 and L2), e.g. after OCC answered 401 to it. A newer token stays.
     pub async fn invalidate(&self, merchant: MerchantId, token: &SecretString) -> Result<(), TokenError> {
         {
