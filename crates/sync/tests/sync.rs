@@ -11,7 +11,7 @@ use storelink_netguard::Policy;
 use storelink_occ::{OccClient, OccConfig};
 use storelink_occ_sim::{Fault, FaultKind, OccSim, Permissions, SimOptions};
 use storelink_sync::{SyncHandler, kinds, status};
-use storelink_tenants::{MerchantStatus, NewPartner, merchants, partners};
+use storelink_tenants::{MerchantStatus, merchants};
 use storelink_testkit::{TestDb, test_db};
 use storelink_token_cache::{TokenCache, TokenConfig};
 use storelink_vault::{MasterKeys, Vault};
@@ -31,12 +31,7 @@ impl Fixture {
         let db = test_db().await;
         let sim = OccSim::spawn(SimOptions { products, orders: 30, ..SimOptions::default() }).await.expect("sim");
         let key = sim.add_key(Permissions::all());
-        let uris = vec!["https://partner.example/cb".to_owned()];
-        let partner =
-            partners::create(&db.pool, NewPartner { name: "P", redirect_uris: &uris }).await.expect("partner");
-        let mut conn = db.pool.acquire().await.expect("conn");
-        let merchant = merchants::upsert_connected(&mut conn, partner.partner_id, &sim.base_url()).await.expect("m");
-        drop(conn);
+        let merchant = storelink_testkit::insert_merchant(&db.pool, &sim.base_url()).await;
         let vault = Vault::new(db.pool.clone(), MasterKeys::generate("t"));
         vault.seal(merchant, OCC_APP_KEY_PURPOSE, key.as_bytes()).await.expect("seal");
         let occ_config = OccConfig {

@@ -30,6 +30,29 @@ pub async fn test_db() -> TestDb {
     TestDb { pool, url, name }
 }
 
+/// A bare partner and merchant row for tests of crates below `tenants` (vault, token cache, sync):
+/// plain SQL, so those crates need not depend on `tenants` to get a merchant id.
+pub async fn insert_merchant(pool: &PgPool, store_url: &str) -> storelink_core::MerchantId {
+    let partner = storelink_core::PartnerId::new();
+    sqlx::query(
+        "INSERT INTO partners (partner_id, name, client_id, client_secret_hash) VALUES ($1, 'test', $2, 'unused')",
+    )
+    .bind(partner)
+    .bind(format!("slp_test_{partner}"))
+    .execute(pool)
+    .await
+    .expect("insert partner");
+    let merchant = storelink_core::MerchantId::new();
+    sqlx::query("INSERT INTO merchants (merchant_id, partner_id, store_url) VALUES ($1, $2, $3)")
+        .bind(merchant)
+        .bind(partner)
+        .bind(store_url)
+        .execute(pool)
+        .await
+        .expect("insert merchant");
+    merchant
+}
+
 /// The same server URL with another database name.
 pub fn with_database(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {

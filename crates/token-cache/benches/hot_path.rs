@@ -7,7 +7,6 @@ use storelink_core::OCC_APP_KEY_PURPOSE;
 use storelink_netguard::Policy;
 use storelink_occ::{OccClient, OccConfig};
 use storelink_occ_sim::{OccSim, Permissions, SimOptions};
-use storelink_tenants::{NewPartner, merchants, partners};
 use storelink_token_cache::{TokenCache, TokenConfig};
 use storelink_vault::{MasterKeys, Vault};
 
@@ -17,12 +16,7 @@ fn hot_path(c: &mut Criterion) {
         let db = storelink_testkit::test_db().await;
         let sim = OccSim::spawn(SimOptions::default()).await.expect("sim");
         let key = sim.add_key(Permissions::all());
-        let uris = vec!["https://p.example/cb".to_owned()];
-        let partner =
-            partners::create(&db.pool, NewPartner { name: "Bench", redirect_uris: &uris }).await.expect("partner");
-        let mut conn = db.pool.acquire().await.expect("conn");
-        let merchant = merchants::upsert_connected(&mut conn, partner.partner_id, &sim.base_url()).await.expect("m");
-        drop(conn);
+        let merchant = storelink_testkit::insert_merchant(&db.pool, &sim.base_url()).await;
         let vault = Vault::new(db.pool.clone(), MasterKeys::generate("bench"));
         vault.seal(merchant, OCC_APP_KEY_PURPOSE, key.as_bytes()).await.expect("seal");
         let occ = OccClient::new(OccConfig::default(), Policy::insecure()).expect("occ");

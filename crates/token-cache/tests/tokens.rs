@@ -7,7 +7,7 @@ use storelink_core::{MerchantId, OCC_APP_KEY_PURPOSE};
 use storelink_netguard::Policy;
 use storelink_occ::{ListParams, OccClient, OccConfig, Resource};
 use storelink_occ_sim::{OccSim, Permissions, SimOptions};
-use storelink_tenants::{MerchantStatus, NewPartner, events, merchants, partners};
+use storelink_tenants::{MerchantStatus, events, merchants};
 use storelink_testkit::{TestDb, test_db};
 use storelink_token_cache::{TokenCache, TokenConfig, TokenError};
 use storelink_vault::{MasterKeys, Vault};
@@ -26,12 +26,7 @@ impl Fixture {
         let db = test_db().await;
         let sim = OccSim::spawn(sim_options).await.expect("sim");
         let key = sim.add_key(Permissions::all());
-        let uris = vec!["https://partner.example/cb".to_owned()];
-        let partner =
-            partners::create(&db.pool, NewPartner { name: "P", redirect_uris: &uris }).await.expect("partner");
-        let mut conn = db.pool.acquire().await.expect("conn");
-        let merchant = merchants::upsert_connected(&mut conn, partner.partner_id, &sim.base_url()).await.expect("m");
-        drop(conn);
+        let merchant = storelink_testkit::insert_merchant(&db.pool, &sim.base_url()).await;
         let vault = Vault::new(db.pool.clone(), MasterKeys::generate("t"));
         vault.seal(merchant, OCC_APP_KEY_PURPOSE, key.as_bytes()).await.expect("seal key");
         let config = OccConfig { retry_base: Duration::from_millis(5), ..OccConfig::default() };

@@ -3,27 +3,12 @@
 
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
-use storelink_core::{MerchantId, PartnerId};
+use storelink_core::MerchantId;
 use storelink_testkit::test_db;
 use storelink_vault::{MasterKeys, Vault, VaultError};
 
 async fn merchant(pool: &PgPool) -> MerchantId {
-    let partner = PartnerId::new();
-    sqlx::query("INSERT INTO partners (partner_id, name, client_id, client_secret_hash) VALUES ($1, 'p', $2, 'x')")
-        .bind(partner)
-        .bind(format!("slp_{partner}"))
-        .execute(pool)
-        .await
-        .expect("partner");
-    let merchant = MerchantId::new();
-    sqlx::query("INSERT INTO merchants (merchant_id, partner_id, store_url) VALUES ($1, $2, $3)")
-        .bind(merchant)
-        .bind(partner)
-        .bind(format!("https://{merchant}.example"))
-        .execute(pool)
-        .await
-        .expect("merchant");
-    merchant
+    storelink_testkit::insert_merchant(pool, &format!("https://{}.example", uuid::Uuid::new_v4())).await
 }
 
 const KEY: &str = "eyJhbGciOiJSUzI1NiJ9.an-occ-application-key.signature";
