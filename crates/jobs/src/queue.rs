@@ -83,6 +83,7 @@ impl Queue {
                 sqlx::query_scalar(
                     "UPDATE jobs SET mode = CASE WHEN state = 'queued' AND $3 = 'full' THEN 'full' ELSE mode END,
                             run_at = CASE WHEN state = 'queued' THEN LEAST(run_at, now()) ELSE run_at END,
+                            rerun = rerun OR state = 'running',
                             updated_at = now()
                      WHERE merchant_id = $1 AND kind = $2 AND state IN ('queued', 'running', 'paused')
                      RETURNING job_id",
@@ -140,8 +141,22 @@ impl Queue {
         Ok(done.rows_affected() == 1)
     }
 
-    /// The job finished its work.
+    /// The job finished its work. If it was asked for again while running, it goes back to the queue.
     pub async fn complete(&self, lease: &Lease) -> Result<bool, JobError> {
+        let again = sqlx::query(
+            "UPDATE jobs SET state = 'queued', rerun = false, run_at = now(), lease_token = NULL, lease_expires_at = NULL,
+                    updated_at = now()
+             WHERE merchant_id = $1 AND job_id = $2 AND lease_token = $3 AND state = 'running' AND rerun",
+        )
+        .bind(lease.merchant_id)
+        .bind(lease.job_id)
+        .bind(lease.token)
+        .execute(&self.pool)
+        .await?;
+        if again.rows_affected() == 1 {
+            sqlx::query("SELECT pg_notify($1, 'rerun')").bind(NOTIFY_CHANNEL).execute(&self.pool).await?;
+            return Ok(true);
+        }
         let mut tx = self.pool.begin().await?;
         let done: Option<(String, String)> = sqlx::query_as(
             "UPDATE jobs SET state = 'succeeded', lease_token = NULL, lease_expires_at = NULL, last_error = NULL,

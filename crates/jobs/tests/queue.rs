@@ -201,3 +201,18 @@ async fn a_big_merchant_yields_to_small_ones_and_shutdown_is_clean() {
         sqlx::query_scalar("SELECT count(*) FROM jobs WHERE state = 'running'").fetch_one(&db.pool).await.expect("q");
     assert_eq!(live, 0, "no job left leased after shutdown");
 }
+
+#[tokio::test]
+async fn a_job_asked_for_while_running_runs_again() {
+    let db = test_db().await;
+    let m = merchants_in(&db, 1).await[0];
+    let q = Queue::new(db.pool.clone());
+    let id = q.enqueue(m, "catalog", Mode::Incremental).await.expect("enqueue");
+    let (_, lease) = q.claim(&kinds(), LEASE).await.expect("claim").expect("job");
+    assert_eq!(q.enqueue(m, "catalog", Mode::Incremental).await.expect("again"), id, "no second live job");
+    assert!(q.complete(&lease).await.expect("complete"));
+    assert_eq!(q.get(m, id).await.expect("get").expect("job").state, JobState::Queued, "runs once more");
+    let (_, lease) = q.claim(&kinds(), LEASE).await.expect("claim").expect("requeued");
+    assert!(q.complete(&lease).await.expect("complete"));
+    assert_eq!(q.get(m, id).await.expect("get").expect("job").state, JobState::Succeeded);
+}

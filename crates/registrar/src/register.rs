@@ -7,17 +7,11 @@ use futures::future::join_all;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use std::sync::Arc;
+use storelink_core::webhook_secret_purpose;
 use storelink_core::{MerchantId, Slot};
 use storelink_occ::{OccClient, OccError, Webhook};
 use storelink_vault::{Vault, VaultError};
 use url::Url;
-
-pub const WEBHOOK_SECRET_PURPOSE_PREFIX: &str = "webhook-secret:";
-
-/// Vault purpose under which a slot's signing secrets are sealed (JSON `{"sha1":..,"sha512":..}`).
-pub fn webhook_secret_purpose(slot: Slot) -> String {
-    format!("{WEBHOOK_SECRET_PURPOSE_PREFIX}{slot}")
-}
 
 #[derive(Clone)]
 pub struct Registrar {

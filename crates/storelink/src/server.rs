@@ -13,7 +13,8 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use sqlx::PgPool;
 use std::net::TcpListener;
 use std::time::Duration;
-use storelink_jobs::{Queue, Worker, WorkerConfig};
+use storelink_inbound::{Inbound, InboundHandler};
+use storelink_jobs::{Handler, Job, JobContext, Outcome, Queue, Worker, WorkerConfig};
 use storelink_netguard::Policy;
 use storelink_occ::{OccClient, OccConfig};
 use storelink_onboarding::{ConnectLimits, Csrf, Limiters, Onboarding, Pipeline};
@@ -90,6 +91,7 @@ impl Services {
 pub fn http_server(services: &Services, listener: TcpListener, demo: bool) -> std::io::Result<Server> {
     let onboarding = web::Data::new(services.onboarding());
     let pool = web::Data::new(services.pool.clone());
+    let inbound = Inbound { pool: services.pool.clone(), vault: services.vault.clone(), queue: services.queue.clone() };
     let server = HttpServer::new(move || {
         let app = App::new()
             .wrap(security_headers())
@@ -100,7 +102,8 @@ pub fn http_server(services: &Services, listener: TcpListener, demo: bool) -> st
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
             .route("/static/storelink.css", web::get().to(stylesheet))
-            .configure(storelink_onboarding::configure);
+            .configure(storelink_onboarding::configure)
+            .configure(|cfg| inbound.clone().configure(cfg));
         let app = if demo { app.configure(crate::demo::configure_routes) } else { app.configure(|_| {}) };
         app.default_service(web::to(not_found))
     })
@@ -110,25 +113,50 @@ pub fn http_server(services: &Services, listener: TcpListener, demo: bool) -> st
     Ok(server)
 }
 
-/// Background loops of the `worker` role. Returns when `shutdown` is cancelled and they stopped.
-/// The background role: slot registration retries and the sync workers, until `shutdown`.
+/// The background role until `shutdown`: slot registration retries, sync jobs and inbound webhook
+/// processing. Returns once they stopped.
 pub async fn run_workers(services: Services, shutdown: CancellationToken) {
     let retry = tokio::spawn(services.registrar.clone().run_retry_loop(shutdown.clone()));
-    let handler =
-        SyncHandler::new(services.pool.clone(), services.occ.clone(), services.tokens.clone(), services.queue.clone());
+    let handler = JobHandlers {
+        sync: SyncHandler::new(
+            services.pool.clone(),
+            services.occ.clone(),
+            services.tokens.clone(),
+            services.queue.clone(),
+        ),
+        inbound: InboundHandler::new(services.pool.clone()),
+    };
+    let mut kinds = storelink_sync::kinds();
+    kinds.push(storelink_inbound::KIND.to_owned());
     let config = WorkerConfig {
         concurrency: services.config.raw.worker_concurrency,
         lease: Config::secs(services.config.raw.job_lease_secs),
         heartbeat: Config::secs(services.config.raw.job_heartbeat_secs),
         slice: Config::secs(services.config.raw.job_slice_secs),
         schedules: if services.config.raw.schedule_syncs { storelink_sync::default_schedules() } else { Vec::new() },
-        ..WorkerConfig::new(storelink_sync::kinds())
+        ..WorkerConfig::new(kinds)
     };
     let sync = Worker::new(services.queue.clone(), handler, config).run(shutdown.clone());
     if let Err(e) = sync.await {
         tracing::error!(error = %e, "sync workers stopped");
     }
     let _ = retry.await;
+}
+
+/// Routes each job kind to the crate that runs it.
+struct JobHandlers {
+    sync: SyncHandler,
+    inbound: InboundHandler,
+}
+
+impl Handler for JobHandlers {
+    async fn run(&self, job: Job, ctx: JobContext) -> Outcome {
+        if job.kind == storelink_inbound::KIND {
+            self.inbound.run(job, ctx).await
+        } else {
+            self.sync.run(job, ctx).await
+        }
+    }
 }
 
 fn security_headers() -> DefaultHeaders {

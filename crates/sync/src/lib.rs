@@ -5,6 +5,7 @@
 //! (the token cache does) and runs only as a `storelink_jobs::Handler`.
 
 mod error;
+mod ingest;
 mod normalize;
 mod runner;
 mod state;
@@ -16,6 +17,7 @@ use storelink_core::SyncKind;
 use storelink_jobs::Schedule;
 
 pub use error::SyncError;
+pub use ingest::upsert_order;
 pub use runner::SyncHandler;
 pub use state::{SyncStatus, status};
 

@@ -1,0 +1,13 @@
+//! Inbound OCC webhooks: `POST /webhooks/occ/{merchant_id}/{slot}` verifies the OCC signature with the
+//! slot's sealed secret, stores the raw delivery durably and idempotently before answering 2xx, and
+//! an `inbound` job processes stored deliveries into orders. Owns `inbound_events`. Must not call OCC
+//! or answer 2xx before the delivery is committed.
+
+mod process;
+mod routes;
+mod store;
+mod verify;
+
+pub use process::{Drained, InboundHandler, KIND};
+pub use routes::{Inbound, MAX_BODY};
+pub use verify::{Secrets, VerifyError, verify};

@@ -1,0 +1,102 @@
+//! `POST /webhooks/occ/{merchant_id}/{slot}`: unknown merchant or slot -> 404, revoked merchant -> 410,
+//! body over 1 MiB -> 413, bad or missing signature -> 401, malformed JSON -> 400; all with nothing
+//! stored. A valid delivery is committed (once per dedupe key) before the 200.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use sqlx::PgPool;
+use storelink_core::{MerchantId, Slot, webhook_secret_purpose};
+use storelink_jobs::{Mode, Queue};
+use storelink_tenants::{MerchantStatus, merchants};
+use storelink_vault::Vault;
+
+use crate::verify::{Secrets, verify};
+use crate::{KIND, store};
+
+/// Largest delivery accepted.
+pub const MAX_BODY: usize = 1 << 20;
+
+#[derive(Clone)]
+pub struct Inbound {
+    pub pool: PgPool,
+    pub vault: Vault,
+    pub queue: Queue,
+}
+
+impl Inbound {
+    pub fn configure(self, cfg: &mut web::ServiceConfig) {
+        cfg.service(
+            web::resource("/webhooks/occ/{merchant_id}/{slot}")
+                .app_data(web::Data::new(self))
+                .app_data(web::PayloadConfig::new(MAX_BODY))
+                .route(web::post().to(receive)),
+        );
+    }
+}
+
+fn problem(status: StatusCode, code: &str, title: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("application/problem+json")
+        .json(serde_json::json!({"type": format!("https://storelink.dev/problems/{code}"), "title": title, "status": status.as_u16(), "code": code}))
+}
+
+async fn receive(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+    inbound: web::Data<Inbound>,
+) -> HttpResponse {
+    let (merchant, slot) = path.into_inner();
+    let (Ok(merchant), Ok(slot)) = (merchant.parse::<MerchantId>(), slot.parse::<Slot>()) else {
+        return problem(StatusCode::NOT_FOUND, "unknown_webhook", "No such webhook endpoint");
+    };
+    match merchants::get(&inbound.pool, merchant).await {
+        Ok(Some(m)) if m.status == MerchantStatus::Revoked => {
+            return problem(StatusCode::GONE, "merchant_revoked", "This merchant's connection was revoked");
+        }
+        Ok(Some(_)) => {}
+        Ok(None) => return problem(StatusCode::NOT_FOUND, "unknown_webhook", "No such webhook endpoint"),
+        Err(e) => return unavailable(&e.to_string()),
+    }
+    let secrets = match inbound.vault.open(merchant, &webhook_secret_purpose(slot)).await {
+        Ok(Some(bytes)) => serde_json::from_slice::<Secrets>(&bytes).unwrap_or_default(),
+        Ok(None) => Secrets::default(),
+        Err(e) => return unavailable(&e.to_string()),
+    };
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let signed = verify(
+        &secrets,
+        header("X-Oracle-CC-WebHook-Signature-SHA512"),
+        header("X-Oracle-CC-WebHook-Signature"),
+        &body,
+    );
+    if let Err(e) = signed {
+        tracing::warn!(%merchant, %slot, reason = %e, "inbound webhook refused");
+        return problem(StatusCode::UNAUTHORIZED, "bad_signature", "The webhook signature is missing or wrong");
+    }
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return problem(StatusCode::BAD_REQUEST, "malformed_json", "The body is not valid JSON");
+    };
+    let key = store::dedupe_key(slot, &value, &body);
+    let stored = match store::insert(&inbound.pool, merchant, slot, &key, &body).await {
+        Ok(stored) => stored,
+        Err(e) => return unavailable(&e.to_string()),
+    };
+    // Stored means acknowledged; a failed enqueue only delays processing until the next delivery or job.
+    if let Err(e) = inbound.queue.enqueue(merchant, KIND, Mode::Incremental).await {
+        tracing::warn!(%merchant, error = %e, "inbound processing not enqueued");
+    }
+    tracing::info!(%merchant, %slot, duplicate = !stored, "inbound webhook stored");
+    HttpResponse::Ok().json(serde_json::json!({"status": if stored { "stored" } else { "duplicate" }}))
+}
+
+/// The store cannot be reached: 503 so OCC retries later (its resend schedule).
+fn unavailable(detail: &str) -> HttpResponse {
+    tracing::error!(error = %detail, "inbound webhook not stored");
+    let mut response =
+        problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Temporarily unable to accept the webhook");
+    response
+        .headers_mut()
+        .insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from_static("30"));
+    response
+}

@@ -1,0 +1,77 @@
+//! `inbound_events`: deliveries stored verbatim, once per dedupe key, then marked processed.
+
+use sha2::{Digest, Sha256};
+use sqlx::{PgConnection, PgPool};
+use storelink_core::{MerchantId, Slot};
+
+/// Redeliveries of the same event share a key: slot + order id + lastModifiedTime when the payload
+/// has them (OCC sends no event id), else the body's hash.
+pub(crate) fn dedupe_key(slot: Slot, body: &serde_json::Value, raw: &[u8]) -> String {
+    let order = body.get("order").unwrap_or(body);
+    match (order.get("id").and_then(|v| v.as_str()), order.get("lastModifiedTime")) {
+        (Some(id), Some(modified)) if !modified.is_null() => format!("{slot}:{id}:{modified}"),
+        _ => format!("{slot}:sha256:{}", hex::encode(Sha256::digest(raw))),
+    }
+}
+
+/// Store a delivery; false when it was a redelivery already stored.
+pub(crate) async fn insert(
+    pool: &PgPool,
+    merchant: MerchantId,
+    slot: Slot,
+    key: &str,
+    raw: &[u8],
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO inbound_events (merchant_id, slot, dedupe_key, body) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (merchant_id, dedupe_key) DO NOTHING",
+    )
+    .bind(merchant)
+    .bind(slot.as_str())
+    .bind(key)
+    .bind(raw)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub(crate) struct Pending {
+    pub event_id: i64,
+    pub slot: String,
+    pub body: Vec<u8>,
+}
+
+/// The oldest unprocessed deliveries of a merchant, locked for this transaction.
+pub(crate) async fn next_batch(
+    conn: &mut PgConnection,
+    merchant: MerchantId,
+    limit: i64,
+) -> Result<Vec<Pending>, sqlx::Error> {
+    let rows: Vec<(i64, String, Vec<u8>)> = sqlx::query_as(
+        "SELECT event_id, slot, body FROM inbound_events WHERE merchant_id = $1 AND processed_at IS NULL
+         ORDER BY event_id LIMIT $2 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(merchant)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(event_id, slot, body)| Pending { event_id, slot, body }).collect())
+}
+
+pub(crate) async fn mark(
+    conn: &mut PgConnection,
+    merchant: MerchantId,
+    event_id: i64,
+    error: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE inbound_events SET processed_at = now(), attempts = attempts + 1, last_error = $3
+         WHERE merchant_id = $1 AND event_id = $2",
+    )
+    .bind(merchant)
+    .bind(event_id)
+    .bind(error)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,120 @@
+//! Inbound OCC webhooks end to end: the simulator delivers signed events to the URLs the connect
+//! registered; bad requests are refused with nothing stored; redeliveries are stored once.
+
+mod common;
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use common::{merchant_id_from, spawn_app, wait_for};
+use hmac::{Hmac, Mac};
+
+const FIXTURE: &str = include_str!("../../../../shared/fixtures/occ/order-submit.json");
+
+fn sign_sha512(secret_b64: &str, body: &[u8]) -> String {
+    let mut mac = <Hmac<sha2::Sha512> as Mac>::new_from_slice(&STANDARD.decode(secret_b64).expect("b64")).expect("key");
+    mac.update(body);
+    STANDARD.encode(mac.finalize().into_bytes())
+}
+
+async fn count(pool: &sqlx::PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.expect(sql)
+}
+
+#[tokio::test]
+async fn a_signed_order_submit_becomes_one_order_however_often_it_is_delivered() {
+    let app = spawn_app().await;
+    let merchant = merchant_id_from(&app.connect().await);
+    for _ in 0..5 {
+        let results = app.sim.deliver_webhook("order-submit", FIXTURE.as_bytes()).await;
+        assert_eq!(results.len(), 1, "our URL is registered on the webhook");
+        assert_eq!(results[0].1, Ok(200), "{:?}", results[0]);
+    }
+    let pool = app.db.pool.clone();
+    let processed = wait_for(Duration::from_secs(20), || {
+        let pool = pool.clone();
+        async move { count(&pool, "SELECT count(*) FROM orders WHERE order_id = 'o20005'").await == 1 }
+    })
+    .await;
+    assert!(processed, "the fixture order was processed");
+    let (stored, events): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM inbound_events), (SELECT count(*) FROM change_events WHERE entity = 'order' AND entity_id = 'o20005')",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .expect("counts");
+    assert_eq!((stored, events), (1, 1), "stored once, one created event");
+    let (total, currency, items): (f64, String, serde_json::Value) = sqlx::query_as(
+        "SELECT total::float8, currency, items FROM orders WHERE merchant_id = $1::uuid AND order_id = 'o20005'",
+    )
+    .bind(&merchant)
+    .fetch_one(&app.db.pool)
+    .await
+    .expect("order");
+    assert_eq!((total, currency.as_str()), (268.4, "USD"));
+    assert!(items.as_array().is_some_and(|i| !i.is_empty()), "commerce items kept despite the dangling relationship");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_deliveries_are_refused_and_nothing_is_stored() {
+    let app = spawn_app().await;
+    let merchant = merchant_id_from(&app.connect().await);
+    let secret =
+        app.sim.webhook("order-submit").expect("webhook")["secretKeySHA512"].as_str().expect("secret").to_owned();
+    let url = format!("{}/webhooks/occ/{merchant}/order-submit", app.base);
+    let body = FIXTURE.as_bytes();
+    let good = sign_sha512(&secret, body);
+    let post = |url: String, body: Vec<u8>, signature: Option<String>| {
+        let http = app.http.clone();
+        async move {
+            let mut request = http.post(url).header("content-type", "application/json").body(body);
+            if let Some(signature) = signature {
+                request = request.header("X-Oracle-CC-WebHook-Signature-SHA512", signature);
+            }
+            request.send().await.expect("send").status().as_u16()
+        }
+    };
+    let other_body = sign_sha512(&secret, b"{\"order\":{\"id\":\"other\"}}");
+    let truncated = good[..good.len() - 8].to_owned();
+    /// (what, url, body, signature header, expected status)
+    type Case = (&'static str, String, Vec<u8>, Option<String>, u16);
+    let cases: Vec<Case> = vec![
+        ("no signature", url.clone(), body.to_vec(), None, 401),
+        ("empty signature", url.clone(), body.to_vec(), Some(String::new()), 401),
+        ("truncated signature", url.clone(), body.to_vec(), Some(truncated), 401),
+        ("signature of another body", url.clone(), body.to_vec(), Some(other_body), 401),
+        ("not base64", url.clone(), body.to_vec(), Some("%%%".into()), 401),
+        (
+            "unknown merchant",
+            format!("{}/webhooks/occ/{}/order-submit", app.base, uuid::Uuid::new_v4()),
+            body.to_vec(),
+            Some(good.clone()),
+            404,
+        ),
+        (
+            "unknown slot",
+            format!("{}/webhooks/occ/{merchant}/cart-idle", app.base),
+            body.to_vec(),
+            Some(good.clone()),
+            404,
+        ),
+        (
+            "not a merchant id",
+            format!("{}/webhooks/occ/nope/order-submit", app.base),
+            body.to_vec(),
+            Some(good.clone()),
+            404,
+        ),
+        ("malformed JSON", url.clone(), b"{not json".to_vec(), Some(sign_sha512(&secret, b"{not json")), 400),
+        ("over 1 MiB", url.clone(), vec![b' '; (1 << 20) + 10], Some(good.clone()), 413),
+    ];
+    for (what, url, body, signature, expected) in cases {
+        assert_eq!(post(url, body, signature).await, expected, "{what}");
+    }
+    assert_eq!(count(&app.db.pool, "SELECT count(*) FROM inbound_events").await, 0, "nothing stored");
+    assert_eq!(post(url.clone(), body.to_vec(), Some(good)).await, 200, "the good delivery is accepted");
+    assert_eq!(count(&app.db.pool, "SELECT count(*) FROM inbound_events").await, 1);
+    app.stop().await;
+}

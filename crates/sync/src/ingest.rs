@@ -1,0 +1,19 @@
+//! Orders that arrive by webhook instead of by a sync run: the same normalization and the same
+//! one-statement upsert, so a webhook and a later sync of the same order agree.
+
+use serde_json::Value;
+use sqlx::PgConnection;
+use storelink_core::MerchantId;
+
+use crate::normalize;
+use crate::tables::{self, WriteMode};
+
+/// Upsert one OCC order document; true when it was new or changed (a change event was recorded).
+/// False also for a document without an order id, which is skipped.
+pub async fn upsert_order(conn: &mut PgConnection, merchant: MerchantId, order: &Value) -> Result<bool, sqlx::Error> {
+    let Some(row) = normalize::order(order) else { return Ok(false) };
+    // Orders are never swept, so the generation they carry does not matter.
+    let changed =
+        tables::write_orders(conn, merchant, 0, WriteMode::UpsertWithEvents, std::slice::from_ref(&row)).await?;
+    Ok(changed > 0)
+}
