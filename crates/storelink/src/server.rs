@@ -18,6 +18,7 @@ use storelink_jobs::{Handler, Job, JobContext, Outcome, Queue, Worker, WorkerCon
 use storelink_netguard::Policy;
 use storelink_occ::{OccClient, OccConfig};
 use storelink_onboarding::{ConnectLimits, Csrf, Limiters, Onboarding, Pipeline};
+use storelink_partner_api::{PartnerApi, TokenIssuer};
 use storelink_registrar::{Registrar, RegistrarConfig};
 use storelink_sync::SyncHandler;
 use storelink_token_cache::{TokenCache, TokenConfig};
@@ -92,6 +93,9 @@ pub fn http_server(services: &Services, listener: TcpListener, demo: bool) -> st
     let onboarding = web::Data::new(services.onboarding());
     let pool = web::Data::new(services.pool.clone());
     let inbound = Inbound { pool: services.pool.clone(), vault: services.vault.clone(), queue: services.queue.clone() };
+    let issuer = services.config.public_url.as_str().trim_end_matches('/').to_owned();
+    let partner_api =
+        PartnerApi { pool: services.pool.clone(), tokens: TokenIssuer::new(services.keys.clone(), issuer) };
     let server = HttpServer::new(move || {
         let app = App::new()
             .wrap(security_headers())
@@ -103,7 +107,8 @@ pub fn http_server(services: &Services, listener: TcpListener, demo: bool) -> st
             .route("/readyz", web::get().to(readyz))
             .route("/static/storelink.css", web::get().to(stylesheet))
             .configure(storelink_onboarding::configure)
-            .configure(|cfg| inbound.clone().configure(cfg));
+            .configure(|cfg| inbound.clone().configure(cfg))
+            .configure(|cfg| partner_api.clone().configure(cfg));
         let app = if demo { app.configure(crate::demo::configure_routes) } else { app.configure(|_| {}) };
         app.default_service(web::to(not_found))
     })

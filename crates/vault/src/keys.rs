@@ -113,10 +113,12 @@ impl MasterKeys {
     /// A 32-byte subkey for another purpose: HMAC-SHA256(active key, label).
     pub fn derive_key(&self, label: &[u8]) -> [u8; 32] {
         let (_, key) = self.active();
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(key.as_ref()).unwrap_or_else(|_| unreachable!("any key length"));
-        mac.update(label);
-        mac.finalize().into_bytes().into()
+        derive(key, label)
+    }
+
+    /// The same derivation from the named key (e.g. to verify what an older key signed).
+    pub fn derive_key_for(&self, id: &str, label: &[u8]) -> Option<[u8; 32]> {
+        self.get(id).map(|key| derive(key, label))
     }
 
     pub(crate) fn active(&self) -> (&str, &KeyBytes) {
@@ -127,6 +129,13 @@ impl MasterKeys {
     pub(crate) fn get(&self, id: &str) -> Option<&KeyBytes> {
         self.keys.iter().find(|(k, _)| k == id).map(|(_, key)| key)
     }
+}
+
+fn derive(key: &KeyBytes, label: &[u8]) -> [u8; 32] {
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(key.as_ref()).unwrap_or_else(|_| unreachable!("any key length"));
+    mac.update(label);
+    mac.finalize().into_bytes().into()
 }
 
 #[cfg(test)]
@@ -182,6 +191,8 @@ mod tests {
         let rotated = keys.with_generated("b").expect("rotate");
         assert_eq!(rotated.active_id(), "b");
         assert_ne!(rotated.derive_key(b"x"), keys.derive_key(b"x"));
+        assert_eq!(rotated.derive_key_for("a", b"x"), Some(keys.derive_key(b"x")));
+        assert_eq!(rotated.derive_key_for("zz", b"x"), None);
         assert!(rotated.with_generated("a").is_err());
         assert_eq!(rotated.without("a").expect("drop").ids(), vec!["b"]);
         assert!(keys.without("a").is_err(), "the only key stays");
