@@ -1,4 +1,5 @@
-//! `/v1` routes: `POST /v1/oauth/token`, `GET /v1/merchants[/{id}]`, `GET /v1/merchants/{id}/products`.
+//! `/v1` routes: `POST /v1/oauth/token`, `GET /v1/merchants[/{id}]`, and per merchant `products`,
+//! `skus`, `inventory`, `shipping-methods`, `orders`.
 //! Every query names the calling partner, so another partner's merchant is simply not found.
 
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -26,8 +27,24 @@ impl PartnerApi {
                 .route("/oauth/token", web::post().to(token))
                 .route("/merchants", web::get().to(list_merchants))
                 .route("/merchants/{merchant_id}", web::get().to(get_merchant))
-                .route("/merchants/{merchant_id}/products", web::get().to(list_products)),
+                .route("/merchants/{merchant_id}/products", web::get().to(list_products))
+                .configure(|cfg| {
+                    for resource in Listing::ALL {
+                        cfg.route(
+                            &format!("/merchants/{{merchant_id}}/{}", resource.path),
+                            web::get().to(move |api, req, path, q| list_rows(api, req, path, q, resource)),
+                        );
+                    }
+                }),
         );
+    }
+
+    /// Every merchant-scoped GET route below `/v1/merchants/{merchant_id}` (tests walk this list, so a
+    /// new route cannot skip the tenant-isolation check).
+    pub fn merchant_routes() -> Vec<String> {
+        let mut routes = vec![String::new(), "/products".to_owned()];
+        routes.extend(Listing::ALL.iter().map(|l| format!("/{}", l.path)));
+        routes
     }
 
     fn partner(&self, req: &HttpRequest) -> Result<PartnerId, ApiError> {
@@ -207,4 +224,69 @@ async fn list_products(
     .fetch_all(&api.pool)
     .await?;
     Ok(page(rows, limit, |p| cursor::encode(&(p.updated_at, &p.product_id))))
+}
+
+/// A synced table served as-is (minus internal columns), in `updated_at` order.
+#[derive(Clone, Copy)]
+struct Listing {
+    path: &'static str,
+    table: &'static str,
+    /// Key columns after `updated_at`; single-key tables use `''` for the second.
+    keys: (&'static str, &'static str),
+}
+
+impl Listing {
+    const ALL: [Listing; 4] = [
+        Listing { path: "skus", table: "skus", keys: ("t.sku_id", "''") },
+        Listing { path: "inventory", table: "inventory", keys: ("t.sku_id", "t.location_id") },
+        Listing { path: "shipping-methods", table: "shipping_methods", keys: ("t.method_id", "''") },
+        Listing { path: "orders", table: "orders", keys: ("t.order_id", "''") },
+    ];
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    item: serde_json::Value,
+    updated_at: DateTime<Utc>,
+    k1: String,
+    k2: String,
+}
+
+async fn list_rows(
+    api: web::Data<PartnerApi>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    q: web::Query<Paging>,
+    listing: Listing,
+) -> Result<HttpResponse, ApiError> {
+    let partner = api.partner(&req)?;
+    let merchant = api.own_merchant(partner, &path).await?;
+    let limit = q.limit()?;
+    let after: Option<(DateTime<Utc>, String, String)> = q.cursor.as_deref().map(cursor::decode).transpose()?;
+    let (after_time, k1, k2) = after.map_or((None, None, None), |(t, a, b)| (Some(t), Some(a), Some(b)));
+    let (key1, key2) = listing.keys;
+    let rows = sqlx::query_as::<_, Row>(&format!(
+        "SELECT to_jsonb(t) - 'merchant_id' - 'content_hash' - 'seen_generation' AS item, t.updated_at,
+                {key1}::text COLLATE \"C\" AS k1, {key2}::text COLLATE \"C\" AS k2
+         FROM {table} t
+         WHERE t.merchant_id = $1
+           AND ($2::timestamptz IS NULL OR t.updated_at >= $2)
+           AND ($3::timestamptz IS NULL OR (t.updated_at, {key1}::text COLLATE \"C\", {key2}::text COLLATE \"C\") > ($3, $4, $5))
+         ORDER BY t.updated_at, k1, k2
+         LIMIT $6",
+        table = listing.table,
+    ))
+    .bind(merchant)
+    .bind(q.updated_since)
+    .bind(after_time)
+    .bind(k1)
+    .bind(k2)
+    .bind(limit)
+    .fetch_all(&api.pool)
+    .await?;
+    let next = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| cursor::encode(&(r.updated_at, &r.k1, &r.k2))))
+        .flatten();
+    let items: Vec<serde_json::Value> = rows.into_iter().map(|r| r.item).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "next_cursor": next })))
 }

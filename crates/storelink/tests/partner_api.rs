@@ -67,7 +67,11 @@ async fn partners_see_only_their_merchants_and_page_through_products() {
         .to_owned();
 
     // Tenant isolation: every merchant-scoped route, called with the other partner's token.
-    let routes = [format!("/v1/merchants/{merchant}"), format!("/v1/merchants/{merchant}/products")];
+    let routes: Vec<String> = storelink_partner_api::PartnerApi::merchant_routes()
+        .iter()
+        .map(|suffix| format!("/v1/merchants/{merchant}{suffix}"))
+        .collect();
+    assert!(routes.len() >= 6, "{routes:?}");
     for route in &routes {
         assert_eq!(get(&app, &bearer, route).await.0, 200, "{route} for its partner");
         let (status, problem) = get(&app, &other_bearer, route).await;
@@ -79,6 +83,14 @@ async fn partners_see_only_their_merchants_and_page_through_products() {
     let (_, mine) = get(&app, &bearer, "/v1/merchants").await;
     assert_eq!(mine["items"][0]["merchant_id"], merchant.as_str());
     assert_eq!(mine["items"][0]["slots_registered"], 4);
+    let (_, methods) = get(&app, &bearer, &format!("/v1/merchants/{merchant}/shipping-methods")).await;
+    let methods = methods["items"].as_array().expect("items").clone();
+    assert!(
+        !methods.is_empty()
+            && methods.iter().all(|m| m.get("content_hash").is_none() && m.get("merchant_id").is_none())
+    );
+    let (_, inventory) = get(&app, &bearer, &format!("/v1/merchants/{merchant}/inventory?limit=250")).await;
+    assert_eq!(inventory["items"].as_array().map(Vec::len), Some(100), "two SKUs x 50 products");
 
     // Keyset paging: 50 products in pages of 20, no gaps or repeats.
     let mut seen = Vec::new();
