@@ -60,6 +60,8 @@ impl InboundHandler {
 }
 
 /// Apply one delivery; `Ok(Some(reason))` when the payload is unusable (recorded, not retried).
+/// Order events carry `{"order": {...}}` (shipments are the order's shipped shipping groups); a Return
+/// Request Update carries the order and the return request, and for an exchange the new order.
 async fn apply(
     conn: &mut sqlx::PgConnection,
     merchant: MerchantId,
@@ -67,13 +69,27 @@ async fn apply(
     body: &[u8],
 ) -> Result<Option<String>, sqlx::Error> {
     let Ok(value) = serde_json::from_slice::<Value>(body) else { return Ok(Some("the body is not JSON".into())) };
-    // Order events carry {"order": {...}}; shipment events carry the order too.
-    let order = value.get("order").unwrap_or(&value);
-    if order.get("id").and_then(Value::as_str).is_none() {
-        return Ok(Some(format!("no order id in the {slot} payload")));
+    let order = value.get("order").or_else(|| value.get("id").map(|_| &value)).filter(|o| o.get("id").is_some());
+    let request = return_request(&value);
+    if order.is_none() && request.is_none() {
+        return Ok(Some(format!("neither an order nor a return request in the {slot} payload")));
     }
-    storelink_sync::upsert_order(conn, merchant, order).await?;
+    if let Some(order) = order {
+        storelink_sync::upsert_order(conn, merchant, order).await?;
+    }
+    if let Some(exchange) = value.get("exchangeOrder").filter(|o| o.get("id").is_some()) {
+        storelink_sync::upsert_order(conn, merchant, exchange).await?;
+    }
+    if let Some(request) = request {
+        let order_id = order.and_then(|o| o.get("id")).and_then(Value::as_str);
+        storelink_sync::upsert_return(conn, merchant, request, order_id).await?;
+    }
     Ok(None)
+}
+
+/// The return request of a payload: `returnRequest`, or the payload itself when it is one.
+pub(crate) fn return_request(value: &Value) -> Option<&Value> {
+    value.get("returnRequest").or_else(|| value.get("requestId").map(|_| value))
 }
 
 impl Handler for InboundHandler {

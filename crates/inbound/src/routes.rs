@@ -83,10 +83,21 @@ async fn receive(
         Err(e) => return unavailable(&e.to_string()),
     };
     // Stored means acknowledged; a failed enqueue only delays processing until the next delivery or job.
-    if let Err(e) = inbound.queue.enqueue(merchant, KIND, Mode::Incremental).await {
+    // A job still queued (not yet started) will read this committed event: no write needed, which
+    // keeps a burst from serializing on the job row. A running one must be asked to run again.
+    let queued: Result<bool, _> = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM jobs WHERE merchant_id = $1 AND kind = $2 AND state = 'queued')",
+    )
+    .bind(merchant)
+    .bind(KIND)
+    .fetch_one(&inbound.pool)
+    .await;
+    if !matches!(queued, Ok(true))
+        && let Err(e) = inbound.queue.enqueue(merchant, KIND, Mode::Incremental).await
+    {
         tracing::warn!(%merchant, error = %e, "inbound processing not enqueued");
     }
-    tracing::info!(%merchant, %slot, duplicate = !stored, "inbound webhook stored");
+    tracing::debug!(%merchant, %slot, duplicate = !stored, "inbound webhook stored");
     HttpResponse::Ok().json(serde_json::json!({"status": if stored { "stored" } else { "duplicate" }}))
 }
 

@@ -5,11 +5,13 @@ use sqlx::{PgConnection, PgPool};
 use storelink_core::{MerchantId, Slot};
 
 /// Redeliveries of the same event share a key: slot + order id + lastModifiedTime when the payload
-/// has them (OCC sends no event id), else the body's hash.
+/// has them (OCC sends no event id), else the body's hash. Return request updates always use the
+/// hash: the order beside a return does not change when the return does.
 pub(crate) fn dedupe_key(slot: Slot, body: &serde_json::Value, raw: &[u8]) -> String {
     let order = body.get("order").unwrap_or(body);
+    let is_return = crate::process::return_request(body).is_some();
     match (order.get("id").and_then(|v| v.as_str()), order.get("lastModifiedTime")) {
-        (Some(id), Some(modified)) if !modified.is_null() => format!("{slot}:{id}:{modified}"),
+        (Some(id), Some(modified)) if !modified.is_null() && !is_return => format!("{slot}:{id}:{modified}"),
         _ => format!("{slot}:sha256:{}", hex::encode(Sha256::digest(raw))),
     }
 }

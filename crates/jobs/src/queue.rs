@@ -52,11 +52,19 @@ pub struct KindCounts {
 #[derive(Clone)]
 pub struct Queue {
     pool: PgPool,
+    /// Kinds claimed whatever the merchant's status (e.g. telling a partner the merchant was revoked).
+    any_status: Vec<String>,
 }
 
 impl Queue {
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self { pool, any_status: Vec::new() }
+    }
+
+    /// Also claim jobs of `kinds` for merchants that are paused, revoked or whose credentials are invalid.
+    pub fn with_any_status_kinds(mut self, kinds: &[&str]) -> Self {
+        self.any_status = kinds.iter().map(|k| (*k).to_owned()).collect();
+        self
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -109,7 +117,8 @@ impl Queue {
                     heartbeat_at = now(), slices = slices + 1, started_at = COALESCE(started_at, now()), updated_at = now()
              WHERE (merchant_id, job_id) = (
                  SELECT j.merchant_id, j.job_id FROM jobs j JOIN merchants m USING (merchant_id)
-                 WHERE j.state = 'queued' AND j.run_at <= now() AND j.kind = ANY($1) AND m.status = 'active'
+                 WHERE j.state = 'queued' AND j.run_at <= now() AND j.kind = ANY($1)
+                   AND (m.status = 'active' OR j.kind = ANY($4))
                  ORDER BY j.run_at, j.job_id
                  FOR UPDATE OF j SKIP LOCKED LIMIT 1)
              RETURNING {JOB_COLUMNS}"
@@ -117,6 +126,7 @@ impl Queue {
         .bind(kinds)
         .bind(token)
         .bind(lease_for.as_secs_f64())
+        .bind(&self.any_status)
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(|row| {
@@ -189,6 +199,16 @@ impl Queue {
     /// The slice is used up but work remains: back of the queue, lease released, no attempt counted.
     pub async fn requeue(&self, lease: &Lease) -> Result<bool, JobError> {
         self.release(lease, "state = 'queued', run_at = now()", None).await
+    }
+
+    /// Nothing to do until `delay` has passed (e.g. a retry is scheduled): back to the queue for then,
+    /// or at once if the job was asked for again while it ran. No attempt counted.
+    pub async fn later(&self, lease: &Lease, delay: Duration) -> Result<bool, JobError> {
+        let set = format!(
+            "state = 'queued', run_at = CASE WHEN rerun THEN now() ELSE now() + make_interval(secs => {}) END, rerun = false",
+            delay.as_secs_f64()
+        );
+        self.release(lease, &set, None).await
     }
 
     /// The attempt failed. Retried after a backoff, or dead-lettered after `max_attempts`.

@@ -25,6 +25,8 @@ pub enum Outcome {
         error: String,
         retryable: bool,
     },
+    /// Nothing more to do before this delay has passed (work is scheduled for later).
+    Later(Duration),
     /// The merchant cannot be served now (key refused, paused): keep the job, paused.
     Park(String),
     /// Another attempt owns the job now; nothing to record.
@@ -161,6 +163,7 @@ impl<H: Handler> Slot<H> {
             Outcome::Done => queue.complete(&lease).await,
             Outcome::MoreWork => queue.requeue(&lease).await,
             Outcome::Failed { error, retryable } => queue.fail(&lease, error, &self.config.retry, *retryable).await,
+            Outcome::Later(delay) => queue.later(&lease, *delay).await,
             Outcome::Park(reason) => queue.park(&lease, reason).await,
             Outcome::LeaseLost => Ok(false),
         };

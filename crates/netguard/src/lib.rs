@@ -12,4 +12,4 @@ pub use policy::Policy;
 pub use resolver::{
     GuardedResolver, LookupError, http_client_builder, http_client_builder_with, resolve_checked, resolve_checked_with,
 };
-pub use store_url::{StoreUrl, UrlError, normalize_store_url};
+pub use store_url::{StoreUrl, UrlError, endpoint_url, normalize_store_url};

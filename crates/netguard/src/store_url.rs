@@ -116,20 +116,7 @@ pub fn normalize_store_url(input: &str, policy: &Policy) -> Result<StoreUrl, Url
         None => format!("https://{input}"),
     };
     let url = Url::parse(&with_scheme).map_err(|_| UrlError::Invalid)?;
-    match url.scheme() {
-        "https" => {}
-        "http" if policy.allow_insecure => {}
-        other => return Err(UrlError::UnsupportedScheme(other.to_owned())),
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(UrlError::Credentials);
-    }
-    let host = match url.host() {
-        None => return Err(UrlError::Invalid),
-        Some(Host::Ipv4(ip)) => vet_ip(IpAddr::V4(ip), policy)?,
-        Some(Host::Ipv6(ip)) => vet_ip(IpAddr::V6(ip), policy)?,
-        Some(Host::Domain(domain)) => vet_domain(domain, policy)?,
-    };
+    let host = vet_url(&url, policy)?;
     if url.port().is_some() && !policy.allow_insecure {
         return Err(UrlError::Port);
     }
@@ -139,6 +126,43 @@ pub fn normalize_store_url(input: &str, policy: &Policy) -> Result<StoreUrl, Url
     };
     let url = Url::parse(&text).map_err(|_| UrlError::Invalid)?;
     Ok(StoreUrl { url, text })
+}
+
+/// Vet a partner's webhook endpoint URL with the same rules as store URLs (https, no credentials, a
+/// public host name, no IP literal), keeping its port, path and query. No network access; the guarded
+/// resolver checks the address actually connected to on every delivery.
+pub fn endpoint_url(input: &str, policy: &Policy) -> Result<Url, UrlError> {
+    let input = input.trim();
+    if input.is_empty() {
+        return Err(UrlError::Empty);
+    }
+    if input.len() > MAX_INPUT {
+        return Err(UrlError::TooLong);
+    }
+    let url = Url::parse(input).map_err(|_| UrlError::Invalid)?;
+    vet_url(&url, policy)?;
+    if url.fragment().is_some() {
+        return Err(UrlError::Invalid);
+    }
+    Ok(url)
+}
+
+/// Scheme, credentials and host checks shared by store and endpoint URLs; returns the vetted host.
+fn vet_url(url: &Url, policy: &Policy) -> Result<String, UrlError> {
+    match url.scheme() {
+        "https" => {}
+        "http" if policy.allow_insecure => {}
+        other => return Err(UrlError::UnsupportedScheme(other.to_owned())),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(UrlError::Credentials);
+    }
+    match url.host() {
+        None => Err(UrlError::Invalid),
+        Some(Host::Ipv4(ip)) => vet_ip(IpAddr::V4(ip), policy),
+        Some(Host::Ipv6(ip)) => vet_ip(IpAddr::V6(ip), policy),
+        Some(Host::Domain(domain)) => vet_domain(domain, policy),
+    }
 }
 
 /// The scheme the merchant typed, if any. `mystore.com:443` has a port, not a scheme.
@@ -188,4 +212,33 @@ fn vet_domain(domain: &str, policy: &Policy) -> Result<String, UrlError> {
         return Err(UrlError::NotPublicHost(domain));
     }
     Ok(domain)
+}
+
+#[cfg(test)]
+mod endpoint_tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_urls_follow_the_store_rules_but_keep_their_path() {
+        let strict = Policy::strict();
+        let ok = endpoint_url("https://hooks.partner.example:8443/storelink?x=1", &strict).expect("ok");
+        assert_eq!(ok.as_str(), "https://hooks.partner.example:8443/storelink?x=1");
+        let cases = [
+            ("http://hooks.partner.example/", UrlError::UnsupportedScheme("http".into())),
+            ("https://user:pw@hooks.partner.example/", UrlError::Credentials),
+            ("https://127.0.0.1/hook", UrlError::IpLiteral),
+            ("https://[::1]/hook", UrlError::IpLiteral),
+            ("https://169.254.169.254/latest", UrlError::IpLiteral),
+            ("https://metadata.internal/", UrlError::NotPublicHost("metadata.internal".into())),
+            ("https://localhost/", UrlError::NotPublicHost("localhost".into())),
+            ("ftp://hooks.partner.example/", UrlError::UnsupportedScheme("ftp".into())),
+            ("https://hooks.partner.example/#frag", UrlError::Invalid),
+            ("not a url", UrlError::Invalid),
+            ("", UrlError::Empty),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(endpoint_url(input, &strict), Err(expected), "{input}");
+        }
+        assert!(endpoint_url("http://127.0.0.1:9000/hook", &Policy::insecure()).is_ok());
+    }
 }

@@ -72,7 +72,7 @@ impl Catalog {
         id.strip_prefix("prod")?.parse::<usize>().ok()?.checked_sub(1)
     }
 
-    fn sku_index(sku: &str) -> Option<(usize, usize)> {
+    pub fn sku_index(sku: &str) -> Option<(usize, usize)> {
         let (product, j) = sku.strip_prefix("sku")?.split_once('-')?;
         Some((product.parse::<usize>().ok()?.checked_sub(1)?, j.parse::<usize>().ok()?.checked_sub(1)?))
     }
@@ -187,7 +187,7 @@ impl Catalog {
         }
     }
 
-    fn price(&self, index: usize, version: u32) -> f64 {
+    pub(crate) fn price(&self, index: usize, version: u32) -> f64 {
         let cents = 500 + mix(self.seed, index as u64, 1) % 20_000 + u64::from(version) * 100;
         cents as f64 / 100.0
     }
@@ -253,6 +253,12 @@ impl Catalog {
 
     pub fn skus_per(&self) -> usize {
         self.skus_per
+    }
+
+    /// Take `quantity` of a SKU out of stock (an order was placed).
+    pub fn reserve(&mut self, index: usize, j: usize, quantity: i64, now: DateTime<Utc>) {
+        let level = self.stock(index, j) - quantity;
+        self.set_stock(&Self::sku_id(index, j), level, now);
     }
 
     pub fn stock(&self, index: usize, j: usize) -> i64 {

@@ -105,6 +105,15 @@ fn handle(req: &HttpRequest, body: &Bytes, state: &State) -> HttpResponse {
     if method == "POST" && (path == "/ccadmin/v1/login" || path == "/ccappagent/v1/login") {
         return login(req, body, state);
     }
+    if method == "POST" && path == "/ccappagent/v1/orders" {
+        return match authorize(req, state) {
+            None => error(401, "000002", "The access token is missing, invalid or expired"),
+            Some(permissions) if !permissions.orders => {
+                error(403, "40300", "The application key lacks access to orders")
+            }
+            Some(_) => create_order(body, state),
+        };
+    }
     let Some(rest) = path.strip_prefix("/ccadmin/v1/") else {
         return error(404, "404", "No such resource");
     };
@@ -264,6 +273,66 @@ fn get_order(state: &State, id: &str) -> HttpResponse {
         Some(order) => HttpResponse::Ok().json(order),
         None => error(404, "28001", &format!("Order {id} not found")),
     }
+}
+
+/// `POST /ccappagent/v1/orders` with `{"op": "createOrder", "shoppingCart": {"items": [...]},
+/// "shippingMethod": {"value": ...}, "shippingAddress": {...}}`: checks SKUs, stock and the shipping
+/// method, takes the stock and records a SUBMITTED order.
+fn create_order(body: &Bytes, state: &State) -> HttpResponse {
+    let Ok(order) = serde_json::from_slice::<Value>(body) else {
+        return error(400, "200104", "The body must be a JSON object");
+    };
+    if order["op"] != "createOrder" {
+        return error(400, "28100", "op must be createOrder");
+    }
+    let Some(items) = order["shoppingCart"]["items"].as_array().filter(|i| !i.is_empty()) else {
+        return error(400, "28101", "The shopping cart has no items");
+    };
+    let mut inner = state.lock();
+    let method = order["shippingMethod"]["value"].as_str().unwrap_or_default().to_owned();
+    if !inner.shipping.iter().any(|m| m["id"] == method.as_str() && m["enabled"] == true) {
+        return error(400, "28130", &format!("Shipping method {method} is not valid for this order"));
+    }
+    let mut lines = Vec::new();
+    for item in items {
+        let sku = item["catRefId"].as_str().unwrap_or_default();
+        let quantity = item["quantity"].as_i64().unwrap_or(0);
+        let Some((index, j)) =
+            Catalog::sku_index(sku).filter(|(i, j)| inner.catalog.exists(*i) && *j < inner.catalog.skus_per())
+        else {
+            return error(400, "28111", &format!("SKU {sku} does not exist"));
+        };
+        if quantity < 1 || inner.catalog.stock(index, j) < quantity {
+            return error(400, "28112", &format!("SKU {sku} is out of stock for quantity {quantity}"));
+        }
+        lines.push((index, j, quantity));
+    }
+    let now = inner.tick();
+    let id = format!("o{}", 10_001 + inner.orders.len());
+    let commerce_items: Vec<Value> = lines
+        .iter()
+        .enumerate()
+        .map(|(k, &(index, j, quantity))| {
+            let price = inner.catalog.price(index, 0);
+            json!({"id": format!("ci{id}{k}"), "productId": Catalog::product_id(index), "catalogRefId": Catalog::sku_id(index, j),
+                   "quantity": quantity, "priceInfo": {"amount": price * quantity as f64, "listPrice": price, "currencyCode": "USD"}})
+        })
+        .collect();
+    for &(index, j, quantity) in &lines {
+        inner.catalog.reserve(index, j, quantity, now);
+    }
+    let subtotal: f64 = commerce_items.iter().filter_map(|i| i["priceInfo"]["amount"].as_f64()).sum();
+    let created = json!({
+        "id": id, "state": "SUBMITTED", "siteId": "siteUS", "submittedDate": iso(now),
+        "lastModifiedDate": iso(now), "lastModifiedTime": now.timestamp_millis(),
+        "priceInfo": {"amount": subtotal, "shipping": 0.0, "tax": 0.0, "total": subtotal, "currencyCode": "USD"},
+        "commerceItems": commerce_items,
+        "shippingGroups": [{"shippingGroupId": format!("sg{id}"), "shippingMethod": {"value": method},
+            "shippingAddress": order["shippingAddress"].clone(), "trackingNumber": null, "state": "INITIAL"}],
+        "paymentGroups": [], "externalOrderReference": order["externalOrderReference"].clone()
+    });
+    inner.orders.push(created.clone());
+    HttpResponse::Created().json(created)
 }
 
 fn put_order(req: &HttpRequest, body: &Bytes, state: &State, id: &str) -> HttpResponse {

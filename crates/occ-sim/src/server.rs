@@ -163,6 +163,11 @@ impl OccSim {
         self.state.lock().orders.iter().find(|o| o["id"] == id).cloned()
     }
 
+    /// Every order id in the store, oldest first.
+    pub fn order_ids(&self) -> Vec<String> {
+        self.state.lock().orders.iter().filter_map(|o| o["id"].as_str().map(str::to_owned)).collect()
+    }
+
     pub fn add_order(&self) -> String {
         let mut inner = self.state.lock();
         let now = inner.tick();

@@ -1,13 +1,19 @@
-//! The partner API under `/v1`: client-credentials tokens (short-lived JWTs), and each partner's
-//! merchants and their synced data, scoped to the calling partner in SQL. Errors are RFC 9457
-//! problem+json with stable codes. Reads the tenant and sync tables; must never return another
-//! partner's data (another partner's merchant is a 404) or any secret.
+//! The partner API under `/v1`: client-credentials tokens (short-lived JWTs); each partner's merchants
+//! and their synced data; orders placed into the merchant's OCC store; webhook endpoints; the OpenAPI
+//! document and its docs page. Scoped to the calling partner in SQL. Errors are RFC 9457
+//! problem+json with stable codes. Must never return another partner's data (another partner's
+//! merchant or endpoint is a 404) or any stored secret.
 
 mod auth;
+mod catalog;
 mod cursor;
+mod docs;
+mod orders;
 mod problem;
 mod routes;
+mod webhooks;
 
 pub use auth::{AUDIENCE, Claims, TokenIssuer};
-pub use problem::ApiError;
-pub use routes::PartnerApi;
+pub use docs::ApiDoc;
+pub use problem::{ApiError, Problem};
+pub use routes::{PUBLIC_ROUTES, PartnerApi, RouteSpec, routes};

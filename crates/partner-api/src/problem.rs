@@ -1,7 +1,9 @@
-//! RFC 9457 problem details with stable machine-readable codes.
+//! RFC 9457 problem details with stable machine-readable codes (`code`), documented in the OpenAPI
+//! `Problem` schema. `detail` says what to fix; it never carries a secret.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -11,8 +13,32 @@ pub enum ApiError {
     NotFound,
     #[error("{0}")]
     BadRequest(String),
+    /// The request is well-formed but cannot be carried out (unknown SKU, out of stock, ...).
+    #[error("{detail}")]
+    Unprocessable { code: &'static str, detail: String },
+    #[error("{detail}")]
+    Conflict { code: &'static str, detail: String },
     #[error("temporarily unavailable")]
     Unavailable,
+    /// The merchant's store did not answer; nothing was created. Retry after the given seconds.
+    #[error("the merchant's store is unavailable; nothing was created, retry later")]
+    StoreUnavailable { retry_after_secs: u64 },
+}
+
+/// The body of every error response.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// `https://storelink.dev/problems/{code}`
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    pub title: String,
+    pub status: u16,
+    /// Stable code: unauthorized, not_found, bad_request, unknown_sku, out_of_stock,
+    /// invalid_shipping_method, idempotency_key_reused, order_not_cancellable, invalid_endpoint,
+    /// store_unavailable, unavailable.
+    pub code: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 impl ApiError {
@@ -21,7 +47,35 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::NotFound => "not_found",
             ApiError::BadRequest(_) => "bad_request",
+            ApiError::Unprocessable { code, .. } | ApiError::Conflict { code, .. } => code,
             ApiError::Unavailable => "unavailable",
+            ApiError::StoreUnavailable { .. } => "store_unavailable",
+        }
+    }
+
+    pub fn unprocessable(code: &'static str, detail: impl Into<String>) -> Self {
+        ApiError::Unprocessable { code, detail: detail.into() }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized => "A valid bearer token is required",
+            ApiError::NotFound => "Not found",
+            ApiError::BadRequest(_) => "Bad request",
+            ApiError::Unprocessable { .. } => "The request cannot be carried out",
+            ApiError::Conflict { .. } => "Conflict",
+            ApiError::Unavailable => "Temporarily unavailable",
+            ApiError::StoreUnavailable { .. } => "The merchant's store is unavailable",
+        }
+    }
+
+    fn detail(&self) -> Option<String> {
+        match self {
+            ApiError::BadRequest(_)
+            | ApiError::Unprocessable { .. }
+            | ApiError::Conflict { .. }
+            | ApiError::StoreUnavailable { .. } => Some(self.to_string()),
+            _ => None,
         }
     }
 }
@@ -39,7 +93,9 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Unavailable | ApiError::StoreUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -47,14 +103,21 @@ impl ResponseError for ApiError {
         let status = self.status_code();
         let mut response = HttpResponse::build(status);
         response.content_type("application/problem+json");
-        if matches!(self, ApiError::Unauthorized) {
-            response.insert_header(("WWW-Authenticate", "Bearer"));
+        match self {
+            ApiError::Unauthorized => {
+                response.insert_header(("WWW-Authenticate", "Bearer"));
+            }
+            ApiError::StoreUnavailable { retry_after_secs } => {
+                response.insert_header(("Retry-After", retry_after_secs.to_string()));
+            }
+            _ => {}
         }
-        response.json(serde_json::json!({
-            "type": format!("https://storelink.dev/problems/{}", self.code()),
-            "title": self.to_string(),
-            "status": status.as_u16(),
-            "code": self.code(),
-        }))
+        response.json(Problem {
+            problem_type: format!("https://storelink.dev/problems/{}", self.code()),
+            title: self.title().to_owned(),
+            status: status.as_u16(),
+            code: self.code().to_owned(),
+            detail: self.detail(),
+        })
     }
 }

@@ -34,6 +34,20 @@ pub enum BenchCommand {
         #[arg(long, value_delimiter = ',', default_values_t = [10_000, 100_000])]
         products: Vec<usize>,
     },
+    /// Durable inbound webhook ingest req/s and p99 vs the same server's /healthz.
+    Ingest {
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+    },
+    /// Partner product listing latency: page 1 vs the last page (1,000 at 100,000 products).
+    Listing {
+        #[arg(long, default_value_t = 100_000)]
+        products: usize,
+        #[arg(long, default_value_t = 200)]
+        samples: usize,
+    },
     /// Time until every small merchant has synced once, with and without one huge merchant.
     Fairness {
         #[arg(long, default_value_t = 200)]
@@ -50,6 +64,8 @@ pub async fn run(command: BenchCommand, config: Config) -> anyhow::Result<()> {
         BenchCommand::Connect { latency_ms, runs } => connect(config, latency_ms, runs.max(3)).await,
         BenchCommand::Sync { products } => crate::bench_sync::throughput(config, products).await,
         BenchCommand::Rss { products } => crate::bench_sync::rss(config, products).await,
+        BenchCommand::Ingest { seconds, concurrency } => crate::bench_api::ingest(config, seconds, concurrency).await,
+        BenchCommand::Listing { products, samples } => crate::bench_api::listing(config, products, samples).await,
         BenchCommand::Fairness { small, small_products, large_products } => {
             crate::bench_sync::fairness(config, small, small_products, large_products).await
         }

@@ -50,6 +50,13 @@ pub struct RawConfig {
     pub job_slice_secs: f64,
     /// Where `demo` keeps its generated master key and embedded database.
     pub data_dir: PathBuf,
+    /// Waits between partner webhook retries, e.g. `5s,5m,30m,2h,5h,10h,10h`.
+    pub webhook_retry_schedule: String,
+    /// Consecutive failed deliveries that disable a partner endpoint.
+    pub webhook_disable_after: i32,
+    pub webhook_timeout_secs: f64,
+    /// How long a rotated-out partner webhook secret keeps signing.
+    pub webhook_secret_overlap_secs: f64,
 }
 
 /// `1`, `true`, `yes`, `on` (and their opposites) as environment variables are usually written.
@@ -96,6 +103,10 @@ impl Default for RawConfig {
             job_heartbeat_secs: 10.0,
             job_slice_secs: 0.5,
             data_dir: PathBuf::from(".storelink"),
+            webhook_retry_schedule: "5s,5m,30m,2h,5h,10h,10h".into(),
+            webhook_disable_after: 8,
+            webhook_timeout_secs: 15.0,
+            webhook_secret_overlap_secs: 86_400.0,
         }
     }
 }
@@ -125,6 +136,7 @@ pub struct Config {
     pub listen: SocketAddr,
     pub public_url: Url,
     pub slot_map: SlotMap,
+    pub webhook_retry_schedule: Vec<Duration>,
 }
 
 impl Config {
@@ -162,6 +174,8 @@ impl Config {
             ("STORELINK_JOB_LEASE_SECS", raw.job_lease_secs),
             ("STORELINK_JOB_HEARTBEAT_SECS", raw.job_heartbeat_secs),
             ("STORELINK_JOB_SLICE_SECS", raw.job_slice_secs),
+            ("STORELINK_WEBHOOK_TIMEOUT_SECS", raw.webhook_timeout_secs),
+            ("STORELINK_WEBHOOK_SECRET_OVERLAP_SECS", raw.webhook_secret_overlap_secs),
         ] {
             if !(secs.is_finite() && secs > 0.0 && secs < 86_400.0 * 7.0) {
                 return Err(invalid(field, format!("{secs} is not a positive number of seconds")));
@@ -176,7 +190,13 @@ impl Config {
         if raw.worker_concurrency == 0 || raw.worker_concurrency > 256 {
             return Err(invalid("STORELINK_WORKER_CONCURRENCY", "must be between 1 and 256".into()));
         }
-        Ok(Self { raw, listen, public_url, slot_map })
+        let webhook_retry_schedule =
+            storelink_partner_webhooks::DeliveryConfig::parse_schedule(&raw.webhook_retry_schedule)
+                .map_err(|e| invalid("STORELINK_WEBHOOK_RETRY_SCHEDULE", e.to_string()))?;
+        if raw.webhook_disable_after < 1 {
+            return Err(invalid("STORELINK_WEBHOOK_DISABLE_AFTER", "must be at least 1".into()));
+        }
+        Ok(Self { raw, listen, public_url, slot_map, webhook_retry_schedule })
     }
 
     pub fn secs(value: f64) -> Duration {

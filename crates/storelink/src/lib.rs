@@ -3,6 +3,7 @@
 //! rules of its own; those live in the crates it wires together.
 
 pub mod bench;
+pub mod bench_api;
 pub mod bench_sync;
 pub mod config;
 pub mod database;

@@ -19,6 +19,7 @@ use storelink_netguard::Policy;
 use storelink_occ::{OccClient, OccConfig};
 use storelink_onboarding::{ConnectLimits, Csrf, Limiters, Onboarding, Pipeline};
 use storelink_partner_api::{PartnerApi, TokenIssuer};
+use storelink_partner_webhooks::{DeliverHandler, DeliveryConfig, Endpoints};
 use storelink_registrar::{Registrar, RegistrarConfig};
 use storelink_sync::SyncHandler;
 use storelink_token_cache::{TokenCache, TokenConfig};
@@ -62,8 +63,17 @@ impl Services {
         registrar_config.retry_poll = Config::secs(config.raw.slot_retry_poll_secs);
         let registrar = Registrar::new(pool.clone(), occ.clone(), vault.clone(), registrar_config);
         let tokens = TokenCache::new(pool.clone(), occ.clone(), vault.clone(), TokenConfig::default());
-        let queue = Queue::new(pool.clone());
+        let queue = Queue::new(pool.clone()).with_any_status_kinds(&[storelink_partner_webhooks::KIND]);
         Ok(Self { config, pool, vault, occ, registrar, tokens, queue, policy, keys })
+    }
+
+    fn delivery_config(&self) -> DeliveryConfig {
+        DeliveryConfig {
+            retry_schedule: self.config.webhook_retry_schedule.clone(),
+            disable_after: self.config.raw.webhook_disable_after,
+            timeout: Config::secs(self.config.raw.webhook_timeout_secs),
+            ..DeliveryConfig::new(self.policy)
+        }
     }
 
     fn onboarding(&self) -> Onboarding {
@@ -94,8 +104,15 @@ pub fn http_server(services: &Services, listener: TcpListener, demo: bool) -> st
     let pool = web::Data::new(services.pool.clone());
     let inbound = Inbound { pool: services.pool.clone(), vault: services.vault.clone(), queue: services.queue.clone() };
     let issuer = services.config.public_url.as_str().trim_end_matches('/').to_owned();
-    let partner_api =
-        PartnerApi { pool: services.pool.clone(), tokens: TokenIssuer::new(services.keys.clone(), issuer) };
+    let partner_api = PartnerApi {
+        pool: services.pool.clone(),
+        tokens: TokenIssuer::new(services.keys.clone(), issuer),
+        endpoints: Endpoints::new(services.pool.clone(), services.keys.clone(), services.policy),
+        secret_overlap: Config::secs(services.config.raw.webhook_secret_overlap_secs),
+        occ: services.occ.clone(),
+        vault: services.vault.clone(),
+        policy: services.policy,
+    };
     let server = HttpServer::new(move || {
         let app = App::new()
             .wrap(security_headers())
@@ -130,9 +147,12 @@ pub async fn run_workers(services: Services, shutdown: CancellationToken) {
             services.queue.clone(),
         ),
         inbound: InboundHandler::new(services.pool.clone()),
+        deliver: DeliverHandler::new(services.pool.clone(), services.keys.clone(), services.delivery_config())
+            .expect("the webhook HTTP client builds"),
     };
     let mut kinds = storelink_sync::kinds();
     kinds.push(storelink_inbound::KIND.to_owned());
+    kinds.push(storelink_partner_webhooks::KIND.to_owned());
     let config = WorkerConfig {
         concurrency: services.config.raw.worker_concurrency,
         lease: Config::secs(services.config.raw.job_lease_secs),
@@ -152,14 +172,15 @@ pub async fn run_workers(services: Services, shutdown: CancellationToken) {
 struct JobHandlers {
     sync: SyncHandler,
     inbound: InboundHandler,
+    deliver: DeliverHandler,
 }
 
 impl Handler for JobHandlers {
     async fn run(&self, job: Job, ctx: JobContext) -> Outcome {
-        if job.kind == storelink_inbound::KIND {
-            self.inbound.run(job, ctx).await
-        } else {
-            self.sync.run(job, ctx).await
+        match job.kind.as_str() {
+            storelink_inbound::KIND => self.inbound.run(job, ctx).await,
+            storelink_partner_webhooks::KIND => self.deliver.run(job, ctx).await,
+            _ => self.sync.run(job, ctx).await,
         }
     }
 }

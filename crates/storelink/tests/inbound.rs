@@ -118,3 +118,76 @@ async fn bad_deliveries_are_refused_and_nothing_is_stored() {
     assert_eq!(count(&app.db.pool, "SELECT count(*) FROM inbound_events").await, 1);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn every_acknowledged_event_is_processed_across_a_restart_during_a_burst() {
+    let mut app = spawn_app().await;
+    let merchant = merchant_id_from(&app.connect().await);
+    let secret =
+        app.sim.webhook("order-submit").expect("webhook")["secretKeySHA512"].as_str().expect("secret").to_owned();
+    let url = format!("{}/webhooks/occ/{merchant}/order-submit", app.base);
+    let template: serde_json::Value = serde_json::from_str(FIXTURE).expect("fixture");
+    const BURST: usize = 300;
+    let acked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let sends = (0..BURST).map(|n| {
+        let acked = acked.clone();
+        let mut body = template.clone();
+        body["order"]["id"] = serde_json::json!(format!("burst-{n}"));
+        let body = body.to_string().into_bytes();
+        let signature = sign_sha512(&secret, &body);
+        let (http, url) = (app.http.clone(), url.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(n as u64)).await;
+            let sent = http
+                .post(url)
+                .header("content-type", "application/json")
+                .header("X-Oracle-CC-WebHook-Signature-SHA512", signature)
+                .body(body)
+                .send()
+                .await;
+            let status = sent.map(|r| r.status().as_u16()).unwrap_or(0);
+            if status == 200 {
+                acked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            (n, status)
+        })
+    });
+    let sends: Vec<_> = sends.collect();
+    let started = wait_for(Duration::from_secs(20), || {
+        let a = acked.clone();
+        async move { a.load(std::sync::atomic::Ordering::SeqCst) >= 20 }
+    })
+    .await;
+    assert!(started, "the burst is under way");
+    app.restart().await;
+    let mut acknowledged = Vec::new();
+    for send in sends {
+        let (n, status) = send.await.expect("task");
+        if status == 200 {
+            acknowledged.push(format!("burst-{n}"));
+        }
+    }
+    assert!(
+        !acknowledged.is_empty() && acknowledged.len() < BURST,
+        "the restart cut the burst ({} of {BURST} acknowledged)",
+        acknowledged.len()
+    );
+    let pool = app.db.pool.clone();
+    let expected = acknowledged.clone();
+    let all = wait_for(Duration::from_secs(30), || {
+        let (pool, expected) = (pool.clone(), expected.clone());
+        async move {
+            let found: i64 = sqlx::query_scalar("SELECT count(*) FROM orders WHERE order_id = ANY($1)")
+                .bind(&expected)
+                .fetch_one(&pool)
+                .await
+                .unwrap_or(0);
+            found as usize == expected.len()
+        }
+    })
+    .await;
+    assert!(all, "every acknowledged event became an order after the restart");
+    let unprocessed: i64 = count(&app.db.pool, "SELECT count(*) FROM inbound_events WHERE processed_at IS NULL").await;
+    assert_eq!(unprocessed, 0);
+    app.stop().await;
+}

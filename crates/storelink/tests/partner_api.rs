@@ -6,8 +6,9 @@ mod common;
 use std::time::Duration;
 
 use common::{merchant_id_from, spawn_app, wait_for};
+use reqwest::Method;
 use secrecy::ExposeSecret;
-use serde_json::Value;
+use serde_json::{Value, json};
 use storelink_tenants::{NewPartner, partners};
 
 async fn token(app: &common::TestApp, client_id: &str, secret: &str) -> reqwest::Response {
@@ -17,6 +18,16 @@ async fn token(app: &common::TestApp, client_id: &str, secret: &str) -> reqwest:
         .send()
         .await
         .expect("token")
+}
+
+async fn send(app: &common::TestApp, bearer: &str, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut request = app.http.request(method, format!("{}{path}", app.base)).bearer_auth(bearer);
+    if let Some(body) = body {
+        request = request.json(&body).header("idempotency-key", "isolation");
+    }
+    let r = request.send().await.expect("send");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
 }
 
 async fn get(app: &common::TestApp, bearer: &str, path: &str) -> (u16, Value) {
@@ -66,17 +77,82 @@ async fn partners_see_only_their_merchants_and_page_through_products() {
         .expect("token")
         .to_owned();
 
-    // Tenant isolation: every merchant-scoped route, called with the other partner's token.
-    let routes: Vec<String> = storelink_partner_api::PartnerApi::merchant_routes()
+    // Tenant isolation: every partner route, called with the other partner's token.
+    let (status, created) = send(
+        &app,
+        &bearer,
+        Method::POST,
+        "/v1/webhooks/endpoints",
+        Some(json!({"url": "http://127.0.0.1:9/hook", "events": ["order.created"]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let endpoint = created["endpoint_id"].as_str().expect("endpoint id").to_owned();
+    let order_body = json!({"partner_order_reference": "PO-1", "items": [{"sku_id": "sku000001-1", "quantity": 1}],
+        "shipping_method": "ship1", "shipping_address": {"firstName": "A"}});
+    let patch = json!({"description": "x"});
+    // (method, route pattern, body, status for the other partner)
+    let cases: Vec<(Method, &str, Option<Value>, u16)> = vec![
+        (Method::GET, "/v1/merchants", None, 200),
+        (Method::GET, "/v1/merchants/{merchant_id}", None, 404),
+        (Method::GET, "/v1/merchants/{merchant_id}/products", None, 404),
+        (Method::GET, "/v1/merchants/{merchant_id}/skus", None, 404),
+        (Method::GET, "/v1/merchants/{merchant_id}/inventory", None, 404),
+        (Method::GET, "/v1/merchants/{merchant_id}/shipping-methods", None, 404),
+        (Method::GET, "/v1/merchants/{merchant_id}/orders", None, 404),
+        (Method::POST, "/v1/merchants/{merchant_id}/orders", Some(order_body), 404),
+        (Method::POST, "/v1/merchants/{merchant_id}/orders/{order_id}/cancel", None, 404),
+        (Method::GET, "/v1/merchants/{merchant_id}/shipments", None, 404),
+        (Method::GET, "/v1/merchants/{merchant_id}/returns", None, 404),
+        (Method::GET, "/v1/webhooks/event-types", None, 200),
+        (Method::GET, "/v1/webhooks/endpoints", None, 200),
+        (
+            Method::POST,
+            "/v1/webhooks/endpoints",
+            Some(json!({"url": "http://127.0.0.1:9/x", "events": ["order.created"]})),
+            201,
+        ),
+        (Method::GET, "/v1/webhooks/endpoints/{endpoint_id}", None, 404),
+        (Method::PATCH, "/v1/webhooks/endpoints/{endpoint_id}", Some(patch), 404),
+        (Method::DELETE, "/v1/webhooks/endpoints/{endpoint_id}", None, 404),
+        (Method::POST, "/v1/webhooks/endpoints/{endpoint_id}/rotate-secret", None, 404),
+        (Method::GET, "/v1/webhooks/endpoints/{endpoint_id}/deliveries", None, 404),
+        (Method::POST, "/v1/webhooks/endpoints/{endpoint_id}/deliveries/{delivery_id}/replay", None, 404),
+    ];
+    let mut covered: Vec<(String, String)> =
+        cases.iter().map(|(m, p, _, _)| (m.to_string(), (*p).to_owned())).collect();
+    covered.sort();
+    let mut served: Vec<(String, String)> = storelink_partner_api::routes()
         .iter()
-        .map(|suffix| format!("/v1/merchants/{merchant}{suffix}"))
+        .filter(|r| !storelink_partner_api::PUBLIC_ROUTES.contains(&r.path))
+        .map(|r| (r.method.to_string(), r.path.to_owned()))
         .collect();
-    assert!(routes.len() >= 6, "{routes:?}");
-    for route in &routes {
-        assert_eq!(get(&app, &bearer, route).await.0, 200, "{route} for its partner");
-        let (status, problem) = get(&app, &other_bearer, route).await;
-        assert_eq!((status, problem["code"].as_str()), (404, Some("not_found")), "{route} for another partner");
-        assert_eq!(get(&app, "garbage", route).await.0, 401, "{route} without a valid token");
+    served.sort();
+    assert_eq!(covered, served, "every authenticated route needs an isolation case");
+    let order_id: String = sqlx::query_scalar("SELECT order_id FROM orders LIMIT 1")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap_or_else(|_| "o10001".into());
+    for (method, pattern, body, expected) in cases {
+        let route = pattern
+            .replace("{merchant_id}", &merchant)
+            .replace("{endpoint_id}", &endpoint)
+            .replace("{order_id}", &order_id)
+            .replace("{delivery_id}", "1");
+        let (status, problem) = send(&app, &other_bearer, method.clone(), &route, body.clone()).await;
+        assert_eq!(status, expected, "{method} {route} for another partner: {problem}");
+        if expected == 404 {
+            assert_eq!(problem["code"], "not_found", "{method} {route}");
+        }
+        assert_eq!(
+            send(&app, "garbage", method.clone(), &route, body).await.0,
+            401,
+            "{method} {route} without a valid token"
+        );
+    }
+    for suffix in ["", "/products", "/skus", "/inventory", "/shipping-methods", "/orders", "/shipments", "/returns"] {
+        let route = format!("/v1/merchants/{merchant}{suffix}");
+        assert_eq!(get(&app, &bearer, &route).await.0, 200, "{route} for its partner");
     }
     let (_, theirs) = get(&app, &other_bearer, "/v1/merchants").await;
     assert_eq!(theirs["items"].as_array().map(Vec::len), Some(0));

@@ -17,3 +17,15 @@ pub async fn upsert_order(conn: &mut PgConnection, merchant: MerchantId, order: 
         tables::write_orders(conn, merchant, 0, WriteMode::UpsertWithEvents, std::slice::from_ref(&row)).await?;
     Ok(changed > 0)
 }
+
+/// Upsert one OCC return request; `order_id` is the order sent beside it, if any. False when the
+/// document has no request id (skipped) or did not change.
+pub async fn upsert_return(
+    conn: &mut PgConnection,
+    merchant: MerchantId,
+    request: &Value,
+    order_id: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let Some(row) = normalize::return_request(request, order_id) else { return Ok(false) };
+    Ok(tables::write_return(conn, merchant, &row).await? > 0)
+}

@@ -17,7 +17,7 @@ use storelink_core::SyncKind;
 use storelink_jobs::Schedule;
 
 pub use error::SyncError;
-pub use ingest::upsert_order;
+pub use ingest::{upsert_order, upsert_return};
 pub use runner::SyncHandler;
 pub use state::{SyncStatus, status};
 

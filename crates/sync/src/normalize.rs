@@ -198,10 +198,111 @@ pub fn order(v: &Value) -> Option<Hashed<OrderRow>> {
     }))
 }
 
+/// Shipping group states that mean "shipped" (OCC sends names or, in webhooks, numbers).
+const SHIPPED_STATES: [&str; 4] = ["NO_PENDING_ACTION", "SHIPPED", "PARTIALLY_SHIPPED", "DELIVERED"];
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ShipmentRow {
+    pub shipment_id: String,
+    pub order_id: String,
+    pub state: Option<String>,
+    pub shipping_method: Option<String>,
+    pub tracking_number: Option<String>,
+    pub carrier: Option<String>,
+    pub ship_date: Option<DateTime<Utc>>,
+    pub address: Value,
+    pub items: Value,
+}
+
+/// The order's shipping groups that have shipped: a tracking number, a ship date or a shipped state.
+/// Groups still being prepared are not shipments yet.
+pub fn shipments(order: &OrderRow) -> Vec<Hashed<ShipmentRow>> {
+    let Some(groups) = order.shipping_groups.as_array() else { return Vec::new() };
+    groups
+        .iter()
+        .filter_map(|g| {
+            let tracking = text(g, "trackingNumber").filter(|t| !t.is_empty());
+            let ship_date = time(g, "actualShipDate");
+            let state = text(g, "state");
+            let shipped = state.as_deref().is_some_and(|s| SHIPPED_STATES.contains(&s));
+            if tracking.is_none() && ship_date.is_none() && !shipped {
+                return None;
+            }
+            let method = g.get("shippingMethod").and_then(|m| m.get("value").and_then(Value::as_str).or(m.as_str()));
+            Some(hashed(ShipmentRow {
+                shipment_id: text(g, "shippingGroupId").or_else(|| text(g, "id"))?,
+                order_id: order.order_id.clone(),
+                state,
+                shipping_method: method.map(str::to_owned),
+                tracking_number: tracking,
+                carrier: text(g, "carrier").or_else(|| text(g, "trackingCarrier")),
+                ship_date,
+                address: g.get("shippingAddress").cloned().unwrap_or_else(|| Value::Object(Default::default())),
+                items: g.get("items").cloned().unwrap_or(Value::Array(Vec::new())),
+            }))
+        })
+        .collect()
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ReturnRow {
+    pub return_id: String,
+    pub order_id: Option<String>,
+    pub state: Option<String>,
+    pub authorization_number: Option<String>,
+    pub tracking_number: Option<String>,
+    pub return_label: Option<String>,
+    pub refund_total: Option<f64>,
+    pub items: Value,
+}
+
+/// An OCC return request (`requestId`, `state`, `returnItemList`, refunds). The order id comes from
+/// the request or, in a Return Request Update webhook, from the order sent beside it.
+pub fn return_request(v: &Value, order_id: Option<&str>) -> Option<Hashed<ReturnRow>> {
+    let refunds = v.get("refundMethodList").and_then(Value::as_array);
+    let refund_total = refunds.map(|list| list.iter().filter_map(|r| number(r, "amount")).sum());
+    Some(hashed(ReturnRow {
+        return_id: text(v, "requestId").or_else(|| text(v, "id"))?,
+        order_id: text(v, "orderId").or_else(|| order_id.map(str::to_owned)),
+        state: text(v, "state"),
+        authorization_number: text(v, "authorizationNumber"),
+        tracking_number: text(v, "trackingNumber").filter(|t| !t.is_empty()),
+        return_label: text(v, "returnLabel"),
+        refund_total,
+        items: v.get("returnItemList").cloned().unwrap_or(Value::Array(Vec::new())),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn only_shipped_groups_are_shipments() {
+        let o = order(&json!({"id": "o1", "shippingGroups": [
+            {"id": "sg1", "state": 0, "trackingNumber": null, "shippingMethod": "ground"},
+            {"shippingGroupId": "sg2", "state": "NO_PENDING_ACTION", "shippingMethod": {"value": "air"}},
+            {"id": "sg3", "trackingNumber": "1Z9", "carrier": "UPS"},
+            {"trackingNumber": "no id"}
+        ]}))
+        .expect("order");
+        let ids: Vec<_> = shipments(&o.row).into_iter().map(|s| (s.row.shipment_id, s.row.shipping_method)).collect();
+        assert_eq!(ids, vec![("sg2".to_owned(), Some("air".to_owned())), ("sg3".to_owned(), None)]);
+    }
+
+    #[test]
+    fn return_request_fixture_normalizes() {
+        let v: Value =
+            serde_json::from_str(include_str!("../../../../shared/fixtures/occ/return-request-update-body.json"))
+                .expect("fixture");
+        let r = return_request(&v, Some("o9")).expect("return");
+        assert_eq!(r.row.return_id, "200001");
+        assert_eq!(r.row.order_id.as_deref(), Some("o9"));
+        assert_eq!(r.row.state.as_deref(), Some("PENDING_CUSTOMER_ACTION"));
+        assert_eq!(r.row.refund_total, Some(66.49));
+        assert_eq!(r.row.items.as_array().map(Vec::len), Some(1));
+    }
 
     #[test]
     fn product_with_skus_normalizes_and_hash_tracks_content() {

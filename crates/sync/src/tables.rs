@@ -6,7 +6,7 @@
 use sqlx::PgConnection;
 use storelink_core::MerchantId;
 
-use crate::normalize::{Hashed, InventoryRow, OrderRow, ProductRow, ShippingRow, SkuRow};
+use crate::normalize::{self, Hashed, InventoryRow, OrderRow, ProductRow, ReturnRow, ShipmentRow, ShippingRow, SkuRow};
 
 /// How a page is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,6 +101,39 @@ pub(crate) const ORDERS: Table = Table {
         ("source_modified_at", "timestamptz[]"),
         ("items", "jsonb[]"),
         ("shipping_groups", "jsonb[]"),
+        ("content_hash", "bytea[]"),
+    ],
+};
+
+pub(crate) const SHIPMENTS: Table = Table {
+    name: "shipments",
+    entity: "shipment",
+    keys: &["shipment_id"],
+    cols: &[
+        ("order_id", "text[]"),
+        ("state", "text[]"),
+        ("shipping_method", "text[]"),
+        ("tracking_number", "text[]"),
+        ("carrier", "text[]"),
+        ("ship_date", "timestamptz[]"),
+        ("address", "jsonb[]"),
+        ("items", "jsonb[]"),
+        ("content_hash", "bytea[]"),
+    ],
+};
+
+pub(crate) const RETURNS: Table = Table {
+    name: "returns",
+    entity: "return",
+    keys: &["return_id"],
+    cols: &[
+        ("order_id", "text[]"),
+        ("state", "text[]"),
+        ("authorization_number", "text[]"),
+        ("tracking_number", "text[]"),
+        ("return_label", "text[]"),
+        ("refund_total", "numeric_text"),
+        ("items", "jsonb[]"),
         ("content_hash", "bytea[]"),
     ],
 };
@@ -359,6 +392,62 @@ pub(crate) async fn write_orders(
         .bind(col(&rows, |r| r.shipping_groups.clone()))
         .bind(hashes(&rows))
         .bind(generation)
+        .execute(&mut *conn)
+        .await?;
+    let shipments: Vec<Hashed<ShipmentRow>> = rows.iter().flat_map(|r| normalize::shipments(&r.row)).collect();
+    write_shipments(conn, merchant, mode, &shipments).await?;
+    Ok(done.rows_affected())
+}
+
+/// Shipments come with their orders (never swept, like orders); an unchanged one is not rewritten.
+async fn write_shipments(
+    conn: &mut PgConnection,
+    merchant: MerchantId,
+    mode: WriteMode,
+    rows: &[Hashed<ShipmentRow>],
+) -> Result<u64, sqlx::Error> {
+    let rows = dedupe(rows, |r: &ShipmentRow| r.shipment_id.clone());
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let mode = if matches!(mode, WriteMode::Insert) { WriteMode::Upsert } else { mode };
+    let done = sqlx::query(&SHIPMENTS.sql(mode))
+        .bind(merchant)
+        .bind(col(&rows, |r| r.shipment_id.clone()))
+        .bind(col(&rows, |r| r.order_id.clone()))
+        .bind(col(&rows, |r| r.state.clone()))
+        .bind(col(&rows, |r| r.shipping_method.clone()))
+        .bind(col(&rows, |r| r.tracking_number.clone()))
+        .bind(col(&rows, |r| r.carrier.clone()))
+        .bind(col(&rows, |r| r.ship_date))
+        .bind(col(&rows, |r| r.address.clone()))
+        .bind(col(&rows, |r| r.items.clone()))
+        .bind(hashes(&rows))
+        .bind(0_i64)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// Return requests arrive only by webhook, so they always record change events.
+pub(crate) async fn write_return(
+    conn: &mut PgConnection,
+    merchant: MerchantId,
+    row: &Hashed<ReturnRow>,
+) -> Result<u64, sqlx::Error> {
+    let r = &row.row;
+    let done = sqlx::query(&RETURNS.sql(WriteMode::UpsertWithEvents))
+        .bind(merchant)
+        .bind(vec![r.return_id.clone()])
+        .bind(vec![r.order_id.clone()])
+        .bind(vec![r.state.clone()])
+        .bind(vec![r.authorization_number.clone()])
+        .bind(vec![r.tracking_number.clone()])
+        .bind(vec![r.return_label.clone()])
+        .bind(vec![decimal(r.refund_total)])
+        .bind(vec![r.items.clone()])
+        .bind(vec![row.hash.clone()])
+        .bind(0_i64)
         .execute(conn)
         .await?;
     Ok(done.rows_affected())

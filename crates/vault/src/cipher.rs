@@ -43,6 +43,41 @@ fn decrypt(key: &[u8; 32], aad: &[u8], nonce: &[u8], sealed: &[u8]) -> Result<Ze
         .map_err(|_| VaultError::Tampered)
 }
 
+fn owned_ad(kek_id: &str, owner: Uuid, purpose: &str) -> Vec<u8> {
+    let len = u16::try_from(kek_id.len()).unwrap_or(u16::MAX).to_be_bytes();
+    [b"storelink/owned/v1".as_slice(), &len, kek_id.as_bytes(), owner.as_bytes(), purpose.as_bytes()].concat()
+}
+
+/// A secret sealed directly by a master key: `0x01 | nonce(12) | ciphertext+tag`,
+/// AD = "storelink/owned/v1" | kek id length (u16 BE) | kek id | owner(16) | purpose.
+pub(crate) fn seal_owned(
+    kek: &KeyBytes,
+    kek_id: &str,
+    owner: Uuid,
+    purpose: &str,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, VaultError> {
+    let (nonce, sealed) = encrypt(kek, &owned_ad(kek_id, owner, purpose), plaintext)?;
+    Ok([&[VERSION][..], &nonce, &sealed].concat())
+}
+
+pub(crate) fn open_owned(
+    kek: &KeyBytes,
+    kek_id: &str,
+    owner: Uuid,
+    purpose: &str,
+    blob: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+    let (&version, rest) = blob.split_first().ok_or(VaultError::Malformed("empty secret"))?;
+    if version != VERSION {
+        return Err(VaultError::UnsupportedVersion(version));
+    }
+    if rest.len() < NONCE + 16 {
+        return Err(VaultError::Malformed("secret too short"));
+    }
+    decrypt(kek, &owned_ad(kek_id, owner, purpose), &rest[..NONCE], &rest[NONCE..])
+}
+
 pub(crate) fn new_dek() -> KeyBytes {
     let key = Aes256Gcm::generate_key(&mut OsRng);
     let mut out = Zeroizing::new([0u8; 32]);
@@ -124,6 +159,21 @@ pub(crate) fn open_secret(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn owned_secrets_bind_key_owner_and_purpose() {
+        let kek = new_dek();
+        let (owner, other) = (Uuid::new_v4(), Uuid::new_v4());
+        let blob = seal_owned(&kek, "k1", owner, "p", b"secret").expect("seal");
+        assert_eq!(open_owned(&kek, "k1", owner, "p", &blob).expect("open").as_slice(), b"secret");
+        assert!(matches!(open_owned(&kek, "k2", owner, "p", &blob), Err(VaultError::Tampered)));
+        assert!(matches!(open_owned(&kek, "k1", other, "p", &blob), Err(VaultError::Tampered)));
+        assert!(matches!(open_owned(&kek, "k1", owner, "q", &blob), Err(VaultError::Tampered)));
+        let mut flipped = blob.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        assert!(matches!(open_owned(&kek, "k1", owner, "p", &flipped), Err(VaultError::Tampered)));
+    }
 
     #[test]
     fn every_bound_field_matters() {

@@ -121,6 +121,26 @@ impl MasterKeys {
         self.get(id).map(|key| derive(key, label))
     }
 
+    /// Seal a secret that belongs to no merchant (e.g. a partner's webhook signing secret) directly
+    /// with the active master key. Returns the key id to store beside the blob; `owner` and `purpose`
+    /// are bound as associated data.
+    pub fn seal(&self, owner: uuid::Uuid, purpose: &str, plaintext: &[u8]) -> Result<(String, Vec<u8>), VaultError> {
+        let (id, key) = self.active();
+        Ok((id.to_owned(), crate::cipher::seal_owned(key, id, owner, purpose, plaintext)?))
+    }
+
+    /// Open what `seal` returned; `VaultError::UnknownKek` when that master key is no longer configured.
+    pub fn open(
+        &self,
+        kek_id: &str,
+        owner: uuid::Uuid,
+        purpose: &str,
+        blob: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        let key = self.get(kek_id).ok_or_else(|| VaultError::UnknownKek { kek_id: kek_id.to_owned() })?;
+        crate::cipher::open_owned(key, kek_id, owner, purpose, blob)
+    }
+
     pub(crate) fn active(&self) -> (&str, &KeyBytes) {
         let (id, key) = self.keys.last().unwrap_or_else(|| unreachable!("MasterKeys is never empty"));
         (id, key)

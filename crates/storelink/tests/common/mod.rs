@@ -63,21 +63,28 @@ pub async fn spawn_app_with(opts: AppOptions) -> TestApp {
         slot_retry_base_secs: 0.05,
         slot_retry_cap_secs: 0.2,
         slot_retry_poll_secs: 0.05,
+        webhook_retry_schedule: "100ms,200ms,300ms,400ms,500ms,500ms,500ms".into(),
         ..RawConfig::default()
     };
     let config = Config::validate(raw).expect("config");
     let services = Services::new(config, db.pool.clone(), MasterKeys::generate("test")).expect("services");
-    let server = server::http_server(&services, listener, false).expect("server");
-    let handle = server.handle();
-    tokio::spawn(server);
-    let shutdown = CancellationToken::new();
-    tokio::spawn(server::run_workers(services.clone(), shutdown.clone()));
+    let (handle, shutdown) = start(&services, listener).await;
     let uris = vec![REDIRECT_URI.to_owned()];
     let partner = partners::create(&db.pool, NewPartner { name: "Acme Marketplace", redirect_uris: &uris })
         .await
         .expect("partner");
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
     TestApp { base: format!("http://{addr}"), db, sim, key, partner, http, services, handle, shutdown }
+}
+
+/// The web server and the workers of `services`, on `listener`.
+async fn start(services: &Services, listener: TcpListener) -> (actix_web::dev::ServerHandle, CancellationToken) {
+    let server = server::http_server(services, listener, false).expect("server");
+    let handle = server.handle();
+    tokio::spawn(server);
+    let shutdown = CancellationToken::new();
+    tokio::spawn(server::run_workers(services.clone(), shutdown.clone()));
+    (handle, shutdown)
 }
 
 /// The form as a browser holds it after `GET /connect`: its CSRF cookie and token.
@@ -140,6 +147,60 @@ impl TestApp {
 
     pub async fn connect(&self) -> reqwest::Response {
         self.connect_with(&self.sim.base_url(), &self.key).await
+    }
+
+    /// Stop the server and the workers abruptly (no graceful drain), then start new ones on a new
+    /// port against the same database, as a process restart would.
+    pub async fn restart(&mut self) {
+        self.shutdown.cancel();
+        self.handle.stop(false).await;
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut raw = self.services.config.raw.clone();
+        raw.listen = addr.to_string();
+        raw.public_url = format!("http://{addr}");
+        let config = Config::validate(raw).expect("config");
+        let services = Services::new(config, self.db.pool.clone(), self.services.keys.clone()).expect("services");
+        let (handle, shutdown) = start(&services, listener).await;
+        self.base = format!("http://{addr}");
+        self.services = services;
+        self.handle = handle;
+        self.shutdown = shutdown;
+    }
+
+    /// A partner API bearer token for the test partner.
+    pub async fn bearer(&self) -> String {
+        use secrecy::ExposeSecret;
+        let response = self
+            .http
+            .post(format!("{}/v1/oauth/token", self.base))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", self.partner.client_id.as_str()),
+                ("client_secret", self.partner.client_secret.expose_secret()),
+            ])
+            .send()
+            .await
+            .expect("token");
+        let body: serde_json::Value = response.json().await.expect("json");
+        body["access_token"].as_str().expect("access_token").to_owned()
+    }
+
+    /// Wait until the merchant's initial syncs of every kind finished.
+    pub async fn wait_synced(&self) {
+        let pool = self.db.pool.clone();
+        let done = wait_for(Duration::from_secs(30), || {
+            let pool = pool.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>("SELECT count(*) FROM sync_state WHERE last_success_at IS NOT NULL")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap_or(0)
+                    >= 4
+            }
+        })
+        .await;
+        assert!(done, "initial syncs finished");
     }
 
     pub async fn stop(self) {

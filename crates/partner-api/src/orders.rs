@@ -1,0 +1,376 @@
+//! Orders into OCC. `POST /v1/merchants/{id}/orders` checks the items against the synced catalog,
+//! inventory and shipping methods (422 naming the problem), then creates the order with the Agent API
+//! (`POST /ccappagent/v1/orders`). The `Idempotency-Key` row is written before OCC is called, so a
+//! retry with the same key answers with the same order and never creates a second one; when OCC is
+//! unavailable the row is removed (nothing was created) and the answer is 503 with Retry-After.
+//! Cancelling sends the documented partial update `PUT /ccadmin/v1/orders/{id}` `{"state": "REMOVED"}`.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use storelink_core::MerchantId;
+use storelink_occ::OccError;
+use url::Url;
+use utoipa::ToSchema;
+
+use crate::ApiError;
+use crate::routes::PartnerApi;
+
+const MAX_ITEMS: usize = 100;
+/// Order states that can still be cancelled.
+const CANCELLABLE: [&str; 3] = ["SUBMITTED", "PENDING_PAYMENT", "PROCESSING"];
+const CANCELLED_STATE: &str = "REMOVED";
+
+#[derive(Deserialize, Serialize, ToSchema)]
+pub(crate) struct OrderItem {
+    pub sku_id: String,
+    pub quantity: i64,
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+pub(crate) struct NewOrder {
+    /// The partner's own order id, kept on the OCC order as `externalOrderReference`.
+    pub partner_order_reference: String,
+    pub items: Vec<OrderItem>,
+    /// A `method_id` from `/shipping-methods`.
+    pub shipping_method: String,
+    /// OCC address fields: firstName, lastName, address1, city, state, postalCode, country, ...
+    #[schema(value_type = Object)]
+    pub shipping_address: Value,
+}
+
+/// The created order (also returned, unchanged, to retries with the same Idempotency-Key).
+#[derive(Serialize, ToSchema)]
+pub(crate) struct PlacedOrder {
+    order_id: String,
+    state: Option<String>,
+    partner_order_reference: String,
+    total: Option<f64>,
+    currency: Option<String>,
+}
+
+struct Store {
+    url: Url,
+    status: String,
+}
+
+async fn store(pool: &PgPool, merchant: MerchantId) -> Result<Store, ApiError> {
+    let (url, status): (String, String) =
+        sqlx::query_as("SELECT store_url, status FROM merchants WHERE merchant_id = $1")
+            .bind(merchant)
+            .fetch_one(pool)
+            .await?;
+    let url = Url::parse(&url).map_err(|_| ApiError::Unavailable)?;
+    if status != "active" {
+        return Err(ApiError::Conflict {
+            code: "merchant_not_active",
+            detail: format!("the merchant's connection is {status}; orders cannot be placed"),
+        });
+    }
+    Ok(Store { url, status })
+}
+
+/// Place an order in the merchant's store.
+#[utoipa::path(post, path = "/v1/merchants/{merchant_id}/orders", tag = "orders",
+    params(("merchant_id" = String, Path, format = Uuid),
+           ("Idempotency-Key" = String, Header, description = "Unique per order attempt; retries with the same key return the same order")),
+    request_body = NewOrder,
+    responses((status = 201, body = PlacedOrder), (status = 400, body = crate::Problem),
+              (status = 409, body = crate::Problem, description = "idempotency_key_reused, request_in_progress, merchant_not_active"),
+              (status = 422, body = crate::Problem, description = "unknown_sku, out_of_stock, invalid_shipping_method, order_rejected"),
+              (status = 503, body = crate::Problem, description = "store_unavailable, with Retry-After; nothing was created")),
+    security(("bearer" = [])))]
+pub(crate) async fn place_order(
+    api: web::Data<PartnerApi>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let partner = api.partner(&req)?;
+    let merchant = api.own_merchant(partner, &path).await?;
+    let key = req
+        .headers()
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= 255)
+        .ok_or_else(|| ApiError::BadRequest("an Idempotency-Key header (1 to 255 characters) is required".into()))?
+        .to_owned();
+    let order: NewOrder = crate::routes::json_body(&body)?;
+    validate_shape(&order)?;
+    let hash = Sha256::digest(serde_json::to_vec(&order).unwrap_or_default()).to_vec();
+    if let Some(done) = claim_key(&api.pool, merchant, &key, &hash, &order.partner_order_reference).await? {
+        return Ok(HttpResponse::Created().insert_header(("Idempotent-Replayed", "true")).json(done));
+    }
+    let result = create(&api, merchant, &order).await;
+    match result {
+        Ok(placed) => {
+            let response = serde_json::to_value(&placed).unwrap_or(Value::Null);
+            sqlx::query(
+                "UPDATE partner_orders SET state = 'created', order_id = $3, response = $4, updated_at = now()
+                 WHERE merchant_id = $1 AND idempotency_key = $2",
+            )
+            .bind(merchant)
+            .bind(&key)
+            .bind(&placed.order_id)
+            .bind(&response)
+            .execute(&api.pool)
+            .await?;
+            Ok(HttpResponse::Created().json(placed))
+        }
+        Err(e) => {
+            // Nothing was created: free the key so a corrected or later retry can go through.
+            sqlx::query(
+                "DELETE FROM partner_orders WHERE merchant_id = $1 AND idempotency_key = $2 AND state = 'pending'",
+            )
+            .bind(merchant)
+            .bind(&key)
+            .execute(&api.pool)
+            .await?;
+            Err(e)
+        }
+    }
+}
+
+fn validate_shape(order: &NewOrder) -> Result<(), ApiError> {
+    let bad = |m: &str| Err(ApiError::BadRequest(m.to_owned()));
+    if order.items.is_empty() || order.items.len() > MAX_ITEMS {
+        return bad("items must hold 1 to 100 lines");
+    }
+    if order.items.iter().any(|i| i.quantity < 1 || i.quantity > 10_000 || i.sku_id.trim().is_empty()) {
+        return bad("each item needs a sku_id and a quantity from 1 to 10000");
+    }
+    if !order.shipping_address.is_object() {
+        return bad("shipping_address must be an object");
+    }
+    if order.partner_order_reference.trim().is_empty() || order.partner_order_reference.len() > 200 {
+        return bad("partner_order_reference must be 1 to 200 characters");
+    }
+    Ok(())
+}
+
+/// Reserve the key. `Some(response)` when an order was already created with it.
+async fn claim_key(
+    pool: &PgPool,
+    merchant: MerchantId,
+    key: &str,
+    hash: &[u8],
+    reference: &str,
+) -> Result<Option<Value>, ApiError> {
+    let inserted = sqlx::query(
+        "INSERT INTO partner_orders (merchant_id, idempotency_key, request_hash, partner_reference) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (merchant_id, idempotency_key) DO NOTHING",
+    )
+    .bind(merchant)
+    .bind(key)
+    .bind(hash)
+    .bind(reference)
+    .execute(pool)
+    .await?;
+    if inserted.rows_affected() == 1 {
+        return Ok(None);
+    }
+    let (state, stored_hash, response): (String, Vec<u8>, Option<Value>) = sqlx::query_as(
+        "SELECT state, request_hash, response FROM partner_orders WHERE merchant_id = $1 AND idempotency_key = $2",
+    )
+    .bind(merchant)
+    .bind(key)
+    .fetch_one(pool)
+    .await?;
+    if stored_hash != hash {
+        return Err(ApiError::Conflict {
+            code: "idempotency_key_reused",
+            detail: "this Idempotency-Key was used for a different order".into(),
+        });
+    }
+    match (state.as_str(), response) {
+        ("created", Some(response)) => Ok(Some(response)),
+        _ => Err(ApiError::Conflict {
+            code: "request_in_progress",
+            detail: "an order with this Idempotency-Key is being placed; retry in a moment".into(),
+        }),
+    }
+}
+
+/// Check against synced data, then create in OCC and record the order locally.
+async fn create(api: &PartnerApi, merchant: MerchantId, order: &NewOrder) -> Result<PlacedOrder, ApiError> {
+    let store = store(&api.pool, merchant).await?;
+    let products = check_synced(&api.pool, merchant, order).await?;
+    let key = app_key(api, merchant).await?;
+    let token = api.occ.agent_login(&store.url, &key).await.map_err(occ_error)?;
+    let items: Vec<Value> = order
+        .items
+        .iter()
+        .zip(&products)
+        .map(|(i, product)| json!({"productId": product, "catRefId": i.sku_id, "quantity": i.quantity}))
+        .collect();
+    let body = json!({
+        "op": "createOrder",
+        "shoppingCart": {"items": items},
+        "shippingMethod": {"value": order.shipping_method},
+        "shippingAddress": order.shipping_address,
+        "externalOrderReference": order.partner_order_reference,
+    });
+    let created = api.occ.create_order_agent(&store.url, &token.token, None, &body).await.map_err(occ_error)?;
+    let order_id = created.get("id").and_then(Value::as_str).ok_or(ApiError::Unavailable)?.to_owned();
+    let mut conn = api.pool.acquire().await?;
+    storelink_sync::upsert_order(&mut conn, merchant, &created).await?;
+    tracing::info!(%merchant, %order_id, status = %store.status, "order placed in OCC");
+    Ok(PlacedOrder {
+        order_id,
+        state: created.get("state").and_then(Value::as_str).map(str::to_owned),
+        partner_order_reference: order.partner_order_reference.clone(),
+        total: created.pointer("/priceInfo/total").and_then(Value::as_f64),
+        currency: created.pointer("/priceInfo/currencyCode").and_then(Value::as_str).map(str::to_owned),
+    })
+}
+
+/// Unknown SKUs, short stock and unknown or disabled shipping methods, from the synced copy.
+/// Returns each item's product id (OCC wants it beside the SKU).
+async fn check_synced(pool: &PgPool, merchant: MerchantId, order: &NewOrder) -> Result<Vec<String>, ApiError> {
+    let method_ok: Option<bool> =
+        sqlx::query_scalar("SELECT enabled FROM shipping_methods WHERE merchant_id = $1 AND method_id = $2")
+            .bind(merchant)
+            .bind(&order.shipping_method)
+            .fetch_optional(pool)
+            .await?;
+    if method_ok != Some(true) {
+        return Err(ApiError::unprocessable(
+            "invalid_shipping_method",
+            format!("shipping method {:?} is not offered by this merchant", order.shipping_method),
+        ));
+    }
+    let mut products = Vec::with_capacity(order.items.len());
+    for item in &order.items {
+        let row: Option<(String, bool, Option<i64>)> = sqlx::query_as(
+            "SELECT s.product_id, s.active, (SELECT sum(i.stock_level)::bigint FROM inventory i
+                               WHERE i.merchant_id = s.merchant_id AND i.sku_id = s.sku_id)
+             FROM skus s WHERE s.merchant_id = $1 AND s.sku_id = $2",
+        )
+        .bind(merchant)
+        .bind(&item.sku_id)
+        .fetch_optional(pool)
+        .await?;
+        match row {
+            None | Some((_, false, _)) => {
+                return Err(ApiError::unprocessable(
+                    "unknown_sku",
+                    format!("SKU {:?} is not sold by this merchant", item.sku_id),
+                ));
+            }
+            Some((_, true, Some(stock))) if stock < item.quantity => {
+                return Err(ApiError::unprocessable(
+                    "out_of_stock",
+                    format!("SKU {:?} has {stock} in stock, {} ordered", item.sku_id, item.quantity),
+                ));
+            }
+            Some((product, _, _)) => products.push(product),
+        }
+    }
+    Ok(products)
+}
+
+async fn app_key(api: &PartnerApi, merchant: MerchantId) -> Result<SecretString, ApiError> {
+    match api.vault.open_string(merchant, storelink_core::OCC_APP_KEY_PURPOSE).await {
+        Ok(Some(key)) => Ok(key),
+        Ok(None) => Err(ApiError::Conflict {
+            code: "merchant_not_active",
+            detail: "the merchant has no application key on file".into(),
+        }),
+        Err(e) => {
+            tracing::error!(%merchant, error = %e, "opening the application key");
+            Err(ApiError::Unavailable)
+        }
+    }
+}
+
+/// OCC's answer in the partner's terms. OCC's own 400s for SKUs, stock and shipping map to the same
+/// 422 codes as the local checks (the synced copy can be a few minutes old).
+fn occ_error(e: OccError) -> ApiError {
+    match &e {
+        OccError::Permanent { status: 400, code: Some(code), message } => {
+            let code = match code.as_str() {
+                "28111" => "unknown_sku",
+                "28112" => "out_of_stock",
+                "28130" => "invalid_shipping_method",
+                _ => "order_rejected",
+            };
+            ApiError::unprocessable(code, format!("the store refused the order: {message}"))
+        }
+        OccError::Permanent { .. } | OccError::NotFound { .. } => {
+            ApiError::unprocessable("order_rejected", format!("the store refused the order: {e}"))
+        }
+        OccError::KeyRejected { .. } | OccError::Forbidden { .. } | OccError::Unauthorized => ApiError::Conflict {
+            code: "merchant_credentials_invalid",
+            detail: "the merchant's store refused Storelink's credentials; the merchant must reconnect".into(),
+        },
+        OccError::RateLimited { retry_after } => {
+            ApiError::StoreUnavailable { retry_after_secs: retry_after.map_or(30, |d| d.as_secs().max(1)) }
+        }
+        _ => {
+            tracing::warn!(error = %e, "OCC unavailable for an order");
+            ApiError::StoreUnavailable { retry_after_secs: 30 }
+        }
+    }
+}
+
+/// Cancel an order in the merchant's store.
+#[utoipa::path(post, path = "/v1/merchants/{merchant_id}/orders/{order_id}/cancel", tag = "orders",
+    params(("merchant_id" = String, Path, format = Uuid), ("order_id" = String, Path)),
+    responses((status = 200, description = "The order, now REMOVED (cancelled)"),
+              (status = 404, body = crate::Problem),
+              (status = 409, body = crate::Problem, description = "order_not_cancellable"),
+              (status = 503, body = crate::Problem)),
+    security(("bearer" = [])))]
+pub(crate) async fn cancel_order(
+    api: web::Data<PartnerApi>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let partner = api.partner(&req)?;
+    let (merchant, order_id) = path.into_inner();
+    let merchant = api.own_merchant(partner, &merchant).await?;
+    let state: Option<Option<String>> =
+        sqlx::query_scalar("SELECT state FROM orders WHERE merchant_id = $1 AND order_id = $2")
+            .bind(merchant)
+            .bind(&order_id)
+            .fetch_optional(&api.pool)
+            .await?;
+    let state = state.ok_or(ApiError::NotFound)?.unwrap_or_default();
+    if state == CANCELLED_STATE {
+        return order_view(&api.pool, merchant, &order_id).await;
+    }
+    if !CANCELLABLE.contains(&state.as_str()) {
+        return Err(ApiError::Conflict {
+            code: "order_not_cancellable",
+            detail: format!("the order is {state}; only {} orders can be cancelled", CANCELLABLE.join(", ")),
+        });
+    }
+    let store = store(&api.pool, merchant).await?;
+    let key = app_key(&api, merchant).await?;
+    let token = api.occ.login(&store.url, &key).await.map_err(occ_error)?;
+    let updated = api
+        .occ
+        .update_order(&store.url, &token.token, &order_id, &json!({"state": CANCELLED_STATE}))
+        .await
+        .map_err(occ_error)?;
+    let mut conn = api.pool.acquire().await?;
+    storelink_sync::upsert_order(&mut conn, merchant, &updated).await?;
+    drop(conn);
+    order_view(&api.pool, merchant, &order_id).await
+}
+
+async fn order_view(pool: &PgPool, merchant: MerchantId, order_id: &str) -> Result<HttpResponse, ApiError> {
+    let item: Value = sqlx::query_scalar(
+        "SELECT to_jsonb(o) - 'merchant_id' - 'content_hash' - 'seen_generation' FROM orders o
+         WHERE merchant_id = $1 AND order_id = $2",
+    )
+    .bind(merchant)
+    .bind(order_id)
+    .fetch_one(pool)
+    .await?;
+    Ok(HttpResponse::Ok().json(item))
+}

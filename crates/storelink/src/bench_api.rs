@@ -1,0 +1,211 @@
+//! Partner-facing benchmarks on loopback, in a temporary database: durable inbound webhook ingest
+//! against the same server's `/healthz` (the baseline), and partner product listing latency at page 1
+//! against page 1,000 of a 100,000-product catalog.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, Mac};
+use sqlx::PgPool;
+use storelink_core::{MerchantId, PartnerId, Slot, webhook_secret_purpose};
+use storelink_partner_api::TokenIssuer;
+use storelink_vault::MasterKeys;
+
+use crate::bench::{drop_database, temp_database};
+use crate::config::{Config, RawConfig};
+use crate::server::{self, Services};
+
+const FIXTURE: &str = include_str!("../../../../shared/fixtures/occ/order-submit.json");
+
+/// A server (no workers) on a fresh database with one partner and one merchant.
+struct Rig {
+    pool: PgPool,
+    base: String,
+    keys: MasterKeys,
+    partner: PartnerId,
+    merchant: MerchantId,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Rig {
+    async fn start(db_url: &str) -> anyhow::Result<Self> {
+        let pool = storelink_core::db::connect(db_url, 20).await?;
+        storelink_core::db::migrate(&pool).await?;
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let raw = RawConfig { listen: addr.to_string(), public_url: format!("http://{addr}"), ..RawConfig::default() };
+        let keys = MasterKeys::generate("bench");
+        let services = Services::new(Config::validate(raw)?, pool.clone(), keys.clone())?;
+        let http = server::http_server(&services, listener, false)?;
+        let handle = http.handle();
+        tokio::spawn(http);
+        let partner = PartnerId::new();
+        sqlx::query(
+            "INSERT INTO partners (partner_id, name, client_id, client_secret_hash) VALUES ($1, 'bench', $2, 'unused')",
+        )
+        .bind(partner)
+        .bind(format!("slp_bench_{partner}"))
+        .execute(&pool)
+        .await?;
+        let mut conn = pool.acquire().await?;
+        let merchant =
+            storelink_tenants::merchants::upsert_connected(&mut conn, partner, "https://bench-store.example").await?;
+        Ok(Self { pool, base: format!("http://{addr}"), keys, partner, merchant, handle })
+    }
+}
+
+/// Requests/s and p99 latency of `concurrency` clients sending `request(n)` for `duration`.
+async fn load<F>(duration: Duration, concurrency: usize, request: F) -> anyhow::Result<(f64, Duration)>
+where
+    F: Fn(u64) -> reqwest::RequestBuilder + Send + Sync + 'static,
+{
+    let request = Arc::new(request);
+    let counter = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = started + duration;
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (request, counter) = (request.clone(), counter.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                while Instant::now() < deadline {
+                    let n = counter.fetch_add(1, Ordering::Relaxed);
+                    let sent = Instant::now();
+                    let response = request(n).send().await?;
+                    anyhow::ensure!(response.status().is_success(), "HTTP {}", response.status());
+                    latencies.push(sent.elapsed());
+                }
+                Ok::<_, anyhow::Error>(latencies)
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await??);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort();
+    let p99 = all.get(all.len() * 99 / 100).copied().unwrap_or_default();
+    Ok((all.len() as f64 / elapsed, p99))
+}
+
+pub async fn ingest(config: Config, seconds: u64, concurrency: usize) -> anyhow::Result<()> {
+    let (url, admin, name) = temp_database(&config).await?;
+    let result = ingest_in(&url, Duration::from_secs(seconds), concurrency).await;
+    drop_database(&admin, &name).await;
+    result
+}
+
+async fn ingest_in(db_url: &str, duration: Duration, concurrency: usize) -> anyhow::Result<()> {
+    let rig = Rig::start(db_url).await?;
+    let secret = [7u8; 64];
+    let vault = storelink_vault::Vault::new(rig.pool.clone(), rig.keys.clone());
+    let sealed = serde_json::json!({"sha512": STANDARD.encode(secret)}).to_string();
+    vault.seal(rig.merchant, &webhook_secret_purpose(Slot::OrderSubmit), sealed.as_bytes()).await?;
+    let http = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
+
+    let health_url = format!("{}/healthz", rig.base);
+    let client = http.clone();
+    let (health_rps, health_p99) = load(duration, concurrency, move |_| client.get(&health_url)).await?;
+
+    let template: serde_json::Value = serde_json::from_str(FIXTURE)?;
+    let ingest_url = format!("{}/webhooks/occ/{}/order-submit", rig.base, rig.merchant);
+    let client = http.clone();
+    let (ingest_rps, ingest_p99) = load(duration, concurrency, move |n| {
+        let mut body = template.clone();
+        body["order"]["id"] = serde_json::json!(format!("bench-{n}"));
+        let body = body.to_string().into_bytes();
+        let mut mac = <Hmac<sha2::Sha512> as Mac>::new_from_slice(&secret).unwrap_or_else(|_| unreachable!());
+        mac.update(&body);
+        client
+            .post(&ingest_url)
+            .header("content-type", "application/json")
+            .header("X-Oracle-CC-WebHook-Signature-SHA512", STANDARD.encode(mac.finalize().into_bytes()))
+            .body(body)
+    })
+    .await?;
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM inbound_events").fetch_one(&rig.pool).await?;
+    println!("concurrency {concurrency}, {} s each", duration.as_secs());
+    println!("/healthz:        {health_rps:>9.0} req/s  p99 {:>7.2} ms", health_p99.as_secs_f64() * 1e3);
+    println!(
+        "webhook ingest:  {ingest_rps:>9.0} req/s  p99 {:>7.2} ms  ({stored} events stored)",
+        ingest_p99.as_secs_f64() * 1e3
+    );
+    println!("ratio ingest / healthz: {:.2} (target >= 0.3)", ingest_rps / health_rps);
+    rig.handle.stop(true).await;
+    Ok(())
+}
+
+pub async fn listing(config: Config, products: usize, samples: usize) -> anyhow::Result<()> {
+    let (url, admin, name) = temp_database(&config).await?;
+    let result = listing_in(&url, products, samples).await;
+    drop_database(&admin, &name).await;
+    result
+}
+
+async fn listing_in(db_url: &str, products: usize, samples: usize) -> anyhow::Result<()> {
+    const LIMIT: usize = 100;
+    let rig = Rig::start(db_url).await?;
+    sqlx::query(
+        "INSERT INTO products (merchant_id, product_id, display_name, list_price, content_hash, seen_generation, updated_at)
+         SELECT $1, 'prod' || lpad(n::text, 7, '0'), 'Product ' || n, 10 + n % 90, '\\x00', 1,
+                now() - make_interval(secs => $2 - n)
+         FROM generate_series(1, $2) AS n",
+    )
+    .bind(rig.merchant)
+    .bind(i64::try_from(products)?)
+    .execute(&rig.pool)
+    .await?;
+    sqlx::query(
+        "INSERT INTO skus (merchant_id, sku_id, product_id, active, content_hash, seen_generation)
+         SELECT merchant_id, product_id || '-1', product_id, true, '\\x00', 1 FROM products WHERE merchant_id = $1",
+    )
+    .bind(rig.merchant)
+    .execute(&rig.pool)
+    .await?;
+    sqlx::query("ANALYZE products").execute(&rig.pool).await?;
+    sqlx::query("ANALYZE skus").execute(&rig.pool).await?;
+    let issuer = TokenIssuer::new(rig.keys.clone(), rig.base.clone());
+    let token = issuer.issue(rig.partner)?;
+    let http = reqwest::Client::new();
+    let page_url = |cursor: Option<&str>| {
+        let mut url = format!("{}/v1/merchants/{}/products?limit={LIMIT}", rig.base, rig.merchant);
+        if let Some(cursor) = cursor {
+            url.push_str(&format!("&cursor={cursor}"));
+        }
+        url
+    };
+    // Walk to the last page once to learn its cursor.
+    let pages = products / LIMIT;
+    let mut cursor: Option<String> = None;
+    for _ in 1..pages {
+        let page: serde_json::Value =
+            http.get(page_url(cursor.as_deref())).bearer_auth(&token).send().await?.json().await?;
+        cursor = page["next_cursor"].as_str().map(str::to_owned);
+    }
+    let last = cursor.ok_or_else(|| anyhow::anyhow!("fewer pages than expected"))?;
+    let (mut first_times, mut last_times) = (Vec::new(), Vec::new());
+    for _ in 0..samples {
+        for (cursor, times) in [(None, &mut first_times), (Some(last.as_str()), &mut last_times)] {
+            let started = Instant::now();
+            let page: serde_json::Value = http.get(page_url(cursor)).bearer_auth(&token).send().await?.json().await?;
+            times.push(started.elapsed());
+            anyhow::ensure!(page["items"].as_array().map(Vec::len) == Some(LIMIT), "a full page");
+        }
+    }
+    let median = |times: &mut Vec<Duration>| {
+        times.sort();
+        times[times.len() / 2]
+    };
+    let (first, last) = (median(&mut first_times), median(&mut last_times));
+    println!("{products} products, {LIMIT} per page, {samples} samples each (median)");
+    println!("page 1:      {:>7.2} ms", first.as_secs_f64() * 1e3);
+    println!("page {pages}:  {:>7.2} ms", last.as_secs_f64() * 1e3);
+    println!("ratio last / first: {:.2} (target <= 1.5)", last.as_secs_f64() / first.as_secs_f64());
+    rig.handle.stop(true).await;
+    Ok(())
+}

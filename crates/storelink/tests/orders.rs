@@ -1,0 +1,122 @@
+//! Orders into OCC through the partner API: created once per Idempotency-Key, 422 naming the
+//! problem, 503 with Retry-After and nothing created when OCC fails, cancel via PUT.
+
+mod common;
+
+use common::{merchant_id_from, spawn_app};
+use serde_json::{Value, json};
+use storelink_occ_sim::{Fault, FaultKind};
+
+async fn place(
+    app: &common::TestApp,
+    bearer: &str,
+    merchant: &str,
+    key: &str,
+    body: &Value,
+) -> (u16, Value, Option<String>) {
+    let response = app
+        .http
+        .post(format!("{}/v1/merchants/{merchant}/orders", app.base))
+        .bearer_auth(bearer)
+        .header("idempotency-key", key)
+        .json(body)
+        .send()
+        .await
+        .expect("post");
+    let status = response.status().as_u16();
+    let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    (status, response.json().await.unwrap_or(Value::Null), retry_after)
+}
+
+fn order(sku: &str, quantity: i64, method: &str) -> Value {
+    json!({"partner_order_reference": "PO-77", "items": [{"sku_id": sku, "quantity": quantity}],
+           "shipping_method": method,
+           "shipping_address": {"firstName": "Jean", "lastName": "Smith", "address1": "1 Main St", "city": "Austin",
+                                "state": "TX", "postalCode": "78701", "country": "US"}})
+}
+
+#[tokio::test]
+async fn orders_are_created_once_refused_clearly_and_cancelled() {
+    let app = spawn_app().await;
+    let merchant = merchant_id_from(&app.connect().await);
+    app.wait_synced().await;
+    let bearer = app.bearer().await;
+    let (sku, stock): (String, i64) =
+        sqlx::query_as("SELECT sku_id, stock_level FROM inventory WHERE stock_level >= 2 ORDER BY sku_id LIMIT 1")
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("a SKU in stock");
+    let orders_before = app.sim.count("POST", "/ccappagent/v1/orders");
+
+    // Refusals name the problem and create nothing.
+    let cases = [
+        (order("nope-1", 1, "ship1"), "unknown_sku"),
+        (order(&sku, stock + 1, "ship1"), "out_of_stock"),
+        (order(&sku, 1, "ship3"), "invalid_shipping_method"),
+        (order(&sku, 1, "no-such-method"), "invalid_shipping_method"),
+    ];
+    for (body, code) in &cases {
+        let (status, problem, _) = place(&app, &bearer, &merchant, "k-refused", body).await;
+        assert_eq!((status, problem["code"].as_str()), (422, Some(*code)), "{problem}");
+        assert!(problem["detail"].as_str().is_some_and(|d| !d.is_empty()));
+    }
+    let (status, _, _) = place(&app, &bearer, &merchant, "k-refused", &json!({"items": []})).await;
+    assert_eq!(status, 400, "malformed body");
+
+    // OCC down: 503 with Retry-After, nothing created, the key is free for the retry.
+    let fault = app.sim.inject(Fault::new(Some("POST"), "/ccappagent/v1/orders", FaultKind::Status(500)));
+    let body = order(&sku, 1, "ship1");
+    let (status, problem, retry_after) = place(&app, &bearer, &merchant, "k-1", &body).await;
+    assert_eq!((status, problem["code"].as_str()), (503, Some("store_unavailable")), "{problem}");
+    assert!(retry_after.is_some_and(|s| s.parse::<u64>().is_ok_and(|n| n > 0)));
+    assert!(app.sim.order_ids().len() == 10, "no order created");
+    app.sim.remove_fault(fault);
+
+    let (status, first, _) = place(&app, &bearer, &merchant, "k-1", &body).await;
+    assert_eq!(status, 201, "{first}");
+    let order_id = first["order_id"].as_str().expect("order id").to_owned();
+    assert_eq!(first["partner_order_reference"], "PO-77");
+    for _ in 0..3 {
+        let (status, again, _) = place(&app, &bearer, &merchant, "k-1", &body).await;
+        assert_eq!((status, &again), (201, &first), "a retry returns the same order");
+    }
+    let (status, problem, _) = place(&app, &bearer, &merchant, "k-1", &order(&sku, 2, "ship1")).await;
+    assert_eq!((status, problem["code"].as_str()), (409, Some("idempotency_key_reused")));
+    assert_eq!(app.sim.order_ids().len(), 11, "exactly one order created in the store");
+    assert_eq!(app.sim.count("POST", "/ccappagent/v1/orders") - orders_before, 2, "one failed try, one success");
+    let sim_order = app.sim.order(&order_id).expect("in the store");
+    assert_eq!(sim_order["externalOrderReference"], "PO-77");
+    let local: i64 = sqlx::query_scalar("SELECT count(*) FROM orders WHERE order_id = $1")
+        .bind(&order_id)
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("count");
+    assert_eq!(local, 1, "visible in the API at once");
+
+    // Cancel: the documented PUT, then the order is REMOVED here and in the store.
+    let cancel = |id: String| {
+        let (http, base, bearer, merchant) = (app.http.clone(), app.base.clone(), bearer.clone(), merchant.clone());
+        async move {
+            let r = http
+                .post(format!("{base}/v1/merchants/{merchant}/orders/{id}/cancel"))
+                .bearer_auth(bearer)
+                .send()
+                .await
+                .expect("cancel");
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, cancelled) = cancel(order_id.clone()).await;
+    assert_eq!((status, cancelled["state"].as_str()), (200, Some("REMOVED")), "{cancelled}");
+    assert_eq!(app.sim.order(&order_id).expect("order")["state"], "REMOVED");
+    assert!(app.sim.count("PUT", &format!("/ccadmin/v1/orders/{order_id}")) == 1);
+    let shipped: String = sqlx::query_scalar("SELECT order_id FROM orders WHERE state = 'NO_PENDING_ACTION' LIMIT 1")
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("a shipped order");
+    let (status, problem) = cancel(shipped).await;
+    assert_eq!((status, problem["code"].as_str()), (409, Some("order_not_cancellable")));
+    assert_eq!(cancel("o-missing".into()).await.0, 404);
+    app.stop().await;
+}
