@@ -3,11 +3,15 @@
 //! an `inbound` job processes stored deliveries into orders. Owns `inbound_events`. Must not call OCC
 //! or answer 2xx before the delivery is committed.
 
+mod batch;
+mod lookup;
 mod process;
 mod routes;
 mod store;
 mod verify;
 
-pub use process::{Drained, InboundHandler, KIND};
+pub use batch::Batcher;
+pub use lookup::Lookups;
+pub use process::{Drained, InboundHandler, KIND, enqueue_stale};
 pub use routes::{Inbound, MAX_BODY};
 pub use verify::{Secrets, VerifyError, verify};

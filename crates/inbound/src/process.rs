@@ -4,7 +4,7 @@
 use serde_json::Value;
 use sqlx::PgPool;
 use storelink_core::MerchantId;
-use storelink_jobs::{Handler, Job, JobContext, Outcome};
+use storelink_jobs::{Handler, Job, JobContext, Mode, Outcome, Queue};
 
 use crate::store;
 
@@ -90,6 +90,28 @@ async fn apply(
 /// The return request of a payload: `returnRequest`, or the payload itself when it is one.
 pub(crate) fn return_request(value: &Value) -> Option<&Value> {
     value.get("returnRequest").or_else(|| value.get("requestId").map(|_| value))
+}
+
+/// Queue the `inbound` job of every merchant whose stored deliveries have waited longer than
+/// `older_than` (a wake-up lost to a crash between commit and enqueue, or a failed enqueue).
+pub async fn enqueue_stale(
+    pool: &PgPool,
+    queue: &Queue,
+    older_than: std::time::Duration,
+) -> Result<usize, sqlx::Error> {
+    let merchants: Vec<MerchantId> = sqlx::query_scalar(
+        "SELECT DISTINCT merchant_id FROM inbound_events
+         WHERE processed_at IS NULL AND received_at < now() - make_interval(secs => $1)",
+    )
+    .bind(older_than.as_secs_f64())
+    .fetch_all(pool)
+    .await?;
+    for merchant in &merchants {
+        if let Err(storelink_jobs::JobError::Database(e)) = queue.enqueue(*merchant, KIND, Mode::Incremental).await {
+            return Err(e);
+        }
+    }
+    Ok(merchants.len())
 }
 
 impl Handler for InboundHandler {

@@ -5,13 +5,14 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use sqlx::PgPool;
-use storelink_core::{MerchantId, Slot, webhook_secret_purpose};
-use storelink_jobs::{Mode, Queue};
-use storelink_tenants::{MerchantStatus, merchants};
+use storelink_core::{MerchantId, Slot};
+use storelink_jobs::Queue;
 use storelink_vault::Vault;
 
-use crate::verify::{Secrets, verify};
-use crate::{KIND, store};
+use crate::batch::Batcher;
+use crate::lookup::{Lookups, Target};
+use crate::store;
+use crate::verify::verify;
 
 /// Largest delivery accepted.
 pub const MAX_BODY: usize = 1 << 20;
@@ -21,6 +22,8 @@ pub struct Inbound {
     pub pool: PgPool,
     pub vault: Vault,
     pub queue: Queue,
+    pub lookups: Lookups,
+    pub batcher: Batcher,
 }
 
 impl Inbound {
@@ -50,18 +53,13 @@ async fn receive(
     let (Ok(merchant), Ok(slot)) = (merchant.parse::<MerchantId>(), slot.parse::<Slot>()) else {
         return problem(StatusCode::NOT_FOUND, "unknown_webhook", "No such webhook endpoint");
     };
-    match merchants::get(&inbound.pool, merchant).await {
-        Ok(Some(m)) if m.status == MerchantStatus::Revoked => {
+    let secrets = match inbound.lookups.get(&inbound.pool, &inbound.vault, merchant, slot).await {
+        Ok(Target::Active(secrets)) => secrets,
+        Ok(Target::Revoked) => {
             return problem(StatusCode::GONE, "merchant_revoked", "This merchant's connection was revoked");
         }
-        Ok(Some(_)) => {}
-        Ok(None) => return problem(StatusCode::NOT_FOUND, "unknown_webhook", "No such webhook endpoint"),
-        Err(e) => return unavailable(&e.to_string()),
-    }
-    let secrets = match inbound.vault.open(merchant, &webhook_secret_purpose(slot)).await {
-        Ok(Some(bytes)) => serde_json::from_slice::<Secrets>(&bytes).unwrap_or_default(),
-        Ok(None) => Secrets::default(),
-        Err(e) => return unavailable(&e.to_string()),
+        Ok(Target::Unknown) => return problem(StatusCode::NOT_FOUND, "unknown_webhook", "No such webhook endpoint"),
+        Err(e) => return unavailable(&e),
     };
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
     let signed = verify(
@@ -78,25 +76,10 @@ async fn receive(
         return problem(StatusCode::BAD_REQUEST, "malformed_json", "The body is not valid JSON");
     };
     let key = store::dedupe_key(slot, &value, &body);
-    let stored = match store::insert(&inbound.pool, merchant, slot, &key, &body).await {
+    let stored = match inbound.batcher.insert(merchant, slot, key, body.to_vec()).await {
         Ok(stored) => stored,
-        Err(e) => return unavailable(&e.to_string()),
+        Err(e) => return unavailable(&e),
     };
-    // Stored means acknowledged; a failed enqueue only delays processing until the next delivery or job.
-    // A job still queued (not yet started) will read this committed event: no write needed, which
-    // keeps a burst from serializing on the job row. A running one must be asked to run again.
-    let queued: Result<bool, _> = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM jobs WHERE merchant_id = $1 AND kind = $2 AND state = 'queued')",
-    )
-    .bind(merchant)
-    .bind(KIND)
-    .fetch_one(&inbound.pool)
-    .await;
-    if !matches!(queued, Ok(true))
-        && let Err(e) = inbound.queue.enqueue(merchant, KIND, Mode::Incremental).await
-    {
-        tracing::warn!(%merchant, error = %e, "inbound processing not enqueued");
-    }
     tracing::debug!(%merchant, %slot, duplicate = !stored, "inbound webhook stored");
     HttpResponse::Ok().json(serde_json::json!({"status": if stored { "stored" } else { "duplicate" }}))
 }

@@ -1,7 +1,7 @@
 //! `inbound_events`: deliveries stored verbatim, once per dedupe key, then marked processed.
 
 use sha2::{Digest, Sha256};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use storelink_core::{MerchantId, Slot};
 
 /// Redeliveries of the same event share a key: slot + order id + lastModifiedTime when the payload
@@ -14,27 +14,6 @@ pub(crate) fn dedupe_key(slot: Slot, body: &serde_json::Value, raw: &[u8]) -> St
         (Some(id), Some(modified)) if !modified.is_null() && !is_return => format!("{slot}:{id}:{modified}"),
         _ => format!("{slot}:sha256:{}", hex::encode(Sha256::digest(raw))),
     }
-}
-
-/// Store a delivery; false when it was a redelivery already stored.
-pub(crate) async fn insert(
-    pool: &PgPool,
-    merchant: MerchantId,
-    slot: Slot,
-    key: &str,
-    raw: &[u8],
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "INSERT INTO inbound_events (merchant_id, slot, dedupe_key, body) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (merchant_id, dedupe_key) DO NOTHING",
-    )
-    .bind(merchant)
-    .bind(slot.as_str())
-    .bind(key)
-    .bind(raw)
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected() == 1)
 }
 
 pub(crate) struct Pending {

@@ -13,7 +13,7 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use sqlx::PgPool;
 use std::net::TcpListener;
 use std::time::Duration;
-use storelink_inbound::{Inbound, InboundHandler};
+use storelink_inbound::{Batcher, Inbound, InboundHandler, Lookups};
 use storelink_jobs::{Handler, Job, JobContext, Outcome, Queue, Worker, WorkerConfig};
 use storelink_netguard::Policy;
 use storelink_occ::{OccClient, OccConfig};
@@ -102,7 +102,13 @@ impl Services {
 pub fn http_server(services: &Services, listener: TcpListener, demo: bool) -> std::io::Result<Server> {
     let onboarding = web::Data::new(services.onboarding());
     let pool = web::Data::new(services.pool.clone());
-    let inbound = Inbound { pool: services.pool.clone(), vault: services.vault.clone(), queue: services.queue.clone() };
+    let inbound = Inbound {
+        pool: services.pool.clone(),
+        vault: services.vault.clone(),
+        queue: services.queue.clone(),
+        lookups: Lookups::default(),
+        batcher: Batcher::start(services.pool.clone(), services.queue.clone()),
+    };
     let issuer = services.config.public_url.as_str().trim_end_matches('/').to_owned();
     let partner_api = PartnerApi {
         pool: services.pool.clone(),
@@ -139,6 +145,7 @@ pub fn http_server(services: &Services, listener: TcpListener, demo: bool) -> st
 /// processing. Returns once they stopped.
 pub async fn run_workers(services: Services, shutdown: CancellationToken) {
     let retry = tokio::spawn(services.registrar.clone().run_retry_loop(shutdown.clone()));
+    let stale = tokio::spawn(inbound_safety_net(services.clone(), shutdown.clone()));
     let handler = JobHandlers {
         sync: SyncHandler::new(
             services.pool.clone(),
@@ -166,6 +173,23 @@ pub async fn run_workers(services: Services, shutdown: CancellationToken) {
         tracing::error!(error = %e, "sync workers stopped");
     }
     let _ = retry.await;
+    let _ = stale.await;
+}
+
+/// Every few seconds, queue processing for stored inbound deliveries nobody woke a job for.
+async fn inbound_safety_net(services: Services, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.cancelled() => return,
+        }
+        match storelink_inbound::enqueue_stale(&services.pool, &services.queue, Duration::from_secs(5)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(merchants = n, "queued processing of stored inbound deliveries"),
+            Err(e) => tracing::warn!(error = %e, "checking for unprocessed inbound deliveries failed"),
+        }
+    }
 }
 
 /// Routes each job kind to the crate that runs it.

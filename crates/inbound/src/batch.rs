@@ -1,0 +1,127 @@
+//! Group commit for inbound deliveries. Concurrent requests hand their row to one writer task, which
+//! stores everything waiting in one multi-row INSERT and one commit, then answers each request. A
+//! request is still acknowledged only after its row is committed; under a burst the cost of a commit
+//! (and its fsync) is shared by the whole batch. After each batch is acknowledged the `inbound` job
+//! of every merchant in it is woken (see `wake`); should the process stop in between, the workers'
+//! `enqueue_stale` finds the stored events.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use storelink_core::{MerchantId, Slot};
+use storelink_jobs::{Mode, Queue};
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use crate::KIND;
+
+const MAX_BATCH: usize = 256;
+const QUEUE: usize = 4096;
+/// Writers working at once: while one waits for its commit, the next batch is being written.
+const WRITERS: usize = 4;
+
+struct Pending {
+    merchant: MerchantId,
+    slot: Slot,
+    key: String,
+    body: Vec<u8>,
+    done: oneshot::Sender<Result<bool, String>>,
+}
+
+/// Handle to the writer task; cheap to clone.
+#[derive(Clone)]
+pub struct Batcher {
+    tx: mpsc::Sender<Pending>,
+}
+
+impl Batcher {
+    /// Starts the writer task on the current runtime.
+    pub fn start(pool: PgPool, queue: Queue) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..WRITERS {
+            tokio::spawn(write_loop(pool.clone(), queue.clone(), rx.clone()));
+        }
+        Self { tx }
+    }
+
+    /// Store one delivery; `Ok(false)` for a redelivery already stored. Returns once committed.
+    pub(crate) async fn insert(
+        &self,
+        merchant: MerchantId,
+        slot: Slot,
+        key: String,
+        body: Vec<u8>,
+    ) -> Result<bool, String> {
+        let (done, answer) = oneshot::channel();
+        self.tx
+            .send(Pending { merchant, slot, key, body, done })
+            .await
+            .map_err(|_| "the inbound writer stopped".to_owned())?;
+        answer.await.map_err(|_| "the inbound writer stopped".to_owned())?
+    }
+}
+
+async fn write_loop(pool: PgPool, queue: Queue, rx: Arc<Mutex<mpsc::Receiver<Pending>>>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.lock().await.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let result = write(&pool, &batch).await;
+        let merchants: HashSet<MerchantId> = batch.iter().map(|p| p.merchant).collect();
+        match result {
+            Ok(stored) => {
+                for pending in batch.drain(..) {
+                    let fresh = stored.contains(&(pending.merchant, pending.key.clone()));
+                    let _ = pending.done.send(Ok(fresh));
+                }
+                for merchant in merchants {
+                    wake(&pool, &queue, merchant).await;
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                for pending in batch.drain(..) {
+                    let _ = pending.done.send(Err(message.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// One statement for the whole batch; returns the (merchant, key) pairs newly stored.
+async fn write(pool: &PgPool, batch: &[Pending]) -> Result<HashSet<(MerchantId, String)>, sqlx::Error> {
+    let merchants: Vec<MerchantId> = batch.iter().map(|p| p.merchant).collect();
+    let slots: Vec<&str> = batch.iter().map(|p| p.slot.as_str()).collect();
+    let keys: Vec<&str> = batch.iter().map(|p| p.key.as_str()).collect();
+    let bodies: Vec<&[u8]> = batch.iter().map(|p| p.body.as_slice()).collect();
+    let rows: Vec<(MerchantId, String)> = sqlx::query_as(
+        "INSERT INTO inbound_events (merchant_id, slot, dedupe_key, body)
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bytea[])
+         ON CONFLICT (merchant_id, dedupe_key) DO NOTHING
+         RETURNING merchant_id, dedupe_key",
+    )
+    .bind(&merchants)
+    .bind(&slots)
+    .bind(&keys)
+    .bind(&bodies)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Make sure the merchant's `inbound` job will see the committed events. A job still queued (not yet
+/// started) reads them when it starts, so nothing is written; otherwise enqueue (which also asks a
+/// running job to run again). A failure only delays processing until the next delivery or job.
+async fn wake(pool: &PgPool, queue: &Queue, merchant: MerchantId) {
+    let queued: Result<bool, _> = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM jobs WHERE merchant_id = $1 AND kind = $2 AND state = 'queued')",
+    )
+    .bind(merchant)
+    .bind(KIND)
+    .fetch_one(pool)
+    .await;
+    if !matches!(queued, Ok(true))
+        && let Err(e) = queue.enqueue(merchant, KIND, Mode::Incremental).await
+    {
+        tracing::warn!(%merchant, error = %e, "inbound processing not enqueued");
+    }
+}
