@@ -343,3 +343,59 @@ fn vet_events(mut events: Vec<String>) -> Result<Vec<String>, EndpointError> {
     }
     Ok(events)
 }
+
+/// Re-seal up to `limit` endpoint secrets that are not under the active master key (master key
+/// rotation). Each batch commits on its own, so an interrupted run resumes where it stopped.
+pub async fn rewrap_secrets(pool: &PgPool, keys: &MasterKeys, limit: i64) -> Result<u64, EndpointError> {
+    let mut tx = pool.begin().await?;
+    let rows: Vec<(Uuid, i64, String, Vec<u8>)> = sqlx::query_as(
+        "SELECT endpoint_id, secret_id, kek_id, sealed FROM partner_endpoint_secrets WHERE kek_id <> $1
+         ORDER BY endpoint_id, secret_id LIMIT $2 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(keys.active_id())
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    for (endpoint, secret_id, kek_id, sealed) in &rows {
+        let plain = keys.open(kek_id, *endpoint, SECRET_PURPOSE, sealed)?;
+        let (new_kek, resealed) = keys.seal(*endpoint, SECRET_PURPOSE, &plain)?;
+        sqlx::query(
+            "UPDATE partner_endpoint_secrets SET kek_id = $3, sealed = $4 WHERE endpoint_id = $1 AND secret_id = $2",
+        )
+        .bind(endpoint)
+        .bind(secret_id)
+        .bind(new_kek)
+        .bind(resealed)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(rows.len() as u64)
+}
+
+/// Endpoint secrets still sealed under master key `kek_id`.
+pub async fn secrets_under(pool: &PgPool, kek_id: &str) -> Result<i64, EndpointError> {
+    Ok(sqlx::query_scalar("SELECT count(*) FROM partner_endpoint_secrets WHERE kek_id = $1")
+        .bind(kek_id)
+        .fetch_one(pool)
+        .await?)
+}
+
+/// Open every endpoint secret with `keys` (a check before a master key is retired); the count opened.
+pub async fn open_all_secrets(pool: &PgPool, keys: &MasterKeys) -> Result<u64, EndpointError> {
+    let endpoints: Vec<Uuid> =
+        sqlx::query_scalar("SELECT DISTINCT endpoint_id FROM partner_endpoint_secrets").fetch_all(pool).await?;
+    let mut opened = 0;
+    for endpoint in endpoints {
+        let rows: Vec<(String, Vec<u8>)> =
+            sqlx::query_as("SELECT kek_id, sealed FROM partner_endpoint_secrets WHERE endpoint_id = $1")
+                .bind(endpoint)
+                .fetch_all(pool)
+                .await?;
+        for (kek_id, sealed) in rows {
+            keys.open(&kek_id, endpoint, SECRET_PURPOSE, &sealed)?;
+            opened += 1;
+        }
+    }
+    Ok(opened)
+}

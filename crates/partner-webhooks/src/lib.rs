@@ -12,7 +12,10 @@ mod endpoints;
 mod sign;
 
 pub use deliver::{DeliverHandler, DeliveryConfig, ScheduleError};
-pub use endpoints::{Delivery, Endpoint, EndpointError, EndpointPatch, Endpoints, NewEndpoint};
+pub use endpoints::{
+    Delivery, Endpoint, EndpointError, EndpointPatch, Endpoints, NewEndpoint, open_all_secrets, rewrap_secrets,
+    secrets_under,
+};
 pub use sign::{SigningSecret, signature_header};
 
 /// Job kind of the deliverer (one live job per merchant keeps each merchant's events in order).

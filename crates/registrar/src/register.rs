@@ -125,6 +125,31 @@ impl Registrar {
         written.map(|()| sealed)
     }
 
+    /// Remove our callback URL from every slot's webhook (other receivers are kept). Per slot: Ok when
+    /// our URL is gone (or was never there), else why OCC could not be updated.
+    pub async fn unregister_all(
+        &self,
+        store: &Url,
+        token: &SecretString,
+        merchant: MerchantId,
+    ) -> Vec<(Slot, Result<(), OccError>)> {
+        join_all(Slot::ALL.into_iter().map(|slot| async move {
+            let id = self.config.slot_map.webhook_id(slot);
+            let ours = self.callback_url(merchant, slot);
+            let result = async {
+                let webhook = self.occ.get_webhook(store, token, id, false).await?;
+                if !webhook.urls.iter().any(|u| u == &ours) {
+                    return Ok(());
+                }
+                let urls: Vec<String> = webhook.urls.into_iter().filter(|u| u != &ours).collect();
+                self.occ.put_webhook_urls(store, token, id, &urls).await.map(drop)
+            }
+            .await;
+            (slot, result)
+        }))
+        .await
+    }
+
     pub(crate) async fn record_failure(&self, merchant: MerchantId, slot: Slot, error: &OccError) -> SlotOutcome {
         self.store_outcome(merchant, slot, SlotStatus::Failed, Some(error.to_string())).await
     }

@@ -53,3 +53,98 @@ pub fn load_or_create_demo(config: &Config) -> anyhow::Result<(MasterKeys, Optio
 pub fn new_key_id() -> String {
     format!("k{}", chrono::Utc::now().format("%Y%m%d%H%M%S"))
 }
+
+/// `storelink keys rotate`: add a new master key, which seals from now on. With a key file the file
+/// is rewritten (0600, atomically); with `STORELINK_MASTER_KEYS` the new value is printed to set.
+pub fn rotate(config: &Config) -> anyhow::Result<()> {
+    let keys = load(config)?;
+    let rotated = keys.with_generated(&new_key_id())?;
+    match &config.raw.master_keys_file {
+        Some(path) if config.raw.master_keys.is_none() => {
+            write_file(path, &rotated)?;
+            println!(
+                "added master key {} to {}; it seals new secrets from now on.",
+                rotated.active_id(),
+                path.display()
+            );
+            println!("Restart every storelink process, then run `storelink keys rewrap`.");
+        }
+        _ => {
+            println!("{}", rotated.to_config_string().expose_secret());
+            eprintln!(
+                "set STORELINK_MASTER_KEYS to the line above on every process, restart them, then run `storelink keys rewrap`"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `storelink keys retire --id ID`: drop a master key once nothing is sealed under it.
+pub fn retire(
+    config: &Config,
+    keys: &MasterKeys,
+    id: &str,
+    data_keys: i64,
+    endpoint_secrets: i64,
+) -> anyhow::Result<()> {
+    if data_keys > 0 || endpoint_secrets > 0 {
+        bail!(
+            "master key {id} still seals {data_keys} data key(s) and {endpoint_secrets} endpoint secret(s); run `storelink keys rewrap` first"
+        );
+    }
+    let remaining = keys.without(id)?;
+    match &config.raw.master_keys_file {
+        Some(path) if config.raw.master_keys.is_none() => {
+            write_file(path, &remaining)?;
+            println!("removed master key {id} from {}", path.display());
+        }
+        _ => println!("{}", remaining.to_config_string().expose_secret()),
+    }
+    Ok(())
+}
+
+fn write_file(path: &Path, keys: &MasterKeys) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    file.write_all(keys.to_config_string().expose_secret().as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
+    Ok(())
+}
+
+/// `storelink keys rewrap`: batches until nothing is sealed under an older key, with a progress bar.
+/// Each batch commits on its own: interrupt it and run it again to continue.
+pub async fn rewrap(services: &crate::server::Services, batch: i64) -> anyhow::Result<()> {
+    let vault = &services.vault;
+    let total = vault.count_needing_rewrap().await?;
+    let bar = indicatif::ProgressBar::new(u64::try_from(total).unwrap_or(0));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} data keys  {per_sec}  eta {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let started = std::time::Instant::now();
+    loop {
+        let done = vault.rewrap_batch(batch).await?;
+        if done == 0 {
+            break;
+        }
+        bar.inc(done);
+    }
+    bar.finish();
+    let mut secrets = 0;
+    loop {
+        let done = storelink_partner_webhooks::rewrap_secrets(&services.pool, &services.keys, batch).await?;
+        if done == 0 {
+            break;
+        }
+        secrets += done;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "rewrapped {total} data keys ({:.0}/s) and {secrets} endpoint secrets under master key {}",
+        total as f64 / elapsed.max(1e-9),
+        services.keys.active_id()
+    );
+    Ok(())
+}

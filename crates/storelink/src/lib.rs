@@ -12,3 +12,4 @@ pub mod keys;
 pub mod server;
 pub mod sync_cli;
 pub mod telemetry;
+pub mod tenants_cli;

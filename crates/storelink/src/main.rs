@@ -50,6 +50,11 @@ enum Command {
         #[command(subcommand)]
         command: PartnersCommand,
     },
+    /// Ops actions on tenants (audited): revoke, rotate, pause, resume, resync, retry-slots, audit.
+    Tenants {
+        #[command(subcommand)]
+        command: storelink::tenants_cli::TenantsCommand,
+    },
     /// Master keys.
     Keys {
         #[command(subcommand)]
@@ -93,6 +98,18 @@ enum KeysCommand {
     Generate {
         #[arg(long)]
         id: Option<String>,
+    },
+    /// Add a new master key that seals from now on (older keys still open what they sealed).
+    Rotate,
+    /// Re-seal every data key and endpoint secret under the newest master key, online, resumable.
+    Rewrap {
+        #[arg(long, default_value_t = 500)]
+        batch: i64,
+    },
+    /// Remove a master key once nothing is sealed under it.
+    Retire {
+        #[arg(long)]
+        id: String,
     },
 }
 
@@ -142,10 +159,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Keys { command: KeysCommand::Rotate } => storelink::keys::rotate(&config),
+        Command::Keys { command: KeysCommand::Rewrap { batch } } => {
+            let (services, _db) = services(config).await?;
+            storelink::keys::rewrap(&services, batch.clamp(1, 10_000)).await
+        }
+        Command::Keys { command: KeysCommand::Retire { id } } => {
+            let (services, _db) = services(config.clone()).await?;
+            let data_keys = services.vault.count_under(&id).await?;
+            let secrets = storelink_partner_webhooks::secrets_under(&services.pool, &id).await?;
+            storelink::keys::retire(&config, &services.keys, &id, data_keys, secrets)
+        }
         Command::Keys { command: KeysCommand::Generate { id } } => {
             let keys = MasterKeys::generate(&id.unwrap_or_else(storelink::keys::new_key_id));
             println!("{}", keys.to_config_string().expose_secret());
             Ok(())
+        }
+        Command::Tenants { command } => {
+            let (services, _db) = services(config).await?;
+            storelink::tenants_cli::run(command, services).await
         }
         Command::Sync { command } => {
             let (services, _db) = services(config).await?;

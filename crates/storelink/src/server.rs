@@ -67,6 +67,18 @@ impl Services {
         Ok(Self { config, pool, vault, occ, registrar, tokens, queue, policy, keys })
     }
 
+    /// The ops actions (revoke, rotate, ...) on these services.
+    pub fn ops(&self) -> storelink_ops::Ops {
+        storelink_ops::Ops {
+            pool: self.pool.clone(),
+            vault: self.vault.clone(),
+            occ: self.occ.clone(),
+            tokens: self.tokens.clone(),
+            registrar: self.registrar.clone(),
+            queue: self.queue.clone(),
+        }
+    }
+
     fn delivery_config(&self) -> DeliveryConfig {
         DeliveryConfig {
             retry_schedule: self.config.webhook_retry_schedule.clone(),

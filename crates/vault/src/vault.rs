@@ -146,6 +146,14 @@ impl Vault {
         Ok(n)
     }
 
+    /// Data keys still sealed under master key `kek_id` (must be 0 before that key is removed).
+    pub async fn count_under(&self, kek_id: &str) -> Result<i64, VaultError> {
+        Ok(sqlx::query_scalar("SELECT count(*) FROM vault_data_keys WHERE kek_id = $1")
+            .bind(kek_id)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
     /// The merchant's data key, created (under the active master key) on first use. Race-safe.
     async fn data_key_for_write(
         &self,

@@ -1,0 +1,272 @@
+//! The actions. Each one audits itself exactly once, whatever the outcome.
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde_json::json;
+use sqlx::PgPool;
+use storelink_core::{MerchantId, OCC_APP_KEY_PURPOSE, SyncKind};
+use storelink_jobs::{Mode, Queue};
+use storelink_occ::{OccClient, OccError};
+use storelink_registrar::Registrar;
+use storelink_tenants::{Merchant, MerchantStatus, events, merchants};
+use storelink_token_cache::TokenCache;
+use storelink_vault::Vault;
+use url::Url;
+
+use crate::audit::{self, Actor};
+
+/// How long revoke waits for OCC to drop our webhook URLs before going on without it.
+const UNREGISTER_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Synced tables a purging revoke empties.
+const SYNCED_TABLES: [&str; 10] = [
+    "products",
+    "skus",
+    "inventory",
+    "shipping_methods",
+    "orders",
+    "shipments",
+    "returns",
+    "change_events",
+    "inbound_events",
+    "sync_state",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    #[error("no such merchant")]
+    NotFound,
+    #[error("the merchant is revoked; connect it again instead")]
+    Revoked,
+    #[error("the store refused the new application key, so the current key was kept: {0}")]
+    KeyRejected(String),
+    #[error("the store could not be reached to test the new key, so the current key was kept: {0}")]
+    StoreUnavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<sqlx::Error> for OpsError {
+    fn from(e: sqlx::Error) -> Self {
+        OpsError::Internal(format!("database: {e}"))
+    }
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct RevokeReport {
+    /// Slots whose webhook no longer names us (OCC reachable), and those left as they were.
+    pub slots_unregistered: Vec<String>,
+    pub slots_left: Vec<String>,
+    pub jobs_cancelled: u64,
+    pub data_purged: bool,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct RotateReport {
+    pub slots_registered: usize,
+    pub jobs_resumed: u64,
+}
+
+#[derive(Clone)]
+pub struct Ops {
+    pub pool: PgPool,
+    pub vault: Vault,
+    pub occ: OccClient,
+    pub tokens: TokenCache,
+    pub registrar: Registrar,
+    pub queue: Queue,
+}
+
+impl Ops {
+    async fn merchant(&self, id: MerchantId) -> Result<Merchant, OpsError> {
+        merchants::get(&self.pool, id).await.map_err(|e| OpsError::Internal(e.to_string()))?.ok_or(OpsError::NotFound)
+    }
+
+    /// Run `action`, then audit its outcome (`refused` for NotFound/Revoked/KeyRejected).
+    async fn audited<T: serde::Serialize>(
+        &self,
+        actor: &Actor,
+        name: &str,
+        merchant: MerchantId,
+        action: impl std::future::Future<Output = Result<T, OpsError>>,
+    ) -> Result<T, OpsError> {
+        let result = action.await;
+        let (outcome, detail) = match &result {
+            Ok(report) => ("ok", serde_json::to_value(report).unwrap_or_default()),
+            Err(e @ (OpsError::NotFound | OpsError::Revoked | OpsError::KeyRejected(_))) => {
+                ("refused", json!({"error": e.to_string()}))
+            }
+            Err(e) => ("failed", json!({"error": e.to_string()})),
+        };
+        if let Err(e) = audit::record(&self.pool, actor, name, Some(merchant), outcome, detail).await {
+            tracing::error!(%merchant, action = name, error = %e, "writing the audit log failed");
+            return Err(OpsError::Internal("the action ran but could not be audited".into()));
+        }
+        result
+    }
+
+    /// Revoke: unregister our webhook URLs in OCC where reachable, then in one transaction mark the
+    /// merchant revoked, record `merchant.revoked` (the partner is told), cancel its jobs, delete its
+    /// cached tokens and crypto-shred its data key (with it every sealed secret). `purge` also deletes
+    /// the synced data. Idempotent: revoking a revoked merchant changes nothing.
+    pub async fn revoke(&self, actor: &Actor, merchant: MerchantId, purge: bool) -> Result<RevokeReport, OpsError> {
+        self.audited(actor, "revoke", merchant, self.revoke_inner(merchant, purge)).await
+    }
+
+    async fn revoke_inner(&self, id: MerchantId, purge: bool) -> Result<RevokeReport, OpsError> {
+        let merchant = self.merchant(id).await?;
+        let (slots_unregistered, slots_left) = if merchant.status == MerchantStatus::Revoked {
+            (Vec::new(), Vec::new())
+        } else {
+            self.unregister(id).await
+        };
+        let mut tx = self.pool.begin().await?;
+        let was_revoked: bool =
+            sqlx::query_scalar("SELECT status = 'revoked' FROM merchants WHERE merchant_id = $1 FOR UPDATE")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+        let cancelled = sqlx::query(
+            "UPDATE jobs SET state = 'cancelled', finished_at = now(), lease_token = NULL, lease_expires_at = NULL,
+                    last_error = 'merchant revoked', updated_at = now()
+             WHERE merchant_id = $1 AND state IN ('queued', 'running', 'paused')",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if !was_revoked {
+            sqlx::query("UPDATE merchants SET status = 'revoked', updated_at = now() WHERE merchant_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            // After the cancel above, so the outbox trigger's `deliver` job survives to tell the partner.
+            events::record(&mut tx, id, events::REVOKED, json!({"reason": "revoked by ops"}))
+                .await
+                .map_err(|e| OpsError::Internal(e.to_string()))?;
+        }
+        sqlx::query("DELETE FROM occ_tokens WHERE merchant_id = $1").bind(id).execute(&mut *tx).await?;
+        self.vault.shred_with(&mut tx, id).await.map_err(|e| OpsError::Internal(e.to_string()))?;
+        if purge {
+            for table in SYNCED_TABLES {
+                sqlx::query(&format!("DELETE FROM {table} WHERE merchant_id = $1")).bind(id).execute(&mut *tx).await?;
+            }
+        }
+        tx.commit().await?;
+        if let Err(e) = self.tokens.forget(id).await {
+            tracing::warn!(merchant = %id, error = %e, "dropping in-process tokens after revoke");
+        }
+        Ok(RevokeReport { slots_unregistered, slots_left, jobs_cancelled: cancelled, data_purged: purge })
+    }
+
+    /// Best effort, bounded in time: the key may already be deleted in OCC.
+    async fn unregister(&self, id: MerchantId) -> (Vec<String>, Vec<String>) {
+        let attempt = async {
+            let session = self.tokens.session(id).await.map_err(|e| e.to_string())?;
+            Ok::<_, String>(self.registrar.unregister_all(&session.store, &session.token, id).await)
+        };
+        match tokio::time::timeout(UNREGISTER_TIMEOUT, attempt).await {
+            Ok(Ok(results)) => {
+                let (done, left): (Vec<_>, Vec<_>) = results.into_iter().partition(|(_, r)| r.is_ok());
+                (
+                    done.into_iter().map(|(s, _)| s.to_string()).collect(),
+                    left.into_iter().map(|(s, _)| s.to_string()).collect(),
+                )
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(merchant = %id, error = %e, "OCC not reachable to unregister webhooks");
+                (Vec::new(), storelink_core::Slot::ALL.iter().map(ToString::to_string).collect())
+            }
+            Err(_) => (Vec::new(), storelink_core::Slot::ALL.iter().map(ToString::to_string).collect()),
+        }
+    }
+
+    /// Rotate the OCC application key: test-login with the new key first (a refused key changes
+    /// nothing), then replace the sealed key, drop cached tokens, re-register the slots with the new
+    /// key and resume the merchant's jobs.
+    pub async fn rotate(
+        &self,
+        actor: &Actor,
+        merchant: MerchantId,
+        new_key: SecretString,
+    ) -> Result<RotateReport, OpsError> {
+        self.audited(actor, "rotate_key", merchant, self.rotate_inner(merchant, new_key)).await
+    }
+
+    async fn rotate_inner(&self, id: MerchantId, new_key: SecretString) -> Result<RotateReport, OpsError> {
+        let merchant = self.merchant(id).await?;
+        if merchant.status == MerchantStatus::Revoked {
+            return Err(OpsError::Revoked);
+        }
+        let store = Url::parse(&merchant.store_url).map_err(|e| OpsError::Internal(e.to_string()))?;
+        let token = match self.occ.login(&store, &new_key).await {
+            Ok(token) => token,
+            Err(e @ OccError::KeyRejected { .. }) => return Err(OpsError::KeyRejected(e.to_string())),
+            Err(e) => return Err(OpsError::StoreUnavailable(e.to_string())),
+        };
+        let mut tx = self.pool.begin().await?;
+        self.vault
+            .seal_with(&mut tx, id, OCC_APP_KEY_PURPOSE, secrecy::ExposeSecret::expose_secret(&new_key).as_bytes())
+            .await
+            .map_err(|e| OpsError::Internal(e.to_string()))?;
+        sqlx::query("DELETE FROM occ_tokens WHERE merchant_id = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("UPDATE merchants SET status = 'active', updated_at = now() WHERE merchant_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        if let Err(e) = self.tokens.forget(id).await {
+            tracing::warn!(merchant = %id, error = %e, "dropping in-process tokens after rotation");
+        }
+        let outcomes = self.registrar.register_all(&store, &token.token, id).await;
+        let slots_registered =
+            outcomes.iter().filter(|o| o.status == storelink_registrar::SlotStatus::Registered).count();
+        let jobs_resumed = self.queue.resume_merchant(id).await.map_err(|e| OpsError::Internal(e.to_string()))?;
+        Ok(RotateReport { slots_registered, jobs_resumed })
+    }
+
+    /// Pause: no jobs run for the merchant until resumed (inbound webhooks are still stored).
+    pub async fn pause(&self, actor: &Actor, merchant: MerchantId) -> Result<u64, OpsError> {
+        self.audited(actor, "pause", merchant, async {
+            self.set_status(merchant, MerchantStatus::Paused).await?;
+            self.queue.pause_merchant(merchant).await.map_err(|e| OpsError::Internal(e.to_string()))
+        })
+        .await
+    }
+
+    pub async fn resume(&self, actor: &Actor, merchant: MerchantId) -> Result<u64, OpsError> {
+        self.audited(actor, "resume", merchant, async {
+            self.set_status(merchant, MerchantStatus::Active).await?;
+            self.queue.resume_merchant(merchant).await.map_err(|e| OpsError::Internal(e.to_string()))
+        })
+        .await
+    }
+
+    /// A full run of one sync kind now.
+    pub async fn resync(&self, actor: &Actor, merchant: MerchantId, kind: SyncKind) -> Result<i64, OpsError> {
+        self.audited(actor, &format!("resync_{}", kind.as_str()), merchant, async {
+            self.merchant(merchant).await?;
+            self.queue.enqueue(merchant, kind.as_str(), Mode::Full).await.map_err(|e| OpsError::Internal(e.to_string()))
+        })
+        .await
+    }
+
+    /// Register every slot again now (after fixing the store's webhook settings).
+    pub async fn retry_slots(&self, actor: &Actor, merchant: MerchantId) -> Result<usize, OpsError> {
+        self.audited(actor, "retry_slots", merchant, async {
+            let session = self.tokens.session(merchant).await.map_err(|e| OpsError::StoreUnavailable(e.to_string()))?;
+            let outcomes = self.registrar.register_all(&session.store, &session.token, merchant).await;
+            Ok(outcomes.iter().filter(|o| o.status == storelink_registrar::SlotStatus::Registered).count())
+        })
+        .await
+    }
+
+    async fn set_status(&self, merchant: MerchantId, status: MerchantStatus) -> Result<(), OpsError> {
+        let current = self.merchant(merchant).await?;
+        if current.status == MerchantStatus::Revoked {
+            return Err(OpsError::Revoked);
+        }
+        merchants::set_status(&self.pool, merchant, status).await.map_err(|e| OpsError::Internal(e.to_string()))
+    }
+}

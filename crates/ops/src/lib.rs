@@ -1,0 +1,10 @@
+//! Ops actions on tenants: revoke (crypto-shred), rotate the OCC application key, pause, resume,
+//! resync a kind, retry failed slots. Every action is written to the append-only `audit_log` (who,
+//! what, when, from where, outcome), refused and failed ones included. Owns `audit_log`. Used by the
+//! `storelink tenants` CLI and the ops console; must not render pages or check ops logins.
+
+mod actions;
+mod audit;
+
+pub use actions::{Ops, OpsError, RevokeReport, RotateReport};
+pub use audit::{Actor, AuditEntry, recent};

@@ -1,0 +1,81 @@
+//! `storelink tenants ...`: the ops actions from the command line, audited as `cli:<user>`.
+
+use std::io::Read;
+
+use anyhow::Context;
+use secrecy::SecretString;
+use storelink_core::{MerchantId, SyncKind};
+use storelink_ops::Actor;
+
+use crate::server::Services;
+
+#[derive(clap::Subcommand)]
+pub enum TenantsCommand {
+    /// Revoke: unregister webhooks, crypto-shred the key and secrets, cancel jobs, tell the partner.
+    Revoke {
+        merchant: MerchantId,
+        /// Also delete the synced catalog, orders and events (default: keep them).
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Rotate the OCC application key; the new key is read from standard input (never from argv).
+    Rotate {
+        merchant: MerchantId,
+    },
+    Pause {
+        merchant: MerchantId,
+    },
+    Resume {
+        merchant: MerchantId,
+    },
+    /// A full sync of one kind now.
+    Resync {
+        merchant: MerchantId,
+        #[arg(long)]
+        kind: SyncKind,
+    },
+    /// Register the four webhook slots again now.
+    RetrySlots {
+        merchant: MerchantId,
+    },
+    /// The audit trail (newest first), for one merchant or all.
+    Audit {
+        #[arg(long)]
+        merchant: Option<MerchantId>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+}
+
+pub async fn run(command: TenantsCommand, services: Services) -> anyhow::Result<()> {
+    let ops = services.ops();
+    let actor = Actor::cli();
+    let print = |value: serde_json::Value| println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+    match command {
+        TenantsCommand::Revoke { merchant, purge } => {
+            print(serde_json::to_value(ops.revoke(&actor, merchant, purge).await?)?)
+        }
+        TenantsCommand::Rotate { merchant } => {
+            let mut key = String::new();
+            std::io::stdin().read_to_string(&mut key).context("reading the new key from standard input")?;
+            let key = SecretString::from(key.trim().to_owned());
+            print(serde_json::to_value(ops.rotate(&actor, merchant, key).await?)?);
+        }
+        TenantsCommand::Pause { merchant } => {
+            print(serde_json::json!({"jobs_paused": ops.pause(&actor, merchant).await?}))
+        }
+        TenantsCommand::Resume { merchant } => {
+            print(serde_json::json!({"jobs_resumed": ops.resume(&actor, merchant).await?}))
+        }
+        TenantsCommand::Resync { merchant, kind } => {
+            print(serde_json::json!({"job_id": ops.resync(&actor, merchant, kind).await?}))
+        }
+        TenantsCommand::RetrySlots { merchant } => {
+            print(serde_json::json!({"slots_registered": ops.retry_slots(&actor, merchant).await?}))
+        }
+        TenantsCommand::Audit { merchant, limit } => {
+            print(serde_json::to_value(storelink_ops::recent(&services.pool, merchant, limit).await?)?)
+        }
+    }
+    Ok(())
+}
