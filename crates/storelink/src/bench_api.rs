@@ -1,6 +1,6 @@
-//! Partner-facing benchmarks on loopback, in a temporary database: durable inbound webhook ingest
-//! against the same server's `/healthz` (the baseline), and partner product listing latency at page 1
-//! against page 1,000 of a 100,000-product catalog.
+//! Benchmarks on loopback, in a temporary database: durable inbound webhook ingest against the same
+//! server's `/healthz` (the baseline), partner product listing latency at page 1 against page 1,000
+//! of a 100,000-product catalog, and master-key rewrap throughput.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -219,5 +219,47 @@ async fn listing_in(db_url: &str, products: usize, samples: usize) -> anyhow::Re
     println!("page {pages}:  {:>7.2} ms", last.as_secs_f64() * 1e3);
     println!("ratio last / first: {:.2} (target <= 1.5)", last.as_secs_f64() / first.as_secs_f64());
     rig.handle.stop(true).await;
+    Ok(())
+}
+
+pub async fn rewrap(config: Config, keys: usize) -> anyhow::Result<()> {
+    let (url, admin, name) = temp_database(&config).await?;
+    let result = rewrap_in(&url, keys).await;
+    drop_database(&admin, &name).await;
+    result
+}
+
+async fn rewrap_in(db_url: &str, count: usize) -> anyhow::Result<()> {
+    let pool = storelink_core::db::connect(db_url, 20).await?;
+    storelink_core::db::migrate(&pool).await?;
+    let old = MasterKeys::generate("old");
+    let vault = storelink_vault::Vault::new(pool.clone(), old.clone());
+    let partner = PartnerId::new();
+    sqlx::query("INSERT INTO partners (partner_id, name, client_id, client_secret_hash) VALUES ($1, 'bench', $2, 'unused')")
+        .bind(partner)
+        .bind(format!("slp_bench_{partner}"))
+        .execute(&pool)
+        .await?;
+    let mut conn = pool.acquire().await?;
+    for n in 0..count {
+        let store = format!("https://store-{n}.example");
+        let merchant = storelink_tenants::merchants::upsert_connected(&mut conn, partner, &store).await?;
+        vault.seal(merchant, storelink_core::OCC_APP_KEY_PURPOSE, b"occ-app-key-for-bench").await?;
+    }
+    drop(conn);
+    let rotated = old.with_generated("new")?;
+    let vault = storelink_vault::Vault::new(pool.clone(), rotated);
+    let started = Instant::now();
+    let mut done = 0;
+    loop {
+        let n = vault.rewrap_batch(500).await?;
+        if n == 0 {
+            break;
+        }
+        done += n;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    anyhow::ensure!(vault.count_under("old").await? == 0, "everything rewrapped");
+    println!("rewrapped {done} data keys in {elapsed:.2} s: {:.0} keys/s (batches of 500)", done as f64 / elapsed);
     Ok(())
 }
