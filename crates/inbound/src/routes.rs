@@ -81,6 +81,8 @@ async fn receive(
         Err(e) => return unavailable(&e),
     };
     tracing::debug!(%merchant, %slot, duplicate = !stored, "inbound webhook stored");
+    let outcome = if stored { "stored" } else { "duplicate" };
+    metrics::counter!("storelink_inbound_webhooks_total", "slot" => slot.as_str(), "outcome" => outcome).increment(1);
     HttpResponse::Ok().json(serde_json::json!({"status": if stored { "stored" } else { "duplicate" }}))
 }
 

@@ -86,11 +86,21 @@ impl OccClient {
         let url = build_url(call.store, call.segments, &call.query)?;
         self.preflight(&url)?;
         let path = url.path().to_owned();
+        // Metrics label: the resource, without ids (`/ccadmin/v1/orders`, not `/ccadmin/v1/orders/o1`).
+        let endpoint = format!("/{}", call.segments.iter().take(3).copied().collect::<Vec<_>>().join("/"));
         let mut attempt = 0;
         loop {
             let started = Instant::now();
             let result = self.attempt(&call, &url, &path).await;
             let elapsed_ms = started.elapsed().as_millis() as u64;
+            let outcome = match &result {
+                Ok((status, _)) => status.to_string(),
+                Err(e) => e.kind_code().to_owned(),
+            };
+            metrics::counter!("storelink_occ_calls_total", "endpoint" => endpoint.clone(), "outcome" => outcome)
+                .increment(1);
+            metrics::histogram!("storelink_occ_call_seconds", "endpoint" => endpoint.clone())
+                .record(started.elapsed().as_secs_f64());
             let error = match result {
                 Ok((status, body)) => {
                     tracing::debug!(method = %call.method, %path, status, attempt, elapsed_ms, "occ call");

@@ -237,6 +237,8 @@ impl DeliverHandler {
         .execute(&mut *tx)
         .await?;
         let status = answer.status.map(i32::from);
+        let outcome = if error.is_none() { "delivered" } else { "failed" };
+        metrics::counter!("storelink_partner_deliveries_total", "outcome" => outcome).increment(1);
         let gone = answer.status == Some(410);
         let retries = self.config.retry_schedule.len();
         let end = if error.is_none() {

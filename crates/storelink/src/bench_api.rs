@@ -235,11 +235,13 @@ async fn rewrap_in(db_url: &str, count: usize) -> anyhow::Result<()> {
     let old = MasterKeys::generate("old");
     let vault = storelink_vault::Vault::new(pool.clone(), old.clone());
     let partner = PartnerId::new();
-    sqlx::query("INSERT INTO partners (partner_id, name, client_id, client_secret_hash) VALUES ($1, 'bench', $2, 'unused')")
-        .bind(partner)
-        .bind(format!("slp_bench_{partner}"))
-        .execute(&pool)
-        .await?;
+    sqlx::query(
+        "INSERT INTO partners (partner_id, name, client_id, client_secret_hash) VALUES ($1, 'bench', $2, 'unused')",
+    )
+    .bind(partner)
+    .bind(format!("slp_bench_{partner}"))
+    .execute(&pool)
+    .await?;
     let mut conn = pool.acquire().await?;
     for n in 0..count {
         let store = format!("https://store-{n}.example");

@@ -112,6 +112,7 @@ impl Services {
 
 /// The HTTP server on an already bound listener (tests bind 127.0.0.1:0).
 pub fn http_server(services: &Services, listener: TcpListener, demo: bool) -> std::io::Result<Server> {
+    prometheus();
     let onboarding = web::Data::new(services.onboarding());
     let pool = web::Data::new(services.pool.clone());
     let inbound = Inbound {
@@ -138,7 +139,9 @@ pub fn http_server(services: &Services, listener: TcpListener, demo: bool) -> st
             .wrap(TracingLogger::default())
             .app_data(onboarding.clone())
             .app_data(pool.clone())
+            .wrap(from_fn(count_requests))
             .route("/healthz", web::get().to(healthz))
+            .route("/metrics", web::get().to(metrics_page))
             .route("/readyz", web::get().to(readyz))
             .route("/static/storelink.css", web::get().to(stylesheet))
             .configure(storelink_onboarding::configure)
@@ -240,6 +243,65 @@ async fn echo_request_id(
         response.headers_mut().insert(HeaderName::from_static("x-request-id"), value);
     }
     Ok(response)
+}
+
+/// The process-wide Prometheus recorder (installed once, shared by every server in the process).
+fn prometheus() -> &'static metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> = std::sync::OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("a metrics recorder was already installed; /metrics shows this one only");
+        }
+        handle
+    })
+}
+
+/// HTTP requests by route template (never the raw path, which holds ids), method and status.
+async fn count_requests(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
+    let method = req.method().to_string();
+    let response = next.call(req).await?;
+    let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("storelink_http_requests_total", "route" => route.clone(), "method" => method, "status" => status)
+        .increment(1);
+    metrics::histogram!("storelink_http_request_seconds", "route" => route).record(started.elapsed().as_secs_f64());
+    Ok(response)
+}
+
+/// Prometheus text format. Queue depth, sync lag and pending deliveries are read from the database
+/// at scrape time, so every process reports the same shared figures.
+async fn metrics_page(pool: web::Data<PgPool>) -> HttpResponse {
+    let handle = prometheus();
+    let depth: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT kind, state, count(*) FROM jobs WHERE state IN ('queued', 'running', 'paused') GROUP BY 1, 2",
+    )
+    .fetch_all(pool.get_ref())
+    .await
+    .unwrap_or_default();
+    for (kind, state, n) in depth {
+        metrics::gauge!("storelink_jobs", "kind" => kind, "state" => state).set(n as f64);
+    }
+    let lag: Vec<(String, f64)> = sqlx::query_as(
+        "SELECT kind, COALESCE(max(EXTRACT(EPOCH FROM now() - last_success_at)), 0)::float8 FROM sync_state GROUP BY kind",
+    )
+    .fetch_all(pool.get_ref())
+    .await
+    .unwrap_or_default();
+    for (kind, seconds) in lag {
+        metrics::gauge!("storelink_sync_lag_seconds", "kind" => kind).set(seconds);
+    }
+    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM partner_deliveries WHERE state = 'pending'")
+        .fetch_one(pool.get_ref())
+        .await
+        .unwrap_or(0);
+    metrics::gauge!("storelink_partner_deliveries_pending").set(pending as f64);
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(handle.render())
 }
 
 async fn healthz() -> HttpResponse {

@@ -190,3 +190,25 @@ async fn master_key_rotation_rewraps_everything_even_when_interrupted() {
     assert!(old_only.open(merchant, OCC_APP_KEY_PURPOSE).await.is_err(), "the old master key opens nothing now");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn metrics_are_exposed_in_prometheus_format() {
+    let app = spawn_app().await;
+    let merchant = merchant_id_from(&app.connect().await);
+    app.wait_synced().await;
+    let _ = app.http.get(format!("{}/v1/merchants/{merchant}", app.base)).send().await.expect("get");
+    let text = app.http.get(format!("{}/metrics", app.base)).send().await.expect("metrics").text().await.expect("text");
+    for needle in [
+        "storelink_http_requests_total{route=\"/connect\",method=\"POST\",status=\"303\"}",
+        "route=\"/v1/merchants/{merchant_id}\"",
+        "storelink_occ_calls_total{endpoint=\"/ccadmin/v1/login\",outcome=\"200\"}",
+        "storelink_sync_items_total{kind=\"catalog\"} 50",
+        "storelink_sync_lag_seconds{kind=\"catalog\"}",
+        "storelink_partner_deliveries_pending 0",
+    ] {
+        assert!(text.contains(needle), "metrics lack {needle}:\n{text}");
+    }
+    assert!(!text.contains(&merchant), "raw paths (with ids) are not labels");
+    assert!(!text.contains(&app.key), "no secrets");
+    app.stop().await;
+}

@@ -144,6 +144,7 @@ impl SyncHandler {
             state::finish(&mut tx, merchant, kind, run.mode).await?;
         }
         tx.commit().await?;
+        metrics::counter!("storelink_sync_items_total", "kind" => kind.as_str()).increment(page.items);
         Ok(())
     }
 

@@ -205,7 +205,13 @@ impl TokenCache {
         }
         let key =
             inner.vault.open_string(merchant, storelink_core::OCC_APP_KEY_PURPOSE).await?.ok_or(TokenError::NoKey)?;
-        let login = match inner.occ.login(&store, &key).await {
+        let result = inner.occ.login(&store, &key).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.kind_code(),
+        };
+        metrics::counter!("storelink_occ_logins_total", "outcome" => outcome).increment(1);
+        let login = match result {
             Ok(login) => login,
             Err(OccError::KeyRejected { status }) => {
                 drop(tx);
