@@ -48,6 +48,13 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 200)]
         samples: usize,
     },
+    /// Ops console tenants list: first page vs last page.
+    Tenants {
+        #[arg(long, default_value_t = 10_000)]
+        tenants: usize,
+        #[arg(long, default_value_t = 50)]
+        samples: usize,
+    },
     /// Master-key rewrap throughput over N data keys.
     Rewrap {
         #[arg(long, default_value_t = 10_000)]
@@ -71,6 +78,7 @@ pub async fn run(command: BenchCommand, config: Config) -> anyhow::Result<()> {
         BenchCommand::Rss { products } => crate::bench_sync::rss(config, products).await,
         BenchCommand::Ingest { seconds, concurrency } => crate::bench_api::ingest(config, seconds, concurrency).await,
         BenchCommand::Listing { products, samples } => crate::bench_api::listing(config, products, samples).await,
+        BenchCommand::Tenants { tenants, samples } => crate::bench_api::tenants(config, tenants, samples).await,
         BenchCommand::Rewrap { keys } => crate::bench_api::rewrap(config, keys).await,
         BenchCommand::Fairness { small, small_products, large_products } => {
             crate::bench_sync::fairness(config, small, small_products, large_products).await

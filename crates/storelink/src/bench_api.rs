@@ -265,3 +265,71 @@ async fn rewrap_in(db_url: &str, count: usize) -> anyhow::Result<()> {
     println!("rewrapped {done} data keys in {elapsed:.2} s: {:.0} keys/s (batches of 500)", done as f64 / elapsed);
     Ok(())
 }
+
+pub async fn tenants(config: Config, count: usize, samples: usize) -> anyhow::Result<()> {
+    let (url, admin, name) = temp_database(&config).await?;
+    let result = tenants_in(&url, count, samples).await;
+    drop_database(&admin, &name).await;
+    result
+}
+
+async fn tenants_in(db_url: &str, count: usize, samples: usize) -> anyhow::Result<()> {
+    let rig = Rig::start(db_url).await?;
+    sqlx::query(
+        "INSERT INTO merchants (merchant_id, partner_id, store_url, status)
+         SELECT gen_random_uuid(), $1, 'https://store-' || n || '.example',
+                (ARRAY['active', 'active', 'active', 'paused', 'revoked', 'credentials_invalid'])[1 + n % 6]
+         FROM generate_series(1, $2) AS n",
+    )
+    .bind(rig.partner)
+    .bind(i64::try_from(count)?)
+    .execute(&rig.pool)
+    .await?;
+    sqlx::query("ANALYZE merchants").execute(&rig.pool).await?;
+    let password = secrecy::SecretString::from("bench password 1".to_owned());
+    let user =
+        storelink_ops_console::users::add(&rig.pool, "bench", &password, storelink_ops_console::users::Role::Viewer)
+            .await?;
+    let session = storelink_ops_console::users::open_session(&rig.pool, user).await?;
+    let http = reqwest::Client::new();
+    let cookie = format!("sl_ops={session}");
+    let get = |path: String| {
+        let (http, cookie, base) = (http.clone(), cookie.clone(), rig.base.clone());
+        async move {
+            let started = Instant::now();
+            let body = http.get(format!("{base}{path}")).header("cookie", cookie).send().await?.text().await?;
+            Ok::<_, anyhow::Error>((started.elapsed(), body))
+        }
+    };
+    // Walk to the last page once to learn its link.
+    let mut path = "/ops".to_owned();
+    let mut pages = 1;
+    loop {
+        let (_, body) = get(path.clone()).await?;
+        let Some(at) = body.find("rel=\"next\" href=\"") else { break };
+        let rest = &body[at + "rel=\"next\" href=\"".len()..];
+        let href = rest.split('"').next().unwrap_or_default();
+        path = href
+            .replace("&#x2f;", "/")
+            .replace("&#47;", "/")
+            .replace("&#x3d;", "=")
+            .replace("&amp;", "&")
+            .replace("&#38;", "&");
+        pages += 1;
+        anyhow::ensure!(pages <= count / 50 + 2, "the next-page links do not end (last: {path})");
+    }
+    let (mut first, mut last) = (Vec::new(), Vec::new());
+    for _ in 0..samples {
+        first.push(get("/ops".to_owned()).await?.0);
+        last.push(get(path.clone()).await?.0);
+    }
+    first.sort();
+    last.sort();
+    let (first, last) = (first[first.len() / 2], last[last.len() / 2]);
+    println!("{count} tenants, 50 per page, {pages} pages, {samples} samples each (median)");
+    println!("first page: {:>7.2} ms", first.as_secs_f64() * 1e3);
+    println!("last page:  {:>7.2} ms", last.as_secs_f64() * 1e3);
+    println!("ratio last / first: {:.2} (target <= 1.5)", last.as_secs_f64() / first.as_secs_f64());
+    rig.handle.stop(true).await;
+    Ok(())
+}

@@ -57,6 +57,8 @@ pub struct RawConfig {
     pub webhook_timeout_secs: f64,
     /// How long a rotated-out partner webhook secret keeps signing.
     pub webhook_secret_overlap_secs: f64,
+    /// Ops console sign-in attempts per client address (and per user name) per minute.
+    pub ops_logins_per_minute: u32,
 }
 
 /// `1`, `true`, `yes`, `on` (and their opposites) as environment variables are usually written.
@@ -107,6 +109,7 @@ impl Default for RawConfig {
             webhook_disable_after: 8,
             webhook_timeout_secs: 15.0,
             webhook_secret_overlap_secs: 86_400.0,
+            ops_logins_per_minute: 10,
         }
     }
 }

@@ -55,6 +55,11 @@ enum Command {
         #[command(subcommand)]
         command: storelink::tenants_cli::TenantsCommand,
     },
+    /// Ops console users.
+    OpsUsers {
+        #[command(subcommand)]
+        command: OpsUsersCommand,
+    },
     /// Master keys.
     Keys {
         #[command(subcommand)]
@@ -89,6 +94,17 @@ enum PartnersCommand {
         /// Allowed redirect URI (repeat for several).
         #[arg(long = "redirect-uri", required = true)]
         redirect_uris: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum OpsUsersCommand {
+    /// Add an ops console user; the password is read from standard input (at least 12 characters).
+    Add {
+        #[arg(long)]
+        username: String,
+        #[arg(long, value_parser = ["viewer", "admin"])]
+        role: String,
     },
 }
 
@@ -173,6 +189,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys { command: KeysCommand::Generate { id } } => {
             let keys = MasterKeys::generate(&id.unwrap_or_else(storelink::keys::new_key_id));
             println!("{}", keys.to_config_string().expose_secret());
+            Ok(())
+        }
+        Command::OpsUsers { command: OpsUsersCommand::Add { username, role } } => {
+            let (pool, _db) = open_database(&config).await?;
+            storelink_core::db::migrate(&pool).await?;
+            let mut password = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut password)?;
+            let password = secrecy::SecretString::from(password.trim_end_matches(['\n', '\r']).to_owned());
+            let role = storelink_ops_console::users::Role::parse(&role).context("role is viewer or admin")?;
+            let id = storelink_ops_console::users::add(&pool, &username, &password, role).await?;
+            println!("{}", serde_json::json!({"user_id": id, "username": username, "role": role.as_str()}));
             Ok(())
         }
         Command::Tenants { command } => {

@@ -132,6 +132,14 @@ pub fn http_server(services: &Services, listener: TcpListener, demo: bool) -> st
         vault: services.vault.clone(),
         policy: services.policy,
     };
+    let secure = services.config.public_url.scheme() == "https";
+    let console = storelink_ops_console::Console::new(
+        services.pool.clone(),
+        services.ops(),
+        services.keys.derive_key(b"storelink/ops-csrf/v1"),
+        secure,
+        services.config.raw.ops_logins_per_minute,
+    );
     let server = HttpServer::new(move || {
         let app = App::new()
             .wrap(security_headers())
@@ -146,7 +154,8 @@ pub fn http_server(services: &Services, listener: TcpListener, demo: bool) -> st
             .route("/static/storelink.css", web::get().to(stylesheet))
             .configure(storelink_onboarding::configure)
             .configure(|cfg| inbound.clone().configure(cfg))
-            .configure(|cfg| partner_api.clone().configure(cfg));
+            .configure(|cfg| partner_api.clone().configure(cfg))
+            .configure(|cfg| console.clone().configure(cfg));
         let app = if demo { app.configure(crate::demo::configure_routes) } else { app.configure(|_| {}) };
         app.default_service(web::to(not_found))
     })

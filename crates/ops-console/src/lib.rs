@@ -1,0 +1,13 @@
+//! The ops console under `/ops`: login for ops users (argon2 passwords, HttpOnly SameSite=Strict
+//! session cookies, rate-limited), the tenants list with search and status filters, a tenant page
+//! (checklist, slots, token, syncs, recent inbound and outbound events, audit trail) and the actions,
+//! admin only, each form CSRF-protected. Server-rendered with askama, no JavaScript. Owns `ops_users`
+//! and `ops_sessions`. Must not carry out actions itself (crates/ops does, and audits them) or show
+//! any secret.
+
+mod auth;
+mod pages;
+mod routes;
+pub mod users;
+
+pub use routes::Console;

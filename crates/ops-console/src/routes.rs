@@ -1,0 +1,428 @@
+//! `/ops` routes. Every page needs a session; every POST needs the session's CSRF token; actions need
+//! the admin role (a viewer gets 403). Actions run through `storelink_ops::Ops`, audited with the
+//! user's name and client address.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::LOCATION;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use secrecy::SecretString;
+use serde::Deserialize;
+use sqlx::PgPool;
+use storelink_core::{MerchantId, SyncKind};
+use storelink_ops::{Actor, Ops, OpsError};
+
+use crate::auth::{Guard, client_address};
+use crate::pages::{Line, LoginPage, MessagePage, Section, TenantPage, TenantRow, TenantsPage};
+use crate::users::{self, Role, User};
+
+const PAGE: i64 = 50;
+const STATUSES: [&str; 5] = ["active", "warning", "credentials_invalid", "paused", "revoked"];
+
+#[derive(Clone)]
+pub struct Console {
+    pub pool: PgPool,
+    pub ops: Ops,
+    guard: Guard,
+}
+
+impl Console {
+    /// `csrf_key` should derive from the master keys so every web process accepts every form.
+    pub fn new(pool: PgPool, ops: Ops, csrf_key: [u8; 32], secure_cookies: bool, logins_per_minute: u32) -> Self {
+        Self { pool, ops, guard: Guard::new(csrf_key, secure_cookies, logins_per_minute) }
+    }
+
+    pub fn configure(self, cfg: &mut web::ServiceConfig) {
+        cfg.service(
+            web::scope("/ops")
+                .app_data(web::Data::new(self))
+                .route("", web::get().to(tenants))
+                .route("/login", web::get().to(login_form))
+                .route("/login", web::post().to(login))
+                .route("/logout", web::post().to(logout))
+                .route("/tenants/{merchant_id}", web::get().to(tenant))
+                .route("/tenants/{merchant_id}/{action}", web::post().to(act)),
+        );
+    }
+
+    /// The signed-in user and the session token, or a redirect to the login page.
+    async fn user(&self, req: &HttpRequest) -> Result<(User, String), HttpResponse> {
+        let to_login = || HttpResponse::SeeOther().insert_header((LOCATION, "/ops/login")).finish();
+        let token = Guard::session_token(req).ok_or_else(to_login)?;
+        match users::session_user(&self.pool, &token).await {
+            Ok(Some(user)) => Ok((user, token)),
+            Ok(None) => Err(to_login()),
+            Err(e) => Err(internal(&e.to_string())),
+        }
+    }
+}
+
+fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
+    match page.render() {
+        Ok(body) => HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .insert_header(("Cache-Control", "no-store"))
+            .body(body),
+        Err(e) => internal(&e.to_string()),
+    }
+}
+
+fn message(status: StatusCode, title: &str, text: &str) -> HttpResponse {
+    render(status, &MessagePage { title: title.to_owned(), message: text.to_owned() })
+}
+
+fn internal(error: &str) -> HttpResponse {
+    tracing::error!(%error, "ops console");
+    HttpResponse::InternalServerError().body("internal error")
+}
+
+async fn login_form() -> HttpResponse {
+    render(StatusCode::OK, &LoginPage { error: None, username: String::new() })
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    username: String,
+    password: String,
+}
+
+async fn login(console: web::Data<Console>, req: HttpRequest, form: web::Form<LoginForm>) -> HttpResponse {
+    let form = form.into_inner();
+    let client = client_address(&req);
+    let again = |status, error: &str| {
+        render(status, &LoginPage { error: Some(error.to_owned()), username: form.username.clone() })
+    };
+    if !console.guard.login_allowed(&client, &form.username) {
+        tracing::warn!(%client, "ops login rate-limited");
+        return again(StatusCode::TOO_MANY_REQUESTS, "Too many sign-in attempts. Wait a minute and try again.");
+    }
+    let password = SecretString::from(form.password.clone());
+    let user = match users::verify(&console.pool, &form.username, &password).await {
+        Ok(Some(user)) => user,
+        Ok(None) => {
+            tracing::warn!(%client, username = %form.username, "ops login refused");
+            return again(StatusCode::UNAUTHORIZED, "That user name and password do not match.");
+        }
+        Err(e) => return internal(&e.to_string()),
+    };
+    match users::open_session(&console.pool, user.user_id).await {
+        Ok(token) => {
+            HttpResponse::SeeOther().cookie(console.guard.cookie(token)).insert_header((LOCATION, "/ops")).finish()
+        }
+        Err(e) => internal(&e.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf_token: Option<String>,
+}
+
+async fn logout(console: web::Data<Console>, req: HttpRequest, form: web::Form<CsrfForm>) -> HttpResponse {
+    let (_, token) = match console.user(&req).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    if !console.guard.csrf_ok(&token, form.csrf_token.as_deref()) {
+        return message(StatusCode::FORBIDDEN, "Form expired", "Reload the page and try again.");
+    }
+    if let Err(e) = users::close_session(&console.pool, &token).await {
+        return internal(&e.to_string());
+    }
+    let mut gone = console.guard.cookie(String::new());
+    gone.make_removal();
+    HttpResponse::SeeOther().cookie(gone).insert_header((LOCATION, "/ops/login")).finish()
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    q: Option<String>,
+    status: Option<String>,
+    after: Option<String>,
+}
+
+/// A tenant needs attention: active but with a failed slot, a failed check or a failed sync.
+const WARNING: &str = "(m.status = 'active' AND (
+       EXISTS (SELECT 1 FROM webhook_slots w WHERE w.merchant_id = m.merchant_id AND w.status = 'failed')
+    OR EXISTS (SELECT 1 FROM merchant_checks c WHERE c.merchant_id = m.merchant_id AND NOT c.ok)
+    OR EXISTS (SELECT 1 FROM sync_state s WHERE s.merchant_id = m.merchant_id AND s.state = 'failed')))";
+
+/// merchant, store URL, partner name, status, needs attention, connected at.
+type ListRow = (MerchantId, String, String, String, bool, chrono::DateTime<chrono::Utc>);
+
+async fn tenants(console: web::Data<Console>, req: HttpRequest, q: web::Query<ListQuery>) -> HttpResponse {
+    let (user, token) = match console.user(&req).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let search = q.q.clone().unwrap_or_default().trim().to_owned();
+    let status = q.status.clone().filter(|s| STATUSES.contains(&s.as_str())).unwrap_or_default();
+    let after: Option<MerchantId> = q.after.as_deref().and_then(|a| a.parse().ok());
+    let filter = format!(
+        "($1 = '' OR m.store_url ILIKE '%' || $1 || '%' OR m.merchant_id::text = $1)
+         AND ($2 = '' OR ($2 = 'warning' AND {WARNING}) OR ($2 <> 'warning' AND m.status = $2))"
+    );
+    let rows: Result<Vec<ListRow>, _> = sqlx::query_as(&format!(
+        "SELECT m.merchant_id, m.store_url, p.name, m.status, {WARNING} AS warning, m.connected_at
+             FROM merchants m JOIN partners p USING (partner_id)
+             WHERE {filter} AND ($3::uuid IS NULL OR m.merchant_id > $3)
+             ORDER BY m.merchant_id LIMIT $4"
+    ))
+    .bind(&search)
+    .bind(&status)
+    .bind(after)
+    .bind(PAGE + 1)
+    .fetch_all(&console.pool)
+    .await;
+    let total: Result<i64, _> = sqlx::query_scalar(&format!("SELECT count(*) FROM merchants m WHERE {filter}"))
+        .bind(&search)
+        .bind(&status)
+        .fetch_one(&console.pool)
+        .await;
+    let (mut rows, total) = match (rows, total) {
+        (Ok(rows), Ok(total)) => (rows, total),
+        (Err(e), _) | (_, Err(e)) => return internal(&e.to_string()),
+    };
+    // One row more than a page was read: it says whether a next page exists (no empty last page).
+    let more = rows.len() as i64 > PAGE;
+    rows.truncate(usize::try_from(PAGE).unwrap_or(50));
+    let next = more.then(|| rows.last().map(|r| r.0)).flatten().map(|last| {
+        let query = [("q", search.as_str()), ("status", status.as_str()), ("after", &last.to_string())];
+        format!("/ops?{}", serde_urlencoded_pairs(&query))
+    });
+    let rows = rows
+        .into_iter()
+        .map(|(id, store_url, partner, status, warning, connected)| TenantRow {
+            merchant_id: id.to_string(),
+            store_url,
+            partner,
+            health: if warning { "needs attention".into() } else { "ok".into() },
+            status,
+            connected_at: connected.format("%Y-%m-%d %H:%M").to_string(),
+        })
+        .collect();
+    render(
+        StatusCode::OK,
+        &TenantsPage {
+            user: user.username,
+            csrf: console.guard.csrf_token(&token),
+            q: search,
+            status,
+            statuses: STATUSES.to_vec(),
+            rows,
+            next,
+            total,
+        },
+    )
+}
+
+fn serde_urlencoded_pairs(pairs: &[(&str, &str)]) -> String {
+    pairs.iter().map(|(k, v)| format!("{k}={}", url_escape(v))).collect::<Vec<_>>().join("&")
+}
+
+fn url_escape(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Rows of one query as text cells, for a section of the tenant page.
+async fn section(
+    pool: &PgPool,
+    merchant: MerchantId,
+    title: &'static str,
+    headers: Vec<&'static str>,
+    sql: &str,
+) -> Result<Section, sqlx::Error> {
+    let rows: Vec<(serde_json::Value,)> = sqlx::query_as(sql).bind(merchant).fetch_all(pool).await?;
+    let lines = rows
+        .into_iter()
+        .map(|(row,)| Line {
+            cells: row
+                .as_array()
+                .map(|cells| {
+                    cells
+                        .iter()
+                        .map(|c| match c {
+                            serde_json::Value::String(s) => s.clone(),
+                            serde_json::Value::Null => String::new(),
+                            other => other.to_string(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+        .collect();
+    Ok(Section { title, headers, lines })
+}
+
+async fn tenant_page(
+    console: &Console,
+    user: &User,
+    token: &str,
+    merchant: MerchantId,
+    notice: Option<String>,
+) -> HttpResponse {
+    let found = match storelink_tenants::merchants::get(&console.pool, merchant).await {
+        Ok(Some(m)) => m,
+        Ok(None) => return message(StatusCode::NOT_FOUND, "Not found", "There is no such tenant."),
+        Err(e) => return internal(&e.to_string()),
+    };
+    let pool = &console.pool;
+    let specs: [(&'static str, Vec<&'static str>, &str); 7] = [
+        (
+            "Connection checklist",
+            vec!["Check", "OK", "Detail", "When"],
+            "SELECT jsonb_build_array(check_name, ok, detail, to_char(checked_at, 'YYYY-MM-DD HH24:MI')) FROM merchant_checks WHERE merchant_id = $1 ORDER BY check_name",
+        ),
+        (
+            "Webhook slots",
+            vec!["Slot", "Status", "Attempts", "Last error"],
+            "SELECT jsonb_build_array(slot, status, attempts, last_error) FROM webhook_slots WHERE merchant_id = $1 ORDER BY slot",
+        ),
+        (
+            "OCC token",
+            vec!["Valid until", "Logins", "Last login"],
+            "SELECT jsonb_build_array(to_char(expires_at, 'YYYY-MM-DD HH24:MI:SS'), logins, to_char(last_login_at, 'YYYY-MM-DD HH24:MI:SS')) FROM occ_tokens WHERE merchant_id = $1",
+        ),
+        (
+            "Syncs",
+            vec!["Kind", "State", "Items", "Total", "Last success", "Last error"],
+            "SELECT jsonb_build_array(kind, state, items_done, items_total, to_char(last_success_at, 'YYYY-MM-DD HH24:MI'), last_error) FROM sync_state WHERE merchant_id = $1 ORDER BY kind",
+        ),
+        (
+            "Recent inbound webhooks",
+            vec!["Received", "Slot", "Processed", "Error"],
+            "SELECT jsonb_build_array(to_char(received_at, 'YYYY-MM-DD HH24:MI:SS'), slot, to_char(processed_at, 'HH24:MI:SS'), last_error) FROM inbound_events WHERE merchant_id = $1 ORDER BY event_id DESC LIMIT 20",
+        ),
+        (
+            "Recent partner deliveries",
+            vec!["Event", "State", "Attempts", "Last status", "Last error"],
+            "SELECT jsonb_build_array(e.type, d.state, d.attempts, d.last_status, d.last_error) FROM partner_deliveries d JOIN partner_events e ON e.merchant_id = d.merchant_id AND e.event_id = d.event_id WHERE d.merchant_id = $1 ORDER BY d.delivery_id DESC LIMIT 20",
+        ),
+        (
+            "Audit trail",
+            vec!["When", "Who", "From", "Action", "Outcome", "Detail"],
+            "SELECT jsonb_build_array(to_char(at, 'YYYY-MM-DD HH24:MI:SS'), actor, source, action, outcome, detail::text) FROM audit_log WHERE merchant_id = $1 ORDER BY audit_id DESC LIMIT 50",
+        ),
+    ];
+    let mut sections = Vec::with_capacity(specs.len());
+    for (title, headers, sql) in specs {
+        match section(pool, merchant, title, headers, sql).await {
+            Ok(s) => sections.push(s),
+            Err(e) => return internal(&e.to_string()),
+        }
+    }
+    render(
+        StatusCode::OK,
+        &TenantPage {
+            user: user.username.clone(),
+            admin: user.role == Role::Admin,
+            csrf: console.guard.csrf_token(token),
+            merchant_id: merchant.to_string(),
+            store_url: found.store_url,
+            status: found.status.as_str().to_owned(),
+            notice,
+            sections,
+        },
+    )
+}
+
+async fn tenant(console: web::Data<Console>, req: HttpRequest, path: web::Path<String>) -> HttpResponse {
+    let (user, token) = match console.user(&req).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let Ok(merchant) = path.parse::<MerchantId>() else {
+        return message(StatusCode::NOT_FOUND, "Not found", "There is no such tenant.");
+    };
+    tenant_page(&console, &user, &token, merchant, None).await
+}
+
+#[derive(Deserialize)]
+struct ActionForm {
+    csrf_token: Option<String>,
+    kind: Option<SyncKind>,
+    new_key: Option<String>,
+    purge: Option<String>,
+    confirm: Option<String>,
+}
+
+async fn act(
+    console: web::Data<Console>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    form: web::Form<ActionForm>,
+) -> HttpResponse {
+    let (user, token) = match console.user(&req).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    if !console.guard.csrf_ok(&token, form.csrf_token.as_deref()) {
+        return message(
+            StatusCode::FORBIDDEN,
+            "Form expired",
+            "This form is no longer valid. Reload the page and try again.",
+        );
+    }
+    if user.role != Role::Admin {
+        return message(StatusCode::FORBIDDEN, "Not allowed", "Your role (viewer) can look but not act. Ask an admin.");
+    }
+    let (merchant, action) = path.into_inner();
+    let Ok(merchant) = merchant.parse::<MerchantId>() else {
+        return message(StatusCode::NOT_FOUND, "Not found", "There is no such tenant.");
+    };
+    let actor = Actor { name: user.username.clone(), source: client_address(&req) };
+    let ops = &console.ops;
+    let form = form.into_inner();
+    let result: Result<String, OpsError> = match action.as_str() {
+        "pause" => ops.pause(&actor, merchant).await.map(|n| format!("Paused ({n} jobs held).")),
+        "resume" => ops.resume(&actor, merchant).await.map(|n| format!("Resumed ({n} jobs released).")),
+        "retry-slots" => ops.retry_slots(&actor, merchant).await.map(|n| format!("{n} of 4 webhook slots registered.")),
+        "resync" => match form.kind {
+            Some(kind) => {
+                ops.resync(&actor, merchant, kind).await.map(|_| format!("A full {} sync is queued.", kind.as_str()))
+            }
+            None => return message(StatusCode::BAD_REQUEST, "Choose a kind", "Choose what to resync."),
+        },
+        "rotate" => {
+            let key = form.new_key.unwrap_or_default();
+            if key.trim().is_empty() {
+                return message(StatusCode::BAD_REQUEST, "Key missing", "Paste the new OCC application key.");
+            }
+            ops.rotate(&actor, merchant, SecretString::from(key.trim().to_owned()))
+                .await
+                .map(|r| format!("Key rotated; {} webhook slots registered with it.", r.slots_registered))
+        }
+        "revoke" => {
+            let store =
+                storelink_tenants::merchants::get(&console.pool, merchant).await.ok().flatten().map(|m| m.store_url);
+            let confirmed = store.as_deref().is_some_and(|s| Some(s) == form.confirm.as_deref().map(str::trim));
+            if !confirmed {
+                return message(
+                    StatusCode::BAD_REQUEST,
+                    "Not confirmed",
+                    "Type the tenant's store URL exactly to confirm revocation.",
+                );
+            }
+            ops.revoke(&actor, merchant, form.purge.is_some()).await.map(|r| {
+                format!("Revoked. Webhooks removed from {} slot(s); secrets destroyed.", r.slots_unregistered.len())
+            })
+        }
+        _ => return message(StatusCode::NOT_FOUND, "Not found", "There is no such action."),
+    };
+    match result {
+        Ok(notice) => tenant_page(&console, &user, &token, merchant, Some(notice)).await,
+        Err(OpsError::NotFound) => message(StatusCode::NOT_FOUND, "Not found", "There is no such tenant."),
+        Err(e @ (OpsError::KeyRejected(_) | OpsError::StoreUnavailable(_) | OpsError::Revoked)) => {
+            let mut page = tenant_page(&console, &user, &token, merchant, Some(e.to_string())).await;
+            *page.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            page
+        }
+        Err(e) => internal(&e.to_string()),
+    }
+}
