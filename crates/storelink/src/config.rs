@@ -59,6 +59,8 @@ pub struct RawConfig {
     pub webhook_secret_overlap_secs: f64,
     /// Ops console sign-in attempts per client address (and per user name) per minute.
     pub ops_logins_per_minute: u32,
+    /// Where a `worker` process serves /metrics, /healthz and /readyz (empty: not served).
+    pub worker_metrics_listen: Option<String>,
 }
 
 /// `1`, `true`, `yes`, `on` (and their opposites) as environment variables are usually written.
@@ -110,6 +112,7 @@ impl Default for RawConfig {
             webhook_timeout_secs: 15.0,
             webhook_secret_overlap_secs: 86_400.0,
             ops_logins_per_minute: 10,
+            worker_metrics_listen: None,
         }
     }
 }

@@ -252,14 +252,30 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 async fn worker(config: Config) -> anyhow::Result<()> {
+    let metrics_listen = config.raw.worker_metrics_listen.clone();
     let (services, _db) = services(config).await?;
     let shutdown = CancellationToken::new();
+    // The worker's own counters (OCC calls, syncs, deliveries) for Prometheus, with health probes.
+    let metrics = match metrics_listen.filter(|l| !l.is_empty()) {
+        Some(listen) => {
+            let listener = std::net::TcpListener::bind(&listen).with_context(|| format!("binding {listen}"))?;
+            let http = server::metrics_server(&services, listener)?;
+            let handle = http.handle();
+            tokio::spawn(http);
+            tracing::info!(%listen, "worker metrics at /metrics");
+            Some(handle)
+        }
+        None => None,
+    };
     let workers = tokio::spawn(server::run_workers(services, shutdown.clone()));
     tracing::info!("worker running");
     shutdown_signal().await;
     tracing::info!("worker stopping");
     shutdown.cancel();
     let _ = workers.await;
+    if let Some(handle) = metrics {
+        handle.stop(true).await;
+    }
     Ok(())
 }
 

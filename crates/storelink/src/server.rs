@@ -165,6 +165,22 @@ pub fn http_server(services: &Services, listener: TcpListener, demo: bool) -> st
     Ok(server)
 }
 
+/// The `worker` role's small HTTP server: `/metrics`, `/healthz`, `/readyz` only.
+pub fn metrics_server(services: &Services, listener: TcpListener) -> std::io::Result<Server> {
+    prometheus();
+    let pool = web::Data::new(services.pool.clone());
+    Ok(HttpServer::new(move || {
+        App::new()
+            .app_data(pool.clone())
+            .route("/healthz", web::get().to(healthz))
+            .route("/readyz", web::get().to(readyz))
+            .route("/metrics", web::get().to(metrics_page))
+    })
+    .workers(1)
+    .listen(listener)?
+    .run())
+}
+
 /// The background role until `shutdown`: slot registration retries, sync jobs and inbound webhook
 /// processing. Returns once they stopped.
 pub async fn run_workers(services: Services, shutdown: CancellationToken) {

@@ -212,3 +212,19 @@ async fn metrics_are_exposed_in_prometheus_format() {
     assert!(!text.contains(&app.key), "no secrets");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn worker_processes_serve_their_own_metrics_and_probes() {
+    let app = spawn_app().await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let server = storelink::server::metrics_server(&app.services, listener).expect("server");
+    let handle = server.handle();
+    tokio::spawn(server);
+    let text = app.http.get(format!("{base}/metrics")).send().await.expect("metrics").text().await.expect("text");
+    assert!(text.contains("storelink_partner_deliveries_pending 0"), "{text}");
+    assert_eq!(app.http.get(format!("{base}/readyz")).send().await.expect("readyz").status(), 200);
+    assert_eq!(app.http.get(format!("{base}/v1/merchants")).send().await.expect("get").status(), 404, "metrics only");
+    handle.stop(true).await;
+    app.stop().await;
+}
