@@ -188,7 +188,7 @@ async fn tenants(console: web::Data<Console>, req: HttpRequest, q: web::Query<Li
     rows.truncate(usize::try_from(PAGE).unwrap_or(50));
     let next = more.then(|| rows.last().map(|r| r.0)).flatten().map(|last| {
         let query = [("q", search.as_str()), ("status", status.as_str()), ("after", &last.to_string())];
-        format!("/ops?{}", serde_urlencoded_pairs(&query))
+        format!("/ops?{}", url::form_urlencoded::Serializer::new(String::new()).extend_pairs(query).finish())
     });
     let rows = rows
         .into_iter()
@@ -214,20 +214,6 @@ async fn tenants(console: web::Data<Console>, req: HttpRequest, q: web::Query<Li
             total,
         },
     )
-}
-
-fn serde_urlencoded_pairs(pairs: &[(&str, &str)]) -> String {
-    pairs.iter().map(|(k, v)| format!("{k}={}", url_escape(v))).collect::<Vec<_>>().join("&")
-}
-
-fn url_escape(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Rows of one query as text cells, for a section of the tenant page.

@@ -240,7 +240,6 @@ impl DeliverHandler {
         let outcome = if error.is_none() { "delivered" } else { "failed" };
         metrics::counter!("storelink_partner_deliveries_total", "outcome" => outcome).increment(1);
         let gone = answer.status == Some(410);
-        let retries = self.config.retry_schedule.len();
         let end = if error.is_none() {
             update_delivery(&mut tx, merchant, head, "delivered", None, status, None).await?;
             sqlx::query(
@@ -264,13 +263,14 @@ impl DeliverHandler {
             } else {
                 None
             };
-            let exhausted = usize::try_from(head.attempts).unwrap_or(usize::MAX) >= retries;
-            if gone || exhausted {
-                update_delivery(&mut tx, merchant, head, "failed", None, status, error.as_deref()).await?;
-            } else {
-                let wait = self.config.retry_schedule[usize::try_from(head.attempts).unwrap_or(0)];
-                update_delivery(&mut tx, merchant, head, "pending", Some(wait), status, error.as_deref()).await?;
-            }
+            // The wait before the next attempt; none after 410 Gone or once the schedule is used up.
+            let retry_in = usize::try_from(head.attempts)
+                .ok()
+                .and_then(|n| self.config.retry_schedule.get(n))
+                .copied()
+                .filter(|_| !gone);
+            let state = if retry_in.is_some() { "pending" } else { "failed" };
+            update_delivery(&mut tx, merchant, head, state, retry_in, status, error.as_deref()).await?;
             if let Some(reason) = &disable {
                 tracing::warn!(%endpoint, %reason, "partner webhook endpoint disabled");
                 sqlx::query(
@@ -281,10 +281,8 @@ impl DeliverHandler {
                 .execute(&mut *tx)
                 .await?;
                 Some(StreamEnd::Empty)
-            } else if gone || exhausted {
-                None
             } else {
-                Some(StreamEnd::RetryIn(self.config.retry_schedule[usize::try_from(head.attempts).unwrap_or(0)]))
+                retry_in.map(StreamEnd::RetryIn)
             }
         };
         tx.commit().await?;
