@@ -15,7 +15,7 @@ use storelink_core::{MerchantId, PartnerId, Slot, webhook_secret_purpose};
 use storelink_partner_api::TokenIssuer;
 use storelink_vault::MasterKeys;
 
-use crate::bench::{drop_database, temp_database};
+use crate::bench_sync::with_temp_db;
 use crate::config::{Config, RawConfig};
 use crate::server::{self, Services};
 
@@ -96,10 +96,7 @@ where
 }
 
 pub async fn ingest(config: Config, seconds: u64, concurrency: usize) -> anyhow::Result<()> {
-    let (url, admin, name) = temp_database(&config).await?;
-    let result = ingest_in(&url, Duration::from_secs(seconds), concurrency).await;
-    drop_database(&admin, &name).await;
-    result
+    with_temp_db(&config, |url| async move { ingest_in(&url, Duration::from_secs(seconds), concurrency).await }).await
 }
 
 async fn ingest_in(db_url: &str, duration: Duration, concurrency: usize) -> anyhow::Result<()> {
@@ -153,10 +150,7 @@ async fn ingest_in(db_url: &str, duration: Duration, concurrency: usize) -> anyh
 }
 
 pub async fn listing(config: Config, products: usize, samples: usize) -> anyhow::Result<()> {
-    let (url, admin, name) = temp_database(&config).await?;
-    let result = listing_in(&url, products, samples).await;
-    drop_database(&admin, &name).await;
-    result
+    with_temp_db(&config, |url| async move { listing_in(&url, products, samples).await }).await
 }
 
 async fn listing_in(db_url: &str, products: usize, samples: usize) -> anyhow::Result<()> {
@@ -223,10 +217,7 @@ async fn listing_in(db_url: &str, products: usize, samples: usize) -> anyhow::Re
 }
 
 pub async fn rewrap(config: Config, keys: usize) -> anyhow::Result<()> {
-    let (url, admin, name) = temp_database(&config).await?;
-    let result = rewrap_in(&url, keys).await;
-    drop_database(&admin, &name).await;
-    result
+    with_temp_db(&config, |url| async move { rewrap_in(&url, keys).await }).await
 }
 
 async fn rewrap_in(db_url: &str, count: usize) -> anyhow::Result<()> {
@@ -267,10 +258,7 @@ async fn rewrap_in(db_url: &str, count: usize) -> anyhow::Result<()> {
 }
 
 pub async fn tenants(config: Config, count: usize, samples: usize) -> anyhow::Result<()> {
-    let (url, admin, name) = temp_database(&config).await?;
-    let result = tenants_in(&url, count, samples).await;
-    drop_database(&admin, &name).await;
-    result
+    with_temp_db(&config, |url| async move { tenants_in(&url, count, samples).await }).await
 }
 
 async fn tenants_in(db_url: &str, count: usize, samples: usize) -> anyhow::Result<()> {

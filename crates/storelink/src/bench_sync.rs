@@ -92,7 +92,7 @@ impl Rig {
 }
 
 /// Run `body` against a fresh temporary database, dropping it afterwards.
-async fn with_temp_db<F, Fut>(config: &Config, body: F) -> anyhow::Result<()>
+pub(crate) async fn with_temp_db<F, Fut>(config: &Config, body: F) -> anyhow::Result<()>
 where
     F: FnOnce(String) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
