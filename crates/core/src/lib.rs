@@ -5,10 +5,12 @@ pub mod db;
 pub mod ids;
 pub mod slot;
 pub mod sync_kind;
+pub mod trace;
 
 pub use ids::{MerchantId, PartnerId};
 pub use slot::Slot;
 pub use sync_kind::SyncKind;
+pub use trace::TraceContext;
 
 /// Vault purpose under which a merchant's OCC application key is sealed.
 pub const OCC_APP_KEY_PURPOSE: &str = "occ-app-key";

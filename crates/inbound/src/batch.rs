@@ -1,14 +1,16 @@
 //! Group commit for inbound deliveries. Concurrent requests hand their row to one writer task, which
 //! stores everything waiting in one multi-row INSERT and one commit, then answers each request. A
 //! request is still acknowledged only after its row is committed; under a burst the cost of a commit
-//! (and its fsync) is shared by the whole batch. After each batch is acknowledged the `inbound` job
-//! of every merchant in it is woken (see `wake`); should the process stop in between, the workers'
-//! `enqueue_stale` finds the stored events.
+//! (and its fsync) is shared by the whole batch. After each batch is acknowledged the writer hands its
+//! merchants to one waker task, which wakes each merchant's `inbound` job once however many batches
+//! named it meanwhile (see `wake`), off the writers' path; should the process stop in between, the
+//! workers' `enqueue_stale` finds the stored events.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use sqlx::PgPool;
+use sqlx::pool::PoolConnection;
+use sqlx::{PgConnection, PgPool, Postgres};
 use storelink_core::{MerchantId, Slot};
 use storelink_jobs::{Mode, Queue};
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -35,12 +37,14 @@ pub struct Batcher {
 }
 
 impl Batcher {
-    /// Starts the writer task on the current runtime.
+    /// Starts the writer tasks and the waker on the current runtime.
     pub fn start(pool: PgPool, queue: Queue) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
         let rx = Arc::new(Mutex::new(rx));
+        let (woken, to_wake) = mpsc::unbounded_channel();
+        tokio::spawn(wake_loop(queue, to_wake));
         for _ in 0..WRITERS {
-            tokio::spawn(write_loop(pool.clone(), queue.clone(), rx.clone()));
+            tokio::spawn(write_loop(pool.clone(), rx.clone(), woken.clone()));
         }
         Self { tx }
     }
@@ -62,10 +66,33 @@ impl Batcher {
     }
 }
 
-async fn write_loop(pool: PgPool, queue: Queue, rx: Arc<Mutex<mpsc::Receiver<Pending>>>) {
+/// Each writer keeps one connection (replaced after an error): going through the pool per batch
+/// would add a round trip for sqlx's check on every acquire and release.
+async fn write_loop(
+    pool: PgPool,
+    rx: Arc<Mutex<mpsc::Receiver<Pending>>>,
+    woken: mpsc::UnboundedSender<HashSet<MerchantId>>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut conn: Option<PoolConnection<Postgres>> = None;
     while rx.lock().await.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let result = write(&pool, &batch).await;
+        let on_held = match conn.as_mut() {
+            Some(held) => write(held, &batch).await.ok(),
+            None => None,
+        };
+        // No connection yet, or the held one failed (it may have gone stale when Postgres restarted):
+        // write on a fresh one. The insert is idempotent, so a batch that did commit is then
+        // answered as duplicates.
+        let result = match on_held {
+            Some(stored) => Ok(stored),
+            None => {
+                conn = None;
+                match pool.acquire().await {
+                    Ok(fresh) => write(conn.insert(fresh), &batch).await,
+                    Err(e) => Err(e),
+                }
+            }
+        };
         let merchants: HashSet<MerchantId> = batch.iter().map(|p| p.merchant).collect();
         match result {
             Ok(stored) => {
@@ -73,11 +100,10 @@ async fn write_loop(pool: PgPool, queue: Queue, rx: Arc<Mutex<mpsc::Receiver<Pen
                     let fresh = stored.contains(&(pending.merchant, pending.key.clone()));
                     let _ = pending.done.send(Ok(fresh));
                 }
-                for merchant in merchants {
-                    wake(&pool, &queue, merchant).await;
-                }
+                let _ = woken.send(merchants);
             }
             Err(e) => {
+                conn = None;
                 let message = e.to_string();
                 for pending in batch.drain(..) {
                     let _ = pending.done.send(Err(message.clone()));
@@ -88,7 +114,7 @@ async fn write_loop(pool: PgPool, queue: Queue, rx: Arc<Mutex<mpsc::Receiver<Pen
 }
 
 /// One statement for the whole batch; returns the (merchant, key) pairs newly stored.
-async fn write(pool: &PgPool, batch: &[Pending]) -> Result<HashSet<(MerchantId, String)>, sqlx::Error> {
+async fn write(conn: &mut PgConnection, batch: &[Pending]) -> Result<HashSet<(MerchantId, String)>, sqlx::Error> {
     let merchants: Vec<MerchantId> = batch.iter().map(|p| p.merchant).collect();
     let slots: Vec<&str> = batch.iter().map(|p| p.slot.as_str()).collect();
     let keys: Vec<&str> = batch.iter().map(|p| p.key.as_str()).collect();
@@ -103,21 +129,32 @@ async fn write(pool: &PgPool, batch: &[Pending]) -> Result<HashSet<(MerchantId, 
     .bind(&slots)
     .bind(&keys)
     .bind(&bodies)
-    .fetch_all(pool)
+    .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().collect())
+}
+
+/// Wakes the merchants the writers name, each once per round however many batches named it.
+async fn wake_loop(queue: Queue, mut to_wake: mpsc::UnboundedReceiver<HashSet<MerchantId>>) {
+    let mut named = Vec::new();
+    while to_wake.recv_many(&mut named, MAX_BATCH).await > 0 {
+        let merchants: HashSet<MerchantId> = named.drain(..).flatten().collect();
+        for merchant in merchants {
+            wake(&queue, merchant).await;
+        }
+    }
 }
 
 /// Make sure the merchant's `inbound` job will see the committed events. A job still queued (not yet
 /// started) reads them when it starts, so nothing is written; otherwise enqueue (which also asks a
 /// running job to run again). A failure only delays processing until the next delivery or job.
-async fn wake(pool: &PgPool, queue: &Queue, merchant: MerchantId) {
+async fn wake(queue: &Queue, merchant: MerchantId) {
     let queued: Result<bool, _> = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM jobs WHERE merchant_id = $1 AND kind = $2 AND state = 'queued')",
     )
     .bind(merchant)
     .bind(KIND)
-    .fetch_one(pool)
+    .fetch_one(queue.pool())
     .await;
     if !matches!(queued, Ok(true))
         && let Err(e) = queue.enqueue(merchant, KIND, Mode::Incremental).await

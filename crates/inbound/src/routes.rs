@@ -72,10 +72,15 @@ async fn receive(
         tracing::warn!(%merchant, %slot, reason = %e, "inbound webhook refused");
         return problem(StatusCode::UNAUTHORIZED, "bad_signature", "The webhook signature is missing or wrong");
     }
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body) else {
-        return problem(StatusCode::BAD_REQUEST, "malformed_json", "The body is not valid JSON");
+    let key = match store::dedupe_key(slot, &body) {
+        Ok(key) => key,
+        Err(store::BadBody::NotJson) => {
+            return problem(StatusCode::BAD_REQUEST, "malformed_json", "The body is not valid JSON");
+        }
+        Err(store::BadBody::NotAnObject) => {
+            return problem(StatusCode::BAD_REQUEST, "not_an_object", "The body is not a JSON object");
+        }
     };
-    let key = store::dedupe_key(slot, &value, &body);
     let stored = match inbound.batcher.insert(merchant, slot, key, body.to_vec()).await {
         Ok(stored) => stored,
         Err(e) => return unavailable(&e),

@@ -78,9 +78,11 @@ pub struct Job {
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// The W3C `traceparent` of the request that enqueued the job, if one did.
+    pub traceparent: Option<String>,
 }
 
-pub(crate) const JOB_COLUMNS: &str = "merchant_id, job_id, kind, mode, state, attempts, max_attempts, slices, run_at, last_error, created_at, finished_at";
+pub(crate) const JOB_COLUMNS: &str = "merchant_id, job_id, kind, mode, state, attempts, max_attempts, slices, run_at, last_error, created_at, finished_at, traceparent";
 
 pub(crate) type JobRow = (
     MerchantId,
@@ -95,6 +97,7 @@ pub(crate) type JobRow = (
     Option<String>,
     DateTime<Utc>,
     Option<DateTime<Utc>>,
+    Option<String>,
 );
 
 pub(crate) fn from_row(row: JobRow) -> Job {
@@ -111,6 +114,7 @@ pub(crate) fn from_row(row: JobRow) -> Job {
         last_error,
         created_at,
         finished_at,
+        traceparent,
     ) = row;
     Job {
         merchant_id,
@@ -125,5 +129,6 @@ pub(crate) fn from_row(row: JobRow) -> Job {
         last_error,
         created_at,
         finished_at,
+        traceparent,
     }
 }

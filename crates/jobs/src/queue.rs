@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rand::Rng;
 use sqlx::PgPool;
-use storelink_core::MerchantId;
+use storelink_core::{MerchantId, TraceContext};
 use uuid::Uuid;
 
 use crate::NOTIFY_CHANNEL;
@@ -74,15 +74,18 @@ impl Queue {
     /// Enqueue a job unless one is already live for (merchant, kind). A queued incremental job is
     /// upgraded when a full run is asked for. Returns the live job's id.
     pub async fn enqueue(&self, merchant: MerchantId, kind: &str, mode: Mode) -> Result<i64, JobError> {
+        // The job joins the trace of the request (or job) that asks for it.
+        let traceparent = TraceContext::current().map(|context| context.header());
         let mut tx = self.pool.begin().await?;
         let inserted: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO jobs (merchant_id, kind, mode) VALUES ($1, $2, $3)
+            "INSERT INTO jobs (merchant_id, kind, mode, traceparent) VALUES ($1, $2, $3, $4)
              ON CONFLICT (merchant_id, kind) WHERE state IN ('queued', 'running', 'paused') DO NOTHING
              RETURNING job_id",
         )
         .bind(merchant)
         .bind(kind)
         .bind(mode.as_str())
+        .bind(&traceparent)
         .fetch_optional(&mut *tx)
         .await?;
         let job_id = match inserted {

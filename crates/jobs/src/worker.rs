@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgListener;
+use storelink_core::TraceContext;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -143,13 +144,16 @@ impl<H: Handler> Slot<H> {
     }
 
     async fn execute(&self, job: Job, lease: Lease, shutdown: &CancellationToken) {
-        let span = tracing::info_span!("job", job_id = job.job_id, merchant = %job.merchant_id, kind = %job.kind, mode = job.mode.as_str());
+        // Continue the trace of the request that enqueued the job, or start one.
+        let trace =
+            job.traceparent.as_deref().and_then(TraceContext::parse).map_or_else(TraceContext::root, |t| t.child());
+        let span = tracing::info_span!("job", job_id = job.job_id, merchant = %job.merchant_id, kind = %job.kind, mode = job.mode.as_str(), trace_id = %trace.trace_id_hex());
         let stop = shutdown.child_token();
         let heartbeat = tokio::spawn(keep_alive(self.queue.clone(), lease, self.config.clone(), stop.clone()));
         let ctx = JobContext { lease, stop: stop.clone(), slice_ends: Instant::now() + self.config.slice };
         let handler = self.handler.clone();
         let outcome = match tokio::spawn(tracing::Instrument::instrument(
-            async move { handler.run(job, ctx).await },
+            trace.scope(async move { handler.run(job, ctx).await }),
             span.clone(),
         ))
         .await

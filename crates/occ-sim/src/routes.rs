@@ -34,6 +34,7 @@ pub(crate) async fn dispatch(req: HttpRequest, body: Bytes, state: web::Data<Arc
             query: req.query_string().to_owned(),
             status: 0,
             body: String::from_utf8_lossy(&body[..body.len().min(4096)]).into_owned(),
+            traceparent: req.headers().get("traceparent").and_then(|v| v.to_str().ok()).map(str::to_owned),
             at_ms: state.started.elapsed().as_millis() as u64,
         };
         inner.calls.push(call);

@@ -25,6 +25,9 @@ pub struct Call {
     pub status: u16,
     /// Request body (lossy UTF-8, at most 4 KiB).
     pub body: String,
+    /// The W3C `traceparent` header, when the caller sent one.
+    #[serde(default)]
+    pub traceparent: Option<String>,
     pub at_ms: u64,
 }
 

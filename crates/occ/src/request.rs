@@ -9,6 +9,7 @@ use rand::Rng;
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
+use storelink_core::TraceContext;
 use storelink_netguard::{BlockedAddress, Policy};
 use url::Url;
 
@@ -81,8 +82,15 @@ impl OccClient {
         Ok(Self { http, config: Arc::new(config), policy })
     }
 
-    /// Send with retries; returns the body of a 2xx answer.
+    /// Send with retries; returns the body of a 2xx answer. The call is a span of the current trace
+    /// (`trace_id`), and OCC is sent its `traceparent`.
     pub(crate) async fn send(&self, call: Call<'_>) -> Result<Vec<u8>, OccError> {
+        let trace = TraceContext::current().unwrap_or_else(TraceContext::root).child();
+        let span = tracing::info_span!("occ_call", method = %call.method, endpoint = %call.segments.join("/"), trace_id = %trace.trace_id_hex());
+        tracing::Instrument::instrument(self.send_traced(call, trace), span).await
+    }
+
+    async fn send_traced(&self, call: Call<'_>, trace: TraceContext) -> Result<Vec<u8>, OccError> {
         let url = build_url(call.store, call.segments, &call.query)?;
         self.preflight(&url)?;
         let path = url.path().to_owned();
@@ -91,7 +99,7 @@ impl OccClient {
         let mut attempt = 0;
         loop {
             let started = Instant::now();
-            let result = self.attempt(&call, &url, &path).await;
+            let result = self.attempt(&call, &url, &path, &trace).await;
             let elapsed_ms = started.elapsed().as_millis() as u64;
             let outcome = match &result {
                 Ok((status, _)) => status.to_string(),
@@ -123,11 +131,18 @@ impl OccClient {
         }
     }
 
-    async fn attempt(&self, call: &Call<'_>, url: &Url, path: &str) -> Result<(u16, Vec<u8>), OccError> {
+    async fn attempt(
+        &self,
+        call: &Call<'_>,
+        url: &Url,
+        path: &str,
+        trace: &TraceContext,
+    ) -> Result<(u16, Vec<u8>), OccError> {
         let mut request = self
             .http
             .request(call.method.clone(), url.clone())
-            .header("authorization", format!("Bearer {}", call.bearer.expose_secret()));
+            .header("authorization", format!("Bearer {}", call.bearer.expose_secret()))
+            .header("traceparent", trace.header());
         for (name, value) in &call.headers {
             request = request.header(*name, value);
         }

@@ -19,8 +19,8 @@ use crate::bench_sync::with_temp_db;
 use crate::config::{Config, RawConfig};
 use crate::server::{self, Services};
 
-/// Distinct signed deliveries prepared for the ingest run (more than it can send).
-const PREPARED: usize = 60_000;
+/// Distinct signed deliveries prepared per second of the ingest run (more than it can send).
+const PREPARED_PER_SECOND: usize = 40_000;
 const FIXTURE: &str = include_str!("../../../../shared/fixtures/occ/order-submit.json");
 
 /// A server (no workers) on a fresh database with one partner and one merchant.
@@ -112,24 +112,13 @@ async fn ingest_in(db_url: &str, duration: Duration, concurrency: usize) -> anyh
     let (health_rps, health_p99) = load(duration, concurrency, move |_| client.get(&health_url)).await?;
 
     // Signed bodies are built before the clock starts, as a load tool sends prepared requests; each is
-    // a distinct order, so every request is a new durable insert.
-    let template: serde_json::Value = serde_json::from_str(FIXTURE)?;
-    let prepared: Arc<Vec<(bytes::Bytes, String)>> = Arc::new(
-        (0..PREPARED)
-            .map(|n| {
-                let mut body = template.clone();
-                body["order"]["id"] = serde_json::json!(format!("bench-{n}"));
-                let body = body.to_string().into_bytes();
-                let mut mac = <Hmac<sha2::Sha512> as Mac>::new_from_slice(&secret).unwrap_or_else(|_| unreachable!());
-                mac.update(&body);
-                (bytes::Bytes::from(body), STANDARD.encode(mac.finalize().into_bytes()))
-            })
-            .collect(),
-    );
+    // a distinct order, so every request is a new durable insert (more than the run can send).
+    let prepared = Arc::new(prepare_deliveries(&secret, duration.as_secs() as usize * PREPARED_PER_SECOND)?);
     let ingest_url = format!("{}/webhooks/occ/{}/order-submit", rig.base, rig.merchant);
     let client = http.clone();
+    let prepared_count = prepared.len();
     let (ingest_rps, ingest_p99) = load(duration, concurrency, move |n| {
-        let (body, signature) = &prepared[usize::try_from(n).unwrap_or(0) % PREPARED];
+        let (body, signature) = &prepared[usize::try_from(n).unwrap_or(0) % prepared.len()];
         client
             .post(&ingest_url)
             .header("content-type", "application/json")
@@ -138,6 +127,10 @@ async fn ingest_in(db_url: &str, duration: Duration, concurrency: usize) -> anyh
     })
     .await?;
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM inbound_events").fetch_one(&rig.pool).await?;
+    let sent = (ingest_rps * duration.as_secs_f64()) as usize;
+    if sent > prepared_count {
+        println!("warning: {sent} requests for {prepared_count} prepared deliveries; the rest were redeliveries");
+    }
     println!("concurrency {concurrency}, {} s each", duration.as_secs());
     println!("/healthz:        {health_rps:>9.0} req/s  p99 {:>7.2} ms", health_p99.as_secs_f64() * 1e3);
     println!(
@@ -147,6 +140,29 @@ async fn ingest_in(db_url: &str, duration: Duration, concurrency: usize) -> anyh
     println!("ratio ingest / healthz: {:.2} (target >= 0.3)", ingest_rps / health_rps);
     rig.handle.stop(true).await;
     Ok(())
+}
+
+/// `count` copies of the fixture order, each with its own order id, and their SHA-512 signatures.
+fn prepare_deliveries(secret: &[u8], count: usize) -> anyhow::Result<Vec<(bytes::Bytes, String)>> {
+    const PLACEHOLDER: &str = "bench-000000000";
+    let mut template: serde_json::Value = serde_json::from_str(FIXTURE)?;
+    template["order"]["id"] = serde_json::json!(PLACEHOLDER);
+    let template = template.to_string();
+    let at = template.find(PLACEHOLDER).ok_or_else(|| anyhow::anyhow!("placeholder missing"))? + "bench-".len();
+    let one = |n: usize| {
+        let mut body = template.clone().into_bytes();
+        body[at..at + 9].copy_from_slice(format!("{n:09}").as_bytes());
+        let mut mac = <Hmac<sha2::Sha512> as Mac>::new_from_slice(secret).unwrap_or_else(|_| unreachable!());
+        mac.update(&body);
+        (bytes::Bytes::from(body), STANDARD.encode(mac.finalize().into_bytes()))
+    };
+    let half = count / 2;
+    Ok(std::thread::scope(|s| {
+        let upper = s.spawn(|| (half..count).map(one).collect::<Vec<_>>());
+        let mut all: Vec<_> = (0..half).map(one).collect();
+        all.extend(upper.join().unwrap_or_default());
+        all
+    }))
 }
 
 pub async fn listing(config: Config, products: usize, samples: usize) -> anyhow::Result<()> {

@@ -13,6 +13,7 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use sqlx::PgPool;
 use std::net::TcpListener;
 use std::time::Duration;
+use storelink_core::TraceContext;
 use storelink_inbound::{Batcher, Inbound, InboundHandler, Lookups};
 use storelink_jobs::{Handler, Job, JobContext, Outcome, Queue, Worker, WorkerConfig};
 use storelink_netguard::Policy;
@@ -25,7 +26,7 @@ use storelink_sync::SyncHandler;
 use storelink_token_cache::{TokenCache, TokenConfig};
 use storelink_vault::{MasterKeys, Vault};
 use tokio_util::sync::CancellationToken;
-use tracing_actix_web::{RequestId, TracingLogger};
+use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder, TracingLogger};
 
 const STYLESHEET: &str = include_str!("../../../static/storelink.css");
 
@@ -143,8 +144,8 @@ pub fn http_server(services: &Services, listener: TcpListener, demo: bool) -> st
     let server = HttpServer::new(move || {
         let app = App::new()
             .wrap(security_headers())
-            .wrap(from_fn(echo_request_id))
-            .wrap(TracingLogger::default())
+            .wrap(from_fn(request_context))
+            .wrap(TracingLogger::<RequestSpan>::new())
             .app_data(onboarding.clone())
             .app_data(pool.clone())
             .wrap(from_fn(count_requests))
@@ -257,15 +258,38 @@ fn security_headers() -> DefaultHeaders {
         .add(("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; base-uri 'none'"))
 }
 
-/// Echoes the request id tracing-actix-web assigned, so a merchant's report can be found in logs.
-async fn echo_request_id(
+/// The request span: tracing-actix-web's fields plus the `trace_id` of the W3C trace the request
+/// joins (its `traceparent` header) or starts. Jobs it enqueues and OCC calls it makes carry it on.
+struct RequestSpan;
+
+impl RootSpanBuilder for RequestSpan {
+    fn on_request_start(request: &ServiceRequest) -> tracing::Span {
+        let header = request.headers().get("traceparent").and_then(|v| v.to_str().ok());
+        let trace = header.and_then(TraceContext::parse).map_or_else(TraceContext::root, |t| t.child());
+        request.extensions_mut().insert(trace);
+        tracing_actix_web::root_span!(request, trace_id = %trace.trace_id_hex())
+    }
+
+    fn on_request_end<B: MessageBody>(span: tracing::Span, outcome: &Result<ServiceResponse<B>, actix_web::Error>) {
+        DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}
+
+/// Runs the request in its trace context and echoes the request id tracing-actix-web assigned (so a
+/// merchant's report can be found in logs) and the trace (`traceresponse`, Trace Context level 2).
+async fn request_context(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let id = req.extensions().get::<RequestId>().map(|id| id.to_string());
-    let mut response = next.call(req).await?;
+    let trace = req.extensions().get::<TraceContext>().copied().unwrap_or_else(TraceContext::root);
+    let mut response = trace.scope(next.call(req)).await?;
+    let headers = response.headers_mut();
     if let Some(Ok(value)) = id.map(|id| HeaderValue::from_str(&id)) {
-        response.headers_mut().insert(HeaderName::from_static("x-request-id"), value);
+        headers.insert(HeaderName::from_static("x-request-id"), value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&trace.header()) {
+        headers.insert(HeaderName::from_static("traceresponse"), value);
     }
     Ok(response)
 }

@@ -108,6 +108,8 @@ async fn bad_deliveries_are_refused_and_nothing_is_stored() {
             404,
         ),
         ("malformed JSON", url.clone(), b"{not json".to_vec(), Some(sign_sha512(&secret, b"{not json")), 400),
+        ("JSON but not an object", url.clone(), b"[1,2]".to_vec(), Some(sign_sha512(&secret, b"[1,2]")), 400),
+        ("trailing garbage", url.clone(), b"{} x".to_vec(), Some(sign_sha512(&secret, b"{} x")), 400),
         ("over 1 MiB", url.clone(), vec![b' '; (1 << 20) + 10], Some(good.clone()), 413),
     ];
     for (what, url, body, signature, expected) in cases {

@@ -6,6 +6,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 use storelink::config::{Config, RawConfig};
 use storelink::server::{self, Services};
+use storelink_core::PartnerId;
 use storelink_occ_sim::{OccSim, Permissions, SimOptions};
 use storelink_tenants::{NewPartner, PartnerCredentials, partners};
 use storelink_testkit::{TestDb, test_db};
@@ -93,50 +94,65 @@ pub struct FormSession {
     pub token: String,
 }
 
+/// The query of the test partner's connect link.
+pub fn link_query(partner: PartnerId) -> Vec<(&'static str, String)> {
+    vec![
+        ("partner_id", partner.to_string()),
+        ("redirect_uri", REDIRECT_URI.to_owned()),
+        ("state", "xyz-123".to_owned()),
+    ]
+}
+
+/// `GET /connect` on the server at `base`, as the partner's link opens it.
+pub async fn open_form_at(http: &reqwest::Client, base: &str, partner: PartnerId) -> FormSession {
+    let response = http.get(format!("{base}/connect")).query(&link_query(partner)).send().await.expect("GET /connect");
+    assert_eq!(response.status(), 200);
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("CSRF cookie")
+        .to_owned();
+    let body = response.text().await.expect("body");
+    let token = storelink::bench::extract_csrf_token(&body).expect("csrf token in form");
+    FormSession { cookie, token }
+}
+
+/// `POST /connect` on the server at `base` with the form's fields (overriding the link's) and extra
+/// request headers.
+pub async fn post_connect_at(
+    http: &reqwest::Client,
+    base: &str,
+    partner: PartnerId,
+    session: &FormSession,
+    fields: &[(&str, String)],
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut form: Vec<(&str, String)> = link_query(partner);
+    form.push(("csrf_token", session.token.clone()));
+    for (k, v) in fields {
+        form.retain(|(existing, _)| existing != k);
+        form.push((k, v.clone()));
+    }
+    let mut request = http.post(format!("{base}/connect")).header("cookie", &session.cookie).form(&form);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.expect("POST /connect")
+}
+
 impl TestApp {
     pub fn link_query(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("partner_id", self.partner.partner_id.to_string()),
-            ("redirect_uri", REDIRECT_URI.to_owned()),
-            ("state", "xyz-123".to_owned()),
-        ]
+        link_query(self.partner.partner_id)
     }
 
     pub async fn open_form(&self) -> FormSession {
-        let response = self
-            .http
-            .get(format!("{}/connect", self.base))
-            .query(&self.link_query())
-            .send()
-            .await
-            .expect("GET /connect");
-        assert_eq!(response.status(), 200);
-        let cookie = response
-            .headers()
-            .get("set-cookie")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .expect("CSRF cookie")
-            .to_owned();
-        let body = response.text().await.expect("body");
-        let token = storelink::bench::extract_csrf_token(&body).expect("csrf token in form");
-        FormSession { cookie, token }
+        open_form_at(&self.http, &self.base, self.partner.partner_id).await
     }
 
     pub async fn post_connect(&self, session: &FormSession, fields: &[(&str, String)]) -> reqwest::Response {
-        let mut form: Vec<(&str, String)> = self.link_query();
-        form.push(("csrf_token", session.token.clone()));
-        for (k, v) in fields {
-            form.retain(|(existing, _)| existing != k);
-            form.push((k, v.clone()));
-        }
-        self.http
-            .post(format!("{}/connect", self.base))
-            .header("cookie", &session.cookie)
-            .form(&form)
-            .send()
-            .await
-            .expect("POST /connect")
+        post_connect_at(&self.http, &self.base, self.partner.partner_id, session, fields, &[]).await
     }
 
     /// The whole flow with the simulator's store and the given key.
