@@ -14,6 +14,9 @@ pub enum FaultKind {
     Delay(Duration),
     /// Close the connection without a valid response.
     Drop,
+    /// Carry the request out, then close the connection without a valid response (an order that
+    /// was created although the caller never heard so).
+    ApplyThenDrop,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -59,6 +59,10 @@ pub(crate) async fn dispatch(req: HttpRequest, body: Bytes, state: web::Data<Arc
             response
         }
         Some(FaultKind::Drop) => return dropped(),
+        Some(FaultKind::ApplyThenDrop) => {
+            let _ = handle(&req, &body, &state);
+            return dropped();
+        }
         None => handle(&req, &body, &state),
     };
     let status = response.status().as_u16();

@@ -102,10 +102,17 @@ pub(crate) async fn place_order(
     let order: NewOrder = crate::routes::json_body(&body)?;
     validate_shape(&order)?;
     let hash = Sha256::digest(serde_json::to_vec(&order).unwrap_or_default()).to_vec();
-    if let Some(done) = claim_key(&api.pool, merchant, &key, &hash, &order.partner_order_reference).await? {
-        return Ok(HttpResponse::Created().insert_header(("Idempotent-Replayed", "true")).json(done));
-    }
-    let result = create(&api, merchant, &order).await;
+    let result = match claim_key(&api.pool, merchant, &key, &hash, &order.partner_order_reference).await? {
+        Claim::Replay(done) => {
+            return Ok(HttpResponse::Created().insert_header(("Idempotent-Replayed", "true")).json(done));
+        }
+        Claim::New => create(&api, merchant, &order).await,
+        Claim::Reconcile => match find_placed(&api, merchant, &order).await {
+            Ok(Some(placed)) => Ok(placed),
+            Ok(None) => create(&api, merchant, &order).await,
+            Err(e) => Err(e),
+        },
+    };
     match result {
         Ok(placed) => {
             let response = serde_json::to_value(&placed).unwrap_or(Value::Null);
@@ -120,6 +127,18 @@ pub(crate) async fn place_order(
             .execute(&api.pool)
             .await?;
             Ok(HttpResponse::Created().json(placed))
+        }
+        Err(e @ ApiError::OutcomeUnknown { .. }) => {
+            // The order may exist: keep the key, so a retry looks it up before creating another.
+            sqlx::query(
+                "UPDATE partner_orders SET state = 'unknown', updated_at = now()
+                 WHERE merchant_id = $1 AND idempotency_key = $2 AND state = 'pending'",
+            )
+            .bind(merchant)
+            .bind(&key)
+            .execute(&api.pool)
+            .await?;
+            Err(e)
         }
         Err(e) => {
             // Nothing was created: free the key so a corrected or later retry can go through.
@@ -152,14 +171,24 @@ fn validate_shape(order: &NewOrder) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Reserve the key. `Some(response)` when an order was already created with it.
+/// What a request holding an Idempotency-Key is to do.
+enum Claim {
+    /// The key is new: create the order.
+    New,
+    /// An order was created with this key: answer with it again.
+    Replay(Value),
+    /// An earlier attempt got no answer from OCC: look the order up before creating it.
+    Reconcile,
+}
+
+/// Reserve the key (or take over one whose earlier attempt's outcome is unknown).
 async fn claim_key(
     pool: &PgPool,
     merchant: MerchantId,
     key: &str,
     hash: &[u8],
     reference: &str,
-) -> Result<Option<Value>, ApiError> {
+) -> Result<Claim, ApiError> {
     let inserted = sqlx::query(
         "INSERT INTO partner_orders (merchant_id, idempotency_key, request_hash, partner_reference) VALUES ($1, $2, $3, $4)
          ON CONFLICT (merchant_id, idempotency_key) DO NOTHING",
@@ -171,7 +200,7 @@ async fn claim_key(
     .execute(pool)
     .await?;
     if inserted.rows_affected() == 1 {
-        return Ok(None);
+        return Ok(Claim::New);
     }
     let (state, stored_hash, response): (String, Vec<u8>, Option<Value>) = sqlx::query_as(
         "SELECT state, request_hash, response FROM partner_orders WHERE merchant_id = $1 AND idempotency_key = $2",
@@ -186,8 +215,21 @@ async fn claim_key(
             detail: "this Idempotency-Key was used for a different order".into(),
         });
     }
+    let take_over = || async {
+        sqlx::query(
+            "UPDATE partner_orders SET state = 'pending', updated_at = now()
+             WHERE merchant_id = $1 AND idempotency_key = $2 AND state = 'unknown'",
+        )
+        .bind(merchant)
+        .bind(key)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected() == 1)
+    };
     match (state.as_str(), response) {
-        ("created", Some(response)) => Ok(Some(response)),
+        ("created", Some(response)) => Ok(Claim::Replay(response)),
+        // Only one concurrent retry takes the key over; the others are told it is in progress.
+        ("unknown", _) if take_over().await? => Ok(Claim::Reconcile),
         _ => Err(ApiError::Conflict {
             code: "request_in_progress",
             detail: "an order with this Idempotency-Key is being placed; retry in a moment".into(),
@@ -214,11 +256,53 @@ async fn create(api: &PartnerApi, merchant: MerchantId, order: &NewOrder) -> Res
         "shippingAddress": order.shipping_address,
         "externalOrderReference": order.partner_order_reference,
     });
-    let created = api.occ.create_order_agent(&store.url, &token.token, None, &body).await.map_err(occ_error)?;
+    let created = api.occ.create_order_agent(&store.url, &token.token, None, &body).await.map_err(|e| match e {
+        // Sent, but no answer (timeout, dropped connection, 5xx): OCC may have created it.
+        OccError::Transient { .. } | OccError::Decode { .. } => {
+            tracing::warn!(%merchant, error = %e, "OCC did not confirm an order; its outcome is unknown");
+            ApiError::OutcomeUnknown { retry_after_secs: 30 }
+        }
+        e => occ_error(e),
+    })?;
+    tracing::info!(%merchant, status = %store.status, "order placed in OCC");
+    record(api, merchant, order, &created).await
+}
+
+/// The order an earlier attempt created for this partner reference although its answer was lost,
+/// looked up by `externalOrderReference`. A failed lookup leaves the outcome unknown.
+async fn find_placed(
+    api: &PartnerApi,
+    merchant: MerchantId,
+    order: &NewOrder,
+) -> Result<Option<PlacedOrder>, ApiError> {
+    let store = store(&api.pool, merchant).await?;
+    let key = app_key(api, merchant).await?;
+    let unknown = |e: OccError| {
+        tracing::warn!(%merchant, error = %e, "looking up an unconfirmed order failed");
+        ApiError::OutcomeUnknown { retry_after_secs: 30 }
+    };
+    let token = api.occ.login(&store.url, &key).await.map_err(unknown)?;
+    let reference = order.partner_order_reference.replace('\\', "\\\\").replace('"', "\\\"");
+    let filter = format!("externalOrderReference eq \"{reference}\"");
+    let found =
+        api.occ.get_json(&store.url, &token.token, "/ccadmin/v1/orders", &[("q", &filter)]).await.map_err(unknown)?;
+    match found.get("items").and_then(Value::as_array).and_then(|items| items.first()) {
+        Some(created) => record(api, merchant, order, created).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Record an order OCC created locally (so `order.created` goes out) and describe it to the partner.
+async fn record(
+    api: &PartnerApi,
+    merchant: MerchantId,
+    order: &NewOrder,
+    created: &Value,
+) -> Result<PlacedOrder, ApiError> {
     let order_id = created.get("id").and_then(Value::as_str).ok_or(ApiError::Unavailable)?.to_owned();
     let mut conn = api.pool.acquire().await?;
-    storelink_sync::upsert_order(&mut conn, merchant, &created).await?;
-    tracing::info!(%merchant, %order_id, status = %store.status, "order placed in OCC");
+    storelink_sync::upsert_order(&mut conn, merchant, created).await?;
+    tracing::info!(%merchant, %order_id, "order recorded");
     Ok(PlacedOrder {
         order_id,
         state: created.get("state").and_then(Value::as_str).map(str::to_owned),

@@ -23,6 +23,10 @@ pub enum ApiError {
     /// The merchant's store did not answer; nothing was created. Retry after the given seconds.
     #[error("the merchant's store is unavailable; nothing was created, retry later")]
     StoreUnavailable { retry_after_secs: u64 },
+    /// The store did not answer the order request, so it may or may not have created the order.
+    /// A retry with the same Idempotency-Key looks the order up before creating anything.
+    #[error("the merchant's store did not confirm the order; retry with the same Idempotency-Key to learn its outcome")]
+    OutcomeUnknown { retry_after_secs: u64 },
 }
 
 /// The body of every error response.
@@ -35,7 +39,7 @@ pub struct Problem {
     pub status: u16,
     /// Stable code: unauthorized, not_found, bad_request, unknown_sku, out_of_stock,
     /// invalid_shipping_method, idempotency_key_reused, order_not_cancellable, invalid_endpoint,
-    /// store_unavailable, unavailable.
+    /// store_unavailable, order_outcome_unknown, unavailable.
     pub code: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
@@ -50,6 +54,7 @@ impl ApiError {
             ApiError::Unprocessable { code, .. } | ApiError::Conflict { code, .. } => code,
             ApiError::Unavailable => "unavailable",
             ApiError::StoreUnavailable { .. } => "store_unavailable",
+            ApiError::OutcomeUnknown { .. } => "order_outcome_unknown",
         }
     }
 
@@ -66,6 +71,7 @@ impl ApiError {
             ApiError::Conflict { .. } => "Conflict",
             ApiError::Unavailable => "Temporarily unavailable",
             ApiError::StoreUnavailable { .. } => "The merchant's store is unavailable",
+            ApiError::OutcomeUnknown { .. } => "The order's outcome is not known yet",
         }
     }
 
@@ -74,7 +80,8 @@ impl ApiError {
             ApiError::BadRequest(_)
             | ApiError::Unprocessable { .. }
             | ApiError::Conflict { .. }
-            | ApiError::StoreUnavailable { .. } => Some(self.to_string()),
+            | ApiError::StoreUnavailable { .. }
+            | ApiError::OutcomeUnknown { .. } => Some(self.to_string()),
             _ => None,
         }
     }
@@ -95,7 +102,9 @@ impl ResponseError for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
-            ApiError::Unavailable | ApiError::StoreUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::StoreUnavailable { .. } | ApiError::OutcomeUnknown { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -107,7 +116,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized => {
                 response.insert_header(("WWW-Authenticate", "Bearer"));
             }
-            ApiError::StoreUnavailable { retry_after_secs } => {
+            ApiError::StoreUnavailable { retry_after_secs } | ApiError::OutcomeUnknown { retry_after_secs } => {
                 response.insert_header(("Retry-After", retry_after_secs.to_string()));
             }
             _ => {}

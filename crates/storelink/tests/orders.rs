@@ -63,11 +63,22 @@ async fn orders_are_created_once_refused_clearly_and_cancelled() {
     let (status, _, _) = place(&app, &bearer, &merchant, "k-refused", &json!({"items": []})).await;
     assert_eq!(status, 400, "malformed body");
 
-    // OCC down: 503 with Retry-After, nothing created, the key is free for the retry.
-    let fault = app.sim.inject(Fault::new(Some("POST"), "/ccappagent/v1/orders", FaultKind::Status(500)));
+    // OCC rate-limits: nothing was created, 503 with Retry-After, the key is free.
+    let fault = app.sim.inject(Fault::new(
+        Some("POST"),
+        "/ccappagent/v1/orders",
+        FaultKind::RateLimited { retry_after_secs: 7 },
+    ));
     let body = order(&sku, 1, "ship1");
     let (status, problem, retry_after) = place(&app, &bearer, &merchant, "k-1", &body).await;
-    assert_eq!((status, problem["code"].as_str()), (503, Some("store_unavailable")), "{problem}");
+    assert_eq!((status, problem["code"].as_str(), retry_after.as_deref()), (503, Some("store_unavailable"), Some("7")));
+    app.sim.remove_fault(fault);
+
+    // OCC fails (500): it may or may not have created the order, so 503 `order_outcome_unknown` with
+    // Retry-After; the key is kept and the retry looks the order up (none here) before creating.
+    let fault = app.sim.inject(Fault::new(Some("POST"), "/ccappagent/v1/orders", FaultKind::Status(500)));
+    let (status, problem, retry_after) = place(&app, &bearer, &merchant, "k-1", &body).await;
+    assert_eq!((status, problem["code"].as_str()), (503, Some("order_outcome_unknown")), "{problem}");
     assert!(retry_after.is_some_and(|s| s.parse::<u64>().is_ok_and(|n| n > 0)));
     assert!(app.sim.order_ids().len() == 10, "no order created");
     app.sim.remove_fault(fault);
@@ -83,7 +94,11 @@ async fn orders_are_created_once_refused_clearly_and_cancelled() {
     let (status, problem, _) = place(&app, &bearer, &merchant, "k-1", &order(&sku, 2, "ship1")).await;
     assert_eq!((status, problem["code"].as_str()), (409, Some("idempotency_key_reused")));
     assert_eq!(app.sim.order_ids().len(), 11, "exactly one order created in the store");
-    assert_eq!(app.sim.count("POST", "/ccappagent/v1/orders") - orders_before, 2, "one failed try, one success");
+    assert_eq!(
+        app.sim.count("POST", "/ccappagent/v1/orders") - orders_before,
+        3,
+        "one rate-limited try, one failed, one success"
+    );
     let sim_order = app.sim.order(&order_id).expect("in the store");
     assert_eq!(sim_order["externalOrderReference"], "PO-77");
     let local: i64 = sqlx::query_scalar("SELECT count(*) FROM orders WHERE order_id = $1")
@@ -92,6 +107,23 @@ async fn orders_are_created_once_refused_clearly_and_cancelled() {
         .await
         .expect("count");
     assert_eq!(local, 1, "visible in the API at once");
+
+    // OCC creates the order but its answer is lost: the retry finds it by its reference and creates
+    // no second one.
+    let fault = app.sim.inject(Fault::new(Some("POST"), "/ccappagent/v1/orders", FaultKind::ApplyThenDrop).times(1));
+    let mut lost = order(&sku, 1, "ship1");
+    lost["partner_order_reference"] = json!("PO-78");
+    let (status, problem, _) = place(&app, &bearer, &merchant, "k-2", &lost).await;
+    assert_eq!((status, problem["code"].as_str()), (503, Some("order_outcome_unknown")), "{problem}");
+    assert_eq!(app.sim.order_ids().len(), 12, "the store did create it");
+    let (status, found, _) = place(&app, &bearer, &merchant, "k-2", &lost).await;
+    assert_eq!((status, found["partner_order_reference"].as_str()), (201, Some("PO-78")), "{found}");
+    assert_eq!(app.sim.order_ids().len(), 12, "no second order");
+    let found_id = found["order_id"].as_str().expect("order id");
+    assert_eq!(app.sim.order(found_id).expect("in the store")["externalOrderReference"], "PO-78");
+    let (status, again, _) = place(&app, &bearer, &merchant, "k-2", &lost).await;
+    assert_eq!((status, &again), (201, &found), "later retries replay it");
+    app.sim.remove_fault(fault);
 
     // Cancel: the documented PUT, then the order is REMOVED here and in the store.
     let cancel = |id: String| {
