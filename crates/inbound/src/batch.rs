@@ -19,8 +19,10 @@ use crate::KIND;
 
 const MAX_BATCH: usize = 256;
 const QUEUE: usize = 4096;
-/// Writers working at once: while one waits for its commit, the next batch is being written.
-const WRITERS: usize = 4;
+/// Writers working at once: while one waits for its commit, the next batch is being written. Measured
+/// (docs/BENCHMARKS.md): one writer makes the largest batches but a slow commit stalls all ingest;
+/// four make batches so small that commits are barely shared.
+const WRITERS: usize = 2;
 
 struct Pending {
     merchant: MerchantId,

@@ -36,10 +36,14 @@ pub enum BenchCommand {
     },
     /// Durable inbound webhook ingest req/s and p99 vs the same server's /healthz.
     Ingest {
-        #[arg(long, default_value_t = 10)]
+        /// Length of each phase of a round.
+        #[arg(long, default_value_t = 5)]
         seconds: u64,
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
+        /// Rounds of /healthz then ingest; the median ratio is reported.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
     /// Partner product listing latency: page 1 vs the last page (1,000 at 100,000 products).
     Listing {
@@ -76,7 +80,9 @@ pub async fn run(command: BenchCommand, config: Config) -> anyhow::Result<()> {
         BenchCommand::Connect { latency_ms, runs } => connect(config, latency_ms, runs.max(3)).await,
         BenchCommand::Sync { products } => crate::bench_sync::throughput(config, products).await,
         BenchCommand::Rss { products } => crate::bench_sync::rss(config, products).await,
-        BenchCommand::Ingest { seconds, concurrency } => crate::bench_api::ingest(config, seconds, concurrency).await,
+        BenchCommand::Ingest { seconds, concurrency, rounds } => {
+            crate::bench_api::ingest(config, seconds, concurrency, rounds).await
+        }
         BenchCommand::Listing { products, samples } => crate::bench_api::listing(config, products, samples).await,
         BenchCommand::Tenants { tenants, samples } => crate::bench_api::tenants(config, tenants, samples).await,
         BenchCommand::Rewrap { keys } => crate::bench_api::rewrap(config, keys).await,

@@ -258,16 +258,41 @@ fn security_headers() -> DefaultHeaders {
         .add(("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; base-uri 'none'"))
 }
 
-/// The request span: tracing-actix-web's fields plus the `trace_id` of the W3C trace the request
-/// joins (its `traceparent` header) or starts. Jobs it enqueues and OCC calls it makes carry it on.
+/// The request span: tracing-actix-web's usual fields plus the `trace_id` of the W3C trace the request
+/// joins (its `traceparent` header) or starts; jobs it enqueues and OCC calls it makes carry it on.
+/// Built here rather than with `root_span!` so the route template (a walk over every route's pattern)
+/// is matched once per request and shared with the metrics middleware (`Route`).
 struct RequestSpan;
+
+/// The matched route template of a request (`/v1/merchants/{merchant_id}`), or `unmatched`.
+#[derive(Clone)]
+struct Route(String);
 
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> tracing::Span {
         let header = request.headers().get("traceparent").and_then(|v| v.to_str().ok());
         let trace = header.and_then(TraceContext::parse).map_or_else(TraceContext::root, |t| t.child());
+        let route = request.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+        let request_id = request.extensions().get::<RequestId>().map(ToString::to_string).unwrap_or_default();
+        let user_agent = request.headers().get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or("");
+        let span = tracing::info_span!(
+            "HTTP request",
+            http.method = %request.method(),
+            http.route = %route,
+            http.target = %request.uri().path_and_query().map(|p| p.as_str()).unwrap_or(""),
+            http.client_ip = %request.connection_info().realip_remote_addr().unwrap_or(""),
+            http.user_agent = %user_agent,
+            http.status_code = tracing::field::Empty,
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty,
+            exception.message = tracing::field::Empty,
+            exception.details = tracing::field::Empty,
+            request_id = %request_id,
+            trace_id = %trace.trace_id_hex(),
+        );
         request.extensions_mut().insert(trace);
-        tracing_actix_web::root_span!(request, trace_id = %trace.trace_id_hex())
+        request.extensions_mut().insert(Route(route));
+        span
     }
 
     fn on_request_end<B: MessageBody>(span: tracing::Span, outcome: &Result<ServiceResponse<B>, actix_web::Error>) {
@@ -315,7 +340,7 @@ async fn count_requests(
     let started = std::time::Instant::now();
     let method = req.method().to_string();
     let response = next.call(req).await?;
-    let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let route = response.request().extensions().get::<Route>().map_or_else(|| "unmatched".to_owned(), |r| r.0.clone());
     let status = response.status().as_u16().to_string();
     metrics::counter!("storelink_http_requests_total", "route" => route.clone(), "method" => method, "status" => status)
         .increment(1);
