@@ -114,7 +114,7 @@ pub(crate) async fn get_endpoint(
 }
 
 /// Change the URL, events or description; `{"enabled": true}` re-enables a disabled endpoint and
-/// resumes its pending deliveries.
+/// resumes its pending deliveries, including events raised while it was disabled (kept, in order).
 #[utoipa::path(patch, path = "/v1/webhooks/endpoints/{endpoint_id}", tag = "webhooks",
     params(("endpoint_id" = String, Path, format = Uuid)), request_body = EndpointPatch,
     responses((status = 200, body = Endpoint), (status = 404, body = crate::Problem), (status = 422, body = crate::Problem)),

@@ -278,6 +278,29 @@ async fn a_failure_streak_disables_the_endpoint_and_nothing_is_lost() {
     assert!(disabled["disabled_reason"].as_str().is_some_and(|r| r.contains("consecutive")), "{disabled}");
     let attempts = receiver.received().len();
     assert_eq!(attempts, 8, "one whole schedule, then stopped");
+    // An order arriving while the endpoint is disabled is kept for it, not sent.
+    let mut order: Value = serde_json::from_str(FIXTURE).expect("fixture");
+    order["order"]["id"] = json!("o-streak-3");
+    app.sim.deliver_webhook("order-submit", order.to_string().as_bytes()).await;
+    let pool = app.db.pool.clone();
+    assert!(
+        wait_for(Duration::from_secs(20), || {
+            let pool = pool.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT count(*) FROM partner_deliveries d JOIN partner_events e USING (merchant_id, event_id)
+                     WHERE e.data->>'order_id' = 'o-streak-3' AND d.state = 'pending'",
+                )
+                .fetch_one(&pool)
+                .await
+                .unwrap_or(0)
+                    == 1
+            }
+        })
+        .await,
+        "the event is held for the disabled endpoint"
+    );
+    assert_eq!(receiver.received().len(), 8, "nothing is sent to a disabled endpoint");
     // The partner fixes its endpoint and re-enables it: the rest arrives, in order.
     receiver.set(200);
     let (status, _) = api(&app, &bearer, reqwest::Method::PATCH, &path, Some(json!({"enabled": true}))).await;
@@ -286,13 +309,17 @@ async fn a_failure_streak_disables_the_endpoint_and_nothing_is_lost() {
     assert!(
         wait_for(Duration::from_secs(20), || {
             let r = rec.clone();
-            async move { r.delivered().len() >= 2 }
+            async move { r.delivered().len() >= 3 }
         })
         .await
     );
     let ids: Vec<String> =
         receiver.delivered().iter().map(|(_, b)| b["data"]["order_id"].as_str().expect("id").to_owned()).collect();
-    assert_eq!(ids, vec!["o-streak-1", "o-streak-2"], "the first delivery failed for good; later ones follow in order");
+    assert_eq!(
+        ids,
+        vec!["o-streak-1", "o-streak-2", "o-streak-3"],
+        "the first delivery failed for good; later ones, including the one held while disabled, follow in order"
+    );
     receiver_handle.stop(false).await;
     app.stop().await;
 }
