@@ -60,24 +60,42 @@ impl Rig {
     }
 }
 
-/// Requests/s and p99 latency of `concurrency` clients sending `request(n)` for `duration`.
+/// Requests/s and p99 latency of `concurrency` clients sending `request(client, n)` for `duration`.
+/// The clients run on a runtime of their own (two threads, as a separate load tool would), so the
+/// server's own tasks (the ingest writers, the database connections) do not queue behind them.
 async fn load<F>(duration: Duration, concurrency: usize, request: F) -> anyhow::Result<(f64, Duration)>
 where
-    F: Fn(u64) -> reqwest::RequestBuilder + Send + Sync + 'static,
+    F: Fn(&reqwest::Client, u64) -> reqwest::RequestBuilder + Send + Sync + 'static,
 {
+    tokio::task::spawn_blocking(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("bench-load")
+            .enable_all()
+            .build()?;
+        runtime.block_on(run_load(duration, concurrency, request))
+    })
+    .await?
+}
+
+async fn run_load<F>(duration: Duration, concurrency: usize, request: F) -> anyhow::Result<(f64, Duration)>
+where
+    F: Fn(&reqwest::Client, u64) -> reqwest::RequestBuilder + Send + Sync + 'static,
+{
+    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
     let request = Arc::new(request);
     let counter = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let deadline = started + duration;
     let tasks: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (request, counter) = (request.clone(), counter.clone());
+            let (client, request, counter) = (client.clone(), request.clone(), counter.clone());
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 while Instant::now() < deadline {
                     let n = counter.fetch_add(1, Ordering::Relaxed);
                     let sent = Instant::now();
-                    let response = request(n).send().await?;
+                    let response = request(&client, n).send().await?;
                     anyhow::ensure!(response.status().is_success(), "HTTP {}", response.status());
                     latencies.push(sent.elapsed());
                 }
@@ -108,22 +126,20 @@ async fn ingest_in(db_url: &str, duration: Duration, concurrency: usize, rounds:
     let vault = storelink_vault::Vault::new(rig.pool.clone(), rig.keys.clone());
     let sealed = serde_json::json!({"sha512": STANDARD.encode(secret)}).to_string();
     vault.seal(rig.merchant, &webhook_secret_purpose(Slot::OrderSubmit), sealed.as_bytes()).await?;
-    let http = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
     let health_url = format!("{}/healthz", rig.base);
     let ingest_url = format!("{}/webhooks/occ/{}/order-submit", rig.base, rig.merchant);
     println!("concurrency {concurrency}, {rounds} rounds of {} s per phase", duration.as_secs());
     let mut ratios = Vec::new();
     for round in 0..rounds {
-        let client = http.clone();
         let url = health_url.clone();
-        let (health_rps, health_p99) = load(duration, concurrency, move |_| client.get(&url)).await?;
+        let (health_rps, health_p99) = load(duration, concurrency, move |client, _| client.get(&url)).await?;
 
         // Signed bodies are built before the clock starts, as a load tool sends prepared requests;
         // each is a distinct order, so every request is a new durable insert.
         let count = duration.as_secs() as usize * PREPARED_PER_SECOND;
         let prepared = Arc::new(prepare_deliveries(&secret, round * count, count)?);
-        let (client, url, bodies) = (http.clone(), ingest_url.clone(), prepared.clone());
-        let (ingest_rps, ingest_p99) = load(duration, concurrency, move |n| {
+        let (url, bodies) = (ingest_url.clone(), prepared.clone());
+        let (ingest_rps, ingest_p99) = load(duration, concurrency, move |client, n| {
             let (body, signature) = &bodies[usize::try_from(n).unwrap_or(0) % bodies.len()];
             client
                 .post(&url)

@@ -2,13 +2,9 @@
 
 mod common;
 
-use common::{AppOptions, REDIRECT_URI, merchant_id_from, spawn_app, spawn_app_with, wait_for};
+use common::{AppOptions, REDIRECT_URI, count, merchant_id_from, spawn_app, spawn_app_with, wait_for};
 use std::time::Duration;
 use storelink_occ_sim::{Fault, FaultKind, Permissions, SimOptions};
-
-async fn count(pool: &sqlx::PgPool, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(pool).await.expect(sql)
-}
 
 async fn slot_statuses(pool: &sqlx::PgPool, merchant: &str) -> Vec<(String, String)> {
     sqlx::query_as("SELECT slot, status FROM webhook_slots WHERE merchant_id = $1::uuid ORDER BY slot")

@@ -5,22 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use common::{merchant_id_from, spawn_app, wait_for};
-use hmac::{Hmac, Mac};
+use common::{count, merchant_id_from, sign_sha512, spawn_app, wait_for};
 
 const FIXTURE: &str = include_str!("../../../../shared/fixtures/occ/order-submit.json");
-
-fn sign_sha512(secret_b64: &str, body: &[u8]) -> String {
-    let mut mac = <Hmac<sha2::Sha512> as Mac>::new_from_slice(&STANDARD.decode(secret_b64).expect("b64")).expect("key");
-    mac.update(body);
-    STANDARD.encode(mac.finalize().into_bytes())
-}
-
-async fn count(pool: &sqlx::PgPool, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(pool).await.expect(sql)
-}
 
 #[tokio::test]
 async fn a_signed_order_submit_becomes_one_order_however_often_it_is_delivered() {

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{merchant_id_from, spawn_app, wait_for};
+use common::{merchant_id_from, spawn_app};
 use reqwest::Method;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
@@ -40,23 +40,8 @@ async fn get(app: &common::TestApp, bearer: &str, path: &str) -> (u16, Value) {
 async fn partners_see_only_their_merchants_and_page_through_products() {
     let app = spawn_app().await;
     let merchant = merchant_id_from(&app.connect().await);
-    let pool = app.db.pool.clone();
-    assert!(
-        wait_for(Duration::from_secs(20), || {
-            let pool = pool.clone();
-            async move {
-                sqlx::query_scalar::<_, i64>(
-                    "SELECT count(*) FROM sync_state WHERE kind = 'catalog' AND last_success_at IS NOT NULL",
-                )
-                .fetch_one(&pool)
-                .await
-                .unwrap_or(0)
-                    == 1
-            }
-        })
-        .await,
-        "catalog synced"
-    );
+    let synced = "SELECT count(*) FROM sync_state WHERE kind = 'catalog' AND last_success_at IS NOT NULL";
+    assert!(common::wait_for_count(&app.db.pool, synced, 1, Duration::from_secs(20)).await, "catalog synced");
 
     let ours = &app.partner;
     let response = token(&app, &ours.client_id, ours.client_secret.expose_secret()).await;

@@ -282,22 +282,10 @@ async fn a_failure_streak_disables_the_endpoint_and_nothing_is_lost() {
     let mut order: Value = serde_json::from_str(FIXTURE).expect("fixture");
     order["order"]["id"] = json!("o-streak-3");
     app.sim.deliver_webhook("order-submit", order.to_string().as_bytes()).await;
-    let pool = app.db.pool.clone();
+    let held = "SELECT count(*) FROM partner_deliveries d JOIN partner_events e USING (merchant_id, event_id)
+                     WHERE e.data->>'order_id' = 'o-streak-3' AND d.state = 'pending'";
     assert!(
-        wait_for(Duration::from_secs(20), || {
-            let pool = pool.clone();
-            async move {
-                sqlx::query_scalar::<_, i64>(
-                    "SELECT count(*) FROM partner_deliveries d JOIN partner_events e USING (merchant_id, event_id)
-                     WHERE e.data->>'order_id' = 'o-streak-3' AND d.state = 'pending'",
-                )
-                .fetch_one(&pool)
-                .await
-                .unwrap_or(0)
-                    == 1
-            }
-        })
-        .await,
+        common::wait_for_count(&app.db.pool, held, 1, Duration::from_secs(20)).await,
         "the event is held for the disabled endpoint"
     );
     assert_eq!(receiver.received().len(), 8, "nothing is sent to a disabled endpoint");

@@ -11,10 +11,7 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use common::{merchant_id_from, open_form_at, post_connect_at, wait_for};
-use hmac::{Hmac, Mac};
+use common::{count, merchant_id_from, open_form_at, post_connect_at, sign_sha512, wait_for};
 use secrecy::ExposeSecret;
 use storelink_core::TraceContext;
 use storelink_occ_sim::{OccSim, Permissions, SimOptions};
@@ -55,16 +52,6 @@ fn spawn(role: &str, db_url: &str, keys: &MasterKeys, env: &[(&str, String)]) ->
 
 fn free_addr() -> String {
     TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").to_string()
-}
-
-fn sign_sha512(secret_b64: &str, body: &[u8]) -> String {
-    let mut mac = <Hmac<sha2::Sha512> as Mac>::new_from_slice(&STANDARD.decode(secret_b64).expect("b64")).expect("key");
-    mac.update(body);
-    STANDARD.encode(mac.finalize().into_bytes())
-}
-
-async fn count(pool: &sqlx::PgPool, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(pool).await.expect(sql)
 }
 
 #[tokio::test]

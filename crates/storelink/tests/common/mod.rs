@@ -248,3 +248,24 @@ where
     }
     check().await
 }
+
+/// `SELECT count(*)`-style query answering one number.
+pub async fn count(pool: &sqlx::PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.expect(sql)
+}
+
+/// Polls a counting query until it answers `expected` (or `timeout` passes).
+pub async fn wait_for_count(pool: &sqlx::PgPool, sql: &str, expected: i64, timeout: Duration) -> bool {
+    wait_for(timeout, || async { sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await.unwrap_or(-1) == expected })
+        .await
+}
+
+/// The OCC webhook signature (`X-Oracle-CC-WebHook-Signature-SHA512`) of `body` under a base64 secret.
+pub fn sign_sha512(secret_b64: &str, body: &[u8]) -> String {
+    use base64::Engine;
+    use hmac::Mac;
+    let key = base64::engine::general_purpose::STANDARD.decode(secret_b64).expect("b64");
+    let mut mac = <hmac::Hmac<sha2::Sha512> as Mac>::new_from_slice(&key).expect("key");
+    mac.update(body);
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
