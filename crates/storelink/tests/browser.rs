@@ -165,7 +165,18 @@ async fn onboarding_and_ops_in_a_real_browser() {
     shot(&client, "06-ops-rotated").await;
     client.find(Locator::Id("confirm")).await.expect("confirm").send_keys(&app.sim.base_url()).await.expect("type");
     client.find(Locator::Id("action-revoke")).await.expect("revoke").click().await.expect("click");
-    client.wait().for_element(Locator::Id("notice")).await.expect("notice");
+    // The rotate page's notice is still there until the revoke answer replaces the page.
+    let revoked = async {
+        loop {
+            if let Ok(notice) = client.find(Locator::Id("notice")).await
+                && notice.text().await.is_ok_and(|t| t.starts_with("Revoked"))
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(15), revoked).await.expect("the revoke notice");
     let status = client.find(Locator::Id("tenant-status")).await.expect("status").text().await.expect("text");
     assert_eq!(status, "revoked");
     shot(&client, "07-ops-revoked").await;
