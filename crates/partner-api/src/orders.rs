@@ -107,10 +107,11 @@ pub(crate) async fn place_order(
             return Ok(HttpResponse::Created().insert_header(("Idempotent-Replayed", "true")).json(done));
         }
         Claim::New => create(&api, merchant, &order).await,
+        // Whatever stops the lookup, the order may still exist: the key stays unknown.
         Claim::Reconcile => match find_placed(&api, merchant, &order).await {
             Ok(Some(placed)) => Ok(placed),
             Ok(None) => create(&api, merchant, &order).await,
-            Err(e) => Err(e),
+            Err(_) => Err(ApiError::OutcomeUnknown { retry_after_secs: 30 }),
         },
     };
     match result {
@@ -171,6 +172,10 @@ fn validate_shape(order: &NewOrder) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A key still `pending` after this long belongs to an attempt that stopped (far longer than an OCC
+/// call may take): a retry reconciles it like an unknown outcome.
+const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// What a request holding an Idempotency-Key is to do.
 enum Claim {
     /// The key is new: create the order.
@@ -218,18 +223,21 @@ async fn claim_key(
     let take_over = || async {
         sqlx::query(
             "UPDATE partner_orders SET state = 'pending', updated_at = now()
-             WHERE merchant_id = $1 AND idempotency_key = $2 AND state = 'unknown'",
+             WHERE merchant_id = $1 AND idempotency_key = $2
+               AND (state = 'unknown' OR (state = 'pending' AND updated_at < now() - make_interval(secs => $3)))",
         )
         .bind(merchant)
         .bind(key)
+        .bind(ABANDONED_AFTER.as_secs_f64())
         .execute(pool)
         .await
         .map(|done| done.rows_affected() == 1)
     };
     match (state.as_str(), response) {
         ("created", Some(response)) => Ok(Claim::Replay(response)),
-        // Only one concurrent retry takes the key over; the others are told it is in progress.
-        ("unknown", _) if take_over().await? => Ok(Claim::Reconcile),
+        // Only one concurrent retry takes the key over; the others are told it is in progress. A key
+        // left `pending` long past any OCC call (its process stopped mid-create) is taken over too.
+        ("unknown" | "pending", _) if take_over().await? => Ok(Claim::Reconcile),
         _ => Err(ApiError::Conflict {
             code: "request_in_progress",
             detail: "an order with this Idempotency-Key is being placed; retry in a moment".into(),
@@ -265,7 +273,8 @@ async fn create(api: &PartnerApi, merchant: MerchantId, order: &NewOrder) -> Res
         e => occ_error(e),
     })?;
     tracing::info!(%merchant, status = %store.status, "order placed in OCC");
-    record(api, merchant, order, &created).await
+    // The order exists in OCC now: if recording it fails, a retry must find it, not create another.
+    record(api, merchant, order, &created).await.map_err(|_| ApiError::OutcomeUnknown { retry_after_secs: 30 })
 }
 
 /// The order an earlier attempt created for this partner reference although its answer was lost,

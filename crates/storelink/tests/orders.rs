@@ -116,6 +116,17 @@ async fn orders_are_created_once_refused_clearly_and_cancelled() {
     let (status, problem, _) = place(&app, &bearer, &merchant, "k-2", &lost).await;
     assert_eq!((status, problem["code"].as_str()), (503, Some("order_outcome_unknown")), "{problem}");
     assert_eq!(app.sim.order_ids().len(), 12, "the store did create it");
+    // As if the attempt's process had stopped mid-create: while the key is freshly `pending` a retry
+    // is told it is in progress; long after, the retry reconciles it like an unknown outcome.
+    let age = |sql: &'static str| sqlx::query(sql).execute(&app.db.pool);
+    age("UPDATE partner_orders SET state = 'pending', updated_at = now() WHERE idempotency_key = 'k-2'")
+        .await
+        .expect("set");
+    let (status, problem, _) = place(&app, &bearer, &merchant, "k-2", &lost).await;
+    assert_eq!((status, problem["code"].as_str()), (409, Some("request_in_progress")), "{problem}");
+    age("UPDATE partner_orders SET updated_at = now() - interval '10 minutes' WHERE idempotency_key = 'k-2'")
+        .await
+        .expect("age");
     let (status, found, _) = place(&app, &bearer, &merchant, "k-2", &lost).await;
     assert_eq!((status, found["partner_order_reference"].as_str()), (201, Some("PO-78")), "{found}");
     assert_eq!(app.sim.order_ids().len(), 12, "no second order");
