@@ -79,7 +79,10 @@ async fn write_loop(
     let mut conn: Option<PoolConnection<Postgres>> = None;
     while rx.lock().await.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let on_held = match conn.as_mut() {
-            Some(held) => write(held, &batch).await.ok(),
+            Some(held) => write(held, &batch)
+                .await
+                .inspect_err(|e| tracing::warn!(error = %e, "inbound batch failed; retrying on a fresh connection"))
+                .ok(),
             None => None,
         };
         // No connection yet, or the held one failed (it may have gone stale when Postgres restarted):
@@ -117,10 +120,14 @@ async fn write_loop(
 
 /// One statement for the whole batch; returns the (merchant, key) pairs newly stored.
 async fn write(conn: &mut PgConnection, batch: &[Pending]) -> Result<HashSet<(MerchantId, String)>, sqlx::Error> {
-    let merchants: Vec<MerchantId> = batch.iter().map(|p| p.merchant).collect();
-    let slots: Vec<&str> = batch.iter().map(|p| p.slot.as_str()).collect();
-    let keys: Vec<&str> = batch.iter().map(|p| p.key.as_str()).collect();
-    let bodies: Vec<&[u8]> = batch.iter().map(|p| p.body.as_slice()).collect();
+    // Rows in key order, so writers (and processes) inserting overlapping keys lock them in the same
+    // order and cannot deadlock.
+    let mut rows: Vec<&Pending> = batch.iter().collect();
+    rows.sort_by(|a, b| (a.merchant, &a.key).cmp(&(b.merchant, &b.key)));
+    let merchants: Vec<MerchantId> = rows.iter().map(|p| p.merchant).collect();
+    let slots: Vec<&str> = rows.iter().map(|p| p.slot.as_str()).collect();
+    let keys: Vec<&str> = rows.iter().map(|p| p.key.as_str()).collect();
+    let bodies: Vec<&[u8]> = rows.iter().map(|p| p.body.as_slice()).collect();
     let rows: Vec<(MerchantId, String)> = sqlx::query_as(
         "INSERT INTO inbound_events (merchant_id, slot, dedupe_key, body)
          SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bytea[])

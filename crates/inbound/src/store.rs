@@ -40,6 +40,10 @@ pub(crate) enum BadBody {
 /// hash: the order beside a return does not change when the return does.
 pub(crate) fn dedupe_key(slot: Slot, raw: &[u8]) -> Result<String, BadBody> {
     let hashed = || format!("{slot}:sha256:{}", hex::encode(Sha256::digest(raw)));
+    // Skipped values are not checked for UTF-8 by the probe, so the whole body is checked here.
+    if std::str::from_utf8(raw).is_err() {
+        return Err(BadBody::NotJson);
+    }
     if !is_object(raw) {
         let valid = serde_json::from_slice::<serde::de::IgnoredAny>(raw).is_ok();
         return Err(if valid { BadBody::NotAnObject } else { BadBody::NotJson });
@@ -155,10 +159,12 @@ mod tests {
             (r#""text""#, Err(BadBody::NotAnObject)),
             (r#"{"id":"o1","id":"o2""#, Err(BadBody::NotJson)),
             (r#"{not json"#, Err(BadBody::NotJson)),
+            ("{\"note\":\"\u{fffd}\"}", Ok(hash("{\"note\":\"\u{fffd}\"}"))),
             (r#"{"order":{}} trailing"#, Err(BadBody::NotJson)),
         ];
         for (raw, expected) in cases {
             assert_eq!(dedupe_key(slot, raw.as_bytes()), expected, "{raw}");
         }
+        assert_eq!(dedupe_key(slot, b"{\"note\":\"\xff\"}"), Err(BadBody::NotJson), "invalid UTF-8 in a skipped value");
     }
 }

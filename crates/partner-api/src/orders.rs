@@ -1,8 +1,10 @@
 //! Orders into OCC. `POST /v1/merchants/{id}/orders` checks the items against the synced catalog,
 //! inventory and shipping methods (422 naming the problem), then creates the order with the Agent API
 //! (`POST /ccappagent/v1/orders`). The `Idempotency-Key` row is written before OCC is called, so a
-//! retry with the same key answers with the same order and never creates a second one; when OCC is
-//! unavailable the row is removed (nothing was created) and the answer is 503 with Retry-After.
+//! retry with the same key answers with the same order and never creates a second one. When OCC
+//! refuses for now (429) the row is removed (nothing was created): 503 `store_unavailable`. When the
+//! create call got no answer the row is kept as `unknown` (503 `order_outcome_unknown`), and the
+//! retry looks the order up by `externalOrderReference` before creating it.
 //! Cancelling sends the documented partial update `PUT /ccadmin/v1/orders/{id}` `{"state": "REMOVED"}`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -81,7 +83,7 @@ async fn store(pool: &PgPool, merchant: MerchantId) -> Result<Store, ApiError> {
     responses((status = 201, body = PlacedOrder), (status = 400, body = crate::Problem),
               (status = 409, body = crate::Problem, description = "idempotency_key_reused, request_in_progress, merchant_not_active"),
               (status = 422, body = crate::Problem, description = "unknown_sku, out_of_stock, invalid_shipping_method, order_rejected"),
-              (status = 503, body = crate::Problem, description = "store_unavailable, with Retry-After; nothing was created")),
+              (status = 503, body = crate::Problem, description = "store_unavailable (nothing was created) or order_outcome_unknown (retry with the same Idempotency-Key to learn the outcome), with Retry-After")),
     security(("bearer" = [])))]
 pub(crate) async fn place_order(
     api: web::Data<PartnerApi>,
@@ -172,9 +174,10 @@ fn validate_shape(order: &NewOrder) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// A key still `pending` after this long belongs to an attempt that stopped (far longer than an OCC
-/// call may take): a retry reconciles it like an unknown outcome.
-const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(120);
+/// A key still `pending` after this long belongs to an attempt that stopped: far longer than a live
+/// attempt may take (agent login with its retries and Retry-After waits, then the create call, is a
+/// few minutes at worst). A retry then reconciles it like an unknown outcome.
+const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// What a request holding an Idempotency-Key is to do.
 enum Claim {
@@ -295,9 +298,16 @@ async fn find_placed(
     let filter = format!("externalOrderReference eq \"{reference}\"");
     let found =
         api.occ.get_json(&store.url, &token.token, "/ccadmin/v1/orders", &[("q", &filter)]).await.map_err(unknown)?;
-    match found.get("items").and_then(Value::as_array).and_then(|items| items.first()) {
-        Some(created) => record(api, merchant, order, created).await.map(Some),
-        None => Ok(None),
+    // Only an exact match counts (a store that ignored the filter would list other orders); more
+    // than one match leaves the outcome unknown rather than guessing.
+    let items = found.get("items").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    let mut matching = items
+        .iter()
+        .filter(|o| o.get("externalOrderReference").and_then(Value::as_str) == Some(&order.partner_order_reference));
+    match (matching.next(), matching.next()) {
+        (Some(created), None) => record(api, merchant, order, created).await.map(Some),
+        (None, _) => Ok(None),
+        (Some(_), Some(_)) => Err(ApiError::OutcomeUnknown { retry_after_secs: 30 }),
     }
 }
 

@@ -370,10 +370,14 @@ async fn metrics_page(pool: web::Data<PgPool>) -> HttpResponse {
     for (kind, seconds) in lag {
         metrics::gauge!("storelink_sync_lag_seconds", "kind" => kind).set(seconds);
     }
-    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM partner_deliveries WHERE state = 'pending'")
-        .fetch_one(pool.get_ref())
-        .await
-        .unwrap_or(0);
+    // Held deliveries of disabled endpoints are not a delivery backlog.
+    let pending: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM partner_deliveries d JOIN partner_endpoints p USING (endpoint_id)
+         WHERE d.state = 'pending' AND p.enabled",
+    )
+    .fetch_one(pool.get_ref())
+    .await
+    .unwrap_or(0);
     metrics::gauge!("storelink_partner_deliveries_pending").set(pending as f64);
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(handle.render())
 }

@@ -124,7 +124,7 @@ async fn orders_are_created_once_refused_clearly_and_cancelled() {
         .expect("set");
     let (status, problem, _) = place(&app, &bearer, &merchant, "k-2", &lost).await;
     assert_eq!((status, problem["code"].as_str()), (409, Some("request_in_progress")), "{problem}");
-    age("UPDATE partner_orders SET updated_at = now() - interval '10 minutes' WHERE idempotency_key = 'k-2'")
+    age("UPDATE partner_orders SET updated_at = now() - interval '20 minutes' WHERE idempotency_key = 'k-2'")
         .await
         .expect("age");
     let (status, found, _) = place(&app, &bearer, &merchant, "k-2", &lost).await;

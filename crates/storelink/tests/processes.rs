@@ -63,7 +63,7 @@ async fn two_web_and_two_worker_processes_share_the_work_without_doubling_it() {
     let partner = partners::create(&db.pool, NewPartner { name: "P", redirect_uris: &uris }).await.expect("partner");
 
     let webs: Vec<String> = (0..2).map(|_| free_addr()).collect();
-    let _processes: Vec<Process> = webs
+    let mut processes: Vec<Process> = webs
         .iter()
         .map(|addr| {
             let env = [("STORELINK_LISTEN", addr.clone()), ("STORELINK_PUBLIC_URL", format!("http://{addr}"))];
@@ -188,6 +188,9 @@ async fn two_web_and_two_worker_processes_share_the_work_without_doubling_it() {
     assert!(processed, "every delivery became an order");
     assert_eq!(count(&db.pool, "SELECT count(*) FROM inbound_events").await, DELIVERIES as i64, "stored once");
     assert_eq!(count(&db.pool, "SELECT count(*) FROM inbound_events WHERE attempts <> 1").await, 0, "processed once");
+    for process in &mut processes {
+        assert!(process.0.try_wait().expect("status").is_none(), "all four processes ran to the end");
+    }
     for sim in sims {
         sim.stop().await;
     }
