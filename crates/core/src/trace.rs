@@ -27,6 +27,12 @@ impl TraceContext {
         Self { trace_id: nonzero_u128(), span_id: nonzero_u64(), sampled: true }
     }
 
+    /// The next hop of the trace in a `traceparent` value (a request's header, a job's column), or
+    /// a new trace when there is none or it is malformed.
+    pub fn continue_from(traceparent: Option<&str>) -> Self {
+        traceparent.and_then(Self::parse).map_or_else(Self::root, |parent| parent.child())
+    }
+
     /// The same trace, one hop further (the id a downstream call is told is its parent).
     pub fn child(&self) -> Self {
         Self { span_id: nonzero_u64(), ..*self }

@@ -57,6 +57,7 @@ pub(crate) fn dedupe_key(slot: Slot, raw: &[u8]) -> Result<String, BadBody> {
         }
         Err(_) => return Err(BadBody::NotJson),
     };
+    // The same rule as `process::return_request`, on the probe.
     let is_return = probe.return_request.is_some() || probe.request_id.is_some();
     // The order is `order` when present (whatever its value), else the payload itself.
     let (id, modified) = match probe.order {

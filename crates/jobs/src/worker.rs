@@ -145,8 +145,7 @@ impl<H: Handler> Slot<H> {
 
     async fn execute(&self, job: Job, lease: Lease, shutdown: &CancellationToken) {
         // Continue the trace of the request that enqueued the job, or start one.
-        let trace =
-            job.traceparent.as_deref().and_then(TraceContext::parse).map_or_else(TraceContext::root, |t| t.child());
+        let trace = TraceContext::continue_from(job.traceparent.as_deref());
         let span = tracing::info_span!("job", job_id = job.job_id, merchant = %job.merchant_id, kind = %job.kind, mode = job.mode.as_str(), trace_id = %trace.trace_id_hex());
         let stop = shutdown.child_token();
         let heartbeat = tokio::spawn(keep_alive(self.queue.clone(), lease, self.config.clone(), stop.clone()));

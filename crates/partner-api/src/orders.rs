@@ -113,7 +113,7 @@ pub(crate) async fn place_order(
         Claim::Reconcile => match find_placed(&api, merchant, &order).await {
             Ok(Some(placed)) => Ok(placed),
             Ok(None) => create(&api, merchant, &order).await,
-            Err(_) => Err(ApiError::OutcomeUnknown { retry_after_secs: 30 }),
+            Err(_) => Err(ApiError::outcome_unknown()),
         },
     };
     match result {
@@ -271,13 +271,13 @@ async fn create(api: &PartnerApi, merchant: MerchantId, order: &NewOrder) -> Res
         // Sent, but no answer (timeout, dropped connection, 5xx): OCC may have created it.
         OccError::Transient { .. } | OccError::Decode { .. } => {
             tracing::warn!(%merchant, error = %e, "OCC did not confirm an order; its outcome is unknown");
-            ApiError::OutcomeUnknown { retry_after_secs: 30 }
+            ApiError::outcome_unknown()
         }
         e => occ_error(e),
     })?;
     tracing::info!(%merchant, status = %store.status, "order placed in OCC");
     // The order exists in OCC now: if recording it fails, a retry must find it, not create another.
-    record(api, merchant, order, &created).await.map_err(|_| ApiError::OutcomeUnknown { retry_after_secs: 30 })
+    record(api, merchant, order, &created).await.map_err(|_| ApiError::outcome_unknown())
 }
 
 /// The order an earlier attempt created for this partner reference although its answer was lost,
@@ -291,7 +291,7 @@ async fn find_placed(
     let key = app_key(api, merchant).await?;
     let unknown = |e: OccError| {
         tracing::warn!(%merchant, error = %e, "looking up an unconfirmed order failed");
-        ApiError::OutcomeUnknown { retry_after_secs: 30 }
+        ApiError::outcome_unknown()
     };
     let token = api.occ.login(&store.url, &key).await.map_err(unknown)?;
     let reference = order.partner_order_reference.replace('\\', "\\\\").replace('"', "\\\"");
@@ -307,7 +307,7 @@ async fn find_placed(
     match (matching.next(), matching.next()) {
         (Some(created), None) => record(api, merchant, order, created).await.map(Some),
         (None, _) => Ok(None),
-        (Some(_), Some(_)) => Err(ApiError::OutcomeUnknown { retry_after_secs: 30 }),
+        (Some(_), Some(_)) => Err(ApiError::outcome_unknown()),
     }
 }
 

@@ -58,6 +58,11 @@ impl ApiError {
         }
     }
 
+    /// OCC may or may not have created the order; the partner retries with the same key.
+    pub fn outcome_unknown() -> Self {
+        ApiError::OutcomeUnknown { retry_after_secs: 30 }
+    }
+
     pub fn unprocessable(code: &'static str, detail: impl Into<String>) -> Self {
         ApiError::Unprocessable { code, detail: detail.into() }
     }

@@ -270,8 +270,7 @@ struct Route(String);
 
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> tracing::Span {
-        let header = request.headers().get("traceparent").and_then(|v| v.to_str().ok());
-        let trace = header.and_then(TraceContext::parse).map_or_else(TraceContext::root, |t| t.child());
+        let trace = TraceContext::continue_from(request.headers().get("traceparent").and_then(|v| v.to_str().ok()));
         let route = request.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
         let request_id = request.extensions().get::<RequestId>().map(ToString::to_string).unwrap_or_default();
         let user_agent = request.headers().get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or("");
