@@ -8,6 +8,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, PgPool, Postgres};
@@ -19,16 +20,18 @@ use crate::KIND;
 
 const MAX_BATCH: usize = 256;
 const QUEUE: usize = 4096;
-/// Writers working at once: while one waits for its commit, the next batch is being written. Measured
-/// (docs/BENCHMARKS.md): one writer makes the largest batches but a slow commit stalls all ingest;
-/// four make batches so small that commits are barely shared.
-const WRITERS: usize = 2;
+/// Writers working at once. Measured (docs/BENCHMARKS.md): ingest is CPU-bound on the cores it shares
+/// with Postgres, and a commit costs Postgres about as much as several rows, so the one writer that
+/// makes the largest batches (about 11 rows per commit at 32 clients, against 7 with two) is fastest.
+const WRITERS: usize = 1;
+/// Shortest time between two rounds of the waker; the most a wake-up is delayed.
+const WAKE_INTERVAL: Duration = Duration::from_millis(20);
 
 struct Pending {
     merchant: MerchantId,
     slot: Slot,
     key: String,
-    body: Vec<u8>,
+    body: bytes::Bytes,
     done: oneshot::Sender<Result<bool, String>>,
 }
 
@@ -57,7 +60,7 @@ impl Batcher {
         merchant: MerchantId,
         slot: Slot,
         key: String,
-        body: Vec<u8>,
+        body: bytes::Bytes,
     ) -> Result<bool, String> {
         let (done, answer) = oneshot::channel();
         self.tx
@@ -127,7 +130,7 @@ async fn write(conn: &mut PgConnection, batch: &[Pending]) -> Result<HashSet<(Me
     let merchants: Vec<MerchantId> = rows.iter().map(|p| p.merchant).collect();
     let slots: Vec<&str> = rows.iter().map(|p| p.slot.as_str()).collect();
     let keys: Vec<&str> = rows.iter().map(|p| p.key.as_str()).collect();
-    let bodies: Vec<&[u8]> = rows.iter().map(|p| p.body.as_slice()).collect();
+    let bodies: Vec<&[u8]> = rows.iter().map(|p| p.body.as_ref()).collect();
     let rows: Vec<(MerchantId, String)> = sqlx::query_as(
         "INSERT INTO inbound_events (merchant_id, slot, dedupe_key, body)
          SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bytea[])
@@ -143,7 +146,9 @@ async fn write(conn: &mut PgConnection, batch: &[Pending]) -> Result<HashSet<(Me
     Ok(rows.into_iter().collect())
 }
 
-/// Wakes the merchants the writers name, each once per round however many batches named it.
+/// Wakes the merchants the writers name, each once per round however many batches named it. A
+/// round is at most every `WAKE_INTERVAL`: under a burst, one check per merchant per interval rather
+/// than one per batch (which cost as many queries as commits).
 async fn wake_loop(queue: Queue, mut to_wake: mpsc::UnboundedReceiver<HashSet<MerchantId>>) {
     let mut named = Vec::new();
     while to_wake.recv_many(&mut named, MAX_BATCH).await > 0 {
@@ -151,6 +156,7 @@ async fn wake_loop(queue: Queue, mut to_wake: mpsc::UnboundedReceiver<HashSet<Me
         for merchant in merchants {
             wake(&queue, merchant).await;
         }
+        tokio::time::sleep(WAKE_INTERVAL).await;
     }
 }
 

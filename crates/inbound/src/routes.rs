@@ -81,14 +81,18 @@ async fn receive(
             return problem(StatusCode::BAD_REQUEST, "not_an_object", "The body is not a JSON object");
         }
     };
-    let stored = match inbound.batcher.insert(merchant, slot, key, body.to_vec()).await {
+    let stored = match inbound.batcher.insert(merchant, slot, key, body).await {
         Ok(stored) => stored,
         Err(e) => return unavailable(&e),
     };
     tracing::debug!(%merchant, %slot, duplicate = !stored, "inbound webhook stored");
     let outcome = if stored { "stored" } else { "duplicate" };
     metrics::counter!("storelink_inbound_webhooks_total", "slot" => slot.as_str(), "outcome" => outcome).increment(1);
-    HttpResponse::Ok().json(serde_json::json!({"status": if stored { "stored" } else { "duplicate" }}))
+    HttpResponse::Ok().content_type("application/json").body(if stored {
+        r#"{"status":"stored"}"#
+    } else {
+        r#"{"status":"duplicate"}"#
+    })
 }
 
 /// The store cannot be reached: 503 so OCC retries later (its resend schedule).

@@ -5,12 +5,12 @@ use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 use storelink_core::{MerchantId, Slot};
 
-/// The fields of a delivery that name it, read without building the document: a full
+/// The fields of a delivery that name it, read in one pass without building the document: a full
 /// `serde_json::Value` was the largest cost of ingest. Reading it still checks the whole body is JSON.
 #[derive(serde::Deserialize)]
 struct Probe<'a> {
     #[serde(borrow, default, deserialize_with = "present")]
-    order: Option<&'a RawValue>,
+    order: Option<OrderField<'a>>,
     #[serde(borrow, default, deserialize_with = "present")]
     id: Option<&'a RawValue>,
     #[serde(borrow, default, deserialize_with = "present", rename = "lastModifiedTime")]
@@ -22,8 +22,84 @@ struct Probe<'a> {
 }
 
 /// A field that is there, even when its value is `null` (plain `Option` would read `null` as absent).
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
-    <&RawValue as serde::Deserialize>::deserialize(d).map(Some)
+fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// The `order` field: its `id` and `lastModifiedTime` when it is an object, read in the same pass.
+enum OrderField<'a> {
+    Object { id: Option<&'a RawValue>, last_modified: Option<&'a RawValue> },
+    Other,
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for OrderField<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(OrderVisitor)
+    }
+}
+
+#[derive(serde::Deserialize)]
+enum OrderKey {
+    #[serde(rename = "id")]
+    Id,
+    #[serde(rename = "lastModifiedTime")]
+    LastModified,
+    #[serde(other)]
+    Other,
+}
+
+struct OrderVisitor;
+
+impl<'de> serde::de::Visitor<'de> for OrderVisitor {
+    type Value = OrderField<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        use serde::de::{Error, IgnoredAny};
+        let (mut id, mut last_modified) = (None, None);
+        while let Some(key) = map.next_key::<OrderKey>()? {
+            let slot = match key {
+                OrderKey::Id => &mut id,
+                OrderKey::LastModified => &mut last_modified,
+                OrderKey::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            // A repeated field makes the order ambiguous: the delivery is keyed by its hash.
+            if slot.replace(map.next_value::<&RawValue>()?).is_some() {
+                return Err(A::Error::custom("repeated field in order"));
+            }
+        }
+        Ok(OrderField::Object { id, last_modified })
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(OrderField::Other)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(OrderField::Other)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(OrderField::Other)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(OrderField::Other)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(OrderField::Other)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(OrderField::Other)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(OrderField::Other)
+    }
 }
 
 /// Why a body cannot be a webhook delivery.
@@ -61,11 +137,8 @@ pub(crate) fn dedupe_key(slot: Slot, raw: &[u8]) -> Result<String, BadBody> {
     let is_return = probe.return_request.is_some() || probe.request_id.is_some();
     // The order is `order` when present (whatever its value), else the payload itself.
     let (id, modified) = match probe.order {
-        Some(order) if is_object(order.get().as_bytes()) => match serde_json::from_str::<Probe>(order.get()) {
-            Ok(order) => (order.id, order.last_modified),
-            Err(_) => (None, None),
-        },
-        Some(_) => (None, None),
+        Some(OrderField::Object { id, last_modified }) => (id, last_modified),
+        Some(OrderField::Other) => (None, None),
         None => (probe.id, probe.last_modified),
     };
     let id = id.and_then(|id| serde_json::from_str::<std::borrow::Cow<str>>(id.get()).ok());
@@ -156,6 +229,16 @@ mod tests {
             ),
             (r#"[1,2]"#, Err(BadBody::NotAnObject)),
             (r#"{"order":["x","o1",1]}"#, Ok(hash(r#"{"order":["x","o1",1]}"#))),
+            (
+                r#"{"order":"o1","id":"o1","lastModifiedTime":1}"#,
+                Ok(hash(r#"{"order":"o1","id":"o1","lastModifiedTime":1}"#)),
+            ),
+            (
+                r#"{"order":{"id":"o1","id":"o2","lastModifiedTime":1}}"#,
+                Ok(hash(r#"{"order":{"id":"o1","id":"o2","lastModifiedTime":1}}"#)),
+            ),
+            (r#"{"order":{"note":1,"note":2,"id":"o1","lastModifiedTime":1}}"#, Ok("order-submit:o1:1".into())),
+            (r#"{"order":{"id":"o1","lastModifiedTime":1,"x":[}}"#, Err(BadBody::NotJson)),
             (r#"[1,2"#, Err(BadBody::NotJson)),
             (r#""text""#, Err(BadBody::NotAnObject)),
             (r#"{"id":"o1","id":"o2""#, Err(BadBody::NotJson)),

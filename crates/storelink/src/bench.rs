@@ -42,7 +42,7 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
         /// Rounds of /healthz then ingest; the median ratio is reported.
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 5)]
         rounds: usize,
     },
     /// Partner product listing latency: page 1 vs the last page (1,000 at 100,000 products).
