@@ -29,6 +29,22 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, DbError>
         .map_err(DbError::Connect)
 }
 
+/// Rows one statement of `delete_in_batches` deletes: short transactions, no long-held locks.
+const DELETE_BATCH: i64 = 5_000;
+
+/// Runs `delete`, a DELETE bound to `$1` (an age in seconds) and `$2` (a row limit), until it deletes
+/// fewer than a batch. Returns the rows deleted.
+pub async fn delete_in_batches(pool: &PgPool, delete: &str, older_than: Duration) -> Result<u64, sqlx::Error> {
+    let mut total = 0;
+    loop {
+        let done = sqlx::query(delete).bind(older_than.as_secs_f64()).bind(DELETE_BATCH).execute(pool).await?;
+        total += done.rows_affected();
+        if done.rows_affected() < DELETE_BATCH as u64 {
+            return Ok(total);
+        }
+    }
+}
+
 /// Applies pending migrations. Safe to run from several processes at once: sqlx takes an advisory lock.
 pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
     MIGRATOR.run(pool).await?;

@@ -14,4 +14,5 @@ pub use batch::Batcher;
 pub use lookup::Lookups;
 pub use process::{Drained, InboundHandler, KIND, enqueue_stale};
 pub use routes::{Inbound, MAX_BODY};
+pub use store::prune;
 pub use verify::{Secrets, VerifyError, verify};

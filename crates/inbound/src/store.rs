@@ -124,6 +124,11 @@ pub(crate) fn dedupe_key(slot: Slot, raw: &[u8]) -> Result<String, BadBody> {
         let valid = serde_json::from_slice::<serde::de::IgnoredAny>(raw).is_ok();
         return Err(if valid { BadBody::NotAnObject } else { BadBody::NotJson });
     }
+    // The probe skips values without decoding their `\u` escapes, so a lone surrogate (which no JSON
+    // parser accepts) would pass; the rare body that may hold one is parsed in full.
+    if may_hold_surrogate(raw) && serde_json::from_slice::<serde_json::Value>(raw).is_err() {
+        return Err(BadBody::NotJson);
+    }
     let probe: Probe = match serde_json::from_slice(raw) {
         Ok(probe) => probe,
         // An object the probe cannot read (a repeated field): keyed by its hash if it is JSON.
@@ -191,6 +196,26 @@ pub(crate) async fn mark(
     Ok(())
 }
 
+/// Whether the body has a `\uD800`-`\uDFFF` escape (half of a surrogate pair).
+fn may_hold_surrogate(raw: &[u8]) -> bool {
+    raw.windows(4)
+        .any(|w| w[0] == b'\\' && w[1] == b'u' && w[2].eq_ignore_ascii_case(&b'd') && b"89abcdefABCDEF".contains(&w[3]))
+}
+
+/// Retention: deletes processed deliveries received more than `older_than` ago (unprocessed ones are
+/// kept whatever their age). A redelivery of a deleted event is stored and processed again, which
+/// the idempotent upserts of processing absorb.
+pub async fn prune(pool: &sqlx::PgPool, older_than: std::time::Duration) -> Result<u64, sqlx::Error> {
+    storelink_core::db::delete_in_batches(
+        pool,
+        "DELETE FROM inbound_events WHERE (merchant_id, event_id) IN (
+           SELECT merchant_id, event_id FROM inbound_events
+           WHERE processed_at < now() - make_interval(secs => $1) LIMIT $2)",
+        older_than,
+    )
+    .await
+}
+
 /// Serde reads a struct from an array too (by position), so the shape is checked first.
 fn is_object(raw: &[u8]) -> bool {
     raw.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
@@ -245,6 +270,9 @@ mod tests {
             (r#"{not json"#, Err(BadBody::NotJson)),
             ("{\"note\":\"\u{fffd}\"}", Ok(hash("{\"note\":\"\u{fffd}\"}"))),
             (r#"{"order":{}} trailing"#, Err(BadBody::NotJson)),
+            (r#"{"note":"\ud800","order":{"id":"o1","lastModifiedTime":1}}"#, Err(BadBody::NotJson)),
+            (r#"{"note":"\uDC00x"}"#, Err(BadBody::NotJson)),
+            (r#"{"note":"\ud83d\ude00","order":{"id":"o1","lastModifiedTime":1}}"#, Ok("order-submit:o1:1".into())),
         ];
         for (raw, expected) in cases {
             assert_eq!(dedupe_key(slot, raw.as_bytes()), expected, "{raw}");

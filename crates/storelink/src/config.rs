@@ -59,6 +59,9 @@ pub struct RawConfig {
     pub webhook_secret_overlap_secs: f64,
     /// Ops console sign-in attempts per client address (and per user name) per minute.
     pub ops_logins_per_minute: u32,
+    /// Days processed inbound deliveries, settled partner events (with their delivery log) and change
+    /// events are kept; `worker` processes delete older ones hourly.
+    pub retention_days: u32,
     /// Where a `worker` process serves /metrics, /healthz and /readyz (empty: not served).
     pub worker_metrics_listen: Option<String>,
 }
@@ -112,6 +115,7 @@ impl Default for RawConfig {
             webhook_timeout_secs: 15.0,
             webhook_secret_overlap_secs: 86_400.0,
             ops_logins_per_minute: 10,
+            retention_days: 30,
             worker_metrics_listen: None,
         }
     }
@@ -202,6 +206,9 @@ impl Config {
         if raw.webhook_disable_after < 1 {
             return Err(invalid("STORELINK_WEBHOOK_DISABLE_AFTER", "must be at least 1".into()));
         }
+        if !(1..=3650).contains(&raw.retention_days) {
+            return Err(invalid("STORELINK_RETENTION_DAYS", "must be between 1 and 3650".into()));
+        }
         Ok(Self { raw, listen, public_url, slot_map, webhook_retry_schedule })
     }
 
@@ -236,6 +243,8 @@ mod tests {
         let bad = RawConfig { listen: "nope".into(), ..RawConfig::default() };
         let err = Config::validate(bad).expect_err("bad listen");
         assert!(err.to_string().contains("STORELINK_LISTEN"));
+        let bad = RawConfig { retention_days: 0, ..RawConfig::default() };
+        assert!(Config::validate(bad).expect_err("no retention").to_string().contains("STORELINK_RETENTION_DAYS"));
         let bad = RawConfig { webhook_ids: "orders=x".into(), ..RawConfig::default() };
         assert!(Config::validate(bad).expect_err("bad ids").to_string().contains("STORELINK_WEBHOOK_IDS"));
         let bad = RawConfig { slot_retry_poll_secs: 0.0, ..RawConfig::default() };

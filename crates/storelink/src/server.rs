@@ -187,6 +187,7 @@ pub fn metrics_server(services: &Services, listener: TcpListener) -> std::io::Re
 pub async fn run_workers(services: Services, shutdown: CancellationToken) {
     let retry = tokio::spawn(services.registrar.clone().run_retry_loop(shutdown.clone()));
     let stale = tokio::spawn(inbound_safety_net(services.clone(), shutdown.clone()));
+    let retention = tokio::spawn(retention_loop(services.clone(), shutdown.clone()));
     let handler = JobHandlers {
         sync: SyncHandler::new(
             services.pool.clone(),
@@ -215,6 +216,39 @@ pub async fn run_workers(services: Services, shutdown: CancellationToken) {
     }
     let _ = retry.await;
     let _ = stale.await;
+    let _ = retention.await;
+}
+
+/// Hourly (first a minute after start), delete what is older than `STORELINK_RETENTION_DAYS`.
+/// Several worker processes may sweep at once: the deletes are idempotent.
+async fn retention_loop(services: Services, shutdown: CancellationToken) {
+    let keep = Duration::from_secs(u64::from(services.config.raw.retention_days) * 86_400);
+    let start = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut tick = tokio::time::interval_at(start, Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.cancelled() => return,
+        }
+        if let Err(e) = prune(&services.pool, keep).await {
+            tracing::warn!(error = %e, "retention sweep failed; retried in an hour");
+        }
+    }
+}
+
+/// One retention sweep: processed inbound deliveries, settled partner events (with their deliveries
+/// and attempts) and change events older than `keep`. Returns the rows deleted per table.
+pub async fn prune(pool: &PgPool, keep: Duration) -> Result<Vec<(&'static str, u64)>, sqlx::Error> {
+    let deleted = vec![
+        ("inbound_events", storelink_inbound::prune(pool, keep).await?),
+        ("partner_events", storelink_partner_webhooks::prune(pool, keep).await?),
+        ("change_events", storelink_sync::prune_changes(pool, keep).await?),
+    ];
+    for (table, rows) in &deleted {
+        metrics::counter!("storelink_retention_deleted_rows_total", "table" => *table).increment(*rows);
+    }
+    tracing::info!(?deleted, "retention sweep done");
+    Ok(deleted)
 }
 
 /// Every few seconds, queue processing for stored inbound deliveries nobody woke a job for.
