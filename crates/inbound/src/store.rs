@@ -198,8 +198,10 @@ pub(crate) async fn mark(
 
 /// Whether the body has a `\uD800`-`\uDFFF` escape (half of a surrogate pair).
 fn may_hold_surrogate(raw: &[u8]) -> bool {
-    raw.windows(4)
-        .any(|w| w[0] == b'\\' && w[1] == b'u' && w[2].eq_ignore_ascii_case(&b'd') && b"89abcdefABCDEF".contains(&w[3]))
+    memchr::memchr_iter(b'\\', raw).any(|at| match raw.get(at + 1..at + 4) {
+        Some([b'u', d, half]) => d.eq_ignore_ascii_case(&b'd') && b"89abcdefABCDEF".contains(half),
+        _ => false,
+    })
 }
 
 /// Retention: deletes processed deliveries received more than `older_than` ago (unprocessed ones are
