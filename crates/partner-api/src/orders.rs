@@ -17,6 +17,7 @@ use storelink_core::MerchantId;
 use storelink_occ::OccError;
 use url::Url;
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 use crate::ApiError;
 use crate::routes::PartnerApi;
@@ -104,41 +105,49 @@ pub(crate) async fn place_order(
     let order: NewOrder = crate::routes::json_body(&body)?;
     validate_shape(&order)?;
     let hash = Sha256::digest(serde_json::to_vec(&order).unwrap_or_default()).to_vec();
-    let result = match claim_key(&api.pool, merchant, &key, &hash, &order.partner_order_reference).await? {
+    let (attempt, result) = match claim_key(&api.pool, merchant, &key, &hash, &order.partner_order_reference).await? {
         Claim::Replay(done) => {
             return Ok(HttpResponse::Created().insert_header(("Idempotent-Replayed", "true")).json(done));
         }
-        Claim::New => create(&api, merchant, &order).await,
+        Claim::New(attempt) => (attempt, create(&api, merchant, &order).await),
         // Whatever stops the lookup, the order may still exist: the key stays unknown.
-        Claim::Reconcile => match find_placed(&api, merchant, &order).await {
-            Ok(Some(placed)) => Ok(placed),
-            Ok(None) => create(&api, merchant, &order).await,
-            Err(_) => Err(ApiError::outcome_unknown()),
+        Claim::Reconcile(attempt) => match find_placed(&api, merchant, &order).await {
+            Ok(Some(placed)) => (attempt, Ok(placed)),
+            Ok(None) => (attempt, create(&api, merchant, &order).await),
+            Err(_) => (attempt, Err(ApiError::outcome_unknown())),
         },
     };
+    // Each outcome is written only while the key is still this attempt's (`attempt = $3`): a retry
+    // that took the key over meanwhile owns it.
     match result {
         Ok(placed) => {
             let response = serde_json::to_value(&placed).unwrap_or(Value::Null);
-            sqlx::query(
-                "UPDATE partner_orders SET state = 'created', order_id = $3, response = $4, updated_at = now()
-                 WHERE merchant_id = $1 AND idempotency_key = $2",
+            let recorded = sqlx::query(
+                "UPDATE partner_orders SET state = 'created', order_id = $4, response = $5, updated_at = now()
+                 WHERE merchant_id = $1 AND idempotency_key = $2 AND attempt = $3",
             )
             .bind(merchant)
             .bind(&key)
+            .bind(attempt)
             .bind(&placed.order_id)
             .bind(&response)
             .execute(&api.pool)
             .await?;
+            if recorded.rows_affected() == 0 {
+                tracing::warn!(%merchant, order_id = %placed.order_id,
+                    "an order was placed by an attempt whose Idempotency-Key a later retry had taken over");
+            }
             Ok(HttpResponse::Created().json(placed))
         }
         Err(e @ ApiError::OutcomeUnknown { .. }) => {
             // The order may exist: keep the key, so a retry looks it up before creating another.
             sqlx::query(
                 "UPDATE partner_orders SET state = 'unknown', updated_at = now()
-                 WHERE merchant_id = $1 AND idempotency_key = $2 AND state = 'pending'",
+                 WHERE merchant_id = $1 AND idempotency_key = $2 AND attempt = $3 AND state = 'pending'",
             )
             .bind(merchant)
             .bind(&key)
+            .bind(attempt)
             .execute(&api.pool)
             .await?;
             Err(e)
@@ -146,10 +155,12 @@ pub(crate) async fn place_order(
         Err(e) => {
             // Nothing was created: free the key so a corrected or later retry can go through.
             sqlx::query(
-                "DELETE FROM partner_orders WHERE merchant_id = $1 AND idempotency_key = $2 AND state = 'pending'",
+                "DELETE FROM partner_orders
+                 WHERE merchant_id = $1 AND idempotency_key = $2 AND attempt = $3 AND state = 'pending'",
             )
             .bind(merchant)
             .bind(&key)
+            .bind(attempt)
             .execute(&api.pool)
             .await?;
             Err(e)
@@ -181,12 +192,13 @@ const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(15 *
 
 /// What a request holding an Idempotency-Key is to do.
 enum Claim {
-    /// The key is new: create the order.
-    New,
+    /// The key is new: create the order, as this attempt.
+    New(Uuid),
     /// An order was created with this key: answer with it again.
     Replay(Value),
-    /// An earlier attempt got no answer from OCC: look the order up before creating it.
-    Reconcile,
+    /// An earlier attempt got no answer from OCC (or was abandoned): look the order up before
+    /// creating it, as this attempt.
+    Reconcile(Uuid),
 }
 
 /// Reserve the key (or take over one whose earlier attempt's outcome is unknown).
@@ -197,18 +209,18 @@ async fn claim_key(
     hash: &[u8],
     reference: &str,
 ) -> Result<Claim, ApiError> {
-    let inserted = sqlx::query(
+    let inserted: Option<Uuid> = sqlx::query_scalar(
         "INSERT INTO partner_orders (merchant_id, idempotency_key, request_hash, partner_reference) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (merchant_id, idempotency_key) DO NOTHING",
+         ON CONFLICT (merchant_id, idempotency_key) DO NOTHING RETURNING attempt",
     )
     .bind(merchant)
     .bind(key)
     .bind(hash)
     .bind(reference)
-    .execute(pool)
+    .fetch_optional(pool)
     .await?;
-    if inserted.rows_affected() == 1 {
-        return Ok(Claim::New);
+    if let Some(attempt) = inserted {
+        return Ok(Claim::New(attempt));
     }
     let (state, stored_hash, response): (String, Vec<u8>, Option<Value>) = sqlx::query_as(
         "SELECT state, request_hash, response FROM partner_orders WHERE merchant_id = $1 AND idempotency_key = $2",
@@ -224,27 +236,28 @@ async fn claim_key(
         });
     }
     let take_over = || async {
-        sqlx::query(
-            "UPDATE partner_orders SET state = 'pending', updated_at = now()
+        sqlx::query_scalar::<_, Uuid>(
+            "UPDATE partner_orders SET state = 'pending', attempt = gen_random_uuid(), updated_at = now()
              WHERE merchant_id = $1 AND idempotency_key = $2
-               AND (state = 'unknown' OR (state = 'pending' AND updated_at < now() - make_interval(secs => $3)))",
+               AND (state = 'unknown' OR (state = 'pending' AND updated_at < now() - make_interval(secs => $3)))
+             RETURNING attempt",
         )
         .bind(merchant)
         .bind(key)
         .bind(ABANDONED_AFTER.as_secs_f64())
-        .execute(pool)
+        .fetch_optional(pool)
         .await
-        .map(|done| done.rows_affected() == 1)
+    };
+    let conflict = || ApiError::Conflict {
+        code: "request_in_progress",
+        detail: "an order with this Idempotency-Key is being placed; retry in a moment".into(),
     };
     match (state.as_str(), response) {
         ("created", Some(response)) => Ok(Claim::Replay(response)),
         // Only one concurrent retry takes the key over; the others are told it is in progress. A key
         // left `pending` long past any OCC call (its process stopped mid-create) is taken over too.
-        ("unknown" | "pending", _) if take_over().await? => Ok(Claim::Reconcile),
-        _ => Err(ApiError::Conflict {
-            code: "request_in_progress",
-            detail: "an order with this Idempotency-Key is being placed; retry in a moment".into(),
-        }),
+        ("unknown" | "pending", _) => take_over().await?.map(Claim::Reconcile).ok_or_else(conflict),
+        _ => Err(conflict()),
     }
 }
 

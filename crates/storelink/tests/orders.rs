@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{merchant_id_from, spawn_app};
+use std::time::Duration;
+
+use common::{merchant_id_from, spawn_app, wait_for};
 use serde_json::{Value, json};
 use storelink_occ_sim::{Fault, FaultKind};
 
@@ -135,6 +137,34 @@ async fn orders_are_created_once_refused_clearly_and_cancelled() {
     let (status, again, _) = place(&app, &bearer, &merchant, "k-2", &lost).await;
     assert_eq!((status, &again), (201, &found), "later retries replay it");
     app.sim.remove_fault(fault);
+
+    // An attempt that outlives its key: OCC is slow to answer, the key ages meanwhile as if the
+    // attempt had been abandoned, and a retry takes it over and places the order (the slow one is
+    // not in the store yet, so this is the duplicate a takeover risks). The slow attempt's late
+    // answer must not overwrite the key: later retries replay the retry's order.
+    let slow_fault = app
+        .sim
+        .inject(Fault::new(Some("POST"), "/ccappagent/v1/orders", FaultKind::Delay(Duration::from_secs(2))).times(1));
+    let mut slow = order(&sku, 1, "ship1");
+    slow["partner_order_reference"] = json!("PO-79");
+    let creates = app.sim.count("POST", "/ccappagent/v1/orders");
+    let takeover = async {
+        let reached =
+            wait_for(Duration::from_secs(10), || async { app.sim.count("POST", "/ccappagent/v1/orders") > creates })
+                .await;
+        assert!(reached, "the slow attempt reached OCC");
+        age("UPDATE partner_orders SET updated_at = now() - interval '20 minutes' WHERE idempotency_key = 'k-3'")
+            .await
+            .expect("age");
+        place(&app, &bearer, &merchant, "k-3", &slow).await
+    };
+    let ((slow_status, slow_answer, _), (status, retried, _)) =
+        tokio::join!(place(&app, &bearer, &merchant, "k-3", &slow), takeover);
+    assert_eq!((status, slow_status), (201, 201), "{retried} {slow_answer}");
+    assert_ne!(retried["order_id"], slow_answer["order_id"], "two attempts, two orders");
+    let (status, again, _) = place(&app, &bearer, &merchant, "k-3", &slow).await;
+    assert_eq!((status, &again), (201, &retried), "the key keeps the retry's order");
+    app.sim.remove_fault(slow_fault);
 
     // Cancel: the documented PUT, then the order is REMOVED here and in the store.
     let cancel = |id: String| {
