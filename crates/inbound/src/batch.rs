@@ -6,13 +6,13 @@
 //! named it meanwhile (see `wake`), off the writers' path; should the process stop in between, the
 //! workers' `enqueue_stale` finds the stored events.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, PgPool, Postgres};
-use storelink_core::{MerchantId, Slot};
+use storelink_core::{MerchantId, Slot, TraceContext};
 use storelink_jobs::{Mode, Queue};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
@@ -32,8 +32,13 @@ struct Pending {
     slot: Slot,
     key: String,
     body: bytes::Bytes,
+    /// The delivery's trace: the job it wakes continues it.
+    trace: Option<TraceContext>,
     done: oneshot::Sender<Result<bool, String>>,
 }
+
+/// Merchants to wake, each with the trace of the first delivery that named it.
+type ToWake = HashMap<MerchantId, Option<TraceContext>>;
 
 /// Handle to the writer task; cheap to clone.
 #[derive(Clone)]
@@ -64,7 +69,7 @@ impl Batcher {
     ) -> Result<bool, String> {
         let (done, answer) = oneshot::channel();
         self.tx
-            .send(Pending { merchant, slot, key, body, done })
+            .send(Pending { merchant, slot, key, body, trace: TraceContext::current(), done })
             .await
             .map_err(|_| "the inbound writer stopped".to_owned())?;
         answer.await.map_err(|_| "the inbound writer stopped".to_owned())?
@@ -73,11 +78,7 @@ impl Batcher {
 
 /// Each writer keeps one connection (replaced after an error): going through the pool per batch
 /// would add a round trip for sqlx's check on every acquire and release.
-async fn write_loop(
-    pool: PgPool,
-    rx: Arc<Mutex<mpsc::Receiver<Pending>>>,
-    woken: mpsc::UnboundedSender<HashSet<MerchantId>>,
-) {
+async fn write_loop(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Pending>>>, woken: mpsc::UnboundedSender<ToWake>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut conn: Option<PoolConnection<Postgres>> = None;
     while rx.lock().await.recv_many(&mut batch, MAX_BATCH).await > 0 {
@@ -101,7 +102,10 @@ async fn write_loop(
                 }
             }
         };
-        let merchants: HashSet<MerchantId> = batch.iter().map(|p| p.merchant).collect();
+        let mut merchants = ToWake::new();
+        for pending in &batch {
+            merchants.entry(pending.merchant).or_insert(pending.trace);
+        }
         match result {
             Ok(stored) => {
                 for pending in batch.drain(..) {
@@ -149,12 +153,18 @@ async fn write(conn: &mut PgConnection, batch: &[Pending]) -> Result<HashSet<(Me
 /// Wakes the merchants the writers name, each once per round however many batches named it. A
 /// round is at most every `WAKE_INTERVAL`: under a burst, one check per merchant per interval rather
 /// than one per batch (which cost as many queries as commits).
-async fn wake_loop(queue: Queue, mut to_wake: mpsc::UnboundedReceiver<HashSet<MerchantId>>) {
+async fn wake_loop(queue: Queue, mut to_wake: mpsc::UnboundedReceiver<ToWake>) {
     let mut named = Vec::new();
     while to_wake.recv_many(&mut named, MAX_BATCH).await > 0 {
-        let merchants: HashSet<MerchantId> = named.drain(..).flatten().collect();
-        for merchant in merchants {
-            wake(&queue, merchant).await;
+        let mut merchants = ToWake::new();
+        for (merchant, trace) in named.drain(..).flatten() {
+            merchants.entry(merchant).or_insert(trace);
+        }
+        for (merchant, trace) in merchants {
+            match trace {
+                Some(trace) => trace.scope(wake(&queue, merchant)).await,
+                None => wake(&queue, merchant).await,
+            }
         }
         tokio::time::sleep(WAKE_INTERVAL).await;
     }

@@ -103,8 +103,29 @@ async fn bad_deliveries_are_refused_and_nothing_is_stored() {
         assert_eq!(post(url, body, signature).await, expected, "{what}");
     }
     assert_eq!(count(&app.db.pool, "SELECT count(*) FROM inbound_events").await, 0, "nothing stored");
-    assert_eq!(post(url.clone(), body.to_vec(), Some(good)).await, 200, "the good delivery is accepted");
+    // The good delivery is accepted, and the job it wakes continues its trace.
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let status = app
+        .http
+        .post(url.clone())
+        .header("content-type", "application/json")
+        .header("X-Oracle-CC-WebHook-Signature-SHA512", good)
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .body(body.to_vec())
+        .send()
+        .await
+        .expect("send")
+        .status();
+    assert_eq!(status, 200, "the good delivery is accepted");
     assert_eq!(count(&app.db.pool, "SELECT count(*) FROM inbound_events").await, 1);
+    let sql = format!("SELECT count(*) FROM jobs WHERE kind = 'inbound' AND traceparent LIKE '00-{trace_id}-%'");
+    let pool = app.db.pool.clone();
+    let traced = wait_for(Duration::from_secs(10), || {
+        let (pool, sql) = (pool.clone(), sql.clone());
+        async move { count(&pool, &sql).await == 1 }
+    })
+    .await;
+    assert!(traced, "the inbound job carries the delivery's trace");
     app.stop().await;
 }
 
