@@ -92,8 +92,20 @@ pub async fn run(command: BenchCommand, config: Config) -> anyhow::Result<()> {
     }
 }
 
+/// Run `body` against a fresh temporary database, dropping it afterwards.
+pub(crate) async fn with_temp_db<T, F, Fut>(config: &Config, body: F) -> anyhow::Result<T>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = anyhow::Result<T>>,
+{
+    let (url, admin_url, name) = temp_database(config).await?;
+    let result = body(url).await;
+    drop_database(&admin_url, &name).await;
+    result
+}
+
 /// A throwaway database on the configured (or local) server, dropped by `drop_database`.
-pub(crate) async fn temp_database(config: &Config) -> anyhow::Result<(String, String, String)> {
+async fn temp_database(config: &Config) -> anyhow::Result<(String, String, String)> {
     let db = crate::database::resolve(config.raw.database_url.as_deref(), &config.raw.data_dir).await?;
     let admin_url = replace_db(&db.url, "postgres");
     let name = format!("storelink_bench_{}", uuid::Uuid::new_v4().simple());
@@ -102,7 +114,7 @@ pub(crate) async fn temp_database(config: &Config) -> anyhow::Result<(String, St
     Ok((replace_db(&db.url, &name), admin_url, name))
 }
 
-pub(crate) async fn drop_database(admin_url: &str, name: &str) {
+async fn drop_database(admin_url: &str, name: &str) {
     if let Ok(mut conn) = PgConnection::connect(admin_url).await {
         let _ = conn.execute(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#).as_str()).await;
     }
@@ -115,10 +127,7 @@ fn replace_db(url: &str, name: &str) -> String {
 }
 
 async fn connect(config: Config, latency_ms: u64, runs: usize) -> anyhow::Result<()> {
-    let (url, admin_url, name) = temp_database(&config).await?;
-    let result = connect_in(&url, latency_ms, runs).await;
-    drop_database(&admin_url, &name).await;
-    result
+    with_temp_db(&config, |url| async move { connect_in(&url, latency_ms, runs).await }).await
 }
 
 async fn connect_in(db_url: &str, latency_ms: u64, runs: usize) -> anyhow::Result<()> {

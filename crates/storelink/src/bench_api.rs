@@ -15,7 +15,7 @@ use storelink_core::{MerchantId, PartnerId, Slot, webhook_secret_purpose};
 use storelink_partner_api::TokenIssuer;
 use storelink_vault::MasterKeys;
 
-use crate::bench_sync::with_temp_db;
+use crate::bench::with_temp_db;
 use crate::config::{Config, RawConfig};
 use crate::server::{self, Services};
 

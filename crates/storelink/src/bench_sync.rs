@@ -18,7 +18,7 @@ use storelink_token_cache::{TokenCache, TokenConfig};
 use storelink_vault::{MasterKeys, Vault};
 use tokio_util::sync::CancellationToken;
 
-use crate::bench::{drop_database, temp_database};
+use crate::bench::with_temp_db;
 use crate::config::Config;
 
 /// Everything a sync needs, on one database.
@@ -89,18 +89,6 @@ impl Rig {
             }
         }
     }
-}
-
-/// Run `body` against a fresh temporary database, dropping it afterwards.
-pub(crate) async fn with_temp_db<F, Fut>(config: &Config, body: F) -> anyhow::Result<()>
-where
-    F: FnOnce(String) -> Fut,
-    Fut: Future<Output = anyhow::Result<()>>,
-{
-    let (url, admin_url, name) = temp_database(config).await?;
-    let result = body(url).await;
-    drop_database(&admin_url, &name).await;
-    result
 }
 
 pub async fn throughput(config: Config, products: usize) -> anyhow::Result<()> {
@@ -226,8 +214,7 @@ async fn fairness_run(
     large: Option<usize>,
     slice: Duration,
 ) -> anyhow::Result<Duration> {
-    let (url, admin_url, name) = temp_database(config).await?;
-    let result = async {
+    with_temp_db(config, |url| async move {
         let rig = Rig::new(&url).await?;
         let small_sim =
             OccSim::spawn(SimOptions { products: small_products, orders: 0, ..SimOptions::default() }).await?;
@@ -271,8 +258,6 @@ async fn fairness_run(
             sim.stop().await;
         }
         Ok(elapsed)
-    }
-    .await;
-    drop_database(&admin_url, &name).await;
-    result
+    })
+    .await
 }
