@@ -32,12 +32,22 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, DbError>
 /// Rows one statement of `delete_in_batches` deletes: short transactions, no long-held locks.
 const DELETE_BATCH: i64 = 5_000;
 
-/// Runs `delete`, a DELETE bound to `$1` (an age in seconds) and `$2` (a row limit), until it deletes
-/// fewer than a batch. Returns the rows deleted.
-pub async fn delete_in_batches(pool: &PgPool, delete: &str, older_than: Duration) -> Result<u64, sqlx::Error> {
+/// Retention: deletes the rows of `table` (keyed by `merchant_id, event_id`, aliased `t`) that match
+/// `condition`, in which `$1` is `older_than` in seconds, a batch per statement until a batch comes
+/// back short. Returns the rows deleted.
+pub async fn delete_in_batches(
+    pool: &PgPool,
+    table: &str,
+    condition: &str,
+    older_than: Duration,
+) -> Result<u64, sqlx::Error> {
+    let delete = format!(
+        "DELETE FROM {table} WHERE (merchant_id, event_id) IN (
+           SELECT t.merchant_id, t.event_id FROM {table} t WHERE {condition} LIMIT $2)"
+    );
     let mut total = 0;
     loop {
-        let done = sqlx::query(delete).bind(older_than.as_secs_f64()).bind(DELETE_BATCH).execute(pool).await?;
+        let done = sqlx::query(&delete).bind(older_than.as_secs_f64()).bind(DELETE_BATCH).execute(pool).await?;
         total += done.rows_affected();
         if done.rows_affected() < DELETE_BATCH as u64 {
             return Ok(total);

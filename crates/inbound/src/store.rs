@@ -208,14 +208,8 @@ fn may_hold_surrogate(raw: &[u8]) -> bool {
 /// kept whatever their age). A redelivery of a deleted event is stored and processed again, which
 /// the idempotent upserts of processing absorb.
 pub async fn prune(pool: &sqlx::PgPool, older_than: std::time::Duration) -> Result<u64, sqlx::Error> {
-    storelink_core::db::delete_in_batches(
-        pool,
-        "DELETE FROM inbound_events WHERE (merchant_id, event_id) IN (
-           SELECT merchant_id, event_id FROM inbound_events
-           WHERE processed_at < now() - make_interval(secs => $1) LIMIT $2)",
-        older_than,
-    )
-    .await
+    let condition = "t.processed_at < now() - make_interval(secs => $1)";
+    storelink_core::db::delete_in_batches(pool, "inbound_events", condition, older_than).await
 }
 
 /// Serde reads a struct from an array too (by position), so the shape is checked first.

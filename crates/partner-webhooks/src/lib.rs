@@ -22,17 +22,10 @@ pub use sign::{SigningSecret, signature_header};
 /// for, with their deliveries and the attempts in the delivery log (so those can no longer be listed
 /// or replayed). Events still pending for an endpoint (a disabled one too) are kept.
 pub async fn prune(pool: &sqlx::PgPool, older_than: std::time::Duration) -> Result<u64, sqlx::Error> {
-    storelink_core::db::delete_in_batches(
-        pool,
-        "DELETE FROM partner_events WHERE (merchant_id, event_id) IN (
-           SELECT e.merchant_id, e.event_id FROM partner_events e
-           WHERE e.created_at < now() - make_interval(secs => $1)
-             AND NOT EXISTS (SELECT 1 FROM partner_deliveries d
-                             WHERE d.merchant_id = e.merchant_id AND d.event_id = e.event_id AND d.state = 'pending')
-           LIMIT $2)",
-        older_than,
-    )
-    .await
+    let condition = "t.created_at < now() - make_interval(secs => $1)
+        AND NOT EXISTS (SELECT 1 FROM partner_deliveries d
+                        WHERE d.merchant_id = t.merchant_id AND d.event_id = t.event_id AND d.state = 'pending')";
+    storelink_core::db::delete_in_batches(pool, "partner_events", condition, older_than).await
 }
 
 /// Job kind of the deliverer (one live job per merchant keeps each merchant's events in order).

@@ -36,14 +36,8 @@ pub fn default_schedules() -> Vec<Schedule> {
 /// Retention: deletes change events created more than `older_than` ago. They have done their work
 /// once inserted (triggers turn them into partner events in the same transaction).
 pub async fn prune_changes(pool: &sqlx::PgPool, older_than: Duration) -> Result<u64, sqlx::Error> {
-    storelink_core::db::delete_in_batches(
-        pool,
-        "DELETE FROM change_events WHERE (merchant_id, event_id) IN (
-           SELECT merchant_id, event_id FROM change_events
-           WHERE created_at < now() - make_interval(secs => $1) LIMIT $2)",
-        older_than,
-    )
-    .await
+    let condition = "t.created_at < now() - make_interval(secs => $1)";
+    storelink_core::db::delete_in_batches(pool, "change_events", condition, older_than).await
 }
 
 /// The job kinds this crate handles.
