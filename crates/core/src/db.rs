@@ -34,16 +34,17 @@ const DELETE_BATCH: i64 = 5_000;
 
 /// Retention: deletes the rows of `table` (keyed by `merchant_id, event_id`, aliased `t`) that match
 /// `condition`, in which `$1` is `older_than` in seconds, a batch per statement until a batch comes
-/// back short. Returns the rows deleted.
+/// back short. Returns the rows deleted. Rows another sweep (another worker process) holds are
+/// skipped rather than waited for. `table` and `condition` are SQL, hence `'static`.
 pub async fn delete_in_batches(
     pool: &PgPool,
-    table: &str,
-    condition: &str,
+    table: &'static str,
+    condition: &'static str,
     older_than: Duration,
 ) -> Result<u64, sqlx::Error> {
     let delete = format!(
         "DELETE FROM {table} WHERE (merchant_id, event_id) IN (
-           SELECT t.merchant_id, t.event_id FROM {table} t WHERE {condition} LIMIT $2)"
+           SELECT t.merchant_id, t.event_id FROM {table} t WHERE {condition} LIMIT $2 FOR UPDATE SKIP LOCKED)"
     );
     let mut total = 0;
     loop {

@@ -24,6 +24,9 @@ const QUEUE: usize = 4096;
 /// with Postgres, and a commit costs Postgres about as much as several rows, so the one writer that
 /// makes the largest batches (about 11 rows per commit at 32 clients, against 7 with two) is fastest.
 const WRITERS: usize = 1;
+/// Longest a batch may take (a commit takes milliseconds): a hung connection or a long lock wait
+/// fails the batch (503, so OCC resends) instead of stalling all ingest behind the one writer.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Shortest time between two rounds of the waker; the most a wake-up is delayed.
 const WAKE_INTERVAL: Duration = Duration::from_millis(20);
 
@@ -95,7 +98,7 @@ async fn write_loop(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Pending>>>, woken
         let result = match on_held {
             Some(stored) => Ok(stored),
             None => {
-                conn = None;
+                discard(&mut conn);
                 match pool.acquire().await {
                     Ok(fresh) => write(conn.insert(fresh), &batch).await,
                     Err(e) => Err(e),
@@ -115,7 +118,7 @@ async fn write_loop(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Pending>>>, woken
                 let _ = woken.send(merchants);
             }
             Err(e) => {
-                conn = None;
+                discard(&mut conn);
                 let message = e.to_string();
                 for pending in batch.drain(..) {
                     let _ = pending.done.send(Err(message.clone()));
@@ -125,8 +128,22 @@ async fn write_loop(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Pending>>>, woken
     }
 }
 
-/// One statement for the whole batch; returns the (merchant, key) pairs newly stored.
+/// Closes the held connection after an error rather than returning it to the pool: a batch cut off by
+/// the timeout leaves it mid-statement.
+fn discard(conn: &mut Option<PoolConnection<Postgres>>) {
+    if let Some(conn) = conn.take() {
+        drop(conn.detach());
+    }
+}
+
+/// One statement for the whole batch, within `WRITE_TIMEOUT`; returns the (merchant, key) pairs newly
+/// stored.
 async fn write(conn: &mut PgConnection, batch: &[Pending]) -> Result<HashSet<(MerchantId, String)>, sqlx::Error> {
+    let timed_out = || std::io::Error::new(std::io::ErrorKind::TimedOut, "the inbound batch did not commit in time");
+    tokio::time::timeout(WRITE_TIMEOUT, insert(conn, batch)).await.unwrap_or_else(|_| Err(sqlx::Error::Io(timed_out())))
+}
+
+async fn insert(conn: &mut PgConnection, batch: &[Pending]) -> Result<HashSet<(MerchantId, String)>, sqlx::Error> {
     // Rows in key order, so writers (and processes) inserting overlapping keys lock them in the same
     // order and cannot deadlock.
     let mut rows: Vec<&Pending> = batch.iter().collect();

@@ -280,7 +280,12 @@ impl Endpoints {
         .bind(id)
         .bind(delivery)
         .fetch_optional(&self.pool)
-        .await?;
+        .await
+        // The event was deleted by a retention sweep meanwhile: as gone as if it had been before.
+        .or_else(|e| match &e {
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => Ok(None),
+            _ => Err(e),
+        })?;
         let (merchant, new_id) = row.ok_or(EndpointError::NotFound)?;
         Queue::new(self.pool.clone()).enqueue(merchant, KIND, Mode::Incremental).await?;
         Ok(new_id)

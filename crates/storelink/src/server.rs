@@ -230,25 +230,36 @@ async fn retention_loop(services: Services, shutdown: CancellationToken) {
             _ = tick.tick() => {}
             _ = shutdown.cancelled() => return,
         }
-        if let Err(e) = prune(&services.pool, keep).await {
-            tracing::warn!(error = %e, "retention sweep failed; retried in an hour");
+        // A first sweep over a large backlog takes a while: shutting down abandons it between (or
+        // inside) batches, each its own statement, and the next start carries on.
+        tokio::select! {
+            _ = prune(&services.pool, keep) => {}
+            _ = shutdown.cancelled() => return,
         }
     }
 }
 
 /// One retention sweep: processed inbound deliveries, settled partner events (with their deliveries
-/// and attempts) and change events older than `keep`. Returns the rows deleted per table.
-pub async fn prune(pool: &PgPool, keep: Duration) -> Result<Vec<(&'static str, u64)>, sqlx::Error> {
-    let deleted = vec![
-        ("inbound_events", storelink_inbound::prune(pool, keep).await?),
-        ("partner_events", storelink_partner_webhooks::prune(pool, keep).await?),
-        ("change_events", storelink_sync::prune_changes(pool, keep).await?),
+/// and attempts) and change events older than `keep`. A table that fails is logged and does not stop
+/// the others. Returns the rows deleted per table that succeeded.
+pub async fn prune(pool: &PgPool, keep: Duration) -> Vec<(&'static str, u64)> {
+    let results = [
+        ("inbound_events", storelink_inbound::prune(pool, keep).await),
+        ("partner_events", storelink_partner_webhooks::prune(pool, keep).await),
+        ("change_events", storelink_sync::prune_changes(pool, keep).await),
     ];
-    for (table, rows) in &deleted {
-        metrics::counter!("storelink_retention_deleted_rows_total", "table" => *table).increment(*rows);
+    let mut deleted = Vec::new();
+    for (table, result) in results {
+        match result {
+            Ok(rows) => {
+                metrics::counter!("storelink_retention_deleted_rows_total", "table" => table).increment(rows);
+                deleted.push((table, rows));
+            }
+            Err(e) => tracing::warn!(table, error = %e, "retention sweep failed for a table; retried in an hour"),
+        }
     }
     tracing::info!(?deleted, "retention sweep done");
-    Ok(deleted)
+    deleted
 }
 
 /// Every few seconds, queue processing for stored inbound deliveries nobody woke a job for.

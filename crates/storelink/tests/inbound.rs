@@ -207,3 +207,39 @@ async fn every_acknowledged_event_is_processed_across_a_restart_during_a_burst()
     assert!(drained, "every stored event was processed");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_stuck_write_is_answered_503_and_ingest_carries_on() {
+    let app = spawn_app().await;
+    let merchant = merchant_id_from(&app.connect().await);
+    let secret =
+        app.sim.webhook("order-submit").expect("webhook")["secretKeySHA512"].as_str().expect("secret").to_owned();
+    let url = format!("{}/webhooks/occ/{merchant}/order-submit", app.base);
+    let deliver = || {
+        app.http
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("X-Oracle-CC-WebHook-Signature-SHA512", sign_sha512(&secret, FIXTURE.as_bytes()))
+            .body(FIXTURE)
+            .send()
+    };
+    // Another session holds the table, so the writer's insert waits (as behind a hung connection or
+    // a long lock): the delivery is answered 503 in bounded time, nothing is stored, OCC resends.
+    let mut holder = app.db.pool.begin().await.expect("begin");
+    sqlx::query("LOCK TABLE inbound_events IN ACCESS EXCLUSIVE MODE").execute(&mut *holder).await.expect("lock");
+    let started = std::time::Instant::now();
+    let response = tokio::time::timeout(Duration::from_secs(60), deliver())
+        .await
+        .expect("answered while the table is still held")
+        .expect("send");
+    let waited = started.elapsed();
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    assert!(waited >= Duration::from_secs(10) && waited < Duration::from_secs(60), "answered after {waited:?}");
+    holder.rollback().await.expect("release");
+    // The writer replaced its connection: the resend is stored.
+    let response = deliver().await.expect("send");
+    assert_eq!(response.status(), 200);
+    assert_eq!(count(&app.db.pool, "SELECT count(*) FROM inbound_events").await, 1);
+    app.stop().await;
+}

@@ -144,7 +144,7 @@ async fn orders_are_created_once_refused_clearly_and_cancelled() {
     // answer must not overwrite the key: later retries replay the retry's order.
     let slow_fault = app
         .sim
-        .inject(Fault::new(Some("POST"), "/ccappagent/v1/orders", FaultKind::Delay(Duration::from_secs(2))).times(1));
+        .inject(Fault::new(Some("POST"), "/ccappagent/v1/orders", FaultKind::Delay(Duration::from_secs(5))).times(1));
     let mut slow = order(&sku, 1, "ship1");
     slow["partner_order_reference"] = json!("PO-79");
     let creates = app.sim.count("POST", "/ccappagent/v1/orders");
