@@ -3,29 +3,24 @@
 //! request is still acknowledged only after its row is committed; under a burst the cost of a commit
 //! (and its fsync) is shared by the whole batch. After each batch is acknowledged the writer hands its
 //! merchants to one waker task, which wakes each merchant's `inbound` job once however many batches
-//! named it meanwhile (see `wake`), off the writers' path; should the process stop in between, the
+//! named it meanwhile (see `wake`), off the writer's path; should the process stop in between, the
 //! workers' `enqueue_stale` finds the stored events.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, PgPool, Postgres};
 use storelink_core::{MerchantId, Slot, TraceContext};
 use storelink_jobs::{Mode, Queue};
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::KIND;
 
 const MAX_BATCH: usize = 256;
 const QUEUE: usize = 4096;
-/// Writers working at once. Measured (docs/BENCHMARKS.md): ingest is CPU-bound on the cores it shares
-/// with Postgres, and a commit costs Postgres about as much as several rows, so the one writer that
-/// makes the largest batches (about 11 rows per commit at 32 clients, against 7 with two) is fastest.
-const WRITERS: usize = 1;
 /// Longest a batch may take (a commit takes milliseconds): a hung connection or a long lock wait
-/// fails the batch (503, so OCC resends) instead of stalling all ingest behind the one writer.
+/// fails the batch (503, so OCC resends) instead of stalling all ingest behind the writer.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Shortest time between two rounds of the waker; the most a wake-up is delayed.
 const WAKE_INTERVAL: Duration = Duration::from_millis(20);
@@ -50,15 +45,15 @@ pub struct Batcher {
 }
 
 impl Batcher {
-    /// Starts the writer tasks and the waker on the current runtime.
+    /// Starts the writer task and the waker on the current runtime. One writer, measured
+    /// (docs/BENCHMARKS.md): ingest is CPU-bound on the cores it shares with Postgres, and a commit
+    /// costs Postgres about as much as several rows, so the one writer that makes the largest batches
+    /// (about 11 rows per commit at 32 clients, against 7 with two) is fastest.
     pub fn start(pool: PgPool, queue: Queue) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let rx = Arc::new(Mutex::new(rx));
         let (woken, to_wake) = mpsc::unbounded_channel();
         tokio::spawn(wake_loop(queue, to_wake));
-        for _ in 0..WRITERS {
-            tokio::spawn(write_loop(pool.clone(), rx.clone(), woken.clone()));
-        }
+        tokio::spawn(write_loop(pool, rx, woken));
         Self { tx }
     }
 
@@ -81,10 +76,10 @@ impl Batcher {
 
 /// Each writer keeps one connection (replaced after an error): going through the pool per batch
 /// would add a round trip for sqlx's check on every acquire and release.
-async fn write_loop(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Pending>>>, woken: mpsc::UnboundedSender<ToWake>) {
+async fn write_loop(pool: PgPool, mut rx: mpsc::Receiver<Pending>, woken: mpsc::UnboundedSender<ToWake>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut conn: Option<PoolConnection<Postgres>> = None;
-    while rx.lock().await.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let on_held = match conn.as_mut() {
             Some(held) => write(held, &batch)
                 .await
@@ -105,12 +100,12 @@ async fn write_loop(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Pending>>>, woken
                 }
             }
         };
-        let mut merchants = ToWake::new();
-        for pending in &batch {
-            merchants.entry(pending.merchant).or_insert(pending.trace);
-        }
         match result {
             Ok(stored) => {
+                let mut merchants = ToWake::new();
+                for pending in &batch {
+                    merchants.entry(pending.merchant).or_insert(pending.trace);
+                }
                 for pending in batch.drain(..) {
                     let fresh = stored.contains(&(pending.merchant, pending.key.clone()));
                     let _ = pending.done.send(Ok(fresh));
@@ -144,7 +139,7 @@ async fn write(conn: &mut PgConnection, batch: &[Pending]) -> Result<HashSet<(Me
 }
 
 async fn insert(conn: &mut PgConnection, batch: &[Pending]) -> Result<HashSet<(MerchantId, String)>, sqlx::Error> {
-    // Rows in key order, so writers (and processes) inserting overlapping keys lock them in the same
+    // Rows in key order, so writers in several processes inserting overlapping keys lock them in the same
     // order and cannot deadlock.
     let mut rows: Vec<&Pending> = batch.iter().collect();
     rows.sort_by(|a, b| (a.merchant, &a.key).cmp(&(b.merchant, &b.key)));
@@ -167,7 +162,7 @@ async fn insert(conn: &mut PgConnection, batch: &[Pending]) -> Result<HashSet<(M
     Ok(rows.into_iter().collect())
 }
 
-/// Wakes the merchants the writers name, each once per round however many batches named it. A
+/// Wakes the merchants the writer names, each once per round however many batches named it. A
 /// round is at most every `WAKE_INTERVAL`: under a burst, one check per merchant per interval rather
 /// than one per batch (which cost as many queries as commits).
 async fn wake_loop(queue: Queue, mut to_wake: mpsc::UnboundedReceiver<ToWake>) {

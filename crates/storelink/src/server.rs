@@ -220,7 +220,7 @@ pub async fn run_workers(services: Services, shutdown: CancellationToken) {
 }
 
 /// Hourly (first a minute after start), delete what is older than `STORELINK_RETENTION_DAYS`.
-/// Several worker processes may sweep at once: the deletes are idempotent.
+/// Several worker processes may sweep at once: each skips the rows another holds.
 async fn retention_loop(services: Services, shutdown: CancellationToken) {
     let keep = Duration::from_secs(u64::from(services.config.raw.retention_days) * 86_400);
     let start = tokio::time::Instant::now() + Duration::from_secs(60);

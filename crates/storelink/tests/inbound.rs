@@ -9,6 +9,15 @@ use common::{count, merchant_id_from, sign_sha512, spawn_app, wait_for};
 
 const FIXTURE: &str = include_str!("../../../../shared/fixtures/occ/order-submit.json");
 
+/// Connects a merchant; returns its id, the `order-submit` slot's SHA-512 secret and our URL for it.
+async fn connect_for_order_submit(app: &common::TestApp) -> (String, String, String) {
+    let merchant = merchant_id_from(&app.connect().await);
+    let secret =
+        app.sim.webhook("order-submit").expect("webhook")["secretKeySHA512"].as_str().expect("secret").to_owned();
+    let url = format!("{}/webhooks/occ/{merchant}/order-submit", app.base);
+    (merchant, secret, url)
+}
+
 #[tokio::test]
 async fn a_signed_order_submit_becomes_one_order_however_often_it_is_delivered() {
     let app = spawn_app().await;
@@ -47,10 +56,7 @@ async fn a_signed_order_submit_becomes_one_order_however_often_it_is_delivered()
 #[tokio::test]
 async fn bad_deliveries_are_refused_and_nothing_is_stored() {
     let app = spawn_app().await;
-    let merchant = merchant_id_from(&app.connect().await);
-    let secret =
-        app.sim.webhook("order-submit").expect("webhook")["secretKeySHA512"].as_str().expect("secret").to_owned();
-    let url = format!("{}/webhooks/occ/{merchant}/order-submit", app.base);
+    let (merchant, secret, url) = connect_for_order_submit(&app).await;
     let body = FIXTURE.as_bytes();
     let good = sign_sha512(&secret, body);
     let post = |url: String, body: Vec<u8>, signature: Option<String>| {
@@ -132,10 +138,7 @@ async fn bad_deliveries_are_refused_and_nothing_is_stored() {
 #[tokio::test]
 async fn every_acknowledged_event_is_processed_across_a_restart_during_a_burst() {
     let mut app = spawn_app().await;
-    let merchant = merchant_id_from(&app.connect().await);
-    let secret =
-        app.sim.webhook("order-submit").expect("webhook")["secretKeySHA512"].as_str().expect("secret").to_owned();
-    let url = format!("{}/webhooks/occ/{merchant}/order-submit", app.base);
+    let (_, secret, url) = connect_for_order_submit(&app).await;
     let template: serde_json::Value = serde_json::from_str(FIXTURE).expect("fixture");
     const BURST: usize = 300;
     let acked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -211,10 +214,7 @@ async fn every_acknowledged_event_is_processed_across_a_restart_during_a_burst()
 #[tokio::test]
 async fn a_stuck_write_is_answered_503_and_ingest_carries_on() {
     let app = spawn_app().await;
-    let merchant = merchant_id_from(&app.connect().await);
-    let secret =
-        app.sim.webhook("order-submit").expect("webhook")["secretKeySHA512"].as_str().expect("secret").to_owned();
-    let url = format!("{}/webhooks/occ/{merchant}/order-submit", app.base);
+    let (_, secret, url) = connect_for_order_submit(&app).await;
     let deliver = || {
         app.http
             .post(&url)
