@@ -33,24 +33,38 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, DbError>
 const DELETE_BATCH: i64 = 5_000;
 
 /// Retention: deletes the rows of `table` (keyed by `merchant_id, event_id`, aliased `t`) that match
-/// `condition`, in which `$1` is `older_than` in seconds, a batch per statement until a batch comes
-/// back short. Returns the rows deleted. Rows another sweep (another worker process) holds are
-/// skipped rather than waited for. `table` and `condition` are SQL, hence `'static`.
+/// `condition`, in which `$1` is `older_than` in seconds, a batch per transaction until a batch comes
+/// back short. Returns the rows deleted. Rows another sweep (another worker process) or another
+/// writer holds are skipped rather than waited for. `table` and `condition` are SQL, hence `'static`.
+///
+/// Each batch is two statements: lock the candidates, then delete those that still match. The delete
+/// runs on a snapshot taken after the locks are held, so a transaction that changed the condition's
+/// answer and committed just before (a replayed delivery, say) is seen; one that comes later waits
+/// for the lock and then finds the row gone. A single `DELETE ... IN (SELECT ... FOR UPDATE)` would
+/// judge `condition` on the snapshot taken before its locks and could delete on a stale answer.
 pub async fn delete_in_batches(
     pool: &PgPool,
     table: &'static str,
     condition: &'static str,
     older_than: Duration,
 ) -> Result<u64, sqlx::Error> {
+    let lock =
+        format!("SELECT t.merchant_id, t.event_id FROM {table} t WHERE {condition} LIMIT $2 FOR UPDATE SKIP LOCKED");
     let delete = format!(
-        "DELETE FROM {table} WHERE (merchant_id, event_id) IN (
-           SELECT t.merchant_id, t.event_id FROM {table} t WHERE {condition} LIMIT $2 FOR UPDATE SKIP LOCKED)"
+        "DELETE FROM {table} t
+         WHERE (t.merchant_id, t.event_id) IN (SELECT * FROM UNNEST($2::uuid[], $3::bigint[])) AND {condition}"
     );
+    let seconds = older_than.as_secs_f64();
     let mut total = 0;
     loop {
-        let done = sqlx::query(&delete).bind(older_than.as_secs_f64()).bind(DELETE_BATCH).execute(pool).await?;
+        let mut tx = pool.begin().await?;
+        let locked: Vec<(uuid::Uuid, i64)> =
+            sqlx::query_as(&lock).bind(seconds).bind(DELETE_BATCH).fetch_all(&mut *tx).await?;
+        let (merchants, events): (Vec<uuid::Uuid>, Vec<i64>) = locked.iter().copied().unzip();
+        let done = sqlx::query(&delete).bind(seconds).bind(&merchants).bind(&events).execute(&mut *tx).await?;
+        tx.commit().await?;
         total += done.rows_affected();
-        if done.rows_affected() < DELETE_BATCH as u64 {
+        if locked.len() < DELETE_BATCH as usize {
             return Ok(total);
         }
     }

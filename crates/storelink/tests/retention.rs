@@ -109,3 +109,53 @@ async fn a_sweep_deletes_only_settled_rows_older_than_the_retention() {
     assert_eq!(again, vec![("inbound_events", 0), ("partner_events", 0), ("change_events", 0)]);
     app.stop().await;
 }
+
+/// A replay in flight (its new delivery inserted, not yet committed) holds its old event: the sweep
+/// skips the event rather than waiting for it or deleting it, and once the replay commits its pending
+/// delivery keeps the event.
+#[tokio::test]
+async fn a_sweep_leaves_the_event_of_a_replay_in_flight() {
+    let app = spawn_app().await;
+    let merchant = merchant_id_from(&app.connect().await);
+    let pool = app.db.pool.clone();
+    let event: i64 = sqlx::query_scalar(
+        "WITH endpoint AS (
+           INSERT INTO partner_endpoints (endpoint_id, partner_id, url, events)
+           SELECT gen_random_uuid(), partner_id, 'https://partner.example/hooks', ARRAY['order.created']
+           FROM merchants WHERE merchant_id = $1::uuid RETURNING endpoint_id
+         ), event AS (
+           INSERT INTO partner_events (merchant_id, partner_id, type, data, created_at)
+           SELECT merchant_id, partner_id, 'retention.test', '{}', now() - interval '40 days'
+           FROM merchants WHERE merchant_id = $1::uuid RETURNING merchant_id, event_id
+         ), delivered AS (
+           INSERT INTO partner_deliveries (merchant_id, endpoint_id, event_id, state)
+           SELECT merchant_id, endpoint_id, event_id, 'delivered' FROM event, endpoint
+         )
+         SELECT event_id FROM event",
+    )
+    .bind(&merchant)
+    .fetch_one(&pool)
+    .await
+    .expect("old delivered event");
+
+    let mut replay = pool.begin().await.expect("begin");
+    sqlx::query(
+        "INSERT INTO partner_deliveries (merchant_id, endpoint_id, event_id)
+         SELECT merchant_id, endpoint_id, event_id FROM partner_deliveries WHERE event_id = $1",
+    )
+    .bind(event)
+    .execute(&mut *replay)
+    .await
+    .expect("replayed delivery");
+    let swept = tokio::time::timeout(Duration::from_secs(30), storelink_partner_webhooks::prune(&pool, DAY * 30))
+        .await
+        .expect("the sweep waited for the replay instead of skipping its event")
+        .expect("sweep");
+    assert_eq!(swept, 0, "the event of a replay in flight was deleted");
+    replay.commit().await.expect("commit");
+
+    assert_eq!(storelink_partner_webhooks::prune(&pool, DAY * 30).await.expect("sweep"), 0);
+    let sql = format!("SELECT count(*) FROM partner_deliveries WHERE event_id = {event} AND state = 'pending'");
+    assert_eq!(count(&pool, &sql).await, 1, "the replayed delivery was lost");
+    app.stop().await;
+}
