@@ -29,7 +29,7 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, DbError>
         .map_err(DbError::Connect)
 }
 
-/// Rows one statement of `delete_in_batches` deletes: short transactions, no long-held locks.
+/// Rows one transaction of `delete_in_batches` deletes: short transactions, no long-held locks.
 const DELETE_BATCH: i64 = 5_000;
 
 /// Retention: deletes the rows of `table` (keyed by `merchant_id, event_id`, aliased `t`) that match

@@ -101,13 +101,15 @@ async fn write_loop(pool: PgPool, mut rx: mpsc::Receiver<Pending>, woken: mpsc::
             }
         };
         match result {
-            Ok(stored) => {
+            Ok(mut stored) => {
                 let mut merchants = ToWake::new();
                 for pending in &batch {
                     merchants.entry(pending.merchant).or_insert(pending.trace);
                 }
+                // A key stored once answers `stored` to its first delivery in the batch; a copy of it
+                // in the same batch is a duplicate.
                 for pending in batch.drain(..) {
-                    let fresh = stored.contains(&(pending.merchant, pending.key.clone()));
+                    let fresh = stored.remove(&(pending.merchant, pending.key.clone()));
                     let _ = pending.done.send(Ok(fresh));
                 }
                 let _ = woken.send(merchants);
@@ -138,28 +140,41 @@ async fn write(conn: &mut PgConnection, batch: &[Pending]) -> Result<HashSet<(Me
     tokio::time::timeout(WRITE_TIMEOUT, insert(conn, batch)).await.unwrap_or_else(|_| Err(sqlx::Error::Io(timed_out())))
 }
 
+/// A plain insert first: `ON CONFLICT` would make every row a speculative insertion, which costs
+/// Postgres about a fifth more per row (docs/BENCHMARKS.md) for the sake of the rare redelivery. A
+/// batch that holds one fails whole on the unique key, with nothing stored, and is written again
+/// with `ON CONFLICT DO NOTHING`, which also absorbs a key repeated within the batch.
 async fn insert(conn: &mut PgConnection, batch: &[Pending]) -> Result<HashSet<(MerchantId, String)>, sqlx::Error> {
+    const PLAIN: &str = "INSERT INTO inbound_events (merchant_id, slot, dedupe_key, body)
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bytea[])
+         RETURNING merchant_id, dedupe_key";
+    const DEDUPING: &str = "INSERT INTO inbound_events (merchant_id, slot, dedupe_key, body)
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bytea[])
+         ON CONFLICT (merchant_id, dedupe_key) DO NOTHING
+         RETURNING merchant_id, dedupe_key";
     // Rows in key order, so writers in several processes inserting overlapping keys lock them in the same
     // order and cannot deadlock.
     let mut rows: Vec<&Pending> = batch.iter().collect();
     rows.sort_by(|a, b| (a.merchant, &a.key).cmp(&(b.merchant, &b.key)));
+    match insert_rows(conn, PLAIN, &rows).await {
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => insert_rows(conn, DEDUPING, &rows).await,
+        stored => stored,
+    }
+}
+
+/// Runs one of `insert`'s statements over `rows`; returns the (merchant, key) pairs it stored.
+async fn insert_rows(
+    conn: &mut PgConnection,
+    sql: &'static str,
+    rows: &[&Pending],
+) -> Result<HashSet<(MerchantId, String)>, sqlx::Error> {
     let merchants: Vec<MerchantId> = rows.iter().map(|p| p.merchant).collect();
     let slots: Vec<&str> = rows.iter().map(|p| p.slot.as_str()).collect();
     let keys: Vec<&str> = rows.iter().map(|p| p.key.as_str()).collect();
     let bodies: Vec<&[u8]> = rows.iter().map(|p| p.body.as_ref()).collect();
-    let rows: Vec<(MerchantId, String)> = sqlx::query_as(
-        "INSERT INTO inbound_events (merchant_id, slot, dedupe_key, body)
-         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bytea[])
-         ON CONFLICT (merchant_id, dedupe_key) DO NOTHING
-         RETURNING merchant_id, dedupe_key",
-    )
-    .bind(&merchants)
-    .bind(&slots)
-    .bind(&keys)
-    .bind(&bodies)
-    .fetch_all(conn)
-    .await?;
-    Ok(rows.into_iter().collect())
+    let stored: Vec<(MerchantId, String)> =
+        sqlx::query_as(sql).bind(&merchants).bind(&slots).bind(&keys).bind(&bodies).fetch_all(conn).await?;
+    Ok(stored.into_iter().collect())
 }
 
 /// Wakes the merchants the writer names, each once per round however many batches named it. A

@@ -243,3 +243,37 @@ async fn a_stuck_write_is_answered_503_and_ingest_carries_on() {
     assert_eq!(count(&app.db.pool, "SELECT count(*) FROM inbound_events").await, 1);
     app.stop().await;
 }
+
+/// Redeliveries inside a burst: batches then hold new deliveries beside keys already stored or
+/// repeated within the batch, so the writer's plain insert fails on the unique key and the batch is
+/// written again deduplicating. Every new order is stored once and answered `stored`, every copy
+/// `duplicate`, and none is refused.
+#[tokio::test]
+async fn redeliveries_within_a_burst_are_stored_once_and_nothing_new_is_lost() {
+    let app = spawn_app().await;
+    let (_, secret, url) = connect_for_order_submit(&app).await;
+    let mut order: serde_json::Value = serde_json::from_str(FIXTURE).expect("fixture");
+    let sends: Vec<_> = (0..40)
+        .flat_map(|n| std::iter::repeat_n(n, 3))
+        .map(|n| {
+            order["order"]["id"] = serde_json::json!(format!("burst-{n}"));
+            let body = order.to_string();
+            app.http
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("X-Oracle-CC-WebHook-Signature-SHA512", sign_sha512(&secret, body.as_bytes()))
+                .body(body)
+                .send()
+        })
+        .collect();
+    let mut answers = std::collections::BTreeMap::<String, usize>::new();
+    for response in futures::future::join_all(sends).await {
+        let response = response.expect("send");
+        assert_eq!(response.status(), 200, "a delivery was refused");
+        let body: serde_json::Value = response.json().await.expect("json");
+        *answers.entry(body["status"].as_str().expect("status").to_owned()).or_default() += 1;
+    }
+    assert_eq!(answers, [("duplicate".to_owned(), 80), ("stored".to_owned(), 40)].into());
+    assert_eq!(count(&app.db.pool, "SELECT count(*) FROM inbound_events").await, 40);
+    app.stop().await;
+}

@@ -118,25 +118,7 @@ async fn a_sweep_leaves_the_event_of_a_replay_in_flight() {
     let app = spawn_app().await;
     let merchant = merchant_id_from(&app.connect().await);
     let pool = app.db.pool.clone();
-    let event: i64 = sqlx::query_scalar(
-        "WITH endpoint AS (
-           INSERT INTO partner_endpoints (endpoint_id, partner_id, url, events)
-           SELECT gen_random_uuid(), partner_id, 'https://partner.example/hooks', ARRAY['order.created']
-           FROM merchants WHERE merchant_id = $1::uuid RETURNING endpoint_id
-         ), event AS (
-           INSERT INTO partner_events (merchant_id, partner_id, type, data, created_at)
-           SELECT merchant_id, partner_id, 'retention.test', '{}', now() - interval '40 days'
-           FROM merchants WHERE merchant_id = $1::uuid RETURNING merchant_id, event_id
-         ), delivered AS (
-           INSERT INTO partner_deliveries (merchant_id, endpoint_id, event_id, state)
-           SELECT merchant_id, endpoint_id, event_id, 'delivered' FROM event, endpoint
-         )
-         SELECT event_id FROM event",
-    )
-    .bind(&merchant)
-    .fetch_one(&pool)
-    .await
-    .expect("old delivered event");
+    let event = old_delivered_event(&pool, &merchant).await;
 
     let mut replay = pool.begin().await.expect("begin");
     sqlx::query(
@@ -158,4 +140,63 @@ async fn a_sweep_leaves_the_event_of_a_replay_in_flight() {
     let sql = format!("SELECT count(*) FROM partner_deliveries WHERE event_id = {event} AND state = 'pending'");
     assert_eq!(count(&pool, &sql).await, 1, "the replayed delivery was lost");
     app.stop().await;
+}
+
+/// The race the sweep's two statements close: a replay that commits after the sweep has taken its
+/// snapshot but before it locks the event. The condition is the partner events' one with a pause in
+/// it, so the replay commits while the sweep's first statement is paused on the event; the delete
+/// then judges the event on a snapshot that sees the new pending delivery and keeps both. (One
+/// `DELETE ... IN (SELECT ... FOR UPDATE)` judged on its first snapshot and deleted both.)
+#[tokio::test]
+async fn a_replay_committed_during_a_sweep_keeps_its_event() {
+    const PAUSED: &str = "CASE WHEN t.created_at < now() - make_interval(secs => $1) THEN pg_sleep(1) IS NOT NULL END
+        AND NOT EXISTS (SELECT 1 FROM partner_deliveries d
+                        WHERE d.merchant_id = t.merchant_id AND d.event_id = t.event_id AND d.state = 'pending')";
+    let app = spawn_app().await;
+    let merchant = merchant_id_from(&app.connect().await);
+    let pool = app.db.pool.clone();
+    let event = old_delivered_event(&pool, &merchant).await;
+
+    let sweep = tokio::spawn({
+        let pool = pool.clone();
+        async move { storelink_core::db::delete_in_batches(&pool, "partner_events", PAUSED, DAY * 30).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sqlx::query(
+        "INSERT INTO partner_deliveries (merchant_id, endpoint_id, event_id)
+         SELECT merchant_id, endpoint_id, event_id FROM partner_deliveries WHERE event_id = $1",
+    )
+    .bind(event)
+    .execute(&pool)
+    .await
+    .expect("replayed delivery, committed while the sweep pauses");
+    let swept = sweep.await.expect("sweep task").expect("sweep");
+    assert_eq!(swept, 0, "the sweep deleted an event on a stale snapshot");
+    let sql = format!("SELECT count(*) FROM partner_deliveries WHERE event_id = {event} AND state = 'pending'");
+    assert_eq!(count(&pool, &sql).await, 1, "the replayed delivery was lost");
+    app.stop().await;
+}
+
+/// An event of the partner a merchant belongs to, 40 days old, whose one delivery was delivered:
+/// what a sweep deletes unless a replay holds it.
+async fn old_delivered_event(pool: &sqlx::PgPool, merchant: &str) -> i64 {
+    sqlx::query_scalar(
+        "WITH endpoint AS (
+           INSERT INTO partner_endpoints (endpoint_id, partner_id, url, events)
+           SELECT gen_random_uuid(), partner_id, 'https://partner.example/hooks', ARRAY['order.created']
+           FROM merchants WHERE merchant_id = $1::uuid RETURNING endpoint_id
+         ), event AS (
+           INSERT INTO partner_events (merchant_id, partner_id, type, data, created_at)
+           SELECT merchant_id, partner_id, 'retention.test', '{}', now() - interval '40 days'
+           FROM merchants WHERE merchant_id = $1::uuid RETURNING merchant_id, event_id
+         ), delivered AS (
+           INSERT INTO partner_deliveries (merchant_id, endpoint_id, event_id, state)
+           SELECT merchant_id, endpoint_id, event_id, 'delivered' FROM event, endpoint
+         )
+         SELECT event_id FROM event",
+    )
+    .bind(merchant)
+    .fetch_one(pool)
+    .await
+    .expect("old delivered event")
 }
