@@ -22,11 +22,13 @@ pub use sign::{SigningSecret, signature_header};
 /// for, with their deliveries and the attempts in the delivery log (so those can no longer be listed
 /// or replayed). Events still pending for an endpoint (a disabled one too) are kept.
 pub async fn prune(pool: &sqlx::PgPool, older_than: std::time::Duration) -> Result<u64, sqlx::Error> {
-    let condition = "t.created_at < now() - make_interval(secs => $1)
-        AND NOT EXISTS (SELECT 1 FROM partner_deliveries d
-                        WHERE d.merchant_id = t.merchant_id AND d.event_id = t.event_id AND d.state = 'pending')";
-    storelink_core::db::delete_in_batches(pool, "partner_events", condition, older_than).await
+    storelink_core::db::delete_in_batches(pool, "partner_events", PRUNE_CONDITION, older_than).await
 }
+
+/// Which partner events `prune` deletes (`storelink_core::db::delete_in_batches`'s condition).
+pub const PRUNE_CONDITION: &str = "t.created_at < now() - make_interval(secs => $1)
+    AND NOT EXISTS (SELECT 1 FROM partner_deliveries d
+                    WHERE d.merchant_id = t.merchant_id AND d.event_id = t.event_id AND d.state = 'pending')";
 
 /// Job kind of the deliverer (one live job per merchant keeps each merchant's events in order).
 pub const KIND: &str = "deliver";

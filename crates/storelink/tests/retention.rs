@@ -10,6 +10,10 @@ use common::{count, merchant_id_from, spawn_app};
 
 const DAY: Duration = Duration::from_secs(86_400);
 
+/// A replay as `Endpoints::replay` writes it: a new pending delivery of the event `$1`.
+const REPLAY: &str = "INSERT INTO partner_deliveries (merchant_id, endpoint_id, event_id)
+    SELECT merchant_id, endpoint_id, event_id FROM partner_deliveries WHERE event_id = $1";
+
 #[tokio::test]
 async fn a_sweep_deletes_only_settled_rows_older_than_the_retention() {
     let app = spawn_app().await;
@@ -121,14 +125,7 @@ async fn a_sweep_leaves_the_event_of_a_replay_in_flight() {
     let event = old_delivered_event(&pool, &merchant).await;
 
     let mut replay = pool.begin().await.expect("begin");
-    sqlx::query(
-        "INSERT INTO partner_deliveries (merchant_id, endpoint_id, event_id)
-         SELECT merchant_id, endpoint_id, event_id FROM partner_deliveries WHERE event_id = $1",
-    )
-    .bind(event)
-    .execute(&mut *replay)
-    .await
-    .expect("replayed delivery");
+    sqlx::query(REPLAY).bind(event).execute(&mut *replay).await.expect("replayed delivery");
     let swept = tokio::time::timeout(Duration::from_secs(30), storelink_partner_webhooks::prune(&pool, DAY * 30))
         .await
         .expect("the sweep waited for the replay instead of skipping its event")
@@ -143,15 +140,17 @@ async fn a_sweep_leaves_the_event_of_a_replay_in_flight() {
 }
 
 /// The race the sweep's two statements close: a replay that commits after the sweep has taken its
-/// snapshot but before it locks the event. The condition is the partner events' one with a pause in
+/// snapshot but before it locks the event. The condition is `prune`'s own with a pause put in front of
 /// it, so the replay commits while the sweep's first statement is paused on the event; the delete
 /// then judges the event on a snapshot that sees the new pending delivery and keeps both. (One
 /// `DELETE ... IN (SELECT ... FOR UPDATE)` judged on its first snapshot and deleted both.)
 #[tokio::test]
 async fn a_replay_committed_during_a_sweep_keeps_its_event() {
-    const PAUSED: &str = "CASE WHEN t.created_at < now() - make_interval(secs => $1) THEN pg_sleep(1) IS NOT NULL END
-        AND NOT EXISTS (SELECT 1 FROM partner_deliveries d
-                        WHERE d.merchant_id = t.merchant_id AND d.event_id = t.event_id AND d.state = 'pending')";
+    let paused: &'static str = format!(
+        "CASE WHEN t.created_at < now() - make_interval(secs => $1) THEN pg_sleep(1) IS NOT NULL END AND {}",
+        storelink_partner_webhooks::PRUNE_CONDITION
+    )
+    .leak();
     let app = spawn_app().await;
     let merchant = merchant_id_from(&app.connect().await);
     let pool = app.db.pool.clone();
@@ -159,17 +158,10 @@ async fn a_replay_committed_during_a_sweep_keeps_its_event() {
 
     let sweep = tokio::spawn({
         let pool = pool.clone();
-        async move { storelink_core::db::delete_in_batches(&pool, "partner_events", PAUSED, DAY * 30).await }
+        async move { storelink_core::db::delete_in_batches(&pool, "partner_events", paused, DAY * 30).await }
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    sqlx::query(
-        "INSERT INTO partner_deliveries (merchant_id, endpoint_id, event_id)
-         SELECT merchant_id, endpoint_id, event_id FROM partner_deliveries WHERE event_id = $1",
-    )
-    .bind(event)
-    .execute(&pool)
-    .await
-    .expect("replayed delivery, committed while the sweep pauses");
+    sqlx::query(REPLAY).bind(event).execute(&pool).await.expect("replayed delivery, committed while the sweep pauses");
     let swept = sweep.await.expect("sweep task").expect("sweep");
     assert_eq!(swept, 0, "the sweep deleted an event on a stale snapshot");
     let sql = format!("SELECT count(*) FROM partner_deliveries WHERE event_id = {event} AND state = 'pending'");
