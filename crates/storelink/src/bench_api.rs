@@ -21,7 +21,7 @@ use crate::server::{self, Services};
 
 /// Distinct signed deliveries prepared per second of the ingest run (more than it can send).
 const PREPARED_PER_SECOND: usize = 40_000;
-const FIXTURE: &str = include_str!("../../../../shared/fixtures/occ/order-submit.json");
+const FIXTURE: &str = include_str!("../../../fixtures/occ/order-submit.json");
 
 /// A server (no workers) on a fresh database with one partner and one merchant.
 struct Rig {

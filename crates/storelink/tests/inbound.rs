@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::{count, merchant_id_from, sign_sha512, spawn_app, wait_for};
 
-const FIXTURE: &str = include_str!("../../../../shared/fixtures/occ/order-submit.json");
+const FIXTURE: &str = include_str!("../../../fixtures/occ/order-submit.json");
 
 /// Connects a merchant; returns its id, the `order-submit` slot's SHA-512 secret and our URL for it.
 async fn connect_for_order_submit(app: &common::TestApp) -> (String, String, String) {

@@ -15,7 +15,7 @@ use common::{merchant_id_from, spawn_app, wait_for};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
 
-const FIXTURE: &str = include_str!("../../../../shared/fixtures/occ/order-submit.json");
+const FIXTURE: &str = include_str!("../../../fixtures/occ/order-submit.json");
 
 /// What the receiver got: headers, raw body, and the status it answered.
 type Received = (HeaderMap, Vec<u8>, u16);

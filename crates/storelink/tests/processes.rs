@@ -19,7 +19,7 @@ use storelink_tenants::{NewPartner, partners};
 use storelink_testkit::test_db;
 use storelink_vault::MasterKeys;
 
-const FIXTURE: &str = include_str!("../../../../shared/fixtures/occ/order-submit.json");
+const FIXTURE: &str = include_str!("../../../fixtures/occ/order-submit.json");
 const MERCHANTS: usize = 4;
 const DELIVERIES: usize = 60;
 
