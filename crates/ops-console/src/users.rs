@@ -86,6 +86,27 @@ pub async fn add(pool: &PgPool, username: &str, password: &SecretString, role: R
     Ok(id)
 }
 
+/// The demo's first start: when there is no ops user at all, add `admin` with a random password and
+/// return the password (to be shown once). `None` when users exist already.
+pub async fn add_first_admin(pool: &PgPool) -> Result<Option<SecretString>, UserError> {
+    let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM ops_users)").fetch_one(pool).await?;
+    if any {
+        return Ok(None);
+    }
+    let mut bytes = [0u8; 18];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let password = SecretString::from(URL_SAFE_NO_PAD.encode(bytes));
+    match add(pool, FIRST_ADMIN, &password, Role::Admin).await {
+        Ok(_) => Ok(Some(password)),
+        // Another demo process added it between the check and the insert.
+        Err(UserError::Exists) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The user name `add_first_admin` creates.
+pub const FIRST_ADMIN: &str = "admin";
+
 /// The user, if the password matches. Unknown users cost the same argon2 work as known ones.
 pub async fn verify(pool: &PgPool, username: &str, password: &SecretString) -> Result<Option<User>, sqlx::Error> {
     let row: Option<(Uuid, String, String, String)> =

@@ -50,6 +50,10 @@ pub struct RawConfig {
     pub job_slice_secs: f64,
     /// Where `demo` keeps its generated master key and embedded database.
     pub data_dir: PathBuf,
+    /// The local Postgres server probed when `DATABASE_URL` is unset (no database name).
+    pub local_postgres_url: String,
+    /// Where `initdb` and `pg_ctl` are for the embedded cluster (unset: found on the system).
+    pub postgres_bin_dir: Option<PathBuf>,
     /// Waits between partner webhook retries, e.g. `5s,5m,30m,2h,5h,10h,10h`.
     pub webhook_retry_schedule: String,
     /// Consecutive failed deliveries that disable a partner endpoint.
@@ -110,6 +114,8 @@ impl Default for RawConfig {
             job_heartbeat_secs: 10.0,
             job_slice_secs: 0.5,
             data_dir: PathBuf::from(".storelink"),
+            local_postgres_url: "postgres://postgres@127.0.0.1:5432".into(),
+            postgres_bin_dir: None,
             webhook_retry_schedule: "5s,5m,30m,2h,5h,10h,10h".into(),
             webhook_disable_after: 8,
             webhook_timeout_secs: 15.0,

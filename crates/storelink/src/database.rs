@@ -1,6 +1,7 @@
 //! Finding the database (DESIGN.md section 1): `DATABASE_URL` when set; else a Postgres answering
-//! at 127.0.0.1:5432 (database `storelink`, created if missing); else a private cluster started
-//! from the system's Postgres binaries under the data dir (as user `postgres` when run as root).
+//! at `STORELINK_LOCAL_POSTGRES_URL` (127.0.0.1:5432; database `storelink`, created if missing); else
+//! a private cluster started from the system's Postgres binaries under the data dir (as user
+//! `postgres` when run as root). Every command finds it the same way, so the CLI works beside a demo.
 
 use anyhow::{Context, bail};
 use sqlx::{Connection, Executor, PgConnection};
@@ -8,14 +9,20 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-const LOCAL_SERVER: &str = "postgres://postgres@127.0.0.1:5432";
+use crate::config::RawConfig;
+
 const DB_NAME: &str = "storelink";
+
+/// What to tell a user who has neither a database nor the binaries to start one.
+const INSTALL_POSTGRES: &str = "install PostgreSQL (Debian/Ubuntu: `sudo apt install postgresql`; Fedora: \
+     `sudo dnf install postgresql-server`; macOS with Homebrew: `brew install postgresql@16`) or set \
+     DATABASE_URL=postgres://USER@HOST:5432/storelink";
 
 /// Where the database lives; an embedded cluster is stopped when this is dropped... only if we
 /// started it, so a second `storelink` process sharing it does not pull it from under the first.
 pub struct Database {
     pub url: String,
-    pub origin: &'static str,
+    pub origin: String,
     embedded: Option<Embedded>,
 }
 
@@ -23,7 +30,7 @@ impl Database {
     pub fn describe(&self) -> String {
         match &self.embedded {
             Some(e) => format!("embedded Postgres cluster in {}", e.data.display()),
-            None => self.origin.to_owned(),
+            None => self.origin.clone(),
         }
     }
 
@@ -35,24 +42,37 @@ impl Database {
     }
 }
 
-pub async fn resolve(database_url: Option<&str>, data_dir: &Path) -> anyhow::Result<Database> {
-    if let Some(url) = database_url {
-        return Ok(Database { url: url.to_owned(), origin: "DATABASE_URL", embedded: None });
+impl Drop for Database {
+    fn drop(&mut self) {
+        self.shutdown();
     }
-    let admin = format!("{LOCAL_SERVER}/postgres");
+}
+
+pub async fn resolve(raw: &RawConfig) -> anyhow::Result<Database> {
+    if let Some(url) = &raw.database_url {
+        return Ok(Database { url: url.clone(), origin: "DATABASE_URL".to_owned(), embedded: None });
+    }
+    let local = raw.local_postgres_url.trim_end_matches('/');
+    let admin = format!("{local}/postgres");
     if let Ok(Ok(conn)) = tokio::time::timeout(Duration::from_secs(3), PgConnection::connect(&admin)).await {
         ensure_database(conn).await?;
         return Ok(Database {
-            url: format!("{LOCAL_SERVER}/{DB_NAME}"),
-            origin: "local Postgres at 127.0.0.1:5432",
+            url: format!("{local}/{DB_NAME}"),
+            origin: format!("local Postgres at {}, database {DB_NAME}", without_user(local)),
             embedded: None,
         });
     }
-    let embedded = Embedded::start(data_dir)?;
+    let embedded = Embedded::start(&raw.data_dir, raw.postgres_bin_dir.as_deref(), local)?;
     let url = embedded.url(DB_NAME);
     let conn = connect_with_retry(&embedded.url("postgres")).await?;
     ensure_database(conn).await?;
-    Ok(Database { url, origin: "embedded", embedded: Some(embedded) })
+    Ok(Database { url, origin: "embedded".to_owned(), embedded: Some(embedded) })
+}
+
+/// `postgres://user@host:port` -> `host:port`, for messages.
+fn without_user(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.rsplit_once('@').map_or(rest, |(_, host)| host)
 }
 
 async fn ensure_database(mut conn: PgConnection) -> anyhow::Result<()> {
@@ -93,11 +113,15 @@ struct Embedded {
 }
 
 impl Embedded {
-    fn start(data_dir: &Path) -> anyhow::Result<Self> {
-        let bin = postgres_bin_dir().context(
-            "no database: DATABASE_URL is unset, nothing answers at 127.0.0.1:5432, and no Postgres \
-             binaries (initdb, pg_ctl) were found to start an embedded one; install postgresql or set DATABASE_URL",
-        )?;
+    fn start(data_dir: &Path, bin_dir: Option<&Path>, local: &str) -> anyhow::Result<Self> {
+        let Some(bin) = postgres_bin_dir(bin_dir) else {
+            bail!(
+                "no database: DATABASE_URL is unset, nothing answers at {}, and no Postgres server binaries \
+                 (initdb, pg_ctl) were found to start a private one under {}. To fix it, {INSTALL_POSTGRES}.",
+                without_user(local),
+                data_dir.display()
+            );
+        };
         std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
         let root = std::fs::canonicalize(data_dir)?;
         let data = root.join("pgdata");
@@ -178,7 +202,13 @@ fn chown_postgres(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn postgres_bin_dir() -> Option<PathBuf> {
+/// `STORELINK_POSTGRES_BIN_DIR` when set (only there); else `pg_config --bindir`, then Debian's
+/// `/usr/lib/postgresql/<version>/bin`, newest first.
+fn postgres_bin_dir(configured: Option<&Path>) -> Option<PathBuf> {
+    let has_binaries = |dir: &Path| dir.join("initdb").exists() && dir.join("pg_ctl").exists();
+    if let Some(dir) = configured {
+        return has_binaries(dir).then(|| dir.to_path_buf());
+    }
     let from_pg_config = Command::new("pg_config")
         .arg("--bindir")
         .output()
@@ -191,5 +221,5 @@ fn postgres_bin_dir() -> Option<PathBuf> {
         versions.sort();
         candidates.extend(versions.into_iter().rev());
     }
-    candidates.into_iter().find(|dir| dir.join("initdb").exists() && dir.join("pg_ctl").exists())
+    candidates.into_iter().find(|dir| has_binaries(dir))
 }

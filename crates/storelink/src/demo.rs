@@ -5,6 +5,7 @@ use crate::config::Config;
 use crate::server::{self, Services};
 use actix_web::{HttpResponse, web};
 use askama::Template;
+use secrecy::ExposeSecret;
 use std::net::TcpListener;
 use storelink_occ_sim::{OccSim, Permissions, SimOptions};
 use storelink_tenants::{NewPartner, partners};
@@ -23,13 +24,14 @@ pub async fn run(mut config: Config, products: usize) -> anyhow::Result<()> {
             path.display()
         );
     }
-    let mut database = crate::database::resolve(config.raw.database_url.as_deref(), &config.raw.data_dir).await?;
+    let mut database = crate::database::resolve(&config.raw).await?;
     tracing::info!(database = %database.describe(), "database");
     let pool = storelink_core::db::connect(&database.url, config.raw.db_max_connections).await?;
     storelink_core::db::migrate(&pool).await?;
 
     let sim = OccSim::spawn(SimOptions { products, ..SimOptions::default() }).await?;
     let app_key = sim.add_key(Permissions::all());
+    let first_admin = storelink_ops_console::users::add_first_admin(&pool).await?;
     let redirect_uri = format!("{}{CALLBACK_PATH}", config.public_url.as_str().trim_end_matches('/'));
     let partner = match partners::find_by_name(&pool, PARTNER_NAME).await? {
         Some(p) if partners::redirect_allowed(&pool, p.partner_id, &redirect_uri).await? => p.partner_id,
@@ -59,7 +61,23 @@ pub async fn run(mut config: Config, products: usize) -> anyhow::Result<()> {
     println!("  Open:            {connect}");
     println!("  Store URL:       {}", sim.base_url());
     println!("  Application key: {app_key}");
-    println!("  (the key belongs to the built-in OCC simulator; press Ctrl-C to stop)");
+    println!("  (the key belongs to the built-in OCC simulator)");
+    let ops = config.public_url.join("/ops")?;
+    match first_admin {
+        Some(password) => {
+            println!("  Ops console:     {ops}");
+            println!(
+                "                   user {}, password {} (shown only now)",
+                storelink_ops_console::users::FIRST_ADMIN,
+                password.expose_secret()
+            );
+        }
+        None => println!(
+            "  Ops console:     {ops} (add a user: `storelink ops-users add --username NAME --role admin`, password on stdin)"
+        ),
+    }
+    println!("  In this folder, `storelink sync status`, `storelink tenants audit` and the other commands use");
+    println!("  this database and master key as they are. Press Ctrl-C to stop.");
     println!();
 
     tokio::select! {

@@ -1,5 +1,6 @@
 //! Where the master keys come from: `STORELINK_MASTER_KEYS` or `STORELINK_MASTER_KEYS_FILE`.
-//! Production refuses to start without one; only `demo` creates a key, in a 0600 file it names.
+//! Production refuses to start without one; only `demo` creates a key, in a 0600 file it names, and
+//! the one-shot commands find that file the way `demo` does, so they work beside a demo.
 
 use crate::config::Config;
 use anyhow::{Context, bail};
@@ -22,6 +23,30 @@ pub fn load(config: &Config) -> anyhow::Result<MasterKeys> {
     )
 }
 
+/// For the one-shot commands: the configured keys, else the demo's key file under the data dir when
+/// it exists. Returns the keys and where they came from, for the command to say on stderr.
+pub fn load_for_cli(config: &Config) -> anyhow::Result<(MasterKeys, String)> {
+    if config.raw.master_keys.is_some() {
+        return Ok((load(config)?, "STORELINK_MASTER_KEYS".to_owned()));
+    }
+    if let Some(path) = &config.raw.master_keys_file {
+        return Ok((read_file(path)?, path.display().to_string()));
+    }
+    let demo = demo_key_file(config);
+    if demo.exists() {
+        return Ok((read_file(&demo)?, demo.display().to_string()));
+    }
+    bail!(
+        "no master key configured: set STORELINK_MASTER_KEYS or STORELINK_MASTER_KEYS_FILE, or run this in the \
+         folder where `storelink demo` ran (there is no {} here)",
+        demo.display()
+    )
+}
+
+fn demo_key_file(config: &Config) -> PathBuf {
+    config.raw.data_dir.join("master-keys")
+}
+
 fn read_file(path: &Path) -> anyhow::Result<MasterKeys> {
     let mode = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?.permissions().mode();
     if mode & 0o077 != 0 {
@@ -37,7 +62,7 @@ pub fn load_or_create_demo(config: &Config) -> anyhow::Result<(MasterKeys, Optio
     if config.raw.master_keys.is_some() || config.raw.master_keys_file.is_some() {
         return Ok((load(config)?, None));
     }
-    let path = config.raw.data_dir.join("master-keys");
+    let path = demo_key_file(config);
     if path.exists() {
         return Ok((read_file(&path)?, None));
     }

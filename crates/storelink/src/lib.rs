@@ -1,10 +1,7 @@
 //! The `storelink` binary's library half: configuration, database bootstrap, and the assembly of
-//! the roles (serve, worker, demo, migrate, bench) from the domain crates. It holds no business
+//! the roles (serve, worker, demo, migrate, the CLI) from the domain crates. It holds no business
 //! rules of its own; those live in the crates it wires together.
 
-pub mod bench;
-pub mod bench_api;
-pub mod bench_sync;
 pub mod config;
 pub mod database;
 pub mod demo;

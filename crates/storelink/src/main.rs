@@ -7,6 +7,9 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use storelink::config::Config;
 use storelink::server::{self, Services};
+use storelink::sync_cli::SyncCommand;
+use storelink::telemetry::Verbosity;
+use storelink::tenants_cli::TenantsCommand;
 use storelink_tenants::{NewPartner, partners};
 use storelink_vault::MasterKeys;
 use tokio_util::sync::CancellationToken;
@@ -17,6 +20,9 @@ struct Cli {
     /// TOML configuration file (also STORELINK_CONFIG); environment variables override it.
     #[arg(long, global = true)]
     config: Option<PathBuf>,
+    /// Log at info instead of warn (one-shot commands; `RUST_LOG` overrides both).
+    #[arg(short, long, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -53,7 +59,7 @@ enum Command {
     /// Ops actions on tenants (audited): revoke, rotate, pause, resume, resync, retry-slots, audit.
     Tenants {
         #[command(subcommand)]
-        command: storelink::tenants_cli::TenantsCommand,
+        command: TenantsCommand,
     },
     /// Ops console users.
     OpsUsers {
@@ -68,20 +74,7 @@ enum Command {
     /// Sync status and manual runs.
     Sync {
         #[command(subcommand)]
-        command: storelink::sync_cli::SyncCommand,
-    },
-    /// Test aid: N concurrent token requests for one merchant through the token cache; prints JSON.
-    #[command(hide = true)]
-    TokenProbe {
-        #[arg(long)]
-        merchant: storelink_core::MerchantId,
-        #[arg(long, default_value_t = 250)]
-        callers: usize,
-    },
-    /// Benchmarks (results go to docs/BENCHMARKS.md by hand).
-    Bench {
-        #[command(subcommand)]
-        command: storelink::bench::BenchCommand,
+        command: SyncCommand,
     },
 }
 
@@ -149,7 +142,10 @@ fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
-    storelink::telemetry::init(config.raw.log_format);
+    let long_running =
+        matches!(cli.command, Command::Demo { .. } | Command::Serve | Command::Worker | Command::OccSim { .. });
+    let verbosity = if long_running || cli.verbose { Verbosity::Info } else { Verbosity::Warn };
+    storelink::telemetry::init(config.raw.log_format, verbosity);
     match cli.command {
         Command::Demo { products } => storelink::demo::run(config, products).await,
         Command::Serve => serve(config).await,
@@ -162,8 +158,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::OccSim { port, products, keys } => occ_sim(port, products, keys).await,
         Command::Partners { command: PartnersCommand::Create { name, redirect_uris } } => {
-            let (pool, _db) = open_database(&config).await?;
-            storelink_core::db::migrate(&pool).await?;
+            let (pool, _db) = cli_database(&config).await?;
             let created = partners::create(&pool, NewPartner { name: &name, redirect_uris: &redirect_uris }).await?;
             println!(
                 "{}",
@@ -177,11 +172,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys { command: KeysCommand::Rotate } => storelink::keys::rotate(&config),
         Command::Keys { command: KeysCommand::Rewrap { batch } } => {
-            let (services, _db) = services(config).await?;
+            let (services, _db) = cli_services(config).await?;
             storelink::keys::rewrap(&services, batch.clamp(1, 10_000)).await
         }
         Command::Keys { command: KeysCommand::Retire { id } } => {
-            let (services, _db) = services(config.clone()).await?;
+            let (services, _db) = cli_services(config.clone()).await?;
             let data_keys = services.vault.count_under(&id).await?;
             let secrets = storelink_partner_webhooks::secrets_under(&services.pool, &id).await?;
             storelink::keys::retire(&config, &services.keys, &id, data_keys, secrets)
@@ -192,8 +187,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::OpsUsers { command: OpsUsersCommand::Add { username, role } } => {
-            let (pool, _db) = open_database(&config).await?;
-            storelink_core::db::migrate(&pool).await?;
+            let (pool, _db) = cli_database(&config).await?;
             let mut password = String::new();
             std::io::Read::read_to_string(&mut std::io::stdin(), &mut password)?;
             let password = secrecy::SecretString::from(password.trim_end_matches(['\n', '\r']).to_owned());
@@ -202,36 +196,48 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::json!({"user_id": id, "username": username, "role": role.as_str()}));
             Ok(())
         }
+        // Reading the audit trail and the sync status needs no secret, so no master key either.
+        Command::Tenants { command: TenantsCommand::Audit { merchant, limit } } => {
+            let (pool, _db) = cli_database(&config).await?;
+            storelink::tenants_cli::audit(&pool, merchant, limit).await
+        }
         Command::Tenants { command } => {
-            let (services, _db) = services(config).await?;
+            let (services, _db) = cli_services(config).await?;
             storelink::tenants_cli::run(command, services).await
         }
+        Command::Sync { command: SyncCommand::Status { merchant, json } } => {
+            let (pool, _db) = cli_database(&config).await?;
+            storelink::sync_cli::status(&pool, merchant, json).await
+        }
         Command::Sync { command } => {
-            let (services, _db) = services(config).await?;
+            let (services, _db) = cli_services(config).await?;
             storelink::sync_cli::run(command, services).await
         }
-        Command::TokenProbe { merchant, callers } => {
-            let (services, _db) = services(config).await?;
-            let calls = (0..callers).map(|_| services.tokens.session(merchant));
-            let sessions = futures::future::join_all(calls).await;
-            let tokens: std::collections::HashSet<String> =
-                sessions.iter().filter_map(|s| s.as_ref().ok()).map(|s| s.token.expose_secret().to_owned()).collect();
-            let failed = sessions.iter().filter(|s| s.is_err()).count();
-            println!(
-                "{}",
-                serde_json::json!({"ok": callers - failed, "failed": failed, "distinct_tokens": tokens.len()})
-            );
-            Ok(())
-        }
-        Command::Bench { command } => storelink::bench::run(command, config).await,
     }
 }
 
 async fn open_database(config: &Config) -> anyhow::Result<(sqlx::PgPool, storelink::database::Database)> {
-    let db = storelink::database::resolve(config.raw.database_url.as_deref(), &config.raw.data_dir).await?;
+    let db = storelink::database::resolve(&config.raw).await?;
     tracing::info!(database = %db.describe(), "database");
     let pool = storelink_core::db::connect(&db.url, config.raw.db_max_connections).await?;
     Ok((pool, db))
+}
+
+/// A one-shot command's database, found as `demo` finds it, migrated; says on stderr which it is.
+async fn cli_database(config: &Config) -> anyhow::Result<(sqlx::PgPool, storelink::database::Database)> {
+    let (pool, db) = open_database(config).await?;
+    eprintln!("storelink: database: {}", db.describe());
+    storelink_core::db::migrate(&pool).await.context("applying migrations")?;
+    Ok((pool, db))
+}
+
+/// A one-shot command's services: its database, and the master keys configured or the demo's key file
+/// (said on stderr).
+async fn cli_services(config: Config) -> anyhow::Result<(Services, storelink::database::Database)> {
+    let (keys, source) = storelink::keys::load_for_cli(&config)?;
+    let (pool, db) = cli_database(&config).await?;
+    eprintln!("storelink: master keys: {source}");
+    Ok((Services::new(config, pool, keys)?, db))
 }
 
 async fn services(config: Config) -> anyhow::Result<(Services, storelink::database::Database)> {

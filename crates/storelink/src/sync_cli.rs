@@ -7,7 +7,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use storelink_core::{MerchantId, SyncKind};
 use storelink_jobs::{JobState, Mode, Worker, WorkerConfig};
-use storelink_sync::{SyncHandler, SyncStatus, status};
+use storelink_sync::{SyncHandler, SyncStatus};
 use tokio_util::sync::CancellationToken;
 
 use crate::server::Services;
@@ -36,17 +36,20 @@ pub enum SyncCommand {
     },
 }
 
+/// `sync status`: reads only the sync tables, so it needs no master key.
+pub async fn status(pool: &sqlx::PgPool, merchant: Option<MerchantId>, json: bool) -> anyhow::Result<()> {
+    let rows = storelink_sync::status(pool, merchant).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        print_table(&rows);
+    }
+    Ok(())
+}
+
 pub async fn run(command: SyncCommand, services: Services) -> anyhow::Result<()> {
     match command {
-        SyncCommand::Status { merchant, json } => {
-            let rows = status(&services.pool, merchant).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-            } else {
-                print_table(&rows);
-            }
-            Ok(())
-        }
+        SyncCommand::Status { merchant, json } => status(&services.pool, merchant, json).await,
         SyncCommand::Run { merchant, kind, incremental, wait } => {
             let found = storelink_tenants::merchants::get(&services.pool, merchant).await?;
             let found = found.with_context(|| format!("no merchant {merchant}"))?;
@@ -78,7 +81,9 @@ async fn run_and_watch(services: &Services, merchant: MerchantId, kind: SyncKind
     bar.set_message(format!("{kind}"));
     let state = loop {
         let job = services.queue.get(merchant, job_id).await?.context("the job disappeared")?;
-        if let Some(s) = status(&services.pool, Some(merchant)).await?.into_iter().find(|s| s.kind == kind.as_str()) {
+        if let Some(s) =
+            storelink_sync::status(&services.pool, Some(merchant)).await?.into_iter().find(|s| s.kind == kind.as_str())
+        {
             bar.set_length(s.items_total.unwrap_or(s.items_done).max(s.items_done) as u64);
             bar.set_position(s.items_done as u64);
         }

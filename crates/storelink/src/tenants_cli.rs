@@ -73,9 +73,14 @@ pub async fn run(command: TenantsCommand, services: Services) -> anyhow::Result<
         TenantsCommand::RetrySlots { merchant } => {
             print(serde_json::json!({"slots_registered": ops.retry_slots(&actor, merchant).await?}))
         }
-        TenantsCommand::Audit { merchant, limit } => {
-            print(serde_json::to_value(storelink_ops::recent(&services.pool, merchant, limit).await?)?)
-        }
+        TenantsCommand::Audit { merchant, limit } => return audit(&services.pool, merchant, limit).await,
     }
+    Ok(())
+}
+
+/// `tenants audit`: reads only the audit trail, so it needs no master key.
+pub async fn audit(pool: &sqlx::PgPool, merchant: Option<MerchantId>, limit: i64) -> anyhow::Result<()> {
+    let rows = storelink_ops::recent(pool, merchant, limit).await?;
+    println!("{}", serde_json::to_string_pretty(&rows)?);
     Ok(())
 }

@@ -47,13 +47,26 @@ fn storelink(setup: &Setup, args: &[&str]) -> Command {
     cmd
 }
 
+/// The probe's name: a test of this binary that only runs when this file starts it in a child process.
+const PROBE: &str = "token_probe_process";
+
 #[tokio::test]
 async fn a_thousand_token_requests_across_four_processes_make_one_login() {
     let s = setup(10).await;
     let merchant = s.merchant.to_string();
+    // Each child is this test binary running only `token_probe_process`: a process of its own with
+    // its own pool and in-process token cache, as a `serve` or `worker` process has.
     let children: Vec<Child> = (0..4)
         .map(|_| {
-            storelink(&s, &["token-probe", "--merchant", &merchant, "--callers", "250"])
+            Command::new(std::env::current_exe().expect("test binary"))
+                .args([PROBE, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+                .env("DATABASE_URL", &s.db.url)
+                .env("STORELINK_MASTER_KEYS", s.keys.to_config_string().expose_secret())
+                .env("STORELINK_ALLOW_INSECURE_STORE_URLS", "1")
+                .env("PROBE_MERCHANT", &merchant)
+                .env("PROBE_CALLERS", "250")
+                .env("RUST_LOG", "warn")
+                .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -66,12 +79,38 @@ async fn a_thousand_token_requests_across_four_processes_make_one_login() {
     .await
     .expect("join");
     for out in &outputs {
-        assert!(out.status.success(), "probe failed: {}", String::from_utf8_lossy(&out.stderr));
-        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "probe failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+        // libtest may print "test token_probe_process ... " on the same line before the report.
+        let line = stdout.lines().find_map(|l| l.split_once("PROBE ").map(|(_, json)| json));
+        let line = line.unwrap_or_else(|| panic!("no probe report in: {stdout}"));
+        let report: serde_json::Value = serde_json::from_str(line).expect("json");
         assert_eq!(report["ok"], 250, "{report}");
         assert_eq!(report["distinct_tokens"], 1, "{report}");
     }
     assert_eq!(s.sim.count("POST", "/ccadmin/v1/login"), 1, "exactly one login across 4 processes x 250 callers");
+}
+
+/// The child half of the test above (ignored, so it runs only when started by it): N concurrent token
+/// requests for one merchant through this process's token cache; prints `PROBE {json}`.
+#[tokio::test]
+#[ignore = "started as a child process by a_thousand_token_requests_across_four_processes_make_one_login"]
+async fn token_probe_process() {
+    let merchant: MerchantId = std::env::var("PROBE_MERCHANT").expect("PROBE_MERCHANT").parse().expect("merchant");
+    let callers: usize = std::env::var("PROBE_CALLERS").expect("PROBE_CALLERS").parse().expect("callers");
+    let config = storelink::config::Config::load(None).expect("config");
+    let keys = storelink::keys::load(&config).expect("keys");
+    let pool =
+        storelink_core::db::connect(config.raw.database_url.as_deref().expect("DATABASE_URL"), 10).await.expect("pool");
+    let services = storelink::server::Services::new(config, pool, keys).expect("services");
+    let sessions = futures::future::join_all((0..callers).map(|_| services.tokens.session(merchant))).await;
+    let tokens: std::collections::HashSet<String> =
+        sessions.iter().filter_map(|s| s.as_ref().ok()).map(|s| s.token.expose_secret().to_owned()).collect();
+    let failed = sessions.iter().filter(|s| s.is_err()).count();
+    println!(
+        "PROBE {}",
+        serde_json::json!({"ok": callers - failed, "failed": failed, "distinct_tokens": tokens.len()})
+    );
 }
 
 #[tokio::test]

@@ -293,9 +293,8 @@ mod tests {
 
     #[test]
     fn return_request_fixture_normalizes() {
-        let v: Value =
-            serde_json::from_str(include_str!("../../../fixtures/occ/return-request-update-body.json"))
-                .expect("fixture");
+        let v: Value = serde_json::from_str(include_str!("../../../fixtures/occ/return-request-update-body.json"))
+            .expect("fixture");
         let r = return_request(&v, Some("o9")).expect("return");
         assert_eq!(r.row.return_id, "200001");
         assert_eq!(r.row.order_id.as_deref(), Some("o9"));

@@ -1,5 +1,6 @@
 //! Test support shared by every crate's integration tests: a fresh, migrated Postgres database per test.
-//! Test-only (a dev-dependency everywhere); must never be linked into the `storelink` binary.
+//! Test-only (a dev-dependency everywhere, and a dependency of `storelink-bench`); must never be
+//! linked into the `storelink` binary.
 
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 
@@ -66,9 +67,24 @@ pub fn with_database(url: &str, name: &str) -> String {
     format!("{base}/{name}{query}")
 }
 
+/// The CSRF token of the `/connect` form in `html`, as a browser would submit it.
+pub fn extract_csrf_token(html: &str) -> Option<String> {
+    let marker = r#"name="csrf_token" value=""#;
+    let start = html.find(marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_the_csrf_token() {
+        let html = r#"<input type="hidden" name="csrf_token" value="abc-_1"><input name="x">"#;
+        assert_eq!(extract_csrf_token(html).as_deref(), Some("abc-_1"));
+        assert_eq!(extract_csrf_token("<p>none</p>"), None);
+    }
 
     #[test]
     fn with_database_replaces_only_the_name() {
@@ -77,5 +93,9 @@ mod tests {
             "postgres://postgres@127.0.0.1:5432/x"
         );
         assert_eq!(with_database("postgres://u@h:1/db?sslmode=disable", "y"), "postgres://u@h:1/y?sslmode=disable");
+        assert_eq!(
+            with_database("postgres://postgres@localhost/storelink?host=/tmp/run", "postgres"),
+            "postgres://postgres@localhost/postgres?host=/tmp/run"
+        );
     }
 }

@@ -115,7 +115,7 @@ pub async fn open_form_at(http: &reqwest::Client, base: &str, partner: PartnerId
         .expect("CSRF cookie")
         .to_owned();
     let body = response.text().await.expect("body");
-    let token = storelink::bench::extract_csrf_token(&body).expect("csrf token in form");
+    let token = storelink_testkit::extract_csrf_token(&body).expect("csrf token in form");
     FormSession { cookie, token }
 }
 

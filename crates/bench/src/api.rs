@@ -15,9 +15,9 @@ use storelink_core::{MerchantId, PartnerId, Slot, webhook_secret_purpose};
 use storelink_partner_api::TokenIssuer;
 use storelink_vault::MasterKeys;
 
-use crate::bench::with_temp_db;
-use crate::config::{Config, RawConfig};
-use crate::server::{self, Services};
+use crate::with_temp_db;
+use storelink::config::{Config, RawConfig};
+use storelink::server::{self, Services};
 
 /// Distinct signed deliveries prepared per second of the ingest run (more than it can send).
 const PREPARED_PER_SECOND: usize = 40_000;

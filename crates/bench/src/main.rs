@@ -1,22 +1,42 @@
-//! `storelink bench ...`: measured figures for docs/BENCHMARKS.md, each against a baseline taken
-//! in the same run. Everything runs on loopback against the in-process OCC simulator, in a
-//! temporary database that is dropped afterwards.
+//! `storelink-bench`: the load generators and measurements behind docs/BENCHMARKS.md, each figure
+//! against a baseline taken in the same run. Everything runs on loopback against the in-process OCC
+//! simulator, in a temporary database that is dropped afterwards. It owns no product behaviour and is
+//! never shipped: it drives the `storelink` library (and, for `rss`, the `storelink` binary).
 
-use crate::config::{Config, RawConfig};
-use crate::server::{self, Services};
+mod api;
+mod sync;
+
 use anyhow::{Context, bail};
-use clap::Subcommand;
+use clap::{Parser, Subcommand};
 use sqlx::{Connection, Executor, PgConnection};
 use std::net::TcpListener;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use storelink::config::{Config, RawConfig};
+use storelink::server::{self, Services};
 use storelink_core::Slot;
 use storelink_occ::{OccClient, OccConfig};
 use storelink_occ_sim::{OccSim, Permissions, SimOptions};
 use storelink_tenants::{NewPartner, partners};
+use storelink_testkit::{extract_csrf_token, with_database};
 use storelink_vault::MasterKeys;
 
+#[derive(Parser)]
+#[command(
+    name = "storelink-bench",
+    about = "Storelink benchmarks for docs/BENCHMARKS.md (loopback only, temporary databases)"
+)]
+struct Cli {
+    /// TOML configuration file (also STORELINK_CONFIG); `DATABASE_URL` picks the server that holds
+    /// the temporary databases, found as `storelink demo` finds its database when unset.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: BenchCommand,
+}
+
 #[derive(Subcommand)]
-pub enum BenchCommand {
+enum BenchCommand {
     /// Connect latency (POST /connect) vs one OCC call, with latency added to every simulator call.
     Connect {
         #[arg(long, default_value_t = 100)]
@@ -33,6 +53,10 @@ pub enum BenchCommand {
     Rss {
         #[arg(long, value_delimiter = ',', default_values_t = [10_000, 100_000])]
         products: Vec<usize>,
+        /// The `storelink` binary to measure (default: the one beside this binary, as built by
+        /// `cargo build --release`).
+        #[arg(long)]
+        storelink: Option<PathBuf>,
     },
     /// Durable inbound webhook ingest req/s and p99 vs the same server's /healthz.
     Ingest {
@@ -75,25 +99,57 @@ pub enum BenchCommand {
     },
 }
 
-pub async fn run(command: BenchCommand, config: Config) -> anyhow::Result<()> {
-    match command {
-        BenchCommand::Connect { latency_ms, runs } => connect(config, latency_ms, runs.max(3)).await,
-        BenchCommand::Sync { products } => crate::bench_sync::throughput(config, products).await,
-        BenchCommand::Rss { products } => crate::bench_sync::rss(config, products).await,
-        BenchCommand::Ingest { seconds, concurrency, rounds } => {
-            crate::bench_api::ingest(config, seconds, concurrency, rounds).await
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the runtime failed: {e}");
+            return std::process::ExitCode::FAILURE;
         }
-        BenchCommand::Listing { products, samples } => crate::bench_api::listing(config, products, samples).await,
-        BenchCommand::Tenants { tenants, samples } => crate::bench_api::tenants(config, tenants, samples).await,
-        BenchCommand::Rewrap { keys } => crate::bench_api::rewrap(config, keys).await,
-        BenchCommand::Fairness { small, small_products, large_products } => {
-            crate::bench_sync::fairness(config, small, small_products, large_products).await
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
         }
     }
 }
 
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    storelink::telemetry::init(config.raw.log_format, storelink::telemetry::Verbosity::Warn);
+    match cli.command {
+        BenchCommand::Connect { latency_ms, runs } => connect(config, latency_ms, runs.max(3)).await,
+        BenchCommand::Sync { products } => sync::throughput(config, products).await,
+        BenchCommand::Rss { products, storelink } => sync::rss(config, products, storelink_binary(storelink)?).await,
+        BenchCommand::Ingest { seconds, concurrency, rounds } => {
+            api::ingest(config, seconds, concurrency, rounds).await
+        }
+        BenchCommand::Listing { products, samples } => api::listing(config, products, samples).await,
+        BenchCommand::Tenants { tenants, samples } => api::tenants(config, tenants, samples).await,
+        BenchCommand::Rewrap { keys } => api::rewrap(config, keys).await,
+        BenchCommand::Fairness { small, small_products, large_products } => {
+            sync::fairness(config, small, small_products, large_products).await
+        }
+    }
+}
+
+/// The production binary that `rss` measures: given, or the `storelink` beside this one.
+fn storelink_binary(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let path = match given {
+        Some(path) => path,
+        None => std::env::current_exe()?.with_file_name("storelink"),
+    };
+    if !path.is_file() {
+        bail!("no storelink binary at {}: build it first with `cargo build --release`", path.display());
+    }
+    Ok(path)
+}
+
 /// Run `body` against a fresh temporary database, dropping it afterwards.
-pub(crate) async fn with_temp_db<T, F, Fut>(config: &Config, body: F) -> anyhow::Result<T>
+async fn with_temp_db<T, F, Fut>(config: &Config, body: F) -> anyhow::Result<T>
 where
     F: FnOnce(String) -> Fut,
     Fut: Future<Output = anyhow::Result<T>>,
@@ -106,24 +162,18 @@ where
 
 /// A throwaway database on the configured (or local) server, dropped by `drop_database`.
 async fn temp_database(config: &Config) -> anyhow::Result<(String, String, String)> {
-    let db = crate::database::resolve(config.raw.database_url.as_deref(), &config.raw.data_dir).await?;
-    let admin_url = replace_db(&db.url, "postgres");
+    let db = storelink::database::resolve(&config.raw).await?;
+    let admin_url = with_database(&db.url, "postgres");
     let name = format!("storelink_bench_{}", uuid::Uuid::new_v4().simple());
     let mut conn = PgConnection::connect(&admin_url).await.context("connecting to create the bench database")?;
     conn.execute(format!(r#"CREATE DATABASE "{name}""#).as_str()).await?;
-    Ok((replace_db(&db.url, &name), admin_url, name))
+    Ok((with_database(&db.url, &name), admin_url, name))
 }
 
 async fn drop_database(admin_url: &str, name: &str) {
     if let Ok(mut conn) = PgConnection::connect(admin_url).await {
         let _ = conn.execute(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#).as_str()).await;
     }
-}
-
-fn replace_db(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map(|(b, q)| (b, format!("?{q}"))).unwrap_or((url, String::new()));
-    let cut = base.rfind('/').filter(|&i| i > base.find("://").map_or(0, |p| p + 2)).unwrap_or(base.len());
-    format!("{}/{name}{query}", &base[..cut])
 }
 
 async fn connect(config: Config, latency_ms: u64, runs: usize) -> anyhow::Result<()> {
@@ -230,13 +280,6 @@ async fn connect_in(db_url: &str, latency_ms: u64, runs: usize) -> anyhow::Resul
     Ok(())
 }
 
-pub fn extract_csrf_token(html: &str) -> Option<String> {
-    let marker = r#"name="csrf_token" value=""#;
-    let start = html.find(marker)? + marker.len();
-    let end = html[start..].find('"')? + start;
-    Some(html[start..end].to_owned())
-}
-
 fn median(samples: &mut [Duration]) -> Duration {
     samples.sort();
     samples[samples.len() / 2]
@@ -249,28 +292,4 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn replaces_only_the_database_name() {
-        assert_eq!(
-            replace_db("postgres://postgres@127.0.0.1:5432/storelink", "x"),
-            "postgres://postgres@127.0.0.1:5432/x"
-        );
-        assert_eq!(
-            replace_db("postgres://postgres@localhost/storelink?host=/tmp/run", "postgres"),
-            "postgres://postgres@localhost/postgres?host=/tmp/run"
-        );
-    }
-
-    #[test]
-    fn finds_the_csrf_token() {
-        let html = r#"<input type="hidden" name="csrf_token" value="abc-_1"><input name="x">"#;
-        assert_eq!(extract_csrf_token(html).as_deref(), Some("abc-_1"));
-        assert_eq!(extract_csrf_token("<p>none</p>"), None);
-    }
 }

@@ -18,8 +18,8 @@ use storelink_token_cache::{TokenCache, TokenConfig};
 use storelink_vault::{MasterKeys, Vault};
 use tokio_util::sync::CancellationToken;
 
-use crate::bench::with_temp_db;
-use crate::config::Config;
+use crate::with_temp_db;
+use storelink::config::Config;
 
 /// Everything a sync needs, on one database.
 struct Rig {
@@ -145,17 +145,17 @@ async fn copy_baseline(pool: &PgPool) -> anyhow::Result<Duration> {
     Ok(started.elapsed())
 }
 
-pub async fn rss(config: Config, sizes: Vec<usize>) -> anyhow::Result<()> {
+pub async fn rss(config: Config, sizes: Vec<usize>, storelink: std::path::PathBuf) -> anyhow::Result<()> {
     with_temp_db(&config, |url| async move {
         let rig = Rig::new(&url).await?;
         println!("bench rss: peak resident memory (VmHWM) of a `storelink worker` process running one catalog sync");
         for products in sizes {
+            let storelink = storelink.clone();
             let sim = OccSim::spawn(SimOptions { products, orders: 0, ..SimOptions::default() }).await?;
             let key = sim.add_key(Permissions::all());
             let merchant = rig.merchants(&sim.base_url(), &key, 1).await?[0];
             let job_id = rig.queue.enqueue(merchant, SyncKind::Catalog.as_str(), Mode::Full).await?;
-            let exe = std::env::current_exe()?;
-            let mut child = tokio::process::Command::new(exe)
+            let mut child = tokio::process::Command::new(storelink)
                 .arg("worker")
                 .env("DATABASE_URL", &url)
                 .env("STORELINK_MASTER_KEYS", rig.keys.to_config_string().expose_secret())
