@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use rand::Rng;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgExecutor, PgPool};
 use storelink_core::{MerchantId, TraceContext};
 use uuid::Uuid;
 
@@ -74,9 +74,22 @@ impl Queue {
     /// Enqueue a job unless one is already live for (merchant, kind). A queued incremental job is
     /// upgraded when a full run is asked for. Returns the live job's id.
     pub async fn enqueue(&self, merchant: MerchantId, kind: &str, mode: Mode) -> Result<i64, JobError> {
+        let mut tx = self.pool.begin().await?;
+        let job_id = Self::enqueue_in(&mut tx, merchant, kind, mode).await?;
+        tx.commit().await?;
+        Ok(job_id)
+    }
+
+    /// `enqueue` inside the caller's transaction: the job exists, and workers are woken, only if it
+    /// commits.
+    pub async fn enqueue_in(
+        conn: &mut PgConnection,
+        merchant: MerchantId,
+        kind: &str,
+        mode: Mode,
+    ) -> Result<i64, JobError> {
         // The job joins the trace of the request (or job) that asks for it.
         let traceparent = TraceContext::current().map(|context| context.header());
-        let mut tx = self.pool.begin().await?;
         let inserted: Option<i64> = sqlx::query_scalar(
             "INSERT INTO jobs (merchant_id, kind, mode, traceparent) VALUES ($1, $2, $3, $4)
              ON CONFLICT (merchant_id, kind) WHERE state IN ('queued', 'running', 'paused') DO NOTHING
@@ -86,7 +99,7 @@ impl Queue {
         .bind(kind)
         .bind(mode.as_str())
         .bind(&traceparent)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *conn)
         .await?;
         let job_id = match inserted {
             Some(id) => id,
@@ -102,12 +115,11 @@ impl Queue {
                 .bind(merchant)
                 .bind(kind)
                 .bind(mode.as_str())
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut *conn)
                 .await?
             }
         };
-        sqlx::query("SELECT pg_notify($1, $2)").bind(NOTIFY_CHANNEL).bind(kind).execute(&mut *tx).await?;
-        tx.commit().await?;
+        sqlx::query("SELECT pg_notify($1, $2)").bind(NOTIFY_CHANNEL).bind(kind).execute(&mut *conn).await?;
         Ok(job_id)
     }
 
@@ -262,21 +274,31 @@ impl Queue {
 
     /// Pause every queued job of the merchant (running ones park themselves at their next check).
     pub async fn pause_merchant(&self, merchant: MerchantId) -> Result<u64, JobError> {
+        Self::pause_merchant_in(&self.pool, merchant).await
+    }
+
+    /// `pause_merchant` on any executor, e.g. inside the caller's transaction.
+    pub async fn pause_merchant_in(conn: impl PgExecutor<'_>, merchant: MerchantId) -> Result<u64, JobError> {
         let done = sqlx::query(
             "UPDATE jobs SET state = 'paused', updated_at = now() WHERE merchant_id = $1 AND state = 'queued'",
         )
         .bind(merchant)
-        .execute(&self.pool)
+        .execute(conn)
         .await?;
         Ok(done.rows_affected())
     }
 
     pub async fn resume_merchant(&self, merchant: MerchantId) -> Result<u64, JobError> {
+        Self::resume_merchant_in(&self.pool, merchant).await
+    }
+
+    /// `resume_merchant` on any executor, e.g. inside the caller's transaction.
+    pub async fn resume_merchant_in(conn: impl PgExecutor<'_>, merchant: MerchantId) -> Result<u64, JobError> {
         let done = sqlx::query(
             "UPDATE jobs SET state = 'queued', run_at = now(), updated_at = now() WHERE merchant_id = $1 AND state = 'paused'",
         )
         .bind(merchant)
-        .execute(&self.pool)
+        .execute(conn)
         .await?;
         Ok(done.rows_affected())
     }

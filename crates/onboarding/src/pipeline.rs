@@ -118,8 +118,9 @@ impl Pipeline {
         }
     }
 
-    /// Upserts the merchant and seals its key in one transaction: a reconnect replaces the key
-    /// atomically, and a failure leaves neither a merchant without a key nor a stray key.
+    /// Upserts the merchant, seals its key and writes its slots as `pending` in one transaction: a
+    /// reconnect replaces the key atomically, a failure leaves neither a merchant without a key nor a
+    /// stray key, and a process that stops before the slot outcomes leaves them for the retry loop.
     async fn save_merchant(
         &self,
         partner: PartnerId,
@@ -131,6 +132,7 @@ impl Pipeline {
             merchants::upsert_connected(&mut tx, partner, store.as_str()).await.map_err(ConnectError::internal)?;
         let detail = serde_json::json!({ "store_url": store.as_str() });
         events::record(&mut tx, merchant_id, events::CONNECTED, detail).await.map_err(ConnectError::internal)?;
+        self.registrar.mark_pending(&mut tx, merchant_id).await.map_err(ConnectError::internal)?;
         self.vault
             .seal_with(&mut tx, merchant_id, OCC_APP_KEY_PURPOSE, app_key.expose_secret().as_bytes())
             .await

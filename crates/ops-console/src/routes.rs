@@ -141,9 +141,11 @@ struct ListQuery {
     after: Option<String>,
 }
 
-/// A tenant needs attention: active but with a failed slot, a failed check or a failed sync.
+/// A tenant needs attention: active but with a failed slot (or one left `pending` past its deadline,
+/// whose outcome was never recorded), a failed check or a failed sync.
 const WARNING: &str = "(m.status = 'active' AND (
-       EXISTS (SELECT 1 FROM webhook_slots w WHERE w.merchant_id = m.merchant_id AND w.status = 'failed')
+       EXISTS (SELECT 1 FROM webhook_slots w WHERE w.merchant_id = m.merchant_id
+               AND (w.status = 'failed' OR (w.status = 'pending' AND w.next_attempt_at <= now())))
     OR EXISTS (SELECT 1 FROM merchant_checks c WHERE c.merchant_id = m.merchant_id AND NOT c.ok)
     OR EXISTS (SELECT 1 FROM sync_state s WHERE s.merchant_id = m.merchant_id AND s.state = 'failed')))";
 

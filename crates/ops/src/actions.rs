@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 use serde_json::json;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use storelink_core::{MerchantId, OCC_APP_KEY_PURPOSE, SyncKind};
 use storelink_jobs::{Mode, Queue};
 use storelink_occ::{OccClient, OccError};
@@ -83,27 +83,46 @@ impl Ops {
         merchants::get(&self.pool, id).await.map_err(|e| OpsError::Internal(e.to_string()))?.ok_or(OpsError::NotFound)
     }
 
-    /// Run `action`, then audit its outcome (`refused` for NotFound/Revoked/KeyRejected).
+    /// Runs `action` in one transaction and writes its audit row in that same transaction, so an
+    /// action never commits unaudited (and an audit row never claims a change that did not commit).
+    /// OCC calls the action makes are part of its report, so they are recorded as its outcome. A
+    /// refused or failed action rolls back and is audited on its own (`refused` for
+    /// NotFound/Revoked/KeyRejected, else `failed`).
     async fn audited<T: serde::Serialize>(
         &self,
         actor: &Actor,
         name: &str,
         merchant: MerchantId,
-        action: impl std::future::Future<Output = Result<T, OpsError>>,
+        action: impl AsyncFnOnce(&mut PgConnection) -> Result<T, OpsError>,
     ) -> Result<T, OpsError> {
-        let result = action.await;
-        let (outcome, detail) = match &result {
-            Ok(report) => ("ok", serde_json::to_value(report).unwrap_or_default()),
-            Err(e @ (OpsError::NotFound | OpsError::Revoked | OpsError::KeyRejected(_))) => {
-                ("refused", json!({"error": e.to_string()}))
+        let mut tx = self.pool.begin().await?;
+        let error = match action(&mut tx).await {
+            Ok(report) => {
+                let detail = serde_json::to_value(&report).unwrap_or_default();
+                let committed = async {
+                    audit::record(&mut tx, actor, name, Some(merchant), "ok", detail).await?;
+                    tx.commit().await
+                };
+                match committed.await {
+                    Ok(()) => return Ok(report),
+                    Err(e) => OpsError::Internal(format!("the action was not saved: {e}")),
+                }
             }
-            Err(e) => ("failed", json!({"error": e.to_string()})),
+            Err(e) => {
+                drop(tx); // rolls back whatever the action wrote before it failed
+                e
+            }
         };
-        if let Err(e) = audit::record(&self.pool, actor, name, Some(merchant), outcome, detail).await {
+        let outcome = match &error {
+            OpsError::NotFound | OpsError::Revoked | OpsError::KeyRejected(_) => "refused",
+            _ => "failed",
+        };
+        let detail = json!({"error": error.to_string()});
+        let mut conn = self.pool.acquire().await?;
+        if let Err(e) = audit::record(&mut conn, actor, name, Some(merchant), outcome, detail).await {
             tracing::error!(%merchant, action = name, error = %e, "writing the audit log failed");
-            return Err(OpsError::Internal("the action ran but could not be audited".into()));
         }
-        result
+        Err(error)
     }
 
     /// Revoke: unregister our webhook URLs in OCC where reachable, then in one transaction mark the
@@ -111,17 +130,32 @@ impl Ops {
     /// cached tokens and crypto-shred its data key (with it every sealed secret). `purge` also deletes
     /// the synced data. Idempotent: revoking a revoked merchant changes nothing.
     pub async fn revoke(&self, actor: &Actor, merchant: MerchantId, purge: bool) -> Result<RevokeReport, OpsError> {
-        self.audited(actor, "revoke", merchant, self.revoke_inner(merchant, purge)).await
+        let report =
+            self.audited(actor, "revoke", merchant, async |tx| self.revoke_in(tx, merchant, purge).await).await;
+        if report.is_ok()
+            && let Err(e) = self.tokens.forget(merchant).await
+        {
+            tracing::warn!(%merchant, error = %e, "dropping in-process tokens after revoke");
+        }
+        report
     }
 
-    async fn revoke_inner(&self, id: MerchantId, purge: bool) -> Result<RevokeReport, OpsError> {
+    async fn revoke_in(&self, tx: &mut PgConnection, id: MerchantId, purge: bool) -> Result<RevokeReport, OpsError> {
         let merchant = self.merchant(id).await?;
         let (slots_unregistered, slots_left) = if merchant.status == MerchantStatus::Revoked {
             (Vec::new(), Vec::new())
         } else {
             self.unregister(id).await
         };
-        let mut tx = self.pool.begin().await?;
+        let jobs_cancelled = self.revoke_rows(tx, id, purge).await.map_err(|e| {
+            // OCC was already changed: the audit row of the failed revoke says how.
+            OpsError::Internal(format!("{e}; webhooks unregistered in OCC before the failure: {slots_unregistered:?}"))
+        })?;
+        Ok(RevokeReport { slots_unregistered, slots_left, jobs_cancelled, data_purged: purge })
+    }
+
+    /// Revoke's database changes; returns the number of jobs cancelled.
+    async fn revoke_rows(&self, tx: &mut PgConnection, id: MerchantId, purge: bool) -> Result<u64, OpsError> {
         let was_revoked: bool =
             sqlx::query_scalar("SELECT status = 'revoked' FROM merchants WHERE merchant_id = $1 FOR UPDATE")
                 .bind(id)
@@ -142,22 +176,18 @@ impl Ops {
                 .execute(&mut *tx)
                 .await?;
             // After the cancel above, so the outbox trigger's `deliver` job survives to tell the partner.
-            events::record(&mut tx, id, events::REVOKED, json!({"reason": "revoked by ops"}))
+            events::record(&mut *tx, id, events::REVOKED, json!({"reason": "revoked by ops"}))
                 .await
-                .map_err(|e| OpsError::Internal(e.to_string()))?;
+                .map_err(internal)?;
         }
         sqlx::query("DELETE FROM occ_tokens WHERE merchant_id = $1").bind(id).execute(&mut *tx).await?;
-        self.vault.shred_with(&mut tx, id).await.map_err(|e| OpsError::Internal(e.to_string()))?;
+        self.vault.shred_with(&mut *tx, id).await.map_err(internal)?;
         if purge {
             for table in SYNCED_TABLES {
                 sqlx::query(&format!("DELETE FROM {table} WHERE merchant_id = $1")).bind(id).execute(&mut *tx).await?;
             }
         }
-        tx.commit().await?;
-        if let Err(e) = self.tokens.forget(id).await {
-            tracing::warn!(merchant = %id, error = %e, "dropping in-process tokens after revoke");
-        }
-        Ok(RevokeReport { slots_unregistered, slots_left, jobs_cancelled: cancelled, data_purged: purge })
+        Ok(cancelled)
     }
 
     /// Best effort, bounded in time: the key may already be deleted in OCC.
@@ -183,18 +213,30 @@ impl Ops {
     }
 
     /// Rotate the OCC application key: test-login with the new key first (a refused key changes
-    /// nothing), then replace the sealed key, drop cached tokens, re-register the slots with the new
-    /// key and resume the merchant's jobs.
+    /// nothing), re-register the slots with it, then in one transaction replace the sealed key, drop
+    /// cached tokens and resume the merchant's jobs.
     pub async fn rotate(
         &self,
         actor: &Actor,
         merchant: MerchantId,
         new_key: SecretString,
     ) -> Result<RotateReport, OpsError> {
-        self.audited(actor, "rotate_key", merchant, self.rotate_inner(merchant, new_key)).await
+        let report =
+            self.audited(actor, "rotate_key", merchant, async |tx| self.rotate_in(tx, merchant, new_key).await).await;
+        if report.is_ok()
+            && let Err(e) = self.tokens.forget(merchant).await
+        {
+            tracing::warn!(%merchant, error = %e, "dropping in-process tokens after rotation");
+        }
+        report
     }
 
-    async fn rotate_inner(&self, id: MerchantId, new_key: SecretString) -> Result<RotateReport, OpsError> {
+    async fn rotate_in(
+        &self,
+        tx: &mut PgConnection,
+        id: MerchantId,
+        new_key: SecretString,
+    ) -> Result<RotateReport, OpsError> {
         let merchant = self.merchant(id).await?;
         if merchant.status == MerchantStatus::Revoked {
             return Err(OpsError::Revoked);
@@ -205,56 +247,49 @@ impl Ops {
             Err(e @ OccError::KeyRejected { .. }) => return Err(OpsError::KeyRejected(e.to_string())),
             Err(e) => return Err(OpsError::StoreUnavailable(e.to_string())),
         };
-        let mut tx = self.pool.begin().await?;
-        self.vault
-            .seal_with(&mut tx, id, OCC_APP_KEY_PURPOSE, secrecy::ExposeSecret::expose_secret(&new_key).as_bytes())
-            .await
-            .map_err(|e| OpsError::Internal(e.to_string()))?;
-        sqlx::query("DELETE FROM occ_tokens WHERE merchant_id = $1").bind(id).execute(&mut *tx).await?;
-        sqlx::query("UPDATE merchants SET status = 'active', updated_at = now() WHERE merchant_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        if let Err(e) = self.tokens.forget(id).await {
-            tracing::warn!(merchant = %id, error = %e, "dropping in-process tokens after rotation");
-        }
         let outcomes = self.registrar.register_all(&store, &token.token, id).await;
         let slots_registered =
             outcomes.iter().filter(|o| o.status == storelink_registrar::SlotStatus::Registered).count();
-        let jobs_resumed = self.queue.resume_merchant(id).await.map_err(|e| OpsError::Internal(e.to_string()))?;
+        self.vault
+            .seal_with(&mut *tx, id, OCC_APP_KEY_PURPOSE, secrecy::ExposeSecret::expose_secret(&new_key).as_bytes())
+            .await
+            .map_err(|e| OpsError::Internal(e.to_string()))?;
+        sqlx::query("DELETE FROM occ_tokens WHERE merchant_id = $1").bind(id).execute(&mut *tx).await?;
+        merchants::set_status_in(&mut *tx, id, MerchantStatus::Active).await.map_err(internal)?;
+        let jobs_resumed = Queue::resume_merchant_in(&mut *tx, id).await.map_err(internal)?;
         Ok(RotateReport { slots_registered, jobs_resumed })
     }
 
     /// Pause: no jobs run for the merchant until resumed (inbound webhooks are still stored).
     pub async fn pause(&self, actor: &Actor, merchant: MerchantId) -> Result<u64, OpsError> {
-        self.audited(actor, "pause", merchant, async {
-            self.set_status(merchant, MerchantStatus::Paused).await?;
-            self.queue.pause_merchant(merchant).await.map_err(|e| OpsError::Internal(e.to_string()))
+        self.audited(actor, "pause", merchant, async |tx| {
+            self.set_status(tx, merchant, MerchantStatus::Paused).await?;
+            Queue::pause_merchant_in(tx, merchant).await.map_err(internal)
         })
         .await
     }
 
     pub async fn resume(&self, actor: &Actor, merchant: MerchantId) -> Result<u64, OpsError> {
-        self.audited(actor, "resume", merchant, async {
-            self.set_status(merchant, MerchantStatus::Active).await?;
-            self.queue.resume_merchant(merchant).await.map_err(|e| OpsError::Internal(e.to_string()))
+        self.audited(actor, "resume", merchant, async |tx| {
+            self.set_status(tx, merchant, MerchantStatus::Active).await?;
+            Queue::resume_merchant_in(tx, merchant).await.map_err(internal)
         })
         .await
     }
 
     /// A full run of one sync kind now.
     pub async fn resync(&self, actor: &Actor, merchant: MerchantId, kind: SyncKind) -> Result<i64, OpsError> {
-        self.audited(actor, &format!("resync_{}", kind.as_str()), merchant, async {
+        self.audited(actor, &format!("resync_{}", kind.as_str()), merchant, async |tx| {
             self.merchant(merchant).await?;
-            self.queue.enqueue(merchant, kind.as_str(), Mode::Full).await.map_err(|e| OpsError::Internal(e.to_string()))
+            Queue::enqueue_in(tx, merchant, kind.as_str(), Mode::Full).await.map_err(internal)
         })
         .await
     }
 
-    /// Register every slot again now (after fixing the store's webhook settings).
+    /// Register every slot again now (after fixing the store's webhook settings). The OCC writes and
+    /// the slot outcomes are the action; its audit row records how many slots registered.
     pub async fn retry_slots(&self, actor: &Actor, merchant: MerchantId) -> Result<usize, OpsError> {
-        self.audited(actor, "retry_slots", merchant, async {
+        self.audited(actor, "retry_slots", merchant, async |_tx| {
             let session = self.tokens.session(merchant).await.map_err(|e| OpsError::StoreUnavailable(e.to_string()))?;
             let outcomes = self.registrar.register_all(&session.store, &session.token, merchant).await;
             Ok(outcomes.iter().filter(|o| o.status == storelink_registrar::SlotStatus::Registered).count())
@@ -262,11 +297,20 @@ impl Ops {
         .await
     }
 
-    async fn set_status(&self, merchant: MerchantId, status: MerchantStatus) -> Result<(), OpsError> {
+    async fn set_status(
+        &self,
+        tx: &mut PgConnection,
+        merchant: MerchantId,
+        status: MerchantStatus,
+    ) -> Result<(), OpsError> {
         let current = self.merchant(merchant).await?;
         if current.status == MerchantStatus::Revoked {
             return Err(OpsError::Revoked);
         }
-        merchants::set_status(&self.pool, merchant, status).await.map_err(|e| OpsError::Internal(e.to_string()))
+        merchants::set_status_in(tx, merchant, status).await.map_err(internal)
     }
+}
+
+fn internal(e: impl std::fmt::Display) -> OpsError {
+    OpsError::Internal(e.to_string())
 }

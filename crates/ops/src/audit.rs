@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use storelink_core::MerchantId;
 
 /// Who acts and from where.
@@ -33,8 +33,9 @@ pub struct AuditEntry {
     pub detail: serde_json::Value,
 }
 
+/// Writes one audit row on `conn`: inside the action's transaction, it commits with the action or not at all.
 pub(crate) async fn record(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     actor: &Actor,
     action: &str,
     merchant: Option<MerchantId>,
@@ -50,7 +51,7 @@ pub(crate) async fn record(
     .bind(merchant)
     .bind(outcome)
     .bind(detail)
-    .execute(pool)
+    .execute(conn)
     .await?;
     Ok(())
 }

@@ -47,7 +47,8 @@ pub(crate) struct MerchantView {
 
 const MERCHANT_VIEW: &str = "SELECT m.merchant_id, m.store_url, m.platform, m.status, m.connected_at,
         (SELECT count(*) FROM webhook_slots w WHERE w.merchant_id = m.merchant_id AND w.status = 'registered') AS slots_registered,
-        (SELECT count(*) FROM webhook_slots w WHERE w.merchant_id = m.merchant_id AND w.status = 'failed') AS slots_failed,
+        (SELECT count(*) FROM webhook_slots w WHERE w.merchant_id = m.merchant_id
+            AND (w.status = 'failed' OR (w.status = 'pending' AND w.next_attempt_at <= now()))) AS slots_failed,
         (SELECT last_success_at FROM sync_state s WHERE s.merchant_id = m.merchant_id AND s.kind = 'catalog') AS last_catalog_sync_at,
         (SELECT last_success_at FROM sync_state s WHERE s.merchant_id = m.merchant_id AND s.kind = 'orders') AS last_orders_sync_at
      FROM merchants m";

@@ -51,6 +51,9 @@ pub struct RegistrarConfig {
     pub retry_cap: Duration,
     /// How often the background loop looks for due slots.
     pub retry_poll: Duration,
+    /// A slot still `pending` this long after its merchant was saved was never recorded (the process
+    /// stopped mid-connect, or recording failed): the retry loop then registers it.
+    pub pending_stale_after: Duration,
 }
 
 impl RegistrarConfig {
@@ -61,6 +64,7 @@ impl RegistrarConfig {
             retry_base: Duration::from_secs(30),
             retry_cap: Duration::from_secs(3600),
             retry_poll: Duration::from_secs(5),
+            pending_stale_after: Duration::from_secs(120),
         }
     }
 

@@ -1,7 +1,7 @@
 //! Queries on `webhook_slots`: one row per (merchant, slot) with its latest outcome.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use std::time::Duration;
 use storelink_core::{MerchantId, Slot};
 
@@ -129,14 +129,50 @@ pub(crate) async fn record(
     Ok(attempts)
 }
 
+/// Writes every slot as `pending` (attempts afresh) inside the caller's transaction, the one that saves
+/// the merchant: should the process stop before the outcomes are recorded, the rows are there, and
+/// `claim_due` takes them once they are `stale_after` old.
+pub(crate) async fn mark_pending(
+    conn: &mut PgConnection,
+    merchant: MerchantId,
+    slots: &[(Slot, &str, String)],
+    stale_after: Duration,
+) -> Result<(), sqlx::Error> {
+    let names: Vec<&str> = slots.iter().map(|(slot, _, _)| slot.as_str()).collect();
+    let ids: Vec<&str> = slots.iter().map(|(_, id, _)| *id).collect();
+    let urls: Vec<&str> = slots.iter().map(|(_, _, url)| url.as_str()).collect();
+    sqlx::query(
+        "INSERT INTO webhook_slots (merchant_id, slot, occ_webhook_id, callback_url, status, attempts, next_attempt_at)
+         SELECT $1, slot, id, url, 'pending', 0, now() + make_interval(secs => $5::float8)
+         FROM unnest($2::text[], $3::text[], $4::text[]) AS s (slot, id, url)
+         ON CONFLICT (merchant_id, slot) DO UPDATE SET
+            occ_webhook_id = EXCLUDED.occ_webhook_id,
+            callback_url = EXCLUDED.callback_url,
+            status = 'pending',
+            attempts = 0,
+            last_error = NULL,
+            next_attempt_at = EXCLUDED.next_attempt_at,
+            updated_at = now()",
+    )
+    .bind(merchant)
+    .bind(names)
+    .bind(ids)
+    .bind(urls)
+    .bind(stale_after.as_secs_f64())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// A new connection starts every slot's attempt count afresh.
 pub(crate) async fn reset_attempts(pool: &PgPool, merchant: MerchantId) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE webhook_slots SET attempts = 0 WHERE merchant_id = $1").bind(merchant).execute(pool).await?;
     Ok(())
 }
 
-/// Claims due failed slots for one worker: pushing `next_attempt_at` out by `lease` hides them from
-/// other workers while this one works, and a crashed worker's claim simply expires.
+/// Claims due slots for one worker: failed ones whose backoff is over, and pending ones whose outcome
+/// was never recorded. Pushing `next_attempt_at` out by `lease` hides them from other workers while
+/// this one works, and a crashed worker's claim simply expires.
 pub(crate) async fn claim_due(
     pool: &PgPool,
     limit: i64,
@@ -145,7 +181,7 @@ pub(crate) async fn claim_due(
     let rows = sqlx::query_as::<_, (MerchantId, String)>(
         "UPDATE webhook_slots s SET next_attempt_at = now() + make_interval(secs => $2::float8)
          FROM (SELECT merchant_id, slot FROM webhook_slots
-               WHERE status = 'failed' AND next_attempt_at <= now()
+               WHERE status IN ('failed', 'pending') AND next_attempt_at <= now()
                ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) due
          WHERE s.merchant_id = due.merchant_id AND s.slot = due.slot
          RETURNING s.merchant_id, s.slot",

@@ -5,7 +5,7 @@ use crate::config::RegistrarConfig;
 use crate::record::{self, Attempt, SlotStatus};
 use futures::future::join_all;
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use std::sync::Arc;
 use storelink_core::webhook_secret_purpose;
 use storelink_core::{MerchantId, Slot};
@@ -47,6 +47,16 @@ impl Registrar {
     pub fn callback_url(&self, merchant: MerchantId, slot: Slot) -> String {
         let base = self.config.public_url.as_str().trim_end_matches('/');
         format!("{base}/webhooks/occ/{merchant}/{slot}")
+    }
+
+    /// Records every slot as `pending` in the transaction that saves the merchant (see
+    /// `record::mark_pending`), so no crash between the save and the outcomes leaves a slot unknown.
+    pub async fn mark_pending(&self, conn: &mut PgConnection, merchant: MerchantId) -> Result<(), sqlx::Error> {
+        let slots: Vec<(Slot, &str, String)> = Slot::ALL
+            .into_iter()
+            .map(|slot| (slot, self.config.slot_map.webhook_id(slot), self.callback_url(merchant, slot)))
+            .collect();
+        record::mark_pending(conn, merchant, &slots, self.config.pending_stale_after).await
     }
 
     /// Phase one: read the four webhooks (with their secrets) concurrently.

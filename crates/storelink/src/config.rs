@@ -36,6 +36,8 @@ pub struct RawConfig {
     pub slot_retry_base_secs: f64,
     pub slot_retry_cap_secs: f64,
     pub slot_retry_poll_secs: f64,
+    /// A slot still `pending` this long after connect was never recorded; the retry loop takes it.
+    pub slot_pending_stale_secs: f64,
     pub db_max_connections: u32,
     pub occ_request_timeout_secs: f64,
     /// Enqueue periodic syncs (off: only initial and manual syncs run).
@@ -106,6 +108,7 @@ impl Default for RawConfig {
             slot_retry_base_secs: 30.0,
             slot_retry_cap_secs: 3600.0,
             slot_retry_poll_secs: 5.0,
+            slot_pending_stale_secs: 120.0,
             db_max_connections: 20,
             occ_request_timeout_secs: 30.0,
             schedule_syncs: true,
@@ -186,6 +189,7 @@ impl Config {
             ("STORELINK_SLOT_RETRY_BASE_SECS", raw.slot_retry_base_secs),
             ("STORELINK_SLOT_RETRY_CAP_SECS", raw.slot_retry_cap_secs),
             ("STORELINK_SLOT_RETRY_POLL_SECS", raw.slot_retry_poll_secs),
+            ("STORELINK_SLOT_PENDING_STALE_SECS", raw.slot_pending_stale_secs),
             ("STORELINK_OCC_REQUEST_TIMEOUT_SECS", raw.occ_request_timeout_secs),
             ("STORELINK_JOB_LEASE_SECS", raw.job_lease_secs),
             ("STORELINK_JOB_HEARTBEAT_SECS", raw.job_heartbeat_secs),

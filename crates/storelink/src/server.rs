@@ -62,6 +62,7 @@ impl Services {
         registrar_config.retry_base = Config::secs(config.raw.slot_retry_base_secs);
         registrar_config.retry_cap = Config::secs(config.raw.slot_retry_cap_secs);
         registrar_config.retry_poll = Config::secs(config.raw.slot_retry_poll_secs);
+        registrar_config.pending_stale_after = Config::secs(config.raw.slot_pending_stale_secs);
         let registrar = Registrar::new(pool.clone(), occ.clone(), vault.clone(), registrar_config);
         let tokens = TokenCache::new(pool.clone(), occ.clone(), vault.clone(), TokenConfig::default());
         let queue = Queue::new(pool.clone()).with_any_status_kinds(&[storelink_partner_webhooks::KIND]);

@@ -105,10 +105,19 @@ pub async fn list(pool: &PgPool, limit: i64) -> Result<Vec<Merchant>, TenantErro
 }
 
 pub async fn set_status(pool: &PgPool, merchant_id: MerchantId, status: MerchantStatus) -> Result<(), TenantError> {
+    set_status_in(pool, merchant_id, status).await
+}
+
+/// `set_status` on any executor, e.g. inside the caller's transaction.
+pub async fn set_status_in(
+    conn: impl sqlx::PgExecutor<'_>,
+    merchant_id: MerchantId,
+    status: MerchantStatus,
+) -> Result<(), TenantError> {
     let done = sqlx::query("UPDATE merchants SET status = $2, updated_at = now() WHERE merchant_id = $1")
         .bind(merchant_id)
         .bind(status.as_str())
-        .execute(pool)
+        .execute(conn)
         .await?;
     if done.rows_affected() == 0 {
         return Err(TenantError::MerchantNotFound);

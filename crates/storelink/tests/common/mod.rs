@@ -19,6 +19,8 @@ pub struct AppOptions {
     pub allow_insecure: bool,
     pub per_client_per_minute: u32,
     pub per_store_per_minute: u32,
+    /// After this long a slot left `pending` (outcome never recorded) is taken by the retry loop.
+    pub slot_pending_stale_secs: f64,
     pub sim: SimOptions,
 }
 
@@ -28,6 +30,7 @@ impl Default for AppOptions {
             allow_insecure: true,
             per_client_per_minute: 1000,
             per_store_per_minute: 1000,
+            slot_pending_stale_secs: 120.0,
             sim: SimOptions::default(),
         }
     }
@@ -64,6 +67,7 @@ pub async fn spawn_app_with(opts: AppOptions) -> TestApp {
         slot_retry_base_secs: 0.05,
         slot_retry_cap_secs: 0.2,
         slot_retry_poll_secs: 0.05,
+        slot_pending_stale_secs: opts.slot_pending_stale_secs,
         webhook_retry_schedule: "100ms,200ms,300ms,400ms,500ms,500ms,500ms".into(),
         ..RawConfig::default()
     };
@@ -182,6 +186,11 @@ impl TestApp {
         self.services = services;
         self.handle = handle;
         self.shutdown = shutdown;
+    }
+
+    /// Stop the background workers (sync, slot retries, deliveries), leaving the web server running.
+    pub fn stop_workers(&self) {
+        self.shutdown.cancel();
     }
 
     /// A partner API bearer token for the test partner.
