@@ -19,7 +19,7 @@ use storelink_jobs::{Handler, Job, JobContext, Outcome, Queue, Worker, WorkerCon
 use storelink_netguard::Policy;
 use storelink_occ::{OccClient, OccConfig};
 use storelink_onboarding::{ConnectLimits, Csrf, Limiters, Onboarding, Pipeline};
-use storelink_partner_api::{PartnerApi, TokenIssuer};
+use storelink_partner_api::{PartnerApi, TokenIssuer, TokenThrottle};
 use storelink_partner_webhooks::{DeliverHandler, DeliveryConfig, Endpoints};
 use storelink_registrar::{Registrar, RegistrarConfig};
 use storelink_sync::SyncHandler;
@@ -132,6 +132,7 @@ pub fn http_server(services: &Services, listener: TcpListener, demo: bool) -> st
         occ: services.occ.clone(),
         vault: services.vault.clone(),
         policy: services.policy,
+        token_throttle: TokenThrottle::default(),
     };
     let secure = services.config.public_url.scheme() == "https";
     let console = storelink_ops_console::Console::new(
