@@ -3,11 +3,13 @@
 
 pub mod db;
 pub mod ids;
+pub mod limit;
 pub mod slot;
 pub mod sync_kind;
 pub mod trace;
 
 pub use ids::{MerchantId, PartnerId};
+pub use limit::KeyedLimiter;
 pub use slot::Slot;
 pub use sync_kind::SyncKind;
 pub use trace::TraceContext;

@@ -1,6 +1,8 @@
 //! Which IP addresses are public enough to connect to on a merchant's behalf.
 //! Refused: loopback, private, link-local (cloud metadata), CGNAT, multicast, documentation,
-//! reserved ranges, and IPv6 forms that embed one of those IPv4 addresses.
+//! reserved ranges, IPv6 forms that embed one of those IPv4 addresses, every IPv4-mapped address
+//! (`::ffff:0:0/96`: a socket never needs one to reach a public IPv4 host, and some stacks route it to
+//! the local IPv4 side) and local-use NAT64 (`64:ff9b:1::/48`, RFC 8215: a site's own translator).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -49,6 +51,10 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
 }
 
 fn is_public_v6(ip: Ipv6Addr) -> bool {
+    let s = ip.segments();
+    if ip.to_ipv4_mapped().is_some() || s[..3] == [0x64, 0xff9b, 0x0001] {
+        return false;
+    }
     if let Some(v4) = embedded_v4(ip) {
         return is_public_v4(v4);
     }
@@ -64,13 +70,10 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
     !refused
 }
 
-/// IPv4 addresses hidden in IPv6 forms: mapped, compatible, NAT64 and 6to4.
+/// IPv4 addresses hidden in IPv6 forms: compatible, NAT64 and 6to4 (mapped ones are refused whole).
 fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = ip.segments();
     let tail = || Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
-    if let Some(v4) = ip.to_ipv4_mapped() {
-        return Some(v4);
-    }
     if s[..6] == [0, 0, 0, 0, 0, 0] && !ip.is_loopback() && !ip.is_unspecified() {
         return Some(tail()); // deprecated IPv4-compatible ::a.b.c.d
     }
@@ -127,6 +130,13 @@ mod tests {
             "64:ff9b::a9fe:a9fe",
             "2002:7f00:1::",
             "100::1",
+            "::ffff:8.8.8.8",
+            "::ffff:0:0",
+            "::ffff:93.184.216.34",
+            "::ffff:255.255.255.255",
+            "64:ff9b:1::",
+            "64:ff9b:1::808:808",
+            "64:ff9b:1:ffff:ffff:ffff:ffff:ffff",
         ];
         for ip in refused {
             let parsed: IpAddr = ip.parse().expect(ip);
@@ -149,8 +159,8 @@ mod tests {
             "169.255.0.1",
             "2606:4700:4700::1111",
             "2a00:1450:4001:80b::200e",
-            "::ffff:8.8.8.8",
             "2002:0808:0808::1",
+            "64:ff9b::808:808",
         ];
         for ip in allowed {
             let parsed: IpAddr = ip.parse().expect(ip);

@@ -1,6 +1,8 @@
-//! CSRF protection for the onboarding form: a random value in a cookie, and in the form its HMAC
-//! under a server key. A forged cross-site POST lacks the token; an attacker who can plant a cookie
-//! (a sibling subdomain) still cannot compute the matching token without the server key.
+//! CSRF protection for the onboarding form: a random value the server mints into a cookie, and in
+//! the form its HMAC under a server key. A forged cross-site POST lacks the token. The server never
+//! adopts a cookie value the browser sends, and under https the cookie is `__Host-` prefixed so a
+//! sibling subdomain cannot plant one; a POST the browser marks as coming from another site or a
+//! sibling subdomain (`Sec-Fetch-Site`) is refused outright.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -10,6 +12,8 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 pub const COOKIE: &str = "sl_csrf";
+/// The cookie's name under https.
+pub const SECURE_COOKIE: &str = "__Host-sl_csrf";
 
 #[derive(Clone)]
 pub struct Csrf {
@@ -21,6 +25,10 @@ impl Csrf {
     /// `key` must be shared by every web process (derive it from the master keys).
     pub fn new(key: [u8; 32], secure_cookie: bool) -> Self {
         Self { key, secure_cookie }
+    }
+
+    pub fn cookie_name(&self) -> &'static str {
+        if self.secure_cookie { SECURE_COOKIE } else { COOKIE }
     }
 
     pub fn new_cookie_value() -> String {
@@ -55,6 +63,13 @@ impl Csrf {
     }
 }
 
+/// False when the browser says the POST came from another site or a sibling subdomain
+/// (`Sec-Fetch-Site: cross-site` / `same-site`). Browsers that send no such header are left to the
+/// token.
+pub fn same_origin_or_unknown(sec_fetch_site: Option<&str>) -> bool {
+    !matches!(sec_fetch_site.map(str::trim), Some(site) if site.eq_ignore_ascii_case("cross-site") || site.eq_ignore_ascii_case("same-site"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,5 +86,17 @@ mod tests {
         assert!(!csrf.verify(Some(&Csrf::new_cookie_value()), Some(&token)));
         assert!(!Csrf::new([8; 32], false).verify(Some(&cookie), Some(&token)));
         assert!(!csrf.verify(Some(&cookie), Some(&token[..token.len() - 2])));
+    }
+
+    #[test]
+    fn only_same_origin_or_unlabelled_posts_pass_the_fetch_site_check() {
+        for (site, ok) in [(None, true), (Some("same-origin"), true), (Some("none"), true)] {
+            assert_eq!(same_origin_or_unknown(site), ok, "{site:?}");
+        }
+        for site in ["cross-site", "same-site", "Cross-Site"] {
+            assert!(!same_origin_or_unknown(Some(site)), "{site}");
+        }
+        assert_eq!(Csrf::new([1; 32], true).cookie_name(), "__Host-sl_csrf");
+        assert_eq!(Csrf::new([1; 32], false).cookie_name(), "sl_csrf");
     }
 }

@@ -64,6 +64,14 @@ impl ConnectError {
         }
     }
 
+    /// The store refused the login or did not answer it properly: what the per-store backoff counts.
+    pub fn is_failed_login(&self) -> bool {
+        matches!(
+            self,
+            ConnectError::KeyRejected | ConnectError::StoreUnreachable { .. } | ConnectError::StoreError { .. }
+        )
+    }
+
     /// Maps the test login's failure. Any 4xx from login means the key was refused.
     pub(crate) fn from_login(host: &str, error: OccError) -> Self {
         match error {

@@ -8,10 +8,11 @@ use crate::pages::{self, ConnectPage};
 use crate::pipeline::{self, Pipeline};
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use std::time::Duration;
 use storelink_core::PartnerId;
+use storelink_netguard::ClientIp;
 use storelink_tenants::{Partner, partners};
 
 /// An opaque `state` longer than this is not a partner's CSRF value but an attempt to bloat URLs.
@@ -68,17 +69,16 @@ struct Link {
     state: String,
 }
 
-async fn show(ob: web::Data<Onboarding>, req: HttpRequest, q: web::Query<LinkQuery>) -> HttpResponse {
+async fn show(ob: web::Data<Onboarding>, q: web::Query<LinkQuery>) -> HttpResponse {
     let q = q.into_inner();
     let link = match check_link(&ob, q.partner_id, q.redirect_uri, q.state).await {
         Ok(link) => link,
         Err(page) => return page,
     };
-    let cookie_value = req
-        .cookie(csrf::COOKIE)
-        .map(|c| c.value().to_owned())
-        .filter(|v| v.len() >= 32)
-        .unwrap_or_else(Csrf::new_cookie_value);
+    // Always a value of our own: adopting the browser's would let a cookie planted from a sibling
+    // subdomain come back with a valid token (cookie tossing). A second tab's form replaces the
+    // first's cookie, so only the latest form can be sent.
+    let cookie_value = Csrf::new_cookie_value();
     let token = ob.csrf.token_for(&cookie_value);
     let mut response = render_form(&link, "", &token, None);
     if let Err(e) = response.add_cookie(&csrf_cookie(&ob.csrf, cookie_value)) {
@@ -89,8 +89,11 @@ async fn show(ob: web::Data<Onboarding>, req: HttpRequest, q: web::Query<LinkQue
 
 async fn submit(ob: web::Data<Onboarding>, req: HttpRequest, form: web::Form<ConnectForm>) -> HttpResponse {
     let form = form.into_inner();
-    let cookie = req.cookie(csrf::COOKIE);
-    if !ob.csrf.verify(cookie.as_ref().map(|c| c.value()), form.csrf_token.as_deref()) {
+    let cookie = req.cookie(ob.csrf.cookie_name());
+    let fetch_site = req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if !csrf::same_origin_or_unknown(fetch_site)
+        || !ob.csrf.verify(cookie.as_ref().map(|c| c.value()), form.csrf_token.as_deref())
+    {
         return pages::problem(
             StatusCode::FORBIDDEN,
             "Your session expired",
@@ -105,15 +108,22 @@ async fn submit(ob: web::Data<Onboarding>, req: HttpRequest, form: web::Form<Con
     let token = form.csrf_token.unwrap_or_default();
     let store_input = form.store_url.unwrap_or_default();
 
-    let client = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".to_owned());
+    let client = client_address(&req);
     if let Err(wait) = ob.limiters.check_client(&client) {
         return too_many(wait);
     }
     let result = async {
         let store = ob.pipeline.vet_store(&store_input).await?;
-        ob.limiters.check_store(store.as_str()).map_err(Limited)?;
+        ob.limiters.check_store(store.as_str(), &client).map_err(Limited)?;
         let key = pipeline::clean_key(form.app_key.as_deref().unwrap_or_default())?;
-        ob.pipeline.connect(link.partner.partner_id, store, key).await.map_err(Failure::from)
+        let store_text = store.as_str().to_owned();
+        let outcome = ob.pipeline.connect(link.partner.partner_id, store, key).await;
+        match &outcome {
+            Ok(_) => ob.limiters.login_succeeded(&store_text, &client),
+            Err(e) if e.is_failed_login() => ob.limiters.login_failed(&store_text, &client),
+            Err(_) => {}
+        }
+        outcome.map_err(Failure::from)
     }
     .await;
 
@@ -181,6 +191,15 @@ fn too_many(wait: Duration) -> HttpResponse {
         response.headers_mut().insert(actix_web::http::header::RETRY_AFTER, value);
     }
     response
+}
+
+/// The client address the web server resolved (`STORELINK_TRUSTED_PROXIES`), else the TCP peer.
+fn client_address(req: &HttpRequest) -> String {
+    req.extensions()
+        .get::<ClientIp>()
+        .map(|c| c.0)
+        .or_else(|| req.peer_addr().map(|a| a.ip()))
+        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
 }
 
 fn invalid_link(message: &str) -> HttpResponse {
@@ -260,9 +279,11 @@ fn render_form(link: &Link, store_url: &str, token: &str, error: Option<ConnectE
     pages::html(status, &page)
 }
 
+/// Under https the cookie is `__Host-` prefixed: browsers then refuse it from any other host (no
+/// `Domain`), so a sibling subdomain cannot plant one.
 fn csrf_cookie(csrf: &Csrf, value: String) -> Cookie<'static> {
-    Cookie::build(csrf::COOKIE, value)
-        .path("/connect")
+    Cookie::build(csrf.cookie_name(), value)
+        .path(if csrf.secure_cookie { "/" } else { "/connect" })
         .http_only(true)
         .secure(csrf.secure_cookie)
         .same_site(SameSite::Lax)

@@ -1,29 +1,37 @@
 //! Who is calling: the session cookie, the CSRF token bound to it, and the login rate limit.
 
-use std::num::NonZeroU32;
-use std::sync::Arc;
-
-use actix_web::HttpRequest;
 use actix_web::cookie::{Cookie, SameSite};
+use actix_web::{HttpMessage, HttpRequest};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use storelink_core::KeyedLimiter;
+use storelink_netguard::ClientIp;
 
 pub(crate) const COOKIE: &str = "sl_ops";
+
+/// Longer than any user name `ops-users add` accepts (64); a longer one is refused before it is
+/// used as a limiter key or looked up.
+pub(crate) const MAX_USERNAME: usize = 128;
 
 #[derive(Clone)]
 pub(crate) struct Guard {
     csrf_key: [u8; 32],
     pub secure: bool,
-    logins: Arc<DefaultKeyedRateLimiter<String>>,
+    /// Sign-in attempts per client address, and per (client address, user name).
+    clients: KeyedLimiter,
+    pairs: KeyedLimiter,
 }
 
 impl Guard {
     pub fn new(csrf_key: [u8; 32], secure: bool, logins_per_minute: u32) -> Self {
-        let quota = Quota::per_minute(NonZeroU32::new(logins_per_minute.max(1)).unwrap_or(nonzero_ext::nonzero!(1u32)));
-        Self { csrf_key, secure, logins: Arc::new(RateLimiter::keyed(quota)) }
+        Self {
+            csrf_key,
+            secure,
+            clients: KeyedLimiter::per_minute(logins_per_minute),
+            pairs: KeyedLimiter::per_minute(logins_per_minute),
+        }
     }
 
     pub fn session_token(req: &HttpRequest) -> Option<String> {
@@ -59,13 +67,24 @@ impl Guard {
         mac.verify_slice(&bytes).is_ok()
     }
 
-    /// Login attempts per client address and user name.
-    pub fn login_allowed(&self, client: &str, username: &str) -> bool {
-        self.logins.check_key(&format!("{client}|{username}")).is_ok()
-            && self.logins.check_key(&client.to_owned()).is_ok()
+    /// Login attempts per client address. Checked before the user name is looked at, so a client
+    /// over its limit adds no key anywhere.
+    pub fn client_allowed(&self, client: &str) -> bool {
+        self.clients.check(client).is_ok()
+    }
+
+    /// Login attempts per client address and user name (at most `MAX_USERNAME` bytes, checked by the
+    /// caller): keys per client are bounded by its own limit, and expired ones are pruned.
+    pub fn pair_allowed(&self, client: &str, username: &str) -> bool {
+        username.len() <= MAX_USERNAME && self.pairs.check(&format!("{client}|{username}")).is_ok()
     }
 }
 
+/// The client address the web server resolved (`STORELINK_TRUSTED_PROXIES`), else the TCP peer.
 pub(crate) fn client_address(req: &HttpRequest) -> String {
-    req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".into())
+    req.extensions()
+        .get::<ClientIp>()
+        .map(|c| c.0)
+        .or_else(|| req.peer_addr().map(|a| a.ip()))
+        .map_or_else(|| "unknown".into(), |ip| ip.to_string())
 }

@@ -12,7 +12,7 @@ use sqlx::PgPool;
 use storelink_core::{MerchantId, SyncKind};
 use storelink_ops::{Actor, Ops, OpsError};
 
-use crate::auth::{Guard, client_address};
+use crate::auth::{Guard, MAX_USERNAME, client_address};
 use crate::pages::{Line, LoginPage, MessagePage, Section, TenantPage, TenantRow, TenantsPage};
 use crate::users::{self, Role, User};
 
@@ -92,9 +92,19 @@ async fn login(console: web::Data<Console>, req: HttpRequest, form: web::Form<Lo
     let again = |status, error: &str| {
         render(status, &LoginPage { error: Some(error.to_owned()), username: form.username.clone() })
     };
-    if !console.guard.login_allowed(&client, &form.username) {
+    let limited = || {
         tracing::warn!(%client, "ops login rate-limited");
-        return again(StatusCode::TOO_MANY_REQUESTS, "Too many sign-in attempts. Wait a minute and try again.");
+        again(StatusCode::TOO_MANY_REQUESTS, "Too many sign-in attempts. Wait a minute and try again.")
+    };
+    if !console.guard.client_allowed(&client) {
+        return limited();
+    }
+    if form.username.len() > MAX_USERNAME {
+        let page = LoginPage { error: Some("That user name is too long.".to_owned()), username: String::new() };
+        return render(StatusCode::BAD_REQUEST, &page);
+    }
+    if !console.guard.pair_allowed(&client, &form.username) {
+        return limited();
     }
     let password = SecretString::from(form.password.clone());
     let user = match users::verify(&console.pool, &form.username, &password).await {

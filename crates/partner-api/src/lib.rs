@@ -11,9 +11,11 @@ mod docs;
 mod orders;
 mod problem;
 mod routes;
+mod throttle;
 mod webhooks;
 
 pub use auth::{AUDIENCE, Claims, TokenIssuer};
 pub use docs::ApiDoc;
 pub use problem::{ApiError, Problem};
 pub use routes::{PUBLIC_ROUTES, PartnerApi, RouteSpec, routes};
+pub use throttle::TokenThrottle;

@@ -20,6 +20,9 @@ pub enum ApiError {
     Conflict { code: &'static str, detail: String },
     #[error("temporarily unavailable")]
     Unavailable,
+    /// Too many requests from this client address or for this client id; retry after the seconds.
+    #[error("too many requests; retry after {retry_after_secs} seconds")]
+    RateLimited { retry_after_secs: u64 },
     /// The merchant's store did not answer; nothing was created. Retry after the given seconds.
     #[error("the merchant's store is unavailable; nothing was created, retry later")]
     StoreUnavailable { retry_after_secs: u64 },
@@ -39,7 +42,7 @@ pub struct Problem {
     pub status: u16,
     /// Stable code: unauthorized, not_found, bad_request, unknown_sku, out_of_stock,
     /// invalid_shipping_method, idempotency_key_reused, order_not_cancellable, invalid_endpoint,
-    /// store_unavailable, order_outcome_unknown, unavailable.
+    /// store_unavailable, order_outcome_unknown, unavailable, rate_limited.
     pub code: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
@@ -53,6 +56,7 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Unprocessable { code, .. } | ApiError::Conflict { code, .. } => code,
             ApiError::Unavailable => "unavailable",
+            ApiError::RateLimited { .. } => "rate_limited",
             ApiError::StoreUnavailable { .. } => "store_unavailable",
             ApiError::OutcomeUnknown { .. } => "order_outcome_unknown",
         }
@@ -75,6 +79,7 @@ impl ApiError {
             ApiError::Unprocessable { .. } => "The request cannot be carried out",
             ApiError::Conflict { .. } => "Conflict",
             ApiError::Unavailable => "Temporarily unavailable",
+            ApiError::RateLimited { .. } => "Too many requests",
             ApiError::StoreUnavailable { .. } => "The merchant's store is unavailable",
             ApiError::OutcomeUnknown { .. } => "The order's outcome is not known yet",
         }
@@ -86,7 +91,8 @@ impl ApiError {
             | ApiError::Unprocessable { .. }
             | ApiError::Conflict { .. }
             | ApiError::StoreUnavailable { .. }
-            | ApiError::OutcomeUnknown { .. } => Some(self.to_string()),
+            | ApiError::OutcomeUnknown { .. }
+            | ApiError::RateLimited { .. } => Some(self.to_string()),
             _ => None,
         }
     }
@@ -107,6 +113,7 @@ impl ResponseError for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable | ApiError::StoreUnavailable { .. } | ApiError::OutcomeUnknown { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -121,7 +128,9 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized => {
                 response.insert_header(("WWW-Authenticate", "Bearer"));
             }
-            ApiError::StoreUnavailable { retry_after_secs } | ApiError::OutcomeUnknown { retry_after_secs } => {
+            ApiError::StoreUnavailable { retry_after_secs }
+            | ApiError::OutcomeUnknown { retry_after_secs }
+            | ApiError::RateLimited { retry_after_secs } => {
                 response.insert_header(("Retry-After", retry_after_secs.to_string()));
             }
             _ => {}

@@ -5,18 +5,19 @@
 use std::time::Duration;
 
 use actix_web::http::Method;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use secrecy::SecretString;
 use serde::Deserialize;
 use sqlx::PgPool;
 use storelink_core::{MerchantId, PartnerId};
-use storelink_netguard::Policy;
+use storelink_netguard::{ClientIp, Policy};
 use storelink_occ::OccClient;
 use storelink_partner_webhooks::Endpoints;
 use storelink_vault::Vault;
 use utoipa::ToSchema;
 
-use crate::{ApiError, TokenIssuer, catalog, docs, orders, webhooks};
+use crate::throttle::MAX_CLIENT_ID;
+use crate::{ApiError, TokenIssuer, TokenThrottle, catalog, docs, orders, webhooks};
 
 pub(crate) const MAX_LIMIT: i64 = 250;
 
@@ -30,6 +31,8 @@ pub struct PartnerApi {
     pub occ: OccClient,
     pub vault: Vault,
     pub policy: Policy,
+    /// Limits and the concurrency bound in front of the token endpoint's argon2 check.
+    pub token_throttle: TokenThrottle,
 }
 
 /// One served route: method, path (below the server root) and how to build its handler.
@@ -123,8 +126,10 @@ pub(crate) struct TokenRequest {
     request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "`{access_token, token_type: Bearer, expires_in}`"),
               (status = 400, description = "`{error: unsupported_grant_type}`"),
-              (status = 401, description = "`{error: invalid_client}`")))]
-pub(crate) async fn token(api: web::Data<PartnerApi>, form: web::Form<TokenRequest>) -> HttpResponse {
+              (status = 401, description = "`{error: invalid_client}`"),
+              (status = 429, description = "Too many token requests from this address or for this client id; \
+                                             retry after `Retry-After` seconds", body = crate::Problem)))]
+pub(crate) async fn token(api: web::Data<PartnerApi>, req: HttpRequest, form: web::Form<TokenRequest>) -> HttpResponse {
     let oauth_error = |status: actix_web::http::StatusCode, error: &str| {
         HttpResponse::build(status).json(serde_json::json!({"error": error}))
     };
@@ -132,8 +137,35 @@ pub(crate) async fn token(api: web::Data<PartnerApi>, form: web::Form<TokenReque
     if form.grant_type != "client_credentials" {
         return oauth_error(actix_web::http::StatusCode::BAD_REQUEST, "unsupported_grant_type");
     }
-    let secret = SecretString::from(form.client_secret);
-    let partner = match storelink_tenants::partners::verify_secret(&api.pool, &form.client_id, &secret).await {
+    if form.client_id.len() > MAX_CLIENT_ID {
+        return oauth_error(actix_web::http::StatusCode::UNAUTHORIZED, "invalid_client");
+    }
+    let address = req
+        .extensions()
+        .get::<ClientIp>()
+        .map(|c| c.0)
+        .or_else(|| req.peer_addr().map(|a| a.ip()))
+        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    if let Err(limited) = api.token_throttle.admit(&address, &form.client_id) {
+        tracing::info!(%address, "token request rate-limited");
+        return HttpResponse::from_error(limited);
+    }
+    let verified = match storelink_tenants::partners::secret_hash(&api.pool, &form.client_id).await {
+        Ok(Some((partner, hash))) => {
+            let secret = SecretString::from(form.client_secret);
+            let matches = move |memory: &mut _| storelink_tenants::partners::secret_matches_in(&hash, &secret, memory);
+            match api.token_throttle.hash(matches).await {
+                Ok(ok) => Ok(ok.then_some(partner)),
+                Err(busy) => {
+                    tracing::info!(%address, "token request refused: no hashing thread free");
+                    return HttpResponse::from_error(busy);
+                }
+            }
+        }
+        Ok(None) => Ok(None),
+        Err(e) => Err(e),
+    };
+    let partner = match verified {
         Ok(Some(partner)) => partner,
         Ok(None) => return oauth_error(actix_web::http::StatusCode::UNAUTHORIZED, "invalid_client"),
         Err(e) => {

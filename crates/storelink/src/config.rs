@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use storelink_netguard::TrustedProxies;
 use storelink_registrar::SlotMap;
 use url::Url;
 
@@ -70,6 +71,12 @@ pub struct RawConfig {
     pub retention_days: u32,
     /// Where a `worker` process serves /metrics, /healthz and /readyz (empty: not served).
     pub worker_metrics_listen: Option<String>,
+    /// Where a `serve` process serves /metrics, /healthz and /readyz, apart from the public port
+    /// (empty: not served). Loopback by default.
+    pub metrics_listen: String,
+    /// Reverse proxies (comma-separated addresses and CIDR ranges) whose `X-Forwarded-For` /
+    /// `Forwarded` headers name the client. Empty: none; the TCP peer is the client.
+    pub trusted_proxies: String,
 }
 
 /// `1`, `true`, `yes`, `on` (and their opposites) as environment variables are usually written.
@@ -126,6 +133,8 @@ impl Default for RawConfig {
             ops_logins_per_minute: 10,
             retention_days: 30,
             worker_metrics_listen: None,
+            metrics_listen: "127.0.0.1:9464".into(),
+            trusted_proxies: String::new(),
         }
     }
 }
@@ -156,6 +165,9 @@ pub struct Config {
     pub public_url: Url,
     pub slot_map: SlotMap,
     pub webhook_retry_schedule: Vec<Duration>,
+    /// `None`: /metrics is not served by `serve`.
+    pub metrics_listen: Option<SocketAddr>,
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Config {
@@ -219,7 +231,18 @@ impl Config {
         if !(1..=3650).contains(&raw.retention_days) {
             return Err(invalid("STORELINK_RETENTION_DAYS", "must be between 1 and 3650".into()));
         }
-        Ok(Self { raw, listen, public_url, slot_map, webhook_retry_schedule })
+        let metrics_listen = match raw.metrics_listen.trim() {
+            "" => None,
+            text => Some(text.parse().map_err(|e| {
+                invalid("STORELINK_METRICS_LISTEN", format!("{e} (expected host:port, e.g. 127.0.0.1:9464, or empty)"))
+            })?),
+        };
+        if metrics_listen == Some(listen) {
+            return Err(invalid("STORELINK_METRICS_LISTEN", "must differ from STORELINK_LISTEN".into()));
+        }
+        let trusted_proxies = TrustedProxies::parse(&raw.trusted_proxies)
+            .map_err(|e| invalid("STORELINK_TRUSTED_PROXIES", e.to_string()))?;
+        Ok(Self { raw, listen, public_url, slot_map, webhook_retry_schedule, metrics_listen, trusted_proxies })
     }
 
     pub fn secs(value: f64) -> Duration {
@@ -259,6 +282,18 @@ mod tests {
         assert!(Config::validate(bad).expect_err("bad ids").to_string().contains("STORELINK_WEBHOOK_IDS"));
         let bad = RawConfig { slot_retry_poll_secs: 0.0, ..RawConfig::default() };
         assert!(Config::validate(bad).is_err());
+        let bad = RawConfig { trusted_proxies: "10.0.0.0/8, proxy.internal".into(), ..RawConfig::default() };
+        let err = Config::validate(bad).expect_err("bad proxy list").to_string();
+        assert!(err.contains("STORELINK_TRUSTED_PROXIES") && err.contains("proxy.internal"), "{err}");
+        let bad = RawConfig { metrics_listen: "0.0.0.0".into(), ..RawConfig::default() };
+        assert!(Config::validate(bad).expect_err("no port").to_string().contains("STORELINK_METRICS_LISTEN"));
+        let bad = RawConfig { metrics_listen: "127.0.0.1:8080".into(), ..RawConfig::default() };
+        assert!(Config::validate(bad).expect_err("same port").to_string().contains("STORELINK_METRICS_LISTEN"));
+        let off = Config::validate(RawConfig { metrics_listen: String::new(), ..RawConfig::default() }).expect("ok");
+        assert_eq!(off.metrics_listen, None);
+        let config = Config::validate(RawConfig::default()).expect("defaults");
+        assert!(config.metrics_listen.is_some_and(|a| a.ip().is_loopback()), "loopback by default");
+        assert!(config.trusted_proxies.is_empty(), "no proxy is trusted by default");
     }
 
     #[test]

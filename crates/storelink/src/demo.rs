@@ -46,6 +46,19 @@ pub async fn run(mut config: Config, products: usize) -> anyhow::Result<()> {
     })?;
     let services = Services::new(config.clone(), pool, keys)?;
     let http = server::http_server(&services, listener, true)?;
+    // Metrics on their own port as `serve` has them; a demo whose port is taken goes on without.
+    let metrics = match config.metrics_listen.map(TcpListener::bind) {
+        Some(Ok(listener)) => {
+            let address = listener.local_addr()?;
+            tokio::spawn(server::metrics_server(&services, listener)?);
+            Some(address)
+        }
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "metrics not served (STORELINK_METRICS_LISTEN)");
+            None
+        }
+        None => None,
+    };
     let handle = http.handle();
     let shutdown = CancellationToken::new();
     let workers = tokio::spawn(server::run_workers(services, shutdown.clone()));
@@ -75,6 +88,9 @@ pub async fn run(mut config: Config, products: usize) -> anyhow::Result<()> {
         None => println!(
             "  Ops console:     {ops} (add a user: `storelink ops-users add --username NAME --role admin`, password on stdin)"
         ),
+    }
+    if let Some(address) = metrics {
+        println!("  Metrics:         http://{address}/metrics");
     }
     println!("  In this folder, `storelink sync status`, `storelink tenants audit` and the other commands use");
     println!("  this database and master key as they are. Press Ctrl-C to stop.");

@@ -249,9 +249,16 @@ async fn services(config: Config) -> anyhow::Result<(Services, storelink::databa
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let listen = config.listen;
+    let metrics_listen = config.metrics_listen;
     let (services, _db) = services(config).await?;
     let listener = TcpListener::bind(listen).with_context(|| format!("listening on {listen}"))?;
     tracing::info!(%listen, "serving");
+    // /metrics lives on its own (loopback by default) port, never the public one.
+    if let Some(metrics_listen) = metrics_listen {
+        let listener = TcpListener::bind(metrics_listen).with_context(|| format!("binding {metrics_listen}"))?;
+        tokio::spawn(server::metrics_server(&services, listener)?);
+        tracing::info!(%metrics_listen, "metrics at /metrics");
+    }
     // actix-web stops gracefully on SIGTERM/SIGINT by itself.
     server::http_server(&services, listener, false)?.await?;
     Ok(())

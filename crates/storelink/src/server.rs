@@ -16,10 +16,10 @@ use std::time::Duration;
 use storelink_core::TraceContext;
 use storelink_inbound::{Batcher, Inbound, InboundHandler, Lookups};
 use storelink_jobs::{Handler, Job, JobContext, Outcome, Queue, Worker, WorkerConfig};
-use storelink_netguard::Policy;
+use storelink_netguard::{ClientIp, Policy, TrustedProxies};
 use storelink_occ::{OccClient, OccConfig};
 use storelink_onboarding::{ConnectLimits, Csrf, Limiters, Onboarding, Pipeline};
-use storelink_partner_api::{PartnerApi, TokenIssuer};
+use storelink_partner_api::{PartnerApi, TokenIssuer, TokenThrottle};
 use storelink_partner_webhooks::{DeliverHandler, DeliveryConfig, Endpoints};
 use storelink_registrar::{Registrar, RegistrarConfig};
 use storelink_sync::SyncHandler;
@@ -117,6 +117,7 @@ pub fn http_server(services: &Services, listener: TcpListener, demo: bool) -> st
     prometheus();
     let onboarding = web::Data::new(services.onboarding());
     let pool = web::Data::new(services.pool.clone());
+    let proxies = web::Data::new(services.config.trusted_proxies.clone());
     let inbound = Inbound {
         pool: services.pool.clone(),
         vault: services.vault.clone(),
@@ -133,6 +134,7 @@ pub fn http_server(services: &Services, listener: TcpListener, demo: bool) -> st
         occ: services.occ.clone(),
         vault: services.vault.clone(),
         policy: services.policy,
+        token_throttle: TokenThrottle::default(),
     };
     let secure = services.config.public_url.scheme() == "https";
     let console = storelink_ops_console::Console::new(
@@ -147,11 +149,13 @@ pub fn http_server(services: &Services, listener: TcpListener, demo: bool) -> st
             .wrap(security_headers())
             .wrap(from_fn(request_context))
             .wrap(TracingLogger::<RequestSpan>::new())
+            // Outside the request span, so the span, the limiters and the audit trail all see it.
+            .wrap(from_fn(resolve_client))
             .app_data(onboarding.clone())
             .app_data(pool.clone())
+            .app_data(proxies.clone())
             .wrap(from_fn(count_requests))
             .route("/healthz", web::get().to(healthz))
-            .route("/metrics", web::get().to(metrics_page))
             .route("/readyz", web::get().to(readyz))
             .route("/static/storelink.css", web::get().to(stylesheet))
             .configure(storelink_onboarding::configure)
@@ -167,9 +171,12 @@ pub fn http_server(services: &Services, listener: TcpListener, demo: bool) -> st
     Ok(server)
 }
 
-/// The `worker` role's small HTTP server: `/metrics`, `/healthz`, `/readyz` only.
+/// The metrics port of `serve` (`STORELINK_METRICS_LISTEN`) and `worker`
+/// (`STORELINK_WORKER_METRICS_LISTEN`): `/metrics`, `/healthz`, `/readyz` only. Also starts refreshing
+/// the shared gauges, so a scrape only renders what is in memory.
 pub fn metrics_server(services: &Services, listener: TcpListener) -> std::io::Result<Server> {
     prometheus();
+    tokio::spawn(refresh_gauges(services.pool.clone()));
     let pool = web::Data::new(services.pool.clone());
     Ok(HttpServer::new(move || {
         App::new()
@@ -325,7 +332,7 @@ impl RootSpanBuilder for RequestSpan {
             http.method = %request.method(),
             http.route = %route,
             http.target = %request.uri().path_and_query().map(|p| p.as_str()).unwrap_or(""),
-            http.client_ip = %request.connection_info().realip_remote_addr().unwrap_or(""),
+            http.client_ip = %client_ip(request).map(|ip| ip.to_string()).unwrap_or_default(),
             http.user_agent = %user_agent,
             http.status_code = tracing::field::Empty,
             otel.kind = "server",
@@ -343,6 +350,31 @@ impl RootSpanBuilder for RequestSpan {
     fn on_request_end<B: MessageBody>(span: tracing::Span, outcome: &Result<ServiceResponse<B>, actix_web::Error>) {
         DefaultRootSpanBuilder::on_request_end(span, outcome);
     }
+}
+
+/// The client address (`STORELINK_TRUSTED_PROXIES`, `storelink_netguard::TrustedProxies`), resolved
+/// once per request into its extensions: onboarding's and the token endpoint's limiters, the ops
+/// console's limiter and audit rows, and the request span all read it from there.
+async fn resolve_client(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let resolved = match (req.app_data::<web::Data<TrustedProxies>>(), req.peer_addr()) {
+        (Some(proxies), Some(peer)) => {
+            let lines = |name| req.headers().get_all(name).filter_map(|v| v.to_str().ok());
+            Some(proxies.client_ip(peer.ip(), lines("forwarded"), lines("x-forwarded-for")))
+        }
+        (None, Some(peer)) => Some(peer.ip()),
+        (_, None) => None,
+    };
+    if let Some(ip) = resolved {
+        req.extensions_mut().insert(ClientIp(ip));
+    }
+    next.call(req).await
+}
+
+fn client_ip(request: &ServiceRequest) -> Option<std::net::IpAddr> {
+    request.extensions().get::<ClientIp>().map(|c| c.0)
 }
 
 /// Runs the request in its trace context and echoes the request id tracing-actix-web assigned (so a
@@ -393,25 +425,36 @@ async fn count_requests(
     Ok(response)
 }
 
-/// Prometheus text format. Queue depth, sync lag and pending deliveries are read from the database
-/// at scrape time, so every process reports the same shared figures.
-async fn metrics_page(pool: web::Data<PgPool>) -> HttpResponse {
-    let handle = prometheus();
+/// How often the shared gauges (queue depth, sync lag, pending deliveries) are read from the database.
+pub const GAUGE_REFRESH: Duration = Duration::from_secs(15);
+
+/// Reads the shared figures every `GAUGE_REFRESH` (first at once) into gauges, so scrapes cost the
+/// database nothing however often they come. Every process serving metrics reports the same figures.
+async fn refresh_gauges(pool: PgPool) {
+    let mut tick = tokio::time::interval(GAUGE_REFRESH);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !pool.is_closed() {
+        tick.tick().await;
+        if let Err(e) = read_gauges(&pool).await {
+            tracing::warn!(error = %e, "refreshing the queue and sync gauges failed");
+        }
+    }
+}
+
+async fn read_gauges(pool: &PgPool) -> Result<(), sqlx::Error> {
     let depth: Vec<(String, String, i64)> = sqlx::query_as(
         "SELECT kind, state, count(*) FROM jobs WHERE state IN ('queued', 'running', 'paused') GROUP BY 1, 2",
     )
-    .fetch_all(pool.get_ref())
-    .await
-    .unwrap_or_default();
+    .fetch_all(pool)
+    .await?;
     for (kind, state, n) in depth {
         metrics::gauge!("storelink_jobs", "kind" => kind, "state" => state).set(n as f64);
     }
     let lag: Vec<(String, f64)> = sqlx::query_as(
         "SELECT kind, COALESCE(max(EXTRACT(EPOCH FROM now() - last_success_at)), 0)::float8 FROM sync_state GROUP BY kind",
     )
-    .fetch_all(pool.get_ref())
-    .await
-    .unwrap_or_default();
+    .fetch_all(pool)
+    .await?;
     for (kind, seconds) in lag {
         metrics::gauge!("storelink_sync_lag_seconds", "kind" => kind).set(seconds);
     }
@@ -420,11 +463,15 @@ async fn metrics_page(pool: web::Data<PgPool>) -> HttpResponse {
         "SELECT count(*) FROM partner_deliveries d JOIN partner_endpoints p USING (endpoint_id)
          WHERE d.state = 'pending' AND p.enabled",
     )
-    .fetch_one(pool.get_ref())
-    .await
-    .unwrap_or(0);
+    .fetch_one(pool)
+    .await?;
     metrics::gauge!("storelink_partner_deliveries_pending").set(pending as f64);
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(handle.render())
+    Ok(())
+}
+
+/// Prometheus text format, from memory only (the gauges are refreshed on a timer).
+async fn metrics_page() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(prometheus().render())
 }
 
 async fn healthz() -> HttpResponse {

@@ -75,6 +75,7 @@ impl Demo {
 fn start_demo(dir: &Path, local_pg: &str, port: u16) -> Demo {
     let mut cmd = storelink(dir, local_pg, &["demo", "--products", "30"]);
     cmd.env("STORELINK_LISTEN", format!("127.0.0.1:{port}"))
+        .env("STORELINK_METRICS_LISTEN", format!("127.0.0.1:{}", free_port()))
         .env("STORELINK_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -116,6 +117,8 @@ async fn the_demo_starts_its_own_cluster_and_the_cli_works_beside_it() {
     );
     assert!(dir.join(".storelink/pgdata/PG_VERSION").exists(), "cluster under ./.storelink/");
     assert!(dir.join(".storelink/master-keys").exists(), "demo key file");
+    let metrics = reqwest::get(demo.value("Metrics:")).await.expect("metrics");
+    assert_eq!(metrics.status(), 200, "the demo serves metrics on their own port");
 
     // One-shot commands that read no secret: no master key asked for, which database said on stderr.
     let status = run(storelink(&dir, &local_pg, &["sync", "status", "--json"]), None);

@@ -6,3 +6,5 @@
 mod common;
 #[path = "hostile/crash.rs"]
 mod crash;
+#[path = "hostile/edges.rs"]
+mod edges;

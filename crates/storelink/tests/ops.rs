@@ -197,7 +197,19 @@ async fn metrics_are_exposed_in_prometheus_format() {
     let merchant = merchant_id_from(&app.connect().await);
     app.wait_synced().await;
     let _ = app.http.get(format!("{}/v1/merchants/{merchant}", app.base)).send().await.expect("get");
-    let text = app.http.get(format!("{}/metrics", app.base)).send().await.expect("metrics").text().await.expect("text");
+    // Served on the metrics port only (STORELINK_METRICS_LISTEN); the gauges are read when it starts.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let server = storelink::server::metrics_server(&app.services, listener).expect("server");
+    let handle = server.handle();
+    tokio::spawn(server);
+    let scrape =
+        || async { app.http.get(format!("{base}/metrics")).send().await.expect("metrics").text().await.expect("text") };
+    wait_for(Duration::from_secs(10), || async {
+        scrape().await.contains("storelink_sync_lag_seconds{kind=\"catalog\"}")
+    })
+    .await;
+    let text = scrape().await;
     for needle in [
         "storelink_http_requests_total{route=\"/connect\",method=\"POST\",status=\"303\"}",
         "route=\"/v1/merchants/{merchant_id}\"",
@@ -210,6 +222,7 @@ async fn metrics_are_exposed_in_prometheus_format() {
     }
     assert!(!text.contains(&merchant), "raw paths (with ids) are not labels");
     assert!(!text.contains(&app.key), "no secrets");
+    handle.stop(true).await;
     app.stop().await;
 }
 
@@ -221,8 +234,12 @@ async fn worker_processes_serve_their_own_metrics_and_probes() {
     let server = storelink::server::metrics_server(&app.services, listener).expect("server");
     let handle = server.handle();
     tokio::spawn(server);
-    let text = app.http.get(format!("{base}/metrics")).send().await.expect("metrics").text().await.expect("text");
-    assert!(text.contains("storelink_partner_deliveries_pending 0"), "{text}");
+    let scrape =
+        || async { app.http.get(format!("{base}/metrics")).send().await.expect("metrics").text().await.expect("text") };
+    let refreshed = wait_for(Duration::from_secs(10), || async {
+        scrape().await.contains("storelink_partner_deliveries_pending 0")
+    });
+    assert!(refreshed.await, "the gauges are read when the metrics server starts:\n{}", scrape().await);
     assert_eq!(app.http.get(format!("{base}/readyz")).send().await.expect("readyz").status(), 200);
     assert_eq!(app.http.get(format!("{base}/v1/merchants")).send().await.expect("get").status(), 404, "metrics only");
     handle.stop(true).await;

@@ -66,7 +66,12 @@ async fn two_web_and_two_worker_processes_share_the_work_without_doubling_it() {
     let mut processes: Vec<Process> = webs
         .iter()
         .map(|addr| {
-            let env = [("STORELINK_LISTEN", addr.clone()), ("STORELINK_PUBLIC_URL", format!("http://{addr}"))];
+            // Each on its own metrics port (the default, 127.0.0.1:9464, would clash).
+            let env = [
+                ("STORELINK_LISTEN", addr.clone()),
+                ("STORELINK_PUBLIC_URL", format!("http://{addr}")),
+                ("STORELINK_METRICS_LISTEN", free_addr()),
+            ];
             spawn("serve", &db.url, &keys, &env)
         })
         .chain((0..2).map(|_| spawn("worker", &db.url, &keys, &[])))

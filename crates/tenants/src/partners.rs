@@ -4,7 +4,7 @@
 use crate::TenantError;
 use crate::redirect::validate_redirect_uri;
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
@@ -114,30 +114,62 @@ pub async fn find_by_name(pool: &PgPool, name: &str) -> Result<Option<Partner>, 
 }
 
 /// Checks a partner's client credentials; `None` when the client id is unknown or the secret wrong.
-/// Verification runs on a blocking thread: argon2 is deliberately slow.
+/// Verification runs on a blocking thread: argon2 is deliberately slow. Callers facing the internet
+/// bound how many run at once (the token endpoint: `secret_hash` + `secret_matches` on its own threads).
 pub async fn verify_secret(
     pool: &PgPool,
     client_id: &str,
     secret: &SecretString,
 ) -> Result<Option<PartnerId>, TenantError> {
-    let row = sqlx::query_as::<_, (PartnerId, String)>(
+    let Some((partner_id, hash)) = secret_hash(pool, client_id).await? else {
+        return Ok(None);
+    };
+    let secret = secret.clone();
+    let ok = tokio::task::spawn_blocking(move || secret_matches(&hash, &secret)).await.unwrap_or(false);
+    Ok(ok.then_some(partner_id))
+}
+
+/// The partner and its client secret's argon2 hash, for `secret_matches`.
+pub async fn secret_hash(pool: &PgPool, client_id: &str) -> Result<Option<(PartnerId, String)>, TenantError> {
+    Ok(sqlx::query_as::<_, (PartnerId, String)>(
         "SELECT partner_id, client_secret_hash FROM partners WHERE client_id = $1",
     )
     .bind(client_id)
     .fetch_optional(pool)
-    .await?;
-    let Some((partner_id, hash)) = row else {
-        return Ok(None);
+    .await?)
+}
+
+/// Whether `secret` matches the argon2 `hash`. Slow (about 19 MiB and tens of milliseconds): call it
+/// off the async threads.
+pub fn secret_matches(hash: &str, secret: &SecretString) -> bool {
+    secret_matches_in(hash, secret, &mut HashMemory::default())
+}
+
+/// The working memory of one argon2 run (19 MiB for our hashes), kept by a thread that verifies
+/// many secrets: the allocator would otherwise keep a fresh 19 MiB per run and thread.
+#[derive(Default)]
+pub struct HashMemory(Vec<argon2::Block>);
+
+/// `secret_matches`, computing in `memory` (grown to what the hash's parameters need, then reused).
+pub fn secret_matches_in(hash: &str, secret: &SecretString, memory: &mut HashMemory) -> bool {
+    let Ok(parsed) = PasswordHash::new(hash) else { return false };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else { return false };
+    let algorithm = argon2::Algorithm::try_from(parsed.algorithm);
+    let version = parsed.version.map_or(Ok(argon2::Version::default()), argon2::Version::try_from);
+    let (Ok(algorithm), Ok(version), Ok(params)) = (algorithm, version, argon2::Params::try_from(&parsed)) else {
+        return false;
     };
-    let secret = secret.expose_secret().to_owned();
-    let ok = tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash)
-            .map(|parsed| Argon2::default().verify_password(secret.as_bytes(), &parsed).is_ok())
-            .unwrap_or(false)
-    })
-    .await
-    .unwrap_or(false);
-    Ok(ok.then_some(partner_id))
+    let mut salt_buf = [0u8; argon2::password_hash::Salt::MAX_LENGTH];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else { return false };
+    if memory.0.len() < params.block_count() {
+        memory.0.resize(params.block_count(), argon2::Block::default());
+    }
+    let blocks = params.block_count();
+    let mut out = vec![0u8; expected.len()];
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(secret.expose_secret().as_bytes(), salt, &mut out, &mut memory.0[..blocks])
+        .is_ok()
+        && argon2::password_hash::Output::new(&out).is_ok_and(|computed| computed == expected)
 }
 
 pub async fn redirect_uris(pool: &PgPool, partner_id: PartnerId) -> Result<Vec<String>, TenantError> {
@@ -157,4 +189,24 @@ pub async fn redirect_allowed(pool: &PgPool, partner_id: PartnerId, redirect_uri
     .bind(redirect_uri)
     .fetch_one(pool)
     .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verifying_in_reused_memory_agrees_with_argon2() {
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        let hash = Argon2::default().hash_password(b"right secret", &salt).expect("hash").to_string();
+        let mut memory = HashMemory::default();
+        for _ in 0..2 {
+            assert!(secret_matches_in(&hash, &SecretString::from("right secret"), &mut memory));
+            assert!(!secret_matches_in(&hash, &SecretString::from("wrong secret"), &mut memory));
+        }
+        assert!(secret_matches(&hash, &SecretString::from("right secret")));
+        for garbage in ["", "not a hash", "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$", "$scrypt$ln=1$c2FsdA$aGFzaA"] {
+            assert!(!secret_matches_in(garbage, &SecretString::from("right secret"), &mut memory), "{garbage}");
+        }
+    }
 }
