@@ -265,10 +265,13 @@ async fn wake_loop(queue: Queue, mut to_wake: mpsc::UnboundedReceiver<ToWake>) {
 
 /// Make sure the merchant's `inbound` job will see the committed events. A job still queued (not yet
 /// started) reads them when it starts, so nothing is written; otherwise enqueue (which also asks a
-/// running job to run again). A failure only delays processing until the next delivery or job.
+/// running job to run again). A revoked merchant gets no job, which would never run: its deliveries
+/// that slipped in are dropped by `enqueue_stale`. A failure only delays processing until the next
+/// delivery or job.
 async fn wake(queue: &Queue, merchant: MerchantId) {
     let queued: Result<bool, _> = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM jobs WHERE merchant_id = $1 AND kind = $2 AND state = 'queued')",
+        "SELECT EXISTS (SELECT 1 FROM jobs WHERE merchant_id = $1 AND kind = $2 AND state = 'queued')
+             OR EXISTS (SELECT 1 FROM merchants WHERE merchant_id = $1 AND status = 'revoked')",
     )
     .bind(merchant)
     .bind(KIND)

@@ -92,16 +92,35 @@ pub(crate) fn return_request(value: &Value) -> Option<&Value> {
     value.get("returnRequest").or_else(|| value.get("requestId").map(|_| value))
 }
 
-/// Queue the `inbound` job of every merchant whose stored deliveries have waited longer than
-/// `older_than` (a wake-up lost to a crash between commit and enqueue, or a failed enqueue).
+/// The workers' safety net, every few seconds. Queues the `inbound` job of every active merchant
+/// whose stored deliveries have waited longer than `older_than` (a wake-up lost to a crash between
+/// commit and enqueue, or a failed enqueue); merchants that are paused or whose credentials are
+/// invalid keep theirs for when they come back. Deliveries of a revoked merchant still unprocessed are
+/// ones that slipped in while the revoke committed (the revoke settled the others): they are
+/// dropped, as any later delivery is refused. Both queries walk the index of unprocessed deliveries
+/// and look each merchant up by its key, never the whole `merchants` table. Returns the merchants
+/// queued.
 pub async fn enqueue_stale(
     pool: &PgPool,
     queue: &Queue,
     older_than: std::time::Duration,
 ) -> Result<usize, sqlx::Error> {
+    let dropped = sqlx::query(
+        "DELETE FROM inbound_events e USING merchants m
+         WHERE e.processed_at IS NULL AND e.received_at < now() - make_interval(secs => $1)
+           AND m.merchant_id = e.merchant_id AND m.status = 'revoked'",
+    )
+    .bind(older_than.as_secs_f64())
+    .execute(pool)
+    .await?
+    .rows_affected();
+    if dropped > 0 {
+        tracing::info!(deliveries = dropped, "dropped deliveries stored for revoked merchants");
+    }
     let merchants: Vec<MerchantId> = sqlx::query_scalar(
-        "SELECT DISTINCT merchant_id FROM inbound_events
-         WHERE processed_at IS NULL AND received_at < now() - make_interval(secs => $1)",
+        "SELECT e.merchant_id FROM (SELECT DISTINCT merchant_id FROM inbound_events
+               WHERE processed_at IS NULL AND received_at < now() - make_interval(secs => $1)) e
+         JOIN merchants m USING (merchant_id) WHERE m.status = 'active'",
     )
     .bind(older_than.as_secs_f64())
     .fetch_all(pool)
@@ -112,6 +131,21 @@ pub async fn enqueue_stale(
         }
     }
     Ok(merchants.len())
+}
+
+/// Settles a merchant's unprocessed deliveries as its revoke commits (in the revoke's transaction):
+/// kept as history, marked processed with the reason, so nothing picks them up again. (A revoke
+/// that purges deletes them instead.) Returns the deliveries settled.
+pub async fn settle_revoked(conn: &mut sqlx::PgConnection, merchant: MerchantId) -> Result<u64, sqlx::Error> {
+    let settled = sqlx::query(
+        "UPDATE inbound_events SET processed_at = now(), last_error = 'merchant revoked'
+         WHERE merchant_id = $1 AND processed_at IS NULL",
+    )
+    .bind(merchant)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(settled)
 }
 
 impl Handler for InboundHandler {
