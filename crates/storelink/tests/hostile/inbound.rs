@@ -1,0 +1,228 @@
+//! Inbound webhooks under attack. The attacker is a merchant: it controls its "store" (a second
+//! simulator) and holds its own webhook secrets, so every delivery it sends is validly signed.
+//! Covers: poisoned dedupe keys (NUL, over the btree limit) sent to fail the shared group-commit batch;
+//! any signed bytes (property test); an empty webhook secret; deliveries right after a revoke.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use sqlx::PgPool;
+use storelink_core::MerchantId;
+use storelink_occ_sim::{OccSim, Permissions, SimOptions};
+
+use crate::common::{TestApp, merchant_id_from, sign_sha512, spawn_app, wait_for};
+
+const FIXTURE: &str = include_str!("../../../../fixtures/occ/order-submit.json");
+
+/// A merchant connected to the app: its id, the `order-submit` SHA-512 secret and our URL for it.
+struct Tenant {
+    id: MerchantId,
+    secret: String,
+    url: String,
+}
+
+/// Connects the app's own simulator as a merchant.
+async fn victim(app: &TestApp) -> Tenant {
+    tenant(app, &app.sim, &app.key).await
+}
+
+/// Connects a store of the attacker's own (a second simulator) as another merchant.
+async fn attacker(app: &TestApp) -> (OccSim, Tenant) {
+    let sim = OccSim::spawn(SimOptions::default()).await.expect("attacker's store");
+    let key = sim.add_key(Permissions::all());
+    let tenant = tenant(app, &sim, &key).await;
+    (sim, tenant)
+}
+
+async fn tenant(app: &TestApp, sim: &OccSim, key: &str) -> Tenant {
+    let id: MerchantId = merchant_id_from(&app.connect_with(&sim.base_url(), key).await).parse().expect("id");
+    let secret = sim.webhook("order-submit").expect("webhook")["secretKeySHA512"].as_str().expect("secret").to_owned();
+    Tenant { id, secret, url: format!("{}/webhooks/occ/{id}/order-submit", app.base) }
+}
+
+/// The fixture order under another id (a JSON string, any characters).
+fn order_with_id(id: &str) -> Vec<u8> {
+    let mut order: serde_json::Value = serde_json::from_str(FIXTURE).expect("fixture");
+    order["order"]["id"] = serde_json::json!(id);
+    order.to_string().into_bytes()
+}
+
+/// POSTs a signed delivery; the status, or 0 when no answer came back.
+async fn deliver(http: &reqwest::Client, tenant: &Tenant, body: Vec<u8>) -> u16 {
+    post_signed(http, &tenant.url, &tenant.secret, body).await
+}
+
+async fn post_signed(http: &reqwest::Client, url: &str, secret: &str, body: Vec<u8>) -> u16 {
+    let signature = sign_sha512(secret, &body);
+    http.post(url)
+        .header("content-type", "application/json")
+        .header("X-Oracle-CC-WebHook-Signature-SHA512", signature)
+        .body(body)
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+/// Resident memory of this process (server, workers and test clients), in MiB.
+fn rss_mib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    kib / 1024
+}
+
+/// An order id of `len` hex characters that does not compress (Postgres compresses index entries),
+/// so its key is over the btree limit of about 2.7 KB.
+fn incompressible_id(seed: u64, len: usize) -> String {
+    use sha2::Digest;
+    let mut id = String::with_capacity(len + 64);
+    let mut n = 0u64;
+    while id.len() < len {
+        id.push_str(&format!("{:x}", sha2::Sha256::digest([seed.to_le_bytes(), n.to_le_bytes()].concat())));
+        n += 1;
+    }
+    id.truncate(len);
+    id
+}
+
+/// Issue 14, item 1: merchant B floods deliveries whose dedupe key Postgres cannot store (a NUL in
+/// the order id, an id of about 3 KB) while merchant A sends hundreds of valid ones. Before the
+/// defence most of A's deliveries shared a batch with a poisoned row and got 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merchants_poisoned_deliveries_do_not_fail_another_merchants() {
+    const VICTIM_DELIVERIES: usize = 480;
+    let app = spawn_app().await;
+    let a = victim(&app).await;
+    let (attacker_sim, b) = attacker(&app).await;
+    let idle = rss_mib();
+    let peak = Arc::new(AtomicUsize::new(idle as usize));
+    let victim_done = Arc::new(AtomicBool::new(false));
+
+    // The flood: 32 concurrent senders, alternating the two poisons, until A is done.
+    let b = Arc::new(b);
+    let sent = Arc::new(AtomicUsize::new(0));
+    let flood = {
+        let (http, b, done, peak, sent) =
+            (app.http.clone(), b.clone(), victim_done.clone(), peak.clone(), sent.clone());
+        tokio::spawn(async move {
+            let statuses = Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::<(&str, u16), usize>::new()));
+            let senders = (0..32u64).map(|sender| {
+                let (http, b, done, sent, statuses, peak) =
+                    (http.clone(), b.clone(), done.clone(), sent.clone(), statuses.clone(), peak.clone());
+                async move {
+                    let mut n = 0u64;
+                    while !done.load(Ordering::SeqCst) {
+                        let (kind, id) = match n % 2 {
+                            0 => ("nul", format!("poison-{sender}-{n}\u{0}")),
+                            _ => ("long", incompressible_id(sender << 32 | n, 3000)),
+                        };
+                        let status = deliver(&http, &b, order_with_id(&id)).await;
+                        *statuses.lock().unwrap_or_else(|e| e.into_inner()).entry((kind, status)).or_default() += 1;
+                        sent.fetch_add(1, Ordering::SeqCst);
+                        peak.fetch_max(rss_mib() as usize, Ordering::SeqCst);
+                        n += 1;
+                    }
+                }
+            });
+            futures::future::join_all(senders).await;
+            let statuses = statuses.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            (sent.load(Ordering::SeqCst), statuses)
+        })
+    };
+    // Let the flood get going before A starts.
+    let under_way = wait_for(Duration::from_secs(20), || {
+        let sent = sent.clone();
+        async move { sent.load(Ordering::SeqCst) >= 64 }
+    })
+    .await;
+    assert!(under_way, "the flood is under way");
+
+    let http = app.http.clone();
+    let a = Arc::new(a);
+    let victim_statuses: Vec<u16> = futures::stream::iter(0..VICTIM_DELIVERIES)
+        .map(|n| {
+            let (http, a) = (http.clone(), a.clone());
+            async move { deliver(&http, &a, order_with_id(&format!("victim-{n}"))).await }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    victim_done.store(true, Ordering::SeqCst);
+    let (flooded, attacker_statuses) = flood.await.expect("flood");
+
+    let ok = victim_statuses.iter().filter(|s| (200..300).contains(*s)).count();
+    let mut victim_by_status = std::collections::BTreeMap::<u16, usize>::new();
+    for status in &victim_statuses {
+        *victim_by_status.entry(*status).or_default() += 1;
+    }
+    println!(
+        "poisoned flood: victim {ok}/{VICTIM_DELIVERIES} 2xx ({:.1}%), victim statuses {victim_by_status:?}; \
+         attacker sent {flooded}, statuses {attacker_statuses:?}; RSS idle {idle} MiB, peak {} MiB",
+        100.0 * ok as f64 / VICTIM_DELIVERIES as f64,
+        peak.load(Ordering::SeqCst)
+    );
+    assert_eq!(ok, VICTIM_DELIVERIES, "every victim delivery is acknowledged: {victim_by_status:?}");
+    assert_eq!(stored_for(&app.db.pool, a.id).await, VICTIM_DELIVERIES as i64, "and stored");
+    // The attacker's NUL ids are refused by name; its long ids are stored under a hashed key.
+    assert!(attacker_statuses.keys().all(|(kind, status)| match *kind {
+        "nul" => *status == 400,
+        _ => *status == 200,
+    }));
+    let longest: i32 = sqlx::query_scalar("SELECT max(length(dedupe_key)) FROM inbound_events")
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("longest key");
+    assert!(longest <= 256, "no stored key is longer than 256 characters ({longest})");
+    attacker_sim.stop().await;
+    app.stop().await;
+}
+
+async fn stored_for(pool: &PgPool, merchant: MerchantId) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM inbound_events WHERE merchant_id = $1")
+        .bind(merchant)
+        .fetch_one(pool)
+        .await
+        .unwrap_or(0)
+}
+
+/// A NUL in the order id is answered 400 with a problem that names the field; a long id is stored
+/// once however often it is delivered.
+#[tokio::test]
+async fn poisoned_keys_get_a_named_error_or_a_fixed_size_key() {
+    let app = spawn_app().await;
+    let (attacker_sim, b) = attacker(&app).await;
+    let body = order_with_id("o\u{0}1");
+    let signature = sign_sha512(&b.secret, &body);
+    let response = app
+        .http
+        .post(&b.url)
+        .header("X-Oracle-CC-WebHook-Signature-SHA512", signature)
+        .body(body)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), 400);
+    let problem: serde_json::Value = response.json().await.expect("problem");
+    assert_eq!((problem["code"].as_str(), problem["field"].as_str()), (Some("invalid_field"), Some("order.id")));
+    assert!(problem["title"].as_str().is_some_and(|t| t.contains("order.id")), "{problem}");
+    let long = order_with_id(&incompressible_id(7, 3000));
+    assert_eq!(deliver(&app.http, &b, long.clone()).await, 200);
+    let again = app
+        .http
+        .post(&b.url)
+        .header("X-Oracle-CC-WebHook-Signature-SHA512", sign_sha512(&b.secret, &long))
+        .body(long)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(again.text().await.expect("body"), r#"{"status":"duplicate"}"#, "a redelivery still dedupes");
+    assert_eq!(stored_for(&app.db.pool, b.id).await, 1);
+    attacker_sim.stop().await;
+    app.stop().await;
+}
