@@ -226,3 +226,109 @@ async fn poisoned_keys_get_a_named_error_or_a_fixed_size_key() {
     attacker_sim.stop().await;
     app.stop().await;
 }
+
+/// Issue 14, item 9: a store whose webhook has an empty secret (`secretKey: ""`). Anyone can compute
+/// an HMAC under an empty key, so such a slot is recorded `failed` with the reason (our URL is not
+/// added), and no delivery signed with an empty key is accepted, even on a slot whose other secret
+/// is good.
+#[tokio::test]
+async fn an_empty_webhook_secret_fails_the_slot_and_signs_nothing() {
+    let app = spawn_app().await;
+    app.sim.set_webhook_secrets("order-submit", "", "");
+    let update = app.sim.webhook("order-update").expect("webhook");
+    let update_sha512 = update["secretKeySHA512"].as_str().expect("secret").to_owned();
+    app.sim.set_webhook_secrets("order-update", "", &update_sha512);
+    let merchant: MerchantId = merchant_id_from(&app.connect().await).parse().expect("id");
+
+    let slots = storelink_registrar::list_slots(&app.db.pool, merchant).await.expect("slots");
+    let slot = |name: &str| slots.iter().find(|s| s.slot.as_str() == name).expect("slot row").clone();
+    let submit = slot("order-submit");
+    assert_eq!(submit.status, storelink_registrar::SlotStatus::Failed);
+    assert_eq!(submit.last_error.as_deref(), Some(storelink_registrar::UNUSABLE_SECRET));
+    let urls = app.sim.webhook("order-submit").expect("webhook")["urls"].to_string();
+    assert!(!urls.contains(&merchant.to_string()), "our URL was not added: {urls}");
+    assert_eq!(slot("order-update").status, storelink_registrar::SlotStatus::Registered, "its SHA-512 secret is good");
+
+    let body = order_with_id("forged");
+    let forged = sign_sha512("", &body);
+    for slot in ["order-submit", "order-update"] {
+        let url = format!("{}/webhooks/occ/{merchant}/{slot}", app.base);
+        for header in ["X-Oracle-CC-WebHook-Signature-SHA512", "X-Oracle-CC-WebHook-Signature"] {
+            let status =
+                app.http.post(&url).header(header, &forged).body(body.clone()).send().await.expect("send").status();
+            assert_eq!(status, 401, "{slot}: a delivery signed with the empty key in {header}");
+        }
+    }
+    let url = format!("{}/webhooks/occ/{merchant}/order-update", app.base);
+    assert_eq!(post_signed(&app.http, &url, &update_sha512, body).await, 200, "the good secret still verifies");
+    assert_eq!(stored_for(&app.db.pool, merchant).await, 1, "only the genuine delivery is stored");
+    app.stop().await;
+}
+
+/// A second web process (`storelink serve`, no workers) on the same database and master keys, with
+/// its own connection pool and so its own inbound lookup cache.
+async fn second_server(app: &TestApp) -> (String, actix_web::dev::ServerHandle) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let mut raw = app.services.config.raw.clone();
+    raw.listen = addr.to_string();
+    raw.public_url = format!("http://{addr}");
+    let config = storelink::config::Config::validate(raw).expect("config");
+    let pool = storelink_core::db::connect(&app.db.url, 5).await.expect("pool");
+    let services = storelink::server::Services::new(config, pool, app.services.keys.clone()).expect("services");
+    let server = storelink::server::http_server(&services, listener, false).expect("server");
+    let handle = server.handle();
+    tokio::spawn(server);
+    (format!("http://{addr}"), handle)
+}
+
+/// Issue 14, item 13: a delivery sent right after a revoke, to another web process that has the
+/// merchant in its lookup cache, is refused (410), and the revoked merchant leaves nothing queued:
+/// its unprocessed deliveries are settled (kept, without `--purge`), a delivery that slipped in as
+/// the revoke committed is dropped by the workers' safety net, and no job waits for it.
+#[tokio::test]
+async fn a_revoke_reaches_every_process_at_once_and_leaves_nothing_queued() {
+    let app = spawn_app().await;
+    let merchant = victim(&app).await;
+    let (base2, server2) = second_server(&app).await;
+    let other = Tenant { url: format!("{base2}/webhooks/occ/{}/order-submit", merchant.id), ..merchant };
+    let ops = app.services.ops();
+    let actor = storelink_ops::Actor { name: "alice".into(), source: "203.0.113.7".into() };
+
+    // The second process caches the merchant; while it is paused a delivery waits unprocessed.
+    assert_eq!(deliver(&app.http, &other, order_with_id("before-pause")).await, 200);
+    ops.pause(&actor, other.id).await.expect("pause");
+    assert_eq!(deliver(&app.http, &other, order_with_id("while-paused")).await, 200);
+    assert_eq!(deliver(&app.http, &other, order_with_id("cached")).await, 200, "cached again");
+
+    ops.revoke(&actor, other.id, false).await.expect("revoke");
+    let status = deliver(&app.http, &other, order_with_id("after-revoke")).await;
+    assert_eq!(status, 410, "the second process refuses the revoked merchant at once");
+
+    let pool = &app.db.pool;
+    let unprocessed = "SELECT count(*) FROM inbound_events WHERE merchant_id = $1 AND processed_at IS NULL";
+    let by_merchant = |sql: &'static str| async move {
+        sqlx::query_scalar::<_, i64>(sql).bind(other.id).fetch_one(pool).await.expect(sql)
+    };
+    assert_eq!(by_merchant(unprocessed).await, 0, "the revoke settled what was waiting");
+    let settled = "SELECT count(*) FROM inbound_events WHERE merchant_id = $1 AND last_error = 'merchant revoked'";
+    assert!(by_merchant(settled).await >= 1, "kept as history (no --purge), marked settled");
+
+    // A delivery that slipped in while the revoke committed: the safety net drops it, queues nothing.
+    sqlx::query(
+        "INSERT INTO inbound_events (merchant_id, slot, dedupe_key, body, received_at)
+         VALUES ($1, 'order-submit', 'slipped-in', '\\x7b7d', now() - interval '1 minute')",
+    )
+    .bind(other.id)
+    .execute(pool)
+    .await
+    .expect("insert");
+    let queued = storelink_inbound::enqueue_stale(pool, &app.services.queue, Duration::from_secs(5)).await;
+    assert_eq!(queued.expect("safety net"), 0, "nothing is queued for a merchant that is not active");
+    assert_eq!(by_merchant(unprocessed).await, 0, "the slipped-in delivery was dropped");
+    let live_jobs = "SELECT count(*) FROM jobs WHERE merchant_id = $1 AND kind = 'inbound'
+                     AND state IN ('queued', 'running', 'paused')";
+    assert_eq!(by_merchant(live_jobs).await, 0, "no inbound job waits for the revoked merchant");
+    server2.stop(true).await;
+    app.stop().await;
+}
