@@ -250,12 +250,24 @@ async fn an_empty_webhook_secret_fails_the_slot_and_signs_nothing() {
     assert_eq!(slot("order-update").status, storelink_registrar::SlotStatus::Registered, "its SHA-512 secret is good");
 
     let body = order_with_id("forged");
-    let forged = sign_sha512("", &body);
+    let forged_sha1 = {
+        use base64::Engine;
+        use hmac::Mac;
+        let mut mac = <hmac::Hmac<sha1::Sha1> as Mac>::new_from_slice(&[]).expect("any key length");
+        mac.update(&body);
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    };
+    let forged_sha512 = sign_sha512("", &body);
+    let forgeries = [
+        ("X-Oracle-CC-WebHook-Signature-SHA512", &forged_sha512),
+        ("X-Oracle-CC-WebHook-Signature", &forged_sha1),
+        ("X-Oracle-CC-WebHook-Signature", &forged_sha512),
+    ];
     for slot in ["order-submit", "order-update"] {
         let url = format!("{}/webhooks/occ/{merchant}/{slot}", app.base);
-        for header in ["X-Oracle-CC-WebHook-Signature-SHA512", "X-Oracle-CC-WebHook-Signature"] {
+        for (header, forged) in forgeries {
             let status =
-                app.http.post(&url).header(header, &forged).body(body.clone()).send().await.expect("send").status();
+                app.http.post(&url).header(header, forged).body(body.clone()).send().await.expect("send").status();
             assert_eq!(status, 401, "{slot}: a delivery signed with the empty key in {header}");
         }
     }
