@@ -344,3 +344,80 @@ async fn a_revoke_reaches_every_process_at_once_and_leaves_nothing_queued() {
     server2.stop(true).await;
     app.stop().await;
 }
+
+/// Bodies an attacker holding its own secret might sign: raw bytes, orders with any string as id
+/// (NUL, kilobytes, any Unicode), any `lastModifiedTime`, lone surrogate escapes, and valid orders
+/// with random bytes spliced in.
+fn hostile_body() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+    use proptest::prelude::*;
+    let long_id = proptest::collection::vec(any::<u8>(), 1200..2200)
+        .prop_map(|bytes| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>());
+    let id = prop_oneof![any::<String>(), long_id, Just("o\u{0}1".to_owned()), Just(String::new())];
+    let modified = prop_oneof![
+        any::<i64>().prop_map(serde_json::Value::from),
+        any::<String>().prop_map(serde_json::Value::from),
+        Just(serde_json::Value::Null),
+    ];
+    let order = (id, modified, any::<String>(), any::<bool>()).prop_map(|(id, modified, note, nested)| {
+        let order = serde_json::json!({"id": id, "lastModifiedTime": modified, "note": note});
+        let body = if nested { serde_json::json!({"order": order}) } else { order };
+        body.to_string().into_bytes()
+    });
+    let surrogates = prop_oneof![
+        Just(br#"{"order":{"id":"\ud800","lastModifiedTime":1}}"#.to_vec()),
+        Just(br#"{"note":"\udc00","id":"o1","lastModifiedTime":1}"#.to_vec()),
+        Just(br#"{"order":{"id":"o\u0000","lastModifiedTime":"\ud83d\ude00"}}"#.to_vec()),
+    ];
+    let spliced = (order.clone(), any::<prop::sample::Index>(), proptest::collection::vec(any::<u8>(), 1..8)).prop_map(
+        |(mut body, at, bytes)| {
+            let at = at.index(body.len() + 1);
+            body.splice(at..at, bytes);
+            body
+        },
+    );
+    prop_oneof![proptest::collection::vec(any::<u8>(), 0..600), order, surrogates, spliced]
+}
+
+/// Issue 14, property: any bytes an attacker signs with its own secret get 2xx, 4xx or 503 (never
+/// a panic, a dropped connection or a 500), and deliveries of another merchant sent at the same time
+/// (so sharing the attacker's batch) are all acknowledged. 256 cases by default
+/// (`PROPTEST_CASES` overrides), a few seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_signed_bytes_get_an_answer_and_never_harm_another_merchant() {
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+    let app = spawn_app().await;
+    let a = victim(&app).await;
+    let (attacker_sim, b) = attacker(&app).await;
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256);
+    let config = Config { cases, failure_persistence: None, max_shrink_iters: 64, ..Config::default() };
+    let mut runner = TestRunner::new(config);
+    let runtime = tokio::runtime::Handle::current();
+    let sent = AtomicUsize::new(0);
+    let result = tokio::task::block_in_place(|| {
+        runner.run(&hostile_body(), |body| {
+            let n = sent.fetch_add(1, Ordering::SeqCst);
+            let (attacker, first, second) = runtime.block_on(async {
+                tokio::join!(
+                    deliver(&app.http, &b, body.clone()),
+                    deliver(&app.http, &a, order_with_id(&format!("victim-{n}-a"))),
+                    deliver(&app.http, &a, order_with_id(&format!("victim-{n}-b"))),
+                )
+            });
+            let answered = (200..500).contains(&attacker) || attacker == 503;
+            if !answered {
+                return Err(TestCaseError::fail(format!("the attacker's delivery got {attacker}")));
+            }
+            if (first, second) != (200, 200) {
+                return Err(TestCaseError::fail(format!("the victim got {first} and {second}")));
+            }
+            Ok(())
+        })
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    let expected = 2 * sent.load(Ordering::SeqCst) as i64;
+    assert_eq!(stored_for(&app.db.pool, a.id).await, expected, "every victim delivery is stored");
+    attacker_sim.stop().await;
+    app.stop().await;
+}
