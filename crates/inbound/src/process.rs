@@ -97,40 +97,52 @@ pub(crate) fn return_request(value: &Value) -> Option<&Value> {
 /// commit and enqueue, or a failed enqueue); merchants that are paused or whose credentials are
 /// invalid keep theirs for when they come back. Deliveries of a revoked merchant still unprocessed are
 /// ones that slipped in while the revoke committed (the revoke settled the others): they are
-/// dropped, as any later delivery is refused. Both queries walk the index of unprocessed deliveries
-/// and look each merchant up by its key, never the whole `merchants` table. Returns the merchants
-/// queued.
+/// dropped, as any later delivery is refused. Returns the merchants queued.
+///
+/// Indexed whatever the number of merchants: the index of unprocessed deliveries gives the merchants
+/// that have some, and each one's status is one primary-key lookup (a subquery per merchant, which
+/// the planner cannot turn into a scan of `merchants`).
 pub async fn enqueue_stale(
     pool: &PgPool,
     queue: &Queue,
     older_than: std::time::Duration,
 ) -> Result<usize, sqlx::Error> {
-    let dropped = sqlx::query(
-        "DELETE FROM inbound_events e USING merchants m
-         WHERE e.processed_at IS NULL AND e.received_at < now() - make_interval(secs => $1)
-           AND m.merchant_id = e.merchant_id AND m.status = 'revoked'",
-    )
-    .bind(older_than.as_secs_f64())
-    .execute(pool)
-    .await?
-    .rows_affected();
-    if dropped > 0 {
-        tracing::info!(deliveries = dropped, "dropped deliveries stored for revoked merchants");
-    }
-    let merchants: Vec<MerchantId> = sqlx::query_scalar(
-        "SELECT e.merchant_id FROM (SELECT DISTINCT merchant_id FROM inbound_events
-               WHERE processed_at IS NULL AND received_at < now() - make_interval(secs => $1)) e
-         JOIN merchants m USING (merchant_id) WHERE m.status = 'active'",
+    let waiting: Vec<(MerchantId, Option<String>)> = sqlx::query_as(
+        "SELECT e.merchant_id, (SELECT m.status FROM merchants m WHERE m.merchant_id = e.merchant_id)
+         FROM (SELECT DISTINCT merchant_id FROM inbound_events
+               WHERE processed_at IS NULL AND received_at < now() - make_interval(secs => $1)) e",
     )
     .bind(older_than.as_secs_f64())
     .fetch_all(pool)
     .await?;
-    for merchant in &merchants {
+    let revoked: Vec<MerchantId> =
+        waiting.iter().filter(|(_, status)| status.as_deref() == Some("revoked")).map(|(m, _)| *m).collect();
+    if !revoked.is_empty() {
+        let dropped = sqlx::query(
+            "DELETE FROM inbound_events e
+             WHERE e.merchant_id = ANY($1) AND e.processed_at IS NULL
+               AND e.received_at < now() - make_interval(secs => $2)
+               AND EXISTS (SELECT 1 FROM merchants m WHERE m.merchant_id = e.merchant_id AND m.status = 'revoked')",
+        )
+        .bind(&revoked)
+        .bind(older_than.as_secs_f64())
+        .execute(pool)
+        .await?
+        .rows_affected();
+        tracing::info!(
+            deliveries = dropped,
+            merchants = revoked.len(),
+            "dropped deliveries stored for revoked merchants"
+        );
+    }
+    let active: Vec<MerchantId> =
+        waiting.iter().filter(|(_, status)| status.as_deref() == Some("active")).map(|(m, _)| *m).collect();
+    for merchant in &active {
         if let Err(storelink_jobs::JobError::Database(e)) = queue.enqueue(*merchant, KIND, Mode::Incremental).await {
             return Err(e);
         }
     }
-    Ok(merchants.len())
+    Ok(active.len())
 }
 
 /// Settles a merchant's unprocessed deliveries as its revoke commits (in the revoke's transaction):
