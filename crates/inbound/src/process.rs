@@ -32,7 +32,13 @@ impl InboundHandler {
     }
 
     /// Process the merchant's pending deliveries until none is left (or the slice ends).
+    ///
+    /// A batch is one transaction. Should Postgres refuse one delivery's rows (an order id over the
+    /// btree limit, a value it cannot store), the batch is done again with each delivery in a
+    /// savepoint, and the one refused is marked with the error: it would otherwise fail every run of
+    /// the job. Only then, so the usual batch pays no savepoints.
     pub async fn drain(&self, merchant: MerchantId, ctx: Option<&JobContext>) -> Result<Drained, sqlx::Error> {
+        let mut careful = false;
         loop {
             let mut tx = self.pool.begin().await?;
             if let Some(ctx) = ctx
@@ -44,12 +50,15 @@ impl InboundHandler {
             if batch.is_empty() {
                 return Ok(Drained::All);
             }
-            for event in &batch {
-                let error = apply(&mut tx, merchant, &event.slot, &event.body).await?;
-                if let Some(error) = &error {
-                    tracing::warn!(%merchant, event_id = event.event_id, slot = %event.slot, %error, "inbound event not usable");
+            match apply_batch(&mut tx, merchant, &batch, careful).await {
+                Ok(()) => careful = false,
+                Err(sqlx::Error::Database(e)) if !careful && refused(e.code().as_deref()) => {
+                    tracing::warn!(%merchant, error = %e, "an inbound event was refused; processing its batch one by one");
+                    tx.rollback().await?;
+                    careful = true;
+                    continue;
                 }
-                store::mark(&mut tx, merchant, event.event_id, error.as_deref()).await?;
+                Err(e) => return Err(e),
             }
             tx.commit().await?;
             if ctx.is_some_and(|c| c.should_stop()) {
@@ -57,6 +66,47 @@ impl InboundHandler {
             }
         }
     }
+}
+
+/// Applies and marks each event of `batch`; `careful` puts each in a savepoint and marks one that
+/// Postgres refuses with the error instead of failing the batch.
+async fn apply_batch(
+    tx: &mut sqlx::PgConnection,
+    merchant: MerchantId,
+    batch: &[store::Pending],
+    careful: bool,
+) -> Result<(), sqlx::Error> {
+    use sqlx::Acquire;
+    for event in batch {
+        let error = if careful {
+            let mut savepoint = tx.begin().await?;
+            match apply(&mut savepoint, merchant, &event.slot, &event.body).await {
+                Ok(error) => {
+                    savepoint.commit().await?;
+                    error
+                }
+                Err(sqlx::Error::Database(e)) if refused(e.code().as_deref()) => {
+                    savepoint.rollback().await?;
+                    Some(format!("the database refused the payload: {}", e.message()))
+                }
+                Err(e) => return Err(e),
+            }
+        } else {
+            apply(tx, merchant, &event.slot, &event.body).await?
+        };
+        if let Some(error) = &error {
+            tracing::warn!(%merchant, event_id = event.event_id, slot = %event.slot, %error, "inbound event not usable");
+        }
+        store::mark(tx, merchant, event.event_id, error.as_deref()).await?;
+    }
+    Ok(())
+}
+
+/// An error that is the payload's own: a data exception (22), a NOT NULL or CHECK violation, or a
+/// limit such as an index row too large (54). Anything else (a unique or foreign-key race with
+/// another writer, a deadlock) fails the job, which is retried.
+fn refused(code: Option<&str>) -> bool {
+    matches!(code, Some("23502" | "23514")) || matches!(code.and_then(|c| c.get(..2)), Some("22" | "54"))
 }
 
 /// Apply one delivery; `Ok(Some(reason))` when the payload is unusable (recorded, not retried).

@@ -421,3 +421,38 @@ async fn any_signed_bytes_get_an_answer_and_never_harm_another_merchant() {
     attacker_sim.stop().await;
     app.stop().await;
 }
+
+/// A delivery that was stored but that Postgres cannot process (an order id of 3 KB, over the
+/// btree limit of the orders table) is marked with its error; the merchant's other deliveries are
+/// still processed, and its job does not fail over it again and again.
+#[tokio::test]
+async fn an_unprocessable_delivery_is_marked_and_the_rest_is_processed() {
+    let app = spawn_app().await;
+    let (attacker_sim, b) = attacker(&app).await;
+    assert_eq!(deliver(&app.http, &b, order_with_id(&incompressible_id(3, 3000))).await, 200);
+    assert_eq!(deliver(&app.http, &b, order_with_id("after-the-long-one")).await, 200);
+    let pool = app.db.pool.clone();
+    let processed = wait_for(Duration::from_secs(20), || {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM orders WHERE order_id = 'after-the-long-one'")
+                .fetch_one(&pool)
+                .await
+                .unwrap_or(0)
+                == 1
+        }
+    })
+    .await;
+    assert!(processed, "the merchant's next delivery is processed");
+    let (unprocessed, marked): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE processed_at IS NULL), count(*) FILTER (WHERE last_error IS NOT NULL)
+         FROM inbound_events WHERE merchant_id = $1",
+    )
+    .bind(b.id)
+    .fetch_one(&app.db.pool)
+    .await
+    .expect("counts");
+    assert_eq!((unprocessed, marked), (0, 1), "the long one is settled with its error");
+    attacker_sim.stop().await;
+    app.stop().await;
+}
