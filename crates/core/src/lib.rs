@@ -24,3 +24,16 @@ pub const WEBHOOK_SECRET_PURPOSE_PREFIX: &str = "webhook-secret:";
 pub fn webhook_secret_purpose(slot: Slot) -> String {
     format!("{WEBHOOK_SECRET_PURPOSE_PREFIX}{slot}")
 }
+
+/// Fewest bytes a webhook signing secret must have (OCC issues 32 and 64). A shorter secret (OCC
+/// answering `secretKey: ""`) is no secret: anyone could sign a delivery with it.
+pub const MIN_WEBHOOK_SECRET_BYTES: usize = 16;
+
+/// The HMAC key of a webhook secret as OCC returns it (base64), or `None` when it is not base64 or
+/// shorter than `MIN_WEBHOOK_SECRET_BYTES`. The one rule for the registrar (which refuses to
+/// register such a slot) and inbound verification (which never verifies with one).
+pub fn webhook_secret_key(secret_b64: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let key = base64::engine::general_purpose::STANDARD.decode(secret_b64.trim()).ok()?;
+    (key.len() >= MIN_WEBHOOK_SECRET_BYTES).then_some(key)
+}

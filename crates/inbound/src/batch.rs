@@ -4,7 +4,8 @@
 //! (and its fsync) is shared by the whole batch. After each batch is acknowledged the writer hands its
 //! merchants to one waker task, which wakes each merchant's `inbound` job once however many batches
 //! named it meanwhile (see `wake`), off the writer's path; should the process stop in between, the
-//! workers' `enqueue_stale` finds the stored events.
+//! workers' `enqueue_stale` finds the stored events. Rows of many merchants share a statement, so a
+//! row Postgres refuses must not fail the others: such a batch is split until the row fails alone.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -32,7 +33,24 @@ struct Pending {
     body: bytes::Bytes,
     /// The delivery's trace: the job it wakes continues it.
     trace: Option<TraceContext>,
-    done: oneshot::Sender<Result<bool, String>>,
+    done: oneshot::Sender<Result<bool, NotStored>>,
+}
+
+/// Why a delivery was not stored.
+#[derive(Clone, Debug)]
+pub(crate) enum NotStored {
+    /// The database cannot be reached or did not answer in time; the sender should try again (503).
+    Unavailable(String),
+    /// Postgres refused this delivery's own row (it failed alone after its batch was split); sending it
+    /// again cannot help (422).
+    Refused(String),
+}
+
+/// What a batch write did: the (merchant, key) pairs newly stored, and those whose row failed alone.
+#[derive(Default)]
+struct Written {
+    stored: HashSet<(MerchantId, String)>,
+    failed: HashMap<(MerchantId, String), NotStored>,
 }
 
 /// Merchants to wake, each with the trace of the first delivery that named it.
@@ -64,13 +82,14 @@ impl Batcher {
         slot: Slot,
         key: String,
         body: bytes::Bytes,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, NotStored> {
+        let stopped = || NotStored::Unavailable("the inbound writer stopped".to_owned());
         let (done, answer) = oneshot::channel();
         self.tx
             .send(Pending { merchant, slot, key, body, trace: TraceContext::current(), done })
             .await
-            .map_err(|_| "the inbound writer stopped".to_owned())?;
-        answer.await.map_err(|_| "the inbound writer stopped".to_owned())?
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 }
 
@@ -101,7 +120,7 @@ async fn write_loop(pool: PgPool, mut rx: mpsc::Receiver<Pending>, woken: mpsc::
             }
         };
         match result {
-            Ok(mut stored) => {
+            Ok(Written { mut stored, failed }) => {
                 let mut merchants = ToWake::new();
                 for pending in &batch {
                     merchants.entry(pending.merchant).or_insert(pending.trace);
@@ -109,8 +128,12 @@ async fn write_loop(pool: PgPool, mut rx: mpsc::Receiver<Pending>, woken: mpsc::
                 // A key stored once answers `stored` to its first delivery in the batch; a copy of it
                 // in the same batch is a duplicate.
                 for pending in batch.drain(..) {
-                    let fresh = stored.remove(&(pending.merchant, pending.key.clone()));
-                    let _ = pending.done.send(Ok(fresh));
+                    let key = (pending.merchant, pending.key.clone());
+                    let answer = match failed.get(&key) {
+                        Some(why) => Err(why.clone()),
+                        None => Ok(stored.remove(&key)),
+                    };
+                    let _ = pending.done.send(answer);
                 }
                 let _ = woken.send(merchants);
             }
@@ -118,7 +141,7 @@ async fn write_loop(pool: PgPool, mut rx: mpsc::Receiver<Pending>, woken: mpsc::
                 discard(&mut conn);
                 let message = e.to_string();
                 for pending in batch.drain(..) {
-                    let _ = pending.done.send(Err(message.clone()));
+                    let _ = pending.done.send(Err(NotStored::Unavailable(message.clone())));
                 }
             }
         }
@@ -133,9 +156,8 @@ fn discard(conn: &mut Option<PoolConnection<Postgres>>) {
     }
 }
 
-/// One statement for the whole batch, within `WRITE_TIMEOUT`; returns the (merchant, key) pairs newly
-/// stored.
-async fn write(conn: &mut PgConnection, batch: &[Pending]) -> Result<HashSet<(MerchantId, String)>, sqlx::Error> {
+/// One statement for the whole batch (more only when a row fails), within `WRITE_TIMEOUT`.
+async fn write(conn: &mut PgConnection, batch: &[Pending]) -> Result<Written, sqlx::Error> {
     let timed_out = || std::io::Error::new(std::io::ErrorKind::TimedOut, "the inbound batch did not commit in time");
     tokio::time::timeout(WRITE_TIMEOUT, insert(conn, batch)).await.unwrap_or_else(|_| Err(sqlx::Error::Io(timed_out())))
 }
@@ -144,7 +166,12 @@ async fn write(conn: &mut PgConnection, batch: &[Pending]) -> Result<HashSet<(Me
 /// Postgres about a fifth more per row (docs/BENCHMARKS.md) for the sake of the rare redelivery. A
 /// batch that holds one fails whole on the unique key, with nothing stored, and is written again
 /// with `ON CONFLICT DO NOTHING`, which also absorbs a key repeated within the batch.
-async fn insert(conn: &mut PgConnection, batch: &[Pending]) -> Result<HashSet<(MerchantId, String)>, sqlx::Error> {
+///
+/// Any other error about the rows (one merchant's delivery that Postgres cannot store) would fail
+/// every merchant's delivery in the batch, so the batch is split in halves, each written the same way,
+/// until the row fails alone: k bad rows among n cost about 2k log2(n) more statements, and none when
+/// nothing fails. Errors that are not about the rows (connection, shutdown, resources) fail the batch.
+async fn insert(conn: &mut PgConnection, batch: &[Pending]) -> Result<Written, sqlx::Error> {
     const PLAIN: &str = "INSERT INTO inbound_events (merchant_id, slot, dedupe_key, body)
          SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bytea[])
          RETURNING merchant_id, dedupe_key";
@@ -156,9 +183,48 @@ async fn insert(conn: &mut PgConnection, batch: &[Pending]) -> Result<HashSet<(M
     // order and cannot deadlock.
     let mut rows: Vec<&Pending> = batch.iter().collect();
     rows.sort_by(|a, b| (a.merchant, &a.key).cmp(&(b.merchant, &b.key)));
-    match insert_rows(conn, PLAIN, &rows).await {
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => insert_rows(conn, DEDUPING, &rows).await,
-        stored => stored,
+    let mut written = Written::default();
+    // Parts still to write, the next on top; halves keep the key order.
+    let mut parts: Vec<&[&Pending]> = vec![&rows];
+    while let Some(part) = parts.pop() {
+        let result = match insert_rows(conn, PLAIN, part).await {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => insert_rows(conn, DEDUPING, part).await,
+            result => result,
+        };
+        match result {
+            Ok(stored) => written.stored.extend(stored),
+            Err(sqlx::Error::Database(e)) if about_the_rows(e.code().as_deref()) => match part {
+                [row] => {
+                    tracing::warn!(merchant = %row.merchant, slot = %row.slot, error = %e, "inbound delivery refused by the database");
+                    written.failed.insert((row.merchant, row.key.clone()), refusal(e.code().as_deref(), e.message()));
+                }
+                _ => {
+                    let (first, second) = part.split_at(part.len() / 2);
+                    parts.push(second);
+                    parts.push(first);
+                }
+            },
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(written)
+}
+
+/// Whether an error with this SQLSTATE may come from the rows written, so that writing fewer rows may
+/// succeed. Not for connection exceptions (08), invalid transaction state such as a read-only
+/// database (25), insufficient resources (53), operator intervention such as a shutdown or a
+/// cancel (57) and system errors (58): those fail whatever the rows.
+fn about_the_rows(code: Option<&str>) -> bool {
+    !matches!(code.and_then(|c| c.get(..2)), Some("08" | "25" | "53" | "57" | "58"))
+}
+
+/// A row that fails alone: a data exception (22), an integrity violation (23) or a limit such as an
+/// index row too large (54) is the delivery's own and is refused; anything else (a deadlock, a
+/// serialization failure) may pass when sent again.
+fn refusal(code: Option<&str>, message: &str) -> NotStored {
+    match code.and_then(|c| c.get(..2)) {
+        Some("22" | "23" | "54") => NotStored::Refused(message.to_owned()),
+        _ => NotStored::Unavailable(message.to_owned()),
     }
 }
 
@@ -199,10 +265,13 @@ async fn wake_loop(queue: Queue, mut to_wake: mpsc::UnboundedReceiver<ToWake>) {
 
 /// Make sure the merchant's `inbound` job will see the committed events. A job still queued (not yet
 /// started) reads them when it starts, so nothing is written; otherwise enqueue (which also asks a
-/// running job to run again). A failure only delays processing until the next delivery or job.
+/// running job to run again). A revoked merchant gets no job, which would never run: its deliveries
+/// that slipped in are dropped by `enqueue_stale`. A failure only delays processing until the next
+/// delivery or job.
 async fn wake(queue: &Queue, merchant: MerchantId) {
     let queued: Result<bool, _> = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM jobs WHERE merchant_id = $1 AND kind = $2 AND state = 'queued')",
+        "SELECT EXISTS (SELECT 1 FROM jobs WHERE merchant_id = $1 AND kind = $2 AND state = 'queued')
+             OR EXISTS (SELECT 1 FROM merchants WHERE merchant_id = $1 AND status = 'revoked')",
     )
     .bind(merchant)
     .bind(KIND)
@@ -212,5 +281,63 @@ async fn wake(queue: &Queue, merchant: MerchantId) {
         && let Err(e) = queue.enqueue(merchant, KIND, Mode::Incremental).await
     {
         tracing::warn!(%merchant, error = %e, "inbound processing not enqueued");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(merchant: MerchantId, key: &str) -> Pending {
+        let (done, _) = oneshot::channel();
+        let body = bytes::Bytes::from(format!(r#"{{"key":{}}}"#, serde_json::json!(key)));
+        Pending { merchant, slot: Slot::OrderSubmit, key: key.to_owned(), body, trace: None, done }
+    }
+
+    /// Rows Postgres refuses (keys that skipped the route's checks: a NUL, one over the btree limit)
+    /// fail alone; every other row of the batch, another merchant's or their own, is stored, and a
+    /// redelivery in the same batch is still answered duplicate.
+    #[tokio::test]
+    async fn a_row_postgres_refuses_fails_alone() {
+        let db = storelink_testkit::test_db().await;
+        let victim = storelink_testkit::insert_merchant(&db.pool, "https://victim.example").await;
+        let attacker = storelink_testkit::insert_merchant(&db.pool, "https://attacker.example").await;
+        let mut conn = db.pool.acquire().await.expect("connection");
+        let written = insert(&mut conn, &[pending(victim, "old")]).await.expect("first write");
+        assert_eq!(written.stored.len(), 1);
+        // Over the btree limit even compressed: hex of a hash chain does not compress.
+        let long: String =
+            (0..100u32).map(|n| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(n.to_le_bytes()))).collect();
+        let mut batch: Vec<Pending> = (0..40).map(|n| pending(victim, &format!("v{n}"))).collect();
+        batch.push(pending(victim, "old"));
+        batch.push(pending(attacker, "nul\0key"));
+        batch.push(pending(attacker, &long));
+        batch.push(pending(attacker, "fine"));
+        let written = insert(&mut conn, &batch).await.expect("the batch is written");
+        let victim_stored = written.stored.iter().filter(|(m, _)| *m == victim).count();
+        assert_eq!(victim_stored, 40, "every new victim row is stored");
+        assert!(!written.stored.contains(&(victim, "old".to_owned())), "the redelivery is a duplicate");
+        assert!(written.stored.contains(&(attacker, "fine".to_owned())), "the attacker's good row is stored");
+        let failed: HashSet<(MerchantId, usize)> = written.failed.keys().map(|(m, key)| (*m, key.len())).collect();
+        assert_eq!(failed, HashSet::from([(attacker, 7), (attacker, long.len())]), "only the two bad rows failed");
+        assert!(written.failed.values().all(|why| matches!(why, NotStored::Refused(_))), "refused, not unavailable");
+        let stored: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM inbound_events").fetch_one(&db.pool).await.expect("count");
+        assert_eq!(stored, 1 + 40 + 1);
+    }
+
+    #[test]
+    fn which_errors_split_and_which_refuse() {
+        for (code, splits) in [(Some("22021"), true), (Some("54000"), true), (Some("40P01"), true), (None, true)] {
+            assert_eq!(about_the_rows(code), splits, "{code:?}");
+        }
+        for code in ["08006", "25006", "53300", "57P01", "57014", "58030"] {
+            assert!(!about_the_rows(Some(code)), "{code}");
+        }
+        assert!(matches!(refusal(Some("22021"), "m"), NotStored::Refused(_)));
+        assert!(matches!(refusal(Some("54000"), "m"), NotStored::Refused(_)));
+        assert!(matches!(refusal(Some("23503"), "m"), NotStored::Refused(_)));
+        assert!(matches!(refusal(Some("40P01"), "m"), NotStored::Unavailable(_)));
+        assert!(matches!(refusal(None, "m"), NotStored::Unavailable(_)));
     }
 }

@@ -11,8 +11,8 @@ mod store;
 mod verify;
 
 pub use batch::Batcher;
-pub use lookup::Lookups;
-pub use process::{Drained, InboundHandler, KIND, enqueue_stale};
+pub use lookup::{Lookups, STATUS_CHANNEL};
+pub use process::{Drained, InboundHandler, KIND, enqueue_stale, settle_revoked};
 pub use routes::{Inbound, MAX_BODY};
 pub use store::prune;
 pub use verify::{Secrets, VerifyError, verify};

@@ -32,7 +32,13 @@ impl InboundHandler {
     }
 
     /// Process the merchant's pending deliveries until none is left (or the slice ends).
+    ///
+    /// A batch is one transaction. Should Postgres refuse one delivery's rows (an order id over the
+    /// btree limit, a value it cannot store), the batch is done again with each delivery in a
+    /// savepoint, and the one refused is marked with the error: it would otherwise fail every run of
+    /// the job. Only then, so the usual batch pays no savepoints.
     pub async fn drain(&self, merchant: MerchantId, ctx: Option<&JobContext>) -> Result<Drained, sqlx::Error> {
+        let mut careful = false;
         loop {
             let mut tx = self.pool.begin().await?;
             if let Some(ctx) = ctx
@@ -44,12 +50,15 @@ impl InboundHandler {
             if batch.is_empty() {
                 return Ok(Drained::All);
             }
-            for event in &batch {
-                let error = apply(&mut tx, merchant, &event.slot, &event.body).await?;
-                if let Some(error) = &error {
-                    tracing::warn!(%merchant, event_id = event.event_id, slot = %event.slot, %error, "inbound event not usable");
+            match apply_batch(&mut tx, merchant, &batch, careful).await {
+                Ok(()) => careful = false,
+                Err(sqlx::Error::Database(e)) if !careful && refused(e.code().as_deref()) => {
+                    tracing::warn!(%merchant, error = %e, "an inbound event was refused; processing its batch one by one");
+                    tx.rollback().await?;
+                    careful = true;
+                    continue;
                 }
-                store::mark(&mut tx, merchant, event.event_id, error.as_deref()).await?;
+                Err(e) => return Err(e),
             }
             tx.commit().await?;
             if ctx.is_some_and(|c| c.should_stop()) {
@@ -57,6 +66,47 @@ impl InboundHandler {
             }
         }
     }
+}
+
+/// Applies and marks each event of `batch`; `careful` puts each in a savepoint and marks one that
+/// Postgres refuses with the error instead of failing the batch.
+async fn apply_batch(
+    tx: &mut sqlx::PgConnection,
+    merchant: MerchantId,
+    batch: &[store::Pending],
+    careful: bool,
+) -> Result<(), sqlx::Error> {
+    use sqlx::Acquire;
+    for event in batch {
+        let error = if careful {
+            let mut savepoint = tx.begin().await?;
+            match apply(&mut savepoint, merchant, &event.slot, &event.body).await {
+                Ok(error) => {
+                    savepoint.commit().await?;
+                    error
+                }
+                Err(sqlx::Error::Database(e)) if refused(e.code().as_deref()) => {
+                    savepoint.rollback().await?;
+                    Some(format!("the database refused the payload: {}", e.message()))
+                }
+                Err(e) => return Err(e),
+            }
+        } else {
+            apply(tx, merchant, &event.slot, &event.body).await?
+        };
+        if let Some(error) = &error {
+            tracing::warn!(%merchant, event_id = event.event_id, slot = %event.slot, %error, "inbound event not usable");
+        }
+        store::mark(tx, merchant, event.event_id, error.as_deref()).await?;
+    }
+    Ok(())
+}
+
+/// An error that is the payload's own: a data exception (22), a NOT NULL or CHECK violation, or a
+/// limit such as an index row too large (54). Anything else (a unique or foreign-key race with
+/// another writer, a deadlock) fails the job, which is retried.
+fn refused(code: Option<&str>) -> bool {
+    matches!(code, Some("23502" | "23514")) || matches!(code.and_then(|c| c.get(..2)), Some("22" | "54"))
 }
 
 /// Apply one delivery; `Ok(Some(reason))` when the payload is unusable (recorded, not retried).
@@ -92,26 +142,72 @@ pub(crate) fn return_request(value: &Value) -> Option<&Value> {
     value.get("returnRequest").or_else(|| value.get("requestId").map(|_| value))
 }
 
-/// Queue the `inbound` job of every merchant whose stored deliveries have waited longer than
-/// `older_than` (a wake-up lost to a crash between commit and enqueue, or a failed enqueue).
+/// The workers' safety net, every few seconds. Queues the `inbound` job of every active merchant
+/// whose stored deliveries have waited longer than `older_than` (a wake-up lost to a crash between
+/// commit and enqueue, or a failed enqueue); merchants that are paused or whose credentials are
+/// invalid keep theirs for when they come back. Deliveries of a revoked merchant still unprocessed are
+/// ones that slipped in while the revoke committed (the revoke settled the others): they are
+/// dropped, as any later delivery is refused. Returns the merchants queued.
+///
+/// Indexed whatever the number of merchants: the index of unprocessed deliveries gives the merchants
+/// that have some, and each one's status is one primary-key lookup (a subquery per merchant, which
+/// the planner cannot turn into a scan of `merchants`).
 pub async fn enqueue_stale(
     pool: &PgPool,
     queue: &Queue,
     older_than: std::time::Duration,
 ) -> Result<usize, sqlx::Error> {
-    let merchants: Vec<MerchantId> = sqlx::query_scalar(
-        "SELECT DISTINCT merchant_id FROM inbound_events
-         WHERE processed_at IS NULL AND received_at < now() - make_interval(secs => $1)",
+    let waiting: Vec<(MerchantId, Option<String>)> = sqlx::query_as(
+        "SELECT e.merchant_id, (SELECT m.status FROM merchants m WHERE m.merchant_id = e.merchant_id)
+         FROM (SELECT DISTINCT merchant_id FROM inbound_events
+               WHERE processed_at IS NULL AND received_at < now() - make_interval(secs => $1)) e",
     )
     .bind(older_than.as_secs_f64())
     .fetch_all(pool)
     .await?;
-    for merchant in &merchants {
+    let revoked: Vec<MerchantId> =
+        waiting.iter().filter(|(_, status)| status.as_deref() == Some("revoked")).map(|(m, _)| *m).collect();
+    if !revoked.is_empty() {
+        let dropped = sqlx::query(
+            "DELETE FROM inbound_events e
+             WHERE e.merchant_id = ANY($1) AND e.processed_at IS NULL
+               AND e.received_at < now() - make_interval(secs => $2)
+               AND EXISTS (SELECT 1 FROM merchants m WHERE m.merchant_id = e.merchant_id AND m.status = 'revoked')",
+        )
+        .bind(&revoked)
+        .bind(older_than.as_secs_f64())
+        .execute(pool)
+        .await?
+        .rows_affected();
+        tracing::info!(
+            deliveries = dropped,
+            merchants = revoked.len(),
+            "dropped deliveries stored for revoked merchants"
+        );
+    }
+    let active: Vec<MerchantId> =
+        waiting.iter().filter(|(_, status)| status.as_deref() == Some("active")).map(|(m, _)| *m).collect();
+    for merchant in &active {
         if let Err(storelink_jobs::JobError::Database(e)) = queue.enqueue(*merchant, KIND, Mode::Incremental).await {
             return Err(e);
         }
     }
-    Ok(merchants.len())
+    Ok(active.len())
+}
+
+/// Settles a merchant's unprocessed deliveries as its revoke commits (in the revoke's transaction):
+/// kept as history, marked processed with the reason, so nothing picks them up again. (A revoke
+/// that purges deletes them instead.) Returns the deliveries settled.
+pub async fn settle_revoked(conn: &mut sqlx::PgConnection, merchant: MerchantId) -> Result<u64, sqlx::Error> {
+    let settled = sqlx::query(
+        "UPDATE inbound_events SET processed_at = now(), last_error = 'merchant revoked'
+         WHERE merchant_id = $1 AND processed_at IS NULL",
+    )
+    .bind(merchant)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(settled)
 }
 
 impl Handler for InboundHandler {

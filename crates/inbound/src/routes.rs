@@ -1,6 +1,7 @@
 //! `POST /webhooks/occ/{merchant_id}/{slot}`: unknown merchant or slot -> 404, revoked merchant -> 410,
-//! body over 1 MiB -> 413, bad or missing signature -> 401, malformed JSON -> 400; all with nothing
-//! stored. A valid delivery is committed (once per dedupe key) before the 200.
+//! body over 1 MiB -> 413, bad or missing signature -> 401, malformed JSON -> 400, a NUL in the order
+//! id -> 400 naming the field, a delivery Postgres refuses on its own -> 422; all with nothing stored.
+//! A valid delivery is committed (once per dedupe key) before the 200.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -9,7 +10,7 @@ use storelink_core::{MerchantId, Slot};
 use storelink_jobs::Queue;
 use storelink_vault::Vault;
 
-use crate::batch::Batcher;
+use crate::batch::{Batcher, NotStored};
 use crate::lookup::{Lookups, Target};
 use crate::store;
 use crate::verify::verify;
@@ -38,9 +39,11 @@ impl Inbound {
 }
 
 fn problem(status: StatusCode, code: &str, title: &str) -> HttpResponse {
-    HttpResponse::build(status)
-        .content_type("application/problem+json")
-        .json(serde_json::json!({"type": format!("https://storelink.dev/problems/{code}"), "title": title, "status": status.as_u16(), "code": code}))
+    HttpResponse::build(status).content_type("application/problem+json").json(problem_body(status, code, title))
+}
+
+fn problem_body(status: StatusCode, code: &str, title: &str) -> serde_json::Value {
+    serde_json::json!({"type": format!("https://storelink.dev/problems/{code}"), "title": title, "status": status.as_u16(), "code": code})
 }
 
 async fn receive(
@@ -80,10 +83,21 @@ async fn receive(
         Err(store::BadBody::NotAnObject) => {
             return problem(StatusCode::BAD_REQUEST, "not_an_object", "The body is not a JSON object");
         }
+        Err(store::BadBody::NulIn(field)) => {
+            tracing::warn!(%merchant, %slot, field, "inbound webhook refused: NUL character in a key field");
+            let title = format!("The field {field} contains a NUL character");
+            let mut body = problem_body(StatusCode::BAD_REQUEST, "invalid_field", &title);
+            body["field"] = field.into();
+            return HttpResponse::BadRequest().content_type("application/problem+json").json(body);
+        }
     };
     let stored = match inbound.batcher.insert(merchant, slot, key, body).await {
         Ok(stored) => stored,
-        Err(e) => return unavailable(&e),
+        Err(NotStored::Unavailable(e)) => return unavailable(&e),
+        Err(NotStored::Refused(e)) => {
+            tracing::warn!(%merchant, %slot, error = %e, "inbound webhook refused by the database");
+            return problem(StatusCode::UNPROCESSABLE_ENTITY, "unstorable", "The delivery cannot be stored");
+        }
     };
     tracing::debug!(%merchant, %slot, duplicate = !stored, "inbound webhook stored");
     let outcome = if stored { "stored" } else { "duplicate" };

@@ -107,7 +107,15 @@ impl<'de> serde::de::Visitor<'de> for OrderVisitor {
 pub(crate) enum BadBody {
     NotJson,
     NotAnObject,
+    /// The named field, part of the dedupe key, holds a NUL character, which Postgres text cannot
+    /// store (it would fail the whole group-commit batch, other merchants' deliveries included).
+    NulIn(&'static str),
 }
+
+/// Longest dedupe key stored as it is. A longer one (an order id of kilobytes) is stored as the hash
+/// of the key, so its redeliveries still share it: a key over the btree limit (about 2.7 KB) would
+/// fail the whole group-commit batch on the unique index.
+pub(crate) const MAX_KEY: usize = 256;
 
 /// The dedupe key of a delivery, or why the body cannot be one.
 ///
@@ -141,6 +149,7 @@ pub(crate) fn dedupe_key(slot: Slot, raw: &[u8]) -> Result<String, BadBody> {
     // The same rule as `process::return_request`, on the probe.
     let is_return = probe.return_request.is_some() || probe.request_id.is_some();
     // The order is `order` when present (whatever its value), else the payload itself.
+    let from_order = probe.order.is_some();
     let (id, modified) = match probe.order {
         Some(OrderField::Object { id, last_modified }) => (id, last_modified),
         Some(OrderField::Other) => (None, None),
@@ -149,9 +158,23 @@ pub(crate) fn dedupe_key(slot: Slot, raw: &[u8]) -> Result<String, BadBody> {
     let id = id.and_then(|id| serde_json::from_str::<std::borrow::Cow<str>>(id.get()).ok());
     match (id, modified) {
         (Some(id), Some(modified)) if modified.get() != "null" && !is_return => {
-            Ok(format!("{slot}:{id}:{}", modified.get()))
+            // `modified` is raw JSON, which cannot hold a NUL (control characters are escaped).
+            if id.contains('\0') {
+                return Err(BadBody::NulIn(if from_order { "order.id" } else { "id" }));
+            }
+            Ok(bounded(format!("{slot}:{id}:{}", modified.get()), slot))
         }
         _ => Ok(hashed()),
+    }
+}
+
+/// `key` itself when short, else `{slot}:key-sha256:{hex}` (a prefix of its own, so it cannot equal a
+/// body hash key; a crafted id could at worst collide with its own merchant's keys).
+fn bounded(key: String, slot: Slot) -> String {
+    if key.len() <= MAX_KEY {
+        key
+    } else {
+        format!("{slot}:key-sha256:{}", hex::encode(Sha256::digest(key.as_bytes())))
     }
 }
 
@@ -280,6 +303,28 @@ mod tests {
         for (raw, expected) in cases {
             assert_eq!(dedupe_key(slot, raw.as_bytes()), expected, "{raw}");
         }
+        // A NUL in the id is refused, naming the field it came from; elsewhere it is only stored.
+        assert_eq!(
+            dedupe_key(slot, br#"{"order":{"id":"o\u0000","lastModifiedTime":1}}"#),
+            Err(BadBody::NulIn("order.id"))
+        );
+        assert_eq!(dedupe_key(slot, br#"{"id":"\u0000","lastModifiedTime":1}"#), Err(BadBody::NulIn("id")));
+        let nul_note = br#"{"note":"\u0000","order":{"id":"o1","lastModifiedTime":1}}"#;
+        assert_eq!(dedupe_key(slot, nul_note), Ok("order-submit:o1:1".into()));
+        let nul_return = br#"{"order":{"id":"\u0000","lastModifiedTime":1},"requestId":"r"}"#;
+        assert_eq!(dedupe_key(slot, nul_return), Ok(hash(std::str::from_utf8(nul_return).expect("utf8"))));
+        // A long key is hashed to a fixed size, the same for every redelivery.
+        let long =
+            |modified: u32| format!(r#"{{"order":{{"id":"{}","lastModifiedTime":{modified}}}}}"#, "x".repeat(3000));
+        let key = dedupe_key(slot, long(1).as_bytes()).expect("key");
+        assert!(
+            key.starts_with("order-submit:key-sha256:") && key.len() == "order-submit:key-sha256:".len() + 64,
+            "{key}"
+        );
+        assert_eq!(dedupe_key(slot, long(1).as_bytes()), Ok(key.clone()), "redeliveries share the key");
+        assert_ne!(dedupe_key(slot, long(2).as_bytes()), Ok(key), "another version has another key");
+        let edge = format!(r#"{{"id":"{}","lastModifiedTime":1}}"#, "y".repeat(MAX_KEY - "order-submit::1".len()));
+        assert_eq!(dedupe_key(slot, edge.as_bytes()).map(|k| k.len()), Ok(MAX_KEY), "a key of MAX_KEY is kept");
         assert_eq!(dedupe_key(slot, b"{\"note\":\"\xff\"}"), Err(BadBody::NotJson), "invalid UTF-8 in a skipped value");
     }
 }

@@ -2,10 +2,12 @@
 //! base64-decoded secret. `X-Oracle-CC-WebHook-Signature-SHA512` carries HMAC-SHA512 with
 //! `secretKeySHA512`; the older `X-Oracle-CC-WebHook-Signature` carries HMAC-SHA1 with `secretKey`
 //! (current documents say it may carry SHA-512 too, so both are tried). Comparison is constant-time.
+//! A secret that is empty or shorter than `MIN_WEBHOOK_SECRET_BYTES` is never used as a key.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
+use storelink_core::webhook_secret_key;
 
 /// The slot's secrets as sealed at registration (base64 strings as OCC returns them).
 #[derive(Clone, Default, serde::Deserialize)]
@@ -22,12 +24,12 @@ pub enum VerifyError {
     Malformed,
     #[error("the signature does not match the body")]
     Mismatch,
-    #[error("no secret is stored for this slot")]
+    #[error("no usable secret is stored for this slot (none, empty or too short)")]
     NoSecret,
 }
 
 fn check<M: Mac + hmac::digest::KeyInit>(secret_b64: Option<&str>, body: &[u8], signature: &[u8]) -> bool {
-    let Some(key) = secret_b64.and_then(|s| STANDARD.decode(s.trim()).ok()) else { return false };
+    let Some(key) = secret_b64.and_then(webhook_secret_key) else { return false };
     let Ok(mut mac) = <M as hmac::digest::KeyInit>::new_from_slice(&key) else { return false };
     mac.update(body);
     mac.verify_slice(signature).is_ok()
@@ -40,7 +42,8 @@ pub fn verify(
     legacy_header: Option<&str>,
     body: &[u8],
 ) -> Result<(), VerifyError> {
-    if secrets.sha1.is_none() && secrets.sha512.is_none() {
+    let usable = |s: &Option<String>| s.as_deref().and_then(webhook_secret_key).is_some();
+    if !usable(&secrets.sha1) && !usable(&secrets.sha512) {
         return Err(VerifyError::NoSecret);
     }
     let decode = |h: &str| {
@@ -66,7 +69,7 @@ mod tests {
 
     fn sign<M: Mac + hmac::digest::KeyInit>(secret: &str, body: &[u8]) -> String {
         let mut mac =
-            <M as hmac::digest::KeyInit>::new_from_slice(&STANDARD.decode(secret).expect("b64")).expect("key");
+            <M as hmac::digest::KeyInit>::new_from_slice(&STANDARD.decode(secret.trim()).expect("b64")).expect("key");
         mac.update(body);
         STANDARD.encode(mac.finalize().into_bytes())
     }
@@ -98,5 +101,29 @@ mod tests {
             assert_eq!(verify(&secrets, h512, legacy, body), expected, "case {i}");
         }
         assert_eq!(verify(&Secrets::default(), Some(&s512), None, body), Err(VerifyError::NoSecret));
+    }
+
+    /// An empty or short secret signs nothing: a signature made with it (which anyone can make) is
+    /// refused, whichever header carries it, and a slot with no other secret has none at all.
+    #[test]
+    fn empty_or_short_secrets_are_never_keys() {
+        let body = br#"{"order":{"id":"o1"}}"#;
+        let short = STANDARD.encode([7u8; storelink_core::MIN_WEBHOOK_SECRET_BYTES - 1]);
+        for weak in ["", "   ", short.as_str()] {
+            let forged512 = sign::<Hmac<sha2::Sha512>>(weak, body);
+            let forged1 = sign::<Hmac<sha1::Sha1>>(weak, body);
+            let only_weak = Secrets { sha1: Some(weak.into()), sha512: Some(weak.into()) };
+            assert_eq!(verify(&only_weak, Some(&forged512), None, body), Err(VerifyError::NoSecret), "{weak:?}");
+            assert_eq!(verify(&only_weak, None, Some(&forged1), body), Err(VerifyError::NoSecret), "{weak:?}");
+            // The other secret is good: it still verifies, and the weak one still signs nothing.
+            let good = STANDARD.encode([2u8; 64]);
+            let mixed = Secrets { sha1: Some(weak.into()), sha512: Some(good.clone()) };
+            assert_eq!(verify(&mixed, None, Some(&forged1), body), Err(VerifyError::Mismatch), "{weak:?}");
+            assert_eq!(verify(&mixed, Some(&forged512), None, body), Err(VerifyError::Mismatch), "{weak:?}");
+            assert_eq!(verify(&mixed, Some(&sign::<Hmac<sha2::Sha512>>(&good, body)), None, body), Ok(()));
+        }
+        let minimal = STANDARD.encode([7u8; storelink_core::MIN_WEBHOOK_SECRET_BYTES]);
+        let secrets = Secrets { sha1: None, sha512: Some(minimal.clone()) };
+        assert_eq!(verify(&secrets, Some(&sign::<Hmac<sha2::Sha512>>(&minimal, body)), None, body), Ok(()));
     }
 }

@@ -118,6 +118,15 @@ impl OccSim {
         self.state.lock().webhook(id).map(|w| w.view(true))
     }
 
+    /// Replace the webhook's signing secrets as stored (and returned with `includeSecretKeys`), e.g.
+    /// `""` for a store whose webhook has no secret. Deliveries are then signed with these.
+    pub fn set_webhook_secrets(&self, id: &str, secret: &str, secret512: &str) {
+        if let Some(w) = self.state.lock().webhook_mut(id) {
+            w.secret = secret.to_owned();
+            w.secret512 = secret512.to_owned();
+        }
+    }
+
     pub fn set_webhook_urls(&self, id: &str, urls: Vec<String>) {
         if let Some(w) = self.state.lock().webhook_mut(id) {
             w.doc["urls"] = Value::from(urls);

@@ -128,7 +128,9 @@ impl Ops {
     /// Revoke: unregister our webhook URLs in OCC where reachable, then in one transaction mark the
     /// merchant revoked, record `merchant.revoked` (the partner is told), cancel its jobs, delete its
     /// cached tokens and crypto-shred its data key (with it every sealed secret). `purge` also deletes
-    /// the synced data. Idempotent: revoking a revoked merchant changes nothing.
+    /// the synced data; without it the unprocessed inbound deliveries are kept, marked settled. The
+    /// status change is announced to every process (inbound lookups drop the merchant at once).
+    /// Idempotent: revoking a revoked merchant changes nothing.
     pub async fn revoke(&self, actor: &Actor, merchant: MerchantId, purge: bool) -> Result<RevokeReport, OpsError> {
         let report =
             self.audited(actor, "revoke", merchant, async |tx| self.revoke_in(tx, merchant, purge).await).await;
@@ -186,6 +188,9 @@ impl Ops {
             for table in SYNCED_TABLES {
                 sqlx::query(&format!("DELETE FROM {table} WHERE merchant_id = $1")).bind(id).execute(&mut *tx).await?;
             }
+        } else {
+            // Kept as history, but never processed: nothing may pick them up again.
+            storelink_inbound::settle_revoked(&mut *tx, id).await?;
         }
         Ok(cancelled)
     }

@@ -7,8 +7,8 @@ use futures::future::join_all;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::{PgConnection, PgPool};
 use std::sync::Arc;
-use storelink_core::webhook_secret_purpose;
 use storelink_core::{MerchantId, Slot};
+use storelink_core::{webhook_secret_key, webhook_secret_purpose};
 use storelink_occ::{OccClient, OccError, Webhook};
 use storelink_vault::{Vault, VaultError};
 use url::Url;
@@ -26,6 +26,19 @@ pub struct SlotRead {
     pub slot: Slot,
     pub webhook: Result<Webhook, OccError>,
 }
+
+/// Why a slot was not registered.
+enum SlotFailure {
+    Occ(OccError),
+    Vault(VaultError),
+    /// OCC returned no signing secret of `MIN_WEBHOOK_SECRET_BYTES` or more (e.g. `secretKey: ""`).
+    UnusableSecret,
+}
+
+/// The slot's recorded error when OCC returned no usable signing secret.
+pub const UNUSABLE_SECRET: &str = "the store returned an empty or too short signing secret for this webhook \
+    (secretKey / secretKeySHA512), so its deliveries could not be authenticated and the slot was not \
+    registered; reset the webhook's secret in OCC, then retry the slot";
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct SlotOutcome {
@@ -80,7 +93,7 @@ impl Registrar {
         join_all(reads.into_iter().map(|read| async move {
             let result = match read.webhook {
                 Ok(webhook) => self.merge_and_write(store, token, merchant, read.slot, webhook).await,
-                Err(e) => Err(e),
+                Err(e) => Err(SlotFailure::Occ(e)),
             };
             self.record_outcome(merchant, read.slot, result).await
         }))
@@ -107,13 +120,15 @@ impl Registrar {
         let id = self.config.slot_map.webhook_id(slot);
         let result = match self.occ.get_webhook(store, token, id, true).await {
             Ok(webhook) => self.merge_and_write(store, token, merchant, slot, webhook).await,
-            Err(e) => Err(e),
+            Err(e) => Err(SlotFailure::Occ(e)),
         };
         self.record_outcome(merchant, slot, result).await
     }
 
     /// Merge our URL into the webhook and write it; the secrets read in phase one are sealed at the
     /// same time, so the connect pays one round trip here, not a round trip plus database writes.
+    /// A webhook without a usable signing secret is left alone: deliveries signed with an empty key
+    /// could come from anyone, and they would all be refused.
     async fn merge_and_write(
         &self,
         store: &Url,
@@ -121,7 +136,13 @@ impl Registrar {
         merchant: MerchantId,
         slot: Slot,
         webhook: Webhook,
-    ) -> Result<Result<(), VaultError>, OccError> {
+    ) -> Result<(), SlotFailure> {
+        let usable = |secret: &Option<SecretString>| {
+            secret.as_ref().and_then(|s| webhook_secret_key(s.expose_secret())).is_some()
+        };
+        if !usable(&webhook.secret_key) && !usable(&webhook.secret_key_sha512) {
+            return Err(SlotFailure::UnusableSecret);
+        }
         let ours = self.callback_url(merchant, slot);
         let write = async {
             if webhook.urls.iter().any(|u| u == &ours) {
@@ -132,7 +153,8 @@ impl Registrar {
             self.occ.put_webhook_urls(store, token, self.config.slot_map.webhook_id(slot), &urls).await.map(drop)
         };
         let (written, sealed) = futures::join!(write, self.seal_secrets(merchant, slot, &webhook));
-        written.map(|()| sealed)
+        written.map_err(SlotFailure::Occ)?;
+        sealed.map_err(SlotFailure::Vault)
     }
 
     /// Remove our callback URL from every slot's webhook (other receivers are kept). Per slot: Ok when
@@ -164,20 +186,16 @@ impl Registrar {
         self.store_outcome(merchant, slot, SlotStatus::Failed, Some(error.to_string())).await
     }
 
-    async fn record_outcome(
-        &self,
-        merchant: MerchantId,
-        slot: Slot,
-        result: Result<Result<(), VaultError>, OccError>,
-    ) -> SlotOutcome {
+    async fn record_outcome(&self, merchant: MerchantId, slot: Slot, result: Result<(), SlotFailure>) -> SlotOutcome {
         let (status, error) = match &result {
-            Ok(Ok(())) => (SlotStatus::Registered, None),
-            Ok(Err(e)) => (SlotStatus::Failed, Some(format!("storing the webhook secret failed: {e}"))),
-            Err(OccError::NotFound { .. }) => (
+            Ok(()) => (SlotStatus::Registered, None),
+            Err(SlotFailure::Vault(e)) => (SlotStatus::Failed, Some(format!("storing the webhook secret failed: {e}"))),
+            Err(SlotFailure::UnusableSecret) => (SlotStatus::Failed, Some(UNUSABLE_SECRET.to_owned())),
+            Err(SlotFailure::Occ(OccError::NotFound { .. })) => (
                 SlotStatus::Unsupported,
                 Some("this store has no such webhook; the slot's events are polled instead".to_owned()),
             ),
-            Err(e) => (SlotStatus::Failed, Some(e.to_string())),
+            Err(SlotFailure::Occ(e)) => (SlotStatus::Failed, Some(e.to_string())),
         };
         self.store_outcome(merchant, slot, status, error).await
     }

@@ -122,7 +122,7 @@ pub fn http_server(services: &Services, listener: TcpListener, demo: bool) -> st
         pool: services.pool.clone(),
         vault: services.vault.clone(),
         queue: services.queue.clone(),
-        lookups: Lookups::default(),
+        lookups: Lookups::listening(services.pool.clone()),
         batcher: Batcher::start(services.pool.clone(), services.queue.clone()),
     };
     let issuer = services.config.public_url.as_str().trim_end_matches('/').to_owned();

@@ -8,3 +8,5 @@ mod common;
 mod crash;
 #[path = "hostile/edges.rs"]
 mod edges;
+#[path = "hostile/inbound.rs"]
+mod inbound;
