@@ -59,6 +59,7 @@ pub(crate) async fn dispatch(req: HttpRequest, body: Bytes, state: web::Data<Arc
             response
         }
         Some(FaultKind::Drop) => return dropped(),
+        Some(FaultKind::HugeBody { bytes }) => huge_body(bytes),
         Some(FaultKind::ApplyThenDrop) => {
             let _ = handle(&req, &body, &state);
             return dropped();
@@ -93,6 +94,22 @@ fn dropped() -> HttpResponse {
         Err::<Bytes, actix_web::Error>(actix_web::error::ErrorInternalServerError("dropped"))
     });
     HttpResponse::Ok().streaming(failing)
+}
+
+/// `{"access_token":"aaaa…` (valid JSON never comes): `bytes` bytes in 64 KiB chunks, all sharing
+/// one buffer.
+fn huge_body(bytes: u64) -> HttpResponse {
+    const CHUNK: usize = 64 * 1024;
+    let mut first = b"{\"access_token\":\"".to_vec();
+    first.resize(CHUNK, b'a');
+    let first = Bytes::from(first);
+    let filler = Bytes::from(vec![b'a'; CHUNK]);
+    let chunks = (0..bytes.div_ceil(CHUNK as u64)).map(move |n| {
+        let left = (bytes - n * CHUNK as u64).min(CHUNK as u64) as usize;
+        let chunk = if n == 0 { first.clone() } else { filler.clone() };
+        Ok::<Bytes, actix_web::Error>(chunk.slice(..left))
+    });
+    HttpResponse::Ok().content_type("application/json").streaming(futures::stream::iter(chunks))
 }
 
 pub(crate) fn error(status: u16, code: &str, message: &str) -> HttpResponse {

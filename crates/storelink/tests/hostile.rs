@@ -4,3 +4,5 @@
 //! the public port. Each module covers one area; every test fails on the code before its defence.
 
 mod common;
+#[path = "hostile/store.rs"]
+mod store;

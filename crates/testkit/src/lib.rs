@@ -1,6 +1,8 @@
 //! Test support shared by every crate's integration tests: a fresh, migrated Postgres database per test.
 //! Test-only (a dev-dependency everywhere); must never be linked into the `storelink` binary.
 
+pub mod memory;
+
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 
 /// Server that holds the per-test databases. `TEST_DATABASE_URL` overrides the machine default.
