@@ -296,3 +296,81 @@ async fn wait_for_pages(f: &Fixture, pages: i64) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// `order` as OCC would send it `ms` after the version the store lists, with `changes` applied.
+fn later_version(order: &serde_json::Value, ms: i64, changes: &[(&str, serde_json::Value)]) -> serde_json::Value {
+    let mut order = order.clone();
+    let at = order["lastModifiedTime"].as_i64().expect("lastModifiedTime") + ms;
+    order["lastModifiedTime"] = at.into();
+    let iso = chrono::DateTime::from_timestamp_millis(at).expect("time").format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    order["lastModifiedDate"] = iso.into();
+    for (pointer, value) in changes {
+        *order.pointer_mut(pointer).expect("field") = value.clone();
+    }
+    order
+}
+
+async fn order_changes(f: &Fixture, entity: &str, id: &str) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT change FROM change_events WHERE merchant_id = $1 AND entity = $2 AND entity_id = $3 ORDER BY event_id",
+    )
+    .bind(f.merchant)
+    .bind(entity)
+    .bind(id)
+    .fetch_all(&f.db.pool)
+    .await
+    .expect("events")
+}
+
+/// The sync path of "newer wins": a webhook brought the cancellation (and a tracking number) of an
+/// order; the next orders sync still reads the older version from the store. The order stays
+/// cancelled, its shipment keeps the newer tracking number, and the sync announces nothing. At an
+/// equal time the content hash decides; a version without a time cannot replace one with a time.
+#[tokio::test]
+async fn an_older_order_from_the_sync_never_replaces_a_newer_one() {
+    let f = Fixture::new(10).await;
+    assert_eq!(f.sync(SyncKind::Orders, Mode::Full).await, JobState::Succeeded);
+    let listed = f.sim.order("o10001").expect("order");
+    let cancelled = later_version(
+        &listed,
+        60_000,
+        &[
+            ("/state", "REMOVED".into()),
+            ("/shippingGroups/0/trackingNumber", "1Z-NEW".into()),
+            ("/shippingGroups/0/state", "SHIPPED".into()),
+        ],
+    );
+    let mut conn = f.db.pool.acquire().await.expect("conn");
+    assert!(storelink_sync::upsert_order(&mut conn, f.merchant, &cancelled).await.expect("webhook"));
+
+    assert_eq!(f.sync(SyncKind::Orders, Mode::Full).await, JobState::Succeeded);
+    let stored: (String, String) = sqlx::query_as(
+        "SELECT o.state, s.tracking_number FROM orders o JOIN shipments s USING (merchant_id, order_id)
+         WHERE o.merchant_id = $1 AND o.order_id = 'o10001'",
+    )
+    .bind(f.merchant)
+    .fetch_one(&f.db.pool)
+    .await
+    .expect("order");
+    assert_eq!(stored, ("REMOVED".to_owned(), "1Z-NEW".to_owned()), "the older listing did not win");
+    assert_eq!(order_changes(&f, "order", "o10001").await, vec!["updated"], "only the webhook's change");
+    assert_eq!(order_changes(&f, "shipment", "sg10001").await, vec!["created"]);
+
+    // Equal time: the content hash decides. The same content is a no-op; other content replaces it.
+    assert!(!storelink_sync::upsert_order(&mut conn, f.merchant, &cancelled).await.expect("same"));
+    let mut corrected = cancelled.clone();
+    corrected["priceInfo"]["total"] = 1.0.into();
+    assert!(storelink_sync::upsert_order(&mut conn, f.merchant, &corrected).await.expect("equal time"));
+    assert_eq!(order_changes(&f, "order", "o10001").await, vec!["updated", "updated"]);
+    // No time at all: it cannot be shown newer, so it does not replace a version that has one.
+    let mut timeless = cancelled.clone();
+    timeless.as_object_mut().expect("object").retain(|k, _| !k.starts_with("lastModified"));
+    timeless["state"] = "SUBMITTED".into();
+    assert!(!storelink_sync::upsert_order(&mut conn, f.merchant, &timeless).await.expect("timeless"));
+    let state: String = sqlx::query_scalar("SELECT state FROM orders WHERE merchant_id = $1 AND order_id = 'o10001'")
+        .bind(f.merchant)
+        .fetch_one(&f.db.pool)
+        .await
+        .expect("state");
+    assert_eq!(state, "REMOVED");
+}

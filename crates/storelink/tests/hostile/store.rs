@@ -72,3 +72,81 @@ async fn a_store_answering_with_gigabytes_costs_no_memory() {
     assert!(login_peak < bound && sync_peak < bound, "idle {idle}, peaks {login_peak} / {sync_peak}");
     app.stop().await;
 }
+
+/// `order` as the store would send it `ms` after the version it lists, with `changes` applied.
+fn version_after(order: &serde_json::Value, ms: i64, changes: &[(&str, serde_json::Value)]) -> Vec<u8> {
+    let mut order = order.clone();
+    let at = order["lastModifiedTime"].as_i64().expect("lastModifiedTime") + ms;
+    order["lastModifiedTime"] = at.into();
+    let iso = chrono::DateTime::from_timestamp_millis(at).expect("time").format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    order["lastModifiedDate"] = iso.into();
+    for (pointer, value) in changes {
+        *order.pointer_mut(pointer).expect("field") = value.clone();
+    }
+    serde_json::to_vec(&serde_json::json!({ "order": order })).expect("body")
+}
+
+/// The webhook path of "newer wins": the store sends an order's cancellation (with a tracking
+/// number), then a late delivery of an older version (still SUBMITTED). The order stays cancelled,
+/// its shipment keeps the newer tracking number, and partners get one `order.updated`, not two.
+#[tokio::test]
+async fn a_late_webhook_never_turns_a_cancelled_order_back() {
+    let app = spawn_app().await;
+    let merchant: MerchantId = merchant_id_from(&app.connect().await).parse().expect("merchant id");
+    app.wait_synced().await;
+    let listed = app.sim.order("o10001").expect("order");
+    let cancelled = version_after(
+        &listed,
+        120_000,
+        &[
+            ("/state", "REMOVED".into()),
+            ("/shippingGroups/0/trackingNumber", "1Z-NEW".into()),
+            ("/shippingGroups/0/state", "SHIPPED".into()),
+        ],
+    );
+    let late = version_after(
+        &listed,
+        60_000,
+        &[
+            ("/state", "SUBMITTED".into()),
+            ("/shippingGroups/0/trackingNumber", "1Z-OLD".into()),
+            ("/shippingGroups/0/state", "SHIPPED".into()),
+        ],
+    );
+    for body in [&cancelled, &late] {
+        let sent = app.sim.deliver_webhook("order-update", body).await;
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].1, Ok(200), "{:?}", sent[0]);
+    }
+    let pool = app.db.pool.clone();
+    let processed = wait_for(Duration::from_secs(20), || {
+        let pool = pool.clone();
+        async move {
+            count(&pool, "SELECT count(*) FROM inbound_events WHERE processed_at IS NOT NULL AND last_error IS NULL")
+                .await
+                == 2
+        }
+    })
+    .await;
+    assert!(processed, "both deliveries were processed");
+    let (state, tracking): (String, String) = sqlx::query_as(
+        "SELECT o.state, s.tracking_number FROM orders o JOIN shipments s USING (merchant_id, order_id)
+         WHERE o.merchant_id = $1 AND o.order_id = 'o10001'",
+    )
+    .bind(merchant)
+    .fetch_one(&app.db.pool)
+    .await
+    .expect("order");
+    assert_eq!((state.as_str(), tracking.as_str()), ("REMOVED", "1Z-NEW"), "the late delivery did not win");
+    let changes: Vec<(String, String)> = sqlx::query_as(
+        "SELECT entity, change FROM change_events WHERE merchant_id = $1 AND entity_id IN ('o10001', 'sg10001')
+         ORDER BY event_id",
+    )
+    .bind(merchant)
+    .fetch_all(&app.db.pool)
+    .await
+    .expect("events");
+    let expected = [("order", "updated"), ("shipment", "created")].map(|(e, c)| (e.to_owned(), c.to_owned()));
+    assert_eq!(changes, expected.to_vec(), "one order.updated, no second one for the late delivery");
+    app.stop().await;
+}
