@@ -152,6 +152,21 @@ impl OccClient {
         decode(&body, "/ccadmin/v1/webhooks/{id}")
     }
 
+    /// One product by id (`GET /ccadmin/v1/products/{id}`): the point read that confirms a product
+    /// missing from a full run is really gone (`NotFound`) before it is deleted.
+    pub async fn get_product(&self, store: &Url, token: &SecretString, id: &str) -> Result<Value, OccError> {
+        let body = self.json_call(store, token, Spec::new(Method::GET, &["ccadmin", "v1", "products", id])).await?;
+        decode(&body, "/ccadmin/v1/products/{id}")
+    }
+
+    /// One product's stock (`GET /ccadmin/v1/inventories/{id}?type=product`), in the list's item shape.
+    pub async fn get_inventory(&self, store: &Url, token: &SecretString, product_id: &str) -> Result<Value, OccError> {
+        let segs = ["ccadmin", "v1", "inventories", product_id];
+        let query = vec![("type".to_owned(), "product".to_owned())];
+        let body = self.json_call(store, token, Spec::new(Method::GET, &segs).query(query)).await?;
+        decode(&body, "/ccadmin/v1/inventories/{id}")
+    }
+
     pub async fn get_order(&self, store: &Url, token: &SecretString, id: &str) -> Result<Value, OccError> {
         let body = self.json_call(store, token, Spec::new(Method::GET, &["ccadmin", "v1", "orders", id])).await?;
         decode(&body, "/ccadmin/v1/orders/{id}")

@@ -249,10 +249,13 @@ impl Table {
         }
     }
 
-    /// Delete rows a full run of `generation` did not see, recording `deleted` change events.
-    pub fn sweep_sql(&self) -> String {
+    /// Delete rows a full run of `generation` did not see, recording `deleted` change events. With
+    /// `of_products`, only the rows of the products in `$3` (text[]), whose absence a point read
+    /// confirmed.
+    pub fn sweep_sql(&self, of_products: bool) -> String {
+        let only = if of_products { " AND product_id = ANY($3::text[])" } else { "" };
         format!(
-            "WITH gone AS (DELETE FROM {table} WHERE merchant_id = $1 AND seen_generation < $2 RETURNING {keys})
+            "WITH gone AS (DELETE FROM {table} WHERE merchant_id = $1 AND seen_generation < $2{only} RETURNING {keys})
              INSERT INTO change_events (merchant_id, entity, entity_id, change)
              SELECT $1, '{entity}', {entity_id}, 'deleted' FROM gone",
             table = self.name,
@@ -485,6 +488,34 @@ pub(crate) async fn sweep(
     merchant: MerchantId,
     generation: i64,
 ) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(&table.sweep_sql()).bind(merchant).bind(generation).execute(conn).await?;
+    let done = sqlx::query(&table.sweep_sql(false)).bind(merchant).bind(generation).execute(conn).await?;
+    Ok(done.rows_affected())
+}
+
+/// The sweep of `table` restricted to the rows of `products` (confirmed gone, or re-read).
+pub(crate) async fn sweep_products(
+    conn: &mut PgConnection,
+    table: &Table,
+    merchant: MerchantId,
+    generation: i64,
+    products: &[String],
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(&table.sweep_sql(true)).bind(merchant).bind(generation).bind(products).execute(conn).await?;
+    Ok(done.rows_affected())
+}
+
+/// Mark the rows of `products` as seen by `generation` (a point read found them; nothing to rewrite).
+pub(crate) async fn mark_seen(
+    conn: &mut PgConnection,
+    table: &Table,
+    merchant: MerchantId,
+    generation: i64,
+    products: &[String],
+) -> Result<u64, sqlx::Error> {
+    let sql = format!(
+        "UPDATE {} SET seen_generation = $2 WHERE merchant_id = $1 AND seen_generation < $2 AND product_id = ANY($3::text[])",
+        table.name
+    );
+    let done = sqlx::query(&sql).bind(merchant).bind(generation).bind(products).execute(conn).await?;
     Ok(done.rows_affected())
 }

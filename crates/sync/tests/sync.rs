@@ -374,3 +374,76 @@ async fn an_older_order_from_the_sync_never_replaces_a_newer_one() {
         .expect("state");
     assert_eq!(state, "REMOVED");
 }
+
+/// The simulator's churn mode deletes an already-read product and adds one before every page after
+/// the first, so offset paging skips one live product per page. Before point reads, each such run
+/// announced live products as deleted. Now: no `deleted` event ever names a product (or a stock row
+/// of a product) the store still has, every page is sorted by id, and once the store is quiet one
+/// more full run matches it exactly, each product the store deleted announced once.
+#[tokio::test]
+async fn a_store_changing_mid_run_never_gets_a_live_item_announced_deleted() {
+    let f = Fixture::new(320).await;
+    for kind in [SyncKind::Catalog, SyncKind::Inventory] {
+        assert_eq!(f.sync(kind, Mode::Full).await, JobState::Succeeded, "{kind} baseline");
+    }
+    f.sim.set_churn(true);
+    for _ in 0..2 {
+        for kind in [SyncKind::Catalog, SyncKind::Inventory] {
+            assert_eq!(f.sync(kind, Mode::Full).await, JobState::Succeeded, "{kind} while the store changes");
+            let live: std::collections::BTreeSet<String> = f.sim.product_ids().into_iter().collect();
+            for id in f.events("deleted").await {
+                assert!(!live.contains(&id), "live product {id} was announced deleted");
+            }
+            let stock_deleted: Vec<String> = sqlx::query_scalar(
+                "SELECT entity_id FROM change_events WHERE entity = 'inventory' AND change = 'deleted'",
+            )
+            .fetch_all(&f.db.pool)
+            .await
+            .expect("events");
+            for sku in stock_deleted {
+                let product = format!("prod{}", sku.trim_start_matches("sku").split('-').next().unwrap_or_default());
+                assert!(!live.contains(&product), "stock of live product {product} ({sku}) was announced deleted");
+            }
+        }
+    }
+    f.sim.set_churn(false);
+    let (churned_deleted, churned_added) = f.sim.churned();
+    assert!(churned_deleted.len() >= 10 && !churned_added.is_empty(), "the store changed under the runs");
+
+    assert_eq!(f.sync(SyncKind::Catalog, Mode::Full).await, JobState::Succeeded);
+    assert_eq!(f.stored_catalog().await, f.sim_catalog());
+    let mut deleted = f.events("deleted").await;
+    deleted.sort();
+    let mut expected = churned_deleted.clone();
+    expected.sort();
+    assert_eq!(deleted, expected, "each product the store deleted is announced once, and nothing else");
+
+    let lists: Vec<_> = f.sim.calls().into_iter().filter(|c| c.path == "/ccadmin/v1/products").collect();
+    assert!(lists.iter().all(|c| c.query.contains("sort=id%3Aasc")), "every page is sorted by id");
+    let point_reads = f.sim.calls().iter().filter(|c| c.path.starts_with("/ccadmin/v1/products/")).count();
+    assert!(point_reads > 0, "missing products were read one by one before any delete");
+}
+
+/// A full run whose list ends early (an empty page before the `totalResults` it announced) finishes
+/// without deleting anything, and says so in `last_error`.
+#[tokio::test]
+async fn a_run_cut_short_never_sweeps() {
+    let f = Fixture::new(120).await;
+    assert_eq!(f.sync(SyncKind::Catalog, Mode::Full).await, JobState::Succeeded);
+    let gone = f.sim.product_ids()[3].clone();
+    assert!(f.sim.delete_product(&gone));
+    // Every page from offset 50 on answers `{"items": [], "totalResults": 119}`: the list ends early.
+    f.sim.set_truncate_after(Some(50));
+    assert_eq!(f.sync(SyncKind::Catalog, Mode::Full).await, JobState::Succeeded);
+    assert!(f.events("deleted").await.is_empty(), "a cut-short run deleted nothing");
+    let note: Option<String> =
+        sqlx::query_scalar("SELECT last_error FROM sync_state WHERE merchant_id = $1 AND kind = 'catalog'")
+            .bind(f.merchant)
+            .fetch_one(&f.db.pool)
+            .await
+            .expect("state");
+    assert!(note.is_some_and(|n| n.contains("ended after 50 of 119")), "the caveat is recorded");
+    f.sim.set_truncate_after(None);
+    assert_eq!(f.sync(SyncKind::Catalog, Mode::Full).await, JobState::Succeeded);
+    assert_eq!(f.events("deleted").await, vec![gone], "the next whole run sweeps");
+}

@@ -150,3 +150,48 @@ async fn a_late_webhook_never_turns_a_cancelled_order_back() {
     assert_eq!(changes, expected.to_vec(), "one order.updated, no second one for the late delivery");
     app.stop().await;
 }
+
+/// A store that deletes and adds products while the server's full catalog run pages through it
+/// (the simulator's churn mode: one page boundary item skipped per page). No live product is ever
+/// announced as deleted to partners; the products the store really deleted are, after a point read.
+#[tokio::test]
+async fn a_store_changing_during_a_full_sync_never_loses_a_live_product() {
+    use crate::common::{AppOptions, spawn_app_with};
+    use storelink_occ_sim::SimOptions;
+    let sim = SimOptions { products: 1200, ..SimOptions::default() };
+    let app = spawn_app_with(AppOptions { sim, ..AppOptions::default() }).await;
+    let merchant: MerchantId = merchant_id_from(&app.connect().await).parse().expect("merchant id");
+    app.wait_synced().await;
+    app.sim.set_churn(true);
+    for run in 0..2 {
+        let job = app.services.queue.enqueue(merchant, "catalog", Mode::Full).await.expect("enqueue");
+        let pool = app.db.pool.clone();
+        let done = wait_for(Duration::from_secs(60), || {
+            let pool = pool.clone();
+            async move {
+                sqlx::query_scalar::<_, String>("SELECT state FROM jobs WHERE job_id = $1")
+                    .bind(job)
+                    .fetch_one(&pool)
+                    .await
+                    .is_ok_and(|s| s == "succeeded")
+            }
+        })
+        .await;
+        assert!(done, "full run {run} finished");
+        let live: std::collections::BTreeSet<String> = app.sim.product_ids().into_iter().collect();
+        let deleted: Vec<String> = sqlx::query_scalar(
+            "SELECT entity_id FROM change_events WHERE merchant_id = $1 AND entity = 'product' AND change = 'deleted'",
+        )
+        .bind(merchant)
+        .fetch_all(&app.db.pool)
+        .await
+        .expect("events");
+        for id in &deleted {
+            assert!(!live.contains(id), "run {run}: live product {id} was announced deleted");
+        }
+        if run == 1 {
+            assert!(!deleted.is_empty(), "products the store deleted in the first run are swept in the second");
+        }
+    }
+    app.stop().await;
+}
