@@ -16,6 +16,28 @@ use crate::common::{count, merchant_id_from, spawn_app, wait_for};
 /// What the hostile store streams: generated as it is sent, never held by the simulator.
 const HUGE: u64 = 1 << 30;
 
+/// Queue a full run of `kind` once the merchant has no live job of that kind (the initial sync's job
+/// may still be recording its success), so the id returned is the new run's.
+async fn enqueue_full_run(app: &crate::common::TestApp, merchant: MerchantId, kind: &str) -> i64 {
+    let pool = app.db.pool.clone();
+    let idle = wait_for(Duration::from_secs(30), || {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM jobs WHERE merchant_id = $1 AND kind = $2 AND state IN ('queued', 'running', 'paused')",
+            )
+            .bind(merchant)
+            .bind(kind)
+            .fetch_one(&pool)
+            .await
+            .is_ok_and(|n| n == 0)
+        }
+    })
+    .await;
+    assert!(idle, "no live {kind} job");
+    app.services.queue.enqueue(merchant, kind, Mode::Full).await.expect("enqueue")
+}
+
 /// A store that answers the connect login with 1 GiB: the merchant is told the answer was too large,
 /// nothing is stored, and the server's RSS stays within tens of MB of idle (whole-body reads took a
 /// web process from 22 MB to 5.8 GB). The same store answering a sync page with 1 GiB fails the run
@@ -44,7 +66,7 @@ async fn a_store_answering_with_gigabytes_costs_no_memory() {
     app.wait_synced().await;
     memory::reset_peak();
     app.sim.inject(Fault::new(Some("GET"), "/ccadmin/v1/products", FaultKind::HugeBody { bytes: HUGE }));
-    app.services.queue.enqueue(merchant, "catalog", Mode::Full).await.expect("enqueue");
+    enqueue_full_run(&app, merchant, "catalog").await;
     let pool = app.db.pool.clone();
     let expected = format!("larger than {} bytes", ReplyLimit::Page.bytes());
     let recorded = wait_for(Duration::from_secs(30), || {
@@ -164,7 +186,7 @@ async fn a_store_changing_during_a_full_sync_never_loses_a_live_product() {
     app.wait_synced().await;
     app.sim.set_churn(true);
     for run in 0..2 {
-        let job = app.services.queue.enqueue(merchant, "catalog", Mode::Full).await.expect("enqueue");
+        let job = enqueue_full_run(&app, merchant, "catalog").await;
         let pool = app.db.pool.clone();
         let done = wait_for(Duration::from_secs(60), || {
             let pool = pool.clone();
