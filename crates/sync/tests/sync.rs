@@ -447,3 +447,35 @@ async fn a_run_cut_short_never_sweeps() {
     assert_eq!(f.sync(SyncKind::Catalog, Mode::Full).await, JobState::Succeeded);
     assert_eq!(f.events("deleted").await, vec![gone], "the next whole run sweeps");
 }
+
+/// Many products deleted in the store: the run confirms them in batches, slice after slice (a slice
+/// that ends during confirmation resumes there), and ends with exactly those deleted and announced.
+#[tokio::test]
+async fn confirmation_of_many_deletions_resumes_across_slices() {
+    let f = Fixture::new(320).await;
+    assert_eq!(f.sync(SyncKind::Catalog, Mode::Full).await, JobState::Succeeded);
+    let mut gone: Vec<String> = f.sim.product_ids().into_iter().step_by(2).take(150).collect();
+    for id in &gone {
+        assert!(f.sim.delete_product(id));
+    }
+    f.sim.set_latency(Duration::from_millis(20));
+    let job_id = f.queue.enqueue(f.merchant, "catalog", Mode::Full).await.expect("enqueue");
+    let shutdown = CancellationToken::new();
+    let worker = tokio::spawn(Worker::new(f.queue.clone(), f.handler.clone(), f.worker_config()).run(shutdown.clone()));
+    assert_eq!(f.wait_for_job(job_id).await, JobState::Succeeded);
+    shutdown.cancel();
+    worker.await.expect("join").expect("worker");
+    let slices: i32 = sqlx::query_scalar("SELECT slices FROM jobs WHERE job_id = $1")
+        .bind(job_id)
+        .fetch_one(&f.db.pool)
+        .await
+        .expect("slices");
+    assert!(slices > 2, "the run took several slices: {slices}");
+    let point_reads = f.sim.calls().iter().filter(|c| c.path.starts_with("/ccadmin/v1/products/")).count();
+    assert_eq!(point_reads, 150, "one point read per missing product");
+    assert_eq!(f.stored_catalog().await, f.sim_catalog());
+    let mut deleted = f.events("deleted").await;
+    deleted.sort();
+    gone.sort();
+    assert_eq!(deleted, gone);
+}
