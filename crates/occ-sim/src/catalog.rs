@@ -176,6 +176,16 @@ impl Catalog {
         indices
     }
 
+    /// The selection in the opposite order (`sort=id:desc`).
+    pub fn reversed(&self, selection: Selection) -> Selection {
+        let mut indices = match selection {
+            Selection::All => (0..self.count).filter(|i| self.exists(*i)).collect(),
+            Selection::Indices(indices) => indices,
+        };
+        indices.reverse();
+        Selection::Indices(indices)
+    }
+
     pub fn page(&self, selection: &Selection, offset: usize, limit: usize) -> (Vec<usize>, usize) {
         match selection {
             Selection::All => {

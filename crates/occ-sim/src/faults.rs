@@ -17,6 +17,9 @@ pub enum FaultKind {
     /// Carry the request out, then close the connection without a valid response (an order that
     /// was created although the caller never heard so).
     ApplyThenDrop,
+    /// 200 with a body of `bytes` bytes, streamed chunked (no `Content-Length`) and generated as it
+    /// is sent, so the simulator itself holds one chunk: a hostile store answering with gigabytes.
+    HugeBody { bytes: u64 },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -59,6 +59,7 @@ pub(crate) async fn dispatch(req: HttpRequest, body: Bytes, state: web::Data<Arc
             response
         }
         Some(FaultKind::Drop) => return dropped(),
+        Some(FaultKind::HugeBody { bytes }) => huge_body(bytes),
         Some(FaultKind::ApplyThenDrop) => {
             let _ = handle(&req, &body, &state);
             return dropped();
@@ -93,6 +94,22 @@ fn dropped() -> HttpResponse {
         Err::<Bytes, actix_web::Error>(actix_web::error::ErrorInternalServerError("dropped"))
     });
     HttpResponse::Ok().streaming(failing)
+}
+
+/// `{"access_token":"aaaa…` (valid JSON never comes): `bytes` bytes in 64 KiB chunks, all sharing
+/// one buffer.
+fn huge_body(bytes: u64) -> HttpResponse {
+    const CHUNK: usize = 64 * 1024;
+    let mut first = b"{\"access_token\":\"".to_vec();
+    first.resize(CHUNK, b'a');
+    let first = Bytes::from(first);
+    let filler = Bytes::from(vec![b'a'; CHUNK]);
+    let chunks = (0..bytes.div_ceil(CHUNK as u64)).map(move |n| {
+        let left = (bytes - n * CHUNK as u64).min(CHUNK as u64) as usize;
+        let chunk = if n == 0 { first.clone() } else { filler.clone() };
+        Ok::<Bytes, actix_web::Error>(chunk.slice(..left))
+    });
+    HttpResponse::Ok().content_type("application/json").streaming(futures::stream::iter(chunks))
 }
 
 pub(crate) fn error(status: u16, code: &str, message: &str) -> HttpResponse {
@@ -134,6 +151,12 @@ fn handle(req: &HttpRequest, body: &Bytes, state: &State) -> HttpResponse {
         ("POST", ["verify"]) => HttpResponse::Ok().json(json!({"success": true})),
         ("GET", ["products"]) => {
             need(permissions.products, "products").unwrap_or_else(|| list(state, &q, Kind::Products))
+        }
+        ("GET", ["products", id]) => {
+            need(permissions.products, "products").unwrap_or_else(|| point_read(state, id, Kind::Products))
+        }
+        ("GET", ["inventories", id]) => {
+            need(permissions.inventories, "inventories").unwrap_or_else(|| point_read(state, id, Kind::Inventories))
         }
         ("GET", ["skus"]) => need(permissions.skus, "skus").unwrap_or_else(|| list(state, &q, Kind::Skus)),
         ("GET", ["inventories"]) => {
@@ -224,21 +247,81 @@ fn list(state: &State, q: &HashMap<String, String>, kind: Kind) -> HttpResponse 
         Some(Ok(f)) => Some(f),
         Some(Err(message)) => return error(400, "200103", &format!("Invalid query: {message}")),
     };
-    let sort_modified = q.get("sort").is_some_and(|s| s.starts_with("lastModifiedDate"));
-    let inner = state.lock();
+    let sort = match Sort::parse(q.get("sort").map(String::as_str)) {
+        Ok(sort) => sort,
+        Err(message) => return error(400, "200107", &message),
+    };
+    let sort_modified = sort == Sort::Modified;
+    let mut inner = state.lock();
+    if inner.churn && offset > 0 && matches!(kind, Kind::Products | Kind::Inventories) {
+        churn(&mut inner);
+    }
     let (items, total) = match kind {
-        Kind::Orders => list_orders(&inner.orders, filter.as_ref(), sort_modified, offset, limit),
+        Kind::Orders => list_orders(&inner.orders, filter.as_ref(), sort, offset, limit),
         Kind::Skus => list_skus(&inner.catalog, filter.as_ref(), offset, limit),
         Kind::Products | Kind::Inventories => {
-            let selection = inner.catalog.select(filter.as_ref(), sort_modified);
+            let mut selection = inner.catalog.select(filter.as_ref(), sort_modified);
+            if sort == Sort::IdDesc {
+                selection = inner.catalog.reversed(selection);
+            }
             let (indices, total) = inner.catalog.page(&selection, offset, limit);
             let render =
                 |i: usize| if kind == Kind::Products { inner.catalog.product(i) } else { inner.catalog.inventory(i) };
             (indices.into_iter().map(render).collect(), total)
         }
     };
+    let items = if inner.truncate_after.is_some_and(|at| offset >= at) { Vec::new() } else { items };
     HttpResponse::Ok()
         .json(json!({"items": items, "totalResults": total, "total": total, "offset": offset, "limit": limit}))
+}
+
+/// The `sort` parameter (`field[:asc|:desc]`): ids and modification times are what a sync sorts on.
+/// Unsorted lists come in the store's own order, which here happens to be id order (real OCC makes
+/// no promise about it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sort {
+    Unsorted,
+    IdAsc,
+    IdDesc,
+    Modified,
+}
+
+impl Sort {
+    fn parse(sort: Option<&str>) -> Result<Self, String> {
+        let Some(sort) = sort else { return Ok(Sort::Unsorted) };
+        let (field, direction) = sort.split_once(':').unwrap_or((sort, "asc"));
+        match (field.trim(), direction.trim()) {
+            ("id", "asc") => Ok(Sort::IdAsc),
+            ("id", "desc") => Ok(Sort::IdDesc),
+            ("lastModifiedDate" | "lastModifiedTime", "asc") => Ok(Sort::Modified),
+            _ => Err(format!("Invalid sort: {sort}")),
+        }
+    }
+}
+
+/// Churn mode: before each list page after the first, the store deletes its first product (one the
+/// caller has already read, so every later item moves one place up and one is skipped by offset
+/// paging) and adds a new one (at the end).
+fn churn(inner: &mut Inner) {
+    let now = inner.tick();
+    let selection = inner.catalog.select(None, false);
+    let (first, _) = inner.catalog.page(&selection, 0, 1);
+    if let Some(id) = first.into_iter().next().map(Catalog::product_id) {
+        inner.catalog.delete(&id);
+        inner.churned_deleted.push(id);
+    }
+    let added = inner.catalog.add(now);
+    inner.churned_added.push(added);
+}
+
+/// `GET /ccadmin/v1/products/{id}` and `GET /ccadmin/v1/inventories/{id}?type=product`.
+fn point_read(state: &State, id: &str, kind: Kind) -> HttpResponse {
+    let inner = state.lock();
+    match Catalog::index_of(id).filter(|i| inner.catalog.exists(*i)) {
+        Some(index) if kind == Kind::Products => HttpResponse::Ok().json(inner.catalog.product(index)),
+        Some(index) => HttpResponse::Ok().json(inner.catalog.inventory(index)),
+        None => error(404, "20031", &format!("Product {id} not found")),
+    }
 }
 
 fn list_skus(catalog: &Catalog, filter: Option<&Filter>, offset: usize, limit: usize) -> (Vec<Value>, usize) {
@@ -261,13 +344,20 @@ fn list_skus(catalog: &Catalog, filter: Option<&Filter>, offset: usize, limit: u
 fn list_orders(
     orders: &[Value],
     filter: Option<&Filter>,
-    sort_modified: bool,
+    sort: Sort,
     offset: usize,
     limit: usize,
 ) -> (Vec<Value>, usize) {
     let mut matched: Vec<&Value> = orders.iter().filter(|o| filter.is_none_or(|f| f.matches(o))).collect();
-    if sort_modified {
-        matched.sort_by_key(|o| o["lastModifiedTime"].as_i64().unwrap_or(0));
+    match sort {
+        Sort::Modified => matched.sort_by_key(|o| o["lastModifiedTime"].as_i64().unwrap_or(0)),
+        Sort::IdAsc | Sort::IdDesc => {
+            matched.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+            if sort == Sort::IdDesc {
+                matched.reverse();
+            }
+        }
+        Sort::Unsorted => {}
     }
     let total = matched.len();
     (matched.into_iter().skip(offset).take(limit).cloned().collect(), total)

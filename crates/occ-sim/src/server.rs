@@ -149,6 +149,25 @@ impl OccSim {
         self.state.lock().catalog.delete(id)
     }
 
+    /// Churn mode: a store that changes while a full run pages through it. Before each product or
+    /// inventory page after the first, the store deletes its first product (already read by the
+    /// caller, so offset paging then skips a live one) and adds a new product.
+    pub fn set_churn(&self, on: bool) {
+        self.state.lock().churn = on;
+    }
+
+    /// A store whose lists end early: from `offset` on, pages are empty although `totalResults`
+    /// still counts every item (`None` restores whole lists).
+    pub fn set_truncate_after(&self, offset: Option<usize>) {
+        self.state.lock().truncate_after = offset;
+    }
+
+    /// Products churn mode (deleted, added) so far.
+    pub fn churned(&self) -> (Vec<String>, Vec<String>) {
+        let inner = self.state.lock();
+        (inner.churned_deleted.clone(), inner.churned_added.clone())
+    }
+
     pub fn set_stock(&self, sku_id: &str, level: i64) -> bool {
         let mut inner = self.state.lock();
         let now = inner.tick();

@@ -62,6 +62,12 @@ pub(crate) struct Inner {
     pub token_ttl: Duration,
     pub last_tick: DateTime<Utc>,
     pub rng: rand::rngs::StdRng,
+    /// Churn mode (`OccSim::set_churn`) and what it changed.
+    pub churn: bool,
+    /// Lists answer no items from this offset on, with their usual totals (`OccSim::set_truncate_after`).
+    pub truncate_after: Option<usize>,
+    pub churned_deleted: Vec<String>,
+    pub churned_added: Vec<String>,
 }
 
 pub(crate) struct State {
@@ -113,6 +119,10 @@ impl State {
             token_ttl: options.token_ttl,
             last_tick: catalog::base_time(),
             rng,
+            churn: false,
+            truncate_after: None,
+            churned_deleted: Vec::new(),
+            churned_added: Vec::new(),
         };
         Self { inner: Mutex::new(inner), started: Instant::now() }
     }

@@ -285,3 +285,44 @@ async fn webhook_deliveries_carry_both_signatures() {
     assert_eq!(got[0].2, body.to_vec());
     handle.stop(true).await;
 }
+
+/// `sort` on ids is honoured (and an unknown sort refused); point reads answer 404 for deleted
+/// products; churn mode deletes an already-listed product and adds one before every later page, so
+/// offset paging skips one live product per page; truncate mode ends lists early.
+#[tokio::test]
+async fn sort_point_reads_churn_and_truncate() {
+    let (sim, c, key) = sim_with(SimOptions { products: 30, ..SimOptions::default() }).await;
+    let token = c.token(&key).await;
+    let ids = |page: &Value| -> Vec<String> {
+        page["items"].as_array().expect("items").iter().map(|i| i["id"].as_str().expect("id").to_owned()).collect()
+    };
+    let (_, desc) = c.get(&token, "/ccadmin/v1/products?limit=3&sort=id:desc").await;
+    assert_eq!(ids(&desc), vec!["prod000030", "prod000029", "prod000028"]);
+    let (_, asc) = c.get(&token, "/ccadmin/v1/products?limit=2&sort=id:asc").await;
+    assert_eq!(ids(&asc), vec!["prod000001", "prod000002"]);
+    let (_, orders) = c.get(&token, "/ccadmin/v1/orders?limit=1&sort=id:desc").await;
+    assert_eq!(orders["items"][0]["id"], "o10010");
+    assert_eq!(c.get(&token, "/ccadmin/v1/products?sort=color:asc").await.0, 400);
+
+    assert!(sim.delete_product("prod000002"));
+    assert_eq!(c.get(&token, "/ccadmin/v1/products/prod000002").await.0, 404);
+    let (status, product) = c.get(&token, "/ccadmin/v1/products/prod000003").await;
+    assert_eq!((status, product["id"].as_str()), (200, Some("prod000003")));
+    let (status, stock) = c.get(&token, "/ccadmin/v1/inventories/prod000003?type=product").await;
+    assert_eq!((status, stock["childSKUs"].as_array().map(Vec::len)), (200, Some(2)));
+
+    sim.set_churn(true);
+    let (_, first) = c.get(&token, "/ccadmin/v1/products?limit=10&sort=id:asc").await;
+    let (_, second) = c.get(&token, "/ccadmin/v1/products?offset=10&limit=10&sort=id:asc").await;
+    sim.set_churn(false);
+    let (deleted, added) = sim.churned();
+    assert_eq!((deleted, added.len()), (vec!["prod000001".to_owned()], 1));
+    assert_eq!(ids(&first).last().map(String::as_str), Some("prod000011"));
+    assert_eq!(ids(&second)[0], "prod000013", "prod000012 moved up into the page already read");
+    let (_, all) = c.get(&token, "/ccadmin/v1/products?limit=250").await;
+    assert!(ids(&all).contains(&"prod000012".to_owned()), "the item skipped by paging is live");
+
+    sim.set_truncate_after(Some(10));
+    let (_, cut) = c.get(&token, "/ccadmin/v1/products?offset=10&limit=10").await;
+    assert_eq!((ids(&cut).len(), cut["totalResults"].as_u64()), (0, Some(29)));
+}

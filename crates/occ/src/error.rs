@@ -26,6 +26,10 @@ pub enum OccError {
     Decode { path: String, detail: String },
     #[error("refused to connect: {0}")]
     Blocked(String),
+    /// The store's answer ran past the size cap of its kind of call (`request::limits`); reading
+    /// stopped there. Real OCC answers are far smaller, so this is a broken or hostile store.
+    #[error("the store's answer to {path} was larger than {limit} bytes; reading stopped there")]
+    ResponseTooLarge { path: String, limit: usize },
 }
 
 impl OccError {
@@ -47,6 +51,7 @@ impl OccError {
             OccError::Permanent { .. } => "permanent",
             OccError::Decode { .. } => "decode",
             OccError::Blocked(_) => "blocked",
+            OccError::ResponseTooLarge { .. } => "response_too_large",
         }
     }
 }
@@ -95,5 +100,12 @@ mod tests {
         assert!(matches!(&permanent, OccError::Permanent { status: 400, code: Some(c), .. } if c == "123"));
         assert_eq!(permanent.kind_code(), "permanent");
         assert!(!permanent.is_retryable());
+        let huge = OccError::ResponseTooLarge { path: p.to_owned(), limit: 65_536 };
+        assert_eq!(huge.kind_code(), "response_too_large");
+        assert!(!huge.is_retryable(), "a store that sends too much would send it again");
+        assert_eq!(
+            huge.to_string(),
+            "the store's answer to /ccadmin/v1/products was larger than 65536 bytes; reading stopped there"
+        );
     }
 }

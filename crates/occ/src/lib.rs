@@ -9,5 +9,5 @@ mod request;
 mod types;
 
 pub use error::OccError;
-pub use request::{OccClient, OccConfig};
+pub use request::{OccClient, OccConfig, ReplyLimit};
 pub use types::{AccessToken, ListParams, Page, Resource, ShippingMethod, Webhook};

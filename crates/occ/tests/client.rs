@@ -202,3 +202,42 @@ async fn the_guard_blocks_private_addresses_before_any_request() {
     assert!(matches!(err, OccError::Blocked(_)), "{err:?}");
     assert!(s.sim.calls().is_empty());
 }
+
+/// A merchant-controlled store answers with a 1 GiB body, streamed and generated on the fly: the
+/// client stops at the call's cap, fails with `ResponseTooLarge` without retrying, and the process
+/// never holds more than a few chunks (whole-body reads took a web process to 5.8 GB).
+#[tokio::test]
+async fn huge_answers_stop_at_the_cap_and_memory_stays_flat() {
+    use storelink_occ::ReplyLimit;
+    use storelink_testkit::memory;
+    const HUGE: u64 = 1 << 30;
+    let s = setup(SimOptions::default()).await;
+    let token = s.occ.login(&s.store, &s.key).await.expect("login").token;
+    let params = ListParams { limit: 5, ..ListParams::default() };
+    s.occ.list::<serde_json::Value>(&s.store, &token, Resource::Products, &params).await.expect("a normal page");
+
+    let idle = memory::rss();
+    memory::reset_peak();
+    s.sim.inject(Fault::new(Some("POST"), "/ccadmin/v1/login", FaultKind::HugeBody { bytes: HUGE }));
+    s.sim.inject(Fault::new(Some("GET"), "/ccadmin/v1/products", FaultKind::HugeBody { bytes: HUGE }));
+    let started = Instant::now();
+    let err = s.occ.login(&s.store, &s.key).await.expect_err("login answer too large");
+    assert!(
+        matches!(&err, OccError::ResponseTooLarge { path, limit } if path == "/ccadmin/v1/login" && *limit == ReplyLimit::Login.bytes()),
+        "{err:?}"
+    );
+    assert_eq!(err.kind_code(), "response_too_large");
+    let err = s.occ.list::<serde_json::Value>(&s.store, &token, Resource::Products, &params).await.expect_err("page");
+    assert!(matches!(&err, OccError::ResponseTooLarge { limit, .. } if *limit == ReplyLimit::Page.bytes()), "{err:?}");
+    let elapsed = started.elapsed();
+    let peak = memory::peak();
+    eprintln!(
+        "huge answers: RSS idle {:.1} MiB, peak {:.1} MiB ({:.1} MiB over idle), {elapsed:?}",
+        memory::mib(idle),
+        memory::mib(peak),
+        memory::mib(peak.saturating_sub(idle))
+    );
+    assert!(peak < idle + 40 * 1024 * 1024, "peak {peak} against idle {idle}");
+    assert_eq!(s.sim.count("POST", "/ccadmin/v1/login"), 2, "a huge answer is not retried");
+    assert!(elapsed < Duration::from_secs(10), "reading stops at the cap, not at the end: {elapsed:?}");
+}

@@ -35,6 +35,11 @@ pub enum ConnectError {
         "Your store at {host} answered with an error ({detail}). Check the Store URL, or try again in a few minutes."
     )]
     StoreError { host: String, detail: String },
+    #[error(
+        "The server at {host} sent a far larger answer than an OCC store sends, so we stopped reading it. \
+         Check that the Store URL is your OCC store's address."
+    )]
+    StoreReplyTooLarge { host: String },
     #[error("Something went wrong on our side and nothing was changed. Please try again.")]
     /// The cause is for the logs, never for the page.
     Internal(String),
@@ -43,9 +48,10 @@ pub enum ConnectError {
 impl ConnectError {
     pub fn field(&self) -> Field {
         match self {
-            ConnectError::BadStoreUrl(_) | ConnectError::StoreUnreachable { .. } | ConnectError::StoreError { .. } => {
-                Field::StoreUrl
-            }
+            ConnectError::BadStoreUrl(_)
+            | ConnectError::StoreUnreachable { .. }
+            | ConnectError::StoreError { .. }
+            | ConnectError::StoreReplyTooLarge { .. } => Field::StoreUrl,
             ConnectError::MissingKey | ConnectError::KeyTooLong | ConnectError::KeyRejected => Field::AppKey,
             ConnectError::Internal(_) => Field::Form,
         }
@@ -60,6 +66,7 @@ impl ConnectError {
             ConnectError::KeyRejected => "key_rejected",
             ConnectError::StoreUnreachable { .. } => "store_unreachable",
             ConnectError::StoreError { .. } => "store_error",
+            ConnectError::StoreReplyTooLarge { .. } => "store_reply_too_large",
             ConnectError::Internal(_) => "internal",
         }
     }
@@ -78,6 +85,7 @@ impl ConnectError {
             OccError::KeyRejected { .. } => ConnectError::KeyRejected,
             OccError::Blocked(_) => ConnectError::BadStoreUrl(UrlError::private_network()),
             OccError::Transient { .. } => ConnectError::StoreUnreachable { host: host.to_owned() },
+            OccError::ResponseTooLarge { .. } => ConnectError::StoreReplyTooLarge { host: host.to_owned() },
             other => ConnectError::StoreError { host: host.to_owned(), detail: other.kind_code().replace('_', " ") },
         }
     }

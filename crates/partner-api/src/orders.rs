@@ -281,8 +281,9 @@ async fn create(api: &PartnerApi, merchant: MerchantId, order: &NewOrder) -> Res
         "externalOrderReference": order.partner_order_reference,
     });
     let created = api.occ.create_order_agent(&store.url, &token.token, None, &body).await.map_err(|e| match e {
-        // Sent, but no answer (timeout, dropped connection, 5xx): OCC may have created it.
-        OccError::Transient { .. } | OccError::Decode { .. } => {
+        // Sent, but no answer (timeout, dropped connection, 5xx, an answer past its size cap): OCC may
+        // have created it.
+        OccError::Transient { .. } | OccError::Decode { .. } | OccError::ResponseTooLarge { .. } => {
             tracing::warn!(%merchant, error = %e, "OCC did not confirm an order; its outcome is unknown");
             ApiError::outcome_unknown()
         }

@@ -10,3 +10,5 @@ mod crash;
 mod edges;
 #[path = "hostile/inbound.rs"]
 mod inbound;
+#[path = "hostile/store.rs"]
+mod store;

@@ -9,7 +9,9 @@ use crate::normalize;
 use crate::tables::{self, WriteMode};
 
 /// Upsert one OCC order document; true when it was new or changed (a change event was recorded).
-/// False also for a document without an order id, which is skipped.
+/// False also for a document without an order id, which is skipped, and for one older than the
+/// stored version (a late or replayed webhook, an older sync page), which is not written: orders and
+/// their shipments move forward in the store's modified time only (docs/DATA-MODEL.md).
 pub async fn upsert_order(conn: &mut PgConnection, merchant: MerchantId, order: &Value) -> Result<bool, sqlx::Error> {
     let Some(row) = normalize::order(order) else { return Ok(false) };
     // Orders are never swept, so the generation they carry does not matter.

@@ -212,6 +212,10 @@ pub struct ShipmentRow {
     pub ship_date: Option<DateTime<Utc>>,
     pub address: Value,
     pub items: Value,
+    /// The order's modified time: shipments are written monotonically in it. Not hashed, so a
+    /// shipment's hash is the same as before the column existed and only content changes announce.
+    #[serde(skip)]
+    pub source_modified_at: Option<DateTime<Utc>>,
 }
 
 /// The order's shipping groups that have shipped: a tracking number, a ship date or a shipped state.
@@ -239,6 +243,7 @@ pub fn shipments(order: &OrderRow) -> Vec<Hashed<ShipmentRow>> {
                 ship_date,
                 address: g.get("shippingAddress").cloned().unwrap_or_else(|| Value::Object(Default::default())),
                 items: g.get("items").cloned().unwrap_or(Value::Array(Vec::new())),
+                source_modified_at: order.source_modified_at,
             }))
         })
         .collect()

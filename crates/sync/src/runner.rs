@@ -1,5 +1,7 @@
 //! One slice of a sync job: resume the run, then fetch page -> write page + checkpoint in one
-//! transaction (under the job's lease) until the run ends or the slice is used up.
+//! transaction (under the job's lease) until the run ends or the slice is used up. Pages are sorted
+//! by id; a full run that reached the end of the list then confirms what it did not see
+//! (`confirm`) before sweeping, and one that was cut short never sweeps.
 
 use sqlx::PgPool;
 use storelink_core::{MerchantId, SyncKind};
@@ -8,12 +10,17 @@ use storelink_occ::{ListParams, OccClient, OccError, Resource};
 use storelink_token_cache::{TokenCache, TokenError};
 
 use crate::SyncError;
+use crate::confirm;
 use crate::normalize::{self, Hashed};
 use crate::state::{self, Run};
 use crate::tables::{self, WriteMode};
 
 /// Items per OCC page (OCC's default and advised maximum).
 const PAGE_SIZE: u32 = 250;
+
+/// Offset paging in a stable order: without `sort` a store may list in any order, and an item that
+/// moves (an update) between two page reads is skipped or read twice (docs/occ.md).
+const SORT: &str = "id:asc";
 
 #[derive(Clone)]
 pub struct SyncHandler {
@@ -38,6 +45,9 @@ struct Page {
     items: u64,
     total: Option<u64>,
     last: bool,
+    /// The list ended (an empty page) before the `totalResults` it announced: the run did not see the
+    /// whole store, so it must not sweep.
+    cut_short: bool,
 }
 
 enum Progress {
@@ -72,7 +82,7 @@ impl SyncHandler {
             // Write this page while the next one is fetched.
             let next_offset = run.offset + page.items;
             let prefetch = !page.last && !ctx.should_stop();
-            let last = page.last;
+            let (last, cut_short) = (page.last, page.cut_short);
             let started = std::time::Instant::now();
             let write = async {
                 let written = self.commit_page(ctx, kind, &run, page, next_offset).await;
@@ -89,6 +99,9 @@ impl SyncHandler {
             written?;
             run.offset = next_offset;
             tracing::debug!(%merchant, %kind, offset = run.offset, write_ms, fetch_ms, "sync page");
+            if last && confirms(kind, &run, cut_short) {
+                return self.confirm_and_sweep(ctx, kind, &run).await;
+            }
             if last {
                 return Ok(Progress::Finished);
             }
@@ -137,11 +150,19 @@ impl SyncHandler {
         ctx.lease.verify(&mut tx).await?;
         write(&mut tx, merchant, run.generation, mode, &page.rows).await?;
         state::checkpoint(&mut tx, merchant, kind, next_offset, page.items, page.total).await?;
-        if page.last {
-            if run.mode == Mode::Full {
+        if page.last && !confirms(kind, run, page.cut_short) {
+            let mut note = None;
+            if run.mode == Mode::Full && kind == SyncKind::Shipping {
+                // One unpaged answer: the whole list at one moment, so a missing method is gone.
                 sweep(&mut tx, kind, merchant, run.generation).await?;
+            } else if run.mode == Mode::Full && page.cut_short {
+                tracing::warn!(%merchant, %kind, offset = next_offset, total = ?page.total, "the store's list ended early; not sweeping");
+                note = Some(format!(
+                    "the store's list ended after {next_offset} of {} items; this full run deleted nothing",
+                    page.total.unwrap_or_default()
+                ));
             }
-            state::finish(&mut tx, merchant, kind, run.mode).await?;
+            state::finish(&mut tx, merchant, kind, run.mode, note.as_deref()).await?;
         }
         tx.commit().await?;
         metrics::counter!("storelink_sync_items_total", "kind" => kind.as_str()).increment(page.items);
@@ -161,7 +182,7 @@ impl SyncHandler {
                 .filter_map(|m| serde_json::to_value(m).ok())
                 .filter_map(|v| normalize::shipping_method(&v))
                 .collect();
-            return Ok(Page { rows: Rows::Shipping(rows), items, total: Some(items), last: true });
+            return Ok(Page { rows: Rows::Shipping(rows), items, total: Some(items), last: true, cut_short: false });
         }
         let resource = match kind {
             SyncKind::Catalog => Resource::Products,
@@ -169,7 +190,8 @@ impl SyncHandler {
             _ => Resource::Orders,
         };
         let q = run.since.map(|since| format!("lastModifiedDate gt \"{}\"", since.format("%Y-%m-%dT%H:%M:%S%.3fZ")));
-        let params = ListParams { offset, limit: self.page_size, q, ..ListParams::default() };
+        let sort = Some(SORT.to_owned());
+        let params = ListParams { offset, limit: self.page_size, q, sort, ..ListParams::default() };
         let occ = &self.occ;
         let params = &params;
         let page = self
@@ -181,6 +203,7 @@ impl SyncHandler {
             .await?;
         let last = page.is_last(offset);
         let items = page.items.len() as u64;
+        let cut_short = items == 0 && page.total_results.is_some_and(|total| offset < total);
         let rows = match kind {
             SyncKind::Catalog => {
                 let (products, skus): (Vec<_>, Vec<_>) = page.items.iter().filter_map(normalize::product).unzip();
@@ -189,8 +212,78 @@ impl SyncHandler {
             SyncKind::Inventory => Rows::Inventory(page.items.iter().flat_map(normalize::inventory).collect()),
             _ => Rows::Orders(page.items.iter().filter_map(normalize::order).collect()),
         };
-        Ok(Page { rows, items, total: page.total_results, last })
+        Ok(Page { rows, items, total: page.total_results, last, cut_short })
     }
+
+    /// Settle, batch by batch, every product the full run did not see: a point read finds it (it is
+    /// written as a page would write it) or answers 404 (its rows are deleted and announced). Any
+    /// other answer fails the run, which then deletes nothing more. Then the rest is swept and the run
+    /// finishes. A slice that ends in between resumes here (its next page is past the end).
+    async fn confirm_and_sweep(&self, ctx: &JobContext, kind: SyncKind, run: &Run) -> Result<Progress, SyncError> {
+        use futures::StreamExt;
+        let merchant = ctx.lease.merchant_id;
+        let mode = if run.baseline { WriteMode::Upsert } else { WriteMode::UpsertWithEvents };
+        loop {
+            let ids = confirm::candidates(&self.pool, kind, merchant, run.generation).await?;
+            if ids.is_empty() {
+                let mut tx = self.pool.begin().await?;
+                ctx.lease.verify(&mut tx).await?;
+                confirm::sweep_rest(&mut tx, kind, merchant, run.generation).await?;
+                state::finish(&mut tx, merchant, kind, run.mode, None).await?;
+                tx.commit().await?;
+                return Ok(Progress::Finished);
+            }
+            let reads: Vec<(String, Result<serde_json::Value, TokenError>)> = futures::stream::iter(ids)
+                .map(|id| async move {
+                    let read = self.point_read(kind, merchant, &id).await;
+                    (id, read)
+                })
+                .buffer_unordered(confirm::CONCURRENCY)
+                .collect()
+                .await;
+            let (mut live, mut gone) = (Vec::new(), Vec::new());
+            for (id, read) in reads {
+                match read {
+                    Ok(doc) => live.push((id, doc)),
+                    Err(TokenError::Occ(OccError::NotFound { .. })) => gone.push(id),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            let mut tx = self.pool.begin().await?;
+            ctx.lease.verify(&mut tx).await?;
+            confirm::apply(&mut tx, kind, merchant, run.generation, mode, &live, &gone).await?;
+            tx.commit().await?;
+            if !gone.is_empty() {
+                tracing::info!(%merchant, %kind, deleted = gone.len(), kept = live.len(), "confirmed deletions swept");
+            }
+            if ctx.should_stop() {
+                return Ok(Progress::Yielded);
+            }
+        }
+    }
+
+    async fn point_read(
+        &self,
+        kind: SyncKind,
+        merchant: MerchantId,
+        id: &str,
+    ) -> Result<serde_json::Value, TokenError> {
+        let occ = &self.occ;
+        self.tokens
+            .call(merchant, |s| async move {
+                match kind {
+                    SyncKind::Catalog => occ.get_product(&s.store, &s.token, id).await,
+                    _ => occ.get_inventory(&s.store, &s.token, id).await,
+                }
+            })
+            .await
+    }
+}
+
+/// Whether a run that reached its last page confirms and sweeps after it: full catalog and inventory
+/// runs that saw the whole list. Orders are never swept; shipping methods come in one answer.
+fn confirms(kind: SyncKind, run: &Run, cut_short: bool) -> bool {
+    run.mode == Mode::Full && matches!(kind, SyncKind::Catalog | SyncKind::Inventory) && !cut_short
 }
 
 async fn write(

@@ -126,21 +126,25 @@ pub(crate) async fn checkpoint(
 }
 
 /// The run succeeded. The next incremental run starts a little before this one started (clock skew).
+/// `note` is kept as `last_error` when the run finished with a caveat (a full run that did not sweep).
 pub(crate) async fn finish(
     conn: &mut PgConnection,
     merchant: MerchantId,
     kind: SyncKind,
     mode: Mode,
+    note: Option<&str>,
 ) -> Result<(), SyncError> {
     sqlx::query(
         "UPDATE sync_state SET state = 'idle', watermark = run_started_at - interval '2 minutes',
                 last_success_at = now(), last_full_at = CASE WHEN $3 THEN now() ELSE last_full_at END,
-                last_error = NULL, updated_at = now()
+                last_error = $4, last_error_at = CASE WHEN $4 IS NULL THEN last_error_at ELSE now() END,
+                updated_at = now()
          WHERE merchant_id = $1 AND kind = $2",
     )
     .bind(merchant)
     .bind(kind.as_str())
     .bind(mode == Mode::Full)
+    .bind(note)
     .execute(conn)
     .await?;
     Ok(())

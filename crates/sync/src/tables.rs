@@ -1,7 +1,9 @@
 //! Bulk writes of one page into a normalized table, in one statement: UNNEST the page, compare
 //! content hashes with what is stored, upsert only new or changed rows, mark unchanged rows as seen by
 //! this generation, and record created/updated change events (the first run of a kind is the
-//! baseline and records none). Sweeps delete what a full run did not see.
+//! baseline and records none). Orders and shipments are written monotonically in the store's
+//! modified time: an older version never replaces a newer one. Sweeps delete what a full run did
+//! not see and a point read confirmed gone.
 
 use sqlx::PgConnection;
 use storelink_core::MerchantId;
@@ -27,6 +29,10 @@ pub(crate) struct Table {
     /// (column, parameter array type). `text_split` is a text[] of chr(31)-joined lists, stored as text[];
     /// `numeric_text` is sent as decimal text (cheaper for Postgres than float8 -> numeric).
     pub cols: &'static [(&'static str, &'static str)],
+    /// Written monotonically in `source_modified_at` (docs/DATA-MODEL.md, "Newer wins"): orders and
+    /// shipments arrive by webhook and by sync, in any order. Products have a single writer (the
+    /// sync, whose reads are ordered in time), so a store restored from a backup still syncs.
+    pub monotonic: bool,
 }
 
 pub(crate) const PRODUCTS: Table = Table {
@@ -46,6 +52,7 @@ pub(crate) const PRODUCTS: Table = Table {
         ("source_modified_at", "timestamptz[]"),
         ("content_hash", "bytea[]"),
     ],
+    monotonic: false,
 };
 
 pub(crate) const SKUS: Table = Table {
@@ -61,6 +68,7 @@ pub(crate) const SKUS: Table = Table {
         ("attributes", "jsonb[]"),
         ("content_hash", "bytea[]"),
     ],
+    monotonic: false,
 };
 
 pub(crate) const INVENTORY: Table = Table {
@@ -73,6 +81,7 @@ pub(crate) const INVENTORY: Table = Table {
         ("availability", "text[]"),
         ("content_hash", "bytea[]"),
     ],
+    monotonic: false,
 };
 
 pub(crate) const SHIPPING_METHODS: Table = Table {
@@ -86,6 +95,7 @@ pub(crate) const SHIPPING_METHODS: Table = Table {
         ("ranges", "jsonb[]"),
         ("content_hash", "bytea[]"),
     ],
+    monotonic: false,
 };
 
 pub(crate) const ORDERS: Table = Table {
@@ -103,6 +113,7 @@ pub(crate) const ORDERS: Table = Table {
         ("shipping_groups", "jsonb[]"),
         ("content_hash", "bytea[]"),
     ],
+    monotonic: true,
 };
 
 pub(crate) const SHIPMENTS: Table = Table {
@@ -118,8 +129,10 @@ pub(crate) const SHIPMENTS: Table = Table {
         ("ship_date", "timestamptz[]"),
         ("address", "jsonb[]"),
         ("items", "jsonb[]"),
+        ("source_modified_at", "timestamptz[]"),
         ("content_hash", "bytea[]"),
     ],
+    monotonic: true,
 };
 
 pub(crate) const RETURNS: Table = Table {
@@ -136,6 +149,7 @@ pub(crate) const RETURNS: Table = Table {
         ("items", "jsonb[]"),
         ("content_hash", "bytea[]"),
     ],
+    monotonic: false,
 };
 
 impl Table {
@@ -188,14 +202,25 @@ impl Table {
     /// the generation. A row whose content hash is unchanged is only marked as seen (and not even that
     /// when already seen by this generation); `updated_at` moves only when the content changed, which
     /// is also how the RETURNING clause tells changed rows (and `xmax = 0`, inserted ones) apart.
+    /// On a monotonic table a row is not touched at all when the stored version is newer, or when
+    /// the stored version has a time and the incoming one has none (it cannot be shown newer); at an
+    /// equal time the content hash decides, as everywhere. A newer time with the same content moves
+    /// only the time (a shipment's time is its order's), without an event.
     fn upsert_sql(&self, events: bool) -> String {
         let keys = self.keys.join(", ");
         let sets: Vec<String> = self.cols.iter().map(|(c, _)| format!("{c} = EXCLUDED.{c}")).collect();
+        let (later, newer) = match self.monotonic {
+            true => (
+                " OR EXCLUDED.source_modified_at > x.source_modified_at",
+                " AND (x.source_modified_at IS NULL OR EXCLUDED.source_modified_at >= x.source_modified_at)",
+            ),
+            false => ("", ""),
+        };
         let upsert = format!(
             "{insert}
              ON CONFLICT (merchant_id, {keys}) DO UPDATE SET {sets}, seen_generation = EXCLUDED.seen_generation,
                  updated_at = CASE WHEN x.content_hash IS DISTINCT FROM EXCLUDED.content_hash THEN now() ELSE x.updated_at END
-             WHERE x.content_hash IS DISTINCT FROM EXCLUDED.content_hash OR x.seen_generation <> EXCLUDED.seen_generation",
+             WHERE (x.content_hash IS DISTINCT FROM EXCLUDED.content_hash OR x.seen_generation <> EXCLUDED.seen_generation{later}){newer}",
             insert = self.insert_sql(),
             sets = sets.join(", "),
         );
@@ -224,10 +249,13 @@ impl Table {
         }
     }
 
-    /// Delete rows a full run of `generation` did not see, recording `deleted` change events.
-    pub fn sweep_sql(&self) -> String {
+    /// Delete rows a full run of `generation` did not see, recording `deleted` change events. With
+    /// `of_products`, only the rows of the products in `$3` (text[]), whose absence a point read
+    /// confirmed.
+    pub fn sweep_sql(&self, of_products: bool) -> String {
+        let only = if of_products { " AND product_id = ANY($3::text[])" } else { "" };
         format!(
-            "WITH gone AS (DELETE FROM {table} WHERE merchant_id = $1 AND seen_generation < $2 RETURNING {keys})
+            "WITH gone AS (DELETE FROM {table} WHERE merchant_id = $1 AND seen_generation < $2{only} RETURNING {keys})
              INSERT INTO change_events (merchant_id, entity, entity_id, change)
              SELECT $1, '{entity}', {entity_id}, 'deleted' FROM gone",
             table = self.name,
@@ -422,6 +450,7 @@ async fn write_shipments(
         .bind(col(&rows, |r| r.ship_date))
         .bind(col(&rows, |r| r.address.clone()))
         .bind(col(&rows, |r| r.items.clone()))
+        .bind(col(&rows, |r| r.source_modified_at))
         .bind(hashes(&rows))
         .bind(0_i64)
         .execute(conn)
@@ -459,6 +488,34 @@ pub(crate) async fn sweep(
     merchant: MerchantId,
     generation: i64,
 ) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(&table.sweep_sql()).bind(merchant).bind(generation).execute(conn).await?;
+    let done = sqlx::query(&table.sweep_sql(false)).bind(merchant).bind(generation).execute(conn).await?;
+    Ok(done.rows_affected())
+}
+
+/// The sweep of `table` restricted to the rows of `products` (confirmed gone, or re-read).
+pub(crate) async fn sweep_products(
+    conn: &mut PgConnection,
+    table: &Table,
+    merchant: MerchantId,
+    generation: i64,
+    products: &[String],
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(&table.sweep_sql(true)).bind(merchant).bind(generation).bind(products).execute(conn).await?;
+    Ok(done.rows_affected())
+}
+
+/// Mark the rows of `products` as seen by `generation` (a point read found them; nothing to rewrite).
+pub(crate) async fn mark_seen(
+    conn: &mut PgConnection,
+    table: &Table,
+    merchant: MerchantId,
+    generation: i64,
+    products: &[String],
+) -> Result<u64, sqlx::Error> {
+    let sql = format!(
+        "UPDATE {} SET seen_generation = $2 WHERE merchant_id = $1 AND seen_generation < $2 AND product_id = ANY($3::text[])",
+        table.name
+    );
+    let done = sqlx::query(&sql).bind(merchant).bind(generation).bind(products).execute(conn).await?;
     Ok(done.rows_affected())
 }

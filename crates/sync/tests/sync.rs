@@ -296,3 +296,186 @@ async fn wait_for_pages(f: &Fixture, pages: i64) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// `order` as OCC would send it `ms` after the version the store lists, with `changes` applied.
+fn later_version(order: &serde_json::Value, ms: i64, changes: &[(&str, serde_json::Value)]) -> serde_json::Value {
+    let mut order = order.clone();
+    let at = order["lastModifiedTime"].as_i64().expect("lastModifiedTime") + ms;
+    order["lastModifiedTime"] = at.into();
+    let iso = chrono::DateTime::from_timestamp_millis(at).expect("time").format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    order["lastModifiedDate"] = iso.into();
+    for (pointer, value) in changes {
+        *order.pointer_mut(pointer).expect("field") = value.clone();
+    }
+    order
+}
+
+async fn order_changes(f: &Fixture, entity: &str, id: &str) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT change FROM change_events WHERE merchant_id = $1 AND entity = $2 AND entity_id = $3 ORDER BY event_id",
+    )
+    .bind(f.merchant)
+    .bind(entity)
+    .bind(id)
+    .fetch_all(&f.db.pool)
+    .await
+    .expect("events")
+}
+
+/// The sync path of "newer wins": a webhook brought the cancellation (and a tracking number) of an
+/// order; the next orders sync still reads the older version from the store. The order stays
+/// cancelled, its shipment keeps the newer tracking number, and the sync announces nothing. At an
+/// equal time the content hash decides; a version without a time cannot replace one with a time.
+#[tokio::test]
+async fn an_older_order_from_the_sync_never_replaces_a_newer_one() {
+    let f = Fixture::new(10).await;
+    assert_eq!(f.sync(SyncKind::Orders, Mode::Full).await, JobState::Succeeded);
+    let listed = f.sim.order("o10001").expect("order");
+    let cancelled = later_version(
+        &listed,
+        60_000,
+        &[
+            ("/state", "REMOVED".into()),
+            ("/shippingGroups/0/trackingNumber", "1Z-NEW".into()),
+            ("/shippingGroups/0/state", "SHIPPED".into()),
+        ],
+    );
+    let mut conn = f.db.pool.acquire().await.expect("conn");
+    assert!(storelink_sync::upsert_order(&mut conn, f.merchant, &cancelled).await.expect("webhook"));
+
+    assert_eq!(f.sync(SyncKind::Orders, Mode::Full).await, JobState::Succeeded);
+    let stored: (String, String) = sqlx::query_as(
+        "SELECT o.state, s.tracking_number FROM orders o JOIN shipments s USING (merchant_id, order_id)
+         WHERE o.merchant_id = $1 AND o.order_id = 'o10001'",
+    )
+    .bind(f.merchant)
+    .fetch_one(&f.db.pool)
+    .await
+    .expect("order");
+    assert_eq!(stored, ("REMOVED".to_owned(), "1Z-NEW".to_owned()), "the older listing did not win");
+    assert_eq!(order_changes(&f, "order", "o10001").await, vec!["updated"], "only the webhook's change");
+    assert_eq!(order_changes(&f, "shipment", "sg10001").await, vec!["created"]);
+
+    // Equal time: the content hash decides. The same content is a no-op; other content replaces it.
+    assert!(!storelink_sync::upsert_order(&mut conn, f.merchant, &cancelled).await.expect("same"));
+    let mut corrected = cancelled.clone();
+    corrected["priceInfo"]["total"] = 1.0.into();
+    assert!(storelink_sync::upsert_order(&mut conn, f.merchant, &corrected).await.expect("equal time"));
+    assert_eq!(order_changes(&f, "order", "o10001").await, vec!["updated", "updated"]);
+    // No time at all: it cannot be shown newer, so it does not replace a version that has one.
+    let mut timeless = cancelled.clone();
+    timeless.as_object_mut().expect("object").retain(|k, _| !k.starts_with("lastModified"));
+    timeless["state"] = "SUBMITTED".into();
+    assert!(!storelink_sync::upsert_order(&mut conn, f.merchant, &timeless).await.expect("timeless"));
+    let state: String = sqlx::query_scalar("SELECT state FROM orders WHERE merchant_id = $1 AND order_id = 'o10001'")
+        .bind(f.merchant)
+        .fetch_one(&f.db.pool)
+        .await
+        .expect("state");
+    assert_eq!(state, "REMOVED");
+}
+
+/// The simulator's churn mode deletes an already-read product and adds one before every page after
+/// the first, so offset paging skips one live product per page. Before point reads, each such run
+/// announced live products as deleted. Now: no `deleted` event ever names a product (or a stock row
+/// of a product) the store still has, every page is sorted by id, and once the store is quiet one
+/// more full run matches it exactly, each product the store deleted announced once.
+#[tokio::test]
+async fn a_store_changing_mid_run_never_gets_a_live_item_announced_deleted() {
+    let f = Fixture::new(320).await;
+    for kind in [SyncKind::Catalog, SyncKind::Inventory] {
+        assert_eq!(f.sync(kind, Mode::Full).await, JobState::Succeeded, "{kind} baseline");
+    }
+    f.sim.set_churn(true);
+    for _ in 0..2 {
+        for kind in [SyncKind::Catalog, SyncKind::Inventory] {
+            assert_eq!(f.sync(kind, Mode::Full).await, JobState::Succeeded, "{kind} while the store changes");
+            let live: std::collections::BTreeSet<String> = f.sim.product_ids().into_iter().collect();
+            for id in f.events("deleted").await {
+                assert!(!live.contains(&id), "live product {id} was announced deleted");
+            }
+            let stock_deleted: Vec<String> = sqlx::query_scalar(
+                "SELECT entity_id FROM change_events WHERE entity = 'inventory' AND change = 'deleted'",
+            )
+            .fetch_all(&f.db.pool)
+            .await
+            .expect("events");
+            for sku in stock_deleted {
+                let product = format!("prod{}", sku.trim_start_matches("sku").split('-').next().unwrap_or_default());
+                assert!(!live.contains(&product), "stock of live product {product} ({sku}) was announced deleted");
+            }
+        }
+    }
+    f.sim.set_churn(false);
+    let (churned_deleted, churned_added) = f.sim.churned();
+    assert!(churned_deleted.len() >= 10 && !churned_added.is_empty(), "the store changed under the runs");
+
+    assert_eq!(f.sync(SyncKind::Catalog, Mode::Full).await, JobState::Succeeded);
+    assert_eq!(f.stored_catalog().await, f.sim_catalog());
+    let mut deleted = f.events("deleted").await;
+    deleted.sort();
+    let mut expected = churned_deleted.clone();
+    expected.sort();
+    assert_eq!(deleted, expected, "each product the store deleted is announced once, and nothing else");
+
+    let lists: Vec<_> = f.sim.calls().into_iter().filter(|c| c.path == "/ccadmin/v1/products").collect();
+    assert!(lists.iter().all(|c| c.query.contains("sort=id%3Aasc")), "every page is sorted by id");
+    let point_reads = f.sim.calls().iter().filter(|c| c.path.starts_with("/ccadmin/v1/products/")).count();
+    assert!(point_reads > 0, "missing products were read one by one before any delete");
+}
+
+/// A full run whose list ends early (an empty page before the `totalResults` it announced) finishes
+/// without deleting anything, and says so in `last_error`.
+#[tokio::test]
+async fn a_run_cut_short_never_sweeps() {
+    let f = Fixture::new(120).await;
+    assert_eq!(f.sync(SyncKind::Catalog, Mode::Full).await, JobState::Succeeded);
+    let gone = f.sim.product_ids()[3].clone();
+    assert!(f.sim.delete_product(&gone));
+    // Every page from offset 50 on answers `{"items": [], "totalResults": 119}`: the list ends early.
+    f.sim.set_truncate_after(Some(50));
+    assert_eq!(f.sync(SyncKind::Catalog, Mode::Full).await, JobState::Succeeded);
+    assert!(f.events("deleted").await.is_empty(), "a cut-short run deleted nothing");
+    let note: Option<String> =
+        sqlx::query_scalar("SELECT last_error FROM sync_state WHERE merchant_id = $1 AND kind = 'catalog'")
+            .bind(f.merchant)
+            .fetch_one(&f.db.pool)
+            .await
+            .expect("state");
+    assert!(note.is_some_and(|n| n.contains("ended after 50 of 119")), "the caveat is recorded");
+    f.sim.set_truncate_after(None);
+    assert_eq!(f.sync(SyncKind::Catalog, Mode::Full).await, JobState::Succeeded);
+    assert_eq!(f.events("deleted").await, vec![gone], "the next whole run sweeps");
+}
+
+/// Many products deleted in the store: the run confirms them in batches, slice after slice (a slice
+/// that ends during confirmation resumes there), and ends with exactly those deleted and announced.
+#[tokio::test]
+async fn confirmation_of_many_deletions_resumes_across_slices() {
+    let f = Fixture::new(320).await;
+    assert_eq!(f.sync(SyncKind::Catalog, Mode::Full).await, JobState::Succeeded);
+    let mut gone: Vec<String> = f.sim.product_ids().into_iter().step_by(2).take(150).collect();
+    for id in &gone {
+        assert!(f.sim.delete_product(id));
+    }
+    f.sim.set_latency(Duration::from_millis(20));
+    let job_id = f.queue.enqueue(f.merchant, "catalog", Mode::Full).await.expect("enqueue");
+    let shutdown = CancellationToken::new();
+    let worker = tokio::spawn(Worker::new(f.queue.clone(), f.handler.clone(), f.worker_config()).run(shutdown.clone()));
+    assert_eq!(f.wait_for_job(job_id).await, JobState::Succeeded);
+    shutdown.cancel();
+    worker.await.expect("join").expect("worker");
+    let slices: i32 = sqlx::query_scalar("SELECT slices FROM jobs WHERE job_id = $1")
+        .bind(job_id)
+        .fetch_one(&f.db.pool)
+        .await
+        .expect("slices");
+    assert!(slices > 2, "the run took several slices: {slices}");
+    let point_reads = f.sim.calls().iter().filter(|c| c.path.starts_with("/ccadmin/v1/products/")).count();
+    assert_eq!(point_reads, 150, "one point read per missing product");
+    assert_eq!(f.stored_catalog().await, f.sim_catalog());
+    let mut deleted = f.events("deleted").await;
+    deleted.sort();
+    gone.sort();
+    assert_eq!(deleted, gone);
+}

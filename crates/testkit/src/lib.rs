@@ -2,6 +2,8 @@
 //! Test-only (a dev-dependency everywhere, and a dependency of `storelink-bench`); must never be
 //! linked into the `storelink` binary.
 
+pub mod memory;
+
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 
 /// Server that holds the per-test databases. `TEST_DATABASE_URL` overrides the machine default.

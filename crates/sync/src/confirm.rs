@@ -1,0 +1,81 @@
+//! The end of a full catalog or inventory run: an item the run did not see is deleted, and announced,
+//! only after a point read confirms the store no longer has it (404). Offset paging over a store that
+//! changes mid-run skips items: a deletion before the offset moves every later item up one place, so
+//! "not seen" proves nothing (two runs against a changing store each announced a live product as
+//! deleted). Sorting by id keeps updates from moving items; the point read covers deletions.
+//! Confirmation goes by product: a product read holds its SKUs, an inventory read its stock rows.
+
+use serde_json::Value;
+use sqlx::{PgConnection, PgPool};
+use storelink_core::{MerchantId, SyncKind};
+
+use crate::SyncError;
+use crate::normalize;
+use crate::tables::{self, WriteMode};
+
+/// Products confirmed per transaction.
+pub(crate) const BATCH: i64 = 50;
+/// Point reads in flight per merchant (OCC advises few concurrent requests: docs/occ.md).
+pub(crate) const CONCURRENCY: usize = 4;
+
+/// Up to `BATCH` products that have rows the run of `generation` did not see.
+pub(crate) async fn candidates(
+    pool: &PgPool,
+    kind: SyncKind,
+    merchant: MerchantId,
+    generation: i64,
+) -> Result<Vec<String>, SyncError> {
+    let sql = match kind {
+        SyncKind::Catalog => {
+            "SELECT product_id FROM products WHERE merchant_id = $1 AND seen_generation < $2
+             ORDER BY product_id LIMIT $3"
+        }
+        _ => {
+            "SELECT DISTINCT product_id FROM inventory WHERE merchant_id = $1 AND seen_generation < $2
+                 AND product_id <> '' ORDER BY product_id LIMIT $3"
+        }
+    };
+    Ok(sqlx::query_scalar(sql).bind(merchant).bind(generation).bind(BATCH).fetch_all(pool).await?)
+}
+
+/// Apply one batch of point reads: documents found are written as a page would be (and their rows
+/// marked seen), products answered 404 lose their unseen rows, with `deleted` events.
+pub(crate) async fn apply(
+    conn: &mut PgConnection,
+    kind: SyncKind,
+    merchant: MerchantId,
+    generation: i64,
+    mode: WriteMode,
+    live: &[(String, Value)],
+    gone: &[String],
+) -> Result<(), SyncError> {
+    let live_ids: Vec<String> = live.iter().map(|(id, _)| id.clone()).collect();
+    if kind == SyncKind::Catalog {
+        let (products, skus): (Vec<_>, Vec<_>) = live.iter().filter_map(|(_, doc)| normalize::product(doc)).unzip();
+        let skus: Vec<_> = skus.into_iter().flatten().collect();
+        tables::write_products(conn, merchant, generation, mode, &products).await?;
+        tables::write_skus(conn, merchant, generation, mode, &skus).await?;
+        // A document that did not normalize to its own id: keep the stored row rather than delete it.
+        tables::mark_seen(conn, &tables::PRODUCTS, merchant, generation, &live_ids).await?;
+        tables::sweep_products(conn, &tables::PRODUCTS, merchant, generation, gone).await?;
+    } else {
+        let rows: Vec<_> = live.iter().flat_map(|(_, doc)| normalize::inventory(doc)).collect();
+        tables::write_inventory(conn, merchant, generation, mode, &rows).await?;
+        // The read is authoritative for its product: stock rows it no longer lists are gone too.
+        let all: Vec<String> = live_ids.into_iter().chain(gone.iter().cloned()).collect();
+        tables::sweep_products(conn, &tables::INVENTORY, merchant, generation, &all).await?;
+    }
+    Ok(())
+}
+
+/// Once every missing product is settled: what is still unseen has no product to read (SKUs of
+/// products confirmed or re-read, stock rows without a product id) and goes.
+pub(crate) async fn sweep_rest(
+    conn: &mut PgConnection,
+    kind: SyncKind,
+    merchant: MerchantId,
+    generation: i64,
+) -> Result<u64, SyncError> {
+    let table = if kind == SyncKind::Catalog { &tables::SKUS } else { &tables::INVENTORY };
+    Ok(tables::sweep(conn, table, merchant, generation).await?)
+}
