@@ -10,3 +10,22 @@ pub mod server;
 pub mod sync_cli;
 pub mod telemetry;
 pub mod tenants_cli;
+
+/// A binary's `main`: runs `work` on a multi-threaded runtime; an error is printed once, with its
+/// causes, on stderr and makes the exit code 1.
+pub fn run_to_exit(work: impl Future<Output = anyhow::Result<()>>) -> std::process::ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the runtime failed: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(work) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
