@@ -56,6 +56,13 @@ pub struct Queue {
     any_status: Vec<String>,
 }
 
+/// A running job handed back for later goes back to `queued`, or to `paused` when its merchant stopped
+/// being active meanwhile (paused by ops, credentials refused by a sibling job): `pause_merchant` pauses
+/// only the queued jobs, and a queued job of an inactive merchant would wait, unseen, for a resume
+/// that only looks at paused ones. `$5` is the kinds run whatever the merchant's status.
+const REQUEUED: &str = "state = CASE WHEN kind <> ALL($5::text[]) AND EXISTS (SELECT 1 FROM merchants m
+         WHERE m.merchant_id = jobs.merchant_id AND m.status <> 'active') THEN 'paused' ELSE 'queued' END";
+
 impl Queue {
     pub fn new(pool: PgPool) -> Self {
         Self { pool, any_status: Vec::new() }
@@ -213,14 +220,14 @@ impl Queue {
 
     /// The slice is used up but work remains: back of the queue, lease released, no attempt counted.
     pub async fn requeue(&self, lease: &Lease) -> Result<bool, JobError> {
-        self.release(lease, "state = 'queued', run_at = now()", None).await
+        self.release(lease, &format!("{REQUEUED}, run_at = now()"), None).await
     }
 
     /// Nothing to do until `delay` has passed (e.g. a retry is scheduled): back to the queue for then,
     /// or at once if the job was asked for again while it ran. No attempt counted.
     pub async fn later(&self, lease: &Lease, delay: Duration) -> Result<bool, JobError> {
         let set = format!(
-            "state = 'queued', run_at = CASE WHEN rerun THEN now() ELSE now() + make_interval(secs => {}) END, rerun = false",
+            "{REQUEUED}, run_at = CASE WHEN rerun THEN now() ELSE now() + make_interval(secs => {}) END, rerun = false",
             delay.as_secs_f64()
         );
         self.release(lease, &set, None).await
@@ -247,7 +254,7 @@ impl Queue {
             "state = 'dead', attempts = attempts + 1, finished_at = now()".to_owned()
         } else {
             let delay = retry.delay(attempt).as_secs_f64();
-            format!("state = 'queued', attempts = attempts + 1, run_at = now() + make_interval(secs => {delay})")
+            format!("{REQUEUED}, attempts = attempts + 1, run_at = now() + make_interval(secs => {delay})")
         };
         self.release(lease, &set, Some(error)).await
     }
@@ -267,6 +274,7 @@ impl Queue {
         .bind(lease.job_id)
         .bind(lease.token)
         .bind(error)
+        .bind(&self.any_status)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
