@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use storelink_core::MerchantId;
 
+use crate::JobError;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
@@ -20,10 +22,29 @@ impl Mode {
         }
     }
 
-    pub(crate) fn parse(s: &str) -> Self {
-        if s == "full" { Mode::Full } else { Mode::Incremental }
+    /// No default: a mode this build does not know (a newer release's, a hand-edited row) is an error
+    /// for the caller to handle, never silently a full or an incremental run.
+    pub fn parse(s: &str) -> Result<Self, UnknownMode> {
+        match s {
+            "full" => Ok(Mode::Full),
+            "incremental" => Ok(Mode::Incremental),
+            other => Err(UnknownMode(other.to_owned())),
+        }
     }
 }
+
+impl std::str::FromStr for Mode {
+    type Err = UnknownMode;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Mode::parse(s)
+    }
+}
+
+/// A job mode this build does not know.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown job mode {0:?}")]
+pub struct UnknownMode(pub String);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -100,7 +121,8 @@ pub(crate) type JobRow = (
     Option<String>,
 );
 
-pub(crate) fn from_row(row: JobRow) -> Job {
+/// A row whose mode this build does not know is an error naming the job, not a guessed mode.
+pub(crate) fn from_row(row: JobRow) -> Result<Job, JobError> {
     let (
         merchant_id,
         job_id,
@@ -116,11 +138,12 @@ pub(crate) fn from_row(row: JobRow) -> Job {
         finished_at,
         traceparent,
     ) = row;
-    Job {
+    let mode = Mode::parse(&mode).map_err(|UnknownMode(mode)| JobError::UnknownMode { job_id, mode })?;
+    Ok(Job {
         merchant_id,
         job_id,
         kind,
-        mode: Mode::parse(&mode),
+        mode,
         state: JobState::parse(&state),
         attempts,
         max_attempts,
@@ -130,5 +153,5 @@ pub(crate) fn from_row(row: JobRow) -> Job {
         created_at,
         finished_at,
         traceparent,
-    }
+    })
 }

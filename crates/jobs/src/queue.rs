@@ -16,6 +16,9 @@ use crate::lease::Lease;
 pub enum JobError {
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// The row names a mode this build cannot run. A claimed one is dead-lettered on the spot.
+    #[error("job {job_id} has an unknown mode {mode:?}")]
+    UnknownMode { job_id: i64, mode: String },
 }
 
 /// Backoff between failed attempts: base * 2^(attempt-1), capped, with +-20% jitter.
@@ -151,11 +154,21 @@ impl Queue {
         .bind(&self.any_status)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|row| {
-            let job = from_row(row);
-            let lease = Lease { merchant_id: job.merchant_id, job_id: job.job_id, token };
-            (job, lease)
-        }))
+        let Some(row) = row else { return Ok(None) };
+        let lease = Lease { merchant_id: row.0, job_id: row.1, token };
+        match from_row(row) {
+            Ok(job) => Ok(Some((job, lease))),
+            Err(e) => {
+                // Running it as some other mode could sweep live data or skip changes: dead letter, loudly.
+                self.release(
+                    &lease,
+                    "state = 'dead', attempts = attempts + 1, finished_at = now()",
+                    Some(&e.to_string()),
+                )
+                .await?;
+                Err(e)
+            }
+        }
     }
 
     /// Extend the lease. False when it was lost: the worker must stop working on the job.
@@ -360,7 +373,7 @@ impl Queue {
         .bind(job_id)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(from_row))
+        row.map(from_row).transpose()
     }
 
     /// The merchant's most recent jobs, newest first.
@@ -372,7 +385,7 @@ impl Queue {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().map(from_row).collect())
+        rows.into_iter().map(from_row).collect()
     }
 
     pub async fn counts(&self) -> Result<Vec<KindCounts>, JobError> {

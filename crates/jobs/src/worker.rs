@@ -132,6 +132,9 @@ impl<H: Handler> Slot<H> {
                         _ = shutdown.cancelled() => {}
                     }
                 }
+                Err(e @ JobError::UnknownMode { .. }) => {
+                    tracing::error!(error = %e, "claimed a job this worker cannot run; dead-lettered it");
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "claiming a job failed; retrying shortly");
                     tokio::select! {

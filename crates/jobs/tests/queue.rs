@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use storelink_core::MerchantId;
 use storelink_jobs::{
-    Handler, Job, JobContext, JobState, Mode, Outcome, Queue, RetryPolicy, Schedule, Worker, WorkerConfig, enqueue_due,
+    Handler, Job, JobContext, JobError, JobState, Mode, Outcome, Queue, RetryPolicy, Schedule, UnknownMode, Worker,
+    WorkerConfig, enqueue_due,
 };
 use storelink_tenants::{MerchantStatus, NewPartner, merchants, partners};
 use storelink_testkit::{TestDb, test_db};
@@ -119,6 +120,46 @@ async fn failures_back_off_then_dead_letter() {
     assert_eq!((job.state, job.attempts, job.last_error.as_deref()), (JobState::Dead, 3, Some("boom")));
     let again = q.enqueue(m, "catalog", Mode::Full).await.expect("a dead job does not block new work");
     assert_ne!(again, id);
+}
+
+#[test]
+fn modes_parse_without_a_default() {
+    for mode in [Mode::Full, Mode::Incremental] {
+        assert_eq!(Mode::parse(mode.as_str()), Ok(mode));
+    }
+    for bad in ["repair", "Full", ""] {
+        assert_eq!(Mode::parse(bad), Err(UnknownMode(bad.to_owned())), "{bad:?} is no mode");
+    }
+}
+
+/// A row whose mode this build does not know (a newer release wrote it) is not run as full or
+/// incremental: claiming it dead-letters it with the mode in `last_error`, and the queue goes on.
+#[tokio::test]
+async fn a_job_with_an_unknown_mode_is_dead_lettered_not_guessed() {
+    let db = test_db().await;
+    let m = merchants_in(&db, 1).await[0];
+    let q = Queue::new(db.pool.clone());
+    // A newer schema that allows another mode.
+    sqlx::query("ALTER TABLE jobs DROP CONSTRAINT jobs_mode_check").execute(&db.pool).await.expect("drop check");
+    let id = q.enqueue(m, "catalog", Mode::Full).await.expect("enqueue");
+    sqlx::query("UPDATE jobs SET mode = 'repair'").execute(&db.pool).await.expect("mode");
+    match q.claim(&kinds(), LEASE).await {
+        Err(JobError::UnknownMode { job_id, mode }) => assert_eq!((job_id, mode.as_str()), (id, "repair")),
+        other => panic!("claimed a job of unknown mode: {other:?}"),
+    }
+    let (state, last_error): (String, Option<String>) =
+        sqlx::query_as("SELECT state, last_error FROM jobs WHERE job_id = $1")
+            .bind(id)
+            .fetch_one(&db.pool)
+            .await
+            .expect("row");
+    assert_eq!(state, "dead");
+    assert_eq!(last_error.as_deref(), Some(format!("job {id} has an unknown mode \"repair\"").as_str()));
+    assert!(matches!(q.get(m, id).await, Err(JobError::UnknownMode { .. })), "reads say so too");
+    assert!(q.claim(&kinds(), LEASE).await.expect("claim").is_none(), "never claimed again");
+    let next = q.enqueue(m, "catalog", Mode::Incremental).await.expect("new work is not blocked");
+    let (job, _) = q.claim(&kinds(), LEASE).await.expect("claim").expect("job");
+    assert_eq!((job.job_id, job.mode), (next, Mode::Incremental));
 }
 
 #[tokio::test]

@@ -52,6 +52,8 @@ pub(crate) struct TenantPage {
     pub status: String,
     pub notice: Option<String>,
     pub sections: Vec<Section>,
+    /// The actions that need no input: one button each. Rotate key and revoke have forms of their own.
+    pub buttons: Vec<storelink_ops::OpsAction>,
 }
 
 #[derive(Template)]

@@ -9,8 +9,8 @@ use askama::Template;
 use secrecy::SecretString;
 use serde::Deserialize;
 use sqlx::PgPool;
-use storelink_core::{MerchantId, SyncKind};
-use storelink_ops::{Actor, Ops, OpsError};
+use storelink_core::MerchantId;
+use storelink_ops::{Actor, Ops, OpsAction, OpsError};
 
 use crate::auth::{Guard, MAX_USERNAME, client_address};
 use crate::pages::{Line, LoginPage, MessagePage, Section, TenantPage, TenantRow, TenantsPage};
@@ -326,6 +326,10 @@ async fn tenant_page(
             status: found.status.as_str().to_owned(),
             notice,
             sections,
+            buttons: OpsAction::ALL
+                .into_iter()
+                .filter(|a| !matches!(a, OpsAction::RotateKey | OpsAction::Revoke))
+                .collect(),
         },
     )
 }
@@ -344,7 +348,6 @@ async fn tenant(console: web::Data<Console>, req: HttpRequest, path: web::Path<S
 #[derive(Deserialize)]
 struct ActionForm {
     csrf_token: Option<String>,
-    kind: Option<SyncKind>,
     new_key: Option<String>,
     purge: Option<String>,
     confirm: Option<String>,
@@ -374,20 +377,25 @@ async fn act(
     let Ok(merchant) = merchant.parse::<MerchantId>() else {
         return message(StatusCode::NOT_FOUND, "Not found", "There is no such tenant.");
     };
+    let Some(action) = OpsAction::parse(&action) else {
+        return message(StatusCode::NOT_FOUND, "Not found", "There is no such action.");
+    };
     let actor = Actor { name: user.username.clone(), source: client_address(&req) };
     let ops = &console.ops;
     let form = form.into_inner();
-    let result: Result<String, OpsError> = match action.as_str() {
-        "pause" => ops.pause(&actor, merchant).await.map(|n| format!("Paused ({n} jobs held).")),
-        "resume" => ops.resume(&actor, merchant).await.map(|n| format!("Resumed ({n} jobs released).")),
-        "retry-slots" => ops.retry_slots(&actor, merchant).await.map(|n| format!("{n} of 4 webhook slots registered.")),
-        "resync" => match form.kind {
-            Some(kind) => {
-                ops.resync(&actor, merchant, kind).await.map(|_| format!("A full {} sync is queued.", kind.as_str()))
-            }
-            None => return message(StatusCode::BAD_REQUEST, "Choose a kind", "Choose what to resync."),
-        },
-        "rotate" => {
+    let result: Result<String, OpsError> = match action {
+        OpsAction::Pause => ops.pause(&actor, merchant).await.map(|n| format!("Paused ({n} jobs held).")),
+        OpsAction::Resume => ops.resume(&actor, merchant).await.map(|n| format!("Resumed ({n} jobs released).")),
+        OpsAction::RetrySlots => {
+            ops.retry_slots(&actor, merchant).await.map(|n| format!("{n} of 4 webhook slots registered."))
+        }
+        OpsAction::ResyncCatalog | OpsAction::ResyncInventory | OpsAction::ResyncShipping | OpsAction::ResyncOrders => {
+            let Some(kind) = action.sync_kind() else {
+                return internal("a resync action without a kind");
+            };
+            ops.resync(&actor, merchant, kind).await.map(|_| format!("A full {} sync is queued.", kind.as_str()))
+        }
+        OpsAction::RotateKey => {
             let key = form.new_key.unwrap_or_default();
             if key.trim().is_empty() {
                 return message(StatusCode::BAD_REQUEST, "Key missing", "Paste the new OCC application key.");
@@ -396,7 +404,7 @@ async fn act(
                 .await
                 .map(|r| format!("Key rotated; {} webhook slots registered with it.", r.slots_registered))
         }
-        "revoke" => {
+        OpsAction::Revoke => {
             let store =
                 storelink_tenants::merchants::get(&console.pool, merchant).await.ok().flatten().map(|m| m.store_url);
             let confirmed = store.as_deref().is_some_and(|s| Some(s) == form.confirm.as_deref().map(str::trim));
@@ -411,7 +419,6 @@ async fn act(
                 format!("Revoked. Webhooks removed from {} slot(s); secrets destroyed.", r.slots_unregistered.len())
             })
         }
-        _ => return message(StatusCode::NOT_FOUND, "Not found", "There is no such action."),
     };
     match result {
         Ok(notice) => tenant_page(&console, &user, &token, merchant, Some(notice)).await,

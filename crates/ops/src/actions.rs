@@ -14,6 +14,7 @@ use storelink_token_cache::TokenCache;
 use storelink_vault::Vault;
 use url::Url;
 
+use crate::OpsAction;
 use crate::audit::{self, Actor};
 
 /// How long revoke waits for OCC to drop our webhook URLs before going on without it.
@@ -91,7 +92,7 @@ impl Ops {
     async fn audited<T: serde::Serialize>(
         &self,
         actor: &Actor,
-        name: &str,
+        name: OpsAction,
         merchant: MerchantId,
         action: impl AsyncFnOnce(&mut PgConnection) -> Result<T, OpsError>,
     ) -> Result<T, OpsError> {
@@ -120,7 +121,7 @@ impl Ops {
         let detail = json!({"error": error.to_string()});
         let mut conn = self.pool.acquire().await?;
         if let Err(e) = audit::record(&mut conn, actor, name, Some(merchant), outcome, detail).await {
-            tracing::error!(%merchant, action = name, error = %e, "writing the audit log failed");
+            tracing::error!(%merchant, action = name.as_str(), error = %e, "writing the audit log failed");
         }
         Err(error)
     }
@@ -132,8 +133,9 @@ impl Ops {
     /// status change is announced to every process (inbound lookups drop the merchant at once).
     /// Idempotent: revoking a revoked merchant changes nothing.
     pub async fn revoke(&self, actor: &Actor, merchant: MerchantId, purge: bool) -> Result<RevokeReport, OpsError> {
-        let report =
-            self.audited(actor, "revoke", merchant, async |tx| self.revoke_in(tx, merchant, purge).await).await;
+        let report = self
+            .audited(actor, OpsAction::Revoke, merchant, async |tx| self.revoke_in(tx, merchant, purge).await)
+            .await;
         if report.is_ok()
             && let Err(e) = self.tokens.forget(merchant).await
         {
@@ -226,8 +228,9 @@ impl Ops {
         merchant: MerchantId,
         new_key: SecretString,
     ) -> Result<RotateReport, OpsError> {
-        let report =
-            self.audited(actor, "rotate_key", merchant, async |tx| self.rotate_in(tx, merchant, new_key).await).await;
+        let report = self
+            .audited(actor, OpsAction::RotateKey, merchant, async |tx| self.rotate_in(tx, merchant, new_key).await)
+            .await;
         if report.is_ok()
             && let Err(e) = self.tokens.forget(merchant).await
         {
@@ -267,7 +270,7 @@ impl Ops {
 
     /// Pause: no jobs run for the merchant until resumed (inbound webhooks are still stored).
     pub async fn pause(&self, actor: &Actor, merchant: MerchantId) -> Result<u64, OpsError> {
-        self.audited(actor, "pause", merchant, async |tx| {
+        self.audited(actor, OpsAction::Pause, merchant, async |tx| {
             self.set_status(tx, merchant, MerchantStatus::Paused).await?;
             Queue::pause_merchant_in(tx, merchant).await.map_err(internal)
         })
@@ -275,7 +278,7 @@ impl Ops {
     }
 
     pub async fn resume(&self, actor: &Actor, merchant: MerchantId) -> Result<u64, OpsError> {
-        self.audited(actor, "resume", merchant, async |tx| {
+        self.audited(actor, OpsAction::Resume, merchant, async |tx| {
             self.set_status(tx, merchant, MerchantStatus::Active).await?;
             Queue::resume_merchant_in(tx, merchant).await.map_err(internal)
         })
@@ -284,7 +287,7 @@ impl Ops {
 
     /// A full run of one sync kind now.
     pub async fn resync(&self, actor: &Actor, merchant: MerchantId, kind: SyncKind) -> Result<i64, OpsError> {
-        self.audited(actor, &format!("resync_{}", kind.as_str()), merchant, async |tx| {
+        self.audited(actor, OpsAction::resync(kind), merchant, async |tx| {
             self.merchant(merchant).await?;
             Queue::enqueue_in(tx, merchant, kind.as_str(), Mode::Full).await.map_err(internal)
         })
@@ -294,7 +297,7 @@ impl Ops {
     /// Register every slot again now (after fixing the store's webhook settings). The OCC writes and
     /// the slot outcomes are the action; its audit row records how many slots registered.
     pub async fn retry_slots(&self, actor: &Actor, merchant: MerchantId) -> Result<usize, OpsError> {
-        self.audited(actor, "retry_slots", merchant, async |_tx| {
+        self.audited(actor, OpsAction::RetrySlots, merchant, async |_tx| {
             let session = self.tokens.session(merchant).await.map_err(|e| OpsError::StoreUnavailable(e.to_string()))?;
             let outcomes = self.registrar.register_all(&session.store, &session.token, merchant).await;
             Ok(outcomes.iter().filter(|o| o.status == storelink_registrar::SlotStatus::Registered).count())

@@ -5,6 +5,8 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use storelink_core::MerchantId;
 
+use crate::OpsAction;
+
 /// Who acts and from where.
 #[derive(Clone, Debug)]
 pub struct Actor {
@@ -27,6 +29,7 @@ pub struct AuditEntry {
     pub at: DateTime<Utc>,
     pub actor: String,
     pub source: String,
+    /// An `OpsAction` value (`OpsAction::parse`), kept as text so any row reads back.
     pub action: String,
     pub merchant_id: Option<MerchantId>,
     pub outcome: String,
@@ -37,7 +40,7 @@ pub struct AuditEntry {
 pub(crate) async fn record(
     conn: &mut PgConnection,
     actor: &Actor,
-    action: &str,
+    action: OpsAction,
     merchant: Option<MerchantId>,
     outcome: &str,
     detail: serde_json::Value,
@@ -47,7 +50,7 @@ pub(crate) async fn record(
     )
     .bind(&actor.name)
     .bind(&actor.source)
-    .bind(action)
+    .bind(action.as_str())
     .bind(merchant)
     .bind(outcome)
     .bind(detail)

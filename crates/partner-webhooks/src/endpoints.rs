@@ -95,6 +95,10 @@ impl From<storelink_jobs::JobError> for EndpointError {
     fn from(e: storelink_jobs::JobError) -> Self {
         match e {
             storelink_jobs::JobError::Database(e) => EndpointError::Database(e),
+            // Only from reading a job row back, which endpoints never do.
+            other @ storelink_jobs::JobError::UnknownMode { .. } => {
+                EndpointError::Database(sqlx::Error::Decode(Box::new(other)))
+            }
         }
     }
 }

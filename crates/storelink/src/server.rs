@@ -13,7 +13,7 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use sqlx::PgPool;
 use std::net::TcpListener;
 use std::time::Duration;
-use storelink_core::TraceContext;
+use storelink_core::{SyncKind, TraceContext};
 use storelink_inbound::{Batcher, Inbound, InboundHandler, Lookups};
 use storelink_jobs::{Handler, Job, JobContext, Outcome, Queue, Worker, WorkerConfig};
 use storelink_netguard::{ClientIp, Policy, TrustedProxies};
@@ -207,9 +207,7 @@ pub async fn run_workers(services: Services, shutdown: CancellationToken) {
         deliver: DeliverHandler::new(services.pool.clone(), services.keys.clone(), services.delivery_config())
             .expect("the webhook HTTP client builds"),
     };
-    let mut kinds = storelink_sync::kinds();
-    kinds.push(storelink_inbound::KIND.to_owned());
-    kinds.push(storelink_partner_webhooks::KIND.to_owned());
+    let kinds = JobHandlers::kinds();
     let config = WorkerConfig {
         concurrency: services.config.raw.worker_concurrency,
         lease: Config::secs(services.config.raw.job_lease_secs),
@@ -293,14 +291,51 @@ struct JobHandlers {
     deliver: DeliverHandler,
 }
 
-impl Handler for JobHandlers {
-    async fn run(&self, job: Job, ctx: JobContext) -> Outcome {
-        match job.kind.as_str() {
-            storelink_inbound::KIND => self.inbound.run(job, ctx).await,
-            storelink_partner_webhooks::KIND => self.deliver.run(job, ctx).await,
-            _ => self.sync.run(job, ctx).await,
+/// Which handler runs a job kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum JobRoute {
+    Sync,
+    Inbound,
+    Deliver,
+}
+
+impl JobHandlers {
+    /// The kinds the worker claims: exactly those `route` knows.
+    fn kinds() -> Vec<String> {
+        let mut kinds = storelink_sync::kinds();
+        kinds.push(storelink_inbound::KIND.to_owned());
+        kinds.push(storelink_partner_webhooks::KIND.to_owned());
+        kinds
+    }
+
+    /// None for a kind no handler here runs: it is never guessed to be a sync.
+    fn route(kind: &str) -> Option<JobRoute> {
+        match kind {
+            storelink_inbound::KIND => Some(JobRoute::Inbound),
+            storelink_partner_webhooks::KIND => Some(JobRoute::Deliver),
+            kind if kind.parse::<SyncKind>().is_ok() => Some(JobRoute::Sync),
+            _ => None,
         }
     }
+}
+
+impl Handler for JobHandlers {
+    async fn run(&self, job: Job, ctx: JobContext) -> Outcome {
+        match Self::route(&job.kind) {
+            Some(JobRoute::Inbound) => self.inbound.run(job, ctx).await,
+            Some(JobRoute::Deliver) => self.deliver.run(job, ctx).await,
+            Some(JobRoute::Sync) => self.sync.run(job, ctx).await,
+            None => {
+                tracing::error!(kind = %job.kind, "no handler for this job kind; dead-lettering the job");
+                Outcome::Failed { error: unknown_kind(&job.kind), retryable: false }
+            }
+        }
+    }
+}
+
+/// The `last_error` of a job whose kind no handler runs.
+fn unknown_kind(kind: &str) -> String {
+    format!("unknown job kind {kind:?}: no handler runs it")
 }
 
 fn security_headers() -> DefaultHeaders {
@@ -496,4 +531,23 @@ async fn stylesheet() -> HttpResponse {
 
 async fn not_found() -> HttpResponse {
     HttpResponse::NotFound().content_type("text/plain; charset=utf-8").body("not found")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_claimed_kind_has_a_handler_and_an_unknown_one_has_none() {
+        for kind in JobHandlers::kinds() {
+            assert!(JobHandlers::route(&kind).is_some(), "the worker claims {kind:?} but nothing runs it");
+        }
+        assert_eq!(JobHandlers::route("catalog"), Some(JobRoute::Sync));
+        assert_eq!(JobHandlers::route(storelink_inbound::KIND), Some(JobRoute::Inbound));
+        assert_eq!(JobHandlers::route(storelink_partner_webhooks::KIND), Some(JobRoute::Deliver));
+        for unknown in ["catalogue", "reindex", ""] {
+            assert_eq!(JobHandlers::route(unknown), None, "{unknown:?} must not fall through to sync");
+        }
+        assert_eq!(unknown_kind("reindex"), "unknown job kind \"reindex\": no handler runs it");
+    }
 }

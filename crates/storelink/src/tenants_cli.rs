@@ -5,7 +5,7 @@ use std::io::Read;
 use anyhow::Context;
 use secrecy::SecretString;
 use storelink_core::{MerchantId, SyncKind};
-use storelink_ops::Actor;
+use storelink_ops::{Actor, OpsAction};
 
 use crate::server::Services;
 
@@ -19,7 +19,8 @@ pub enum TenantsCommand {
         purge: bool,
     },
     /// Rotate the OCC application key; the new key is read from standard input (never from argv).
-    Rotate {
+    #[command(visible_alias = "rotate")]
+    RotateKey {
         merchant: MerchantId,
     },
     Pause {
@@ -47,6 +48,21 @@ pub enum TenantsCommand {
     },
 }
 
+impl TenantsCommand {
+    /// The audited action the command runs (`audit` only reads).
+    pub fn action(&self) -> Option<OpsAction> {
+        match self {
+            TenantsCommand::Revoke { .. } => Some(OpsAction::Revoke),
+            TenantsCommand::RotateKey { .. } => Some(OpsAction::RotateKey),
+            TenantsCommand::Pause { .. } => Some(OpsAction::Pause),
+            TenantsCommand::Resume { .. } => Some(OpsAction::Resume),
+            TenantsCommand::Resync { kind, .. } => Some(OpsAction::resync(*kind)),
+            TenantsCommand::RetrySlots { .. } => Some(OpsAction::RetrySlots),
+            TenantsCommand::Audit { .. } => None,
+        }
+    }
+}
+
 pub async fn run(command: TenantsCommand, services: Services) -> anyhow::Result<()> {
     let ops = services.ops();
     let actor = Actor::cli();
@@ -55,7 +71,7 @@ pub async fn run(command: TenantsCommand, services: Services) -> anyhow::Result<
         TenantsCommand::Revoke { merchant, purge } => {
             print(serde_json::to_value(ops.revoke(&actor, merchant, purge).await?)?)
         }
-        TenantsCommand::Rotate { merchant } => {
+        TenantsCommand::RotateKey { merchant } => {
             let mut key = String::new();
             std::io::stdin().read_to_string(&mut key).context("reading the new key from standard input")?;
             let key = SecretString::from(key.trim().to_owned());
@@ -83,4 +99,41 @@ pub async fn audit(pool: &sqlx::PgPool, merchant: Option<MerchantId>, limit: i64
     let rows = storelink_ops::recent(pool, merchant, limit).await?;
     println!("{}", serde_json::to_string_pretty(&rows)?);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: TenantsCommand,
+    }
+
+    /// The command line an operator types for `action`: the audit value in kebab case, a resync
+    /// with its `--kind`.
+    fn argv(action: OpsAction, merchant: &str) -> Vec<String> {
+        let mut argv = vec!["tenants".to_owned()];
+        match action.sync_kind() {
+            Some(kind) => {
+                argv.extend(["resync".to_owned(), merchant.to_owned(), "--kind".to_owned(), kind.to_string()])
+            }
+            None => argv.extend([action.as_str().replace('_', "-"), merchant.to_owned()]),
+        }
+        argv
+    }
+
+    #[test]
+    fn every_ops_action_has_its_command() {
+        let merchant = MerchantId::new().to_string();
+        for action in OpsAction::ALL {
+            let cli = Cli::try_parse_from(argv(action, &merchant))
+                .unwrap_or_else(|e| panic!("no command for {action:?}: {e}"));
+            assert_eq!(cli.command.action(), Some(action));
+        }
+        let old = Cli::try_parse_from(["tenants", "rotate", merchant.as_str()]).expect("the old name still works");
+        assert_eq!(old.command.action(), Some(OpsAction::RotateKey));
+    }
 }

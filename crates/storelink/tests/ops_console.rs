@@ -5,6 +5,7 @@ mod common;
 
 use common::{merchant_id_from, spawn_app};
 use secrecy::SecretString;
+use storelink_ops::OpsAction;
 use storelink_ops_console::users::{self, Role};
 
 async fn sign_in(app: &common::TestApp, username: &str, password: &str) -> reqwest::Response {
@@ -68,6 +69,17 @@ async fn console_login_roles_csrf_and_audited_actions() {
         assert!(tenant.contains(heading), "{heading}");
     }
     assert!(!tenant.contains(&app.key), "no secrets on the page");
+    // Every action form posts to an OpsAction, and every OpsAction has its form.
+    let prefix = format!("action=\"/ops/tenants/{merchant}/");
+    let forms: Vec<&str> = tenant.split(prefix.as_str()).skip(1).filter_map(|rest| rest.split('"').next()).collect();
+    let mut offered: Vec<OpsAction> = forms
+        .iter()
+        .map(|form| OpsAction::parse(form).unwrap_or_else(|| panic!("the form posts to {form:?}, no OpsAction")))
+        .collect();
+    assert_eq!(offered.len(), forms.len());
+    offered.sort_by_key(|a| a.as_str());
+    offered.dedup();
+    assert_eq!(offered.len(), OpsAction::ALL.len(), "one form per action: {forms:?}");
     let admin_csrf = csrf_of(&tenant);
     let (_, viewer_page) = page(&app, &viewer, &format!("/ops/tenants/{merchant}")).await;
     assert!(!viewer_page.contains("action-revoke"), "viewers see no action buttons");
@@ -80,10 +92,18 @@ async fn console_login_roles_csrf_and_audited_actions() {
     let (status, paused) = post(&app, &admin, &pause, &[("csrf_token", &admin_csrf)]).await;
     assert_eq!(status, 200, "{paused}");
     assert!(paused.contains("id=\"tenant-status\">paused<"));
+    let (status, resync) =
+        post(&app, &admin, &format!("/ops/tenants/{merchant}/resync_inventory"), &[("csrf_token", &admin_csrf)]).await;
+    assert_eq!(status, 200, "{resync}");
+    assert!(resync.contains("A full inventory sync is queued."));
+    for unknown in ["rotate", "retry-slots", "resync", "reindex"] {
+        let path = format!("/ops/tenants/{merchant}/{unknown}");
+        assert_eq!(post(&app, &admin, &path, &[("csrf_token", &admin_csrf)]).await.0, 404, "{unknown}");
+    }
     let (status, refused) = post(
         &app,
         &admin,
-        &format!("/ops/tenants/{merchant}/rotate"),
+        &format!("/ops/tenants/{merchant}/rotate_key"),
         &[("csrf_token", &admin_csrf), ("new_key", "nope-not-a-key")],
     )
     .await;
@@ -99,7 +119,16 @@ async fn console_login_roles_csrf_and_audited_actions() {
     let trail = storelink_ops::recent(pool, merchant.parse().ok(), 10).await.expect("audit");
     let actions: Vec<(&str, &str, &str)> =
         trail.iter().rev().map(|e| (e.actor.as_str(), e.action.as_str(), e.outcome.as_str())).collect();
-    assert_eq!(actions, vec![("ada", "pause", "ok"), ("ada", "rotate_key", "refused"), ("ada", "revoke", "ok")]);
+    assert_eq!(
+        actions,
+        vec![
+            ("ada", "pause", "ok"),
+            ("ada", "resync_inventory", "ok"),
+            ("ada", "rotate_key", "refused"),
+            ("ada", "revoke", "ok")
+        ]
+    );
+    assert!(trail.iter().all(|e| OpsAction::parse(&e.action).is_some()), "every audit value is an OpsAction");
     assert_eq!(trail[0].source, "127.0.0.1");
 
     // Sign-in attempts are rate-limited per client.

@@ -1,6 +1,6 @@
 //! Why a sync slice stopped, and whether trying again later can help.
 
-use storelink_jobs::{JobError, LeaseVerifyError};
+use storelink_jobs::{JobError, LeaseVerifyError, UnknownMode};
 use storelink_token_cache::TokenError;
 
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +15,9 @@ pub enum SyncError {
     Jobs(#[from] JobError),
     #[error("unknown sync kind {0:?}")]
     UnknownKind(String),
+    /// The run's recorded mode is one this build does not know: never guessed as full or incremental.
+    #[error("sync_state: {0}")]
+    UnknownMode(#[from] UnknownMode),
 }
 
 impl From<LeaseVerifyError> for SyncError {
@@ -31,7 +34,7 @@ impl SyncError {
         match self {
             SyncError::Token(e) => e.is_retryable(),
             SyncError::Database(_) | SyncError::Jobs(_) => true,
-            SyncError::LeaseLost | SyncError::UnknownKind(_) => false,
+            SyncError::LeaseLost | SyncError::UnknownKind(_) | SyncError::UnknownMode(_) => false,
         }
     }
 }

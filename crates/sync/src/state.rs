@@ -52,7 +52,7 @@ pub(crate) async fn start_or_resume(
     .fetch_one(&mut *tx)
     .await?;
     let run = if job_id == Some(lease.job_id) {
-        let mode = if mode == "full" { Mode::Full } else { Mode::Incremental };
+        let mode = Mode::parse(&mode)?;
         Run { mode, generation, since, offset: u64::try_from(offset).unwrap_or(0), baseline }
     } else {
         let mode = effective_mode(kind, requested, watermark.is_some());

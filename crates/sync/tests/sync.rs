@@ -122,6 +122,40 @@ impl Fixture {
     }
 }
 
+/// Runs the worker (claiming `kinds`) until job `job_id` leaves the queue; returns (state, last_error).
+async fn run_until_finished(f: &Fixture, kinds: Vec<String>, job_id: i64) -> (JobState, Option<String>) {
+    let shutdown = CancellationToken::new();
+    let config = WorkerConfig { kinds, ..f.worker_config() };
+    let worker = tokio::spawn(Worker::new(f.queue.clone(), f.handler.clone(), config).run(shutdown.clone()));
+    f.wait_for_job(job_id).await;
+    shutdown.cancel();
+    worker.await.expect("join").expect("worker");
+    let job = f.queue.get(f.merchant, job_id).await.expect("get").expect("job");
+    (job.state, job.last_error)
+}
+
+/// A kind the sync handler does not know is a dead letter naming it, never some sync; so is a run
+/// whose recorded mode this build does not know.
+#[tokio::test]
+async fn unknown_kinds_and_modes_fail_loudly() {
+    let f = Fixture::new(1).await;
+    let job_id = f.queue.enqueue(f.merchant, "catalogue", Mode::Full).await.expect("enqueue");
+    let (state, error) = run_until_finished(&f, vec!["catalogue".to_owned()], job_id).await;
+    assert_eq!((state, error.as_deref()), (JobState::Dead, Some("unknown sync kind \"catalogue\"")));
+    let synced: i64 = sqlx::query_scalar("SELECT count(*) FROM products").fetch_one(&f.db.pool).await.expect("count");
+    assert_eq!(synced, 0, "nothing was synced for it");
+
+    let job_id = f.queue.enqueue(f.merchant, "catalog", Mode::Full).await.expect("enqueue");
+    sqlx::query("INSERT INTO sync_state (merchant_id, kind, job_id, mode) VALUES ($1, 'catalog', $2, 'repair')")
+        .bind(f.merchant)
+        .bind(job_id)
+        .execute(&f.db.pool)
+        .await
+        .expect("a run recorded in an unknown mode");
+    let (state, error) = run_until_finished(&f, kinds(), job_id).await;
+    assert_eq!((state, error.as_deref()), (JobState::Dead, Some("sync_state: unknown job mode \"repair\"")));
+}
+
 #[tokio::test]
 async fn full_then_incremental_sync_matches_the_store_exactly() {
     let f = Fixture::new(320).await;
