@@ -7,6 +7,8 @@
 //! retry looks the order up by `externalOrderReference` before creating it. The key's states live
 //! in `idempotency`; the handlers here are the business steps.
 //! Cancelling sends the documented partial update `PUT /ccadmin/v1/orders/{id}` `{"state": "REMOVED"}`.
+//! Admin API calls (cancel, lookup) take their session from the token cache; the create call logs in
+//! to the Agent API, whose tokens the cache does not hold.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::SecretString;
@@ -15,6 +17,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use storelink_core::MerchantId;
 use storelink_occ::OccError;
+use storelink_token_cache::TokenError;
 use url::Url;
 use utoipa::ToSchema;
 
@@ -183,17 +186,20 @@ async fn find_placed(
     merchant: MerchantId,
     order: &NewOrder,
 ) -> Result<Option<PlacedOrder>, ApiError> {
-    let store = store(&api.pool, merchant).await?;
-    let key = app_key(api, merchant).await?;
-    let unknown = |e: OccError| {
-        tracing::warn!(%merchant, error = %e, "looking up an unconfirmed order failed");
-        ApiError::outcome_unknown()
-    };
-    let token = api.occ.login(&store.url, &key).await.map_err(unknown)?;
     let reference = order.partner_order_reference.replace('\\', "\\\\").replace('"', "\\\"");
     let filter = format!("externalOrderReference eq \"{reference}\"");
-    let found =
-        api.occ.get_json(&store.url, &token.token, "/ccadmin/v1/orders", &[("q", &filter)]).await.map_err(unknown)?;
+    let filter = filter.as_str();
+    let occ = &api.occ;
+    let found = api
+        .sessions
+        .call(merchant, |session| async move {
+            occ.get_json(&session.store, &session.token, "/ccadmin/v1/orders", &[("q", filter)]).await
+        })
+        .await
+        .map_err(|e| {
+            tracing::warn!(%merchant, error = %e, "looking up an unconfirmed order failed");
+            ApiError::outcome_unknown()
+        })?;
     // Only an exact match counts (a store that ignored the filter would list other orders); more
     // than one match leaves the outcome unknown rather than guessing.
     let items = found.get("items").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
@@ -302,16 +308,42 @@ fn occ_error(e: OccError) -> ApiError {
         OccError::Permanent { .. } | OccError::NotFound { .. } => {
             ApiError::unprocessable("order_rejected", format!("the store refused the order: {e}"))
         }
-        OccError::KeyRejected { .. } | OccError::Forbidden { .. } | OccError::Unauthorized => ApiError::Conflict {
-            code: "merchant_credentials_invalid",
-            detail: "the merchant's store refused Storelink's credentials; the merchant must reconnect".into(),
-        },
+        OccError::KeyRejected { .. } | OccError::Forbidden { .. } | OccError::Unauthorized => credentials_refused(),
         OccError::RateLimited { retry_after } => {
             ApiError::StoreUnavailable { retry_after_secs: retry_after.map_or(30, |d| d.as_secs().max(1)) }
         }
         _ => {
             tracing::warn!(error = %e, "OCC unavailable for an order");
             ApiError::StoreUnavailable { retry_after_secs: 30 }
+        }
+    }
+}
+
+fn credentials_refused() -> ApiError {
+    ApiError::Conflict {
+        code: "merchant_credentials_invalid",
+        detail: "the merchant's store refused Storelink's credentials; the merchant must reconnect".into(),
+    }
+}
+
+/// Why no session for the merchant's store could be had (or OCC's answer to the call), for the partner.
+fn token_error(e: TokenError) -> ApiError {
+    match e {
+        TokenError::Occ(e) => occ_error(e),
+        // The cache has marked the merchant credentials_invalid.
+        TokenError::CredentialsInvalid => credentials_refused(),
+        TokenError::NotActive(status) => ApiError::Conflict {
+            code: "merchant_not_active",
+            detail: format!("the merchant's connection is {}; its orders cannot be changed", status.as_str()),
+        },
+        TokenError::NoKey => ApiError::Conflict {
+            code: "merchant_not_active",
+            detail: "the merchant has no application key on file".into(),
+        },
+        TokenError::MerchantNotFound => ApiError::NotFound,
+        e @ (TokenError::BadStoreUrl | TokenError::Vault(_) | TokenError::Tenant(_) | TokenError::Database(_)) => {
+            tracing::error!(error = %e, "no session for the merchant's store");
+            ApiError::Unavailable
         }
     }
 }
@@ -348,14 +380,12 @@ pub(crate) async fn cancel_order(
             detail: format!("the order is {state}; only {} orders can be cancelled", CANCELLABLE.join(", ")),
         });
     }
-    let store = store(&api.pool, merchant).await?;
-    let key = app_key(&api, merchant).await?;
-    let token = api.occ.login(&store.url, &key).await.map_err(occ_error)?;
+    let (occ, id, patch) = (&api.occ, order_id.as_str(), &json!({"state": CANCELLED_STATE}));
     let updated = api
-        .occ
-        .update_order(&store.url, &token.token, &order_id, &json!({"state": CANCELLED_STATE}))
+        .sessions
+        .call(merchant, |session| async move { occ.update_order(&session.store, &session.token, id, patch).await })
         .await
-        .map_err(occ_error)?;
+        .map_err(token_error)?;
     let mut conn = api.pool.acquire().await?;
     storelink_sync::upsert_order(&mut conn, merchant, &updated).await?;
     drop(conn);

@@ -132,6 +132,7 @@ pub fn http_server(services: &Services, listener: TcpListener, demo: bool) -> st
         endpoints: Endpoints::new(services.pool.clone(), services.keys.clone(), services.policy),
         secret_overlap: Config::secs(services.config.raw.webhook_secret_overlap_secs),
         occ: services.occ.clone(),
+        sessions: services.tokens.clone(),
         vault: services.vault.clone(),
         policy: services.policy,
         token_throttle: TokenThrottle::default(),
