@@ -4,22 +4,25 @@
 //! retry with the same key answers with the same order and never creates a second one. When OCC
 //! refuses for now (429) the row is removed (nothing was created): 503 `store_unavailable`. When the
 //! create call got no answer the row is kept as `unknown` (503 `order_outcome_unknown`), and the
-//! retry looks the order up by `externalOrderReference` before creating it.
+//! retry looks the order up by `externalOrderReference` before creating it. The key's states live
+//! in `idempotency`; the handlers here are the business steps.
 //! Cancelling sends the documented partial update `PUT /ccadmin/v1/orders/{id}` `{"state": "REMOVED"}`.
+//! Admin API calls (cancel, lookup) take their session from the token cache; the create call logs in
+//! to the Agent API, whose tokens the cache does not hold.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use storelink_core::MerchantId;
 use storelink_occ::OccError;
+use storelink_token_cache::TokenError;
 use url::Url;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use crate::ApiError;
+use crate::idempotency::{self, Claim};
 use crate::routes::PartnerApi;
 
 const MAX_ITEMS: usize = 100;
@@ -94,75 +97,33 @@ pub(crate) async fn place_order(
 ) -> Result<HttpResponse, ApiError> {
     let partner = api.partner(&req)?;
     let merchant = api.own_merchant(partner, &path).await?;
-    let key = req
-        .headers()
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|k| !k.is_empty() && k.len() <= 255)
-        .ok_or_else(|| ApiError::BadRequest("an Idempotency-Key header (1 to 255 characters) is required".into()))?
-        .to_owned();
+    let key = idempotency::key_of(&req)?;
     let order: NewOrder = crate::routes::json_body(&body)?;
     validate_shape(&order)?;
-    let hash = Sha256::digest(serde_json::to_vec(&order).unwrap_or_default()).to_vec();
-    let (attempt, result) = match claim_key(&api.pool, merchant, &key, &hash, &order.partner_order_reference).await? {
-        Claim::Replay(done) => {
-            return Ok(HttpResponse::Created().insert_header(("Idempotent-Replayed", "true")).json(done));
-        }
-        Claim::New(attempt) => (attempt, create(&api, merchant, &order).await),
-        // Whatever stops the lookup, the order may still exist: the key stays unknown.
-        Claim::Reconcile(attempt) => match find_placed(&api, merchant, &order).await {
-            Ok(Some(placed)) => (attempt, Ok(placed)),
-            Ok(None) => (attempt, create(&api, merchant, &order).await),
-            Err(_) => (attempt, Err(ApiError::outcome_unknown())),
-        },
-    };
-    // Each outcome is written only while the key is still this attempt's (`attempt = $3`): a retry
-    // that took the key over meanwhile owns it.
+    let (attempt, result) =
+        match idempotency::claim(&api.pool, merchant, key, &order, &order.partner_order_reference).await? {
+            Claim::Replay(done) => {
+                return Ok(HttpResponse::Created().insert_header(("Idempotent-Replayed", "true")).json(done));
+            }
+            Claim::New(attempt) => (attempt, create(&api, merchant, &order).await),
+            // Whatever stops the lookup, the order may still exist: the key stays unknown.
+            Claim::Reconcile(attempt) => match find_placed(&api, merchant, &order).await {
+                Ok(Some(placed)) => (attempt, Ok(placed)),
+                Ok(None) => (attempt, create(&api, merchant, &order).await),
+                Err(_) => (attempt, Err(ApiError::outcome_unknown())),
+            },
+        };
     match result {
         Ok(placed) => {
-            let response = serde_json::to_value(&placed).unwrap_or(Value::Null);
-            let recorded = sqlx::query(
-                "UPDATE partner_orders SET state = 'created', order_id = $4, response = $5, updated_at = now()
-                 WHERE merchant_id = $1 AND idempotency_key = $2 AND attempt = $3",
-            )
-            .bind(merchant)
-            .bind(&key)
-            .bind(attempt)
-            .bind(&placed.order_id)
-            .bind(&response)
-            .execute(&api.pool)
-            .await?;
-            if recorded.rows_affected() == 0 {
-                tracing::warn!(%merchant, order_id = %placed.order_id,
-                    "an order was placed by an attempt whose Idempotency-Key a later retry had taken over");
-            }
+            attempt.complete(&api.pool, &placed.order_id, &placed).await?;
             Ok(HttpResponse::Created().json(placed))
         }
         Err(e @ ApiError::OutcomeUnknown { .. }) => {
-            // The order may exist: keep the key, so a retry looks it up before creating another.
-            sqlx::query(
-                "UPDATE partner_orders SET state = 'unknown', updated_at = now()
-                 WHERE merchant_id = $1 AND idempotency_key = $2 AND attempt = $3 AND state = 'pending'",
-            )
-            .bind(merchant)
-            .bind(&key)
-            .bind(attempt)
-            .execute(&api.pool)
-            .await?;
+            attempt.mark_unknown(&api.pool).await?;
             Err(e)
         }
         Err(e) => {
-            // Nothing was created: free the key so a corrected or later retry can go through.
-            sqlx::query(
-                "DELETE FROM partner_orders
-                 WHERE merchant_id = $1 AND idempotency_key = $2 AND attempt = $3 AND state = 'pending'",
-            )
-            .bind(merchant)
-            .bind(&key)
-            .bind(attempt)
-            .execute(&api.pool)
-            .await?;
+            attempt.release(&api.pool).await?;
             Err(e)
         }
     }
@@ -183,82 +144,6 @@ fn validate_shape(order: &NewOrder) -> Result<(), ApiError> {
         return bad("partner_order_reference must be 1 to 200 characters");
     }
     Ok(())
-}
-
-/// A key still `pending` after this long belongs to an attempt that stopped: far longer than a live
-/// attempt may take (agent login with its retries and Retry-After waits, then the create call, is a
-/// few minutes at worst). A retry then reconciles it like an unknown outcome.
-const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(15 * 60);
-
-/// What a request holding an Idempotency-Key is to do.
-enum Claim {
-    /// The key is new: create the order, as this attempt.
-    New(Uuid),
-    /// An order was created with this key: answer with it again.
-    Replay(Value),
-    /// An earlier attempt got no answer from OCC (or was abandoned): look the order up before
-    /// creating it, as this attempt.
-    Reconcile(Uuid),
-}
-
-/// Reserve the key (or take over one whose earlier attempt's outcome is unknown).
-async fn claim_key(
-    pool: &PgPool,
-    merchant: MerchantId,
-    key: &str,
-    hash: &[u8],
-    reference: &str,
-) -> Result<Claim, ApiError> {
-    let inserted: Option<Uuid> = sqlx::query_scalar(
-        "INSERT INTO partner_orders (merchant_id, idempotency_key, request_hash, partner_reference) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (merchant_id, idempotency_key) DO NOTHING RETURNING attempt",
-    )
-    .bind(merchant)
-    .bind(key)
-    .bind(hash)
-    .bind(reference)
-    .fetch_optional(pool)
-    .await?;
-    if let Some(attempt) = inserted {
-        return Ok(Claim::New(attempt));
-    }
-    let (state, stored_hash, response): (String, Vec<u8>, Option<Value>) = sqlx::query_as(
-        "SELECT state, request_hash, response FROM partner_orders WHERE merchant_id = $1 AND idempotency_key = $2",
-    )
-    .bind(merchant)
-    .bind(key)
-    .fetch_one(pool)
-    .await?;
-    if stored_hash != hash {
-        return Err(ApiError::Conflict {
-            code: "idempotency_key_reused",
-            detail: "this Idempotency-Key was used for a different order".into(),
-        });
-    }
-    let take_over = || async {
-        sqlx::query_scalar::<_, Uuid>(
-            "UPDATE partner_orders SET state = 'pending', attempt = gen_random_uuid(), updated_at = now()
-             WHERE merchant_id = $1 AND idempotency_key = $2
-               AND (state = 'unknown' OR (state = 'pending' AND updated_at < now() - make_interval(secs => $3)))
-             RETURNING attempt",
-        )
-        .bind(merchant)
-        .bind(key)
-        .bind(ABANDONED_AFTER.as_secs_f64())
-        .fetch_optional(pool)
-        .await
-    };
-    let conflict = || ApiError::Conflict {
-        code: "request_in_progress",
-        detail: "an order with this Idempotency-Key is being placed; retry in a moment".into(),
-    };
-    match (state.as_str(), response) {
-        ("created", Some(response)) => Ok(Claim::Replay(response)),
-        // Only one concurrent retry takes the key over; the others are told it is in progress. A key
-        // left `pending` long past any OCC call (its process stopped mid-create) is taken over too.
-        ("unknown" | "pending", _) => take_over().await?.map(Claim::Reconcile).ok_or_else(conflict),
-        _ => Err(conflict()),
-    }
 }
 
 /// Check against synced data, then create in OCC and record the order locally.
@@ -301,17 +186,20 @@ async fn find_placed(
     merchant: MerchantId,
     order: &NewOrder,
 ) -> Result<Option<PlacedOrder>, ApiError> {
-    let store = store(&api.pool, merchant).await?;
-    let key = app_key(api, merchant).await?;
-    let unknown = |e: OccError| {
-        tracing::warn!(%merchant, error = %e, "looking up an unconfirmed order failed");
-        ApiError::outcome_unknown()
-    };
-    let token = api.occ.login(&store.url, &key).await.map_err(unknown)?;
     let reference = order.partner_order_reference.replace('\\', "\\\\").replace('"', "\\\"");
     let filter = format!("externalOrderReference eq \"{reference}\"");
-    let found =
-        api.occ.get_json(&store.url, &token.token, "/ccadmin/v1/orders", &[("q", &filter)]).await.map_err(unknown)?;
+    let filter = filter.as_str();
+    let occ = &api.occ;
+    let found = api
+        .sessions
+        .call(merchant, |session| async move {
+            occ.get_json(&session.store, &session.token, "/ccadmin/v1/orders", &[("q", filter)]).await
+        })
+        .await
+        .map_err(|e| {
+            tracing::warn!(%merchant, error = %e, "looking up an unconfirmed order failed");
+            ApiError::outcome_unknown()
+        })?;
     // Only an exact match counts (a store that ignored the filter would list other orders); more
     // than one match leaves the outcome unknown rather than guessing.
     let items = found.get("items").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
@@ -420,16 +308,42 @@ fn occ_error(e: OccError) -> ApiError {
         OccError::Permanent { .. } | OccError::NotFound { .. } => {
             ApiError::unprocessable("order_rejected", format!("the store refused the order: {e}"))
         }
-        OccError::KeyRejected { .. } | OccError::Forbidden { .. } | OccError::Unauthorized => ApiError::Conflict {
-            code: "merchant_credentials_invalid",
-            detail: "the merchant's store refused Storelink's credentials; the merchant must reconnect".into(),
-        },
+        OccError::KeyRejected { .. } | OccError::Forbidden { .. } | OccError::Unauthorized => credentials_refused(),
         OccError::RateLimited { retry_after } => {
             ApiError::StoreUnavailable { retry_after_secs: retry_after.map_or(30, |d| d.as_secs().max(1)) }
         }
         _ => {
             tracing::warn!(error = %e, "OCC unavailable for an order");
             ApiError::StoreUnavailable { retry_after_secs: 30 }
+        }
+    }
+}
+
+fn credentials_refused() -> ApiError {
+    ApiError::Conflict {
+        code: "merchant_credentials_invalid",
+        detail: "the merchant's store refused Storelink's credentials; the merchant must reconnect".into(),
+    }
+}
+
+/// Why no session for the merchant's store could be had (or OCC's answer to the call), for the partner.
+fn token_error(e: TokenError) -> ApiError {
+    match e {
+        TokenError::Occ(e) => occ_error(e),
+        // The cache has marked the merchant credentials_invalid.
+        TokenError::CredentialsInvalid => credentials_refused(),
+        TokenError::NotActive(status) => ApiError::Conflict {
+            code: "merchant_not_active",
+            detail: format!("the merchant's connection is {}; its orders cannot be changed", status.as_str()),
+        },
+        TokenError::NoKey => ApiError::Conflict {
+            code: "merchant_not_active",
+            detail: "the merchant has no application key on file".into(),
+        },
+        TokenError::MerchantNotFound => ApiError::NotFound,
+        e @ (TokenError::BadStoreUrl | TokenError::Vault(_) | TokenError::Tenant(_) | TokenError::Database(_)) => {
+            tracing::error!(error = %e, "no session for the merchant's store");
+            ApiError::Unavailable
         }
     }
 }
@@ -466,14 +380,12 @@ pub(crate) async fn cancel_order(
             detail: format!("the order is {state}; only {} orders can be cancelled", CANCELLABLE.join(", ")),
         });
     }
-    let store = store(&api.pool, merchant).await?;
-    let key = app_key(&api, merchant).await?;
-    let token = api.occ.login(&store.url, &key).await.map_err(occ_error)?;
+    let (occ, id, patch) = (&api.occ, order_id.as_str(), &json!({"state": CANCELLED_STATE}));
     let updated = api
-        .occ
-        .update_order(&store.url, &token.token, &order_id, &json!({"state": CANCELLED_STATE}))
+        .sessions
+        .call(merchant, |session| async move { occ.update_order(&session.store, &session.token, id, patch).await })
         .await
-        .map_err(occ_error)?;
+        .map_err(token_error)?;
     let mut conn = api.pool.acquire().await?;
     storelink_sync::upsert_order(&mut conn, merchant, &updated).await?;
     drop(conn);

@@ -13,6 +13,7 @@ use storelink_core::{MerchantId, PartnerId};
 use storelink_netguard::{ClientIp, Policy};
 use storelink_occ::OccClient;
 use storelink_partner_webhooks::Endpoints;
+use storelink_token_cache::TokenCache;
 use storelink_vault::Vault;
 use utoipa::ToSchema;
 
@@ -29,6 +30,8 @@ pub struct PartnerApi {
     /// How long a rotated-out webhook secret keeps signing.
     pub secret_overlap: Duration,
     pub occ: OccClient,
+    /// Sessions for the merchant's store (Admin API): cancel and the lookup of unconfirmed orders.
+    pub sessions: TokenCache,
     pub vault: Vault,
     pub policy: Policy,
     /// Limits and the concurrency bound in front of the token endpoint's argon2 check.

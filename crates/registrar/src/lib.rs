@@ -3,6 +3,12 @@
 //! seals the webhook signing secrets in the vault, and retries failed slots in the background.
 //! Owns the `webhook_slots` table. It must never overwrite or remove another integration's URLs,
 //! and never rotate a webhook's shared secret.
+//!
+//! It never logs in to OCC itself. The calls made for a caller (connect, ops) take that caller's
+//! store and token; the background retry takes its sessions from `storelink_token_cache`
+//! (`retry_due(&tokens)`), which caches, shares one login across processes and marks a refused key
+//! `credentials_invalid`. The token cache sits below the registrar (it depends on core, occ, vault
+//! and tenants only), so the dependency adds no cycle.
 
 mod config;
 mod record;

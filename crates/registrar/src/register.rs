@@ -10,6 +10,7 @@ use std::sync::Arc;
 use storelink_core::{MerchantId, Slot};
 use storelink_core::{webhook_secret_key, webhook_secret_purpose};
 use storelink_occ::{OccClient, OccError, Webhook};
+use storelink_token_cache::TokenError;
 use storelink_vault::{Vault, VaultError};
 use url::Url;
 
@@ -28,9 +29,11 @@ pub struct SlotRead {
 }
 
 /// Why a slot was not registered.
-enum SlotFailure {
+pub(crate) enum SlotFailure {
     Occ(OccError),
     Vault(VaultError),
+    /// The retry could not get a session for the merchant (after OCC refused a token).
+    Session(TokenError),
     /// OCC returned no signing secret of `MIN_WEBHOOK_SECRET_BYTES` or more (e.g. `secretKey: ""`).
     UnusableSecret,
 }
@@ -109,20 +112,17 @@ impl Registrar {
         self.write_slots(store, token, merchant, reads).await
     }
 
-    /// Registers one slot (read, merge, write) and records the outcome.
-    pub async fn register_slot(
+    /// Registers one slot (read, merge, write); the caller records the outcome.
+    pub(crate) async fn try_slot(
         &self,
         store: &Url,
         token: &SecretString,
         merchant: MerchantId,
         slot: Slot,
-    ) -> SlotOutcome {
+    ) -> Result<(), SlotFailure> {
         let id = self.config.slot_map.webhook_id(slot);
-        let result = match self.occ.get_webhook(store, token, id, true).await {
-            Ok(webhook) => self.merge_and_write(store, token, merchant, slot, webhook).await,
-            Err(e) => Err(SlotFailure::Occ(e)),
-        };
-        self.record_outcome(merchant, slot, result).await
+        let webhook = self.occ.get_webhook(store, token, id, true).await.map_err(SlotFailure::Occ)?;
+        self.merge_and_write(store, token, merchant, slot, webhook).await
     }
 
     /// Merge our URL into the webhook and write it; the secrets read in phase one are sealed at the
@@ -186,10 +186,16 @@ impl Registrar {
         self.store_outcome(merchant, slot, SlotStatus::Failed, Some(error.to_string())).await
     }
 
-    async fn record_outcome(&self, merchant: MerchantId, slot: Slot, result: Result<(), SlotFailure>) -> SlotOutcome {
+    pub(crate) async fn record_outcome(
+        &self,
+        merchant: MerchantId,
+        slot: Slot,
+        result: Result<(), SlotFailure>,
+    ) -> SlotOutcome {
         let (status, error) = match &result {
             Ok(()) => (SlotStatus::Registered, None),
             Err(SlotFailure::Vault(e)) => (SlotStatus::Failed, Some(format!("storing the webhook secret failed: {e}"))),
+            Err(SlotFailure::Session(e)) => (SlotStatus::Failed, Some(format!("no session for the store: {e}"))),
             Err(SlotFailure::UnusableSecret) => (SlotStatus::Failed, Some(UNUSABLE_SECRET.to_owned())),
             Err(SlotFailure::Occ(OccError::NotFound { .. })) => (
                 SlotStatus::Unsupported,

@@ -1,16 +1,15 @@
 //! The background retry of failed slots. Any number of processes may run it: slots are claimed
-//! with a lease (SKIP LOCKED), so each due slot is attempted by one of them.
+//! with a lease (SKIP LOCKED), so each due slot is attempted by one of them. Sessions come from the
+//! token cache, so a pass logs in only when no process holds a fresh token for the merchant.
 
 use crate::record;
-use crate::register::Registrar;
-use secrecy::SecretString;
+use crate::register::{Registrar, SlotFailure};
 use std::collections::BTreeMap;
 use std::time::Duration;
-use storelink_core::{MerchantId, OCC_APP_KEY_PURPOSE, Slot};
+use storelink_core::{MerchantId, Slot};
 use storelink_occ::OccError;
-use storelink_tenants::{MerchantStatus, merchants};
+use storelink_token_cache::{TokenCache, TokenError};
 use tokio_util::sync::CancellationToken;
-use url::Url;
 
 /// How long a claimed slot stays hidden from other workers while one works on it.
 const CLAIM_LEASE: Duration = Duration::from_secs(120);
@@ -23,8 +22,8 @@ pub struct RetryReport {
 }
 
 impl Registrar {
-    /// One pass: claims due slots and attempts each, one login per merchant.
-    pub async fn retry_due(&self) -> Result<RetryReport, sqlx::Error> {
+    /// One pass: claims due slots and attempts each with the merchant's session from `tokens`.
+    pub async fn retry_due(&self, tokens: &TokenCache) -> Result<RetryReport, sqlx::Error> {
         let claimed = record::claim_due(&self.pool, BATCH, CLAIM_LEASE).await?;
         let mut by_merchant: BTreeMap<MerchantId, Vec<Slot>> = BTreeMap::new();
         for (merchant, slot) in claimed {
@@ -32,27 +31,35 @@ impl Registrar {
         }
         let mut report = RetryReport::default();
         for (merchant, slots) in by_merchant {
-            let (store, token) = match self.session(merchant).await {
-                Ok(Some(session)) => session,
-                Ok(None) => {
+            match tokens.session(merchant).await {
+                Ok(_) => {}
+                // Not active (paused, revoked, key refused: the cache marked it credentials_invalid),
+                // no key, no usable store URL: parked until the merchant reconnects.
+                Err(e) if e.stops_merchant() || matches!(e, TokenError::BadStoreUrl) => {
+                    tracing::info!(%merchant, reason = %e, "slot retry parked");
                     for slot in slots {
                         record::park(&self.pool, merchant, slot).await?;
                     }
                     continue;
                 }
-                Err(e) => {
-                    // Login failed (store down, key rejected): count it as a failed attempt of
-                    // each slot so the backoff grows instead of hammering the store.
+                // Login failed (store down): count it as a failed attempt of each slot so the
+                // backoff grows instead of hammering the store.
+                Err(TokenError::Occ(e)) => {
                     for slot in slots {
                         report.attempted += 1;
                         self.record_failure(merchant, slot, &e).await;
                     }
                     continue;
                 }
-            };
+                // Our own database or vault: the claim expires and the slots are tried again then.
+                Err(e) => {
+                    tracing::warn!(%merchant, error = %e, "no session for the slot retry");
+                    continue;
+                }
+            }
             for slot in slots {
                 report.attempted += 1;
-                let outcome = self.register_slot(&store, &token, merchant, slot).await;
+                let outcome = self.retry_slot(tokens, merchant, slot).await;
                 if outcome.status == crate::SlotStatus::Registered {
                     report.registered += 1;
                 }
@@ -62,9 +69,9 @@ impl Registrar {
     }
 
     /// Runs `retry_due` every `retry_poll` until cancelled.
-    pub async fn run_retry_loop(self, shutdown: CancellationToken) {
+    pub async fn run_retry_loop(self, tokens: TokenCache, shutdown: CancellationToken) {
         loop {
-            match self.retry_due().await {
+            match self.retry_due(&tokens).await {
                 Ok(report) if report.attempted > 0 => {
                     tracing::info!(attempted = report.attempted, registered = report.registered, "slot retry pass")
                 }
@@ -78,29 +85,22 @@ impl Registrar {
         }
     }
 
-    /// The store URL and a fresh token for an active merchant. `Ok(None)` parks its slots
-    /// (merchant not active, or its key is gone); `Err` is a failed login, retried later.
-    async fn session(&self, merchant: MerchantId) -> Result<Option<(Url, SecretString)>, OccError> {
-        let m = match merchants::get(&self.pool, merchant).await {
-            Ok(Some(m)) if m.status == MerchantStatus::Active => m,
-            Ok(_) => return Ok(None),
-            Err(e) => {
-                tracing::warn!(%merchant, error = %e, "loading merchant for slot retry failed");
-                return Ok(None);
-            }
+    /// One slot (read, merge, write) through `TokenCache::call`: a token OCC refuses (401) is
+    /// dropped from the cache and the slot tried once more with a new one.
+    async fn retry_slot(&self, tokens: &TokenCache, merchant: MerchantId, slot: Slot) -> crate::SlotOutcome {
+        let result = tokens
+            .call(merchant, |session| async move {
+                match self.try_slot(&session.store, &session.token, merchant, slot).await {
+                    Err(SlotFailure::Occ(OccError::Unauthorized)) => Err(OccError::Unauthorized),
+                    other => Ok(other),
+                }
+            })
+            .await;
+        let result = match result {
+            Ok(result) => result,
+            Err(TokenError::Occ(e)) => Err(SlotFailure::Occ(e)),
+            Err(e) => Err(SlotFailure::Session(e)),
         };
-        let Ok(store) = Url::parse(&m.store_url) else {
-            return Ok(None);
-        };
-        let key = match self.vault.open_string(merchant, OCC_APP_KEY_PURPOSE).await {
-            Ok(Some(key)) => key,
-            Ok(None) => return Ok(None),
-            Err(e) => {
-                tracing::warn!(%merchant, error = %e, "opening the application key failed");
-                return Ok(None);
-            }
-        };
-        let token = self.occ.login(&store, &key).await?;
-        Ok(Some((store, token.token)))
+        self.record_outcome(merchant, slot, result).await
     }
 }

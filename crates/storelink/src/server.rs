@@ -132,6 +132,7 @@ pub fn http_server(services: &Services, listener: TcpListener, demo: bool) -> st
         endpoints: Endpoints::new(services.pool.clone(), services.keys.clone(), services.policy),
         secret_overlap: Config::secs(services.config.raw.webhook_secret_overlap_secs),
         occ: services.occ.clone(),
+        sessions: services.tokens.clone(),
         vault: services.vault.clone(),
         policy: services.policy,
         token_throttle: TokenThrottle::default(),
@@ -193,7 +194,7 @@ pub fn metrics_server(services: &Services, listener: TcpListener) -> std::io::Re
 /// The background role until `shutdown`: slot registration retries, sync jobs and inbound webhook
 /// processing. Returns once they stopped.
 pub async fn run_workers(services: Services, shutdown: CancellationToken) {
-    let retry = tokio::spawn(services.registrar.clone().run_retry_loop(shutdown.clone()));
+    let retry = tokio::spawn(services.registrar.clone().run_retry_loop(services.tokens.clone(), shutdown.clone()));
     let stale = tokio::spawn(inbound_safety_net(services.clone(), shutdown.clone()));
     let retention = tokio::spawn(retention_loop(services.clone(), shutdown.clone()));
     let handler = JobHandlers {

@@ -152,6 +152,8 @@ async fn a_failing_slot_does_not_fail_the_connection_and_is_retried() {
         .await
         .expect("error");
     assert!(error.is_some_and(|e| !e.is_empty()));
+    // The connect's token is in the token cache: the retry passes take it instead of logging in.
+    let logins_after_connect = app.sim.count("POST", "/ccadmin/v1/login");
 
     // The store recovers; the background retry registers the slot.
     app.sim.remove_fault(fault);
@@ -162,6 +164,7 @@ async fn a_failing_slot_does_not_fail_the_connection_and_is_retried() {
     })
     .await;
     assert!(registered, "the failed slot was registered by the retry");
+    assert_eq!(app.sim.count("POST", "/ccadmin/v1/login"), logins_after_connect, "the retry made no login of its own");
     let urls = app.sim.webhook("order-update").expect("webhook")["urls"].clone();
     assert_eq!(urls, serde_json::json!([format!("{}/webhooks/occ/{merchant}/order-update", app.base)]));
     app.stop().await;

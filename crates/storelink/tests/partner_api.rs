@@ -186,3 +186,81 @@ async fn partners_see_only_their_merchants_and_page_through_products() {
     assert_eq!(wrong_grant.status(), 400);
     app.stop().await;
 }
+
+/// `POST /v1/merchants/{merchant}/orders` with an Idempotency-Key.
+async fn place_order(app: &common::TestApp, bearer: &str, merchant: &str, key: &str, body: &Value) -> (u16, Value) {
+    let r = app
+        .http
+        .post(format!("{}/v1/merchants/{merchant}/orders", app.base))
+        .bearer_auth(bearer)
+        .header("idempotency-key", key)
+        .json(body)
+        .send()
+        .await
+        .expect("place");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Cancelling an order and looking up an unconfirmed one are Admin API calls with the merchant's
+/// session from the token cache: while the connect's token is fresh there, neither logs in to OCC;
+/// a token OCC refuses (401) is replaced by one login and the call made once more.
+#[tokio::test]
+async fn cancel_and_order_lookup_take_their_session_from_the_token_cache() {
+    let app = spawn_app().await;
+    let merchant = merchant_id_from(&app.connect().await);
+    app.wait_synced().await;
+    let bearer = app.bearer().await;
+    let sku: String = sqlx::query_scalar("SELECT sku_id FROM inventory WHERE stock_level >= 2 ORDER BY sku_id LIMIT 1")
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("a SKU in stock");
+    let order = |reference: &str| {
+        json!({"partner_order_reference": reference, "items": [{"sku_id": sku, "quantity": 1}],
+               "shipping_method": "ship1",
+               "shipping_address": {"firstName": "Jean", "lastName": "Smith", "address1": "1 Main St",
+                                    "city": "Austin", "state": "TX", "postalCode": "78701", "country": "US"}})
+    };
+    let logins = || app.sim.count("POST", "/ccadmin/v1/login");
+    let logins_after_connect = logins();
+
+    // OCC creates the order but the answer is lost; the retry looks it up (Admin API) and finds it.
+    let lost = app.sim.inject(
+        storelink_occ_sim::Fault::new(
+            Some("POST"),
+            "/ccappagent/v1/orders",
+            storelink_occ_sim::FaultKind::ApplyThenDrop,
+        )
+        .times(1),
+    );
+    let (status, problem) = place_order(&app, &bearer, &merchant, "k-lookup", &order("PO-LOOKUP")).await;
+    assert_eq!((status, problem["code"].as_str()), (503, Some("order_outcome_unknown")), "{problem}");
+    app.sim.remove_fault(lost);
+    let (status, found) = place_order(&app, &bearer, &merchant, "k-lookup", &order("PO-LOOKUP")).await;
+    assert_eq!(status, 201, "{found}");
+    let lookups = app
+        .sim
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "GET" && c.path == "/ccadmin/v1/orders" && c.query.contains("externalOrderReference"))
+        .count();
+    assert_eq!(lookups, 1, "the retry looked the order up");
+    let found_id = found["order_id"].as_str().expect("order id").to_owned();
+
+    // Cancel: the PUT with the cached token.
+    let cancel_path = |id: &str| format!("/v1/merchants/{merchant}/orders/{id}/cancel");
+    let (status, cancelled) = send(&app, &bearer, Method::POST, &cancel_path(&found_id), None).await;
+    assert_eq!((status, cancelled["state"].as_str()), (200, Some("REMOVED")), "{cancelled}");
+    assert_eq!(logins(), logins_after_connect, "neither the lookup nor the cancel logged in");
+
+    // OCC refuses the cached token: one login, and the cancel goes through.
+    let (status, second) = place_order(&app, &bearer, &merchant, "k-second", &order("PO-SECOND")).await;
+    assert_eq!(status, 201, "{second}");
+    let second_id = second["order_id"].as_str().expect("order id").to_owned();
+    app.sim.expire_tokens();
+    let (status, cancelled) = send(&app, &bearer, Method::POST, &cancel_path(&second_id), None).await;
+    assert_eq!((status, cancelled["state"].as_str()), (200, Some("REMOVED")), "{cancelled}");
+    assert_eq!(logins(), logins_after_connect + 1, "one login after the 401");
+    assert_eq!(app.sim.count("PUT", &format!("/ccadmin/v1/orders/{second_id}")), 2, "refused once, then sent again");
+    app.stop().await;
+}
