@@ -278,10 +278,26 @@ async fn wake(queue: &Queue, merchant: MerchantId) {
     .fetch_one(queue.pool())
     .await;
     if !matches!(queued, Ok(true))
-        && let Err(e) = queue.enqueue(merchant, KIND, Mode::Incremental).await
+        && let Err(e) = enqueue_unless_revoked(queue, merchant).await
     {
         tracing::warn!(%merchant, error = %e, "inbound processing not enqueued");
     }
+}
+
+/// Enqueues the merchant's `inbound` job while holding its row `FOR SHARE`: a revoke (which holds the
+/// row `FOR NO KEY UPDATE` while it cancels the merchant's jobs) either commits first, and is seen
+/// here, or waits for this job and then cancels it. Checked and inserted separately, a job enqueued
+/// as the revoke committed would stay queued for a merchant that never runs again.
+async fn enqueue_unless_revoked(queue: &Queue, merchant: MerchantId) -> Result<(), storelink_jobs::JobError> {
+    let mut tx = queue.pool().begin().await?;
+    let status: Option<String> = sqlx::query_scalar("SELECT status FROM merchants WHERE merchant_id = $1 FOR SHARE")
+        .bind(merchant)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if status.is_some_and(|s| s != "revoked") {
+        Queue::enqueue_in(&mut tx, merchant, KIND, Mode::Incremental).await?;
+    }
+    Ok(tx.commit().await?)
 }
 
 #[cfg(test)]

@@ -160,8 +160,11 @@ impl Ops {
 
     /// Revoke's database changes; returns the number of jobs cancelled.
     async fn revoke_rows(&self, tx: &mut PgConnection, id: MerchantId, purge: bool) -> Result<u64, OpsError> {
+        // NO KEY UPDATE, not UPDATE: a job committing rows that reference the merchant (its foreign keys
+        // take KEY SHARE) while holding its own job row, which the cancel below waits for, would
+        // otherwise deadlock with this revoke.
         let was_revoked: bool =
-            sqlx::query_scalar("SELECT status = 'revoked' FROM merchants WHERE merchant_id = $1 FOR UPDATE")
+            sqlx::query_scalar("SELECT status = 'revoked' FROM merchants WHERE merchant_id = $1 FOR NO KEY UPDATE")
                 .bind(id)
                 .fetch_one(&mut *tx)
                 .await?;

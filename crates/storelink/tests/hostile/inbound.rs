@@ -309,6 +309,19 @@ async fn a_revoke_reaches_every_process_at_once_and_leaves_nothing_queued() {
 
     // The second process caches the merchant; while it is paused a delivery waits unprocessed.
     assert_eq!(deliver(&app.http, &other, order_with_id("before-pause")).await, 200);
+    // Processed, and its job finished: a job still running when the pause commits would go on to
+    // process the deliveries below (a running job parks only at its next check).
+    let idle = format!(
+        "SELECT count(*) FROM inbound_events WHERE merchant_id = '{id}' AND processed_at IS NULL
+         UNION ALL SELECT count(*) FROM jobs WHERE merchant_id = '{id}' AND kind = 'inbound' AND state IN ('queued', 'running')",
+        id = other.id
+    );
+    let settled_before = wait_for(Duration::from_secs(10), || async {
+        let counts: Vec<i64> = sqlx::query_scalar(&idle).fetch_all(&app.db.pool).await.unwrap_or_default();
+        counts.iter().all(|&n| n == 0)
+    })
+    .await;
+    assert!(settled_before, "the first delivery is processed and its job done");
     ops.pause(&actor, other.id).await.expect("pause");
     assert_eq!(deliver(&app.http, &other, order_with_id("while-paused")).await, 200);
     assert_eq!(deliver(&app.http, &other, order_with_id("cached")).await, 200, "cached again");
