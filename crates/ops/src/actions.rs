@@ -136,10 +136,16 @@ impl Ops {
         let report = self
             .audited(actor, OpsAction::Revoke, merchant, async |tx| self.revoke_in(tx, merchant, purge).await)
             .await;
+        self.forget_tokens_after(merchant, report).await
+    }
+
+    /// After an action that replaced or shredded the merchant's key committed: drop this process's
+    /// cached tokens for it (other processes find theirs gone from `occ_tokens`).
+    async fn forget_tokens_after<T>(&self, merchant: MerchantId, report: Result<T, OpsError>) -> Result<T, OpsError> {
         if report.is_ok()
             && let Err(e) = self.tokens.forget(merchant).await
         {
-            tracing::warn!(%merchant, error = %e, "dropping in-process tokens after revoke");
+            tracing::warn!(%merchant, error = %e, "dropping in-process tokens after a key change");
         }
         report
     }
@@ -234,12 +240,7 @@ impl Ops {
         let report = self
             .audited(actor, OpsAction::RotateKey, merchant, async |tx| self.rotate_in(tx, merchant, new_key).await)
             .await;
-        if report.is_ok()
-            && let Err(e) = self.tokens.forget(merchant).await
-        {
-            tracing::warn!(%merchant, error = %e, "dropping in-process tokens after rotation");
-        }
-        report
+        self.forget_tokens_after(merchant, report).await
     }
 
     async fn rotate_in(

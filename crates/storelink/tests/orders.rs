@@ -9,27 +9,6 @@ use common::{merchant_id_from, spawn_app, wait_for};
 use serde_json::{Value, json};
 use storelink_occ_sim::{Fault, FaultKind};
 
-async fn place(
-    app: &common::TestApp,
-    bearer: &str,
-    merchant: &str,
-    key: &str,
-    body: &Value,
-) -> (u16, Value, Option<String>) {
-    let response = app
-        .http
-        .post(format!("{}/v1/merchants/{merchant}/orders", app.base))
-        .bearer_auth(bearer)
-        .header("idempotency-key", key)
-        .json(body)
-        .send()
-        .await
-        .expect("post");
-    let status = response.status().as_u16();
-    let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    (status, response.json().await.unwrap_or(Value::Null), retry_after)
-}
-
 fn order(sku: &str, quantity: i64, method: &str) -> Value {
     json!({"partner_order_reference": "PO-77", "items": [{"sku_id": sku, "quantity": quantity}],
            "shipping_method": method,
@@ -58,11 +37,11 @@ async fn orders_are_created_once_refused_clearly_and_cancelled() {
         (order(&sku, 1, "no-such-method"), "invalid_shipping_method"),
     ];
     for (body, code) in &cases {
-        let (status, problem, _) = place(&app, &bearer, &merchant, "k-refused", body).await;
+        let (status, problem, _) = common::place_order(&app, &bearer, &merchant, "k-refused", body).await;
         assert_eq!((status, problem["code"].as_str()), (422, Some(*code)), "{problem}");
         assert!(problem["detail"].as_str().is_some_and(|d| !d.is_empty()));
     }
-    let (status, _, _) = place(&app, &bearer, &merchant, "k-refused", &json!({"items": []})).await;
+    let (status, _, _) = common::place_order(&app, &bearer, &merchant, "k-refused", &json!({"items": []})).await;
     assert_eq!(status, 400, "malformed body");
 
     // OCC rate-limits: nothing was created, 503 with Retry-After, the key is free.
@@ -72,28 +51,28 @@ async fn orders_are_created_once_refused_clearly_and_cancelled() {
         FaultKind::RateLimited { retry_after_secs: 7 },
     ));
     let body = order(&sku, 1, "ship1");
-    let (status, problem, retry_after) = place(&app, &bearer, &merchant, "k-1", &body).await;
+    let (status, problem, retry_after) = common::place_order(&app, &bearer, &merchant, "k-1", &body).await;
     assert_eq!((status, problem["code"].as_str(), retry_after.as_deref()), (503, Some("store_unavailable"), Some("7")));
     app.sim.remove_fault(fault);
 
     // OCC fails (500): it may or may not have created the order, so 503 `order_outcome_unknown` with
     // Retry-After; the key is kept and the retry looks the order up (none here) before creating.
     let fault = app.sim.inject(Fault::new(Some("POST"), "/ccappagent/v1/orders", FaultKind::Status(500)));
-    let (status, problem, retry_after) = place(&app, &bearer, &merchant, "k-1", &body).await;
+    let (status, problem, retry_after) = common::place_order(&app, &bearer, &merchant, "k-1", &body).await;
     assert_eq!((status, problem["code"].as_str()), (503, Some("order_outcome_unknown")), "{problem}");
     assert!(retry_after.is_some_and(|s| s.parse::<u64>().is_ok_and(|n| n > 0)));
     assert!(app.sim.order_ids().len() == 10, "no order created");
     app.sim.remove_fault(fault);
 
-    let (status, first, _) = place(&app, &bearer, &merchant, "k-1", &body).await;
+    let (status, first, _) = common::place_order(&app, &bearer, &merchant, "k-1", &body).await;
     assert_eq!(status, 201, "{first}");
     let order_id = first["order_id"].as_str().expect("order id").to_owned();
     assert_eq!(first["partner_order_reference"], "PO-77");
     for _ in 0..3 {
-        let (status, again, _) = place(&app, &bearer, &merchant, "k-1", &body).await;
+        let (status, again, _) = common::place_order(&app, &bearer, &merchant, "k-1", &body).await;
         assert_eq!((status, &again), (201, &first), "a retry returns the same order");
     }
-    let (status, problem, _) = place(&app, &bearer, &merchant, "k-1", &order(&sku, 2, "ship1")).await;
+    let (status, problem, _) = common::place_order(&app, &bearer, &merchant, "k-1", &order(&sku, 2, "ship1")).await;
     assert_eq!((status, problem["code"].as_str()), (409, Some("idempotency_key_reused")));
     assert_eq!(app.sim.order_ids().len(), 11, "exactly one order created in the store");
     assert_eq!(
@@ -115,7 +94,7 @@ async fn orders_are_created_once_refused_clearly_and_cancelled() {
     let fault = app.sim.inject(Fault::new(Some("POST"), "/ccappagent/v1/orders", FaultKind::ApplyThenDrop).times(1));
     let mut lost = order(&sku, 1, "ship1");
     lost["partner_order_reference"] = json!("PO-78");
-    let (status, problem, _) = place(&app, &bearer, &merchant, "k-2", &lost).await;
+    let (status, problem, _) = common::place_order(&app, &bearer, &merchant, "k-2", &lost).await;
     assert_eq!((status, problem["code"].as_str()), (503, Some("order_outcome_unknown")), "{problem}");
     assert_eq!(app.sim.order_ids().len(), 12, "the store did create it");
     // As if the attempt's process had stopped mid-create: while the key is freshly `pending` a retry
@@ -124,17 +103,17 @@ async fn orders_are_created_once_refused_clearly_and_cancelled() {
     age("UPDATE partner_orders SET state = 'pending', updated_at = now() WHERE idempotency_key = 'k-2'")
         .await
         .expect("set");
-    let (status, problem, _) = place(&app, &bearer, &merchant, "k-2", &lost).await;
+    let (status, problem, _) = common::place_order(&app, &bearer, &merchant, "k-2", &lost).await;
     assert_eq!((status, problem["code"].as_str()), (409, Some("request_in_progress")), "{problem}");
     age("UPDATE partner_orders SET updated_at = now() - interval '20 minutes' WHERE idempotency_key = 'k-2'")
         .await
         .expect("age");
-    let (status, found, _) = place(&app, &bearer, &merchant, "k-2", &lost).await;
+    let (status, found, _) = common::place_order(&app, &bearer, &merchant, "k-2", &lost).await;
     assert_eq!((status, found["partner_order_reference"].as_str()), (201, Some("PO-78")), "{found}");
     assert_eq!(app.sim.order_ids().len(), 12, "no second order");
     let found_id = found["order_id"].as_str().expect("order id");
     assert_eq!(app.sim.order(found_id).expect("in the store")["externalOrderReference"], "PO-78");
-    let (status, again, _) = place(&app, &bearer, &merchant, "k-2", &lost).await;
+    let (status, again, _) = common::place_order(&app, &bearer, &merchant, "k-2", &lost).await;
     assert_eq!((status, &again), (201, &found), "later retries replay it");
     app.sim.remove_fault(fault);
 
@@ -156,13 +135,13 @@ async fn orders_are_created_once_refused_clearly_and_cancelled() {
         age("UPDATE partner_orders SET updated_at = now() - interval '20 minutes' WHERE idempotency_key = 'k-3'")
             .await
             .expect("age");
-        place(&app, &bearer, &merchant, "k-3", &slow).await
+        common::place_order(&app, &bearer, &merchant, "k-3", &slow).await
     };
     let ((slow_status, slow_answer, _), (status, retried, _)) =
-        tokio::join!(place(&app, &bearer, &merchant, "k-3", &slow), takeover);
+        tokio::join!(common::place_order(&app, &bearer, &merchant, "k-3", &slow), takeover);
     assert_eq!((status, slow_status), (201, 201), "{retried} {slow_answer}");
     assert_ne!(retried["order_id"], slow_answer["order_id"], "two attempts, two orders");
-    let (status, again, _) = place(&app, &bearer, &merchant, "k-3", &slow).await;
+    let (status, again, _) = common::place_order(&app, &bearer, &merchant, "k-3", &slow).await;
     assert_eq!((status, &again), (201, &retried), "the key keeps the retry's order");
     app.sim.remove_fault(slow_fault);
 

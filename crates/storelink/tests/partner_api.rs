@@ -187,21 +187,6 @@ async fn partners_see_only_their_merchants_and_page_through_products() {
     app.stop().await;
 }
 
-/// `POST /v1/merchants/{merchant}/orders` with an Idempotency-Key.
-async fn place_order(app: &common::TestApp, bearer: &str, merchant: &str, key: &str, body: &Value) -> (u16, Value) {
-    let r = app
-        .http
-        .post(format!("{}/v1/merchants/{merchant}/orders", app.base))
-        .bearer_auth(bearer)
-        .header("idempotency-key", key)
-        .json(body)
-        .send()
-        .await
-        .expect("place");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
 /// Cancelling an order and looking up an unconfirmed one are Admin API calls with the merchant's
 /// session from the token cache: while the connect's token is fresh there, neither logs in to OCC;
 /// a token OCC refuses (401) is replaced by one login and the call made once more.
@@ -233,10 +218,10 @@ async fn cancel_and_order_lookup_take_their_session_from_the_token_cache() {
         )
         .times(1),
     );
-    let (status, problem) = place_order(&app, &bearer, &merchant, "k-lookup", &order("PO-LOOKUP")).await;
+    let (status, problem, _) = common::place_order(&app, &bearer, &merchant, "k-lookup", &order("PO-LOOKUP")).await;
     assert_eq!((status, problem["code"].as_str()), (503, Some("order_outcome_unknown")), "{problem}");
     app.sim.remove_fault(lost);
-    let (status, found) = place_order(&app, &bearer, &merchant, "k-lookup", &order("PO-LOOKUP")).await;
+    let (status, found, _) = common::place_order(&app, &bearer, &merchant, "k-lookup", &order("PO-LOOKUP")).await;
     assert_eq!(status, 201, "{found}");
     let lookups = app
         .sim
@@ -254,7 +239,7 @@ async fn cancel_and_order_lookup_take_their_session_from_the_token_cache() {
     assert_eq!(logins(), logins_after_connect, "neither the lookup nor the cancel logged in");
 
     // OCC refuses the cached token: one login, and the cancel goes through.
-    let (status, second) = place_order(&app, &bearer, &merchant, "k-second", &order("PO-SECOND")).await;
+    let (status, second, _) = common::place_order(&app, &bearer, &merchant, "k-second", &order("PO-SECOND")).await;
     assert_eq!(status, 201, "{second}");
     let second_id = second["order_id"].as_str().expect("order id").to_owned();
     app.sim.expire_tokens();

@@ -278,3 +278,25 @@ pub fn sign_sha512(secret_b64: &str, body: &[u8]) -> String {
     mac.update(body);
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
+
+/// `POST /v1/merchants/{merchant}/orders` with an Idempotency-Key: status, body and `Retry-After`.
+pub async fn place_order(
+    app: &TestApp,
+    bearer: &str,
+    merchant: &str,
+    key: &str,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value, Option<String>) {
+    let response = app
+        .http
+        .post(format!("{}/v1/merchants/{merchant}/orders", app.base))
+        .bearer_auth(bearer)
+        .header("idempotency-key", key)
+        .json(body)
+        .send()
+        .await
+        .expect("post");
+    let status = response.status().as_u16();
+    let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    (status, response.json().await.unwrap_or(serde_json::Value::Null), retry_after)
+}
