@@ -45,14 +45,7 @@ impl Rig {
         let http = server::http_server(&services, listener, false)?;
         let handle = http.handle();
         tokio::spawn(http);
-        let partner = PartnerId::new();
-        sqlx::query(
-            "INSERT INTO partners (partner_id, name, client_id, client_secret_hash) VALUES ($1, 'bench', $2, 'unused')",
-        )
-        .bind(partner)
-        .bind(format!("slp_bench_{partner}"))
-        .execute(&pool)
-        .await?;
+        let partner = storelink_testkit::insert_partner(&pool, "bench").await?;
         let mut conn = pool.acquire().await?;
         let merchant =
             storelink_tenants::merchants::upsert_connected(&mut conn, partner, "https://bench-store.example").await?;
@@ -269,14 +262,7 @@ async fn rewrap_in(db_url: &str, count: usize) -> anyhow::Result<()> {
     storelink_core::db::migrate(&pool).await?;
     let old = MasterKeys::generate("old");
     let vault = storelink_vault::Vault::new(pool.clone(), old.clone());
-    let partner = PartnerId::new();
-    sqlx::query(
-        "INSERT INTO partners (partner_id, name, client_id, client_secret_hash) VALUES ($1, 'bench', $2, 'unused')",
-    )
-    .bind(partner)
-    .bind(format!("slp_bench_{partner}"))
-    .execute(&pool)
-    .await?;
+    let partner = storelink_testkit::insert_partner(&pool, "bench").await?;
     let mut conn = pool.acquire().await?;
     for n in 0..count {
         let store = format!("https://store-{n}.example");

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use futures::TryStreamExt;
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
-use storelink_core::{MerchantId, OCC_APP_KEY_PURPOSE, PartnerId, SyncKind};
+use storelink_core::{MerchantId, OCC_APP_KEY_PURPOSE, SyncKind};
 use storelink_jobs::{JobState, Mode, Queue, Worker, WorkerConfig};
 use storelink_netguard::Policy;
 use storelink_occ::{OccClient, OccConfig};
@@ -47,12 +47,7 @@ impl Rig {
     async fn merchants(&self, store: &str, key: &str, n: usize) -> anyhow::Result<Vec<MerchantId>> {
         let mut ids = Vec::with_capacity(n);
         for _ in 0..n {
-            let partner = PartnerId::new();
-            sqlx::query("INSERT INTO partners (partner_id, name, client_id, client_secret_hash) VALUES ($1, 'bench', $2, 'unused')")
-                .bind(partner)
-                .bind(format!("slp_bench_{partner}"))
-                .execute(&self.pool)
-                .await?;
+            let partner = storelink_testkit::insert_partner(&self.pool, "bench").await?;
             let mut conn = self.pool.acquire().await?;
             let merchant = storelink_tenants::merchants::upsert_connected(&mut conn, partner, store).await?;
             self.vault.seal(merchant, OCC_APP_KEY_PURPOSE, key.as_bytes()).await?;

@@ -12,6 +12,14 @@ use ipnet::IpNet;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
+impl ClientIp {
+    /// The client as limiter keys and audit rows name it: the resolved address, else the TCP peer's
+    /// (a request that bypassed the resolving middleware), else `unknown`.
+    pub fn describe(resolved: Option<&ClientIp>, peer: Option<std::net::SocketAddr>) -> String {
+        resolved.map(|c| c.0).or_else(|| peer.map(|a| a.ip())).map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+    }
+}
+
 /// The networks whose forwarding headers are believed. Empty (the default): none, the TCP peer is the
 /// client.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -195,11 +195,7 @@ fn too_many(wait: Duration) -> HttpResponse {
 
 /// The client address the web server resolved (`STORELINK_TRUSTED_PROXIES`), else the TCP peer.
 fn client_address(req: &HttpRequest) -> String {
-    req.extensions()
-        .get::<ClientIp>()
-        .map(|c| c.0)
-        .or_else(|| req.peer_addr().map(|a| a.ip()))
-        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+    ClientIp::describe(req.extensions().get::<ClientIp>(), req.peer_addr())
 }
 
 fn invalid_link(message: &str) -> HttpResponse {

@@ -82,9 +82,5 @@ impl Guard {
 
 /// The client address the web server resolved (`STORELINK_TRUSTED_PROXIES`), else the TCP peer.
 pub(crate) fn client_address(req: &HttpRequest) -> String {
-    req.extensions()
-        .get::<ClientIp>()
-        .map(|c| c.0)
-        .or_else(|| req.peer_addr().map(|a| a.ip()))
-        .map_or_else(|| "unknown".into(), |ip| ip.to_string())
+    ClientIp::describe(req.extensions().get::<ClientIp>(), req.peer_addr())
 }

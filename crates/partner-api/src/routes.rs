@@ -143,12 +143,7 @@ pub(crate) async fn token(api: web::Data<PartnerApi>, req: HttpRequest, form: we
     if form.client_id.len() > MAX_CLIENT_ID {
         return oauth_error(actix_web::http::StatusCode::UNAUTHORIZED, "invalid_client");
     }
-    let address = req
-        .extensions()
-        .get::<ClientIp>()
-        .map(|c| c.0)
-        .or_else(|| req.peer_addr().map(|a| a.ip()))
-        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    let address = ClientIp::describe(req.extensions().get::<ClientIp>(), req.peer_addr());
     if let Err(limited) = api.token_throttle.admit(&address, &form.client_id) {
         tracing::info!(%address, "token request rate-limited");
         return HttpResponse::from_error(limited);

@@ -36,15 +36,7 @@ pub async fn test_db() -> TestDb {
 /// A bare partner and merchant row for tests of crates below `tenants` (vault, token cache, sync):
 /// plain SQL, so those crates need not depend on `tenants` to get a merchant id.
 pub async fn insert_merchant(pool: &PgPool, store_url: &str) -> storelink_core::MerchantId {
-    let partner = storelink_core::PartnerId::new();
-    sqlx::query(
-        "INSERT INTO partners (partner_id, name, client_id, client_secret_hash) VALUES ($1, 'test', $2, 'unused')",
-    )
-    .bind(partner)
-    .bind(format!("slp_test_{partner}"))
-    .execute(pool)
-    .await
-    .expect("insert partner");
+    let partner = insert_partner(pool, "test").await.expect("insert partner");
     let merchant = storelink_core::MerchantId::new();
     sqlx::query("INSERT INTO merchants (merchant_id, partner_id, store_url) VALUES ($1, $2, $3)")
         .bind(merchant)
@@ -54,6 +46,18 @@ pub async fn insert_merchant(pool: &PgPool, store_url: &str) -> storelink_core::
         .await
         .expect("insert merchant");
     merchant
+}
+
+/// A bare partner row named `name` (no usable secret), for tests and benchmarks.
+pub async fn insert_partner(pool: &PgPool, name: &str) -> Result<storelink_core::PartnerId, sqlx::Error> {
+    let partner = storelink_core::PartnerId::new();
+    sqlx::query("INSERT INTO partners (partner_id, name, client_id, client_secret_hash) VALUES ($1, $2, $3, 'unused')")
+        .bind(partner)
+        .bind(name)
+        .bind(format!("slp_{name}_{partner}"))
+        .execute(pool)
+        .await?;
+    Ok(partner)
 }
 
 /// The same server URL with another database name.
