@@ -10,8 +10,8 @@ use sqlx::{PgConnection, PgPool};
 use storelink_core::{MerchantId, SyncKind};
 
 use crate::SyncError;
-use crate::normalize;
 use crate::tables::{self, WriteMode};
+use storelink_connector_occ::normalize;
 
 /// Products confirmed per transaction.
 pub(crate) const BATCH: i64 = 50;

@@ -5,8 +5,8 @@ use serde_json::Value;
 use sqlx::PgConnection;
 use storelink_core::MerchantId;
 
-use crate::normalize;
 use crate::tables::{self, WriteMode};
+use storelink_connector_occ::normalize;
 
 /// Upsert one OCC order document; true when it was new or changed (a change event was recorded).
 /// False also for a document without an order id, which is skipped, and for one older than the

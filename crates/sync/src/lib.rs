@@ -8,7 +8,6 @@
 mod confirm;
 mod error;
 mod ingest;
-mod normalize;
 mod runner;
 mod state;
 mod tables;

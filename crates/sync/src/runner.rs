@@ -11,9 +11,10 @@ use storelink_token_cache::{TokenCache, TokenError};
 
 use crate::SyncError;
 use crate::confirm;
-use crate::normalize::{self, Hashed};
 use crate::state::{self, Run};
 use crate::tables::{self, WriteMode};
+use storelink_connector_occ::normalize;
+use storelink_model::records::{self, Hashed};
 
 /// Items per OCC page (OCC's default and advised maximum).
 const PAGE_SIZE: u32 = 250;
@@ -33,10 +34,10 @@ pub struct SyncHandler {
 
 /// A fetched page, normalized, ready to write.
 enum Rows {
-    Catalog(Vec<Hashed<normalize::ProductRow>>, Vec<Hashed<normalize::SkuRow>>),
-    Inventory(Vec<Hashed<normalize::InventoryRow>>),
-    Shipping(Vec<Hashed<normalize::ShippingRow>>),
-    Orders(Vec<Hashed<normalize::OrderRow>>),
+    Catalog(Vec<Hashed<records::ProductRow>>, Vec<Hashed<records::SkuRow>>),
+    Inventory(Vec<Hashed<records::InventoryRow>>),
+    Shipping(Vec<Hashed<records::ShippingRow>>),
+    Orders(Vec<Hashed<records::OrderRow>>),
 }
 
 struct Page {

@@ -8,7 +8,10 @@
 use sqlx::PgConnection;
 use storelink_core::MerchantId;
 
-use crate::normalize::{self, Hashed, InventoryRow, OrderRow, ProductRow, ReturnRow, ShipmentRow, ShippingRow, SkuRow};
+use storelink_connector_occ::normalize;
+use storelink_model::records::{
+    Hashed, InventoryRow, OrderRow, ProductRow, ReturnRow, ShipmentRow, ShippingRow, SkuRow,
+};
 
 /// How a page is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

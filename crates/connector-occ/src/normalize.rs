@@ -2,9 +2,10 @@
 //! Lenient by design: a missing optional field becomes NULL, only a missing id drops the item.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
+use storelink_model::records::{
+    Hashed, InventoryRow, OrderRow, ProductRow, ReturnRow, ShipmentRow, ShippingRow, SkuRow, hashed,
+};
 
 fn text(v: &Value, key: &str) -> Option<String> {
     match v.get(key)? {
@@ -32,80 +33,6 @@ fn time(v: &Value, key: &str) -> Option<DateTime<Utc>> {
         Value::Number(n) => n.as_i64().and_then(DateTime::from_timestamp_millis),
         _ => None,
     }
-}
-
-/// First 16 bytes of SHA-256 over the row's JSON form (field order is fixed by the struct).
-fn hash<T: Serialize>(row: &T) -> Vec<u8> {
-    let bytes = serde_json::to_vec(row).unwrap_or_default();
-    Sha256::digest(&bytes)[..16].to_vec()
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ProductRow {
-    pub product_id: String,
-    pub display_name: Option<String>,
-    pub description: Option<String>,
-    pub brand: Option<String>,
-    pub active: bool,
-    pub list_price: Option<f64>,
-    pub sale_price: Option<f64>,
-    pub image_url: Option<String>,
-    pub route: Option<String>,
-    pub category_ids: Vec<String>,
-    pub source_modified_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct SkuRow {
-    pub sku_id: String,
-    pub product_id: String,
-    pub display_name: Option<String>,
-    pub active: bool,
-    pub list_price: Option<f64>,
-    pub sale_price: Option<f64>,
-    pub attributes: Value,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct InventoryRow {
-    pub sku_id: String,
-    pub location_id: String,
-    pub product_id: String,
-    pub stock_level: i64,
-    pub availability: Option<String>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ShippingRow {
-    pub method_id: String,
-    pub display_name: Option<String>,
-    pub enabled: bool,
-    pub calculator: Option<String>,
-    pub ranges: Value,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct OrderRow {
-    pub order_id: String,
-    pub state: Option<String>,
-    pub site_id: Option<String>,
-    pub currency: Option<String>,
-    pub total: Option<f64>,
-    pub submitted_at: Option<DateTime<Utc>>,
-    pub source_modified_at: Option<DateTime<Utc>>,
-    pub items: Value,
-    pub shipping_groups: Value,
-}
-
-/// A normalized row and its content hash.
-pub struct Hashed<T> {
-    pub row: T,
-    pub hash: Vec<u8>,
-}
-
-fn hashed<T: Serialize>(row: T) -> Hashed<T> {
-    let hash = hash(&row);
-    Hashed { row, hash }
 }
 
 /// A product and the SKUs listed under it.
@@ -201,23 +128,6 @@ pub fn order(v: &Value) -> Option<Hashed<OrderRow>> {
 /// Shipping group states that mean "shipped" (OCC sends names or, in webhooks, numbers).
 const SHIPPED_STATES: [&str; 4] = ["NO_PENDING_ACTION", "SHIPPED", "PARTIALLY_SHIPPED", "DELIVERED"];
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ShipmentRow {
-    pub shipment_id: String,
-    pub order_id: String,
-    pub state: Option<String>,
-    pub shipping_method: Option<String>,
-    pub tracking_number: Option<String>,
-    pub carrier: Option<String>,
-    pub ship_date: Option<DateTime<Utc>>,
-    pub address: Value,
-    pub items: Value,
-    /// The order's modified time: shipments are written monotonically in it. Not hashed, so a
-    /// shipment's hash is the same as before the column existed and only content changes announce.
-    #[serde(skip)]
-    pub source_modified_at: Option<DateTime<Utc>>,
-}
-
 /// The order's shipping groups that have shipped: a tracking number, a ship date or a shipped state.
 /// Groups still being prepared are not shipments yet.
 pub fn shipments(order: &OrderRow) -> Vec<Hashed<ShipmentRow>> {
@@ -247,18 +157,6 @@ pub fn shipments(order: &OrderRow) -> Vec<Hashed<ShipmentRow>> {
             }))
         })
         .collect()
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ReturnRow {
-    pub return_id: String,
-    pub order_id: Option<String>,
-    pub state: Option<String>,
-    pub authorization_number: Option<String>,
-    pub tracking_number: Option<String>,
-    pub return_label: Option<String>,
-    pub refund_total: Option<f64>,
-    pub items: Value,
 }
 
 /// An OCC return request (`requestId`, `state`, `returnItemList`, refunds). The order id comes from
