@@ -106,7 +106,7 @@ fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
-    storelink::telemetry::init(config.raw.log_format, storelink::telemetry::Verbosity::Warn);
+    storelink::telemetry::init(config.log_format, storelink::telemetry::Verbosity::Warn);
     match cli.command {
         BenchCommand::Connect { latency_ms, runs } => connect(config, latency_ms, runs.max(3)).await,
         BenchCommand::Sync { products } => sync::throughput(config, products).await,
@@ -149,7 +149,7 @@ where
 
 /// A throwaway database on the configured (or local) server, dropped by `drop_database`.
 async fn temp_database(config: &Config) -> anyhow::Result<(String, String, String)> {
-    let db = storelink::database::resolve(&config.raw).await?;
+    let db = storelink::database::resolve(config).await?;
     let admin_url = with_database(&db.url, "postgres");
     let name = format!("storelink_bench_{}", uuid::Uuid::new_v4().simple());
     let mut conn = PgConnection::connect(&admin_url).await.context("connecting to create the bench database")?;

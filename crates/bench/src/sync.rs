@@ -87,7 +87,7 @@ impl Rig {
 }
 
 pub async fn throughput(config: Config, products: usize) -> anyhow::Result<()> {
-    let slice = Duration::from_secs_f64(config.raw.job_slice_secs);
+    let slice = config.workers.slice;
     with_temp_db(&config, |url| async move {
         let rig = Rig::new(&url).await?;
         let sim = OccSim::spawn(SimOptions { products, orders: 0, ..SimOptions::default() }).await?;
@@ -192,7 +192,7 @@ pub async fn fairness(
     small_products: usize,
     large_products: usize,
 ) -> anyhow::Result<()> {
-    let slice = Duration::from_secs_f64(config.raw.job_slice_secs);
+    let slice = config.workers.slice;
     let alone = fairness_run(&config, small, small_products, None, slice).await?;
     let with_large = fairness_run(&config, small, small_products, Some(large_products), slice).await?;
     println!("bench fairness: {small} merchants x {small_products} products, worker concurrency 4, {slice:?} slices");

@@ -1,8 +1,11 @@
 //! Configuration: defaults, then an optional TOML file (`--config` or `STORELINK_CONFIG`), then
 //! `STORELINK_*` environment variables (and `DATABASE_URL`), validated once into one typed struct.
+//! `RawConfig` is the layers' flat form (each field named as its environment variable); `Config` is
+//! what the roles use: typed sections, `Duration`s, and master keys as secrets.
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -157,17 +160,123 @@ pub enum ConfigError {
     Invalid { field: &'static str, reason: String },
 }
 
-/// Validated configuration.
+/// Validated configuration, in typed sections. Built once at start-up by `validate`.
 #[derive(Clone, Debug)]
 pub struct Config {
-    pub raw: RawConfig,
+    pub log_format: LogFormat,
+    /// Where `demo` keeps its generated master key and embedded database.
+    pub data_dir: PathBuf,
+    pub database: DatabaseConfig,
+    pub keys: KeysConfig,
+    pub http: HttpConfig,
+    pub stores: StoresConfig,
+    pub slots: SlotsConfig,
+    pub workers: WorkersConfig,
+    pub webhooks: WebhooksConfig,
+    pub limits: LimitsConfig,
+}
+
+/// Finding and pooling the database (`storelink::database::resolve`).
+#[derive(Clone)]
+pub struct DatabaseConfig {
+    /// `DATABASE_URL` (it may hold a password); unset: the local server, else an embedded cluster.
+    pub url: Option<SecretString>,
+    /// The local Postgres server probed when `url` is unset (no database name).
+    pub local_postgres_url: String,
+    /// Where `initdb` and `pg_ctl` are for the embedded cluster (unset: found on the system).
+    pub postgres_bin_dir: Option<PathBuf>,
+    pub max_connections: u32,
+}
+
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &self.url.as_ref().map(|_| "[redacted]"))
+            .field("max_connections", &self.max_connections)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where the master keys come from (`storelink::keys`).
+#[derive(Clone, Debug)]
+pub struct KeysConfig {
+    /// `id:base64(32 bytes)` list; the last one encrypts.
+    pub master_keys: Option<SecretString>,
+    pub master_keys_file: Option<PathBuf>,
+}
+
+/// The public port, the metrics ports and who the clients are.
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
     pub listen: SocketAddr,
     pub public_url: Url,
-    pub slot_map: SlotMap,
-    pub webhook_retry_schedule: Vec<Duration>,
-    /// `None`: /metrics is not served by `serve`.
+    /// Where `serve` serves /metrics, /healthz and /readyz; `None`: not served.
     pub metrics_listen: Option<SocketAddr>,
+    /// Where `worker` serves them; `None`: not served.
+    pub worker_metrics_listen: Option<SocketAddr>,
     pub trusted_proxies: TrustedProxies,
+}
+
+impl HttpConfig {
+    /// Cookies are `Secure` (and `__Host-`) when the public URL is https.
+    pub fn secure(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+}
+
+/// Calls to merchants' stores.
+#[derive(Clone, Debug)]
+pub struct StoresConfig {
+    /// Plain http and private addresses allowed (development only).
+    pub allow_insecure_urls: bool,
+    pub request_timeout: Duration,
+}
+
+/// Webhook slots in the stores (the registrar).
+#[derive(Clone, Debug)]
+pub struct SlotsConfig {
+    pub map: SlotMap,
+    pub retry_base: Duration,
+    pub retry_cap: Duration,
+    pub retry_poll: Duration,
+    /// A slot still `pending` this long after connect was never recorded; the retry loop takes it.
+    pub pending_stale_after: Duration,
+}
+
+/// The background role.
+#[derive(Clone, Debug)]
+pub struct WorkersConfig {
+    /// Jobs one `worker` process runs at once.
+    pub concurrency: usize,
+    /// A job's lease; a worker that stops heartbeating loses its job after this long.
+    pub lease: Duration,
+    pub heartbeat: Duration,
+    /// How long a job runs before it yields to other merchants' jobs.
+    pub slice: Duration,
+    /// Enqueue periodic syncs (off: only initial and manual syncs run).
+    pub schedule_syncs: bool,
+    /// How long processed inbound deliveries, settled partner events and change events are kept.
+    pub retention: Duration,
+}
+
+/// Partner webhooks.
+#[derive(Clone, Debug)]
+pub struct WebhooksConfig {
+    pub retry_schedule: Vec<Duration>,
+    /// Consecutive failed deliveries that disable an endpoint.
+    pub disable_after: i32,
+    pub timeout: Duration,
+    /// How long a rotated-out secret keeps signing.
+    pub secret_overlap: Duration,
+}
+
+/// Rate limits, per minute.
+#[derive(Clone, Copy, Debug)]
+pub struct LimitsConfig {
+    pub connect_per_client_per_minute: u32,
+    pub connect_per_store_per_minute: u32,
+    /// Ops console sign-in attempts per client address (and per user name).
+    pub ops_logins_per_minute: u32,
 }
 
 impl Config {
@@ -197,62 +306,108 @@ impl Config {
             return Err(invalid("STORELINK_PUBLIC_URL", "must be an http(s) URL".into()));
         }
         let slot_map = SlotMap::parse(&raw.webhook_ids).map_err(|e| invalid("STORELINK_WEBHOOK_IDS", e.to_string()))?;
-        for (field, secs) in [
-            ("STORELINK_SLOT_RETRY_BASE_SECS", raw.slot_retry_base_secs),
-            ("STORELINK_SLOT_RETRY_CAP_SECS", raw.slot_retry_cap_secs),
-            ("STORELINK_SLOT_RETRY_POLL_SECS", raw.slot_retry_poll_secs),
-            ("STORELINK_SLOT_PENDING_STALE_SECS", raw.slot_pending_stale_secs),
-            ("STORELINK_OCC_REQUEST_TIMEOUT_SECS", raw.occ_request_timeout_secs),
-            ("STORELINK_JOB_LEASE_SECS", raw.job_lease_secs),
-            ("STORELINK_JOB_HEARTBEAT_SECS", raw.job_heartbeat_secs),
-            ("STORELINK_JOB_SLICE_SECS", raw.job_slice_secs),
-            ("STORELINK_WEBHOOK_TIMEOUT_SECS", raw.webhook_timeout_secs),
-            ("STORELINK_WEBHOOK_SECRET_OVERLAP_SECS", raw.webhook_secret_overlap_secs),
-        ] {
-            if !(secs.is_finite() && secs > 0.0 && secs < 86_400.0 * 7.0) {
-                return Err(invalid(field, format!("{secs} is not a positive number of seconds")));
+        let seconds = |field, secs: f64| {
+            if secs.is_finite() && secs > 0.0 && secs < 86_400.0 * 7.0 {
+                Ok(Duration::from_secs_f64(secs))
+            } else {
+                Err(invalid(field, format!("{secs} is not a positive number of seconds")))
             }
-        }
-        if raw.job_heartbeat_secs * 2.0 > raw.job_lease_secs {
+        };
+        let workers = WorkersConfig {
+            concurrency: raw.worker_concurrency,
+            lease: seconds("STORELINK_JOB_LEASE_SECS", raw.job_lease_secs)?,
+            heartbeat: seconds("STORELINK_JOB_HEARTBEAT_SECS", raw.job_heartbeat_secs)?,
+            slice: seconds("STORELINK_JOB_SLICE_SECS", raw.job_slice_secs)?,
+            schedule_syncs: raw.schedule_syncs,
+            retention: Duration::from_secs(u64::from(raw.retention_days) * 86_400),
+        };
+        if workers.heartbeat * 2 > workers.lease {
             return Err(invalid(
                 "STORELINK_JOB_HEARTBEAT_SECS",
                 "must be at most half of STORELINK_JOB_LEASE_SECS".into(),
             ));
         }
-        if raw.worker_concurrency == 0 || raw.worker_concurrency > 256 {
+        if workers.concurrency == 0 || workers.concurrency > 256 {
             return Err(invalid("STORELINK_WORKER_CONCURRENCY", "must be between 1 and 256".into()));
-        }
-        let webhook_retry_schedule =
-            storelink_partner_webhooks::DeliveryConfig::parse_schedule(&raw.webhook_retry_schedule)
-                .map_err(|e| invalid("STORELINK_WEBHOOK_RETRY_SCHEDULE", e.to_string()))?;
-        if raw.webhook_disable_after < 1 {
-            return Err(invalid("STORELINK_WEBHOOK_DISABLE_AFTER", "must be at least 1".into()));
         }
         if !(1..=3650).contains(&raw.retention_days) {
             return Err(invalid("STORELINK_RETENTION_DAYS", "must be between 1 and 3650".into()));
         }
-        let metrics_listen = match raw.metrics_listen.trim() {
-            "" => None,
-            text => Some(text.parse().map_err(|e| {
-                invalid("STORELINK_METRICS_LISTEN", format!("{e} (expected host:port, e.g. 127.0.0.1:9464, or empty)"))
-            })?),
+        let slots = SlotsConfig {
+            map: slot_map,
+            retry_base: seconds("STORELINK_SLOT_RETRY_BASE_SECS", raw.slot_retry_base_secs)?,
+            retry_cap: seconds("STORELINK_SLOT_RETRY_CAP_SECS", raw.slot_retry_cap_secs)?,
+            retry_poll: seconds("STORELINK_SLOT_RETRY_POLL_SECS", raw.slot_retry_poll_secs)?,
+            pending_stale_after: seconds("STORELINK_SLOT_PENDING_STALE_SECS", raw.slot_pending_stale_secs)?,
         };
+        let stores = StoresConfig {
+            allow_insecure_urls: raw.allow_insecure_store_urls,
+            request_timeout: seconds("STORELINK_OCC_REQUEST_TIMEOUT_SECS", raw.occ_request_timeout_secs)?,
+        };
+        let webhooks = WebhooksConfig {
+            retry_schedule: storelink_partner_webhooks::DeliveryConfig::parse_schedule(&raw.webhook_retry_schedule)
+                .map_err(|e| invalid("STORELINK_WEBHOOK_RETRY_SCHEDULE", e.to_string()))?,
+            disable_after: raw.webhook_disable_after,
+            timeout: seconds("STORELINK_WEBHOOK_TIMEOUT_SECS", raw.webhook_timeout_secs)?,
+            secret_overlap: seconds("STORELINK_WEBHOOK_SECRET_OVERLAP_SECS", raw.webhook_secret_overlap_secs)?,
+        };
+        if webhooks.disable_after < 1 {
+            return Err(invalid("STORELINK_WEBHOOK_DISABLE_AFTER", "must be at least 1".into()));
+        }
+        let metrics_listen = optional_addr(&raw.metrics_listen).map_err(|e| {
+            invalid("STORELINK_METRICS_LISTEN", format!("{e} (expected host:port, e.g. 127.0.0.1:9464, or empty)"))
+        })?;
         if metrics_listen == Some(listen) {
             return Err(invalid("STORELINK_METRICS_LISTEN", "must differ from STORELINK_LISTEN".into()));
         }
+        let worker_metrics_listen =
+            optional_addr(raw.worker_metrics_listen.as_deref().unwrap_or_default()).map_err(|e| {
+                invalid(
+                    "STORELINK_WORKER_METRICS_LISTEN",
+                    format!("{e} (expected host:port, e.g. 0.0.0.0:9464, or empty)"),
+                )
+            })?;
         let trusted_proxies = TrustedProxies::parse(&raw.trusted_proxies)
             .map_err(|e| invalid("STORELINK_TRUSTED_PROXIES", e.to_string()))?;
-        Ok(Self { raw, listen, public_url, slot_map, webhook_retry_schedule, metrics_listen, trusted_proxies })
+        Ok(Self {
+            log_format: raw.log_format,
+            data_dir: raw.data_dir,
+            database: DatabaseConfig {
+                url: raw.database_url.map(SecretString::from),
+                local_postgres_url: raw.local_postgres_url,
+                postgres_bin_dir: raw.postgres_bin_dir,
+                max_connections: raw.db_max_connections,
+            },
+            keys: KeysConfig {
+                master_keys: raw.master_keys.map(SecretString::from),
+                master_keys_file: raw.master_keys_file,
+            },
+            http: HttpConfig { listen, public_url, metrics_listen, worker_metrics_listen, trusted_proxies },
+            stores,
+            slots,
+            workers,
+            webhooks,
+            limits: LimitsConfig {
+                connect_per_client_per_minute: raw.connect_per_client_per_minute,
+                connect_per_store_per_minute: raw.connect_per_store_per_minute,
+                ops_logins_per_minute: raw.ops_logins_per_minute,
+            },
+        })
     }
+}
 
-    pub fn secs(value: f64) -> Duration {
-        Duration::from_secs_f64(value)
+/// A `host:port`, or `None` for an empty setting.
+fn optional_addr(text: &str) -> Result<Option<SocketAddr>, std::net::AddrParseError> {
+    match text.trim() {
+        "" => Ok(None),
+        text => text.parse().map(Some),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::ExposeSecret;
 
     #[test]
     fn insecure_switch_accepts_the_usual_spellings() {
@@ -290,15 +445,38 @@ mod tests {
         let bad = RawConfig { metrics_listen: "127.0.0.1:8080".into(), ..RawConfig::default() };
         assert!(Config::validate(bad).expect_err("same port").to_string().contains("STORELINK_METRICS_LISTEN"));
         let off = Config::validate(RawConfig { metrics_listen: String::new(), ..RawConfig::default() }).expect("ok");
-        assert_eq!(off.metrics_listen, None);
+        assert_eq!(off.http.metrics_listen, None);
+        let bad = RawConfig { worker_metrics_listen: Some("localhost".into()), ..RawConfig::default() };
+        assert!(Config::validate(bad).expect_err("no port").to_string().contains("STORELINK_WORKER_METRICS_LISTEN"));
         let config = Config::validate(RawConfig::default()).expect("defaults");
-        assert!(config.metrics_listen.is_some_and(|a| a.ip().is_loopback()), "loopback by default");
-        assert!(config.trusted_proxies.is_empty(), "no proxy is trusted by default");
+        assert!(config.http.metrics_listen.is_some_and(|a| a.ip().is_loopback()), "loopback by default");
+        assert_eq!(config.http.worker_metrics_listen, None, "workers serve no metrics by default");
+        assert!(config.http.trusted_proxies.is_empty(), "no proxy is trusted by default");
     }
 
     #[test]
-    fn debug_never_prints_master_keys() {
-        let raw = RawConfig { master_keys: Some("k1:c2VjcmV0".into()), ..RawConfig::default() };
+    fn seconds_become_durations() {
+        let raw =
+            RawConfig { job_slice_secs: 0.25, retention_days: 2, webhook_timeout_secs: 1.5, ..RawConfig::default() };
+        let config = Config::validate(raw).expect("valid");
+        assert_eq!(config.workers.slice, Duration::from_millis(250));
+        assert_eq!(config.workers.retention, Duration::from_secs(2 * 86_400));
+        assert_eq!(config.webhooks.timeout, Duration::from_millis(1500));
+        let bad = RawConfig { job_heartbeat_secs: 20.0, job_lease_secs: 30.0, ..RawConfig::default() };
+        assert!(Config::validate(bad).expect_err("heartbeat").to_string().contains("STORELINK_JOB_HEARTBEAT_SECS"));
+    }
+
+    #[test]
+    fn debug_never_prints_master_keys_or_the_database_url() {
+        let raw = RawConfig {
+            master_keys: Some("k1:c2VjcmV0".into()),
+            database_url: Some("postgres://app:hunter2@db/storelink".into()),
+            ..RawConfig::default()
+        };
         assert!(!format!("{raw:?}").contains("c2VjcmV0"));
+        let config = Config::validate(raw).expect("valid");
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("c2VjcmV0") && !printed.contains("hunter2"), "{printed}");
+        assert_eq!(config.keys.master_keys.as_ref().map(ExposeSecret::expose_secret), Some("k1:c2VjcmV0"));
     }
 }

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::config::RawConfig;
+use crate::config::Config;
+use secrecy::ExposeSecret;
 
 const DB_NAME: &str = "storelink";
 
@@ -48,11 +49,11 @@ impl Drop for Database {
     }
 }
 
-pub async fn resolve(raw: &RawConfig) -> anyhow::Result<Database> {
-    if let Some(url) = &raw.database_url {
-        return Ok(Database { url: url.clone(), origin: "DATABASE_URL".to_owned(), embedded: None });
+pub async fn resolve(config: &Config) -> anyhow::Result<Database> {
+    if let Some(url) = &config.database.url {
+        return Ok(Database { url: url.expose_secret().to_owned(), origin: "DATABASE_URL".to_owned(), embedded: None });
     }
-    let local = raw.local_postgres_url.trim_end_matches('/');
+    let local = config.database.local_postgres_url.trim_end_matches('/');
     let admin = format!("{local}/postgres");
     if let Ok(Ok(conn)) = tokio::time::timeout(Duration::from_secs(3), PgConnection::connect(&admin)).await {
         ensure_database(conn).await?;
@@ -62,7 +63,7 @@ pub async fn resolve(raw: &RawConfig) -> anyhow::Result<Database> {
             embedded: None,
         });
     }
-    let embedded = Embedded::start(&raw.data_dir, raw.postgres_bin_dir.as_deref(), local)?;
+    let embedded = Embedded::start(&config.data_dir, config.database.postgres_bin_dir.as_deref(), local)?;
     let url = embedded.url(DB_NAME);
     let conn = connect_with_retry(&embedded.url("postgres")).await?;
     ensure_database(conn).await?;

@@ -16,7 +16,7 @@ const CALLBACK_PATH: &str = "/demo/partner/callback";
 
 pub async fn run(mut config: Config, products: usize) -> anyhow::Result<()> {
     // The simulator speaks plain http on loopback, which production refuses.
-    config.raw.allow_insecure_store_urls = true;
+    config.stores.allow_insecure_urls = true;
     let (keys, created) = crate::keys::load_or_create_demo(&config)?;
     if let Some(path) = created {
         println!(
@@ -24,15 +24,15 @@ pub async fn run(mut config: Config, products: usize) -> anyhow::Result<()> {
             path.display()
         );
     }
-    let mut database = crate::database::resolve(&config.raw).await?;
+    let mut database = crate::database::resolve(&config).await?;
     tracing::info!(database = %database.describe(), "database");
-    let pool = storelink_core::db::connect(&database.url, config.raw.db_max_connections).await?;
+    let pool = storelink_core::db::connect(&database.url, config.database.max_connections).await?;
     storelink_core::db::migrate(&pool).await?;
 
     let sim = OccSim::spawn(SimOptions { products, ..SimOptions::default() }).await?;
     let app_key = sim.add_key(Permissions::all());
     let first_admin = storelink_ops_console::users::add_first_admin(&pool).await?;
-    let redirect_uri = format!("{}{CALLBACK_PATH}", config.public_url.as_str().trim_end_matches('/'));
+    let redirect_uri = format!("{}{CALLBACK_PATH}", config.http.public_url.as_str().trim_end_matches('/'));
     let partner = match partners::find_by_name(&pool, PARTNER_NAME).await? {
         Some(p) if partners::redirect_allowed(&pool, p.partner_id, &redirect_uri).await? => p.partner_id,
         _ => {
@@ -41,13 +41,13 @@ pub async fn run(mut config: Config, products: usize) -> anyhow::Result<()> {
         }
     };
 
-    let listener = TcpListener::bind(config.listen).map_err(|e| {
-        anyhow::anyhow!("cannot listen on {}: {e} (set STORELINK_LISTEN and STORELINK_PUBLIC_URL)", config.listen)
+    let listener = TcpListener::bind(config.http.listen).map_err(|e| {
+        anyhow::anyhow!("cannot listen on {}: {e} (set STORELINK_LISTEN and STORELINK_PUBLIC_URL)", config.http.listen)
     })?;
     let services = Services::new(config.clone(), pool, keys)?;
     let http = server::http_server(&services, listener, true)?;
     // Metrics on their own port as `serve` has them; a demo whose port is taken goes on without.
-    let metrics = match config.metrics_listen.map(TcpListener::bind) {
+    let metrics = match config.http.metrics_listen.map(TcpListener::bind) {
         Some(Ok(listener)) => {
             let address = listener.local_addr()?;
             tokio::spawn(server::metrics_server(&services, listener)?);
@@ -63,7 +63,7 @@ pub async fn run(mut config: Config, products: usize) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let workers = tokio::spawn(server::run_workers(services, shutdown.clone()));
 
-    let mut connect = config.public_url.join("/connect")?;
+    let mut connect = config.http.public_url.join("/connect")?;
     connect
         .query_pairs_mut()
         .append_pair("partner_id", &partner.to_string())
@@ -75,7 +75,7 @@ pub async fn run(mut config: Config, products: usize) -> anyhow::Result<()> {
     println!("  Store URL:       {}", sim.base_url());
     println!("  Application key: {app_key}");
     println!("  (the key belongs to the built-in OCC simulator)");
-    let ops = config.public_url.join("/ops")?;
+    let ops = config.http.public_url.join("/ops")?;
     match first_admin {
         Some(password) => {
             println!("  Ops console:     {ops}");

@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use storelink_vault::MasterKeys;
 
 pub fn load(config: &Config) -> anyhow::Result<MasterKeys> {
-    if let Some(spec) = &config.raw.master_keys {
-        return MasterKeys::parse(spec).context("STORELINK_MASTER_KEYS");
+    if let Some(spec) = &config.keys.master_keys {
+        return MasterKeys::parse(spec.expose_secret()).context("STORELINK_MASTER_KEYS");
     }
-    if let Some(path) = &config.raw.master_keys_file {
+    if let Some(path) = &config.keys.master_keys_file {
         return read_file(path);
     }
     bail!(
@@ -26,10 +26,10 @@ pub fn load(config: &Config) -> anyhow::Result<MasterKeys> {
 /// For the one-shot commands: the configured keys, else the demo's key file under the data dir when
 /// it exists. Returns the keys and where they came from, for the command to say on stderr.
 pub fn load_for_cli(config: &Config) -> anyhow::Result<(MasterKeys, String)> {
-    if config.raw.master_keys.is_some() {
+    if config.keys.master_keys.is_some() {
         return Ok((load(config)?, "STORELINK_MASTER_KEYS".to_owned()));
     }
-    if let Some(path) = &config.raw.master_keys_file {
+    if let Some(path) = &config.keys.master_keys_file {
         return Ok((read_file(path)?, path.display().to_string()));
     }
     let demo = demo_key_file(config);
@@ -44,7 +44,7 @@ pub fn load_for_cli(config: &Config) -> anyhow::Result<(MasterKeys, String)> {
 }
 
 fn demo_key_file(config: &Config) -> PathBuf {
-    config.raw.data_dir.join("master-keys")
+    config.data_dir.join("master-keys")
 }
 
 fn read_file(path: &Path) -> anyhow::Result<MasterKeys> {
@@ -59,14 +59,14 @@ fn read_file(path: &Path) -> anyhow::Result<MasterKeys> {
 
 /// The demo's key file under the data dir, created with mode 0600 on first use.
 pub fn load_or_create_demo(config: &Config) -> anyhow::Result<(MasterKeys, Option<PathBuf>)> {
-    if config.raw.master_keys.is_some() || config.raw.master_keys_file.is_some() {
+    if config.keys.master_keys.is_some() || config.keys.master_keys_file.is_some() {
         return Ok((load(config)?, None));
     }
     let path = demo_key_file(config);
     if path.exists() {
         return Ok((read_file(&path)?, None));
     }
-    std::fs::create_dir_all(&config.raw.data_dir)?;
+    std::fs::create_dir_all(&config.data_dir)?;
     let keys = MasterKeys::generate(&new_key_id());
     let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
     file.write_all(keys.to_config_string().expose_secret().as_bytes())?;
@@ -84,8 +84,8 @@ pub fn new_key_id() -> String {
 pub fn rotate(config: &Config) -> anyhow::Result<()> {
     let keys = load(config)?;
     let rotated = keys.with_generated(&new_key_id())?;
-    match &config.raw.master_keys_file {
-        Some(path) if config.raw.master_keys.is_none() => {
+    match &config.keys.master_keys_file {
+        Some(path) if config.keys.master_keys.is_none() => {
             write_file(path, &rotated)?;
             println!(
                 "added master key {} to {}; it seals new secrets from now on.",
@@ -118,8 +118,8 @@ pub fn retire(
         );
     }
     let remaining = keys.without(id)?;
-    match &config.raw.master_keys_file {
-        Some(path) if config.raw.master_keys.is_none() => {
+    match &config.keys.master_keys_file {
+        Some(path) if config.keys.master_keys.is_none() => {
             write_file(path, &remaining)?;
             println!("removed master key {id} from {}", path.display());
         }

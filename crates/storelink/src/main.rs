@@ -132,7 +132,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let long_running =
         matches!(cli.command, Command::Demo { .. } | Command::Serve | Command::Worker | Command::OccSim { .. });
     let verbosity = if long_running || cli.verbose { Verbosity::Info } else { Verbosity::Warn };
-    storelink::telemetry::init(config.raw.log_format, verbosity);
+    storelink::telemetry::init(config.log_format, verbosity);
     match cli.command {
         Command::Demo { products } => storelink::demo::run(config, products).await,
         Command::Serve => serve(config).await,
@@ -204,9 +204,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn open_database(config: &Config) -> anyhow::Result<(sqlx::PgPool, storelink::database::Database)> {
-    let db = storelink::database::resolve(&config.raw).await?;
+    let db = storelink::database::resolve(config).await?;
     tracing::info!(database = %db.describe(), "database");
-    let pool = storelink_core::db::connect(&db.url, config.raw.db_max_connections).await?;
+    let pool = storelink_core::db::connect(&db.url, config.database.max_connections).await?;
     Ok((pool, db))
 }
 
@@ -235,8 +235,8 @@ async fn services(config: Config) -> anyhow::Result<(Services, storelink::databa
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let listen = config.listen;
-    let metrics_listen = config.metrics_listen;
+    let listen = config.http.listen;
+    let metrics_listen = config.http.metrics_listen;
     let (services, _db) = services(config).await?;
     let listener = TcpListener::bind(listen).with_context(|| format!("listening on {listen}"))?;
     tracing::info!(%listen, "serving");
@@ -252,13 +252,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 async fn worker(config: Config) -> anyhow::Result<()> {
-    let metrics_listen = config.raw.worker_metrics_listen.clone();
+    let metrics_listen = config.http.worker_metrics_listen;
     let (services, _db) = services(config).await?;
     let shutdown = CancellationToken::new();
     // The worker's own counters (OCC calls, syncs, deliveries) for Prometheus, with health probes.
-    let metrics = match metrics_listen.filter(|l| !l.is_empty()) {
+    let metrics = match metrics_listen {
         Some(listen) => {
-            let listener = std::net::TcpListener::bind(&listen).with_context(|| format!("binding {listen}"))?;
+            let listener = std::net::TcpListener::bind(listen).with_context(|| format!("binding {listen}"))?;
             let http = server::metrics_server(&services, listener)?;
             let handle = http.handle();
             tokio::spawn(http);

@@ -38,23 +38,23 @@ pub struct Services {
 
 impl Services {
     pub fn new(config: Config, pool: PgPool, keys: MasterKeys) -> anyhow::Result<Self> {
-        let policy = Policy { allow_insecure: config.raw.allow_insecure_store_urls };
+        let policy = Policy { allow_insecure: config.stores.allow_insecure_urls };
         if policy.allow_insecure {
             tracing::warn!(
                 "STORELINK_ALLOW_INSECURE_STORE_URLS is set: store URLs may be plain http and private addresses (development only)"
             );
         }
         let occ = OccClient::new(
-            OccConfig { request_timeout: Config::secs(config.raw.occ_request_timeout_secs), ..OccConfig::default() },
+            OccConfig { request_timeout: config.stores.request_timeout, ..OccConfig::default() },
             policy,
         )?;
         let vault = Vault::new(pool.clone(), keys.clone());
-        let mut registrar_config = RegistrarConfig::new(config.public_url.clone());
-        registrar_config.slot_map = config.slot_map.clone();
-        registrar_config.retry_base = Config::secs(config.raw.slot_retry_base_secs);
-        registrar_config.retry_cap = Config::secs(config.raw.slot_retry_cap_secs);
-        registrar_config.retry_poll = Config::secs(config.raw.slot_retry_poll_secs);
-        registrar_config.pending_stale_after = Config::secs(config.raw.slot_pending_stale_secs);
+        let mut registrar_config = RegistrarConfig::new(config.http.public_url.clone());
+        registrar_config.slot_map = config.slots.map.clone();
+        registrar_config.retry_base = config.slots.retry_base;
+        registrar_config.retry_cap = config.slots.retry_cap;
+        registrar_config.retry_poll = config.slots.retry_poll;
+        registrar_config.pending_stale_after = config.slots.pending_stale_after;
         let registrar = Registrar::new(pool.clone(), occ.clone(), vault.clone(), registrar_config);
         let tokens = TokenCache::new(pool.clone(), occ.clone(), vault.clone(), TokenConfig::default());
         let queue = Queue::new(pool.clone()).with_any_status_kinds(&[storelink_partner_webhooks::KIND]);
@@ -75,15 +75,14 @@ impl Services {
 
     pub(crate) fn delivery_config(&self) -> DeliveryConfig {
         DeliveryConfig {
-            retry_schedule: self.config.webhook_retry_schedule.clone(),
-            disable_after: self.config.raw.webhook_disable_after,
-            timeout: Config::secs(self.config.raw.webhook_timeout_secs),
+            retry_schedule: self.config.webhooks.retry_schedule.clone(),
+            disable_after: self.config.webhooks.disable_after,
+            timeout: self.config.webhooks.timeout,
             ..DeliveryConfig::new(self.policy)
         }
     }
 
     pub(crate) fn onboarding(&self) -> Onboarding {
-        let secure = self.config.public_url.scheme() == "https";
         Onboarding {
             pipeline: Pipeline {
                 pool: self.pool.clone(),
@@ -95,10 +94,10 @@ impl Services {
                 policy: self.policy,
             },
             // Derived from the master keys so every web process accepts every other's forms.
-            csrf: Csrf::new(self.keys.derive_key(b"storelink/csrf/v1"), secure),
+            csrf: Csrf::new(self.keys.derive_key(b"storelink/csrf/v1"), self.config.http.secure()),
             limiters: Limiters::new(ConnectLimits {
-                per_client_per_minute: self.config.raw.connect_per_client_per_minute,
-                per_store_per_minute: self.config.raw.connect_per_store_per_minute,
+                per_client_per_minute: self.config.limits.connect_per_client_per_minute,
+                per_store_per_minute: self.config.limits.connect_per_store_per_minute,
             }),
         }
     }

@@ -100,8 +100,9 @@ async fn token_probe_process() {
     let callers: usize = std::env::var("PROBE_CALLERS").expect("PROBE_CALLERS").parse().expect("callers");
     let config = storelink::config::Config::load(None).expect("config");
     let keys = storelink::keys::load(&config).expect("keys");
-    let pool =
-        storelink_core::db::connect(config.raw.database_url.as_deref().expect("DATABASE_URL"), 10).await.expect("pool");
+    let pool = storelink_core::db::connect(config.database.url.as_ref().expect("DATABASE_URL").expose_secret(), 10)
+        .await
+        .expect("pool");
     let services = storelink::server::Services::new(config, pool, keys).expect("services");
     let sessions = futures::future::join_all((0..callers).map(|_| services.tokens.session(merchant))).await;
     let tokens: std::collections::HashSet<String> =

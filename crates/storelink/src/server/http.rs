@@ -3,7 +3,6 @@
 
 use super::Services;
 use super::metrics::{count_requests, prometheus};
-use crate::config::Config;
 use actix_web::HttpMessage;
 use actix_web::body::MessageBody;
 use actix_web::dev::Server;
@@ -29,7 +28,7 @@ pub fn http_server(services: &Services, listener: TcpListener, demo: bool) -> st
     prometheus();
     let onboarding = web::Data::new(services.onboarding());
     let pool = web::Data::new(services.pool.clone());
-    let proxies = web::Data::new(services.config.trusted_proxies.clone());
+    let proxies = web::Data::new(services.config.http.trusted_proxies.clone());
     let inbound = Inbound {
         pool: services.pool.clone(),
         vault: services.vault.clone(),
@@ -37,25 +36,24 @@ pub fn http_server(services: &Services, listener: TcpListener, demo: bool) -> st
         lookups: Lookups::listening(services.pool.clone()),
         batcher: Batcher::start(services.pool.clone(), services.queue.clone()),
     };
-    let issuer = services.config.public_url.as_str().trim_end_matches('/').to_owned();
+    let issuer = services.config.http.public_url.as_str().trim_end_matches('/').to_owned();
     let partner_api = PartnerApi {
         pool: services.pool.clone(),
         tokens: TokenIssuer::new(services.keys.clone(), issuer),
         endpoints: Endpoints::new(services.pool.clone(), services.keys.clone(), services.policy),
-        secret_overlap: Config::secs(services.config.raw.webhook_secret_overlap_secs),
+        secret_overlap: services.config.webhooks.secret_overlap,
         occ: services.occ.clone(),
         sessions: services.tokens.clone(),
         vault: services.vault.clone(),
         policy: services.policy,
         token_throttle: TokenThrottle::default(),
     };
-    let secure = services.config.public_url.scheme() == "https";
     let console = storelink_ops_console::Console::new(
         services.pool.clone(),
         services.ops(),
         services.keys.derive_key(b"storelink/ops-csrf/v1"),
-        secure,
-        services.config.raw.ops_logins_per_minute,
+        services.config.http.secure(),
+        services.config.limits.ops_logins_per_minute,
     );
     let server = HttpServer::new(move || {
         let app = App::new()

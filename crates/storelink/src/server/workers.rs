@@ -2,7 +2,6 @@
 //! that runs it), the inbound safety net and the retention sweep.
 
 use super::Services;
-use crate::config::Config;
 use sqlx::PgPool;
 use std::time::Duration;
 use storelink_core::SyncKind;
@@ -31,11 +30,15 @@ pub async fn run_workers(services: Services, shutdown: CancellationToken) {
     };
     let kinds = JobHandlers::kinds();
     let config = WorkerConfig {
-        concurrency: services.config.raw.worker_concurrency,
-        lease: Config::secs(services.config.raw.job_lease_secs),
-        heartbeat: Config::secs(services.config.raw.job_heartbeat_secs),
-        slice: Config::secs(services.config.raw.job_slice_secs),
-        schedules: if services.config.raw.schedule_syncs { storelink_sync::default_schedules() } else { Vec::new() },
+        concurrency: services.config.workers.concurrency,
+        lease: services.config.workers.lease,
+        heartbeat: services.config.workers.heartbeat,
+        slice: services.config.workers.slice,
+        schedules: if services.config.workers.schedule_syncs {
+            storelink_sync::default_schedules()
+        } else {
+            Vec::new()
+        },
         ..WorkerConfig::new(kinds)
     };
     let sync = Worker::new(services.queue.clone(), handler, config).run(shutdown.clone());
@@ -50,7 +53,7 @@ pub async fn run_workers(services: Services, shutdown: CancellationToken) {
 /// Hourly (first a minute after start), delete what is older than `STORELINK_RETENTION_DAYS`.
 /// Several worker processes may sweep at once: each skips the rows another holds.
 async fn retention_loop(services: Services, shutdown: CancellationToken) {
-    let keep = Duration::from_secs(u64::from(services.config.raw.retention_days) * 86_400);
+    let keep = services.config.workers.retention;
     let start = tokio::time::Instant::now() + Duration::from_secs(60);
     let mut tick = tokio::time::interval_at(start, Duration::from_secs(3600));
     loop {

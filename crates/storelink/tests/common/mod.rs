@@ -176,10 +176,9 @@ impl TestApp {
         self.handle.stop(false).await;
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let mut raw = self.services.config.raw.clone();
-        raw.listen = addr.to_string();
-        raw.public_url = format!("http://{addr}");
-        let config = Config::validate(raw).expect("config");
+        let mut config = self.services.config.clone();
+        config.http.listen = addr;
+        config.http.public_url = format!("http://{addr}").parse().expect("url");
         let services = Services::new(config, self.db.pool.clone(), self.services.keys.clone()).expect("services");
         let (handle, shutdown) = start(&services, listener).await;
         self.base = format!("http://{addr}");

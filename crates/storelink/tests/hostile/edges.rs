@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use secrecy::{ExposeSecret, SecretString};
+use storelink_netguard::TrustedProxies;
 use storelink_ops_console::users::{self, Role};
 
 use crate::common::{self, AppOptions, TestApp, spawn_app, spawn_app_with, wait_for};
@@ -37,7 +38,7 @@ fn client_from(source: &str) -> reqwest::Client {
 /// The app restarted with `STORELINK_TRUSTED_PROXIES` set.
 async fn behind_proxy(opts: AppOptions, proxies: &str) -> TestApp {
     let mut app = spawn_app_with(opts).await;
-    app.services.config.raw.trusted_proxies = proxies.into();
+    app.services.config.http.trusted_proxies = TrustedProxies::parse(proxies).expect("proxies");
     app.restart().await;
     app
 }
@@ -315,12 +316,11 @@ async fn the_connect_form_never_adopts_a_csrf_cookie_the_browser_sent() {
 #[tokio::test]
 async fn under_https_the_csrf_cookie_is_host_prefixed() {
     let app = spawn_app().await;
-    let mut raw = app.services.config.raw.clone();
+    let mut config = app.services.config.clone();
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
-    raw.listen = addr.to_string();
-    raw.public_url = "https://storelink.example".into();
-    let config = storelink::config::Config::validate(raw).expect("config");
+    config.http.listen = addr;
+    config.http.public_url = "https://storelink.example".parse().expect("url");
     let services =
         storelink::server::Services::new(config, app.db.pool.clone(), app.services.keys.clone()).expect("services");
     let server = storelink::server::http_server(&services, listener, false).expect("server");

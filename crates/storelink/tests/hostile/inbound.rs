@@ -282,10 +282,9 @@ async fn an_empty_webhook_secret_fails_the_slot_and_signs_nothing() {
 async fn second_server(app: &TestApp) -> (String, actix_web::dev::ServerHandle) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let mut raw = app.services.config.raw.clone();
-    raw.listen = addr.to_string();
-    raw.public_url = format!("http://{addr}");
-    let config = storelink::config::Config::validate(raw).expect("config");
+    let mut config = app.services.config.clone();
+    config.http.listen = addr;
+    config.http.public_url = format!("http://{addr}").parse().expect("url");
     let pool = storelink_core::db::connect(&app.db.url, 5).await.expect("pool");
     let services = storelink::server::Services::new(config, pool, app.services.keys.clone()).expect("services");
     let server = storelink::server::http_server(&services, listener, false).expect("server");
