@@ -46,6 +46,11 @@ impl std::str::FromStr for Mode {
 #[error("unknown job mode {0:?}")]
 pub struct UnknownMode(pub String);
 
+/// A job state this build does not know.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown job state {0:?}")]
+pub struct UnknownState(pub String);
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
@@ -69,14 +74,17 @@ impl JobState {
         }
     }
 
-    pub(crate) fn parse(s: &str) -> Self {
+    /// No default: a state this build does not know (a newer release's, a hand-edited row) is an
+    /// error, never silently `queued` (which would make a finished job look runnable).
+    pub fn parse(s: &str) -> Result<Self, UnknownState> {
         match s {
-            "running" => JobState::Running,
-            "paused" => JobState::Paused,
-            "succeeded" => JobState::Succeeded,
-            "dead" => JobState::Dead,
-            "cancelled" => JobState::Cancelled,
-            _ => JobState::Queued,
+            "queued" => Ok(JobState::Queued),
+            "running" => Ok(JobState::Running),
+            "paused" => Ok(JobState::Paused),
+            "succeeded" => Ok(JobState::Succeeded),
+            "dead" => Ok(JobState::Dead),
+            "cancelled" => Ok(JobState::Cancelled),
+            other => Err(UnknownState(other.to_owned())),
         }
     }
 
@@ -121,7 +129,7 @@ pub(crate) type JobRow = (
     Option<String>,
 );
 
-/// A row whose mode this build does not know is an error naming the job, not a guessed mode.
+/// A row whose mode or state this build does not know is an error naming the job, not a guess.
 pub(crate) fn from_row(row: JobRow) -> Result<Job, JobError> {
     let (
         merchant_id,
@@ -144,7 +152,7 @@ pub(crate) fn from_row(row: JobRow) -> Result<Job, JobError> {
         job_id,
         kind,
         mode,
-        state: JobState::parse(&state),
+        state: JobState::parse(&state).map_err(|UnknownState(state)| JobError::UnknownState { job_id, state })?,
         attempts,
         max_attempts,
         slices,

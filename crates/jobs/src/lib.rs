@@ -9,7 +9,7 @@ mod queue;
 mod schedule;
 mod worker;
 
-pub use job::{Job, JobState, Mode, UnknownMode};
+pub use job::{Job, JobState, Mode, UnknownMode, UnknownState};
 pub use lease::{Lease, LeaseLost, LeaseVerifyError};
 pub use queue::{JobError, KindCounts, Queue, RetryPolicy};
 pub use schedule::{Schedule, enqueue_due};

@@ -19,6 +19,9 @@ pub enum JobError {
     /// The row names a mode this build cannot run. A claimed one is dead-lettered on the spot.
     #[error("job {job_id} has an unknown mode {mode:?}")]
     UnknownMode { job_id: i64, mode: String },
+    /// The row is in a state this build does not know (a newer release's).
+    #[error("job {job_id} has an unknown state {state:?}")]
+    UnknownState { job_id: i64, state: String },
 }
 
 /// Backoff between failed attempts: base * 2^(attempt-1), capped, with +-20% jitter.

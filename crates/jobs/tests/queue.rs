@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use storelink_core::MerchantId;
 use storelink_jobs::{
-    Handler, Job, JobContext, JobError, JobState, Mode, Outcome, Queue, RetryPolicy, Schedule, UnknownMode, Worker,
-    WorkerConfig, enqueue_due,
+    Handler, Job, JobContext, JobError, JobState, Mode, Outcome, Queue, RetryPolicy, Schedule, UnknownMode,
+    UnknownState, Worker, WorkerConfig, enqueue_due,
 };
 use storelink_tenants::{MerchantStatus, NewPartner, merchants, partners};
 use storelink_testkit::{TestDb, test_db};
@@ -129,6 +129,33 @@ fn modes_parse_without_a_default() {
     }
     for bad in ["repair", "Full", ""] {
         assert_eq!(Mode::parse(bad), Err(UnknownMode(bad.to_owned())), "{bad:?} is no mode");
+    }
+}
+
+#[test]
+fn states_parse_without_a_default() {
+    use JobState::*;
+    for state in [Queued, Running, Paused, Succeeded, Dead, Cancelled] {
+        assert_eq!(JobState::parse(state.as_str()), Ok(state));
+    }
+    for bad in ["retrying", "Queued", ""] {
+        assert_eq!(JobState::parse(bad), Err(UnknownState(bad.to_owned())), "{bad:?} is no state");
+    }
+}
+
+/// A row in a state this build does not know (a newer release wrote it) reads as an error naming
+/// the job, not as a queued job.
+#[tokio::test]
+async fn a_job_in_an_unknown_state_is_an_error_not_a_queued_job() {
+    let db = test_db().await;
+    let m = merchants_in(&db, 1).await[0];
+    let q = Queue::new(db.pool.clone());
+    sqlx::query("ALTER TABLE jobs DROP CONSTRAINT jobs_state_check").execute(&db.pool).await.expect("drop check");
+    let id = q.enqueue(m, "catalog", Mode::Full).await.expect("enqueue");
+    sqlx::query("UPDATE jobs SET state = 'retrying'").execute(&db.pool).await.expect("state");
+    match q.get(m, id).await {
+        Err(JobError::UnknownState { job_id, state }) => assert_eq!((job_id, state.as_str()), (id, "retrying")),
+        other => panic!("read a job of unknown state: {other:?}"),
     }
 }
 

@@ -96,7 +96,7 @@ impl From<storelink_jobs::JobError> for EndpointError {
         match e {
             storelink_jobs::JobError::Database(e) => EndpointError::Database(e),
             // Only from reading a job row back, which endpoints never do.
-            other @ storelink_jobs::JobError::UnknownMode { .. } => {
+            other @ (storelink_jobs::JobError::UnknownMode { .. } | storelink_jobs::JobError::UnknownState { .. }) => {
                 EndpointError::Database(sqlx::Error::Decode(Box::new(other)))
             }
         }
