@@ -235,6 +235,12 @@ pub async fn prune(pool: &sqlx::PgPool, older_than: std::time::Duration) -> Resu
     storelink_core::db::delete_in_batches(pool, "inbound_events", condition, older_than).await
 }
 
+/// A purging revoke: deletes every delivery of the merchant, in the caller's transaction.
+pub async fn purge_merchant(conn: &mut PgConnection, merchant: MerchantId) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM inbound_events WHERE merchant_id = $1").bind(merchant).execute(conn).await?;
+    Ok(done.rows_affected())
+}
+
 /// Serde reads a struct from an array too (by position), so the shape is checked first.
 fn is_object(raw: &[u8]) -> bool {
     raw.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')

@@ -342,13 +342,24 @@ impl Queue {
 
     /// Cancel every live job of the merchant, running ones included (their lease checks then fail).
     pub async fn cancel_merchant(&self, merchant: MerchantId) -> Result<u64, JobError> {
+        Self::cancel_merchant_in(&self.pool, merchant, None).await
+    }
+
+    /// `cancel_merchant` on any executor, e.g. inside the caller's transaction; `reason` becomes the
+    /// jobs' `last_error`.
+    pub async fn cancel_merchant_in(
+        conn: impl PgExecutor<'_>,
+        merchant: MerchantId,
+        reason: Option<&str>,
+    ) -> Result<u64, JobError> {
         let done = sqlx::query(
             "UPDATE jobs SET state = 'cancelled', lease_token = NULL, lease_expires_at = NULL, finished_at = now(),
-                    updated_at = now()
+                    last_error = COALESCE($2, last_error), updated_at = now()
              WHERE merchant_id = $1 AND state IN ('queued', 'running', 'paused')",
         )
         .bind(merchant)
-        .execute(&self.pool)
+        .bind(reason)
+        .execute(conn)
         .await?;
         Ok(done.rows_affected())
     }

@@ -9,7 +9,7 @@ use storelink_core::{MerchantId, OCC_APP_KEY_PURPOSE, SyncKind};
 use storelink_jobs::{Mode, Queue};
 use storelink_occ::{OccClient, OccError};
 use storelink_registrar::Registrar;
-use storelink_tenants::{Merchant, MerchantStatus, events, merchants};
+use storelink_tenants::{Merchant, MerchantStatus, RowLock, events, merchants};
 use storelink_token_cache::TokenCache;
 use storelink_vault::Vault;
 use url::Url;
@@ -19,20 +19,6 @@ use crate::audit::{self, Actor};
 
 /// How long revoke waits for OCC to drop our webhook URLs before going on without it.
 const UNREGISTER_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// Synced tables a purging revoke empties.
-const SYNCED_TABLES: [&str; 10] = [
-    "products",
-    "skus",
-    "inventory",
-    "shipping_methods",
-    "orders",
-    "shipments",
-    "returns",
-    "change_events",
-    "inbound_events",
-    "sync_state",
-];
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {
@@ -169,36 +155,21 @@ impl Ops {
         // NO KEY UPDATE, not UPDATE: a job committing rows that reference the merchant (its foreign keys
         // take KEY SHARE) while holding its own job row, which the cancel below waits for, would
         // otherwise deadlock with this revoke.
-        let was_revoked: bool =
-            sqlx::query_scalar("SELECT status = 'revoked' FROM merchants WHERE merchant_id = $1 FOR NO KEY UPDATE")
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?;
-        let cancelled = sqlx::query(
-            "UPDATE jobs SET state = 'cancelled', finished_at = now(), lease_token = NULL, lease_expires_at = NULL,
-                    last_error = 'merchant revoked', updated_at = now()
-             WHERE merchant_id = $1 AND state IN ('queued', 'running', 'paused')",
-        )
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let status = merchants::lock_status(&mut *tx, id, RowLock::NoKeyUpdate).await.map_err(internal)?;
+        let was_revoked = status.ok_or(OpsError::NotFound)? == MerchantStatus::Revoked;
+        let cancelled = Queue::cancel_merchant_in(&mut *tx, id, Some("merchant revoked")).await.map_err(internal)?;
         if !was_revoked {
-            sqlx::query("UPDATE merchants SET status = 'revoked', updated_at = now() WHERE merchant_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            merchants::set_status_in(&mut *tx, id, MerchantStatus::Revoked).await.map_err(internal)?;
             // After the cancel above, so the outbox trigger's `deliver` job survives to tell the partner.
             events::record(&mut *tx, id, events::REVOKED, json!({"reason": "revoked by ops"}))
                 .await
                 .map_err(internal)?;
         }
-        sqlx::query("DELETE FROM occ_tokens WHERE merchant_id = $1").bind(id).execute(&mut *tx).await?;
+        storelink_token_cache::forget_timing(&mut *tx, id).await.map_err(internal)?;
         self.vault.shred_with(&mut *tx, id).await.map_err(internal)?;
         if purge {
-            for table in SYNCED_TABLES {
-                sqlx::query(&format!("DELETE FROM {table} WHERE merchant_id = $1")).bind(id).execute(&mut *tx).await?;
-            }
+            storelink_sync::purge_merchant(&mut *tx, id).await?;
+            storelink_inbound::purge_merchant(&mut *tx, id).await?;
         } else {
             // Kept as history, but never processed: nothing may pick them up again.
             storelink_inbound::settle_revoked(&mut *tx, id).await?;
@@ -266,7 +237,7 @@ impl Ops {
             .seal_with(&mut *tx, id, OCC_APP_KEY_PURPOSE, secrecy::ExposeSecret::expose_secret(&new_key).as_bytes())
             .await
             .map_err(|e| OpsError::Internal(e.to_string()))?;
-        sqlx::query("DELETE FROM occ_tokens WHERE merchant_id = $1").bind(id).execute(&mut *tx).await?;
+        storelink_token_cache::forget_timing(&mut *tx, id).await.map_err(internal)?;
         merchants::set_status_in(&mut *tx, id, MerchantStatus::Active).await.map_err(internal)?;
         let jobs_resumed = Queue::resume_merchant_in(&mut *tx, id).await.map_err(internal)?;
         Ok(RotateReport { slots_registered, jobs_resumed })

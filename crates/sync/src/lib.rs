@@ -41,6 +41,31 @@ pub async fn prune_changes(pool: &sqlx::PgPool, older_than: Duration) -> Result<
     storelink_core::db::delete_in_batches(pool, "change_events", condition, older_than).await
 }
 
+/// A purging revoke: deletes every row this crate keeps for the merchant (its synced copy, its
+/// change events and its sync state), in the caller's transaction. Returns the rows deleted.
+pub async fn purge_merchant(
+    conn: &mut sqlx::PgConnection,
+    merchant: storelink_core::MerchantId,
+) -> Result<u64, sqlx::Error> {
+    const TABLES: [&str; 9] = [
+        "products",
+        "skus",
+        "inventory",
+        "shipping_methods",
+        "orders",
+        "shipments",
+        "returns",
+        "change_events",
+        "sync_state",
+    ];
+    let mut deleted = 0;
+    for table in TABLES {
+        let sql = format!("DELETE FROM {table} WHERE merchant_id = $1");
+        deleted += sqlx::query(&sql).bind(merchant).execute(&mut *conn).await?.rows_affected();
+    }
+    Ok(deleted)
+}
+
 /// The job kinds this crate handles.
 pub fn kinds() -> Vec<String> {
     SyncKind::ALL.iter().map(|k| k.as_str().to_owned()).collect()

@@ -83,7 +83,14 @@ pub(crate) async fn expire_if_current(pool: &PgPool, merchant: MerchantId, hash:
 }
 
 pub(crate) async fn forget(pool: &PgPool, vault: &Vault, merchant: MerchantId) -> Result<(), TokenError> {
-    sqlx::query("DELETE FROM occ_tokens WHERE merchant_id = $1").bind(merchant).execute(pool).await?;
+    forget_timing(pool, merchant).await?;
     vault.delete_secret(merchant, ACCESS_TOKEN_PURPOSE).await?;
+    Ok(())
+}
+
+/// Deletes the merchant's row: every process then logs in afresh (its cached token is no longer
+/// current), once the caller's transaction commits.
+pub async fn forget_timing(conn: impl sqlx::PgExecutor<'_>, merchant: MerchantId) -> Result<(), TokenError> {
+    sqlx::query("DELETE FROM occ_tokens WHERE merchant_id = $1").bind(merchant).execute(conn).await?;
     Ok(())
 }
