@@ -105,6 +105,13 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+impl From<storelink_tenants::TenantError> for ApiError {
+    fn from(e: storelink_tenants::TenantError) -> Self {
+        tracing::error!(error = %e, "partner API tenant lookup failed");
+        ApiError::Unavailable
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {

@@ -100,13 +100,10 @@ impl PartnerApi {
     /// The merchant, if it belongs to `partner`.
     pub(crate) async fn own_merchant(&self, partner: PartnerId, id: &str) -> Result<MerchantId, ApiError> {
         let id: MerchantId = id.parse().map_err(|_| ApiError::NotFound)?;
-        let found: Option<MerchantId> =
-            sqlx::query_scalar("SELECT merchant_id FROM merchants WHERE merchant_id = $1 AND partner_id = $2")
-                .bind(id)
-                .bind(partner)
-                .fetch_optional(&self.pool)
-                .await?;
-        found.ok_or(ApiError::NotFound)
+        match storelink_tenants::merchants::belongs_to(&self.pool, id, partner).await? {
+            true => Ok(id),
+            false => Err(ApiError::NotFound),
+        }
     }
 }
 

@@ -94,6 +94,17 @@ pub async fn get(pool: &PgPool, merchant_id: MerchantId) -> Result<Option<Mercha
     Ok(row.map(from_row))
 }
 
+/// Whether the merchant exists and belongs to `partner` (every partner API request asks).
+pub async fn belongs_to(pool: &PgPool, merchant_id: MerchantId, partner_id: PartnerId) -> Result<bool, TenantError> {
+    let found =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM merchants WHERE merchant_id = $1 AND partner_id = $2)")
+            .bind(merchant_id)
+            .bind(partner_id)
+            .fetch_one(pool)
+            .await?;
+    Ok(found)
+}
+
 pub async fn list(pool: &PgPool, limit: i64) -> Result<Vec<Merchant>, TenantError> {
     let rows = sqlx::query_as::<_, MerchantRow>(&format!(
         "SELECT {COLUMNS} FROM merchants ORDER BY created_at DESC, merchant_id LIMIT $1"
