@@ -241,6 +241,27 @@ pub async fn purge_merchant(conn: &mut PgConnection, merchant: MerchantId) -> Re
     Ok(done.rows_affected())
 }
 
+/// A stored delivery as ops see it (not its body).
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct RecentDelivery {
+    pub received_at: chrono::DateTime<chrono::Utc>,
+    pub slot: String,
+    pub processed_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub last_error: Option<String>,
+}
+
+/// The merchant's latest `limit` deliveries, newest first.
+pub async fn recent(pool: &sqlx::PgPool, merchant: MerchantId, limit: i64) -> Result<Vec<RecentDelivery>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT received_at, slot, processed_at, last_error FROM inbound_events WHERE merchant_id = $1
+         ORDER BY event_id DESC LIMIT $2",
+    )
+    .bind(merchant)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
 /// Serde reads a struct from an array too (by position), so the shape is checked first.
 fn is_object(raw: &[u8]) -> bool {
     raw.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')

@@ -6,6 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
+use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde::Deserialize;
 use sqlx::PgPool;
@@ -228,34 +229,92 @@ async fn tenants(console: web::Data<Console>, req: HttpRequest, q: web::Query<Li
     )
 }
 
-/// Rows of one query as text cells, for a section of the tenant page.
-async fn section(
-    pool: &PgPool,
-    merchant: MerchantId,
-    title: &'static str,
-    headers: Vec<&'static str>,
-    sql: &str,
-) -> Result<Section, sqlx::Error> {
-    let rows: Vec<(serde_json::Value,)> = sqlx::query_as(sql).bind(merchant).fetch_all(pool).await?;
-    let lines = rows
-        .into_iter()
-        .map(|(row,)| Line {
-            cells: row
-                .as_array()
-                .map(|cells| {
-                    cells
-                        .iter()
-                        .map(|c| match c {
-                            serde_json::Value::String(s) => s.clone(),
-                            serde_json::Value::Null => String::new(),
-                            other => other.to_string(),
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-        })
-        .collect();
-    Ok(Section { title, headers, lines })
+/// A section of the tenant page: a title, column headers and rows of text cells.
+fn section(title: &'static str, headers: &[&'static str], rows: impl IntoIterator<Item = Vec<String>>) -> Section {
+    let lines = rows.into_iter().map(|cells| Line { cells }).collect();
+    Section { title, headers: headers.to_vec(), lines }
+}
+
+/// A time as the page shows it (UTC), or nothing.
+fn when(at: Option<DateTime<Utc>>, format: &str) -> String {
+    at.map(|t| t.format(format).to_string()).unwrap_or_default()
+}
+
+const MINUTE: &str = "%Y-%m-%d %H:%M";
+const SECOND: &str = "%Y-%m-%d %H:%M:%S";
+
+/// The tenant page's sections, each read through the crate that owns its table.
+async fn sections(pool: &PgPool, merchant: MerchantId) -> Result<Vec<Section>, String> {
+    let text = |e: &dyn std::fmt::Display| e.to_string();
+    let checks = storelink_tenants::checks::list(pool, merchant).await.map_err(|e| text(&e))?;
+    let slots = storelink_registrar::list_slots(pool, merchant).await.map_err(|e| text(&e))?;
+    let token = storelink_token_cache::status(pool, merchant).await.map_err(|e| text(&e))?;
+    let syncs = storelink_sync::status(pool, Some(merchant)).await.map_err(|e| text(&e))?;
+    let inbound = storelink_inbound::recent(pool, merchant, 20).await.map_err(|e| text(&e))?;
+    let deliveries = storelink_partner_webhooks::merchant_deliveries(pool, merchant, 20).await.map_err(|e| text(&e))?;
+    let audit = storelink_ops::recent(pool, Some(merchant), 50).await.map_err(|e| text(&e))?;
+    let or_empty = |value: Option<String>| value.unwrap_or_default();
+    Ok(vec![
+        section(
+            "Connection checklist",
+            &["Check", "OK", "Detail", "When"],
+            checks.into_iter().map(|(c, at)| vec![c.name, c.ok.to_string(), c.detail, when(Some(at), MINUTE)]),
+        ),
+        section(
+            "Webhook slots",
+            &["Slot", "Status", "Attempts", "Last error"],
+            slots.into_iter().map(|s| {
+                vec![s.slot.to_string(), s.status.as_str().to_owned(), s.attempts.to_string(), or_empty(s.last_error)]
+            }),
+        ),
+        section(
+            "OCC token",
+            &["Valid until", "Logins", "Last login"],
+            token.map(|t| vec![when(t.expires_at, SECOND), t.logins.to_string(), when(t.last_login_at, SECOND)]),
+        ),
+        section(
+            "Syncs",
+            &["Kind", "State", "Items", "Total", "Last success", "Last error"],
+            syncs.into_iter().map(|s| {
+                let total = s.items_total.map(|n| n.to_string());
+                vec![
+                    s.kind,
+                    s.state,
+                    s.items_done.to_string(),
+                    or_empty(total),
+                    when(s.last_success_at, MINUTE),
+                    or_empty(s.last_error),
+                ]
+            }),
+        ),
+        section(
+            "Recent inbound webhooks",
+            &["Received", "Slot", "Processed", "Error"],
+            inbound.into_iter().map(|d| {
+                vec![
+                    when(Some(d.received_at), SECOND),
+                    d.slot,
+                    when(d.processed_at, "%H:%M:%S"),
+                    or_empty(d.last_error),
+                ]
+            }),
+        ),
+        section(
+            "Recent partner deliveries",
+            &["Event", "State", "Attempts", "Last status", "Last error"],
+            deliveries.into_iter().map(|d| {
+                let status = d.last_status.map(|s| s.to_string());
+                vec![d.event_type, d.state, d.attempts.to_string(), or_empty(status), or_empty(d.last_error)]
+            }),
+        ),
+        section(
+            "Audit trail",
+            &["When", "Who", "From", "Action", "Outcome", "Detail"],
+            audit
+                .into_iter()
+                .map(|a| vec![when(Some(a.at), SECOND), a.actor, a.source, a.action, a.outcome, a.detail.to_string()]),
+        ),
+    ])
 }
 
 async fn tenant_page(
@@ -270,51 +329,10 @@ async fn tenant_page(
         Ok(None) => return message(StatusCode::NOT_FOUND, "Not found", "There is no such tenant."),
         Err(e) => return internal(&e.to_string()),
     };
-    let pool = &console.pool;
-    let specs: [(&'static str, Vec<&'static str>, &str); 7] = [
-        (
-            "Connection checklist",
-            vec!["Check", "OK", "Detail", "When"],
-            "SELECT jsonb_build_array(check_name, ok, detail, to_char(checked_at, 'YYYY-MM-DD HH24:MI')) FROM merchant_checks WHERE merchant_id = $1 ORDER BY check_name",
-        ),
-        (
-            "Webhook slots",
-            vec!["Slot", "Status", "Attempts", "Last error"],
-            "SELECT jsonb_build_array(slot, status, attempts, last_error) FROM webhook_slots WHERE merchant_id = $1 ORDER BY slot",
-        ),
-        (
-            "OCC token",
-            vec!["Valid until", "Logins", "Last login"],
-            "SELECT jsonb_build_array(to_char(expires_at, 'YYYY-MM-DD HH24:MI:SS'), logins, to_char(last_login_at, 'YYYY-MM-DD HH24:MI:SS')) FROM occ_tokens WHERE merchant_id = $1",
-        ),
-        (
-            "Syncs",
-            vec!["Kind", "State", "Items", "Total", "Last success", "Last error"],
-            "SELECT jsonb_build_array(kind, state, items_done, items_total, to_char(last_success_at, 'YYYY-MM-DD HH24:MI'), last_error) FROM sync_state WHERE merchant_id = $1 ORDER BY kind",
-        ),
-        (
-            "Recent inbound webhooks",
-            vec!["Received", "Slot", "Processed", "Error"],
-            "SELECT jsonb_build_array(to_char(received_at, 'YYYY-MM-DD HH24:MI:SS'), slot, to_char(processed_at, 'HH24:MI:SS'), last_error) FROM inbound_events WHERE merchant_id = $1 ORDER BY event_id DESC LIMIT 20",
-        ),
-        (
-            "Recent partner deliveries",
-            vec!["Event", "State", "Attempts", "Last status", "Last error"],
-            "SELECT jsonb_build_array(e.type, d.state, d.attempts, d.last_status, d.last_error) FROM partner_deliveries d JOIN partner_events e ON e.merchant_id = d.merchant_id AND e.event_id = d.event_id WHERE d.merchant_id = $1 ORDER BY d.delivery_id DESC LIMIT 20",
-        ),
-        (
-            "Audit trail",
-            vec!["When", "Who", "From", "Action", "Outcome", "Detail"],
-            "SELECT jsonb_build_array(to_char(at, 'YYYY-MM-DD HH24:MI:SS'), actor, source, action, outcome, detail::text) FROM audit_log WHERE merchant_id = $1 ORDER BY audit_id DESC LIMIT 50",
-        ),
-    ];
-    let mut sections = Vec::with_capacity(specs.len());
-    for (title, headers, sql) in specs {
-        match section(pool, merchant, title, headers, sql).await {
-            Ok(s) => sections.push(s),
-            Err(e) => return internal(&e.to_string()),
-        }
-    }
+    let sections = match sections(&console.pool, merchant).await {
+        Ok(sections) => sections,
+        Err(e) => return internal(&e),
+    };
     render(
         StatusCode::OK,
         &TenantPage {

@@ -327,6 +327,33 @@ pub async fn pending_deliveries(pool: &PgPool) -> Result<i64, sqlx::Error> {
     .await
 }
 
+/// A delivery of one of the merchant's events, as ops see it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct MerchantDelivery {
+    pub event_type: String,
+    pub state: String,
+    pub attempts: i32,
+    pub last_status: Option<i32>,
+    pub last_error: Option<String>,
+}
+
+/// The latest `limit` deliveries of the merchant's events, to any endpoint, newest first.
+pub async fn merchant_deliveries(
+    pool: &PgPool,
+    merchant: MerchantId,
+    limit: i64,
+) -> Result<Vec<MerchantDelivery>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT e.type AS event_type, d.state, d.attempts, d.last_status, d.last_error
+         FROM partner_deliveries d JOIN partner_events e ON e.merchant_id = d.merchant_id AND e.event_id = d.event_id
+         WHERE d.merchant_id = $1 ORDER BY d.delivery_id DESC LIMIT $2",
+    )
+    .bind(merchant)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
 /// A delivery failure in words for the log (the URL is the partner's own; no secret is in it).
 fn describe(e: &reqwest::Error) -> String {
     let mut source: Option<&dyn std::error::Error> = Some(e);

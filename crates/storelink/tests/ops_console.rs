@@ -68,6 +68,10 @@ async fn console_login_roles_csrf_and_audited_actions() {
     {
         assert!(tenant.contains(heading), "{heading}");
     }
+    // The sections' rows come from the crates that own them: slots, syncs, the connect's checks.
+    for cell in ["<td>order-submit</td>", "<td>catalog</td>", "<td>shipping_methods</td><td>true</td>"] {
+        assert!(tenant.contains(cell), "the tenant page lacks {cell}:\n{tenant}");
+    }
     assert!(!tenant.contains(&app.key), "no secrets on the page");
     // Every action form posts to an OpsAction, and every OpsAction has its form.
     let prefix = format!("action=\"/ops/tenants/{merchant}/");
@@ -92,6 +96,7 @@ async fn console_login_roles_csrf_and_audited_actions() {
     let (status, paused) = post(&app, &admin, &pause, &[("csrf_token", &admin_csrf)]).await;
     assert_eq!(status, 200, "{paused}");
     assert!(paused.contains("id=\"tenant-status\">paused<"));
+    assert!(paused.contains("<td>pause</td><td>ok</td>"), "the audit trail shows it");
     let (status, resync) =
         post(&app, &admin, &format!("/ops/tenants/{merchant}/resync_inventory"), &[("csrf_token", &admin_csrf)]).await;
     assert_eq!(status, 200, "{resync}");

@@ -22,7 +22,7 @@ use storelink_vault::Vault;
 use url::Url;
 
 pub use error::TokenError;
-pub use store::forget_timing;
+pub use store::{TokenStatus, forget_timing, status};
 
 /// Vault purpose under which the current access token is sealed.
 pub const ACCESS_TOKEN_PURPOSE: &str = "occ-access-token";

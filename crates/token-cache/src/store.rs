@@ -94,3 +94,21 @@ pub async fn forget_timing(conn: impl sqlx::PgExecutor<'_>, merchant: MerchantId
     sqlx::query("DELETE FROM occ_tokens WHERE merchant_id = $1").bind(merchant).execute(conn).await?;
     Ok(())
 }
+
+/// The shared token as ops see it (no secret): when it expires, how many logins it took so far, and
+/// when the last one was.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct TokenStatus {
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub logins: i64,
+    pub last_login_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The merchant's `TokenStatus`; None before its first login.
+pub async fn status(pool: &PgPool, merchant: MerchantId) -> Result<Option<TokenStatus>, TokenError> {
+    let status = sqlx::query_as("SELECT expires_at, logins, last_login_at FROM occ_tokens WHERE merchant_id = $1")
+        .bind(merchant)
+        .fetch_optional(pool)
+        .await?;
+    Ok(status)
+}
