@@ -13,11 +13,12 @@ use std::time::Duration;
 use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, PgPool, Postgres};
 use storelink_core::{MerchantId, Slot, TraceContext};
-use storelink_jobs::{JobError, Mode, Queue};
-use storelink_tenants::{MerchantStatus, RowLock, TenantError, merchants};
+use storelink_jobs::{Mode, Queue};
+use storelink_tenants::{MerchantStatus, RowLock, merchants};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::KIND;
+use crate::process::EnqueueError;
 
 const MAX_BATCH: usize = 256;
 const QUEUE: usize = 4096;
@@ -284,24 +285,13 @@ async fn wake(queue: &Queue, merchant: MerchantId) {
 /// row `FOR NO KEY UPDATE` while it cancels the merchant's jobs) either commits first, and is seen
 /// here, or waits for this job and then cancels it. Checked and inserted separately, a job enqueued
 /// as the revoke committed would stay queued for a merchant that never runs again.
-async fn enqueue_unless_revoked(queue: &Queue, merchant: MerchantId) -> Result<(), WakeError> {
+async fn enqueue_unless_revoked(queue: &Queue, merchant: MerchantId) -> Result<(), EnqueueError> {
     let mut tx = queue.pool().begin().await?;
     let status = merchants::lock_status(&mut tx, merchant, RowLock::Share).await?;
     if status.is_some_and(|s| s != MerchantStatus::Revoked) {
         Queue::enqueue_in(&mut tx, merchant, KIND, Mode::Incremental).await?;
     }
     Ok(tx.commit().await?)
-}
-
-/// Why a wake-up failed (it is logged; the safety net catches up).
-#[derive(Debug, thiserror::Error)]
-enum WakeError {
-    #[error(transparent)]
-    Jobs(#[from] JobError),
-    #[error(transparent)]
-    Tenants(#[from] TenantError),
-    #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
 }
 
 #[cfg(test)]

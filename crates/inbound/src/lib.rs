@@ -12,7 +12,7 @@ mod verify;
 
 pub use batch::Batcher;
 pub use lookup::{Lookups, STATUS_CHANNEL};
-pub use process::{Drained, InboundHandler, KIND, enqueue_stale, settle_revoked};
+pub use process::{Drained, EnqueueError, InboundHandler, KIND, enqueue_stale, settle_revoked};
 pub use routes::{Inbound, MAX_BODY};
 pub use store::{RecentDelivery, prune, purge_merchant, recent};
 pub use verify::{Secrets, VerifyError, verify};

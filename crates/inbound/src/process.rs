@@ -4,7 +4,8 @@
 use serde_json::Value;
 use sqlx::PgPool;
 use storelink_core::MerchantId;
-use storelink_jobs::{Handler, Job, JobContext, Mode, Outcome, Queue};
+use storelink_jobs::{Handler, Job, JobContext, JobError, Mode, Outcome, Queue};
+use storelink_tenants::{MerchantStatus, RowLock, TenantError, merchants};
 
 use crate::store;
 
@@ -150,49 +151,53 @@ pub(crate) fn return_request(value: &Value) -> Option<&Value> {
 /// dropped, as any later delivery is refused. Returns the merchants queued.
 ///
 /// Indexed whatever the number of merchants: the index of unprocessed deliveries gives the merchants
-/// that have some, and each one's status is one primary-key lookup (a subquery per merchant, which
-/// the planner cannot turn into a scan of `merchants`).
+/// that have some, and tenants looks their statuses up by primary key.
 pub async fn enqueue_stale(
     pool: &PgPool,
     queue: &Queue,
     older_than: std::time::Duration,
-) -> Result<usize, sqlx::Error> {
-    let waiting: Vec<(MerchantId, Option<String>)> = sqlx::query_as(
-        "SELECT e.merchant_id, (SELECT m.status FROM merchants m WHERE m.merchant_id = e.merchant_id)
-         FROM (SELECT DISTINCT merchant_id FROM inbound_events
-               WHERE processed_at IS NULL AND received_at < now() - make_interval(secs => $1)) e",
-    )
-    .bind(older_than.as_secs_f64())
-    .fetch_all(pool)
-    .await?;
-    let revoked: Vec<MerchantId> =
-        waiting.iter().filter(|(_, status)| status.as_deref() == Some("revoked")).map(|(m, _)| *m).collect();
+) -> Result<usize, EnqueueError> {
+    let waiting = store::waiting_merchants(pool, older_than).await?;
+    if waiting.is_empty() {
+        return Ok(0);
+    }
+    let statuses = merchants::statuses(pool, &waiting).await?;
+    let of = |wanted: MerchantStatus| -> Vec<MerchantId> {
+        statuses.iter().filter(|(_, status)| *status == wanted).map(|(m, _)| *m).collect()
+    };
+    let revoked = of(MerchantStatus::Revoked);
+    let mut dropped = 0;
+    for merchant in &revoked {
+        // Under the merchant's row lock: a reconnect meanwhile (the merchant active again) keeps them.
+        let mut tx = pool.begin().await?;
+        if merchants::lock_status(&mut tx, *merchant, RowLock::Share).await? == Some(MerchantStatus::Revoked) {
+            dropped += store::drop_unprocessed(&mut tx, *merchant, older_than).await?;
+        }
+        tx.commit().await?;
+    }
     if !revoked.is_empty() {
-        let dropped = sqlx::query(
-            "DELETE FROM inbound_events e
-             WHERE e.merchant_id = ANY($1) AND e.processed_at IS NULL
-               AND e.received_at < now() - make_interval(secs => $2)
-               AND EXISTS (SELECT 1 FROM merchants m WHERE m.merchant_id = e.merchant_id AND m.status = 'revoked')",
-        )
-        .bind(&revoked)
-        .bind(older_than.as_secs_f64())
-        .execute(pool)
-        .await?
-        .rows_affected();
         tracing::info!(
             deliveries = dropped,
             merchants = revoked.len(),
             "dropped deliveries stored for revoked merchants"
         );
     }
-    let active: Vec<MerchantId> =
-        waiting.iter().filter(|(_, status)| status.as_deref() == Some("active")).map(|(m, _)| *m).collect();
+    let active = of(MerchantStatus::Active);
     for merchant in &active {
-        if let Err(storelink_jobs::JobError::Database(e)) = queue.enqueue(*merchant, KIND, Mode::Incremental).await {
-            return Err(e);
-        }
+        queue.enqueue(*merchant, KIND, Mode::Incremental).await?;
     }
     Ok(active.len())
+}
+
+/// Why queueing an `inbound` job failed (logged; the next delivery or the safety net tries again).
+#[derive(Debug, thiserror::Error)]
+pub enum EnqueueError {
+    #[error(transparent)]
+    Jobs(#[from] JobError),
+    #[error(transparent)]
+    Tenants(#[from] TenantError),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
 }
 
 /// Settles a merchant's unprocessed deliveries as its revoke commits (in the revoke's transaction):

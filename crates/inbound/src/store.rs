@@ -235,6 +235,38 @@ pub async fn prune(pool: &sqlx::PgPool, older_than: std::time::Duration) -> Resu
     storelink_core::db::delete_in_batches(pool, "inbound_events", condition, older_than).await
 }
 
+/// Merchants with deliveries still unprocessed after `older_than` (from the index of unprocessed
+/// deliveries, whatever the number of merchants).
+pub(crate) async fn waiting_merchants(
+    pool: &sqlx::PgPool,
+    older_than: std::time::Duration,
+) -> Result<Vec<MerchantId>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT merchant_id FROM inbound_events
+         WHERE processed_at IS NULL AND received_at < now() - make_interval(secs => $1)",
+    )
+    .bind(older_than.as_secs_f64())
+    .fetch_all(pool)
+    .await
+}
+
+/// Deletes the merchant's deliveries still unprocessed after `older_than`.
+pub(crate) async fn drop_unprocessed(
+    conn: &mut PgConnection,
+    merchant: MerchantId,
+    older_than: std::time::Duration,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM inbound_events WHERE merchant_id = $1 AND processed_at IS NULL
+           AND received_at < now() - make_interval(secs => $2)",
+    )
+    .bind(merchant)
+    .bind(older_than.as_secs_f64())
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// A purging revoke: deletes every delivery of the merchant, in the caller's transaction.
 pub async fn purge_merchant(conn: &mut PgConnection, merchant: MerchantId) -> Result<u64, sqlx::Error> {
     let done = sqlx::query("DELETE FROM inbound_events WHERE merchant_id = $1").bind(merchant).execute(conn).await?;

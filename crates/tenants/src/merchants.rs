@@ -105,6 +105,19 @@ pub async fn belongs_to(pool: &PgPool, merchant_id: MerchantId, partner_id: Part
     Ok(found)
 }
 
+/// The status of each of `merchant_ids` that exists (one primary-key lookup each).
+pub async fn statuses(
+    pool: &PgPool,
+    merchant_ids: &[MerchantId],
+) -> Result<Vec<(MerchantId, MerchantStatus)>, TenantError> {
+    let rows: Vec<(MerchantId, String)> =
+        sqlx::query_as("SELECT merchant_id, status FROM merchants WHERE merchant_id = ANY($1)")
+            .bind(merchant_ids)
+            .fetch_all(pool)
+            .await?;
+    Ok(rows.into_iter().map(|(id, status)| (id, MerchantStatus::parse(&status))).collect())
+}
+
 pub async fn list(pool: &PgPool, limit: i64) -> Result<Vec<Merchant>, TenantError> {
     let rows = sqlx::query_as::<_, MerchantRow>(&format!(
         "SELECT {COLUMNS} FROM merchants ORDER BY created_at DESC, merchant_id LIMIT $1"
