@@ -12,6 +12,7 @@ use serde::Deserialize;
 use sqlx::PgPool;
 use storelink_core::MerchantId;
 use storelink_ops::{Actor, Ops, OpsAction, OpsError};
+use storelink_tenants::merchants;
 
 use crate::auth::{Guard, MAX_USERNAME, client_address};
 use crate::pages::{Line, LoginPage, MessagePage, Section, TenantPage, TenantRow, TenantsPage};
@@ -152,16 +153,19 @@ struct ListQuery {
     after: Option<String>,
 }
 
-/// A tenant needs attention: active but with a failed slot (or one left `pending` past its deadline,
-/// whose outcome was never recorded), a failed check or a failed sync.
-const WARNING: &str = "(m.status = 'active' AND (
-       EXISTS (SELECT 1 FROM webhook_slots w WHERE w.merchant_id = m.merchant_id
-               AND (w.status = 'failed' OR (w.status = 'pending' AND w.next_attempt_at <= now())))
-    OR EXISTS (SELECT 1 FROM merchant_checks c WHERE c.merchant_id = m.merchant_id AND NOT c.ok)
-    OR EXISTS (SELECT 1 FROM sync_state s WHERE s.merchant_id = m.merchant_id AND s.state = 'failed')))";
-
-/// merchant, store URL, partner name, status, needs attention, connected at.
-type ListRow = (MerchantId, String, String, String, bool, chrono::DateTime<chrono::Utc>);
+/// A tenant needs attention when it is active but has a failed slot (or one left `pending` past its
+/// deadline), a failed check or a failed sync: each crate names its own, tenants searches.
+async fn list(
+    pool: &PgPool,
+    text: &str,
+    status: &str,
+    after: Option<MerchantId>,
+) -> Result<(Vec<merchants::Listed>, i64), String> {
+    let mut attention = storelink_registrar::merchants_with_failed_slots(pool).await.map_err(|e| e.to_string())?;
+    attention.extend(storelink_sync::merchants_with_failed_syncs(pool).await.map_err(|e| e.to_string())?);
+    let search = merchants::Search { text, status, attention: &attention, after, limit: PAGE + 1 };
+    merchants::search(pool, &search).await.map_err(|e| e.to_string())
+}
 
 async fn tenants(console: web::Data<Console>, req: HttpRequest, q: web::Query<ListQuery>) -> HttpResponse {
     let (user, token) = match console.user(&req).await {
@@ -171,47 +175,26 @@ async fn tenants(console: web::Data<Console>, req: HttpRequest, q: web::Query<Li
     let search = q.q.clone().unwrap_or_default().trim().to_owned();
     let status = q.status.clone().filter(|s| STATUSES.contains(&s.as_str())).unwrap_or_default();
     let after: Option<MerchantId> = q.after.as_deref().and_then(|a| a.parse().ok());
-    let filter = format!(
-        "($1 = '' OR m.store_url ILIKE '%' || $1 || '%' OR m.merchant_id::text = $1)
-         AND ($2 = '' OR ($2 = 'warning' AND {WARNING}) OR ($2 <> 'warning' AND m.status = $2))"
-    );
-    let rows: Result<Vec<ListRow>, _> = sqlx::query_as(&format!(
-        "SELECT m.merchant_id, m.store_url, p.name, m.status, {WARNING} AS warning, m.connected_at
-             FROM merchants m JOIN partners p USING (partner_id)
-             WHERE {filter} AND ($3::uuid IS NULL OR m.merchant_id > $3)
-             ORDER BY m.merchant_id LIMIT $4"
-    ))
-    .bind(&search)
-    .bind(&status)
-    .bind(after)
-    .bind(PAGE + 1)
-    .fetch_all(&console.pool)
-    .await;
-    let total: Result<i64, _> = sqlx::query_scalar(&format!("SELECT count(*) FROM merchants m WHERE {filter}"))
-        .bind(&search)
-        .bind(&status)
-        .fetch_one(&console.pool)
-        .await;
-    let (mut rows, total) = match (rows, total) {
-        (Ok(rows), Ok(total)) => (rows, total),
-        (Err(e), _) | (_, Err(e)) => return internal(&e.to_string()),
+    let (mut rows, total) = match list(&console.pool, &search, &status, after).await {
+        Ok(found) => found,
+        Err(e) => return internal(&e),
     };
     // One row more than a page was read: it says whether a next page exists (no empty last page).
     let more = rows.len() as i64 > PAGE;
     rows.truncate(usize::try_from(PAGE).unwrap_or(50));
-    let next = more.then(|| rows.last().map(|r| r.0)).flatten().map(|last| {
+    let next = more.then(|| rows.last().map(|r| r.merchant_id)).flatten().map(|last| {
         let query = [("q", search.as_str()), ("status", status.as_str()), ("after", &last.to_string())];
         format!("/ops?{}", url::form_urlencoded::Serializer::new(String::new()).extend_pairs(query).finish())
     });
     let rows = rows
         .into_iter()
-        .map(|(id, store_url, partner, status, warning, connected)| TenantRow {
-            merchant_id: id.to_string(),
-            store_url,
-            partner,
-            health: if warning { "needs attention".into() } else { "ok".into() },
-            status,
-            connected_at: connected.format("%Y-%m-%d %H:%M").to_string(),
+        .map(|m| TenantRow {
+            merchant_id: m.merchant_id.to_string(),
+            store_url: m.store_url,
+            partner: m.partner_name,
+            health: if m.needs_attention { "needs attention".into() } else { "ok".into() },
+            status: m.status.as_str().to_owned(),
+            connected_at: m.connected_at.format(MINUTE).to_string(),
         })
         .collect();
     render(

@@ -16,7 +16,7 @@ mod register;
 mod retry;
 
 pub use config::{RegistrarConfig, SlotMap, SlotMapError};
-pub use record::{SlotRecord, SlotStatus, list as list_slots};
+pub use record::{SlotRecord, SlotStatus, list as list_slots, merchants_with_failed_slots};
 pub use register::{Registrar, SlotOutcome, SlotRead, UNUSABLE_SECRET};
 pub use retry::RetryReport;
 pub use storelink_core::{WEBHOOK_SECRET_PURPOSE_PREFIX, webhook_secret_purpose};

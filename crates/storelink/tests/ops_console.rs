@@ -61,6 +61,24 @@ async fn console_login_roles_csrf_and_audited_actions() {
     assert!(filtered.contains("0 tenant(s) match"));
     let (_, searched) = page(&app, &admin, "/ops?q=127.0.0.1").await;
     assert!(searched.contains("1 tenant(s) match"));
+    // A failed slot (the registrar's) or sync (sync's) flags the tenant.
+    let (_, healthy) = page(&app, &admin, "/ops?status=warning").await;
+    assert!(healthy.contains("0 tenant(s) match"), "{healthy}");
+    for (set, reset) in [
+        (
+            "UPDATE webhook_slots SET status = 'failed' WHERE merchant_id = $1::uuid",
+            "UPDATE webhook_slots SET status = 'registered' WHERE merchant_id = $1::uuid",
+        ),
+        (
+            "UPDATE sync_state SET state = 'failed' WHERE merchant_id = $1::uuid AND kind = 'catalog'",
+            "UPDATE sync_state SET state = 'idle' WHERE merchant_id = $1::uuid AND kind = 'catalog'",
+        ),
+    ] {
+        sqlx::query(set).bind(&merchant).execute(pool).await.expect(set);
+        let (_, flagged) = page(&app, &admin, "/ops?status=warning").await;
+        assert!(flagged.contains("1 tenant(s) match") && flagged.contains("needs attention"), "{set}: {flagged}");
+        sqlx::query(reset).bind(&merchant).execute(pool).await.expect(reset);
+    }
     let (status, tenant) = page(&app, &admin, &format!("/ops/tenants/{merchant}")).await;
     assert_eq!(status, 200);
     for heading in
