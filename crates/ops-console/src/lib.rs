@@ -2,8 +2,8 @@
 //! session cookies, rate-limited), the tenants list with search and status filters, a tenant page
 //! (checklist, slots, token, syncs, recent inbound and outbound events, audit trail) and the actions,
 //! admin only, each form CSRF-protected. Server-rendered with askama, no JavaScript. Owns `ops_users`
-//! and `ops_sessions`. Must not carry out actions itself (crates/ops does, and audits them) or show
-//! any secret.
+//! and `ops_sessions`; reads every other table through the functions of the crate that owns it.
+//! Must not carry out actions itself (crates/ops does, and audits them) or show any secret.
 
 mod auth;
 mod pages;
