@@ -11,7 +11,7 @@ use storelink_core::{MerchantId, SyncKind};
 
 use crate::SyncError;
 use crate::tables::{self, WriteMode};
-use storelink_connector_occ::normalize;
+use storelink_connector_occ::normalize::{self, Store};
 
 /// Products confirmed per transaction.
 pub(crate) const BATCH: i64 = 50;
@@ -46,12 +46,13 @@ pub(crate) async fn apply(
     merchant: MerchantId,
     generation: i64,
     mode: WriteMode,
+    store: Store<'_>,
     live: &[(String, Value)],
     gone: &[String],
 ) -> Result<(), SyncError> {
     let live_ids: Vec<String> = live.iter().map(|(id, _)| id.clone()).collect();
     if kind == SyncKind::Catalog {
-        let (products, skus): (Vec<_>, Vec<_>) = live.iter().filter_map(|(_, doc)| normalize::product(doc)).unzip();
+        let (products, skus): (Vec<_>, Vec<_>) = live.iter().filter_map(|(_, doc)| normalize::product(doc, store)).unzip();
         let skus: Vec<_> = skus.into_iter().flatten().collect();
         tables::write_products(conn, merchant, generation, mode, &products).await?;
         tables::write_skus(conn, merchant, generation, mode, &skus).await?;

@@ -8,12 +8,15 @@ use storelink_core::{MerchantId, SyncKind};
 use storelink_jobs::{Handler, Job, JobContext, Mode, Outcome, Queue};
 use storelink_occ::{ListParams, OccClient, OccError, Resource};
 use storelink_token_cache::{TokenCache, TokenError};
+use url::Url;
 
 use crate::SyncError;
 use crate::confirm;
 use crate::state::{self, Run};
 use crate::tables::{self, WriteMode};
-use storelink_connector_occ::normalize;
+use std::sync::Arc;
+
+use storelink_connector_occ::normalize::{self, Store};
 use storelink_model::records::{self, Hashed};
 
 /// Items per OCC page (OCC's default and advised maximum).
@@ -195,19 +198,20 @@ impl SyncHandler {
         let params = ListParams { offset, limit: self.page_size, q, sort, ..ListParams::default() };
         let occ = &self.occ;
         let params = &params;
-        let page = self
+        let (page, base) = self
             .tokens
-            .call(
-                merchant,
-                |s| async move { occ.list::<serde_json::Value>(&s.store, &s.token, resource, params).await },
-            )
+            .call(merchant, |s| async move {
+                let page = occ.list::<serde_json::Value>(&s.store, &s.token, resource, params).await;
+                page.map(|page| (page, s.store.clone()))
+            })
             .await?;
+        let store = Store { base_url: base.as_str() };
         let last = page.is_last(offset);
         let items = page.items.len() as u64;
         let cut_short = items == 0 && page.total_results.is_some_and(|total| offset < total);
         let rows = match kind {
             SyncKind::Catalog => {
-                let (products, skus): (Vec<_>, Vec<_>) = page.items.iter().filter_map(normalize::product).unzip();
+                let (products, skus): (Vec<_>, Vec<_>) = page.items.iter().filter_map(|p| normalize::product(p, store)).unzip();
                 Rows::Catalog(products, skus.into_iter().flatten().collect())
             }
             SyncKind::Inventory => Rows::Inventory(page.items.iter().flat_map(normalize::inventory).collect()),
@@ -234,7 +238,7 @@ impl SyncHandler {
                 tx.commit().await?;
                 return Ok(Progress::Finished);
             }
-            let reads: Vec<(String, Result<serde_json::Value, TokenError>)> = futures::stream::iter(ids)
+            let reads: Vec<(String, Result<(serde_json::Value, Arc<Url>), TokenError>)> = futures::stream::iter(ids)
                 .map(|id| async move {
                     let read = self.point_read(kind, merchant, &id).await;
                     (id, read)
@@ -242,17 +246,21 @@ impl SyncHandler {
                 .buffer_unordered(confirm::CONCURRENCY)
                 .collect()
                 .await;
-            let (mut live, mut gone) = (Vec::new(), Vec::new());
+            let (mut live, mut gone, mut base) = (Vec::new(), Vec::new(), None);
             for (id, read) in reads {
                 match read {
-                    Ok(doc) => live.push((id, doc)),
+                    Ok((doc, store)) => {
+                        live.push((id, doc));
+                        base = Some(store);
+                    }
                     Err(TokenError::Occ(OccError::NotFound { .. })) => gone.push(id),
                     Err(e) => return Err(e.into()),
                 }
             }
             let mut tx = self.pool.begin().await?;
             ctx.lease.verify(&mut tx).await?;
-            confirm::apply(&mut tx, kind, merchant, run.generation, mode, &live, &gone).await?;
+            let store = Store { base_url: base.as_ref().map_or("", |u| u.as_str()) };
+            confirm::apply(&mut tx, kind, merchant, run.generation, mode, store, &live, &gone).await?;
             tx.commit().await?;
             if !gone.is_empty() {
                 tracing::info!(%merchant, %kind, deleted = gone.len(), kept = live.len(), "confirmed deletions swept");
@@ -268,14 +276,15 @@ impl SyncHandler {
         kind: SyncKind,
         merchant: MerchantId,
         id: &str,
-    ) -> Result<serde_json::Value, TokenError> {
+    ) -> Result<(serde_json::Value, Arc<Url>), TokenError> {
         let occ = &self.occ;
         self.tokens
             .call(merchant, |s| async move {
-                match kind {
+                let doc = match kind {
                     SyncKind::Catalog => occ.get_product(&s.store, &s.token, id).await,
                     _ => occ.get_inventory(&s.store, &s.token, id).await,
-                }
+                };
+                doc.map(|doc| (doc, s.store.clone()))
             })
             .await
     }
