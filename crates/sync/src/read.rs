@@ -61,9 +61,9 @@ impl Listing {
 
 /// A row's sort key, read beside its columns.
 #[derive(sqlx::FromRow)]
-struct Keyed<R> {
+struct Keyed<T> {
     #[sqlx(flatten)]
-    row: R,
+    row: T,
     key_at: DateTime<Utc>,
     key1: String,
     key2: String,
@@ -388,4 +388,27 @@ pub async fn returns(pool: &PgPool, merchant: MerchantId, window: &Window) -> Re
         updated_at: r.updated_at,
     })
     .await
+}
+
+/// When each merchant's catalog and orders last synced successfully (absent: never).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LastSyncs {
+    pub catalog: Option<DateTime<Utc>>,
+    pub orders: Option<DateTime<Utc>>,
+}
+
+/// The last successful syncs of these merchants.
+pub async fn last_syncs(
+    pool: &PgPool,
+    merchants: &[MerchantId],
+) -> Result<std::collections::HashMap<MerchantId, LastSyncs>, sqlx::Error> {
+    let rows: Vec<(MerchantId, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> = sqlx::query_as(
+        "SELECT merchant_id, max(last_success_at) FILTER (WHERE kind = 'catalog'),
+                max(last_success_at) FILTER (WHERE kind = 'orders')
+         FROM sync_state WHERE merchant_id = ANY($1) GROUP BY merchant_id",
+    )
+    .bind(merchants)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|(m, catalog, orders)| (m, LastSyncs { catalog, orders })).collect())
 }
