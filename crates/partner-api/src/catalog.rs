@@ -91,16 +91,33 @@ async fn merchants(api: &PartnerApi, rows: Vec<MerchantRow>) -> Result<Vec<Merch
         .collect())
 }
 
-/// A page of items and the cursor of the next page (null on the last page).
-#[derive(Serialize, ToSchema)]
-pub(crate) struct Page<T> {
-    items: Vec<T>,
-    next_cursor: Option<String>,
+/// One concrete page type per resource, so the document refers to the resource's schema (a generic
+/// page would inline it).
+macro_rules! page_types {
+    ($($page:ident => $view:ty),+ $(,)?) => {$(
+        #[doc = concat!("A page of `", stringify!($view), "` and the cursor of the next page (null on the last page).")]
+        #[derive(Serialize, ToSchema)]
+        pub(crate) struct $page {
+            items: Vec<$view>,
+            next_cursor: Option<String>,
+        }
+    )+};
 }
+
+page_types!(
+    MerchantPage => Merchant,
+    ProductPage => Product,
+    VariantPage => Variant,
+    InventoryPage => InventoryLevel,
+    ShippingMethodPage => ShippingMethod,
+    OrderPage => Order,
+    ShipmentPage => Shipment,
+    ReturnPage => Return,
+);
 
 /// The calling partner's merchants.
 #[utoipa::path(get, path = "/v1/merchants", tag = "merchants", params(Paging),
-    responses((status = 200, body = Page<Merchant>), (status = 401, body = crate::Problem)),
+    responses((status = 200, body = MerchantPage), (status = 401, body = crate::Problem)),
     security(("bearer" = [])))]
 pub(crate) async fn list_merchants(
     api: web::Data<PartnerApi>,
@@ -121,7 +138,7 @@ pub(crate) async fn list_merchants(
     .await?;
     let next_cursor = (rows.len() as i64 == limit).then(|| rows.last().map(|m| cursor::encode(&m.merchant_id))).flatten();
     let items = merchants(&api, rows).await?;
-    Ok(HttpResponse::Ok().json(Page::<Merchant> { items, next_cursor }))
+    Ok(HttpResponse::Ok().json(MerchantPage { items, next_cursor }))
 }
 
 /// One merchant with its connection health (slots, last syncs, status).
@@ -145,11 +162,11 @@ pub(crate) async fn get_merchant(
 }
 
 macro_rules! listing_route {
-    ($name:ident, $read:path, $view:ty, $path:literal, $tag:literal, $doc:literal) => {
+    ($name:ident, $read:path, $page:ident, $path:literal, $tag:literal, $doc:literal) => {
         #[doc = $doc]
         #[utoipa::path(get, path = $path, tag = $tag,
             params(("merchant_id" = String, Path, format = Uuid), Paging),
-            responses((status = 200, body = Page<$view>), (status = 400, body = crate::Problem),
+            responses((status = 200, body = $page), (status = 400, body = crate::Problem),
                       (status = 404, body = crate::Problem)),
             security(("bearer" = [])))]
         pub(crate) async fn $name(
@@ -162,7 +179,7 @@ macro_rules! listing_route {
             let merchant = api.own_merchant(partner, &path).await?;
             let page = $read(&api.pool, merchant, &q.window()?).await?;
             let next_cursor = page.next.as_ref().map(cursor::encode);
-            Ok(HttpResponse::Ok().json(Page::<$view> { items: page.items, next_cursor }))
+            Ok(HttpResponse::Ok().json($page { items: page.items, next_cursor }))
         }
     };
 }
@@ -170,7 +187,7 @@ macro_rules! listing_route {
 listing_route!(
     list_products,
     read::products,
-    Product,
+    ProductPage,
     "/v1/merchants/{merchant_id}/products",
     "catalog",
     "Products, each with its variants, in `updated_at` order (keyset on `(updated_at, product_id)`)."
@@ -178,7 +195,7 @@ listing_route!(
 listing_route!(
     list_skus,
     read::variants,
-    Variant,
+    VariantPage,
     "/v1/merchants/{merchant_id}/skus",
     "catalog",
     "Variants (SKUs) on their own, in `updated_at` order."
@@ -186,7 +203,7 @@ listing_route!(
 listing_route!(
     list_inventory,
     read::inventory,
-    InventoryLevel,
+    InventoryPage,
     "/v1/merchants/{merchant_id}/inventory",
     "catalog",
     "Stock per variant and location (null: the default stock)."
@@ -194,7 +211,7 @@ listing_route!(
 listing_route!(
     list_shipping_methods,
     read::shipping_methods,
-    ShippingMethod,
+    ShippingMethodPage,
     "/v1/merchants/{merchant_id}/shipping-methods",
     "catalog",
     "Shipping methods with their rates."
@@ -202,7 +219,7 @@ listing_route!(
 listing_route!(
     list_orders,
     read::orders,
-    Order,
+    OrderPage,
     "/v1/merchants/{merchant_id}/orders",
     "orders",
     "Orders with their lines, addresses, totals and statuses, in `updated_at` order."
@@ -210,7 +227,7 @@ listing_route!(
 listing_route!(
     list_shipments,
     read::shipments,
-    Shipment,
+    ShipmentPage,
     "/v1/merchants/{merchant_id}/shipments",
     "orders",
     "Shipments (shipped shipping groups) with carrier, tracking and lines."
@@ -218,7 +235,7 @@ listing_route!(
 listing_route!(
     list_returns,
     read::returns,
-    Return,
+    ReturnPage,
     "/v1/merchants/{merchant_id}/returns",
     "orders",
     "Return requests with status, lines, reason and refund."

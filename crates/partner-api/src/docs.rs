@@ -265,7 +265,7 @@ mod tests {
         let patch = &doc["components"]["schemas"]["EndpointPatch"];
         assert!(patch["required"].as_array().is_none_or(Vec::is_empty), "requests keep their optional fields");
         let page = &doc["paths"]["/v1/merchants/{merchant_id}/orders"]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
-        assert_eq!(page["$ref"], "#/components/schemas/Page_Order");
-        assert_eq!(doc["components"]["schemas"]["Page_Order"]["required"], json!(["items", "next_cursor"]));
+        assert_eq!(page["$ref"], "#/components/schemas/OrderPage");
+        assert_eq!(doc["components"]["schemas"]["OrderPage"]["required"], json!(["items", "next_cursor"]));
     }
 }
