@@ -15,7 +15,6 @@ use sqlx::postgres::PgArguments;
 use sqlx::{Arguments, PgConnection};
 use storelink_core::MerchantId;
 
-use storelink_connector_occ::normalize;
 use storelink_model::records::{
     Hashed, InventoryRow, OrderRow, ProductRow, ReturnRow, ShipmentRow, ShippingRow, SkuRow,
 };
@@ -184,7 +183,7 @@ pub(crate) static SHIPPING_METHODS: Table<ShippingRow> = Table {
         column!(display_name, Text, |r| r.display_name.as_deref()),
         column!(enabled, Bool, |r| r.enabled),
         column!(calculator, Text, |r| r.calculator.as_deref()),
-        column!(ranges, Jsonb, |r| &r.ranges),
+        column!(rates, Jsonb, |r| json(&r.rates)),
     ],
     monotonic: false,
     sql: LazyLock::new(|| SHIPPING_METHODS.statements()),
@@ -196,13 +195,17 @@ pub(crate) static ORDERS: Table<OrderRow> = Table {
     keys: &[key!(order_id)],
     cols: &[
         column!(state, Text, |r| r.state.as_deref()),
+        column!(status, Text, |r| r.status.as_str()),
+        column!(payment_status, Text, |r| r.payment_status.as_str()),
         column!(site_id, Text, |r| r.site_id.as_deref()),
         column!(currency, Text, |r| r.currency.as_deref()),
         column!(total, Numeric, |r| decimal(r.total)),
         column!(submitted_at, Timestamptz, |r| r.submitted_at),
         column!(source_modified_at, Timestamptz, |r| r.source_modified_at),
-        column!(items, Jsonb, |r| &r.items),
-        column!(shipping_groups, Jsonb, |r| &r.shipping_groups),
+        column!(lines, Jsonb, |r| json(&r.lines)),
+        column!(billing_address, Jsonb, |r| r.billing_address.as_ref().map(json)),
+        column!(shipping_address, Jsonb, |r| r.shipping_address.as_ref().map(json)),
+        column!(totals, Jsonb, |r| json(&r.totals)),
     ],
     monotonic: true,
     sql: LazyLock::new(|| ORDERS.statements()),
@@ -215,12 +218,13 @@ pub(crate) static SHIPMENTS: Table<ShipmentRow> = Table {
     cols: &[
         column!(order_id, Text, |r| r.order_id.as_str()),
         column!(state, Text, |r| r.state.as_deref()),
+        column!(status, Text, |r| r.status.as_str()),
         column!(shipping_method, Text, |r| r.shipping_method.as_deref()),
         column!(tracking_number, Text, |r| r.tracking_number.as_deref()),
         column!(carrier, Text, |r| r.carrier.as_deref()),
         column!(ship_date, Timestamptz, |r| r.ship_date),
-        column!(address, Jsonb, |r| &r.address),
-        column!(items, Jsonb, |r| &r.items),
+        column!(address, Jsonb, |r| r.address.as_ref().map(json)),
+        column!(lines, Jsonb, |r| json(&r.lines)),
         column!(source_modified_at, Timestamptz, |r| r.source_modified_at),
     ],
     monotonic: true,
@@ -234,15 +238,23 @@ pub(crate) static RETURNS: Table<ReturnRow> = Table {
     cols: &[
         column!(order_id, Text, |r| r.order_id.as_deref()),
         column!(state, Text, |r| r.state.as_deref()),
+        column!(status, Text, |r| r.status.as_str()),
+        column!(reason, Text, |r| r.reason.as_deref()),
         column!(authorization_number, Text, |r| r.authorization_number.as_deref()),
         column!(tracking_number, Text, |r| r.tracking_number.as_deref()),
         column!(return_label, Text, |r| r.return_label.as_deref()),
         column!(refund_total, Numeric, |r| decimal(r.refund_total)),
-        column!(items, Jsonb, |r| &r.items),
+        column!(currency, Text, |r| r.currency.as_deref()),
+        column!(lines, Jsonb, |r| json(&r.lines)),
     ],
     monotonic: false,
     sql: LazyLock::new(|| RETURNS.statements()),
 };
+
+/// A model value (lines, an address, totals, rates) as stored in its jsonb column.
+fn json<T: serde::Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or_default()
+}
 
 /// Shortest exact decimal form of a price (`19.99`), or NULL.
 fn decimal(value: Option<f64>) -> Option<String> {
@@ -461,7 +473,7 @@ pub(crate) async fn write_orders(
 ) -> Result<u64, sqlx::Error> {
     let rows = ORDERS.dedupe(rows);
     let written = write_unique(conn, &ORDERS, merchant, generation, mode, &rows).await?;
-    let shipments: Vec<Hashed<ShipmentRow>> = rows.iter().flat_map(|r| normalize::shipments(&r.row)).collect();
+    let shipments: Vec<Hashed<ShipmentRow>> = rows.iter().flat_map(|r| r.row.shipments.iter().cloned()).collect();
     let mode = if mode == WriteMode::Insert { WriteMode::Upsert } else { mode };
     write(conn, &SHIPMENTS, merchant, 0, mode, &shipments).await?;
     Ok(written)
