@@ -13,7 +13,7 @@ use url::Url;
 use crate::SyncError;
 use crate::confirm;
 use crate::state::{self, Run};
-use crate::tables::{self, WriteMode};
+use crate::tables::{self, WriteMode, Written};
 use std::sync::Arc;
 
 use storelink_connector_occ::normalize::{self, Store};
@@ -152,13 +152,15 @@ impl SyncHandler {
         let merchant = ctx.lease.merchant_id;
         let mut tx = self.pool.begin_with("BEGIN; SET LOCAL synchronous_commit = off").await?;
         ctx.lease.verify(&mut tx).await?;
-        write(&mut tx, merchant, run.generation, mode, &page.rows).await?;
+        let written = write(&mut tx, merchant, run.generation, mode, &page.rows).await?;
+        state::tally(&mut tx, merchant, kind, written, 0).await?;
         state::checkpoint(&mut tx, merchant, kind, next_offset, page.items, page.total).await?;
         if page.last && !confirms(kind, run, page.cut_short) {
             let mut note = None;
             if run.mode == Mode::Full && kind == SyncKind::Shipping {
                 // One unpaged answer: the whole list at one moment, so a missing method is gone.
-                sweep(&mut tx, kind, merchant, run.generation).await?;
+                let deleted = sweep(&mut tx, kind, merchant, run.generation).await?;
+                state::tally(&mut tx, merchant, kind, Written::default(), deleted).await?;
             } else if run.mode == Mode::Full && page.cut_short {
                 tracing::warn!(%merchant, %kind, offset = next_offset, total = ?page.total, "the store's list ended early; not sweeping");
                 note = Some(format!(
@@ -260,7 +262,8 @@ impl SyncHandler {
             let mut tx = self.pool.begin().await?;
             ctx.lease.verify(&mut tx).await?;
             let store = Store { base_url: base.as_ref().map_or("", |u| u.as_str()) };
-            confirm::apply(&mut tx, kind, merchant, run.generation, mode, store, &live, &gone).await?;
+            let reads = confirm::Reads { store, live: &live, gone: &gone };
+            confirm::apply(&mut tx, kind, merchant, run.generation, mode, reads).await?;
             tx.commit().await?;
             if !gone.is_empty() {
                 tracing::info!(%merchant, %kind, deleted = gone.len(), kept = live.len(), "confirmed deletions swept");
@@ -296,29 +299,25 @@ fn confirms(kind: SyncKind, run: &Run, cut_short: bool) -> bool {
     run.mode == Mode::Full && matches!(kind, SyncKind::Catalog | SyncKind::Inventory) && !cut_short
 }
 
+/// Write a page; returns what it created and updated in the kind's main table (products, stock
+/// rows, shipping methods, orders), which `sync.completed` counts.
 async fn write(
     conn: &mut sqlx::PgConnection,
     merchant: MerchantId,
     generation: i64,
     mode: WriteMode,
     rows: &Rows,
-) -> Result<(), SyncError> {
-    match rows {
+) -> Result<Written, SyncError> {
+    Ok(match rows {
         Rows::Catalog(products, skus) => {
-            tables::write(conn, &tables::PRODUCTS, merchant, generation, mode, products).await?;
+            let written = tables::write(conn, &tables::PRODUCTS, merchant, generation, mode, products).await?;
             tables::write(conn, &tables::SKUS, merchant, generation, mode, skus).await?;
+            written
         }
-        Rows::Inventory(rows) => {
-            tables::write(conn, &tables::INVENTORY, merchant, generation, mode, rows).await?;
-        }
-        Rows::Shipping(rows) => {
-            tables::write(conn, &tables::SHIPPING_METHODS, merchant, generation, mode, rows).await?;
-        }
-        Rows::Orders(rows) => {
-            tables::write_orders(conn, merchant, generation, mode, rows).await?;
-        }
-    }
-    Ok(())
+        Rows::Inventory(rows) => tables::write(conn, &tables::INVENTORY, merchant, generation, mode, rows).await?,
+        Rows::Shipping(rows) => tables::write(conn, &tables::SHIPPING_METHODS, merchant, generation, mode, rows).await?,
+        Rows::Orders(rows) => tables::write_orders(conn, merchant, generation, mode, rows).await?,
+    })
 }
 
 async fn sweep(
@@ -326,20 +325,22 @@ async fn sweep(
     kind: SyncKind,
     merchant: MerchantId,
     generation: i64,
-) -> Result<(), SyncError> {
+) -> Result<u64, SyncError> {
     let swept: &[&tables::Statements] = match kind {
         SyncKind::Catalog => &[tables::PRODUCTS.sql(), tables::SKUS.sql()],
         SyncKind::Inventory => &[tables::INVENTORY.sql()],
         SyncKind::Shipping => &[tables::SHIPPING_METHODS.sql()],
         SyncKind::Orders => &[],
     };
+    let mut main_deleted = None;
     for table in swept {
         let deleted = tables::sweep(conn, table, merchant, generation).await?;
+        main_deleted.get_or_insert(deleted);
         if deleted > 0 {
             tracing::info!(%merchant, table = table.name, deleted, "swept rows missing from the store");
         }
     }
-    Ok(())
+    Ok(main_deleted.unwrap_or(0))
 }
 
 impl Handler for SyncHandler {

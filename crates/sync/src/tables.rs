@@ -261,6 +261,28 @@ fn decimal(value: Option<f64>) -> Option<String> {
     value.filter(|v| v.is_finite()).map(|v| v.to_string())
 }
 
+/// What an upsert's RETURNING tells: a row inserted (`xmax = 0`), or one whose content changed
+/// (`updated_at` moves only then), as opposed to one only marked seen.
+const RETURNING_CHANGES: &str = "RETURNING (xmax = 0) AS created, (updated_at = now()) AS changed";
+
+/// An upsert's answer: how many rows it created and how many it changed.
+const COUNT_CHANGES: &str =
+    "SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE changed AND NOT created) FROM up";
+
+/// Rows a write created and updated (unchanged rows count in neither).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Written {
+    pub created: i64,
+    pub updated: i64,
+}
+
+impl Written {
+    /// Whether any row was created or changed.
+    pub fn any(self) -> bool {
+        self.created + self.updated > 0
+    }
+}
+
 impl<R> Table<R> {
     pub fn sql(&self) -> &Statements {
         &self.sql
@@ -298,8 +320,8 @@ impl<R> Table<R> {
         Statements {
             name: self.name,
             upsert_with_events: self.with_events(&upsert),
+            upsert: format!("WITH up AS ({upsert}\n {RETURNING_CHANGES}) {COUNT_CHANGES}"),
             insert,
-            upsert,
             sweep: self.sweep_sql(""),
             sweep_of_products: self.sweep_sql(" AND product_id = ANY($3::text[])"),
             mark_seen: format!(
@@ -372,9 +394,10 @@ impl<R> Table<R> {
     fn with_events(&self, upsert: &str) -> String {
         format!(
             "WITH up AS ({upsert}
-                 RETURNING {keys}, (xmax = 0) AS created, (updated_at = now()) AS changed)
-             INSERT INTO change_events (merchant_id, entity, entity_id, change)
-             SELECT $1, '{entity}', {entity_id}, CASE WHEN created THEN 'created' ELSE 'updated' END FROM up WHERE changed",
+                 {RETURNING_CHANGES}, {keys}),
+             events AS (INSERT INTO change_events (merchant_id, entity, entity_id, change)
+                 SELECT $1, '{entity}', {entity_id}, CASE WHEN created THEN 'created' ELSE 'updated' END FROM up WHERE changed)
+             {COUNT_CHANGES}",
             keys = self.key_list(),
             entity = self.entity,
             entity_id = self.entity_id(),
@@ -434,7 +457,7 @@ impl Statements {
     }
 }
 
-/// Write one page into `table`. Returns how many rows were new or changed.
+/// Write one page into `table`. Returns how many rows it created and updated.
 pub(crate) async fn write<R>(
     conn: &mut PgConnection,
     table: &Table<R>,
@@ -442,7 +465,7 @@ pub(crate) async fn write<R>(
     generation: i64,
     mode: WriteMode,
     rows: &[Hashed<R>],
-) -> Result<u64, sqlx::Error> {
+) -> Result<Written, sqlx::Error> {
     write_unique(conn, table, merchant, generation, mode, &table.dedupe(rows)).await
 }
 
@@ -453,24 +476,29 @@ async fn write_unique<R>(
     generation: i64,
     mode: WriteMode,
     rows: &[&Hashed<R>],
-) -> Result<u64, sqlx::Error> {
+) -> Result<Written, sqlx::Error> {
     if rows.is_empty() {
-        return Ok(0);
+        return Ok(Written::default());
     }
     let args = table.arguments(merchant, generation, rows).map_err(sqlx::Error::Encode)?;
-    let done = sqlx::query_with(table.sql().write(mode), args).execute(conn).await?;
-    Ok(done.rows_affected())
+    let sql = table.sql().write(mode);
+    if mode == WriteMode::Insert {
+        let done = sqlx::query_with(sql, args).execute(conn).await?;
+        return Ok(Written { created: i64::try_from(done.rows_affected()).unwrap_or(i64::MAX), updated: 0 });
+    }
+    let (created, updated): (i64, i64) = sqlx::query_as_with(sql, args).fetch_one(conn).await?;
+    Ok(Written { created, updated })
 }
 
 /// Orders, and the shipments that come with them (never swept, like orders; an unchanged one is
-/// not rewritten). Returns how many orders were new or changed.
+/// not rewritten). Returns how many orders it created and updated.
 pub(crate) async fn write_orders(
     conn: &mut PgConnection,
     merchant: MerchantId,
     generation: i64,
     mode: WriteMode,
     rows: &[Hashed<OrderRow>],
-) -> Result<u64, sqlx::Error> {
+) -> Result<Written, sqlx::Error> {
     let rows = ORDERS.dedupe(rows);
     let written = write_unique(conn, &ORDERS, merchant, generation, mode, &rows).await?;
     let shipments: Vec<Hashed<ShipmentRow>> = rows.iter().flat_map(|r| r.row.shipments.iter().cloned()).collect();
