@@ -301,7 +301,11 @@ fn shipments(order: &OrderRow, v: &Value) -> Vec<Hashed<ShipmentRow>> {
             Some(hashed(ShipmentRow {
                 shipment_id,
                 order_id: order.order_id.clone(),
-                status: if state.as_deref() == Some("DELIVERED") { ShipmentStatus::Delivered } else { ShipmentStatus::Shipped },
+                status: if state.as_deref() == Some("DELIVERED") {
+                    ShipmentStatus::Delivered
+                } else {
+                    ShipmentStatus::Shipped
+                },
                 state,
                 shipping_method: method.map(str::to_owned),
                 tracking_number: tracking,
@@ -374,27 +378,43 @@ mod tests {
         assert_eq!(o.payment_status, PaymentStatus::Authorized);
         assert_eq!(o.lines.len(), 1);
         let line = &o.lines[0];
-        assert_eq!((line.line_id.as_str(), line.variant_id.as_deref(), line.quantity), ("ci2000007", Some("sku40139"), 2));
-        assert_eq!((line.unit_price.as_deref(), line.discount.as_deref(), line.tax.as_deref()), (Some("145.5"), Some("0"), Some("0")));
+        assert_eq!(
+            (line.line_id.as_str(), line.variant_id.as_deref(), line.quantity),
+            ("ci2000007", Some("sku40139"), 2)
+        );
+        assert_eq!(
+            (line.unit_price.as_deref(), line.discount.as_deref(), line.tax.as_deref()),
+            (Some("145.5"), Some("0"), Some("0"))
+        );
         assert_eq!(o.totals.total.as_deref(), Some("268.4"));
         assert_eq!(o.totals.discount.as_deref(), Some("29.1"));
         let ship_to = o.shipping_address.expect("shipping address");
         assert_eq!((ship_to.city.as_deref(), ship_to.line2), (Some("Birmingham"), None));
         assert!(o.shipments.is_empty(), "its only group has not shipped");
-        let card = serde_json::to_string(&o.lines).expect("json") + &serde_json::to_string(&o.billing_address).expect("json");
+        let card =
+            serde_json::to_string(&o.lines).expect("json") + &serde_json::to_string(&o.billing_address).expect("json");
         assert!(!card.contains("1111") && !card.contains("9997000107329795"), "no card data");
     }
 
     #[test]
     fn occ_states_map_to_the_model() {
-        let orders = [("SUBMITTED", OrderStatus::Submitted), ("PROCESSING", OrderStatus::Processing),
-            ("NO_PENDING_ACTION", OrderStatus::Completed), ("PENDING_PAYMENT", OrderStatus::Pending),
-            ("REMOVED", OrderStatus::Cancelled), ("SOMETHING_NEW", OrderStatus::Unknown)];
+        let orders = [
+            ("SUBMITTED", OrderStatus::Submitted),
+            ("PROCESSING", OrderStatus::Processing),
+            ("NO_PENDING_ACTION", OrderStatus::Completed),
+            ("PENDING_PAYMENT", OrderStatus::Pending),
+            ("REMOVED", OrderStatus::Cancelled),
+            ("SOMETHING_NEW", OrderStatus::Unknown),
+        ];
         for (state, status) in orders {
             assert_eq!(order_status(state), status, "{state}");
         }
-        let returns = [("INCOMPLETE", ReturnStatus::Requested), ("PENDING_CUSTOMER_ACTION", ReturnStatus::AwaitingItems),
-            ("PENDING_REFUND", ReturnStatus::PendingRefund), ("COMPLETE", ReturnStatus::Completed)];
+        let returns = [
+            ("INCOMPLETE", ReturnStatus::Requested),
+            ("PENDING_CUSTOMER_ACTION", ReturnStatus::AwaitingItems),
+            ("PENDING_REFUND", ReturnStatus::PendingRefund),
+            ("COMPLETE", ReturnStatus::Completed),
+        ];
         for (state, status) in returns {
             assert_eq!(return_status(state), status, "{state}");
         }

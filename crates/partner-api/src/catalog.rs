@@ -136,7 +136,8 @@ pub(crate) async fn list_merchants(
     .bind(limit)
     .fetch_all(&api.pool)
     .await?;
-    let next_cursor = (rows.len() as i64 == limit).then(|| rows.last().map(|m| cursor::encode(&m.merchant_id))).flatten();
+    let next_cursor =
+        (rows.len() as i64 == limit).then(|| rows.last().map(|m| cursor::encode(&m.merchant_id))).flatten();
     let items = merchants(&api, rows).await?;
     Ok(HttpResponse::Ok().json(MerchantPage { items, next_cursor }))
 }
@@ -165,10 +166,10 @@ macro_rules! listing_route {
     ($name:ident, $read:path, $page:ident, $path:literal, $tag:literal, $doc:literal) => {
         #[doc = $doc]
         #[utoipa::path(get, path = $path, tag = $tag,
-            params(("merchant_id" = String, Path, format = Uuid), Paging),
-            responses((status = 200, body = $page), (status = 400, body = crate::Problem),
-                      (status = 404, body = crate::Problem)),
-            security(("bearer" = [])))]
+                            params(("merchant_id" = String, Path, format = Uuid), Paging),
+                            responses((status = 200, body = $page), (status = 400, body = crate::Problem),
+                                      (status = 404, body = crate::Problem)),
+                            security(("bearer" = [])))]
         pub(crate) async fn $name(
             api: web::Data<PartnerApi>,
             req: HttpRequest,

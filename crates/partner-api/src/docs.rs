@@ -6,11 +6,11 @@ use actix_web::HttpResponse;
 use askama::Template;
 use serde_json::{Value, json};
 use storelink_model::events::{self, EVENT_TYPES};
+use utoipa::OpenApi;
+use utoipa::openapi::RefOr;
 use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::schema::Schema;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::openapi::RefOr;
-use utoipa::OpenApi;
 
 use crate::{catalog, orders, routes, webhooks};
 
@@ -259,12 +259,14 @@ mod tests {
         assert!(!text.contains("RowPage"));
         let order = &doc["components"]["schemas"]["Order"];
         assert_eq!(order["properties"]["lines"]["items"]["$ref"], "#/components/schemas/OrderLine");
-        let required: Vec<&str> = order["required"].as_array().expect("required").iter().filter_map(Value::as_str).collect();
+        let required: Vec<&str> =
+            order["required"].as_array().expect("required").iter().filter_map(Value::as_str).collect();
         assert!(required.contains(&"site_id") && required.contains(&"billing_address"), "null, never missing");
         assert!(doc["components"]["schemas"]["OrderStatus"]["enum"].is_array());
         let patch = &doc["components"]["schemas"]["EndpointPatch"];
         assert!(patch["required"].as_array().is_none_or(Vec::is_empty), "requests keep their optional fields");
-        let page = &doc["paths"]["/v1/merchants/{merchant_id}/orders"]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
+        let page = &doc["paths"]["/v1/merchants/{merchant_id}/orders"]["get"]["responses"]["200"]["content"]["application/json"]
+            ["schema"];
         assert_eq!(page["$ref"], "#/components/schemas/OrderPage");
         assert_eq!(doc["components"]["schemas"]["OrderPage"]["required"], json!(["items", "next_cursor"]));
     }

@@ -60,7 +60,8 @@ pub(crate) async fn apply(
     let Reads { store, live, gone } = reads;
     let live_ids: Vec<String> = live.iter().map(|(id, _)| id.clone()).collect();
     if kind == SyncKind::Catalog {
-        let (products, skus): (Vec<_>, Vec<_>) = live.iter().filter_map(|(_, doc)| normalize::product(doc, store)).unzip();
+        let (products, skus): (Vec<_>, Vec<_>) =
+            live.iter().filter_map(|(_, doc)| normalize::product(doc, store)).unzip();
         let skus: Vec<_> = skus.into_iter().flatten().collect();
         let written = tables::write(conn, &tables::PRODUCTS, merchant, generation, mode, &products).await?;
         tables::write(conn, &tables::SKUS, merchant, generation, mode, &skus).await?;

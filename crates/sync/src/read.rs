@@ -402,7 +402,8 @@ pub async fn last_syncs(
     pool: &PgPool,
     merchants: &[MerchantId],
 ) -> Result<std::collections::HashMap<MerchantId, LastSyncs>, sqlx::Error> {
-    let rows: Vec<(MerchantId, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> = sqlx::query_as(
+    type Row = (MerchantId, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+    let rows: Vec<Row> = sqlx::query_as(
         "SELECT merchant_id, max(last_success_at) FILTER (WHERE kind = 'catalog'),
                 max(last_success_at) FILTER (WHERE kind = 'orders')
          FROM sync_state WHERE merchant_id = ANY($1) GROUP BY merchant_id",

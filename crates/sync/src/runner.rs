@@ -19,6 +19,9 @@ use std::sync::Arc;
 use storelink_connector_occ::normalize::{self, Store};
 use storelink_model::records::{self, Hashed};
 
+/// A document read by id, and the store it came from (its relative URLs are relative to it).
+type PointRead = (serde_json::Value, Arc<Url>);
+
 /// Items per OCC page (OCC's default and advised maximum).
 const PAGE_SIZE: u32 = 250;
 
@@ -213,7 +216,8 @@ impl SyncHandler {
         let cut_short = items == 0 && page.total_results.is_some_and(|total| offset < total);
         let rows = match kind {
             SyncKind::Catalog => {
-                let (products, skus): (Vec<_>, Vec<_>) = page.items.iter().filter_map(|p| normalize::product(p, store)).unzip();
+                let (products, skus): (Vec<_>, Vec<_>) =
+                    page.items.iter().filter_map(|p| normalize::product(p, store)).unzip();
                 Rows::Catalog(products, skus.into_iter().flatten().collect())
             }
             SyncKind::Inventory => Rows::Inventory(page.items.iter().flat_map(normalize::inventory).collect()),
@@ -240,7 +244,7 @@ impl SyncHandler {
                 tx.commit().await?;
                 return Ok(Progress::Finished);
             }
-            let reads: Vec<(String, Result<(serde_json::Value, Arc<Url>), TokenError>)> = futures::stream::iter(ids)
+            let reads: Vec<(String, Result<PointRead, TokenError>)> = futures::stream::iter(ids)
                 .map(|id| async move {
                     let read = self.point_read(kind, merchant, &id).await;
                     (id, read)
@@ -274,12 +278,7 @@ impl SyncHandler {
         }
     }
 
-    async fn point_read(
-        &self,
-        kind: SyncKind,
-        merchant: MerchantId,
-        id: &str,
-    ) -> Result<(serde_json::Value, Arc<Url>), TokenError> {
+    async fn point_read(&self, kind: SyncKind, merchant: MerchantId, id: &str) -> Result<PointRead, TokenError> {
         let occ = &self.occ;
         self.tokens
             .call(merchant, |s| async move {
@@ -315,7 +314,9 @@ async fn write(
             written
         }
         Rows::Inventory(rows) => tables::write(conn, &tables::INVENTORY, merchant, generation, mode, rows).await?,
-        Rows::Shipping(rows) => tables::write(conn, &tables::SHIPPING_METHODS, merchant, generation, mode, rows).await?,
+        Rows::Shipping(rows) => {
+            tables::write(conn, &tables::SHIPPING_METHODS, merchant, generation, mode, rows).await?
+        }
         Rows::Orders(rows) => tables::write_orders(conn, merchant, generation, mode, rows).await?,
     })
 }

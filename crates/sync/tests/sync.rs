@@ -187,11 +187,13 @@ async fn full_then_incremental_sync_matches_the_store_exactly() {
 
 /// The `sync.completed` partner events of the merchant, oldest first.
 async fn completed(f: &Fixture) -> Vec<serde_json::Value> {
-    sqlx::query_scalar("SELECT data FROM partner_events WHERE merchant_id = $1 AND type = 'sync.completed' ORDER BY event_id")
-        .bind(f.merchant)
-        .fetch_all(&f.db.pool)
-        .await
-        .expect("events")
+    sqlx::query_scalar(
+        "SELECT data FROM partner_events WHERE merchant_id = $1 AND type = 'sync.completed' ORDER BY event_id",
+    )
+    .bind(f.merchant)
+    .fetch_all(&f.db.pool)
+    .await
+    .expect("events")
 }
 
 /// Every successful run announces `sync.completed` with its counts, the baseline run included (it
