@@ -166,10 +166,10 @@ macro_rules! listing_route {
     ($name:ident, $read:path, $page:ident, $path:literal, $tag:literal, $doc:literal) => {
         #[doc = $doc]
         #[utoipa::path(get, path = $path, tag = $tag,
-                            params(("merchant_id" = String, Path, format = Uuid), Paging),
-                            responses((status = 200, body = $page), (status = 400, body = crate::Problem),
-                                      (status = 404, body = crate::Problem)),
-                            security(("bearer" = [])))]
+                                    params(("merchant_id" = String, Path, format = Uuid), Paging),
+                                    responses((status = 200, body = $page), (status = 400, body = crate::Problem),
+                                              (status = 404, body = crate::Problem)),
+                                    security(("bearer" = [])))]
         pub(crate) async fn $name(
             api: web::Data<PartnerApi>,
             req: HttpRequest,

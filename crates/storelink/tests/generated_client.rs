@@ -30,10 +30,7 @@ async fn a_client_generated_from_the_document_works_against_the_running_server()
     let merchant = merchant_id_from(&app.connect().await);
     app.wait_synced().await;
     let bearer = app.bearer().await;
-    let sku: String = sqlx::query_scalar("SELECT sku_id FROM inventory WHERE stock_level >= 2 ORDER BY sku_id LIMIT 1")
-        .fetch_one(&app.db.pool)
-        .await
-        .expect("a SKU in stock");
+    let sku = app.sku_in_stock().await;
 
     let workdir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("client-{merchant}"));
     std::fs::create_dir_all(&workdir).expect("workdir");

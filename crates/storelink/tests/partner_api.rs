@@ -204,10 +204,7 @@ async fn cancel_and_order_lookup_take_their_session_from_the_token_cache() {
     let merchant = merchant_id_from(&app.connect().await);
     app.wait_synced().await;
     let bearer = app.bearer().await;
-    let sku: String = sqlx::query_scalar("SELECT sku_id FROM inventory WHERE stock_level >= 2 ORDER BY sku_id LIMIT 1")
-        .fetch_one(&app.db.pool)
-        .await
-        .expect("a SKU in stock");
+    let sku = app.sku_in_stock().await;
     let order = |reference: &str| {
         json!({"partner_order_reference": reference, "items": [{"sku_id": sku, "quantity": 1}],
                "shipping_method": "ship1",
