@@ -240,7 +240,11 @@ async fn cancel_and_order_lookup_take_their_session_from_the_token_cache() {
     // Cancel: the PUT with the cached token.
     let cancel_path = |id: &str| format!("/v1/merchants/{merchant}/orders/{id}/cancel");
     let (status, cancelled) = send(&app, &bearer, Method::POST, &cancel_path(&found_id), None).await;
-    assert_eq!((status, cancelled["state"].as_str()), (200, Some("REMOVED")), "{cancelled}");
+    assert_eq!(
+        (status, cancelled["status"].as_str(), cancelled["platform_status"].as_str()),
+        (200, Some("cancelled"), Some("REMOVED")),
+        "{cancelled}"
+    );
     assert_eq!(logins(), logins_after_connect, "neither the lookup nor the cancel logged in");
 
     // OCC refuses the cached token: one login, and the cancel goes through.
@@ -249,7 +253,11 @@ async fn cancel_and_order_lookup_take_their_session_from_the_token_cache() {
     let second_id = second["order_id"].as_str().expect("order id").to_owned();
     app.sim.expire_tokens();
     let (status, cancelled) = send(&app, &bearer, Method::POST, &cancel_path(&second_id), None).await;
-    assert_eq!((status, cancelled["state"].as_str()), (200, Some("REMOVED")), "{cancelled}");
+    assert_eq!(
+        (status, cancelled["status"].as_str(), cancelled["platform_status"].as_str()),
+        (200, Some("cancelled"), Some("REMOVED")),
+        "{cancelled}"
+    );
     assert_eq!(logins(), logins_after_connect + 1, "one login after the 401");
     assert_eq!(app.sim.count("PUT", &format!("/ccadmin/v1/orders/{second_id}")), 2, "refused once, then sent again");
     app.stop().await;

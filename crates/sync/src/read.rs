@@ -413,3 +413,38 @@ pub async fn last_syncs(
     .await?;
     Ok(rows.into_iter().map(|(m, catalog, orders)| (m, LastSyncs { catalog, orders })).collect())
 }
+
+/// Whether the merchant offers this shipping method (None: not synced).
+pub async fn shipping_method_enabled(
+    pool: &PgPool,
+    merchant: MerchantId,
+    method_id: &str,
+) -> Result<Option<bool>, sqlx::Error> {
+    sqlx::query_scalar("SELECT enabled FROM shipping_methods WHERE merchant_id = $1 AND method_id = $2")
+        .bind(merchant)
+        .bind(method_id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// A variant as an order sees it: its product, whether it is sold, and its stock over all locations
+/// (None: no stock row).
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct Sellable {
+    pub product_id: String,
+    pub active: bool,
+    pub stock: Option<i64>,
+}
+
+/// The variant's product, whether it is sold and its stock (None: not synced).
+pub async fn sellable(pool: &PgPool, merchant: MerchantId, sku_id: &str) -> Result<Option<Sellable>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT s.product_id, s.active, (SELECT sum(i.stock_level)::bigint FROM inventory i
+                                         WHERE i.merchant_id = s.merchant_id AND i.sku_id = s.sku_id) AS stock
+         FROM skus s WHERE s.merchant_id = $1 AND s.sku_id = $2",
+    )
+    .bind(merchant)
+    .bind(sku_id)
+    .fetch_optional(pool)
+    .await
+}
