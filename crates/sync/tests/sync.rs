@@ -185,6 +185,42 @@ async fn full_then_incremental_sync_matches_the_store_exactly() {
     assert_eq!(events_before, events_after);
 }
 
+/// Partner reads: orders page by cursor, each exactly once, as the model's typed view (lines, totals,
+/// the status mapped from OCC's state), and one order reads by id.
+#[tokio::test]
+async fn synced_orders_read_as_typed_views_page_by_page() {
+    use storelink_model::status::OrderStatus;
+    use storelink_sync::read::{self, Window};
+    let f = Fixture::new(20).await;
+    assert_eq!(f.sync(SyncKind::Orders, Mode::Full).await, JobState::Succeeded);
+    let (mut seen, mut window) = (Vec::new(), Window { limit: 7, ..Window::default() });
+    loop {
+        let page = read::orders(&f.db.pool, f.merchant, &window).await.expect("page");
+        for order in &page.items {
+            assert!(!order.lines.is_empty() && order.lines.iter().all(|l| l.quantity > 0), "{order:?}");
+            assert!(order.totals.total.is_some() && order.shipping_address.is_some(), "{order:?}");
+            let expected = match order.platform_status.as_deref() {
+                Some("SUBMITTED") => OrderStatus::Submitted,
+                Some("PROCESSING") => OrderStatus::Processing,
+                _ => OrderStatus::Completed,
+            };
+            assert_eq!(order.status, expected);
+            seen.push(order.order_id.clone());
+        }
+        match page.next {
+            Some(key) => window.after = Some(key),
+            None => break,
+        }
+    }
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!((seen.len(), unique.len()), (30, 30));
+    let one = read::order_by_id(&f.db.pool, f.merchant, &seen[3]).await.expect("read").expect("stored");
+    assert_eq!(one.order_id, seen[3]);
+    assert!(read::order_by_id(&f.db.pool, f.merchant, "no-such-order").await.expect("read").is_none());
+}
+
 /// The `sync.completed` partner events of the merchant, oldest first.
 async fn completed(f: &Fixture) -> Vec<serde_json::Value> {
     sqlx::query_scalar(
