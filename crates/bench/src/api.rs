@@ -1,6 +1,6 @@
 //! Benchmarks on loopback, in a temporary database: durable inbound webhook ingest against the same
-//! server's `/healthz` (the baseline), partner product listing latency at page 1 against page 1,000
-//! of a 100,000-product catalog, and master-key rewrap throughput.
+//! server's `/healthz` (the baseline), partner product and order listing latency at page 1 against
+//! page 1,000 of 100,000 products or orders (with lines), and master-key rewrap throughput.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -191,7 +191,6 @@ pub async fn listing(config: Config, products: usize, samples: usize) -> anyhow:
 }
 
 async fn listing_in(db_url: &str, products: usize, samples: usize) -> anyhow::Result<()> {
-    const LIMIT: usize = 100;
     let rig = Rig::start(db_url).await?;
     sqlx::query(
         "INSERT INTO products (merchant_id, product_id, display_name, list_price, content_hash, seen_generation, updated_at)
@@ -212,18 +211,60 @@ async fn listing_in(db_url: &str, products: usize, samples: usize) -> anyhow::Re
     .await?;
     sqlx::query("ANALYZE products").execute(&rig.pool).await?;
     sqlx::query("ANALYZE skus").execute(&rig.pool).await?;
+    first_against_last_page(&rig, "products", products, samples).await?;
+    rig.handle.stop(true).await;
+    Ok(())
+}
+
+pub async fn order_listing(config: Config, orders: usize, samples: usize) -> anyhow::Result<()> {
+    with_temp_db(&config, |url| async move { order_listing_in(&url, orders, samples).await }).await
+}
+
+/// Orders as sync stores them: one to three lines each, a shipping address and totals.
+async fn order_listing_in(db_url: &str, orders: usize, samples: usize) -> anyhow::Result<()> {
+    let rig = Rig::start(db_url).await?;
+    sqlx::query(
+        "INSERT INTO orders (merchant_id, order_id, state, status, payment_status, site_id, currency, total,
+                             submitted_at, source_modified_at, lines, shipping_address, totals, content_hash,
+                             seen_generation, updated_at)
+         SELECT $1, 'o' || lpad(n::text, 7, '0'), 'SUBMITTED', 'submitted', 'authorized', 'siteUS', 'USD', 20 + n % 90,
+                now() - make_interval(secs => $2 - n), now() - make_interval(secs => $2 - n),
+                (SELECT jsonb_agg(jsonb_build_object('line_id', 'ci' || n || '-' || k, 'product_id', 'prod' || (n + k) % 1000,
+                     'variant_id', 'sku' || (n + k) % 1000 || '-1', 'name', 'Product ' || k, 'quantity', 1 + k,
+                     'unit_price', '10.5', 'discount', '0', 'tax', '0.84', 'total', ((1 + k) * 10.5)::text))
+                 FROM generate_series(0, n % 3) AS k),
+                jsonb_build_object('first_name', 'Jean', 'last_name', 'Smith', 'line1', '101 TNT Dr', 'city', 'Birmingham',
+                     'region', 'AL', 'postal_code', '35203', 'country', 'US'),
+                jsonb_build_object('subtotal', '21.00', 'shipping', '6.50', 'tax', '0.84', 'total', '28.34'),
+                '\\x00', 1, now() - make_interval(secs => $2 - n)
+         FROM generate_series(1, $2) AS n",
+    )
+    .bind(rig.merchant)
+    .bind(i64::try_from(orders)?)
+    .execute(&rig.pool)
+    .await?;
+    sqlx::query("ANALYZE orders").execute(&rig.pool).await?;
+    first_against_last_page(&rig, "orders", orders, samples).await?;
+    rig.handle.stop(true).await;
+    Ok(())
+}
+
+/// Median latency of the first page of `/v1/merchants/{m}/{resource}` against the last one (100 per
+/// page), after walking the cursors to it once.
+async fn first_against_last_page(rig: &Rig, resource: &str, count: usize, samples: usize) -> anyhow::Result<()> {
+    const LIMIT: usize = 100;
     let issuer = TokenIssuer::new(rig.keys.clone(), rig.base.clone());
     let token = issuer.issue(rig.partner)?;
     let http = reqwest::Client::new();
     let page_url = |cursor: Option<&str>| {
-        let mut url = format!("{}/v1/merchants/{}/products?limit={LIMIT}", rig.base, rig.merchant);
+        let mut url = format!("{}/v1/merchants/{}/{resource}?limit={LIMIT}", rig.base, rig.merchant);
         if let Some(cursor) = cursor {
             url.push_str(&format!("&cursor={cursor}"));
         }
         url
     };
     // Walk to the last page once to learn its cursor.
-    let pages = products / LIMIT;
+    let pages = count / LIMIT;
     let mut cursor: Option<String> = None;
     for _ in 1..pages {
         let page: serde_json::Value =
@@ -245,11 +286,10 @@ async fn listing_in(db_url: &str, products: usize, samples: usize) -> anyhow::Re
         times[times.len() / 2]
     };
     let (first, last) = (median(&mut first_times), median(&mut last_times));
-    println!("{products} products, {LIMIT} per page, {samples} samples each (median)");
+    println!("{count} {resource}, {LIMIT} per page, {samples} samples each (median)");
     println!("page 1:      {:>7.2} ms", first.as_secs_f64() * 1e3);
     println!("page {pages}:  {:>7.2} ms", last.as_secs_f64() * 1e3);
     println!("ratio last / first: {:.2} (target <= 1.5)", last.as_secs_f64() / first.as_secs_f64());
-    rig.handle.stop(true).await;
     Ok(())
 }
 

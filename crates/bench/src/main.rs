@@ -76,6 +76,13 @@ enum BenchCommand {
         #[arg(long, default_value_t = 200)]
         samples: usize,
     },
+    /// Partner order listing latency (orders with lines): page 1 vs the last page (1,000 at 100,000).
+    OrderListing {
+        #[arg(long, default_value_t = 100_000)]
+        orders: usize,
+        #[arg(long, default_value_t = 200)]
+        samples: usize,
+    },
     /// Ops console tenants list: first page vs last page.
     Tenants {
         #[arg(long, default_value_t = 10_000)]
@@ -115,6 +122,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             api::ingest(config, seconds, concurrency, rounds).await
         }
         BenchCommand::Listing { products, samples } => api::listing(config, products, samples).await,
+        BenchCommand::OrderListing { orders, samples } => api::order_listing(config, orders, samples).await,
         BenchCommand::Tenants { tenants, samples } => api::tenants(config, tenants, samples).await,
         BenchCommand::Rewrap { keys } => api::rewrap(config, keys).await,
         BenchCommand::Fairness { small, small_products, large_products } => {

@@ -6,6 +6,9 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::status::{OrderStatus, PaymentStatus, ReturnStatus, ShipmentStatus};
+use crate::views::{Address, ItemLine, OrderLine, OrderTotals, ShippingRate};
+
 /// First 16 bytes of SHA-256 over the row's JSON form (field order is fixed by the struct).
 fn hash<T: Serialize>(row: &T) -> Vec<u8> {
     let bytes = serde_json::to_vec(row).unwrap_or_default();
@@ -27,6 +30,7 @@ pub struct ProductRow {
     pub active: bool,
     pub list_price: Option<f64>,
     pub sale_price: Option<f64>,
+    /// Absolute URL.
     pub image_url: Option<String>,
     pub route: Option<String>,
     pub category_ids: Vec<String>,
@@ -59,23 +63,32 @@ pub struct ShippingRow {
     pub display_name: Option<String>,
     pub enabled: bool,
     pub calculator: Option<String>,
-    pub ranges: Value,
+    pub rates: Vec<ShippingRate>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct OrderRow {
     pub order_id: String,
+    /// The platform's state name, as sent.
     pub state: Option<String>,
+    pub status: OrderStatus,
+    pub payment_status: PaymentStatus,
     pub site_id: Option<String>,
     pub currency: Option<String>,
     pub total: Option<f64>,
     pub submitted_at: Option<DateTime<Utc>>,
     pub source_modified_at: Option<DateTime<Utc>>,
-    pub items: Value,
-    pub shipping_groups: Value,
+    pub lines: Vec<OrderLine>,
+    pub billing_address: Option<Address>,
+    pub shipping_address: Option<Address>,
+    pub totals: OrderTotals,
+    /// The order's shipments, stored in their own table (each with its own hash), so not hashed here.
+    #[serde(skip)]
+    pub shipments: Vec<Hashed<ShipmentRow>>,
 }
 
 /// A normalized row and its content hash.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Hashed<T> {
     pub row: T,
     pub hash: Vec<u8>,
@@ -86,14 +99,15 @@ pub struct ShipmentRow {
     pub shipment_id: String,
     pub order_id: String,
     pub state: Option<String>,
+    pub status: ShipmentStatus,
     pub shipping_method: Option<String>,
     pub tracking_number: Option<String>,
     pub carrier: Option<String>,
     pub ship_date: Option<DateTime<Utc>>,
-    pub address: Value,
-    pub items: Value,
-    /// The order's modified time: shipments are written monotonically in it. Not hashed, so a
-    /// shipment's hash is the same as before the column existed and only content changes announce.
+    pub address: Option<Address>,
+    pub lines: Vec<ItemLine>,
+    /// The order's modified time: shipments are written monotonically in it. Not hashed: only
+    /// content changes announce.
     #[serde(skip)]
     pub source_modified_at: Option<DateTime<Utc>>,
 }
@@ -103,9 +117,12 @@ pub struct ReturnRow {
     pub return_id: String,
     pub order_id: Option<String>,
     pub state: Option<String>,
+    pub status: ReturnStatus,
+    pub reason: Option<String>,
     pub authorization_number: Option<String>,
     pub tracking_number: Option<String>,
     pub return_label: Option<String>,
     pub refund_total: Option<f64>,
-    pub items: Value,
+    pub currency: Option<String>,
+    pub lines: Vec<ItemLine>,
 }

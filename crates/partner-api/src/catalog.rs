@@ -1,10 +1,16 @@
-//! Read routes: merchants and each merchant's synced data (products with SKUs, SKUs, inventory,
-//! shipping methods, orders, shipments, returns), in `updated_at` order with keyset cursors.
+//! Read routes: merchants and each merchant's synced data (products with variants, variants,
+//! inventory, shipping methods, orders, shipments, returns) as the model's typed views, in
+//! `updated_at` order with keyset cursors. Sync's tables are read through `storelink_sync::read`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use storelink_core::MerchantId;
+use storelink_model::status::MerchantStatus;
+use storelink_model::views::{
+    Capability, InventoryLevel, Merchant, Order, Product, Return, Shipment, ShippingMethod, Variant,
+};
+use storelink_sync::read::{self, Key, Window};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::routes::{MAX_LIMIT, PartnerApi};
@@ -28,12 +34,16 @@ impl Paging {
             _ => Err(ApiError::BadRequest(format!("limit must be between 1 and {MAX_LIMIT}"))),
         }
     }
+
+    fn window(&self) -> Result<Window, ApiError> {
+        let after: Option<Key> = self.cursor.as_deref().map(cursor::decode).transpose()?;
+        Ok(Window { limit: self.limit()?, after, updated_since: self.updated_since })
+    }
 }
 
-/// A connected merchant and its connection health.
-#[derive(Serialize, sqlx::FromRow, ToSchema)]
-pub(crate) struct MerchantView {
-    #[schema(value_type = String, format = Uuid)]
+/// A merchant row as stored, before its platform's capabilities are added.
+#[derive(sqlx::FromRow)]
+struct MerchantRow {
     merchant_id: MerchantId,
     store_url: String,
     platform: String,
@@ -41,26 +51,73 @@ pub(crate) struct MerchantView {
     connected_at: DateTime<Utc>,
     slots_registered: i64,
     slots_failed: i64,
-    last_catalog_sync_at: Option<DateTime<Utc>>,
-    last_orders_sync_at: Option<DateTime<Utc>>,
+}
+
+/// What each platform supports. OCC: orders through the Admin API, webhooks, `lastModifiedDate` filters.
+fn capabilities(platform: &str) -> Vec<Capability> {
+    match platform {
+        "occ" => vec![Capability::CreateOrders, Capability::Webhooks, Capability::IncrementalFilters],
+        _ => Vec::new(),
+    }
 }
 
 const MERCHANT_VIEW: &str = "SELECT m.merchant_id, m.store_url, m.platform, m.status, m.connected_at,
         (SELECT count(*) FROM webhook_slots w WHERE w.merchant_id = m.merchant_id AND w.status = 'registered') AS slots_registered,
         (SELECT count(*) FROM webhook_slots w WHERE w.merchant_id = m.merchant_id
-            AND (w.status = 'failed' OR (w.status = 'pending' AND w.next_attempt_at <= now()))) AS slots_failed,
-        (SELECT last_success_at FROM sync_state s WHERE s.merchant_id = m.merchant_id AND s.kind = 'catalog') AS last_catalog_sync_at,
-        (SELECT last_success_at FROM sync_state s WHERE s.merchant_id = m.merchant_id AND s.kind = 'orders') AS last_orders_sync_at
+            AND (w.status = 'failed' OR (w.status = 'pending' AND w.next_attempt_at <= now()))) AS slots_failed
      FROM merchants m";
 
-fn page<T: Serialize>(items: Vec<T>, limit: i64, next: impl Fn(&T) -> String) -> HttpResponse {
-    let next_cursor = (items.len() as i64 == limit).then(|| items.last().map(&next)).flatten();
-    HttpResponse::Ok().json(Page { items, next_cursor })
+/// The merchants' views: their rows, their platforms' capabilities and their last syncs (sync's).
+async fn merchants(api: &PartnerApi, rows: Vec<MerchantRow>) -> Result<Vec<Merchant>, ApiError> {
+    let ids: Vec<MerchantId> = rows.iter().map(|m| m.merchant_id).collect();
+    let syncs = read::last_syncs(&api.pool, &ids).await?;
+    Ok(rows
+        .into_iter()
+        .map(|m| {
+            let last = syncs.get(&m.merchant_id).copied().unwrap_or_default();
+            Merchant {
+                merchant_id: m.merchant_id.to_string(),
+                store_url: m.store_url,
+                capabilities: capabilities(&m.platform),
+                platform: m.platform,
+                status: MerchantStatus::parse(&m.status),
+                connected_at: m.connected_at,
+                slots_registered: m.slots_registered,
+                slots_failed: m.slots_failed,
+                last_catalog_sync_at: last.catalog,
+                last_orders_sync_at: last.orders,
+            }
+        })
+        .collect())
 }
+
+/// One concrete page type per resource, so the document refers to the resource's schema (a generic
+/// page would inline it).
+macro_rules! page_types {
+    ($($page:ident => $view:ty),+ $(,)?) => {$(
+        #[doc = concat!("A page of `", stringify!($view), "` and the cursor of the next page (null on the last page).")]
+        #[derive(Serialize, ToSchema)]
+        pub(crate) struct $page {
+            items: Vec<$view>,
+            next_cursor: Option<String>,
+        }
+    )+};
+}
+
+page_types!(
+    MerchantPage => Merchant,
+    ProductPage => Product,
+    VariantPage => Variant,
+    InventoryPage => InventoryLevel,
+    ShippingMethodPage => ShippingMethod,
+    OrderPage => Order,
+    ShipmentPage => Shipment,
+    ReturnPage => Return,
+);
 
 /// The calling partner's merchants.
 #[utoipa::path(get, path = "/v1/merchants", tag = "merchants", params(Paging),
-    responses((status = 200, body = Page<MerchantView>), (status = 401, body = crate::Problem)),
+    responses((status = 200, body = MerchantPage), (status = 401, body = crate::Problem)),
     security(("bearer" = [])))]
 pub(crate) async fn list_merchants(
     api: web::Data<PartnerApi>,
@@ -70,7 +127,7 @@ pub(crate) async fn list_merchants(
     let partner = api.partner(&req)?;
     let limit = q.limit()?;
     let after: Option<MerchantId> = q.cursor.as_deref().map(cursor::decode).transpose()?;
-    let rows = sqlx::query_as::<_, MerchantView>(&format!(
+    let rows = sqlx::query_as::<_, MerchantRow>(&format!(
         "{MERCHANT_VIEW} WHERE m.partner_id = $1 AND ($2::uuid IS NULL OR m.merchant_id > $2)
          ORDER BY m.merchant_id LIMIT $3"
     ))
@@ -79,13 +136,16 @@ pub(crate) async fn list_merchants(
     .bind(limit)
     .fetch_all(&api.pool)
     .await?;
-    Ok(page(rows, limit, |m| cursor::encode(&m.merchant_id)))
+    let next_cursor =
+        (rows.len() as i64 == limit).then(|| rows.last().map(|m| cursor::encode(&m.merchant_id))).flatten();
+    let items = merchants(&api, rows).await?;
+    Ok(HttpResponse::Ok().json(MerchantPage { items, next_cursor }))
 }
 
 /// One merchant with its connection health (slots, last syncs, status).
 #[utoipa::path(get, path = "/v1/merchants/{merchant_id}", tag = "merchants",
     params(("merchant_id" = String, Path, format = Uuid)),
-    responses((status = 200, body = MerchantView), (status = 404, body = crate::Problem)),
+    responses((status = 200, body = Merchant), (status = 404, body = crate::Problem)),
     security(("bearer" = [])))]
 pub(crate) async fn get_merchant(
     api: web::Data<PartnerApi>,
@@ -94,107 +154,21 @@ pub(crate) async fn get_merchant(
 ) -> Result<HttpResponse, ApiError> {
     let partner = api.partner(&req)?;
     let merchant = api.own_merchant(partner, &path).await?;
-    let row = sqlx::query_as::<_, MerchantView>(&format!("{MERCHANT_VIEW} WHERE m.merchant_id = $1"))
+    let row = sqlx::query_as::<_, MerchantRow>(&format!("{MERCHANT_VIEW} WHERE m.merchant_id = $1"))
         .bind(merchant)
         .fetch_one(&api.pool)
         .await?;
-    Ok(HttpResponse::Ok().json(row))
-}
-
-#[derive(Serialize, sqlx::FromRow, ToSchema)]
-pub(crate) struct ProductView {
-    product_id: String,
-    display_name: Option<String>,
-    description: Option<String>,
-    brand: Option<String>,
-    active: bool,
-    list_price: Option<f64>,
-    sale_price: Option<f64>,
-    image_url: Option<String>,
-    category_ids: Vec<String>,
-    updated_at: DateTime<Utc>,
-    /// `[{sku_id, display_name, active, list_price, sale_price, attributes}]`
-    #[schema(value_type = Vec<Object>)]
-    skus: serde_json::Value,
-}
-
-/// A page of items and the cursor of the next page (absent on the last page).
-#[derive(Serialize, ToSchema)]
-pub(crate) struct Page<T> {
-    items: Vec<T>,
-    next_cursor: Option<String>,
-}
-
-/// Products in `updated_at` order (keyset on `(updated_at, product_id)`, served by the
-/// `products_updated_idx` index), each with its SKUs.
-#[utoipa::path(get, path = "/v1/merchants/{merchant_id}/products", tag = "catalog",
-    params(("merchant_id" = String, Path, format = Uuid), Paging),
-    responses((status = 200, body = Page<ProductView>), (status = 404, body = crate::Problem)),
-    security(("bearer" = [])))]
-pub(crate) async fn list_products(
-    api: web::Data<PartnerApi>,
-    req: HttpRequest,
-    path: web::Path<String>,
-    q: web::Query<Paging>,
-) -> Result<HttpResponse, ApiError> {
-    let partner = api.partner(&req)?;
-    let merchant = api.own_merchant(partner, &path).await?;
-    let limit = q.limit()?;
-    let after: Option<(DateTime<Utc>, String)> = q.cursor.as_deref().map(cursor::decode).transpose()?;
-    let (after_time, after_id) = after.map_or((None, None), |(t, id)| (Some(t), Some(id)));
-    let rows = sqlx::query_as::<_, ProductView>(
-        "SELECT p.product_id, p.display_name, p.description, p.brand, p.active, p.list_price::float8 AS list_price,
-                p.sale_price::float8 AS sale_price, p.image_url, p.category_ids, p.updated_at,
-                COALESCE((SELECT jsonb_agg(jsonb_build_object('sku_id', s.sku_id, 'display_name', s.display_name,
-                    'active', s.active, 'list_price', s.list_price, 'sale_price', s.sale_price, 'attributes', s.attributes)
-                    ORDER BY s.sku_id)
-                  FROM skus s WHERE s.merchant_id = p.merchant_id AND s.product_id = p.product_id), '[]') AS skus
-         FROM products p
-         WHERE p.merchant_id = $1
-           AND ($2::timestamptz IS NULL OR p.updated_at >= $2)
-           AND ($3::timestamptz IS NULL OR (p.updated_at, p.product_id) > ($3, $4::text COLLATE \"C\"))
-         ORDER BY p.updated_at, p.product_id
-         LIMIT $5",
-    )
-    .bind(merchant)
-    .bind(q.updated_since)
-    .bind(after_time)
-    .bind(after_id)
-    .bind(limit)
-    .fetch_all(&api.pool)
-    .await?;
-    Ok(page(rows, limit, |p| cursor::encode(&(p.updated_at, &p.product_id))))
-}
-
-/// A synced table served as-is (minus internal columns), in `updated_at` order.
-#[derive(Clone, Copy)]
-struct Listing {
-    table: &'static str,
-    /// Key columns after `updated_at`; single-key tables use `''` for the second.
-    keys: (&'static str, &'static str),
-}
-
-const SKUS: Listing = Listing { table: "skus", keys: ("t.sku_id", "''") };
-const INVENTORY: Listing = Listing { table: "inventory", keys: ("t.sku_id", "t.location_id") };
-const SHIPPING_METHODS: Listing = Listing { table: "shipping_methods", keys: ("t.method_id", "''") };
-const ORDERS: Listing = Listing { table: "orders", keys: ("t.order_id", "''") };
-const SHIPMENTS: Listing = Listing { table: "shipments", keys: ("t.shipment_id", "''") };
-const RETURNS: Listing = Listing { table: "returns", keys: ("t.return_id", "''") };
-
-/// A page of rows of a synced table (fields as stored, see the resource's description).
-#[derive(Serialize, ToSchema)]
-pub(crate) struct RowPage {
-    #[schema(value_type = Vec<Object>)]
-    items: Vec<serde_json::Value>,
-    next_cursor: Option<String>,
+    let mut views = merchants(&api, vec![row]).await?;
+    Ok(HttpResponse::Ok().json(views.pop()))
 }
 
 macro_rules! listing_route {
-    ($name:ident, $listing:expr, $path:literal, $tag:literal, $doc:literal) => {
+    ($name:ident, $read:path, $page:ident, $path:literal, $tag:literal, $doc:literal) => {
         #[doc = $doc]
         #[utoipa::path(get, path = $path, tag = $tag,
                                     params(("merchant_id" = String, Path, format = Uuid), Paging),
-                                    responses((status = 200, body = RowPage), (status = 404, body = crate::Problem)),
+                                    responses((status = 200, body = $page), (status = 400, body = crate::Problem),
+                                              (status = 404, body = crate::Problem)),
                                     security(("bearer" = [])))]
         pub(crate) async fn $name(
             api: web::Data<PartnerApi>,
@@ -202,97 +176,85 @@ macro_rules! listing_route {
             path: web::Path<String>,
             q: web::Query<Paging>,
         ) -> Result<HttpResponse, ApiError> {
-            list_rows(api, req, path, q, $listing).await
+            let partner = api.partner(&req)?;
+            let merchant = api.own_merchant(partner, &path).await?;
+            let page = $read(&api.pool, merchant, &q.window()?).await?;
+            let next_cursor = page.next.as_ref().map(cursor::encode);
+            Ok(HttpResponse::Ok().json($page { items: page.items, next_cursor }))
         }
     };
 }
 
 listing_route!(
+    list_products,
+    read::products,
+    ProductPage,
+    "/v1/merchants/{merchant_id}/products",
+    "catalog",
+    "Products, each with its variants, in `updated_at` order (keyset on `(updated_at, product_id)`)."
+);
+listing_route!(
     list_skus,
-    SKUS,
+    read::variants,
+    VariantPage,
     "/v1/merchants/{merchant_id}/skus",
     "catalog",
-    "SKUs: sku_id, product_id, display_name, active, list_price, sale_price, attributes, updated_at."
+    "Variants (SKUs) on their own, in `updated_at` order."
 );
 listing_route!(
     list_inventory,
-    INVENTORY,
+    read::inventory,
+    InventoryPage,
     "/v1/merchants/{merchant_id}/inventory",
     "catalog",
-    "Stock per SKU and location: sku_id, location_id ('' = default), product_id, stock_level, availability."
+    "Stock per variant and location (null: the default stock)."
 );
 listing_route!(
     list_shipping_methods,
-    SHIPPING_METHODS,
+    read::shipping_methods,
+    ShippingMethodPage,
     "/v1/merchants/{merchant_id}/shipping-methods",
     "catalog",
-    "Shipping methods: method_id, display_name, enabled, calculator, ranges."
+    "Shipping methods with their rates."
 );
 listing_route!(
     list_orders,
-    ORDERS,
+    read::orders,
+    OrderPage,
     "/v1/merchants/{merchant_id}/orders",
     "orders",
-    "Orders: order_id, state, site_id, currency, total, submitted_at, items, shipping_groups."
+    "Orders with their lines, addresses, totals and statuses, in `updated_at` order."
 );
 listing_route!(
     list_shipments,
-    SHIPMENTS,
+    read::shipments,
+    ShipmentPage,
     "/v1/merchants/{merchant_id}/shipments",
     "orders",
-    "Shipments (shipped shipping groups): shipment_id, order_id, state, shipping_method, tracking_number, carrier, ship_date, address, items."
+    "Shipments (shipped shipping groups) with carrier, tracking and lines."
 );
 listing_route!(
     list_returns,
-    RETURNS,
+    read::returns,
+    ReturnPage,
     "/v1/merchants/{merchant_id}/returns",
     "orders",
-    "Return requests: return_id, order_id, state, authorization_number, tracking_number, return_label, refund_total, items."
+    "Return requests with status, lines, reason and refund."
 );
 
-#[derive(sqlx::FromRow)]
-struct Row {
-    item: serde_json::Value,
-    updated_at: DateTime<Utc>,
-    k1: String,
-    k2: String,
-}
-
-async fn list_rows(
+/// One order with its lines.
+#[utoipa::path(get, path = "/v1/merchants/{merchant_id}/orders/{order_id}", tag = "orders",
+    params(("merchant_id" = String, Path, format = Uuid), ("order_id" = String, Path)),
+    responses((status = 200, body = Order), (status = 404, body = crate::Problem)),
+    security(("bearer" = [])))]
+pub(crate) async fn get_order(
     api: web::Data<PartnerApi>,
     req: HttpRequest,
-    path: web::Path<String>,
-    q: web::Query<Paging>,
-    listing: Listing,
+    path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let partner = api.partner(&req)?;
-    let merchant = api.own_merchant(partner, &path).await?;
-    let limit = q.limit()?;
-    let after: Option<(DateTime<Utc>, String, String)> = q.cursor.as_deref().map(cursor::decode).transpose()?;
-    let (after_time, k1, k2) = after.map_or((None, None, None), |(t, a, b)| (Some(t), Some(a), Some(b)));
-    let (key1, key2) = listing.keys;
-    let rows = sqlx::query_as::<_, Row>(&format!(
-        "SELECT to_jsonb(t) - 'merchant_id' - 'content_hash' - 'seen_generation' AS item, t.updated_at,
-                {key1}::text COLLATE \"C\" AS k1, {key2}::text COLLATE \"C\" AS k2
-         FROM {table} t
-         WHERE t.merchant_id = $1
-           AND ($2::timestamptz IS NULL OR t.updated_at >= $2)
-           AND ($3::timestamptz IS NULL OR (t.updated_at, {key1}::text COLLATE \"C\", {key2}::text COLLATE \"C\") > ($3, $4, $5))
-         ORDER BY t.updated_at, k1, k2
-         LIMIT $6",
-        table = listing.table,
-    ))
-    .bind(merchant)
-    .bind(q.updated_since)
-    .bind(after_time)
-    .bind(k1)
-    .bind(k2)
-    .bind(limit)
-    .fetch_all(&api.pool)
-    .await?;
-    let next = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|r| cursor::encode(&(r.updated_at, &r.k1, &r.k2))))
-        .flatten();
-    let items: Vec<serde_json::Value> = rows.into_iter().map(|r| r.item).collect();
-    Ok(HttpResponse::Ok().json(RowPage { items, next_cursor: next }))
+    let (merchant, order_id) = path.into_inner();
+    let merchant = api.own_merchant(partner, &merchant).await?;
+    let order = read::order_by_id(&api.pool, merchant, &order_id).await?.ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Ok().json(order))
 }

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use storelink_core::MerchantId;
 use storelink_occ::OccError;
+use storelink_sync::read::{self, Sellable};
 use storelink_token_cache::TokenError;
 use url::Url;
 use utoipa::ToSchema;
@@ -236,12 +237,7 @@ async fn record(
 /// Unknown SKUs, short stock and unknown or disabled shipping methods, from the synced copy.
 /// Returns each item's product id (OCC wants it beside the SKU).
 async fn check_synced(pool: &PgPool, merchant: MerchantId, order: &NewOrder) -> Result<Vec<String>, ApiError> {
-    let method_ok: Option<bool> =
-        sqlx::query_scalar("SELECT enabled FROM shipping_methods WHERE merchant_id = $1 AND method_id = $2")
-            .bind(merchant)
-            .bind(&order.shipping_method)
-            .fetch_optional(pool)
-            .await?;
+    let method_ok = read::shipping_method_enabled(pool, merchant, &order.shipping_method).await?;
     if method_ok != Some(true) {
         return Err(ApiError::unprocessable(
             "invalid_shipping_method",
@@ -250,29 +246,20 @@ async fn check_synced(pool: &PgPool, merchant: MerchantId, order: &NewOrder) -> 
     }
     let mut products = Vec::with_capacity(order.items.len());
     for item in &order.items {
-        let row: Option<(String, bool, Option<i64>)> = sqlx::query_as(
-            "SELECT s.product_id, s.active, (SELECT sum(i.stock_level)::bigint FROM inventory i
-                               WHERE i.merchant_id = s.merchant_id AND i.sku_id = s.sku_id)
-             FROM skus s WHERE s.merchant_id = $1 AND s.sku_id = $2",
-        )
-        .bind(merchant)
-        .bind(&item.sku_id)
-        .fetch_optional(pool)
-        .await?;
-        match row {
-            None | Some((_, false, _)) => {
+        match read::sellable(pool, merchant, &item.sku_id).await? {
+            None | Some(Sellable { active: false, .. }) => {
                 return Err(ApiError::unprocessable(
                     "unknown_sku",
                     format!("SKU {:?} is not sold by this merchant", item.sku_id),
                 ));
             }
-            Some((_, true, Some(stock))) if stock < item.quantity => {
+            Some(Sellable { stock: Some(stock), .. }) if stock < item.quantity => {
                 return Err(ApiError::unprocessable(
                     "out_of_stock",
                     format!("SKU {:?} has {stock} in stock, {} ordered", item.sku_id, item.quantity),
                 ));
             }
-            Some((product, _, _)) => products.push(product),
+            Some(Sellable { product_id, .. }) => products.push(product_id),
         }
     }
     Ok(products)
@@ -351,7 +338,7 @@ fn token_error(e: TokenError) -> ApiError {
 /// Cancel an order in the merchant's store.
 #[utoipa::path(post, path = "/v1/merchants/{merchant_id}/orders/{order_id}/cancel", tag = "orders",
     params(("merchant_id" = String, Path, format = Uuid), ("order_id" = String, Path)),
-    responses((status = 200, description = "The order, now REMOVED (cancelled)"),
+    responses((status = 200, body = storelink_model::views::Order, description = "The order, now cancelled"),
               (status = 404, body = crate::Problem),
               (status = 409, body = crate::Problem, description = "order_not_cancellable"),
               (status = 503, body = crate::Problem)),
@@ -364,13 +351,8 @@ pub(crate) async fn cancel_order(
     let partner = api.partner(&req)?;
     let (merchant, order_id) = path.into_inner();
     let merchant = api.own_merchant(partner, &merchant).await?;
-    let state: Option<Option<String>> =
-        sqlx::query_scalar("SELECT state FROM orders WHERE merchant_id = $1 AND order_id = $2")
-            .bind(merchant)
-            .bind(&order_id)
-            .fetch_optional(&api.pool)
-            .await?;
-    let state = state.ok_or(ApiError::NotFound)?.unwrap_or_default();
+    let order = read::order_by_id(&api.pool, merchant, &order_id).await?.ok_or(ApiError::NotFound)?;
+    let state = order.platform_status.unwrap_or_default();
     if state == CANCELLED_STATE {
         return order_view(&api.pool, merchant, &order_id).await;
     }
@@ -393,13 +375,6 @@ pub(crate) async fn cancel_order(
 }
 
 async fn order_view(pool: &PgPool, merchant: MerchantId, order_id: &str) -> Result<HttpResponse, ApiError> {
-    let item: Value = sqlx::query_scalar(
-        "SELECT to_jsonb(o) - 'merchant_id' - 'content_hash' - 'seen_generation' FROM orders o
-         WHERE merchant_id = $1 AND order_id = $2",
-    )
-    .bind(merchant)
-    .bind(order_id)
-    .fetch_one(pool)
-    .await?;
-    Ok(HttpResponse::Ok().json(item))
+    let order = read::order_by_id(pool, merchant, order_id).await?.ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Ok().json(order))
 }

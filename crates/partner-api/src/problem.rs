@@ -44,7 +44,6 @@ pub struct Problem {
     /// invalid_shipping_method, idempotency_key_reused, order_not_cancellable, invalid_endpoint,
     /// store_unavailable, order_outcome_unknown, unavailable, rate_limited.
     pub code: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
 

@@ -65,6 +65,7 @@ pub fn routes() -> Vec<RouteSpec> {
         route!(GET, "/v1/merchants/{merchant_id}/shipping-methods", catalog::list_shipping_methods),
         route!(GET, "/v1/merchants/{merchant_id}/orders", catalog::list_orders),
         route!(POST, "/v1/merchants/{merchant_id}/orders", orders::place_order),
+        route!(GET, "/v1/merchants/{merchant_id}/orders/{order_id}", catalog::get_order),
         route!(POST, "/v1/merchants/{merchant_id}/orders/{order_id}/cancel", orders::cancel_order),
         route!(GET, "/v1/merchants/{merchant_id}/shipments", catalog::list_shipments),
         route!(GET, "/v1/merchants/{merchant_id}/returns", catalog::list_returns),

@@ -36,7 +36,7 @@ pub const PRUNE_CONDITION: &str = "t.created_at < now() - make_interval(secs => 
 pub const KIND: &str = "deliver";
 
 /// Every event type a partner can subscribe to.
-pub const EVENT_TYPES: [&str; 12] = [
+pub const EVENT_TYPES: [&str; 13] = [
     "merchant.connected",
     "merchant.credentials_invalid",
     "merchant.revoked",
@@ -49,4 +49,5 @@ pub const EVENT_TYPES: [&str; 12] = [
     "shipment.created",
     "shipment.updated",
     "return.updated",
+    "sync.completed",
 ];

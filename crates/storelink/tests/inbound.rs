@@ -42,14 +42,14 @@ async fn a_signed_order_submit_becomes_one_order_however_often_it_is_delivered()
     .expect("counts");
     assert_eq!((stored, events), (1, 1), "stored once, one created event");
     let (total, currency, items): (f64, String, serde_json::Value) = sqlx::query_as(
-        "SELECT total::float8, currency, items FROM orders WHERE merchant_id = $1::uuid AND order_id = 'o20005'",
+        "SELECT total::float8, currency, lines FROM orders WHERE merchant_id = $1::uuid AND order_id = 'o20005'",
     )
     .bind(&merchant)
     .fetch_one(&app.db.pool)
     .await
     .expect("order");
     assert_eq!((total, currency.as_str()), (268.4, "USD"));
-    assert!(items.as_array().is_some_and(|i| !i.is_empty()), "commerce items kept despite the dangling relationship");
+    assert!(items.as_array().is_some_and(|i| !i.is_empty()), "order lines kept despite the dangling relationship");
     app.stop().await;
 }
 

@@ -160,7 +160,11 @@ async fn orders_are_created_once_refused_clearly_and_cancelled() {
         }
     };
     let (status, cancelled) = cancel(order_id.clone()).await;
-    assert_eq!((status, cancelled["state"].as_str()), (200, Some("REMOVED")), "{cancelled}");
+    assert_eq!(
+        (status, cancelled["status"].as_str(), cancelled["platform_status"].as_str()),
+        (200, Some("cancelled"), Some("REMOVED")),
+        "{cancelled}"
+    );
     assert_eq!(app.sim.order(&order_id).expect("order")["state"], "REMOVED");
     assert!(app.sim.count("PUT", &format!("/ccadmin/v1/orders/{order_id}")) == 1);
     let shipped: String = sqlx::query_scalar("SELECT order_id FROM orders WHERE state = 'NO_PENDING_ACTION' LIMIT 1")

@@ -85,6 +85,7 @@ async fn partners_see_only_their_merchants_and_page_through_products() {
         (Method::GET, "/v1/merchants/{merchant_id}/inventory", None, 404),
         (Method::GET, "/v1/merchants/{merchant_id}/shipping-methods", None, 404),
         (Method::GET, "/v1/merchants/{merchant_id}/orders", None, 404),
+        (Method::GET, "/v1/merchants/{merchant_id}/orders/{order_id}", None, 404),
         (Method::POST, "/v1/merchants/{merchant_id}/orders", Some(order_body), 404),
         (Method::POST, "/v1/merchants/{merchant_id}/orders/{order_id}/cancel", None, 404),
         (Method::GET, "/v1/merchants/{merchant_id}/shipments", None, 404),
@@ -150,6 +151,10 @@ async fn partners_see_only_their_merchants_and_page_through_products() {
         !methods.is_empty()
             && methods.iter().all(|m| m.get("content_hash").is_none() && m.get("merchant_id").is_none())
     );
+    let rate = &methods[0]["rates"][0];
+    assert!(rate["price"]["amount"].is_string() && rate["max_order_amount"].is_null(), "typed rates: {rate}");
+    assert_eq!(mine["items"][0]["platform"], "occ");
+    assert_eq!(mine["items"][0]["capabilities"], json!(["create_orders", "webhooks", "incremental_filters"]));
     let (_, inventory) = get(&app, &bearer, &format!("/v1/merchants/{merchant}/inventory?limit=250")).await;
     assert_eq!(inventory["items"].as_array().map(Vec::len), Some(100), "two SKUs x 50 products");
 
@@ -161,7 +166,10 @@ async fn partners_see_only_their_merchants_and_page_through_products() {
         assert_eq!(status, 200, "{page}");
         for item in page["items"].as_array().expect("items") {
             seen.push(item["product_id"].as_str().expect("id").to_owned());
-            assert!(item["skus"].as_array().is_some_and(|s| s.len() == 2));
+            assert!(item["variants"].as_array().is_some_and(|s| s.len() == 2));
+            assert!(item["list_price"]["amount"].is_string(), "decimal string: {item}");
+            let image = item["images"][0]["url"].as_str().unwrap_or_default();
+            assert!(image.starts_with(app.sim.base_url().trim_end_matches('/')), "absolute image URL: {image}");
         }
         match page["next_cursor"].as_str() {
             Some(cursor) => path = format!("/v1/merchants/{merchant}/products?limit=20&cursor={cursor}"),
@@ -196,10 +204,7 @@ async fn cancel_and_order_lookup_take_their_session_from_the_token_cache() {
     let merchant = merchant_id_from(&app.connect().await);
     app.wait_synced().await;
     let bearer = app.bearer().await;
-    let sku: String = sqlx::query_scalar("SELECT sku_id FROM inventory WHERE stock_level >= 2 ORDER BY sku_id LIMIT 1")
-        .fetch_one(&app.db.pool)
-        .await
-        .expect("a SKU in stock");
+    let sku = app.sku_in_stock().await;
     let order = |reference: &str| {
         json!({"partner_order_reference": reference, "items": [{"sku_id": sku, "quantity": 1}],
                "shipping_method": "ship1",
@@ -235,7 +240,11 @@ async fn cancel_and_order_lookup_take_their_session_from_the_token_cache() {
     // Cancel: the PUT with the cached token.
     let cancel_path = |id: &str| format!("/v1/merchants/{merchant}/orders/{id}/cancel");
     let (status, cancelled) = send(&app, &bearer, Method::POST, &cancel_path(&found_id), None).await;
-    assert_eq!((status, cancelled["state"].as_str()), (200, Some("REMOVED")), "{cancelled}");
+    assert_eq!(
+        (status, cancelled["status"].as_str(), cancelled["platform_status"].as_str()),
+        (200, Some("cancelled"), Some("REMOVED")),
+        "{cancelled}"
+    );
     assert_eq!(logins(), logins_after_connect, "neither the lookup nor the cancel logged in");
 
     // OCC refuses the cached token: one login, and the cancel goes through.
@@ -244,7 +253,11 @@ async fn cancel_and_order_lookup_take_their_session_from_the_token_cache() {
     let second_id = second["order_id"].as_str().expect("order id").to_owned();
     app.sim.expire_tokens();
     let (status, cancelled) = send(&app, &bearer, Method::POST, &cancel_path(&second_id), None).await;
-    assert_eq!((status, cancelled["state"].as_str()), (200, Some("REMOVED")), "{cancelled}");
+    assert_eq!(
+        (status, cancelled["status"].as_str(), cancelled["platform_status"].as_str()),
+        (200, Some("cancelled"), Some("REMOVED")),
+        "{cancelled}"
+    );
     assert_eq!(logins(), logins_after_connect + 1, "one login after the 401");
     assert_eq!(app.sim.count("PUT", &format!("/ccadmin/v1/orders/{second_id}")), 2, "refused once, then sent again");
     app.stop().await;

@@ -10,8 +10,9 @@ use sqlx::{PgConnection, PgPool};
 use storelink_core::{MerchantId, SyncKind};
 
 use crate::SyncError;
+use crate::state;
 use crate::tables::{self, WriteMode};
-use storelink_connector_occ::normalize;
+use storelink_connector_occ::normalize::{self, Store};
 
 /// Products confirmed per transaction.
 pub(crate) const BATCH: i64 = 50;
@@ -38,38 +39,50 @@ pub(crate) async fn candidates(
     Ok(sqlx::query_scalar(sql).bind(merchant).bind(generation).bind(BATCH).fetch_all(pool).await?)
 }
 
+/// One batch of point reads: the documents found (from `store`) and the ids answered 404.
+pub(crate) struct Reads<'a> {
+    pub store: Store<'a>,
+    pub live: &'a [(String, Value)],
+    pub gone: &'a [String],
+}
+
 /// Apply one batch of point reads: documents found are written as a page would be (and their rows
-/// marked seen), products answered 404 lose their unseen rows, with `deleted` events.
+/// marked seen), products answered 404 lose their unseen rows, with `deleted` events. What changed
+/// in the kind's main table is tallied for `sync.completed`.
 pub(crate) async fn apply(
     conn: &mut PgConnection,
     kind: SyncKind,
     merchant: MerchantId,
     generation: i64,
     mode: WriteMode,
-    live: &[(String, Value)],
-    gone: &[String],
+    reads: Reads<'_>,
 ) -> Result<(), SyncError> {
+    let Reads { store, live, gone } = reads;
     let live_ids: Vec<String> = live.iter().map(|(id, _)| id.clone()).collect();
     if kind == SyncKind::Catalog {
-        let (products, skus): (Vec<_>, Vec<_>) = live.iter().filter_map(|(_, doc)| normalize::product(doc)).unzip();
+        let (products, skus): (Vec<_>, Vec<_>) =
+            live.iter().filter_map(|(_, doc)| normalize::product(doc, store)).unzip();
         let skus: Vec<_> = skus.into_iter().flatten().collect();
-        tables::write(conn, &tables::PRODUCTS, merchant, generation, mode, &products).await?;
+        let written = tables::write(conn, &tables::PRODUCTS, merchant, generation, mode, &products).await?;
         tables::write(conn, &tables::SKUS, merchant, generation, mode, &skus).await?;
         // A document that did not normalize to its own id: keep the stored row rather than delete it.
         tables::mark_seen(conn, tables::PRODUCTS.sql(), merchant, generation, &live_ids).await?;
-        tables::sweep_products(conn, tables::PRODUCTS.sql(), merchant, generation, gone).await?;
+        let deleted = tables::sweep_products(conn, tables::PRODUCTS.sql(), merchant, generation, gone).await?;
+        state::tally(conn, merchant, kind, written, deleted).await?;
     } else {
         let rows: Vec<_> = live.iter().flat_map(|(_, doc)| normalize::inventory(doc)).collect();
-        tables::write(conn, &tables::INVENTORY, merchant, generation, mode, &rows).await?;
+        let written = tables::write(conn, &tables::INVENTORY, merchant, generation, mode, &rows).await?;
         // The read is authoritative for its product: stock rows it no longer lists are gone too.
         let all: Vec<String> = live_ids.into_iter().chain(gone.iter().cloned()).collect();
-        tables::sweep_products(conn, tables::INVENTORY.sql(), merchant, generation, &all).await?;
+        let deleted = tables::sweep_products(conn, tables::INVENTORY.sql(), merchant, generation, &all).await?;
+        state::tally(conn, merchant, kind, written, deleted).await?;
     }
     Ok(())
 }
 
 /// Once every missing product is settled: what is still unseen has no product to read (SKUs of
-/// products confirmed or re-read, stock rows without a product id) and goes.
+/// products confirmed or re-read, stock rows without a product id) and goes; stock rows count as
+/// deleted by the run.
 pub(crate) async fn sweep_rest(
     conn: &mut PgConnection,
     kind: SyncKind,
@@ -77,5 +90,9 @@ pub(crate) async fn sweep_rest(
     generation: i64,
 ) -> Result<u64, SyncError> {
     let table = if kind == SyncKind::Catalog { tables::SKUS.sql() } else { tables::INVENTORY.sql() };
-    Ok(tables::sweep(conn, table, merchant, generation).await?)
+    let deleted = tables::sweep(conn, table, merchant, generation).await?;
+    if kind == SyncKind::Inventory {
+        state::tally(conn, merchant, kind, tables::Written::default(), deleted).await?;
+    }
+    Ok(deleted)
 }

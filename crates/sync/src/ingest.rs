@@ -17,7 +17,7 @@ pub async fn upsert_order(conn: &mut PgConnection, merchant: MerchantId, order: 
     // Orders are never swept, so the generation they carry does not matter.
     let changed =
         tables::write_orders(conn, merchant, 0, WriteMode::UpsertWithEvents, std::slice::from_ref(&row)).await?;
-    Ok(changed > 0)
+    Ok(changed.any())
 }
 
 /// Upsert one OCC return request; `order_id` is the order sent beside it, if any. False when the
@@ -32,5 +32,5 @@ pub async fn upsert_return(
     let changed =
         tables::write(conn, &tables::RETURNS, merchant, 0, WriteMode::UpsertWithEvents, std::slice::from_ref(&row))
             .await?;
-    Ok(changed > 0)
+    Ok(changed.any())
 }

@@ -2,12 +2,14 @@
 //! and orders in Postgres. Streams page by page (bulk upsert + checkpoint in one transaction), skips
 //! unchanged rows by content hash, sweeps deletions on full runs (each confirmed by a point read) and
 //! records change events.
-//! Owns the catalog tables, `change_events` and `sync_state`; must not serve partners or hold tokens
+//! Owns the catalog tables, `change_events` and `sync_state`, and every query on them (`read` serves
+//! partner-api's reads); must not serve partners or hold tokens
 //! (the token cache does) and runs only as a `storelink_jobs::Handler`.
 
 mod confirm;
 mod error;
 mod ingest;
+pub mod read;
 mod runner;
 mod state;
 mod tables;

@@ -8,13 +8,19 @@ use storelink_core::{MerchantId, SyncKind};
 use storelink_jobs::{Handler, Job, JobContext, Mode, Outcome, Queue};
 use storelink_occ::{ListParams, OccClient, OccError, Resource};
 use storelink_token_cache::{TokenCache, TokenError};
+use url::Url;
 
 use crate::SyncError;
 use crate::confirm;
 use crate::state::{self, Run};
-use crate::tables::{self, WriteMode};
-use storelink_connector_occ::normalize;
+use crate::tables::{self, WriteMode, Written};
+use std::sync::Arc;
+
+use storelink_connector_occ::normalize::{self, Store};
 use storelink_model::records::{self, Hashed};
+
+/// A document read by id, and the store it came from (its relative URLs are relative to it).
+type PointRead = (serde_json::Value, Arc<Url>);
 
 /// Items per OCC page (OCC's default and advised maximum).
 const PAGE_SIZE: u32 = 250;
@@ -149,13 +155,15 @@ impl SyncHandler {
         let merchant = ctx.lease.merchant_id;
         let mut tx = self.pool.begin_with("BEGIN; SET LOCAL synchronous_commit = off").await?;
         ctx.lease.verify(&mut tx).await?;
-        write(&mut tx, merchant, run.generation, mode, &page.rows).await?;
+        let written = write(&mut tx, merchant, run.generation, mode, &page.rows).await?;
+        state::tally(&mut tx, merchant, kind, written, 0).await?;
         state::checkpoint(&mut tx, merchant, kind, next_offset, page.items, page.total).await?;
         if page.last && !confirms(kind, run, page.cut_short) {
             let mut note = None;
             if run.mode == Mode::Full && kind == SyncKind::Shipping {
                 // One unpaged answer: the whole list at one moment, so a missing method is gone.
-                sweep(&mut tx, kind, merchant, run.generation).await?;
+                let deleted = sweep(&mut tx, kind, merchant, run.generation).await?;
+                state::tally(&mut tx, merchant, kind, Written::default(), deleted).await?;
             } else if run.mode == Mode::Full && page.cut_short {
                 tracing::warn!(%merchant, %kind, offset = next_offset, total = ?page.total, "the store's list ended early; not sweeping");
                 note = Some(format!(
@@ -195,19 +203,21 @@ impl SyncHandler {
         let params = ListParams { offset, limit: self.page_size, q, sort, ..ListParams::default() };
         let occ = &self.occ;
         let params = &params;
-        let page = self
+        let (page, base) = self
             .tokens
-            .call(
-                merchant,
-                |s| async move { occ.list::<serde_json::Value>(&s.store, &s.token, resource, params).await },
-            )
+            .call(merchant, |s| async move {
+                let page = occ.list::<serde_json::Value>(&s.store, &s.token, resource, params).await;
+                page.map(|page| (page, s.store.clone()))
+            })
             .await?;
+        let store = Store { base_url: base.as_str() };
         let last = page.is_last(offset);
         let items = page.items.len() as u64;
         let cut_short = items == 0 && page.total_results.is_some_and(|total| offset < total);
         let rows = match kind {
             SyncKind::Catalog => {
-                let (products, skus): (Vec<_>, Vec<_>) = page.items.iter().filter_map(normalize::product).unzip();
+                let (products, skus): (Vec<_>, Vec<_>) =
+                    page.items.iter().filter_map(|p| normalize::product(p, store)).unzip();
                 Rows::Catalog(products, skus.into_iter().flatten().collect())
             }
             SyncKind::Inventory => Rows::Inventory(page.items.iter().flat_map(normalize::inventory).collect()),
@@ -234,7 +244,7 @@ impl SyncHandler {
                 tx.commit().await?;
                 return Ok(Progress::Finished);
             }
-            let reads: Vec<(String, Result<serde_json::Value, TokenError>)> = futures::stream::iter(ids)
+            let reads: Vec<(String, Result<PointRead, TokenError>)> = futures::stream::iter(ids)
                 .map(|id| async move {
                     let read = self.point_read(kind, merchant, &id).await;
                     (id, read)
@@ -242,17 +252,22 @@ impl SyncHandler {
                 .buffer_unordered(confirm::CONCURRENCY)
                 .collect()
                 .await;
-            let (mut live, mut gone) = (Vec::new(), Vec::new());
+            let (mut live, mut gone, mut base) = (Vec::new(), Vec::new(), None);
             for (id, read) in reads {
                 match read {
-                    Ok(doc) => live.push((id, doc)),
+                    Ok((doc, store)) => {
+                        live.push((id, doc));
+                        base = Some(store);
+                    }
                     Err(TokenError::Occ(OccError::NotFound { .. })) => gone.push(id),
                     Err(e) => return Err(e.into()),
                 }
             }
             let mut tx = self.pool.begin().await?;
             ctx.lease.verify(&mut tx).await?;
-            confirm::apply(&mut tx, kind, merchant, run.generation, mode, &live, &gone).await?;
+            let store = Store { base_url: base.as_ref().map_or("", |u| u.as_str()) };
+            let reads = confirm::Reads { store, live: &live, gone: &gone };
+            confirm::apply(&mut tx, kind, merchant, run.generation, mode, reads).await?;
             tx.commit().await?;
             if !gone.is_empty() {
                 tracing::info!(%merchant, %kind, deleted = gone.len(), kept = live.len(), "confirmed deletions swept");
@@ -263,19 +278,15 @@ impl SyncHandler {
         }
     }
 
-    async fn point_read(
-        &self,
-        kind: SyncKind,
-        merchant: MerchantId,
-        id: &str,
-    ) -> Result<serde_json::Value, TokenError> {
+    async fn point_read(&self, kind: SyncKind, merchant: MerchantId, id: &str) -> Result<PointRead, TokenError> {
         let occ = &self.occ;
         self.tokens
             .call(merchant, |s| async move {
-                match kind {
+                let doc = match kind {
                     SyncKind::Catalog => occ.get_product(&s.store, &s.token, id).await,
                     _ => occ.get_inventory(&s.store, &s.token, id).await,
-                }
+                };
+                doc.map(|doc| (doc, s.store.clone()))
             })
             .await
     }
@@ -287,29 +298,27 @@ fn confirms(kind: SyncKind, run: &Run, cut_short: bool) -> bool {
     run.mode == Mode::Full && matches!(kind, SyncKind::Catalog | SyncKind::Inventory) && !cut_short
 }
 
+/// Write a page; returns what it created and updated in the kind's main table (products, stock
+/// rows, shipping methods, orders), which `sync.completed` counts.
 async fn write(
     conn: &mut sqlx::PgConnection,
     merchant: MerchantId,
     generation: i64,
     mode: WriteMode,
     rows: &Rows,
-) -> Result<(), SyncError> {
-    match rows {
+) -> Result<Written, SyncError> {
+    Ok(match rows {
         Rows::Catalog(products, skus) => {
-            tables::write(conn, &tables::PRODUCTS, merchant, generation, mode, products).await?;
+            let written = tables::write(conn, &tables::PRODUCTS, merchant, generation, mode, products).await?;
             tables::write(conn, &tables::SKUS, merchant, generation, mode, skus).await?;
+            written
         }
-        Rows::Inventory(rows) => {
-            tables::write(conn, &tables::INVENTORY, merchant, generation, mode, rows).await?;
-        }
+        Rows::Inventory(rows) => tables::write(conn, &tables::INVENTORY, merchant, generation, mode, rows).await?,
         Rows::Shipping(rows) => {
-            tables::write(conn, &tables::SHIPPING_METHODS, merchant, generation, mode, rows).await?;
+            tables::write(conn, &tables::SHIPPING_METHODS, merchant, generation, mode, rows).await?
         }
-        Rows::Orders(rows) => {
-            tables::write_orders(conn, merchant, generation, mode, rows).await?;
-        }
-    }
-    Ok(())
+        Rows::Orders(rows) => tables::write_orders(conn, merchant, generation, mode, rows).await?,
+    })
 }
 
 async fn sweep(
@@ -317,20 +326,22 @@ async fn sweep(
     kind: SyncKind,
     merchant: MerchantId,
     generation: i64,
-) -> Result<(), SyncError> {
+) -> Result<u64, SyncError> {
     let swept: &[&tables::Statements] = match kind {
         SyncKind::Catalog => &[tables::PRODUCTS.sql(), tables::SKUS.sql()],
         SyncKind::Inventory => &[tables::INVENTORY.sql()],
         SyncKind::Shipping => &[tables::SHIPPING_METHODS.sql()],
         SyncKind::Orders => &[],
     };
+    let mut main_deleted = None;
     for table in swept {
         let deleted = tables::sweep(conn, table, merchant, generation).await?;
+        main_deleted.get_or_insert(deleted);
         if deleted > 0 {
             tracing::info!(%merchant, table = table.name, deleted, "swept rows missing from the store");
         }
     }
-    Ok(())
+    Ok(main_deleted.unwrap_or(0))
 }
 
 impl Handler for SyncHandler {

@@ -7,6 +7,7 @@ use storelink_core::{MerchantId, SyncKind};
 use storelink_jobs::{Lease, Mode};
 
 use crate::SyncError;
+use crate::tables::Written;
 
 /// Where the current run stands.
 #[derive(Clone, Debug)]
@@ -61,7 +62,7 @@ pub(crate) async fn start_or_resume(
         sqlx::query(
             "UPDATE sync_state SET job_id = $3, mode = $4, generation = $5, since = $6, run_started_at = now(),
                     next_offset = 0, pages_done = 0, items_done = 0, items_total = NULL, state = 'running',
-                    updated_at = now()
+                    run_created = 0, run_updated = 0, run_deleted = 0, updated_at = now()
              WHERE merchant_id = $1 AND kind = $2",
         )
         .bind(lease.merchant_id)
@@ -89,7 +90,7 @@ pub(crate) async fn switch_to_full(
     lease.verify(&mut tx).await?;
     sqlx::query(
         "UPDATE sync_state SET mode = 'full', generation = generation + 1, since = NULL, next_offset = 0,
-                pages_done = 0, items_done = 0, updated_at = now()
+                pages_done = 0, items_done = 0, run_created = 0, run_updated = 0, run_deleted = 0, updated_at = now()
          WHERE merchant_id = $1 AND kind = $2",
     )
     .bind(lease.merchant_id)
@@ -125,7 +126,36 @@ pub(crate) async fn checkpoint(
     Ok(())
 }
 
-/// The run succeeded. The next incremental run starts a little before this one started (clock skew).
+/// Add what a page, a batch of point reads or a sweep created, updated and deleted to the run's
+/// counts, in the same transaction (a crash loses the counts with the writes). `sync.completed`
+/// announces them.
+pub(crate) async fn tally(
+    conn: &mut PgConnection,
+    merchant: MerchantId,
+    kind: SyncKind,
+    written: Written,
+    deleted: u64,
+) -> Result<(), SyncError> {
+    if !written.any() && deleted == 0 {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE sync_state SET run_created = run_created + $3, run_updated = run_updated + $4,
+                run_deleted = run_deleted + $5
+         WHERE merchant_id = $1 AND kind = $2",
+    )
+    .bind(merchant)
+    .bind(kind.as_str())
+    .bind(written.created)
+    .bind(written.updated)
+    .bind(i64::try_from(deleted).unwrap_or(i64::MAX))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The run succeeded; moving `last_success_at` announces `sync.completed` with the run's counts (a
+/// trigger, migration 025). The next incremental run starts a little before this one started (clock skew).
 /// `note` is kept as `last_error` when the run finished with a caveat (a full run that did not sweep).
 pub(crate) async fn finish(
     conn: &mut PgConnection,

@@ -15,7 +15,6 @@ use sqlx::postgres::PgArguments;
 use sqlx::{Arguments, PgConnection};
 use storelink_core::MerchantId;
 
-use storelink_connector_occ::normalize;
 use storelink_model::records::{
     Hashed, InventoryRow, OrderRow, ProductRow, ReturnRow, ShipmentRow, ShippingRow, SkuRow,
 };
@@ -184,7 +183,7 @@ pub(crate) static SHIPPING_METHODS: Table<ShippingRow> = Table {
         column!(display_name, Text, |r| r.display_name.as_deref()),
         column!(enabled, Bool, |r| r.enabled),
         column!(calculator, Text, |r| r.calculator.as_deref()),
-        column!(ranges, Jsonb, |r| &r.ranges),
+        column!(rates, Jsonb, |r| json(&r.rates)),
     ],
     monotonic: false,
     sql: LazyLock::new(|| SHIPPING_METHODS.statements()),
@@ -196,13 +195,17 @@ pub(crate) static ORDERS: Table<OrderRow> = Table {
     keys: &[key!(order_id)],
     cols: &[
         column!(state, Text, |r| r.state.as_deref()),
+        column!(status, Text, |r| r.status.as_str()),
+        column!(payment_status, Text, |r| r.payment_status.as_str()),
         column!(site_id, Text, |r| r.site_id.as_deref()),
         column!(currency, Text, |r| r.currency.as_deref()),
         column!(total, Numeric, |r| decimal(r.total)),
         column!(submitted_at, Timestamptz, |r| r.submitted_at),
         column!(source_modified_at, Timestamptz, |r| r.source_modified_at),
-        column!(items, Jsonb, |r| &r.items),
-        column!(shipping_groups, Jsonb, |r| &r.shipping_groups),
+        column!(lines, Jsonb, |r| json(&r.lines)),
+        column!(billing_address, Jsonb, |r| r.billing_address.as_ref().map(json)),
+        column!(shipping_address, Jsonb, |r| r.shipping_address.as_ref().map(json)),
+        column!(totals, Jsonb, |r| json(&r.totals)),
     ],
     monotonic: true,
     sql: LazyLock::new(|| ORDERS.statements()),
@@ -215,12 +218,13 @@ pub(crate) static SHIPMENTS: Table<ShipmentRow> = Table {
     cols: &[
         column!(order_id, Text, |r| r.order_id.as_str()),
         column!(state, Text, |r| r.state.as_deref()),
+        column!(status, Text, |r| r.status.as_str()),
         column!(shipping_method, Text, |r| r.shipping_method.as_deref()),
         column!(tracking_number, Text, |r| r.tracking_number.as_deref()),
         column!(carrier, Text, |r| r.carrier.as_deref()),
         column!(ship_date, Timestamptz, |r| r.ship_date),
-        column!(address, Jsonb, |r| &r.address),
-        column!(items, Jsonb, |r| &r.items),
+        column!(address, Jsonb, |r| r.address.as_ref().map(json)),
+        column!(lines, Jsonb, |r| json(&r.lines)),
         column!(source_modified_at, Timestamptz, |r| r.source_modified_at),
     ],
     monotonic: true,
@@ -234,19 +238,49 @@ pub(crate) static RETURNS: Table<ReturnRow> = Table {
     cols: &[
         column!(order_id, Text, |r| r.order_id.as_deref()),
         column!(state, Text, |r| r.state.as_deref()),
+        column!(status, Text, |r| r.status.as_str()),
+        column!(reason, Text, |r| r.reason.as_deref()),
         column!(authorization_number, Text, |r| r.authorization_number.as_deref()),
         column!(tracking_number, Text, |r| r.tracking_number.as_deref()),
         column!(return_label, Text, |r| r.return_label.as_deref()),
         column!(refund_total, Numeric, |r| decimal(r.refund_total)),
-        column!(items, Jsonb, |r| &r.items),
+        column!(currency, Text, |r| r.currency.as_deref()),
+        column!(lines, Jsonb, |r| json(&r.lines)),
     ],
     monotonic: false,
     sql: LazyLock::new(|| RETURNS.statements()),
 };
 
+/// A model value (lines, an address, totals, rates) as stored in its jsonb column.
+fn json<T: serde::Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or_default()
+}
+
 /// Shortest exact decimal form of a price (`19.99`), or NULL.
 fn decimal(value: Option<f64>) -> Option<String> {
     value.filter(|v| v.is_finite()).map(|v| v.to_string())
+}
+
+/// What an upsert's RETURNING tells: a row inserted (`xmax = 0`), or one whose content changed
+/// (`updated_at` moves only then), as opposed to one only marked seen.
+const RETURNING_CHANGES: &str = "RETURNING (xmax = 0) AS created, (updated_at = now()) AS changed";
+
+/// An upsert's answer: how many rows it created and how many it changed.
+const COUNT_CHANGES: &str =
+    "SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE changed AND NOT created) FROM up";
+
+/// Rows a write created and updated (unchanged rows count in neither).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Written {
+    pub created: i64,
+    pub updated: i64,
+}
+
+impl Written {
+    /// Whether any row was created or changed.
+    pub fn any(self) -> bool {
+        self.created + self.updated > 0
+    }
 }
 
 impl<R> Table<R> {
@@ -286,8 +320,8 @@ impl<R> Table<R> {
         Statements {
             name: self.name,
             upsert_with_events: self.with_events(&upsert),
+            upsert: format!("WITH up AS ({upsert}\n {RETURNING_CHANGES}) {COUNT_CHANGES}"),
             insert,
-            upsert,
             sweep: self.sweep_sql(""),
             sweep_of_products: self.sweep_sql(" AND product_id = ANY($3::text[])"),
             mark_seen: format!(
@@ -360,9 +394,10 @@ impl<R> Table<R> {
     fn with_events(&self, upsert: &str) -> String {
         format!(
             "WITH up AS ({upsert}
-                 RETURNING {keys}, (xmax = 0) AS created, (updated_at = now()) AS changed)
-             INSERT INTO change_events (merchant_id, entity, entity_id, change)
-             SELECT $1, '{entity}', {entity_id}, CASE WHEN created THEN 'created' ELSE 'updated' END FROM up WHERE changed",
+                 {RETURNING_CHANGES}, {keys}),
+             events AS (INSERT INTO change_events (merchant_id, entity, entity_id, change)
+                 SELECT $1, '{entity}', {entity_id}, CASE WHEN created THEN 'created' ELSE 'updated' END FROM up WHERE changed)
+             {COUNT_CHANGES}",
             keys = self.key_list(),
             entity = self.entity,
             entity_id = self.entity_id(),
@@ -422,7 +457,7 @@ impl Statements {
     }
 }
 
-/// Write one page into `table`. Returns how many rows were new or changed.
+/// Write one page into `table`. Returns how many rows it created and updated.
 pub(crate) async fn write<R>(
     conn: &mut PgConnection,
     table: &Table<R>,
@@ -430,7 +465,7 @@ pub(crate) async fn write<R>(
     generation: i64,
     mode: WriteMode,
     rows: &[Hashed<R>],
-) -> Result<u64, sqlx::Error> {
+) -> Result<Written, sqlx::Error> {
     write_unique(conn, table, merchant, generation, mode, &table.dedupe(rows)).await
 }
 
@@ -441,27 +476,32 @@ async fn write_unique<R>(
     generation: i64,
     mode: WriteMode,
     rows: &[&Hashed<R>],
-) -> Result<u64, sqlx::Error> {
+) -> Result<Written, sqlx::Error> {
     if rows.is_empty() {
-        return Ok(0);
+        return Ok(Written::default());
     }
     let args = table.arguments(merchant, generation, rows).map_err(sqlx::Error::Encode)?;
-    let done = sqlx::query_with(table.sql().write(mode), args).execute(conn).await?;
-    Ok(done.rows_affected())
+    let sql = table.sql().write(mode);
+    if mode == WriteMode::Insert {
+        let done = sqlx::query_with(sql, args).execute(conn).await?;
+        return Ok(Written { created: i64::try_from(done.rows_affected()).unwrap_or(i64::MAX), updated: 0 });
+    }
+    let (created, updated): (i64, i64) = sqlx::query_as_with(sql, args).fetch_one(conn).await?;
+    Ok(Written { created, updated })
 }
 
 /// Orders, and the shipments that come with them (never swept, like orders; an unchanged one is
-/// not rewritten). Returns how many orders were new or changed.
+/// not rewritten). Returns how many orders it created and updated.
 pub(crate) async fn write_orders(
     conn: &mut PgConnection,
     merchant: MerchantId,
     generation: i64,
     mode: WriteMode,
     rows: &[Hashed<OrderRow>],
-) -> Result<u64, sqlx::Error> {
+) -> Result<Written, sqlx::Error> {
     let rows = ORDERS.dedupe(rows);
     let written = write_unique(conn, &ORDERS, merchant, generation, mode, &rows).await?;
-    let shipments: Vec<Hashed<ShipmentRow>> = rows.iter().flat_map(|r| normalize::shipments(&r.row)).collect();
+    let shipments: Vec<Hashed<ShipmentRow>> = rows.iter().flat_map(|r| r.row.shipments.iter().cloned()).collect();
     let mode = if mode == WriteMode::Insert { WriteMode::Upsert } else { mode };
     write(conn, &SHIPMENTS, merchant, 0, mode, &shipments).await?;
     Ok(written)

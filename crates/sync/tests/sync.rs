@@ -185,6 +185,80 @@ async fn full_then_incremental_sync_matches_the_store_exactly() {
     assert_eq!(events_before, events_after);
 }
 
+/// Partner reads: orders page by cursor, each exactly once, as the model's typed view (lines, totals,
+/// the status mapped from OCC's state), and one order reads by id.
+#[tokio::test]
+async fn synced_orders_read_as_typed_views_page_by_page() {
+    use storelink_model::status::OrderStatus;
+    use storelink_sync::read::{self, Window};
+    let f = Fixture::new(20).await;
+    assert_eq!(f.sync(SyncKind::Orders, Mode::Full).await, JobState::Succeeded);
+    let (mut seen, mut window) = (Vec::new(), Window { limit: 7, ..Window::default() });
+    loop {
+        let page = read::orders(&f.db.pool, f.merchant, &window).await.expect("page");
+        for order in &page.items {
+            assert!(!order.lines.is_empty() && order.lines.iter().all(|l| l.quantity > 0), "{order:?}");
+            assert!(order.totals.total.is_some() && order.shipping_address.is_some(), "{order:?}");
+            let expected = match order.platform_status.as_deref() {
+                Some("SUBMITTED") => OrderStatus::Submitted,
+                Some("PROCESSING") => OrderStatus::Processing,
+                _ => OrderStatus::Completed,
+            };
+            assert_eq!(order.status, expected);
+            seen.push(order.order_id.clone());
+        }
+        match page.next {
+            Some(key) => window.after = Some(key),
+            None => break,
+        }
+    }
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!((seen.len(), unique.len()), (30, 30));
+    let one = read::order_by_id(&f.db.pool, f.merchant, &seen[3]).await.expect("read").expect("stored");
+    assert_eq!(one.order_id, seen[3]);
+    assert!(read::order_by_id(&f.db.pool, f.merchant, "no-such-order").await.expect("read").is_none());
+}
+
+/// The `sync.completed` partner events of the merchant, oldest first.
+async fn completed(f: &Fixture) -> Vec<serde_json::Value> {
+    sqlx::query_scalar(
+        "SELECT data FROM partner_events WHERE merchant_id = $1 AND type = 'sync.completed' ORDER BY event_id",
+    )
+    .bind(f.merchant)
+    .fetch_all(&f.db.pool)
+    .await
+    .expect("events")
+}
+
+/// Every successful run announces `sync.completed` with its counts, the baseline run included (it
+/// records no per-row changes, so this is how a partner learns the catalog is ready).
+#[tokio::test]
+async fn every_successful_run_announces_sync_completed_with_its_counts() {
+    let f = Fixture::new(120).await;
+    assert_eq!(f.sync(SyncKind::Catalog, Mode::Full).await, JobState::Succeeded);
+    let merchant = f.merchant.to_string();
+    let baseline = serde_json::json!({"merchant_id": merchant, "kind": "catalog", "mode": "baseline",
+        "created": 120, "updated": 0, "deleted": 0});
+    assert_eq!(completed(&f).await, vec![baseline.clone()]);
+
+    let ids = f.sim.product_ids();
+    assert!(f.sim.update_product(&ids[3]));
+    assert!(f.sim.delete_product(&ids[9]));
+    f.sim.add_product();
+    assert_eq!(f.sync(SyncKind::Catalog, Mode::Full).await, JobState::Succeeded);
+    let full = serde_json::json!({"merchant_id": merchant, "kind": "catalog", "mode": "full",
+        "created": 1, "updated": 1, "deleted": 1});
+    assert_eq!(completed(&f).await, vec![baseline.clone(), full.clone()]);
+
+    assert_eq!(f.sync(SyncKind::Shipping, Mode::Full).await, JobState::Succeeded);
+    let events = completed(&f).await;
+    assert_eq!(events.len(), 3);
+    assert_eq!((events[2]["kind"].as_str(), events[2]["mode"].as_str()), (Some("shipping_methods"), Some("baseline")));
+    assert!(events[2]["created"].as_i64().is_some_and(|n| n > 0), "{}", events[2]);
+}
+
 #[tokio::test]
 async fn a_product_deleted_in_the_store_disappears_after_a_full_run() {
     let f = Fixture::new(120).await;

@@ -210,6 +210,14 @@ impl TestApp {
         body["access_token"].as_str().expect("access_token").to_owned()
     }
 
+    /// A synced SKU with at least two in stock (the first by id).
+    pub async fn sku_in_stock(&self) -> String {
+        sqlx::query_scalar("SELECT sku_id FROM inventory WHERE stock_level >= 2 ORDER BY sku_id LIMIT 1")
+            .fetch_one(&self.db.pool)
+            .await
+            .expect("a SKU in stock")
+    }
+
     /// Wait until the merchant's initial syncs of every kind finished.
     pub async fn wait_synced(&self) {
         let pool = self.db.pool.clone();
