@@ -21,6 +21,13 @@ impl Registry {
         Self { connectors: Arc::new(connectors) }
     }
 
+    /// This registry plus `connector` (replacing one of the same platform).
+    pub fn with(self, connector: impl Connector) -> Self {
+        let mut connectors = (*self.connectors).clone();
+        connectors.insert(connector.platform(), Arc::new(connector));
+        Self { connectors: Arc::new(connectors) }
+    }
+
     pub fn get(&self, platform: &str) -> Result<&Arc<dyn Connector>, UnknownPlatform> {
         self.connectors.get(platform).ok_or_else(|| UnknownPlatform(platform.to_owned()))
     }

@@ -5,13 +5,12 @@
 //! deleted). Sorting by id keeps updates from moving items; the point read covers deletions.
 //! Confirmation goes by product: a product read holds its SKUs, an inventory read its stock rows.
 
-use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
+use storelink_connector::Records;
 use storelink_core::{MerchantId, SyncKind};
 
 use crate::SyncError;
 use crate::tables::{self, WriteMode};
-use storelink_connector_occ::normalize;
 
 /// Products confirmed per transaction.
 pub(crate) const BATCH: i64 = 50;
@@ -46,20 +45,28 @@ pub(crate) async fn apply(
     merchant: MerchantId,
     generation: i64,
     mode: WriteMode,
-    live: &[(String, Value)],
+    live: Vec<(String, Records)>,
     gone: &[String],
 ) -> Result<(), SyncError> {
     let live_ids: Vec<String> = live.iter().map(|(id, _)| id.clone()).collect();
+    let (mut products, mut skus, mut rows) = (Vec::new(), Vec::new(), Vec::new());
+    for (_, records) in live {
+        match records {
+            Records::Catalog(p, s) => {
+                products.extend(p);
+                skus.extend(s);
+            }
+            Records::Inventory(r) => rows.extend(r),
+            Records::Shipping(_) | Records::Orders(_) => {}
+        }
+    }
     if kind == SyncKind::Catalog {
-        let (products, skus): (Vec<_>, Vec<_>) = live.iter().filter_map(|(_, doc)| normalize::product(doc)).unzip();
-        let skus: Vec<_> = skus.into_iter().flatten().collect();
         tables::write_products(conn, merchant, generation, mode, &products).await?;
         tables::write_skus(conn, merchant, generation, mode, &skus).await?;
         // A document that did not normalize to its own id: keep the stored row rather than delete it.
         tables::mark_seen(conn, &tables::PRODUCTS, merchant, generation, &live_ids).await?;
         tables::sweep_products(conn, &tables::PRODUCTS, merchant, generation, gone).await?;
     } else {
-        let rows: Vec<_> = live.iter().flat_map(|(_, doc)| normalize::inventory(doc)).collect();
         tables::write_inventory(conn, merchant, generation, mode, &rows).await?;
         // The read is authoritative for its product: stock rows it no longer lists are gone too.
         let all: Vec<String> = live_ids.into_iter().chain(gone.iter().cloned()).collect();

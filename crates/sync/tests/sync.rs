@@ -5,10 +5,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use storelink_core::{MerchantId, OCC_APP_KEY_PURPOSE, SyncKind};
+use storelink_connector::Registry;
+use storelink_connector_occ::{APP_KEY_PURPOSE, OccConnector};
+use storelink_core::{MerchantId, SyncKind};
 use storelink_jobs::{JobState, Mode, Queue, RetryPolicy, Worker, WorkerConfig};
 use storelink_netguard::Policy;
-use storelink_occ::{OccClient, OccConfig};
+use storelink_occ::OccConfig;
 use storelink_occ_sim::{Fault, FaultKind, OccSim, Permissions, SimOptions};
 use storelink_sync::{SyncHandler, kinds, status};
 use storelink_tenants::{MerchantStatus, merchants};
@@ -33,16 +35,16 @@ impl Fixture {
         let key = sim.add_key(Permissions::all());
         let merchant = storelink_testkit::insert_merchant(&db.pool, &sim.base_url()).await;
         let vault = Vault::new(db.pool.clone(), MasterKeys::generate("t"));
-        vault.seal(merchant, OCC_APP_KEY_PURPOSE, key.as_bytes()).await.expect("seal");
+        vault.seal(merchant, APP_KEY_PURPOSE, key.as_bytes()).await.expect("seal");
         let occ_config = OccConfig {
             retry_base: Duration::from_millis(5),
             retry_cap: Duration::from_millis(50),
             ..OccConfig::default()
         };
-        let occ = OccClient::new(occ_config, Policy::insecure()).expect("occ");
-        let tokens = TokenCache::new(db.pool.clone(), occ.clone(), vault, TokenConfig::default());
+        let occ = OccConnector::with_config(occ_config, Policy::insecure()).expect("occ");
+        let tokens = TokenCache::new(db.pool.clone(), Registry::default().with(occ), vault, TokenConfig::default());
         let queue = Queue::new(db.pool.clone());
-        let handler = SyncHandler::new(db.pool.clone(), occ, tokens, queue.clone()).with_page_size(50);
+        let handler = SyncHandler::new(db.pool.clone(), tokens, queue.clone()).with_page_size(50);
         Self { db, sim, key, merchant, queue, handler }
     }
 
