@@ -49,7 +49,7 @@ impl Rig {
         for _ in 0..n {
             let partner = storelink_testkit::insert_partner(&self.pool, "bench").await?;
             let mut conn = self.pool.acquire().await?;
-            let merchant = storelink_tenants::merchants::upsert_connected(&mut conn, partner, store).await?;
+            let merchant = storelink_tenants::merchants::upsert_connected(&mut conn, partner, "occ", store).await?;
             self.vault.seal(merchant, OCC_APP_KEY_PURPOSE, key.as_bytes()).await?;
             ids.push(merchant);
         }

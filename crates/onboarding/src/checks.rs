@@ -1,54 +1,54 @@
 //! The connection checks run right after a successful test login: are shipping methods
-//! configured, and may the key read what Storelink syncs? Findings are warnings, never failures.
+//! configured, and may the credentials read what Storelink syncs? Findings are warnings, never failures.
 
 use futures::future::join_all;
-use secrecy::SecretString;
-use storelink_occ::{ListParams, OccClient, OccError, Resource};
+use storelink_connector::{ConnectorError, PageRequest, Records};
+use storelink_core::SyncKind;
 use storelink_tenants::CheckResult;
-use url::Url;
+use storelink_token_cache::StoreSession;
 
-const PROBES: [(Resource, &str, &str); 3] = [
-    (Resource::Products, "products", "products"),
-    (Resource::Orders, "orders", "orders"),
-    (Resource::Inventories, "inventories", "inventory"),
+const PROBES: [(SyncKind, &str, &str); 3] = [
+    (SyncKind::Catalog, "products", "products"),
+    (SyncKind::Orders, "orders", "orders"),
+    (SyncKind::Inventory, "inventories", "inventory"),
 ];
 
 /// Runs every check concurrently (one round trip in total).
-pub async fn run(occ: &OccClient, store: &Url, token: &SecretString) -> Vec<CheckResult> {
-    let shipping = shipping_methods(occ, store, token);
-    let probes = join_all(PROBES.map(|(resource, name, noun)| probe(occ, store, token, resource, name, noun)));
+pub async fn run(store: &StoreSession) -> Vec<CheckResult> {
+    let shipping = shipping_methods(store);
+    let probes = join_all(PROBES.map(|(kind, name, noun)| probe(store, kind, name, noun)));
     let (mut shipping, probes) = futures::join!(shipping, probes);
     shipping.extend(probes);
     shipping
 }
 
+fn first_page(kind: SyncKind, limit: u32) -> PageRequest {
+    PageRequest { kind, offset: 0, limit, since: None }
+}
+
 /// One-item read: enough to learn whether the integration's role allows reading the resource.
-async fn probe(
-    occ: &OccClient,
-    store: &Url,
-    token: &SecretString,
-    resource: Resource,
-    name: &str,
-    noun: &str,
-) -> CheckResult {
-    let params = ListParams { limit: 1, ..ListParams::default() };
+async fn probe(store: &StoreSession, kind: SyncKind, name: &str, noun: &str) -> CheckResult {
     let check = format!("permission:{name}");
-    match occ.list::<serde_json::Value>(store, token, resource, &params).await {
+    match store.connector.list(store, first_page(kind, 1)).await {
         Ok(_) => CheckResult::ok(check),
         Err(e) => CheckResult::warning(check, permission_detail(noun, &e)),
     }
 }
 
 /// Shipping methods double as the shipping-methods permission probe.
-async fn shipping_methods(occ: &OccClient, store: &Url, token: &SecretString) -> Vec<CheckResult> {
+async fn shipping_methods(store: &StoreSession) -> Vec<CheckResult> {
     const PERMISSION: &str = "permission:shipping_methods";
-    match occ.shipping_methods(store, token, true).await {
-        Ok(methods) if methods.is_empty() => vec![
+    let enabled = |page: &storelink_connector::Page| match &page.records {
+        Records::Shipping(rows) => rows.iter().filter(|m| m.row.enabled).count(),
+        _ => 0,
+    };
+    match store.connector.list(store, first_page(SyncKind::Shipping, 0)).await {
+        Ok(page) if enabled(&page) == 0 => vec![
             CheckResult::ok(PERMISSION),
             CheckResult::warning(
                 "shipping_methods",
                 "Your store has no enabled shipping methods, so partners cannot offer delivery. \
-                 Add one in the OCC admin under Settings > Shipping Methods.",
+                 Add one in your store's admin (in OCC: Settings > Shipping Methods).",
             ),
         ],
         Ok(_) => vec![CheckResult::ok(PERMISSION), CheckResult::ok("shipping_methods")],
@@ -59,10 +59,10 @@ async fn shipping_methods(occ: &OccClient, store: &Url, token: &SecretString) ->
     }
 }
 
-fn permission_detail(noun: &str, error: &OccError) -> String {
+fn permission_detail(noun: &str, error: &ConnectorError) -> String {
     match error {
-        OccError::Forbidden { .. } => {
-            format!("The integration's role does not allow reading {noun}. Ask your OCC administrator to grant it.")
+        ConnectorError::PermissionMissing { .. } => {
+            format!("The integration's role does not allow reading {noun}. Ask your store administrator to grant it.")
         }
         other => format!(
             "Reading {noun} could not be checked ({}); it is checked again on the first sync.",

@@ -25,7 +25,7 @@ async fn setup(products: usize) -> Setup {
     let uris = vec!["https://partner.example/cb".to_owned()];
     let partner = partners::create(&db.pool, NewPartner { name: "P", redirect_uris: &uris }).await.expect("partner");
     let mut conn = db.pool.acquire().await.expect("conn");
-    let merchant = merchants::upsert_connected(&mut conn, partner.partner_id, &sim.base_url()).await.expect("m");
+    let merchant = merchants::upsert_connected(&mut conn, partner.partner_id, "occ", &sim.base_url()).await.expect("m");
     drop(conn);
     let keys = MasterKeys::generate("test");
     Vault::new(db.pool.clone(), keys.clone()).seal(merchant, OCC_APP_KEY_PURPOSE, key.as_bytes()).await.expect("seal");
