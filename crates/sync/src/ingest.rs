@@ -4,6 +4,7 @@
 use serde_json::Value;
 use sqlx::PgConnection;
 use storelink_core::MerchantId;
+use storelink_model::records::{Hashed, OrderRow};
 
 use crate::tables::{self, WriteMode};
 use storelink_connector_occ::normalize;
@@ -14,9 +15,19 @@ use storelink_connector_occ::normalize;
 /// their shipments move forward in the store's modified time only (docs/DATA-MODEL.md).
 pub async fn upsert_order(conn: &mut PgConnection, merchant: MerchantId, order: &Value) -> Result<bool, sqlx::Error> {
     let Some(row) = normalize::order(order) else { return Ok(false) };
+    upsert_order_record(conn, merchant, &row).await
+}
+
+/// Upsert one order a connector already mapped into the model (placed or cancelled through it), with
+/// the same rules as `upsert_order`.
+pub async fn upsert_order_record(
+    conn: &mut PgConnection,
+    merchant: MerchantId,
+    row: &Hashed<OrderRow>,
+) -> Result<bool, sqlx::Error> {
     // Orders are never swept, so the generation they carry does not matter.
     let changed =
-        tables::write_orders(conn, merchant, 0, WriteMode::UpsertWithEvents, std::slice::from_ref(&row)).await?;
+        tables::write_orders(conn, merchant, 0, WriteMode::UpsertWithEvents, std::slice::from_ref(row)).await?;
     Ok(changed > 0)
 }
 
