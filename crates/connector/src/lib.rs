@@ -132,7 +132,7 @@ pub enum VerifyError {
 }
 
 /// Header lookup for `verify_delivery`: a header's value by (case-insensitive) name.
-pub type Headers<'a> = &'a (dyn Fn(&str) -> Option<&'a str> + Sync);
+pub type Headers<'a> = &'a dyn Fn(&str) -> Option<&'a str>;
 
 /// One commerce platform. Methods that talk to the store take the merchant's `Session`, which the
 /// token cache obtains with `login` and renews; a `SessionExpired` answer makes it log in again.
