@@ -61,16 +61,16 @@ pub(crate) async fn apply(
         }
     }
     if kind == SyncKind::Catalog {
-        tables::write_products(conn, merchant, generation, mode, &products).await?;
-        tables::write_skus(conn, merchant, generation, mode, &skus).await?;
+        tables::write(conn, &tables::PRODUCTS, merchant, generation, mode, &products).await?;
+        tables::write(conn, &tables::SKUS, merchant, generation, mode, &skus).await?;
         // A document that did not normalize to its own id: keep the stored row rather than delete it.
-        tables::mark_seen(conn, &tables::PRODUCTS, merchant, generation, &live_ids).await?;
-        tables::sweep_products(conn, &tables::PRODUCTS, merchant, generation, gone).await?;
+        tables::mark_seen(conn, tables::PRODUCTS.sql(), merchant, generation, &live_ids).await?;
+        tables::sweep_products(conn, tables::PRODUCTS.sql(), merchant, generation, gone).await?;
     } else {
-        tables::write_inventory(conn, merchant, generation, mode, &rows).await?;
+        tables::write(conn, &tables::INVENTORY, merchant, generation, mode, &rows).await?;
         // The read is authoritative for its product: stock rows it no longer lists are gone too.
         let all: Vec<String> = live_ids.into_iter().chain(gone.iter().cloned()).collect();
-        tables::sweep_products(conn, &tables::INVENTORY, merchant, generation, &all).await?;
+        tables::sweep_products(conn, tables::INVENTORY.sql(), merchant, generation, &all).await?;
     }
     Ok(())
 }
@@ -83,6 +83,6 @@ pub(crate) async fn sweep_rest(
     merchant: MerchantId,
     generation: i64,
 ) -> Result<u64, SyncError> {
-    let table = if kind == SyncKind::Catalog { &tables::SKUS } else { &tables::INVENTORY };
+    let table = if kind == SyncKind::Catalog { tables::SKUS.sql() } else { tables::INVENTORY.sql() };
     Ok(tables::sweep(conn, table, merchant, generation).await?)
 }

@@ -40,5 +40,8 @@ pub async fn upsert_return(
     order_id: Option<&str>,
 ) -> Result<bool, sqlx::Error> {
     let Some(row) = normalize::return_request(request, order_id) else { return Ok(false) };
-    Ok(tables::write_return(conn, merchant, &row).await? > 0)
+    let changed =
+        tables::write(conn, &tables::RETURNS, merchant, 0, WriteMode::UpsertWithEvents, std::slice::from_ref(&row))
+            .await?;
+    Ok(changed > 0)
 }

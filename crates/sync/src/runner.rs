@@ -231,14 +231,14 @@ async fn write(
 ) -> Result<(), SyncError> {
     match rows {
         Records::Catalog(products, skus) => {
-            tables::write_products(conn, merchant, generation, mode, products).await?;
-            tables::write_skus(conn, merchant, generation, mode, skus).await?;
+            tables::write(conn, &tables::PRODUCTS, merchant, generation, mode, products).await?;
+            tables::write(conn, &tables::SKUS, merchant, generation, mode, skus).await?;
         }
         Records::Inventory(rows) => {
-            tables::write_inventory(conn, merchant, generation, mode, rows).await?;
+            tables::write(conn, &tables::INVENTORY, merchant, generation, mode, rows).await?;
         }
         Records::Shipping(rows) => {
-            tables::write_shipping(conn, merchant, generation, mode, rows).await?;
+            tables::write(conn, &tables::SHIPPING_METHODS, merchant, generation, mode, rows).await?;
         }
         Records::Orders(rows) => {
             tables::write_orders(conn, merchant, generation, mode, rows).await?;
@@ -253,10 +253,10 @@ async fn sweep(
     merchant: MerchantId,
     generation: i64,
 ) -> Result<(), SyncError> {
-    let swept: &[&tables::Table] = match kind {
-        SyncKind::Catalog => &[&tables::PRODUCTS, &tables::SKUS],
-        SyncKind::Inventory => &[&tables::INVENTORY],
-        SyncKind::Shipping => &[&tables::SHIPPING_METHODS],
+    let swept: &[&tables::Statements] = match kind {
+        SyncKind::Catalog => &[tables::PRODUCTS.sql(), tables::SKUS.sql()],
+        SyncKind::Inventory => &[tables::INVENTORY.sql()],
+        SyncKind::Shipping => &[tables::SHIPPING_METHODS.sql()],
         SyncKind::Orders => &[],
     };
     for table in swept {

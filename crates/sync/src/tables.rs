@@ -4,8 +4,15 @@
 //! baseline and records none). Orders and shipments are written monotonically in the store's
 //! modified time: an older version never replaces a newer one. Sweeps delete what a full run did
 //! not see and a point read confirmed gone.
+//! Each table is declared once below (its keys, and each column with its parameter type and how a
+//! row binds it); its statements are built from that on first use and then reused.
 
-use sqlx::PgConnection;
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+use sqlx::error::BoxDynError;
+use sqlx::postgres::PgArguments;
+use sqlx::{Arguments, PgConnection};
 use storelink_core::MerchantId;
 
 use storelink_connector_occ::normalize;
@@ -24,194 +31,314 @@ pub(crate) enum WriteMode {
     UpsertWithEvents,
 }
 
-/// How a normalized table is laid out: key columns (text) and data columns with their array types.
-pub(crate) struct Table {
-    pub name: &'static str,
-    pub entity: &'static str,
-    pub keys: &'static [&'static str],
-    /// (column, parameter array type). `text_split` is a text[] of chr(31)-joined lists, stored as text[];
-    /// `numeric_text` is sent as decimal text (cheaper for Postgres than float8 -> numeric).
-    pub cols: &'static [(&'static str, &'static str)],
+/// How a column's values are sent: one array parameter per column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Param {
+    Text,
+    Bool,
+    Int8,
+    Jsonb,
+    Timestamptz,
+    /// Decimal text, cast to numeric[] (cheaper for Postgres than float8 -> numeric).
+    Numeric,
+    /// A text[] column, sent as one chr(31)-joined text per row and split in the statement.
+    TextList,
+    /// The content hash, every table's last data column.
+    Bytea,
+}
+
+impl Param {
+    fn array_type(self) -> &'static str {
+        match self {
+            Param::Text | Param::TextList => "text[]",
+            Param::Bool => "bool[]",
+            Param::Int8 => "int8[]",
+            Param::Jsonb => "jsonb[]",
+            Param::Timestamptz => "timestamptz[]",
+            Param::Numeric => "numeric[]",
+            Param::Bytea => "bytea[]",
+        }
+    }
+}
+
+/// A data column: its name, how it is sent, and how the page's rows bind it (one array).
+struct Column<R: 'static> {
+    name: &'static str,
+    param: Param,
+    bind: fn(&[&Hashed<R>], &mut PgArguments) -> Result<(), BoxDynError>,
+}
+
+/// A key column (text, not null): its name and the row's value.
+struct Key<R: 'static> {
+    name: &'static str,
+    value: fn(&R) -> &str,
+}
+
+/// `column!(name, Param, |row| value)`: a column named after the record's field, bound as the array
+/// of `value` over the page's rows.
+macro_rules! column {
+    ($name:ident, $param:ident, |$r:ident| $value:expr) => {
+        Column {
+            name: stringify!($name),
+            param: Param::$param,
+            bind: |rows, args| {
+                args.add(
+                    rows.iter()
+                        .map(|h| {
+                            let $r = &h.row;
+                            $value
+                        })
+                        .collect::<Vec<_>>(),
+                )
+            },
+        }
+    };
+}
+
+macro_rules! key {
+    ($name:ident) => {
+        Key { name: stringify!($name), value: |r| r.$name.as_str() }
+    };
+}
+
+/// A normalized table: keys and data columns (every table also has `content_hash`, bound from the
+/// row's hash, and `seen_generation`), and its statements, built once from them.
+pub(crate) struct Table<R: 'static> {
+    name: &'static str,
+    /// The `entity` of its change events.
+    entity: &'static str,
+    keys: &'static [Key<R>],
+    cols: &'static [Column<R>],
     /// Written monotonically in `source_modified_at` (docs/DATA-MODEL.md, "Newer wins"): orders and
     /// shipments arrive by webhook and by sync, in any order. Products have a single writer (the
     /// sync, whose reads are ordered in time), so a store restored from a backup still syncs.
-    pub monotonic: bool,
+    monotonic: bool,
+    sql: LazyLock<Statements>,
 }
 
-pub(crate) const PRODUCTS: Table = Table {
+/// A table's statements. The two restricted to products apply to tables with a `product_id`.
+pub(crate) struct Statements {
+    pub name: &'static str,
+    insert: String,
+    upsert: String,
+    upsert_with_events: String,
+    sweep: String,
+    sweep_of_products: String,
+    mark_seen: String,
+}
+
+pub(crate) static PRODUCTS: Table<ProductRow> = Table {
     name: "products",
     entity: "product",
-    keys: &["product_id"],
+    keys: &[key!(product_id)],
     cols: &[
-        ("display_name", "text[]"),
-        ("description", "text[]"),
-        ("brand", "text[]"),
-        ("active", "bool[]"),
-        ("list_price", "numeric_text"),
-        ("sale_price", "numeric_text"),
-        ("image_url", "text[]"),
-        ("route", "text[]"),
-        ("category_ids", "text_split"),
-        ("source_modified_at", "timestamptz[]"),
-        ("content_hash", "bytea[]"),
+        column!(display_name, Text, |r| r.display_name.as_deref()),
+        column!(description, Text, |r| r.description.as_deref()),
+        column!(brand, Text, |r| r.brand.as_deref()),
+        column!(active, Bool, |r| r.active),
+        column!(list_price, Numeric, |r| decimal(r.list_price)),
+        column!(sale_price, Numeric, |r| decimal(r.sale_price)),
+        column!(image_url, Text, |r| r.image_url.as_deref()),
+        column!(route, Text, |r| r.route.as_deref()),
+        column!(category_ids, TextList, |r| r.category_ids.join("\u{1f}")),
+        column!(source_modified_at, Timestamptz, |r| r.source_modified_at),
     ],
     monotonic: false,
+    sql: LazyLock::new(|| PRODUCTS.statements()),
 };
 
-pub(crate) const SKUS: Table = Table {
+pub(crate) static SKUS: Table<SkuRow> = Table {
     name: "skus",
     entity: "sku",
-    keys: &["sku_id"],
+    keys: &[key!(sku_id)],
     cols: &[
-        ("product_id", "text[]"),
-        ("display_name", "text[]"),
-        ("active", "bool[]"),
-        ("list_price", "numeric_text"),
-        ("sale_price", "numeric_text"),
-        ("attributes", "jsonb[]"),
-        ("content_hash", "bytea[]"),
+        column!(product_id, Text, |r| r.product_id.as_str()),
+        column!(display_name, Text, |r| r.display_name.as_deref()),
+        column!(active, Bool, |r| r.active),
+        column!(list_price, Numeric, |r| decimal(r.list_price)),
+        column!(sale_price, Numeric, |r| decimal(r.sale_price)),
+        column!(attributes, Jsonb, |r| &r.attributes),
     ],
     monotonic: false,
+    sql: LazyLock::new(|| SKUS.statements()),
 };
 
-pub(crate) const INVENTORY: Table = Table {
+pub(crate) static INVENTORY: Table<InventoryRow> = Table {
     name: "inventory",
     entity: "inventory",
-    keys: &["sku_id", "location_id"],
+    keys: &[key!(sku_id), key!(location_id)],
     cols: &[
-        ("product_id", "text[]"),
-        ("stock_level", "int8[]"),
-        ("availability", "text[]"),
-        ("content_hash", "bytea[]"),
+        column!(product_id, Text, |r| r.product_id.as_str()),
+        column!(stock_level, Int8, |r| r.stock_level),
+        column!(availability, Text, |r| r.availability.as_deref()),
     ],
     monotonic: false,
+    sql: LazyLock::new(|| INVENTORY.statements()),
 };
 
-pub(crate) const SHIPPING_METHODS: Table = Table {
+pub(crate) static SHIPPING_METHODS: Table<ShippingRow> = Table {
     name: "shipping_methods",
     entity: "shipping_method",
-    keys: &["method_id"],
+    keys: &[key!(method_id)],
     cols: &[
-        ("display_name", "text[]"),
-        ("enabled", "bool[]"),
-        ("calculator", "text[]"),
-        ("ranges", "jsonb[]"),
-        ("content_hash", "bytea[]"),
+        column!(display_name, Text, |r| r.display_name.as_deref()),
+        column!(enabled, Bool, |r| r.enabled),
+        column!(calculator, Text, |r| r.calculator.as_deref()),
+        column!(ranges, Jsonb, |r| &r.ranges),
     ],
     monotonic: false,
+    sql: LazyLock::new(|| SHIPPING_METHODS.statements()),
 };
 
-pub(crate) const ORDERS: Table = Table {
+pub(crate) static ORDERS: Table<OrderRow> = Table {
     name: "orders",
     entity: "order",
-    keys: &["order_id"],
+    keys: &[key!(order_id)],
     cols: &[
-        ("state", "text[]"),
-        ("site_id", "text[]"),
-        ("currency", "text[]"),
-        ("total", "numeric_text"),
-        ("submitted_at", "timestamptz[]"),
-        ("source_modified_at", "timestamptz[]"),
-        ("items", "jsonb[]"),
-        ("shipping_groups", "jsonb[]"),
-        ("content_hash", "bytea[]"),
+        column!(state, Text, |r| r.state.as_deref()),
+        column!(site_id, Text, |r| r.site_id.as_deref()),
+        column!(currency, Text, |r| r.currency.as_deref()),
+        column!(total, Numeric, |r| decimal(r.total)),
+        column!(submitted_at, Timestamptz, |r| r.submitted_at),
+        column!(source_modified_at, Timestamptz, |r| r.source_modified_at),
+        column!(items, Jsonb, |r| &r.items),
+        column!(shipping_groups, Jsonb, |r| &r.shipping_groups),
     ],
     monotonic: true,
+    sql: LazyLock::new(|| ORDERS.statements()),
 };
 
-pub(crate) const SHIPMENTS: Table = Table {
+pub(crate) static SHIPMENTS: Table<ShipmentRow> = Table {
     name: "shipments",
     entity: "shipment",
-    keys: &["shipment_id"],
+    keys: &[key!(shipment_id)],
     cols: &[
-        ("order_id", "text[]"),
-        ("state", "text[]"),
-        ("shipping_method", "text[]"),
-        ("tracking_number", "text[]"),
-        ("carrier", "text[]"),
-        ("ship_date", "timestamptz[]"),
-        ("address", "jsonb[]"),
-        ("items", "jsonb[]"),
-        ("source_modified_at", "timestamptz[]"),
-        ("content_hash", "bytea[]"),
+        column!(order_id, Text, |r| r.order_id.as_str()),
+        column!(state, Text, |r| r.state.as_deref()),
+        column!(shipping_method, Text, |r| r.shipping_method.as_deref()),
+        column!(tracking_number, Text, |r| r.tracking_number.as_deref()),
+        column!(carrier, Text, |r| r.carrier.as_deref()),
+        column!(ship_date, Timestamptz, |r| r.ship_date),
+        column!(address, Jsonb, |r| &r.address),
+        column!(items, Jsonb, |r| &r.items),
+        column!(source_modified_at, Timestamptz, |r| r.source_modified_at),
     ],
     monotonic: true,
+    sql: LazyLock::new(|| SHIPMENTS.statements()),
 };
 
-pub(crate) const RETURNS: Table = Table {
+pub(crate) static RETURNS: Table<ReturnRow> = Table {
     name: "returns",
     entity: "return",
-    keys: &["return_id"],
+    keys: &[key!(return_id)],
     cols: &[
-        ("order_id", "text[]"),
-        ("state", "text[]"),
-        ("authorization_number", "text[]"),
-        ("tracking_number", "text[]"),
-        ("return_label", "text[]"),
-        ("refund_total", "numeric_text"),
-        ("items", "jsonb[]"),
-        ("content_hash", "bytea[]"),
+        column!(order_id, Text, |r| r.order_id.as_deref()),
+        column!(state, Text, |r| r.state.as_deref()),
+        column!(authorization_number, Text, |r| r.authorization_number.as_deref()),
+        column!(tracking_number, Text, |r| r.tracking_number.as_deref()),
+        column!(return_label, Text, |r| r.return_label.as_deref()),
+        column!(refund_total, Numeric, |r| decimal(r.refund_total)),
+        column!(items, Jsonb, |r| &r.items),
     ],
     monotonic: false,
+    sql: LazyLock::new(|| RETURNS.statements()),
 };
 
-impl Table {
-    pub fn sql(&self, mode: WriteMode) -> String {
-        match mode {
-            WriteMode::Insert => self.insert_sql(),
-            WriteMode::Upsert => self.upsert_sql(false),
-            WriteMode::UpsertWithEvents => self.upsert_sql(true),
+/// Shortest exact decimal form of a price (`19.99`), or NULL.
+fn decimal(value: Option<f64>) -> Option<String> {
+    value.filter(|v| v.is_finite()).map(|v| v.to_string())
+}
+
+impl<R> Table<R> {
+    pub fn sql(&self) -> &Statements {
+        &self.sql
+    }
+
+    /// The data columns as sent: the declared ones, then the content hash.
+    fn data(&self) -> impl Iterator<Item = (&'static str, Param)> {
+        self.cols.iter().map(|c| (c.name, c.param)).chain([("content_hash", Param::Bytea)])
+    }
+
+    /// The parameters of a write: $1 merchant, then one array per key and data column, then the
+    /// generation.
+    fn arguments(
+        &self,
+        merchant: MerchantId,
+        generation: i64,
+        rows: &[&Hashed<R>],
+    ) -> Result<PgArguments, BoxDynError> {
+        let mut args = PgArguments::default();
+        args.add(merchant)?;
+        for key in self.keys {
+            args.add(rows.iter().map(|h| (key.value)(&h.row)).collect::<Vec<_>>())?;
+        }
+        for column in self.cols {
+            (column.bind)(rows, &mut args)?;
+        }
+        args.add(rows.iter().map(|h| h.hash.as_slice()).collect::<Vec<_>>())?;
+        args.add(generation)?;
+        Ok(args)
+    }
+
+    fn statements(&self) -> Statements {
+        let insert = self.insert_sql();
+        let upsert = self.upsert_sql(&insert);
+        Statements {
+            name: self.name,
+            upsert_with_events: self.with_events(&upsert),
+            insert,
+            upsert,
+            sweep: self.sweep_sql(""),
+            sweep_of_products: self.sweep_sql(" AND product_id = ANY($3::text[])"),
+            mark_seen: format!(
+                "UPDATE {} SET seen_generation = $2 WHERE merchant_id = $1 AND seen_generation < $2 AND product_id = ANY($3::text[])",
+                self.name
+            ),
         }
     }
 
     /// Plain insert of the page (baseline runs: the merchant's rows for this kind do not exist yet).
     fn insert_sql(&self) -> String {
-        let keys = self.keys.join(", ");
-        let names: Vec<&str> = self.keys.iter().copied().chain(self.cols.iter().map(|(c, _)| *c)).collect();
-        let params: Vec<String> = self
-            .keys
-            .iter()
-            .map(|_| "text[]")
-            .chain(self.cols.iter().map(|(_, t)| match *t {
-                "text_split" => "text[]",
-                "numeric_text" => "numeric[]",
-                other => other,
-            }))
+        let keys = self.keys.iter().map(|k| (k.name, Param::Text));
+        let params: Vec<String> = keys
+            .clone()
+            .chain(self.data())
             .enumerate()
-            .map(|(i, t)| format!("${}::{t}", i + 2))
+            .map(|(i, (_, p))| format!("${}::{}", i + 2, p.array_type()))
             .collect();
-        let generation = format!("${}", names.len() + 2);
+        let names: Vec<&str> = keys.map(|(k, _)| k).chain(self.data().map(|(c, _)| c)).collect();
         let exprs: Vec<String> = self
-            .cols
-            .iter()
+            .data()
             .map(
-                |(c, t)| if *t == "text_split" { format!("string_to_array(t.{c}, chr(31))") } else { format!("t.{c}") },
+                |(c, p)| {
+                    if p == Param::TextList { format!("string_to_array(t.{c}, chr(31))") } else { format!("t.{c}") }
+                },
             )
             .collect();
-        let cols: Vec<&str> = self.cols.iter().map(|(c, _)| *c).collect();
         format!(
             "INSERT INTO {table} AS x (merchant_id, {keys}, {cols}, seen_generation)
-             SELECT $1, {t_keys}, {exprs}, {generation} FROM UNNEST({params}) AS t({names})",
+             SELECT $1, {t_keys}, {exprs}, ${generation} FROM UNNEST({params}) AS t({names})",
             table = self.name,
-            cols = cols.join(", "),
-            t_keys = self.keys.iter().map(|k| format!("t.{k}")).collect::<Vec<_>>().join(", "),
+            keys = self.key_list(),
+            cols = self.data().map(|(c, _)| c).collect::<Vec<_>>().join(", "),
+            t_keys = self.keys.iter().map(|k| format!("t.{}", k.name)).collect::<Vec<_>>().join(", "),
             exprs = exprs.join(", "),
+            generation = names.len() + 2,
             params = params.join(", "),
             names = names.join(", "),
         )
     }
 
-    /// The page upsert, one statement. Parameters: $1 merchant, then one array per key and column, then
-    /// the generation. A row whose content hash is unchanged is only marked as seen (and not even that
-    /// when already seen by this generation); `updated_at` moves only when the content changed, which
-    /// is also how the RETURNING clause tells changed rows (and `xmax = 0`, inserted ones) apart.
+    /// The page upsert, one statement. A row whose content hash is unchanged is only marked as seen
+    /// (and not even that when already seen by this generation); `updated_at` moves only when the
+    /// content changed, which is also how the RETURNING clause of `with_events` tells changed rows
+    /// (and `xmax = 0`, inserted ones) apart.
     /// On a monotonic table a row is not touched at all when the stored version is newer, or when
     /// the stored version has a time and the incoming one has none (it cannot be shown newer); at an
     /// equal time the content hash decides, as everywhere. A newer time with the same content moves
     /// only the time (a shipment's time is its order's), without an event.
-    fn upsert_sql(&self, events: bool) -> String {
-        let keys = self.keys.join(", ");
-        let sets: Vec<String> = self.cols.iter().map(|(c, _)| format!("{c} = EXCLUDED.{c}")).collect();
+    fn upsert_sql(&self, insert: &str) -> String {
+        let sets: Vec<String> = self.data().map(|(c, _)| format!("{c} = EXCLUDED.{c}")).collect();
         let (later, newer) = match self.monotonic {
             true => (
                 " OR EXCLUDED.source_modified_at > x.source_modified_at",
@@ -219,186 +346,112 @@ impl Table {
             ),
             false => ("", ""),
         };
-        let upsert = format!(
+        format!(
             "{insert}
              ON CONFLICT (merchant_id, {keys}) DO UPDATE SET {sets}, seen_generation = EXCLUDED.seen_generation,
                  updated_at = CASE WHEN x.content_hash IS DISTINCT FROM EXCLUDED.content_hash THEN now() ELSE x.updated_at END
              WHERE (x.content_hash IS DISTINCT FROM EXCLUDED.content_hash OR x.seen_generation <> EXCLUDED.seen_generation{later}){newer}",
-            insert = self.insert_sql(),
+            keys = self.key_list(),
             sets = sets.join(", "),
-        );
-        if !events {
-            return upsert;
-        }
+        )
+    }
+
+    /// The upsert, recording a created/updated change event per new or changed row.
+    fn with_events(&self, upsert: &str) -> String {
         format!(
             "WITH up AS ({upsert}
                  RETURNING {keys}, (xmax = 0) AS created, (updated_at = now()) AS changed)
              INSERT INTO change_events (merchant_id, entity, entity_id, change)
              SELECT $1, '{entity}', {entity_id}, CASE WHEN created THEN 'created' ELSE 'updated' END FROM up WHERE changed",
+            keys = self.key_list(),
             entity = self.entity,
             entity_id = self.entity_id(),
         )
     }
 
-    /// The event's entity id: the key, or `sku_id@location_id` for composite keys (default location: `sku_id`).
-    fn entity_id(&self) -> String {
-        match self.keys {
-            [one] => one.to_string(),
-            [first, rest @ ..] => {
-                let rest: Vec<String> = rest.iter().map(|k| format!("NULLIF({k}, '')")).collect();
-                format!("concat_ws('@', {first}, {})", rest.join(", "))
-            }
-            [] => unreachable!("a table has a key"),
-        }
-    }
-
-    /// Delete rows a full run of `generation` did not see, recording `deleted` change events. With
-    /// `of_products`, only the rows of the products in `$3` (text[]), whose absence a point read
-    /// confirmed.
-    pub fn sweep_sql(&self, of_products: bool) -> String {
-        let only = if of_products { " AND product_id = ANY($3::text[])" } else { "" };
+    /// Delete rows a full run of `$2` did not see (`only` narrows them), recording `deleted` change
+    /// events.
+    fn sweep_sql(&self, only: &str) -> String {
         format!(
             "WITH gone AS (DELETE FROM {table} WHERE merchant_id = $1 AND seen_generation < $2{only} RETURNING {keys})
              INSERT INTO change_events (merchant_id, entity, entity_id, change)
              SELECT $1, '{entity}', {entity_id}, 'deleted' FROM gone",
             table = self.name,
-            keys = self.keys.join(", "),
+            keys = self.key_list(),
             entity = self.entity,
             entity_id = self.entity_id(),
         )
     }
+
+    fn key_list(&self) -> String {
+        self.keys.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
+    }
+
+    /// The event's entity id: the key, or `sku_id@location_id` for composite keys (default location: `sku_id`).
+    fn entity_id(&self) -> String {
+        match self.keys {
+            [one] => one.name.to_string(),
+            [first, rest @ ..] => {
+                let rest: Vec<String> = rest.iter().map(|k| format!("NULLIF({}, '')", k.name)).collect();
+                format!("concat_ws('@', {}, {})", first.name, rest.join(", "))
+            }
+            [] => unreachable!("a table has a key"),
+        }
+    }
+
+    /// Keep the last occurrence of each key: a statement may not touch a row twice.
+    fn dedupe<'a>(&self, rows: &'a [Hashed<R>]) -> Vec<&'a Hashed<R>> {
+        let mut seen = HashSet::new();
+        let mut out: Vec<&Hashed<R>> = rows
+            .iter()
+            .rev()
+            .filter(|h| seen.insert(self.keys.iter().map(|k| (k.value)(&h.row)).collect::<Vec<_>>()))
+            .collect();
+        out.reverse();
+        out
+    }
 }
 
-/// Keep the last occurrence of each key: a statement may not touch a row twice.
-fn dedupe<T>(rows: &[Hashed<T>], key: impl Fn(&T) -> String) -> Vec<&Hashed<T>> {
-    let mut seen = std::collections::HashSet::new();
-    let mut out: Vec<&Hashed<T>> = rows.iter().rev().filter(|r| seen.insert(key(&r.row))).collect();
-    out.reverse();
-    out
+impl Statements {
+    fn write(&self, mode: WriteMode) -> &str {
+        match mode {
+            WriteMode::Insert => &self.insert,
+            WriteMode::Upsert => &self.upsert,
+            WriteMode::UpsertWithEvents => &self.upsert_with_events,
+        }
+    }
 }
 
-fn col<T, U>(rows: &[&Hashed<T>], f: impl Fn(&T) -> U) -> Vec<U> {
-    rows.iter().map(|r| f(&r.row)).collect()
-}
-
-/// Shortest exact decimal form of a price (`19.99`), or NULL.
-fn decimal(value: Option<f64>) -> Option<String> {
-    value.filter(|v| v.is_finite()).map(|v| v.to_string())
-}
-
-fn hashes<T>(rows: &[&Hashed<T>]) -> Vec<Vec<u8>> {
-    rows.iter().map(|r| r.hash.clone()).collect()
-}
-
-/// Returns how many rows were new or changed.
-pub(crate) async fn write_products(
+/// Write one page into `table`. Returns how many rows were new or changed.
+pub(crate) async fn write<R>(
     conn: &mut PgConnection,
+    table: &Table<R>,
     merchant: MerchantId,
     generation: i64,
     mode: WriteMode,
-    rows: &[Hashed<ProductRow>],
+    rows: &[Hashed<R>],
 ) -> Result<u64, sqlx::Error> {
-    let rows = dedupe(rows, |r: &ProductRow| r.product_id.clone());
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    let done = sqlx::query(&PRODUCTS.sql(mode))
-        .bind(merchant)
-        .bind(col(&rows, |r| r.product_id.clone()))
-        .bind(col(&rows, |r| r.display_name.clone()))
-        .bind(col(&rows, |r| r.description.clone()))
-        .bind(col(&rows, |r| r.brand.clone()))
-        .bind(col(&rows, |r| r.active))
-        .bind(col(&rows, |r| decimal(r.list_price)))
-        .bind(col(&rows, |r| decimal(r.sale_price)))
-        .bind(col(&rows, |r| r.image_url.clone()))
-        .bind(col(&rows, |r| r.route.clone()))
-        .bind(col(&rows, |r| r.category_ids.join("\u{1f}")))
-        .bind(col(&rows, |r| r.source_modified_at))
-        .bind(hashes(&rows))
-        .bind(generation)
-        .execute(conn)
-        .await?;
-    Ok(done.rows_affected())
+    write_unique(conn, table, merchant, generation, mode, &table.dedupe(rows)).await
 }
 
-pub(crate) async fn write_skus(
+async fn write_unique<R>(
     conn: &mut PgConnection,
+    table: &Table<R>,
     merchant: MerchantId,
     generation: i64,
     mode: WriteMode,
-    rows: &[Hashed<SkuRow>],
+    rows: &[&Hashed<R>],
 ) -> Result<u64, sqlx::Error> {
-    let rows = dedupe(rows, |r: &SkuRow| r.sku_id.clone());
     if rows.is_empty() {
         return Ok(0);
     }
-    let done = sqlx::query(&SKUS.sql(mode))
-        .bind(merchant)
-        .bind(col(&rows, |r| r.sku_id.clone()))
-        .bind(col(&rows, |r| r.product_id.clone()))
-        .bind(col(&rows, |r| r.display_name.clone()))
-        .bind(col(&rows, |r| r.active))
-        .bind(col(&rows, |r| decimal(r.list_price)))
-        .bind(col(&rows, |r| decimal(r.sale_price)))
-        .bind(col(&rows, |r| r.attributes.clone()))
-        .bind(hashes(&rows))
-        .bind(generation)
-        .execute(conn)
-        .await?;
+    let args = table.arguments(merchant, generation, rows).map_err(sqlx::Error::Encode)?;
+    let done = sqlx::query_with(table.sql().write(mode), args).execute(conn).await?;
     Ok(done.rows_affected())
 }
 
-pub(crate) async fn write_inventory(
-    conn: &mut PgConnection,
-    merchant: MerchantId,
-    generation: i64,
-    mode: WriteMode,
-    rows: &[Hashed<InventoryRow>],
-) -> Result<u64, sqlx::Error> {
-    let rows = dedupe(rows, |r: &InventoryRow| format!("{}\u{1f}{}", r.sku_id, r.location_id));
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    let done = sqlx::query(&INVENTORY.sql(mode))
-        .bind(merchant)
-        .bind(col(&rows, |r| r.sku_id.clone()))
-        .bind(col(&rows, |r| r.location_id.clone()))
-        .bind(col(&rows, |r| r.product_id.clone()))
-        .bind(col(&rows, |r| r.stock_level))
-        .bind(col(&rows, |r| r.availability.clone()))
-        .bind(hashes(&rows))
-        .bind(generation)
-        .execute(conn)
-        .await?;
-    Ok(done.rows_affected())
-}
-
-pub(crate) async fn write_shipping(
-    conn: &mut PgConnection,
-    merchant: MerchantId,
-    generation: i64,
-    mode: WriteMode,
-    rows: &[Hashed<ShippingRow>],
-) -> Result<u64, sqlx::Error> {
-    let rows = dedupe(rows, |r: &ShippingRow| r.method_id.clone());
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    let done = sqlx::query(&SHIPPING_METHODS.sql(mode))
-        .bind(merchant)
-        .bind(col(&rows, |r| r.method_id.clone()))
-        .bind(col(&rows, |r| r.display_name.clone()))
-        .bind(col(&rows, |r| r.enabled))
-        .bind(col(&rows, |r| r.calculator.clone()))
-        .bind(col(&rows, |r| r.ranges.clone()))
-        .bind(hashes(&rows))
-        .bind(generation)
-        .execute(conn)
-        .await?;
-    Ok(done.rows_affected())
-}
-
+/// Orders, and the shipments that come with them (never swept, like orders; an unchanged one is
+/// not rewritten). Returns how many orders were new or changed.
 pub(crate) async fn write_orders(
     conn: &mut PgConnection,
     merchant: MerchantId,
@@ -406,119 +459,45 @@ pub(crate) async fn write_orders(
     mode: WriteMode,
     rows: &[Hashed<OrderRow>],
 ) -> Result<u64, sqlx::Error> {
-    let rows = dedupe(rows, |r: &OrderRow| r.order_id.clone());
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    let done = sqlx::query(&ORDERS.sql(mode))
-        .bind(merchant)
-        .bind(col(&rows, |r| r.order_id.clone()))
-        .bind(col(&rows, |r| r.state.clone()))
-        .bind(col(&rows, |r| r.site_id.clone()))
-        .bind(col(&rows, |r| r.currency.clone()))
-        .bind(col(&rows, |r| decimal(r.total)))
-        .bind(col(&rows, |r| r.submitted_at))
-        .bind(col(&rows, |r| r.source_modified_at))
-        .bind(col(&rows, |r| r.items.clone()))
-        .bind(col(&rows, |r| r.shipping_groups.clone()))
-        .bind(hashes(&rows))
-        .bind(generation)
-        .execute(&mut *conn)
-        .await?;
+    let rows = ORDERS.dedupe(rows);
+    let written = write_unique(conn, &ORDERS, merchant, generation, mode, &rows).await?;
     let shipments: Vec<Hashed<ShipmentRow>> = rows.iter().flat_map(|r| normalize::shipments(&r.row)).collect();
-    write_shipments(conn, merchant, mode, &shipments).await?;
-    Ok(done.rows_affected())
-}
-
-/// Shipments come with their orders (never swept, like orders); an unchanged one is not rewritten.
-async fn write_shipments(
-    conn: &mut PgConnection,
-    merchant: MerchantId,
-    mode: WriteMode,
-    rows: &[Hashed<ShipmentRow>],
-) -> Result<u64, sqlx::Error> {
-    let rows = dedupe(rows, |r: &ShipmentRow| r.shipment_id.clone());
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    let mode = if matches!(mode, WriteMode::Insert) { WriteMode::Upsert } else { mode };
-    let done = sqlx::query(&SHIPMENTS.sql(mode))
-        .bind(merchant)
-        .bind(col(&rows, |r| r.shipment_id.clone()))
-        .bind(col(&rows, |r| r.order_id.clone()))
-        .bind(col(&rows, |r| r.state.clone()))
-        .bind(col(&rows, |r| r.shipping_method.clone()))
-        .bind(col(&rows, |r| r.tracking_number.clone()))
-        .bind(col(&rows, |r| r.carrier.clone()))
-        .bind(col(&rows, |r| r.ship_date))
-        .bind(col(&rows, |r| r.address.clone()))
-        .bind(col(&rows, |r| r.items.clone()))
-        .bind(col(&rows, |r| r.source_modified_at))
-        .bind(hashes(&rows))
-        .bind(0_i64)
-        .execute(conn)
-        .await?;
-    Ok(done.rows_affected())
-}
-
-/// Return requests arrive only by webhook, so they always record change events.
-pub(crate) async fn write_return(
-    conn: &mut PgConnection,
-    merchant: MerchantId,
-    row: &Hashed<ReturnRow>,
-) -> Result<u64, sqlx::Error> {
-    let r = &row.row;
-    let done = sqlx::query(&RETURNS.sql(WriteMode::UpsertWithEvents))
-        .bind(merchant)
-        .bind(vec![r.return_id.clone()])
-        .bind(vec![r.order_id.clone()])
-        .bind(vec![r.state.clone()])
-        .bind(vec![r.authorization_number.clone()])
-        .bind(vec![r.tracking_number.clone()])
-        .bind(vec![r.return_label.clone()])
-        .bind(vec![decimal(r.refund_total)])
-        .bind(vec![r.items.clone()])
-        .bind(vec![row.hash.clone()])
-        .bind(0_i64)
-        .execute(conn)
-        .await?;
-    Ok(done.rows_affected())
+    let mode = if mode == WriteMode::Insert { WriteMode::Upsert } else { mode };
+    write(conn, &SHIPMENTS, merchant, 0, mode, &shipments).await?;
+    Ok(written)
 }
 
 pub(crate) async fn sweep(
     conn: &mut PgConnection,
-    table: &Table,
+    table: &Statements,
     merchant: MerchantId,
     generation: i64,
 ) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(&table.sweep_sql(false)).bind(merchant).bind(generation).execute(conn).await?;
+    let done = sqlx::query(&table.sweep).bind(merchant).bind(generation).execute(conn).await?;
     Ok(done.rows_affected())
 }
 
 /// The sweep of `table` restricted to the rows of `products` (confirmed gone, or re-read).
 pub(crate) async fn sweep_products(
     conn: &mut PgConnection,
-    table: &Table,
+    table: &Statements,
     merchant: MerchantId,
     generation: i64,
     products: &[String],
 ) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(&table.sweep_sql(true)).bind(merchant).bind(generation).bind(products).execute(conn).await?;
+    let done =
+        sqlx::query(&table.sweep_of_products).bind(merchant).bind(generation).bind(products).execute(conn).await?;
     Ok(done.rows_affected())
 }
 
 /// Mark the rows of `products` as seen by `generation` (a point read found them; nothing to rewrite).
 pub(crate) async fn mark_seen(
     conn: &mut PgConnection,
-    table: &Table,
+    table: &Statements,
     merchant: MerchantId,
     generation: i64,
     products: &[String],
 ) -> Result<u64, sqlx::Error> {
-    let sql = format!(
-        "UPDATE {} SET seen_generation = $2 WHERE merchant_id = $1 AND seen_generation < $2 AND product_id = ANY($3::text[])",
-        table.name
-    );
-    let done = sqlx::query(&sql).bind(merchant).bind(generation).bind(products).execute(conn).await?;
+    let done = sqlx::query(&table.mark_seen).bind(merchant).bind(generation).bind(products).execute(conn).await?;
     Ok(done.rows_affected())
 }
