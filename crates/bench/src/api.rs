@@ -267,7 +267,7 @@ async fn rewrap_in(db_url: &str, count: usize) -> anyhow::Result<()> {
     for n in 0..count {
         let store = format!("https://store-{n}.example");
         let merchant = storelink_tenants::merchants::upsert_connected(&mut conn, partner, "occ", &store).await?;
-        vault.seal(merchant, storelink_core::OCC_APP_KEY_PURPOSE, b"occ-app-key-for-bench").await?;
+        vault.seal(merchant, storelink_connector_occ::APP_KEY_PURPOSE, b"occ-app-key-for-bench").await?;
     }
     drop(conn);
     let rotated = old.with_generated("new")?;

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use storelink_netguard::TrustedProxies;
-use storelink_registrar::SlotMap;
+use storelink_connector_occ::SlotMap;
 use url::Url;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -17,6 +17,9 @@ use storelink_core::{SyncKind, TraceContext};
 use storelink_inbound::{Batcher, Inbound, InboundHandler, Lookups};
 use storelink_jobs::{Handler, Job, JobContext, Outcome, Queue, Worker, WorkerConfig};
 use storelink_netguard::{ClientIp, Policy, TrustedProxies};
+use std::sync::Arc;
+use storelink_connector::{Connector, Registry};
+use storelink_connector_occ::OccConnector;
 use storelink_occ::{OccClient, OccConfig};
 use storelink_onboarding::{ConnectLimits, Csrf, Limiters, Onboarding, Pipeline};
 use storelink_partner_api::{PartnerApi, TokenIssuer, TokenThrottle};
@@ -36,7 +39,8 @@ pub struct Services {
     pub config: Config,
     pub pool: PgPool,
     pub vault: Vault,
-    pub occ: OccClient,
+    /// The platforms served, by `merchants.platform` (OCC, plus any a test adds).
+    pub connectors: Registry,
     pub registrar: Registrar,
     pub tokens: TokenCache,
     pub queue: Queue,
@@ -46,6 +50,17 @@ pub struct Services {
 
 impl Services {
     pub fn new(config: Config, pool: PgPool, keys: MasterKeys) -> anyhow::Result<Self> {
+        Self::with_connectors(config, pool, keys, Vec::new())
+    }
+
+    /// The services with the OCC connector and `extra` ones (a platform's connector of the same name
+    /// replaces OCC's).
+    pub fn with_connectors(
+        config: Config,
+        pool: PgPool,
+        keys: MasterKeys,
+        extra: Vec<Arc<dyn Connector>>,
+    ) -> anyhow::Result<Self> {
         let policy = Policy { allow_insecure: config.raw.allow_insecure_store_urls };
         if policy.allow_insecure {
             tracing::warn!(
@@ -56,17 +71,18 @@ impl Services {
             OccConfig { request_timeout: Config::secs(config.raw.occ_request_timeout_secs), ..OccConfig::default() },
             policy,
         )?;
+        let occ: Arc<dyn Connector> = Arc::new(OccConnector::new(occ, config.slot_map.clone()));
+        let connectors = Registry::new(std::iter::once(occ).chain(extra));
         let vault = Vault::new(pool.clone(), keys.clone());
         let mut registrar_config = RegistrarConfig::new(config.public_url.clone());
-        registrar_config.slot_map = config.slot_map.clone();
         registrar_config.retry_base = Config::secs(config.raw.slot_retry_base_secs);
         registrar_config.retry_cap = Config::secs(config.raw.slot_retry_cap_secs);
         registrar_config.retry_poll = Config::secs(config.raw.slot_retry_poll_secs);
         registrar_config.pending_stale_after = Config::secs(config.raw.slot_pending_stale_secs);
-        let registrar = Registrar::new(pool.clone(), occ.clone(), vault.clone(), registrar_config);
-        let tokens = TokenCache::new(pool.clone(), occ.clone(), vault.clone(), TokenConfig::default());
+        let registrar = Registrar::new(pool.clone(), connectors.clone(), vault.clone(), registrar_config);
+        let tokens = TokenCache::new(pool.clone(), connectors.clone(), vault.clone(), TokenConfig::default());
         let queue = Queue::new(pool.clone()).with_any_status_kinds(&[storelink_partner_webhooks::KIND]);
-        Ok(Self { config, pool, vault, occ, registrar, tokens, queue, policy, keys })
+        Ok(Self { config, pool, vault, connectors, registrar, tokens, queue, policy, keys })
     }
 
     /// The ops actions (revoke, rotate, ...) on these services.
@@ -74,7 +90,7 @@ impl Services {
         storelink_ops::Ops {
             pool: self.pool.clone(),
             vault: self.vault.clone(),
-            occ: self.occ.clone(),
+            connectors: self.connectors.clone(),
             tokens: self.tokens.clone(),
             registrar: self.registrar.clone(),
             queue: self.queue.clone(),
@@ -95,7 +111,8 @@ impl Services {
         Onboarding {
             pipeline: Pipeline {
                 pool: self.pool.clone(),
-                occ: self.occ.clone(),
+                connectors: self.connectors.clone(),
+                default_platform: storelink_connector_occ::PLATFORM.to_owned(),
                 vault: self.vault.clone(),
                 registrar: self.registrar.clone(),
                 queue: self.queue.clone(),
@@ -121,6 +138,7 @@ pub fn http_server(services: &Services, listener: TcpListener, demo: bool) -> st
     let inbound = Inbound {
         pool: services.pool.clone(),
         vault: services.vault.clone(),
+        connectors: services.connectors.clone(),
         queue: services.queue.clone(),
         lookups: Lookups::listening(services.pool.clone()),
         batcher: Batcher::start(services.pool.clone(), services.queue.clone()),
@@ -131,7 +149,6 @@ pub fn http_server(services: &Services, listener: TcpListener, demo: bool) -> st
         tokens: TokenIssuer::new(services.keys.clone(), issuer),
         endpoints: Endpoints::new(services.pool.clone(), services.keys.clone(), services.policy),
         secret_overlap: Config::secs(services.config.raw.webhook_secret_overlap_secs),
-        occ: services.occ.clone(),
         sessions: services.tokens.clone(),
         vault: services.vault.clone(),
         policy: services.policy,
@@ -198,12 +215,7 @@ pub async fn run_workers(services: Services, shutdown: CancellationToken) {
     let stale = tokio::spawn(inbound_safety_net(services.clone(), shutdown.clone()));
     let retention = tokio::spawn(retention_loop(services.clone(), shutdown.clone()));
     let handler = JobHandlers {
-        sync: SyncHandler::new(
-            services.pool.clone(),
-            services.occ.clone(),
-            services.tokens.clone(),
-            services.queue.clone(),
-        ),
+        sync: SyncHandler::new(services.pool.clone(), services.tokens.clone(), services.queue.clone()),
         inbound: InboundHandler::new(services.pool.clone()),
         deliver: DeliverHandler::new(services.pool.clone(), services.keys.clone(), services.delivery_config())
             .expect("the webhook HTTP client builds"),

@@ -5,7 +5,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
-use storelink_core::{MerchantId, OCC_APP_KEY_PURPOSE};
+use storelink_connector_occ::APP_KEY_PURPOSE as OCC_APP_KEY_PURPOSE;
+use storelink_core::MerchantId;
 use storelink_occ_sim::{OccSim, Permissions, SimOptions};
 use storelink_tenants::{NewPartner, merchants, partners};
 use storelink_testkit::{TestDb, test_db};

@@ -37,6 +37,15 @@ pub struct StoreSession {
     pub session: Session,
 }
 
+impl std::fmt::Debug for StoreSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreSession")
+            .field("platform", &self.connector.platform())
+            .field("session", &self.session)
+            .finish()
+    }
+}
+
 impl std::ops::Deref for StoreSession {
     type Target = Session;
     fn deref(&self) -> &Session {
@@ -231,7 +240,7 @@ impl TokenCache {
             Err(e) => e.kind_code(),
         };
         let platform = connector.platform();
-        metrics::counter!("storelink_occ_logins_total", "platform" => platform, "outcome" => outcome).increment(1);
+        metrics::counter!("storelink_store_logins_total", "platform" => platform, "outcome" => outcome).increment(1);
         let login = match result {
             Ok(login) => login,
             Err(ConnectorError::CredentialsRefused { status }) => {
