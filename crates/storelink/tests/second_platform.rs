@@ -45,7 +45,7 @@ async fn a_second_platform_connects_syncs_serves_and_receives_webhooks() {
     app.wait_synced().await;
     assert_eq!(count(&app.db.pool, "SELECT count(*) FROM products").await, 7);
     assert_eq!(count(&app.db.pool, "SELECT count(*) FROM skus").await, 7);
-    assert_eq!(count(&app.db.pool, "SELECT sum(stock_level) FROM inventory").await, 28);
+    assert_eq!(count(&app.db.pool, "SELECT sum(stock_level)::bigint FROM inventory").await, 28);
     assert_eq!(count(&app.db.pool, "SELECT count(*) FROM shipping_methods").await, 1);
 
     // The partner API serves the synced catalog.
