@@ -8,7 +8,7 @@ use futures::future::BoxFuture;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use storelink_connector::{
-    Capabilities, Connector, ConnectorError, FormField, Headers, Login, NewOrder, OrderRefusal, Page, PageRequest,
+    Capabilities, Check, Connector, ConnectorError, FormField, Headers, Login, NewOrder, OrderRefusal, Page, PageRequest,
     Records, Session, Subscription, VerifyError,
 };
 use storelink_core::{Slot, SyncKind, webhook_secret_key};
@@ -17,7 +17,7 @@ use storelink_netguard::Policy;
 use storelink_occ::{ListParams, OccClient, OccConfig, OccError, Resource};
 use url::Url;
 
-use crate::normalize;
+use crate::{checks, normalize};
 use crate::slots::SlotMap;
 use crate::verify::{Secrets, verify};
 
@@ -121,7 +121,7 @@ impl OccConnector {
         key: &SecretString,
         order: &NewOrder<'_>,
     ) -> Result<Hashed<OrderRow>, ConnectorError> {
-        let agent = self.client.agent_login(&session.store, key).await.map_err(order_error)?;
+        let agent = self.client.agent_login(&session.store, key).await.map_err(agent_error)?;
         let items: Vec<Value> = order
             .lines
             .iter()
@@ -135,7 +135,7 @@ impl OccConnector {
             "externalOrderReference": order.reference,
         });
         let created = self.client.create_order_agent(&session.store, &agent.token, None, &body).await;
-        order_record(&created.map_err(order_error)?)
+        order_record(&created.map_err(agent_error)?)
     }
 
     async fn find(&self, session: &Session, reference: &str) -> Result<Option<Hashed<OrderRow>>, ConnectorError> {
@@ -200,8 +200,18 @@ fn error(e: OccError) -> ConnectorError {
     }
 }
 
-/// An order call's failure: OCC's own 400s for SKUs, stock and shipping name the reason, any other
-/// refusal (or a missing order) refuses the order, and a refused agent token is refused credentials.
+/// An Agent API call's failure: as an order call's, but a refused agent token (just issued for the
+/// key) is refused credentials, never an expired session, which the token cache would answer by
+/// sending the create again.
+fn agent_error(e: OccError) -> ConnectorError {
+    match e {
+        OccError::Unauthorized => ConnectorError::CredentialsRefused { status: 401 },
+        e => order_error(e),
+    }
+}
+
+/// An order call's failure: OCC's own 400s for SKUs, stock and shipping name the reason, and any
+/// other refusal (or a missing order) refuses the order.
 fn order_error(e: OccError) -> ConnectorError {
     match e {
         OccError::Permanent { status: 400, code: Some(code), message } => {
@@ -216,7 +226,6 @@ fn order_error(e: OccError) -> ConnectorError {
         e @ (OccError::Permanent { .. } | OccError::NotFound { .. }) => {
             ConnectorError::OrderRefused { reason: OrderRefusal::Other, message: e.to_string() }
         }
-        OccError::Unauthorized => ConnectorError::CredentialsRefused { status: 401 },
         e => error(e),
     }
 }
@@ -244,6 +253,10 @@ impl Connector for OccConnector {
             Ok(Login { token: token.token, expires_in: token.expires_in })
         }
         .boxed()
+    }
+
+    fn check<'a>(&'a self, session: &'a Session) -> BoxFuture<'a, Vec<Check>> {
+        checks::run(&self.client, &session.store, &session.token).boxed()
     }
 
     fn list<'a>(&'a self, session: &'a Session, page: PageRequest) -> BoxFuture<'a, Result<Page, ConnectorError>> {
@@ -343,7 +356,8 @@ mod tests {
         assert!(matches!(order_error(stock), ConnectorError::OrderRefused { reason: OrderRefusal::OutOfStock, .. }));
         let other = OccError::Permanent { status: 400, code: Some("1".into()), message: "no".into() };
         assert!(matches!(order_error(other), ConnectorError::OrderRefused { reason: OrderRefusal::Other, .. }));
-        assert!(matches!(order_error(OccError::Unauthorized), ConnectorError::CredentialsRefused { .. }));
+        assert!(matches!(agent_error(OccError::Unauthorized), ConnectorError::CredentialsRefused { .. }));
+        assert!(matches!(order_error(OccError::Unauthorized), ConnectorError::SessionExpired));
         assert!(order_error(OccError::Decode { path: "/o".into(), detail: "x".into() }).outcome_unknown());
     }
 }

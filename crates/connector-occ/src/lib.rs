@@ -4,6 +4,7 @@
 //! `ConnectorError`, Storelink's slots to OCC webhook ids (`slots`) and checks OCC webhook signatures
 //! (`verify`). Owns everything OCC-specific; must not touch the database or serve partners.
 
+mod checks;
 mod connector;
 pub mod normalize;
 mod slots;

@@ -118,6 +118,25 @@ pub struct Subscription {
     pub secrets: Option<Vec<u8>>,
 }
 
+/// One finding of the connect form's checks (`Connector::check`): ok, or a warning in words a
+/// merchant understands. `name` is stable, e.g. `shipping_methods` or `permission:orders`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Check {
+    pub name: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+impl Check {
+    pub fn ok(name: impl Into<String>) -> Self {
+        Self { name: name.into(), ok: true, detail: String::new() }
+    }
+
+    pub fn warning(name: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self { name: name.into(), ok: false, detail: detail.into() }
+    }
+}
+
 /// Why an inbound delivery was not accepted as the store's.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
@@ -150,6 +169,10 @@ pub trait Connector: Send + Sync + 'static {
 
     /// Exchange the merchant's credentials for a session (the connect form's test login too).
     fn login<'a>(&'a self, store: &'a Url, credentials: &'a SecretString) -> BoxFuture<'a, Result<Login, ConnectorError>>;
+
+    /// The connect form's checks after the test login (shipping methods set up, permissions granted),
+    /// concurrently, in about one round trip. Findings are warnings, never failures.
+    fn check<'a>(&'a self, session: &'a Session) -> BoxFuture<'a, Vec<Check>>;
 
     /// One page of products, inventory, shipping methods or orders, mapped into the model.
     fn list<'a>(&'a self, session: &'a Session, page: PageRequest) -> BoxFuture<'a, Result<Page, ConnectorError>>;

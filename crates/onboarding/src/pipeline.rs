@@ -3,7 +3,6 @@
 //! the four subscriptions; then writing them. The merchant is saved only after the credentials passed
 //! the test login.
 
-use crate::checks;
 use crate::error::ConnectError;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
@@ -92,7 +91,7 @@ impl Pipeline {
         // Round trip 2: save the merchant, run the checks, read the four subscriptions.
         let (saved, checks, reads) = futures::join!(
             self.save_merchant(partner, &**connector, &store, &app_key),
-            checks::run(&bound),
+            self.checks(&bound),
             self.registrar.read_slots(&bound),
         );
         let merchant_id = saved?;
@@ -110,6 +109,12 @@ impl Pipeline {
             "merchant connected"
         );
         Ok(Connected { merchant_id, store, checks, slots })
+    }
+
+    /// The connector's checks, as the tenant records them.
+    async fn checks(&self, bound: &StoreSession) -> Vec<CheckResult> {
+        let checks = bound.connector.check(bound).await;
+        checks.into_iter().map(|c| CheckResult { name: c.name, ok: c.ok, detail: c.detail }).collect()
     }
 
     /// Initial full syncs start right away, with the test login's token, so they need no login of their

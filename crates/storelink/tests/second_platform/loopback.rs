@@ -15,7 +15,7 @@ use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use storelink_connector::{
-    Capabilities, Connector, ConnectorError, FormField, Headers, Login, NewOrder, Page, PageRequest, Records,
+    Capabilities, Check, Connector, ConnectorError, FormField, Headers, Login, NewOrder, Page, PageRequest, Records,
     Session, Subscription, VerifyError,
 };
 use storelink_core::{Slot, SyncKind};
@@ -322,6 +322,10 @@ impl Connector for LoopbackConnector {
             Ok(Login { token: SecretString::from(token.to_owned()), expires_in: ttl })
         }
         .boxed()
+    }
+
+    fn check<'a>(&'a self, _: &'a Session) -> BoxFuture<'a, Vec<Check>> {
+        async { Vec::new() }.boxed()
     }
 
     fn list<'a>(&'a self, session: &'a Session, page: PageRequest) -> BoxFuture<'a, Result<Page, ConnectorError>> {
