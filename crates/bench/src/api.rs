@@ -48,7 +48,8 @@ impl Rig {
         let partner = storelink_testkit::insert_partner(&pool, "bench").await?;
         let mut conn = pool.acquire().await?;
         let merchant =
-            storelink_tenants::merchants::upsert_connected(&mut conn, partner, "occ", "https://bench-store.example").await?;
+            storelink_tenants::merchants::upsert_connected(&mut conn, partner, "occ", "https://bench-store.example")
+                .await?;
         Ok(Self { pool, base: format!("http://{addr}"), keys, partner, merchant, handle })
     }
 }

@@ -39,7 +39,8 @@ impl Rig {
         let keys = MasterKeys::generate("bench");
         let vault = Vault::new(pool.clone(), keys.clone());
         let occ = OccConnector::with_config(OccConfig::default(), Policy::insecure())?;
-        let tokens = TokenCache::new(pool.clone(), Registry::default().with(occ), vault.clone(), TokenConfig::default());
+        let tokens =
+            TokenCache::new(pool.clone(), Registry::default().with(occ), vault.clone(), TokenConfig::default());
         let queue = Queue::new(pool.clone());
         let handler = SyncHandler::new(pool.clone(), tokens, queue.clone());
         Ok(Self { pool, keys, vault, queue, handler })

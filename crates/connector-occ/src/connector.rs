@@ -8,8 +8,8 @@ use futures::future::BoxFuture;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use storelink_connector::{
-    Capabilities, Check, Connector, ConnectorError, FormField, Headers, Login, NewOrder, OrderRefusal, Page, PageRequest,
-    Records, Session, Subscription, VerifyError,
+    Capabilities, Check, Connector, ConnectorError, FormField, Headers, Login, NewOrder, OrderRefusal, Page,
+    PageRequest, Records, Session, Subscription, VerifyError,
 };
 use storelink_core::{Slot, SyncKind, webhook_secret_key};
 use storelink_model::records::{Hashed, OrderRow, ReturnRow};
@@ -17,9 +17,9 @@ use storelink_netguard::Policy;
 use storelink_occ::{ListParams, OccClient, OccConfig, OccError, Resource};
 use url::Url;
 
-use crate::{checks, normalize};
 use crate::slots::SlotMap;
 use crate::verify::{Secrets, verify};
+use crate::{checks, normalize};
 
 /// `merchants.platform` of OCC merchants, and the inbound path's `{platform}`.
 pub const PLATFORM: &str = "occ";
@@ -81,8 +81,13 @@ impl OccConnector {
         };
         let q = page.since.map(|since| format!("lastModifiedDate gt \"{}\"", since.format("%Y-%m-%dT%H:%M:%S%.3fZ")));
         let filtered = q.is_some();
-        let params =
-            ListParams { offset: page.offset, limit: page.limit, q, sort: Some(SORT.to_owned()), ..ListParams::default() };
+        let params = ListParams {
+            offset: page.offset,
+            limit: page.limit,
+            q,
+            sort: Some(SORT.to_owned()),
+            ..ListParams::default()
+        };
         let listed = match self.client.list::<Value>(store, token, resource, &params).await {
             Ok(listed) => listed,
             // OCC answers 400 to a filter it cannot apply (e.g. an older store's SCIM support).
@@ -165,7 +170,12 @@ impl OccConnector {
         order_record(&updated.map_err(order_error)?)
     }
 
-    async fn subscription(&self, session: &Session, slot: Slot, with_secrets: bool) -> Result<Subscription, ConnectorError> {
+    async fn subscription(
+        &self,
+        session: &Session,
+        slot: Slot,
+        with_secrets: bool,
+    ) -> Result<Subscription, ConnectorError> {
         let id = self.slots.webhook_id(slot);
         let webhook = self.client.get_webhook(&session.store, &session.token, id, with_secrets).await.map_err(error)?;
         let secrets = Secrets::of(&webhook);
@@ -247,7 +257,11 @@ impl Connector for OccConnector {
         APP_KEY_PURPOSE
     }
 
-    fn login<'a>(&'a self, store: &'a Url, credentials: &'a SecretString) -> BoxFuture<'a, Result<Login, ConnectorError>> {
+    fn login<'a>(
+        &'a self,
+        store: &'a Url,
+        credentials: &'a SecretString,
+    ) -> BoxFuture<'a, Result<Login, ConnectorError>> {
         async move {
             let token = self.client.login(store, credentials).await.map_err(error)?;
             Ok(Login { token: token.token, expires_in: token.expires_in })
@@ -348,7 +362,10 @@ mod tests {
 
     #[test]
     fn occ_errors_map_to_neutral_ones() {
-        assert!(matches!(error(OccError::KeyRejected { status: 401 }), ConnectorError::CredentialsRefused { status: 401 }));
+        assert!(matches!(
+            error(OccError::KeyRejected { status: 401 }),
+            ConnectorError::CredentialsRefused { status: 401 }
+        ));
         assert!(matches!(error(OccError::Unauthorized), ConnectorError::SessionExpired));
         assert!(matches!(error(OccError::NotFound { path: "/p".into() }), ConnectorError::NotFound { .. }));
         assert!(error(OccError::Transient { detail: "503".into() }).is_retryable());

@@ -4,7 +4,6 @@ use std::collections::HashMap;
 
 use storelink_core::Slot;
 
-
 /// Slot -> OCC webhook id. Identity by default (what the simulator serves); a real store is
 /// configured per deployment, e.g. `order-submit=production-submitOrder`.
 #[derive(Clone, Debug)]

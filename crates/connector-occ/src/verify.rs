@@ -26,7 +26,6 @@ impl Secrets {
     }
 }
 
-
 fn check<M: Mac + hmac::digest::KeyInit>(secret_b64: Option<&str>, body: &[u8], signature: &[u8]) -> bool {
     let Some(key) = secret_b64.and_then(webhook_secret_key) else { return false };
     let Ok(mut mac) = <M as hmac::digest::KeyInit>::new_from_slice(&key) else { return false };

@@ -168,7 +168,11 @@ pub trait Connector: Send + Sync + 'static {
     fn credentials_purpose(&self) -> &'static str;
 
     /// Exchange the merchant's credentials for a session (the connect form's test login too).
-    fn login<'a>(&'a self, store: &'a Url, credentials: &'a SecretString) -> BoxFuture<'a, Result<Login, ConnectorError>>;
+    fn login<'a>(
+        &'a self,
+        store: &'a Url,
+        credentials: &'a SecretString,
+    ) -> BoxFuture<'a, Result<Login, ConnectorError>>;
 
     /// The connect form's checks after the test login (shipping methods set up, permissions granted),
     /// concurrently, in about one round trip. Findings are warnings, never failures.

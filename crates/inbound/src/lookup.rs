@@ -15,7 +15,6 @@ use storelink_core::{MerchantId, Slot, webhook_secret_purpose};
 use storelink_tenants::{MerchantStatus, merchants};
 use storelink_vault::Vault;
 
-
 pub(crate) const TTL: Duration = Duration::from_secs(2);
 const MAX_ENTRIES: usize = 10_000;
 /// Postgres channel announcing a merchant whose status changed (payload: the merchant id).

@@ -1,8 +1,8 @@
 //! Why a connection attempt failed, in words for the merchant. Every variant names what to fix;
 //! none carries the key, a token or a secret.
 
-use storelink_netguard::UrlError;
 use storelink_connector::ConnectorError;
+use storelink_netguard::UrlError;
 
 /// Which form field a message belongs to, so the page can put it beside that field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -182,14 +182,13 @@ async fn find_placed(
     order: &NewOrder,
 ) -> Result<Option<PlacedOrder>, ApiError> {
     let reference = order.partner_order_reference.as_str();
-    let found = api
-        .sessions
-        .call(merchant, |s| async move { s.connector.find_order(&s, reference).await })
-        .await
-        .map_err(|e| {
-            tracing::warn!(%merchant, error = %e, "looking up an unconfirmed order failed");
-            ApiError::outcome_unknown()
-        })?;
+    let found =
+        api.sessions.call(merchant, |s| async move { s.connector.find_order(&s, reference).await }).await.map_err(
+            |e| {
+                tracing::warn!(%merchant, error = %e, "looking up an unconfirmed order failed");
+                ApiError::outcome_unknown()
+            },
+        )?;
     match found {
         Some(created) => record(api, merchant, order, &created).await.map(Some),
         None => Ok(None),
@@ -356,8 +355,11 @@ pub(crate) async fn cancel_order(
         });
     }
     let id = order_id.as_str();
-    let updated =
-        api.sessions.call(merchant, |s| async move { s.connector.cancel_order(&s, id).await }).await.map_err(token_error)?;
+    let updated = api
+        .sessions
+        .call(merchant, |s| async move { s.connector.cancel_order(&s, id).await })
+        .await
+        .map_err(token_error)?;
     let mut conn = api.pool.acquire().await?;
     storelink_sync::upsert_order_record(&mut conn, merchant, &updated).await?;
     drop(conn);

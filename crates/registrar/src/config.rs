@@ -42,7 +42,6 @@ impl RegistrarConfig {
 mod tests {
     use super::*;
 
-
     #[test]
     fn backoff_grows_and_is_capped() {
         let mut cfg = RegistrarConfig::new(Url::parse("http://127.0.0.1:8080").expect("url"));

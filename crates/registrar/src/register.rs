@@ -91,7 +91,12 @@ impl Registrar {
 
     /// Phase two: merge our URL into each subscription read in phase one, write it, seal the secrets
     /// and record every slot's outcome. A failed slot is recorded for retry; it never fails the others.
-    pub async fn write_slots(&self, store: &StoreSession, merchant: MerchantId, reads: Vec<SlotRead>) -> Vec<SlotOutcome> {
+    pub async fn write_slots(
+        &self,
+        store: &StoreSession,
+        merchant: MerchantId,
+        reads: Vec<SlotRead>,
+    ) -> Vec<SlotOutcome> {
         join_all(reads.into_iter().map(|read| async move {
             let result = match read.subscription {
                 Ok(subscription) => self.merge_and_write(store, merchant, read.slot, subscription).await,
@@ -112,7 +117,12 @@ impl Registrar {
     }
 
     /// Registers one slot (read, merge, write); the caller records the outcome.
-    pub(crate) async fn try_slot(&self, store: &StoreSession, merchant: MerchantId, slot: Slot) -> Result<(), SlotFailure> {
+    pub(crate) async fn try_slot(
+        &self,
+        store: &StoreSession,
+        merchant: MerchantId,
+        slot: Slot,
+    ) -> Result<(), SlotFailure> {
         let subscription = store.connector.read_subscription(store, slot, true).await.map_err(SlotFailure::Store)?;
         self.merge_and_write(store, merchant, slot, subscription).await
     }

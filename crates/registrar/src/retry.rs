@@ -6,8 +6,8 @@ use crate::record;
 use crate::register::{Registrar, SlotFailure};
 use std::collections::BTreeMap;
 use std::time::Duration;
-use storelink_core::{MerchantId, Slot};
 use storelink_connector::ConnectorError;
+use storelink_core::{MerchantId, Slot};
 use storelink_token_cache::{StoreSession, TokenCache, TokenError};
 use tokio_util::sync::CancellationToken;
 

@@ -23,11 +23,7 @@ async fn a_second_platform_connects_syncs_serves_and_receives_webhooks() {
 
     // Connect through the onboarding form, naming the platform.
     let form = app.open_form().await;
-    let fields = [
-        ("platform", PLATFORM.to_owned()),
-        ("store_url", store.base.clone()),
-        ("app_key", store.key.clone()),
-    ];
+    let fields = [("platform", PLATFORM.to_owned()), ("store_url", store.base.clone()), ("app_key", store.key.clone())];
     let response = app.post_connect(&form, &fields).await;
     assert_eq!(response.status(), 303, "{:?}", response.text().await);
     let merchant = merchant_id_from(&response);
@@ -66,9 +62,8 @@ async fn a_second_platform_connects_syncs_serves_and_receives_webhooks() {
 
     // A delivery signed by the store is accepted; a forged one is not.
     let body = br#"{"order":{"id":"lb-order-1"}}"#;
-    let deliver = |signature: String| {
-        app.http.post(&ours).header("X-Loopback-Signature", signature).body(body.to_vec()).send()
-    };
+    let deliver =
+        |signature: String| app.http.post(&ours).header("X-Loopback-Signature", signature).body(body.to_vec()).send();
     let accepted = deliver(store.sign(body)).await.expect("delivery");
     assert_eq!(accepted.status(), 200);
     let forged = deliver("00".repeat(32)).await.expect("forged delivery");

@@ -4,9 +4,9 @@
 //! (`confirm`) before sweeping, and one that was cut short never sweeps.
 
 use sqlx::PgPool;
+use storelink_connector::{ConnectorError, PageRequest, Records};
 use storelink_core::{MerchantId, SyncKind};
 use storelink_jobs::{Handler, Job, JobContext, Mode, Outcome, Queue};
-use storelink_connector::{ConnectorError, PageRequest, Records};
 use storelink_token_cache::{TokenCache, TokenError};
 
 use crate::SyncError;

@@ -71,7 +71,8 @@ async fn credentials_invalid_is_marked_and_recorded_once() {
     let uris = vec!["https://partner.example/cb".to_owned()];
     let creds = partners::create(&db.pool, NewPartner { name: "Acme", redirect_uris: &uris }).await.expect("partner");
     let mut conn = db.pool.acquire().await.expect("conn");
-    let merchant = merchants::upsert_connected(&mut conn, creds.partner_id, "occ", "https://a.example").await.expect("m");
+    let merchant =
+        merchants::upsert_connected(&mut conn, creds.partner_id, "occ", "https://a.example").await.expect("m");
     drop(conn);
 
     assert!(events::mark_credentials_invalid(&db.pool, merchant, "login refused (401)").await.expect("mark"));

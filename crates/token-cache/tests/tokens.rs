@@ -115,9 +115,8 @@ async fn a_revoked_key_marks_the_merchant_once_without_a_login_storm() {
     cache.session(f.merchant).await.expect("session");
     f.sim.revoke_key(&f.key);
     let page = PageRequest { kind: SyncKind::Catalog, offset: 0, limit: 1, since: None };
-    let result = cache
-        .call(f.merchant, |s| async move { s.connector.list(&s, page).await.map(|page| page.items) })
-        .await;
+    let result =
+        cache.call(f.merchant, |s| async move { s.connector.list(&s, page).await.map(|page| page.items) }).await;
     assert!(matches!(result, Err(TokenError::CredentialsInvalid)), "{result:?}");
     let merchant = merchants::get(&f.db.pool, f.merchant).await.expect("get").expect("merchant");
     assert_eq!(merchant.status, MerchantStatus::CredentialsInvalid);

@@ -19,9 +19,7 @@ use storelink_connector::{
     Session, Subscription, VerifyError,
 };
 use storelink_core::{Slot, SyncKind};
-use storelink_model::records::{
-    Hashed, InventoryRow, OrderRow, ProductRow, ReturnRow, ShippingRow, SkuRow, hashed,
-};
+use storelink_model::records::{Hashed, InventoryRow, OrderRow, ProductRow, ReturnRow, ShippingRow, SkuRow, hashed};
 use url::Url;
 
 pub const PLATFORM: &str = "loopback";
@@ -186,7 +184,9 @@ impl LoopbackConnector {
         let (skip, top) = (page.offset, page.limit.max(1));
         let path = match page.kind {
             SyncKind::Shipping => "/api/carriers".to_owned(),
-            SyncKind::Orders => return Ok(Page { records: Records::Orders(Vec::new()), items: 0, total: Some(0), last: true }),
+            SyncKind::Orders => {
+                return Ok(Page { records: Records::Orders(Vec::new()), items: 0, total: Some(0), last: true });
+            }
             _ => format!("/api/items?skip={skip}&top={top}"),
         };
         let reply = self.get(session, &path).await?;
@@ -305,7 +305,11 @@ impl Connector for LoopbackConnector {
         "loopback-api-key"
     }
 
-    fn login<'a>(&'a self, store: &'a Url, credentials: &'a SecretString) -> BoxFuture<'a, Result<Login, ConnectorError>> {
+    fn login<'a>(
+        &'a self,
+        store: &'a Url,
+        credentials: &'a SecretString,
+    ) -> BoxFuture<'a, Result<Login, ConnectorError>> {
         async move {
             let url = store.join("/api/login").map_err(|e| ConnectorError::Refused { message: e.to_string() })?;
             let reply = self.http.post(url).header("x-api-key", credentials.expose_secret()).send().await;
@@ -314,10 +318,9 @@ impl Connector for LoopbackConnector {
                 return Err(ConnectorError::CredentialsRefused { status: 401 });
             }
             let body = read(reply, "/api/login").await?;
-            let token = body["session"].as_str().ok_or_else(|| ConnectorError::BadReply {
-                what: "/api/login".into(),
-                detail: "no session".into(),
-            })?;
+            let token = body["session"]
+                .as_str()
+                .ok_or_else(|| ConnectorError::BadReply { what: "/api/login".into(), detail: "no session".into() })?;
             let ttl = Duration::from_secs(body["ttl"].as_u64().unwrap_or(60));
             Ok(Login { token: SecretString::from(token.to_owned()), expires_in: ttl })
         }
@@ -362,7 +365,11 @@ impl Connector for LoopbackConnector {
         async { Ok(None) }.boxed()
     }
 
-    fn cancel_order<'a>(&'a self, _: &'a Session, _: &'a str) -> BoxFuture<'a, Result<Hashed<OrderRow>, ConnectorError>> {
+    fn cancel_order<'a>(
+        &'a self,
+        _: &'a Session,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<Hashed<OrderRow>, ConnectorError>> {
         async { Err(ConnectorError::Unsupported("cancelling orders")) }.boxed()
     }
 
@@ -378,7 +385,8 @@ impl Connector for LoopbackConnector {
     ) -> BoxFuture<'a, Result<Subscription, ConnectorError>> {
         async move {
             let hook = self.get(session, &format!("/api/hooks/{slot}")).await?;
-            let urls = hook["urls"].as_array().map(|a| a.iter().filter_map(|u| u.as_str().map(str::to_owned)).collect());
+            let urls =
+                hook["urls"].as_array().map(|a| a.iter().filter_map(|u| u.as_str().map(str::to_owned)).collect());
             let secrets = hook["secret"].as_str().filter(|s| s.len() >= 32).map(|s| s.as_bytes().to_vec());
             Ok(Subscription { urls: urls.unwrap_or_default(), secrets })
         }
