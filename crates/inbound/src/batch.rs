@@ -13,7 +13,8 @@ use std::time::Duration;
 use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, PgPool, Postgres};
 use storelink_core::{MerchantId, Slot, TraceContext};
-use storelink_jobs::{Mode, Queue};
+use storelink_jobs::{JobError, Mode, Queue};
+use storelink_tenants::{MerchantStatus, RowLock, TenantError, merchants};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::KIND;
@@ -269,17 +270,12 @@ async fn wake_loop(queue: Queue, mut to_wake: mpsc::UnboundedReceiver<ToWake>) {
 /// that slipped in are dropped by `enqueue_stale`. A failure only delays processing until the next
 /// delivery or job.
 async fn wake(queue: &Queue, merchant: MerchantId) {
-    let queued: Result<bool, _> = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM jobs WHERE merchant_id = $1 AND kind = $2 AND state = 'queued')
-             OR EXISTS (SELECT 1 FROM merchants WHERE merchant_id = $1 AND status = 'revoked')",
-    )
-    .bind(merchant)
-    .bind(KIND)
-    .fetch_one(queue.pool())
-    .await;
-    if !matches!(queued, Ok(true))
-        && let Err(e) = enqueue_unless_revoked(queue, merchant).await
-    {
+    let woken = match queue.has_queued(merchant, KIND).await {
+        Ok(true) => Ok(()),
+        Ok(false) => enqueue_unless_revoked(queue, merchant).await,
+        Err(e) => Err(e.into()),
+    };
+    if let Err(e) = woken {
         tracing::warn!(%merchant, error = %e, "inbound processing not enqueued");
     }
 }
@@ -288,16 +284,24 @@ async fn wake(queue: &Queue, merchant: MerchantId) {
 /// row `FOR NO KEY UPDATE` while it cancels the merchant's jobs) either commits first, and is seen
 /// here, or waits for this job and then cancels it. Checked and inserted separately, a job enqueued
 /// as the revoke committed would stay queued for a merchant that never runs again.
-async fn enqueue_unless_revoked(queue: &Queue, merchant: MerchantId) -> Result<(), storelink_jobs::JobError> {
+async fn enqueue_unless_revoked(queue: &Queue, merchant: MerchantId) -> Result<(), WakeError> {
     let mut tx = queue.pool().begin().await?;
-    let status: Option<String> = sqlx::query_scalar("SELECT status FROM merchants WHERE merchant_id = $1 FOR SHARE")
-        .bind(merchant)
-        .fetch_optional(&mut *tx)
-        .await?;
-    if status.is_some_and(|s| s != "revoked") {
+    let status = merchants::lock_status(&mut tx, merchant, RowLock::Share).await?;
+    if status.is_some_and(|s| s != MerchantStatus::Revoked) {
         Queue::enqueue_in(&mut tx, merchant, KIND, Mode::Incremental).await?;
     }
     Ok(tx.commit().await?)
+}
+
+/// Why a wake-up failed (it is logged; the safety net catches up).
+#[derive(Debug, thiserror::Error)]
+enum WakeError {
+    #[error(transparent)]
+    Jobs(#[from] JobError),
+    #[error(transparent)]
+    Tenants(#[from] TenantError),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
 }
 
 #[cfg(test)]

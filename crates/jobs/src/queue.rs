@@ -133,6 +133,19 @@ impl Queue {
         Ok(job_id)
     }
 
+    /// Whether a job of `kind` for the merchant waits in the queue, not yet started (it will see
+    /// whatever was committed before it starts).
+    pub async fn has_queued(&self, merchant: MerchantId, kind: &str) -> Result<bool, JobError> {
+        let queued = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM jobs WHERE merchant_id = $1 AND kind = $2 AND state = 'queued')",
+        )
+        .bind(merchant)
+        .bind(kind)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(queued)
+    }
+
     /// Take the longest-waiting due job of one of `kinds` and lease it. Merchants of paused, revoked or
     /// invalid connections are skipped (their jobs stay queued for when they come back).
     pub async fn claim(&self, kinds: &[String], lease_for: Duration) -> Result<Option<(Job, Lease)>, JobError> {

@@ -316,6 +316,17 @@ async fn update_delivery(
     Ok(())
 }
 
+/// Deliveries waiting to be sent, across merchants: the `storelink_partner_deliveries_pending` gauge.
+/// Held deliveries of disabled endpoints are not a delivery backlog.
+pub async fn pending_deliveries(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM partner_deliveries d JOIN partner_endpoints p USING (endpoint_id)
+         WHERE d.state = 'pending' AND p.enabled",
+    )
+    .fetch_one(pool)
+    .await
+}
+
 /// A delivery failure in words for the log (the URL is the partner's own; no secret is in it).
 fn describe(e: &reqwest::Error) -> String {
     let mut source: Option<&dyn std::error::Error> = Some(e);

@@ -11,7 +11,7 @@ mod deliver;
 mod endpoints;
 mod sign;
 
-pub use deliver::{DeliverHandler, DeliveryConfig, ScheduleError};
+pub use deliver::{DeliverHandler, DeliveryConfig, ScheduleError, pending_deliveries};
 pub use endpoints::{
     Delivery, Endpoint, EndpointError, EndpointPatch, Endpoints, NewEndpoint, open_all_secrets, rewrap_secrets,
     secrets_under,

@@ -198,3 +198,13 @@ pub async fn status(pool: &PgPool, merchant: Option<MerchantId>) -> Result<Vec<S
     .fetch_all(pool)
     .await
 }
+
+/// For each kind, the longest time any merchant has gone without a successful run, in seconds (0
+/// while no run of that kind has succeeded): the `storelink_sync_lag_seconds` gauge.
+pub async fn lag_by_kind(pool: &PgPool) -> Result<Vec<(String, f64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT kind, COALESCE(max(EXTRACT(EPOCH FROM now() - last_success_at)), 0)::float8 FROM sync_state GROUP BY kind",
+    )
+    .fetch_all(pool)
+    .await
+}

@@ -13,5 +13,5 @@ pub mod redirect;
 pub use checks::CheckResult;
 pub use error::TenantError;
 pub use events::MerchantEvent;
-pub use merchants::{Merchant, MerchantStatus};
+pub use merchants::{Merchant, MerchantStatus, RowLock};
 pub use partners::{NewPartner, Partner, PartnerCredentials};

@@ -126,3 +126,28 @@ pub async fn set_status_in(
     }
     Ok(())
 }
+
+/// How `lock_status` holds the merchant's row until the caller's transaction ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowLock {
+    /// `FOR SHARE`: the status cannot change meanwhile, and other sharers are not blocked.
+    Share,
+    /// `FOR NO KEY UPDATE`: as a status change does, e.g. a revoke that must see every job enqueued
+    /// under `Share` commit or wait for it.
+    NoKeyUpdate,
+}
+
+/// The merchant's status, its row locked as `lock` says until the transaction on `conn` ends; None
+/// for an unknown merchant.
+pub async fn lock_status(
+    conn: &mut PgConnection,
+    merchant_id: MerchantId,
+    lock: RowLock,
+) -> Result<Option<MerchantStatus>, TenantError> {
+    let sql = match lock {
+        RowLock::Share => "SELECT status FROM merchants WHERE merchant_id = $1 FOR SHARE",
+        RowLock::NoKeyUpdate => "SELECT status FROM merchants WHERE merchant_id = $1 FOR NO KEY UPDATE",
+    };
+    let status: Option<String> = sqlx::query_scalar(sql).bind(merchant_id).fetch_optional(conn).await?;
+    Ok(status.as_deref().map(MerchantStatus::parse))
+}
