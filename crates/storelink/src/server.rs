@@ -13,11 +13,11 @@ pub use workers::{prune, run_workers};
 
 use crate::config::Config;
 use sqlx::PgPool;
-use storelink_jobs::Queue;
-use storelink_netguard::Policy;
 use std::sync::Arc;
 use storelink_connector::{Connector, Registry};
 use storelink_connector_occ::OccConnector;
+use storelink_jobs::Queue;
+use storelink_netguard::Policy;
 use storelink_occ::{OccClient, OccConfig};
 use storelink_onboarding::{ConnectLimits, Csrf, Limiters, Onboarding, Pipeline};
 use storelink_partner_webhooks::DeliveryConfig;

@@ -86,11 +86,7 @@ impl LoopbackStore {
 fn sign(secret: &[u8], body: &[u8]) -> String {
     let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret).expect("hmac key");
     mac.update(body);
-    hex(&mac.finalize().into_bytes())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(mac.finalize().into_bytes())
 }
 
 type Shared = web::Data<Arc<Mutex<State>>>;
@@ -151,7 +147,7 @@ async fn get_hook(state: Shared, req: HttpRequest, slot: web::Path<String>) -> H
     }
     let state = locked(&state);
     let urls = state.hooks.get(slot.as_str()).cloned().unwrap_or_default();
-    HttpResponse::Ok().json(json!({"urls": urls, "secret": hex(&state.secret)}))
+    HttpResponse::Ok().json(json!({"urls": urls, "secret": hex::encode(&state.secret)}))
 }
 
 async fn put_hook(state: Shared, req: HttpRequest, slot: web::Path<String>, body: web::Json<Value>) -> HttpResponse {
@@ -410,9 +406,10 @@ impl Connector for LoopbackConnector {
     }
 
     fn verify_delivery(&self, secrets: &[u8], headers: Headers<'_>, body: &[u8]) -> Result<(), VerifyError> {
-        let secret = std::str::from_utf8(secrets).ok().and_then(unhex).ok_or(VerifyError::NoSecret)?;
+        let secret =
+            std::str::from_utf8(secrets).ok().and_then(|s| hex::decode(s).ok()).ok_or(VerifyError::NoSecret)?;
         let signature = headers(SIGNATURE).ok_or(VerifyError::Missing)?;
-        let signature = unhex(signature.trim()).ok_or(VerifyError::Malformed)?;
+        let signature = hex::decode(signature.trim()).map_err(|_| VerifyError::Malformed)?;
         let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&secret).map_err(|_| VerifyError::NoSecret)?;
         mac.update(body);
         mac.verify_slice(&signature).map_err(|_| VerifyError::Mismatch)
@@ -425,11 +422,4 @@ impl Connector for LoopbackConnector {
     fn return_record(&self, _: &Value, _: Option<&str>) -> Option<Hashed<ReturnRow>> {
         None
     }
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
 }
