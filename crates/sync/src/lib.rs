@@ -1,7 +1,7 @@
 //! Sync workers: keep a normalized, current copy of each merchant's catalog, inventory, shipping methods
-//! and orders in Postgres. Streams page by page (bulk upsert + checkpoint in one transaction), skips
-//! unchanged rows by content hash, sweeps deletions on full runs (each confirmed by a point read) and
-//! records change events.
+//! and orders in Postgres, read through the merchant's `Connector` as model records. Streams page by
+//! page (bulk upsert + checkpoint in one transaction), skips unchanged rows by content hash, sweeps
+//! deletions on full runs (each confirmed by a point read) and records change events.
 //! Owns the catalog tables, `change_events` and `sync_state`; must not serve partners or hold tokens
 //! (the token cache does) and runs only as a `storelink_jobs::Handler`.
 
