@@ -8,11 +8,11 @@ use futures::future::BoxFuture;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use storelink_connector::{
-    Capabilities, Check, Connector, ConnectorError, FormField, Headers, Login, NewOrder, OrderRefusal, Page,
+    Capabilities, Check, Connector, ConnectorError, Delivery, FormField, Headers, Login, NewOrder, OrderRefusal, Page,
     PageRequest, Records, Session, Subscription, VerifyError,
 };
 use storelink_core::{Slot, SyncKind, webhook_secret_key};
-use storelink_model::records::{Hashed, OrderRow, ReturnRow};
+use storelink_model::records::{Hashed, OrderRow};
 use storelink_netguard::Policy;
 use storelink_occ::{ListParams, OccClient, OccConfig, OccError, Resource};
 use url::Url;
@@ -347,12 +347,20 @@ impl Connector for OccConnector {
         )
     }
 
-    fn order_record(&self, document: &Value) -> Option<Hashed<OrderRow>> {
-        normalize::order(document)
-    }
-
-    fn return_record(&self, document: &Value, order_id: Option<&str>) -> Option<Hashed<ReturnRow>> {
-        normalize::return_request(document, order_id)
+    /// Order events carry `{"order": {...}}` (shipments are the order's shipped shipping groups); a
+    /// Return Request Update carries the order and the return request, and for an exchange the new
+    /// order. A document without an id is skipped.
+    fn delivery_records(&self, slot: &str, body: &Value) -> Result<Delivery, String> {
+        let order = body.get("order").or_else(|| body.get("id").map(|_| body)).filter(|o| o.get("id").is_some());
+        let request = body.get("returnRequest").or_else(|| body.get("requestId").map(|_| body));
+        if order.is_none() && request.is_none() {
+            return Err(format!("neither an order nor a return request in the {slot} payload"));
+        }
+        let exchange = body.get("exchangeOrder").filter(|o| o.get("id").is_some());
+        let orders = order.into_iter().chain(exchange).filter_map(normalize::order).collect();
+        let order_id = order.and_then(|o| o.get("id")).and_then(Value::as_str);
+        let returns = request.and_then(|r| normalize::return_request(r, order_id)).into_iter().collect();
+        Ok(Delivery { orders, returns })
     }
 }
 

@@ -109,6 +109,13 @@ pub struct OrderLine<'a> {
     pub quantity: i64,
 }
 
+/// What one inbound delivery holds: orders (written oldest-first as listed) and return requests.
+#[derive(Default)]
+pub struct Delivery {
+    pub orders: Vec<Hashed<OrderRow>>,
+    pub returns: Vec<Hashed<ReturnRow>>,
+}
+
 /// A store's event subscription for one slot, as read before Storelink adds or removes its URL.
 pub struct Subscription {
     /// The callback URLs the subscription holds (other integrations' included).
@@ -235,9 +242,7 @@ pub trait Connector: Send + Sync + 'static {
     /// Check an inbound delivery's signature against the slot's sealed secrets.
     fn verify_delivery(&self, secrets: &[u8], headers: Headers<'_>, body: &[u8]) -> Result<(), VerifyError>;
 
-    /// The order a delivery (or any store order document) holds, in the model.
-    fn order_record(&self, document: &Value) -> Option<Hashed<OrderRow>>;
-
-    /// The return request a delivery holds; `order_id` is the order sent beside it, if any.
-    fn return_record(&self, document: &Value, order_id: Option<&str>) -> Option<Hashed<ReturnRow>>;
+    /// The records a stored (verified) delivery to `slot` holds, in the model, or why it holds none
+    /// usable (recorded on the delivery, never retried).
+    fn delivery_records(&self, slot: &str, body: &Value) -> Result<Delivery, String>;
 }

@@ -18,7 +18,7 @@ use storelink_core::SyncKind;
 use storelink_jobs::Schedule;
 
 pub use error::SyncError;
-pub use ingest::{upsert_order, upsert_order_record, upsert_return};
+pub use ingest::{upsert_order_record, upsert_return_record};
 pub use runner::SyncHandler;
 pub use state::{SyncStatus, lag_by_kind, status};
 

@@ -377,7 +377,7 @@ async fn an_older_order_from_the_sync_never_replaces_a_newer_one() {
         ],
     );
     let mut conn = f.db.pool.acquire().await.expect("conn");
-    assert!(storelink_sync::upsert_order(&mut conn, f.merchant, &cancelled).await.expect("webhook"));
+    assert!(storelink_sync::upsert_order_record(&mut conn, f.merchant, &occ_order(&cancelled)).await.expect("webhook"));
 
     assert_eq!(f.sync(SyncKind::Orders, Mode::Full).await, JobState::Succeeded);
     let stored: (String, String) = sqlx::query_as(
@@ -393,16 +393,20 @@ async fn an_older_order_from_the_sync_never_replaces_a_newer_one() {
     assert_eq!(order_changes(&f, "shipment", "sg10001").await, vec!["created"]);
 
     // Equal time: the content hash decides. The same content is a no-op; other content replaces it.
-    assert!(!storelink_sync::upsert_order(&mut conn, f.merchant, &cancelled).await.expect("same"));
+    assert!(!storelink_sync::upsert_order_record(&mut conn, f.merchant, &occ_order(&cancelled)).await.expect("same"));
     let mut corrected = cancelled.clone();
     corrected["priceInfo"]["total"] = 1.0.into();
-    assert!(storelink_sync::upsert_order(&mut conn, f.merchant, &corrected).await.expect("equal time"));
+    assert!(
+        storelink_sync::upsert_order_record(&mut conn, f.merchant, &occ_order(&corrected)).await.expect("equal time")
+    );
     assert_eq!(order_changes(&f, "order", "o10001").await, vec!["updated", "updated"]);
     // No time at all: it cannot be shown newer, so it does not replace a version that has one.
     let mut timeless = cancelled.clone();
     timeless.as_object_mut().expect("object").retain(|k, _| !k.starts_with("lastModified"));
     timeless["state"] = "SUBMITTED".into();
-    assert!(!storelink_sync::upsert_order(&mut conn, f.merchant, &timeless).await.expect("timeless"));
+    assert!(
+        !storelink_sync::upsert_order_record(&mut conn, f.merchant, &occ_order(&timeless)).await.expect("timeless")
+    );
     let state: String = sqlx::query_scalar("SELECT state FROM orders WHERE merchant_id = $1 AND order_id = 'o10001'")
         .bind(f.merchant)
         .fetch_one(&f.db.pool)
@@ -514,4 +518,9 @@ async fn confirmation_of_many_deletions_resumes_across_slices() {
     deleted.sort();
     gone.sort();
     assert_eq!(deleted, gone);
+}
+
+/// An OCC order document in the model, as the OCC connector maps a webhook's order.
+fn occ_order(doc: &serde_json::Value) -> storelink_model::records::Hashed<storelink_model::records::OrderRow> {
+    storelink_connector_occ::normalize::order(doc).expect("an order with an id")
 }

@@ -20,7 +20,7 @@ pub async fn run_workers(services: Services, shutdown: CancellationToken) {
     let retention = tokio::spawn(retention_loop(services.clone(), shutdown.clone()));
     let handler = JobHandlers {
         sync: SyncHandler::new(services.pool.clone(), services.tokens.clone(), services.queue.clone()),
-        inbound: InboundHandler::new(services.pool.clone()),
+        inbound: InboundHandler::new(services.pool.clone(), services.connectors.clone()),
         deliver: DeliverHandler::new(services.pool.clone(), services.keys.clone(), services.delivery_config())
             .expect("the webhook HTTP client builds"),
     };

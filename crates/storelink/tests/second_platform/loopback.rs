@@ -15,11 +15,11 @@ use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use storelink_connector::{
-    Capabilities, Check, Connector, ConnectorError, FormField, Headers, Login, NewOrder, Page, PageRequest, Records,
-    Session, Subscription, VerifyError,
+    Capabilities, Check, Connector, ConnectorError, Delivery, FormField, Headers, Login, NewOrder, Page, PageRequest,
+    Records, Session, Subscription, VerifyError,
 };
 use storelink_core::{Slot, SyncKind};
-use storelink_model::records::{Hashed, InventoryRow, OrderRow, ProductRow, ReturnRow, ShippingRow, SkuRow, hashed};
+use storelink_model::records::{Hashed, InventoryRow, OrderRow, ProductRow, ShippingRow, SkuRow, hashed};
 use url::Url;
 
 pub const PLATFORM: &str = "loopback";
@@ -415,11 +415,12 @@ impl Connector for LoopbackConnector {
         mac.verify_slice(&signature).map_err(|_| VerifyError::Mismatch)
     }
 
-    fn order_record(&self, _: &Value) -> Option<Hashed<OrderRow>> {
-        None
-    }
-
-    fn return_record(&self, _: &Value, _: Option<&str>) -> Option<Hashed<ReturnRow>> {
-        None
+    /// Loopback's order events carry `{"order": {"id": ...}}`; its orders are not synced, so a
+    /// delivery holds no records Storelink keeps.
+    fn delivery_records(&self, slot: &str, body: &Value) -> Result<Delivery, String> {
+        match body.pointer("/order/id") {
+            Some(_) => Ok(Delivery::default()),
+            None => Err(format!("no order in the {slot} payload")),
+        }
     }
 }
