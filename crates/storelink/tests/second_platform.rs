@@ -2,7 +2,8 @@
 //! (`second_platform/loopback.rs`: its own little HTTP store and its `Connector`), plugs into the real
 //! server through `AppOptions::connectors` alone. A merchant connects through the onboarding form,
 //! its catalog, stock and shipping methods sync, the partner API serves them, and the store's signed
-//! webhook delivery is accepted on `/webhooks/loopback/...` (and a forged one refused).
+//! webhook delivery is accepted on `/webhooks/loopback/...` and processed through the connector (a
+//! forged one is refused).
 
 mod common;
 #[path = "second_platform/loopback.rs"]
@@ -72,10 +73,10 @@ async fn a_second_platform_connects_syncs_serves_and_receives_webhooks() {
     let occ_path = format!("{}/webhooks/occ/{merchant}/order-submit", app.base);
     let wrong = app.http.post(occ_path).header("X-Loopback-Signature", store.sign(body)).body(body.to_vec());
     assert_eq!(wrong.send().await.expect("wrong platform").status(), 404);
-    let stored = wait_for(Duration::from_secs(5), || async {
-        count(&app.db.pool, "SELECT count(*) FROM inbound_events").await == 1
-    })
-    .await;
-    assert!(stored, "exactly the signed delivery was stored");
+    // Stored once, then read by the Loopback connector (`delivery_records`) and marked processed.
+    let processed = "SELECT count(*) FROM inbound_events WHERE processed_at IS NOT NULL AND last_error IS NULL";
+    let done = wait_for(Duration::from_secs(10), || async { count(&app.db.pool, processed).await == 1 }).await;
+    assert!(done, "the signed delivery was stored and processed through the connector");
+    assert_eq!(count(&app.db.pool, "SELECT count(*) FROM inbound_events").await, 1, "only the signed one");
     app.stop().await;
 }
