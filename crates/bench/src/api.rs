@@ -48,7 +48,8 @@ impl Rig {
         let partner = storelink_testkit::insert_partner(&pool, "bench").await?;
         let mut conn = pool.acquire().await?;
         let merchant =
-            storelink_tenants::merchants::upsert_connected(&mut conn, partner, "https://bench-store.example").await?;
+            storelink_tenants::merchants::upsert_connected(&mut conn, partner, "occ", "https://bench-store.example")
+                .await?;
         Ok(Self { pool, base: format!("http://{addr}"), keys, partner, merchant, handle })
     }
 }
@@ -306,8 +307,8 @@ async fn rewrap_in(db_url: &str, count: usize) -> anyhow::Result<()> {
     let mut conn = pool.acquire().await?;
     for n in 0..count {
         let store = format!("https://store-{n}.example");
-        let merchant = storelink_tenants::merchants::upsert_connected(&mut conn, partner, &store).await?;
-        vault.seal(merchant, storelink_core::OCC_APP_KEY_PURPOSE, b"occ-app-key-for-bench").await?;
+        let merchant = storelink_tenants::merchants::upsert_connected(&mut conn, partner, "occ", &store).await?;
+        vault.seal(merchant, storelink_connector_occ::APP_KEY_PURPOSE, b"occ-app-key-for-bench").await?;
     }
     drop(conn);
     let rotated = old.with_generated("new")?;

@@ -8,10 +8,12 @@ use anyhow::{Context, bail};
 use futures::TryStreamExt;
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
-use storelink_core::{MerchantId, OCC_APP_KEY_PURPOSE, SyncKind};
+use storelink_connector::Registry;
+use storelink_connector_occ::{APP_KEY_PURPOSE, OccConnector};
+use storelink_core::{MerchantId, SyncKind};
 use storelink_jobs::{JobState, Mode, Queue, Worker, WorkerConfig};
 use storelink_netguard::Policy;
-use storelink_occ::{OccClient, OccConfig};
+use storelink_occ::OccConfig;
 use storelink_occ_sim::{OccSim, Permissions, SimOptions};
 use storelink_sync::SyncHandler;
 use storelink_token_cache::{TokenCache, TokenConfig};
@@ -36,10 +38,11 @@ impl Rig {
         storelink_core::db::migrate(&pool).await?;
         let keys = MasterKeys::generate("bench");
         let vault = Vault::new(pool.clone(), keys.clone());
-        let occ = OccClient::new(OccConfig::default(), Policy::insecure())?;
-        let tokens = TokenCache::new(pool.clone(), occ.clone(), vault.clone(), TokenConfig::default());
+        let occ = OccConnector::with_config(OccConfig::default(), Policy::insecure())?;
+        let tokens =
+            TokenCache::new(pool.clone(), Registry::default().with(occ), vault.clone(), TokenConfig::default());
         let queue = Queue::new(pool.clone());
-        let handler = SyncHandler::new(pool.clone(), occ, tokens, queue.clone());
+        let handler = SyncHandler::new(pool.clone(), tokens, queue.clone());
         Ok(Self { pool, keys, vault, queue, handler })
     }
 
@@ -49,8 +52,8 @@ impl Rig {
         for _ in 0..n {
             let partner = storelink_testkit::insert_partner(&self.pool, "bench").await?;
             let mut conn = self.pool.acquire().await?;
-            let merchant = storelink_tenants::merchants::upsert_connected(&mut conn, partner, store).await?;
-            self.vault.seal(merchant, OCC_APP_KEY_PURPOSE, key.as_bytes()).await?;
+            let merchant = storelink_tenants::merchants::upsert_connected(&mut conn, partner, "occ", store).await?;
+            self.vault.seal(merchant, APP_KEY_PURPOSE, key.as_bytes()).await?;
             ids.push(merchant);
         }
         Ok(ids)

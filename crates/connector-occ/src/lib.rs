@@ -1,4 +1,14 @@
-//! The Oracle Commerce Cloud connector: maps OCC's JSON into Storelink's records.
-//! Owns everything OCC-specific about the data; must not touch the database or serve partners.
+//! The Oracle Commerce Cloud connector (OCC, the Oracle platform; not SAP's "Omni Commerce Connect"):
+//! `OccConnector` implements `storelink_connector::Connector` over the OCC HTTP client
+//! (`storelink-occ`), maps OCC's JSON into Storelink's records (`normalize`), OCC's errors into
+//! `ConnectorError`, Storelink's slots to OCC webhook ids (`slots`) and checks OCC webhook signatures
+//! (`verify`). Owns everything OCC-specific; must not touch the database or serve partners.
 
+mod checks;
+mod connector;
 pub mod normalize;
+mod slots;
+pub mod verify;
+
+pub use connector::{APP_KEY_PURPOSE, OccConnector, PLATFORM};
+pub use slots::{SlotMap, SlotMapError};

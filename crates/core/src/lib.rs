@@ -14,9 +14,6 @@ pub use slot::Slot;
 pub use sync_kind::SyncKind;
 pub use trace::TraceContext;
 
-/// Vault purpose under which a merchant's OCC application key is sealed.
-pub const OCC_APP_KEY_PURPOSE: &str = "occ-app-key";
-
 /// Vault purposes under which a webhook slot's signing secrets are sealed
 /// (JSON `{"sha1": .., "sha512": ..}`, base64 strings as OCC returns them).
 pub const WEBHOOK_SECRET_PURPOSE_PREFIX: &str = "webhook-secret:";

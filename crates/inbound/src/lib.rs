@@ -1,18 +1,17 @@
-//! Inbound OCC webhooks: `POST /webhooks/occ/{merchant_id}/{slot}` verifies the OCC signature with the
-//! slot's sealed secret, stores the raw delivery durably and idempotently before answering 2xx, and
-//! an `inbound` job processes stored deliveries into orders. Owns `inbound_events`. Must not call OCC
-//! or answer 2xx before the delivery is committed.
+//! Inbound store webhooks: `POST /webhooks/{platform}/{merchant_id}/{slot}` (OCC's stores call
+//! `/webhooks/occ/...`) has the merchant's connector verify the signature with the slot's sealed
+//! secret, stores the raw delivery durably and idempotently before answering 2xx, and an `inbound`
+//! job processes stored deliveries into orders. Owns `inbound_events`. Must not call a store, know a
+//! platform's signature scheme, or answer 2xx before the delivery is committed.
 
 mod batch;
 mod lookup;
 mod process;
 mod routes;
 mod store;
-mod verify;
 
 pub use batch::Batcher;
 pub use lookup::{Lookups, STATUS_CHANNEL};
 pub use process::{Drained, EnqueueError, InboundHandler, KIND, enqueue_stale, settle_revoked};
 pub use routes::{Inbound, MAX_BODY};
 pub use store::{RecentDelivery, prune, purge_merchant, recent};
-pub use verify::{Secrets, VerifyError, verify};

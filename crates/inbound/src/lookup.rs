@@ -15,8 +15,6 @@ use storelink_core::{MerchantId, Slot, webhook_secret_purpose};
 use storelink_tenants::{MerchantStatus, merchants};
 use storelink_vault::Vault;
 
-use crate::verify::Secrets;
-
 pub(crate) const TTL: Duration = Duration::from_secs(2);
 const MAX_ENTRIES: usize = 10_000;
 /// Postgres channel announcing a merchant whose status changed (payload: the merchant id).
@@ -28,7 +26,14 @@ const RECONNECT: Duration = Duration::from_secs(1);
 pub(crate) enum Target {
     Unknown,
     Revoked,
-    Active(Arc<Secrets>),
+    Active(Arc<Active>),
+}
+
+/// An active merchant's platform and the slot's sealed signing secrets (empty when none are sealed),
+/// which only its connector reads.
+pub(crate) struct Active {
+    pub platform: String,
+    pub secrets: zeroize::Zeroizing<Vec<u8>>,
 }
 
 #[derive(Default)]
@@ -81,10 +86,10 @@ impl Lookups {
         let target = match merchants::get(pool, merchant).await.map_err(|e| e.to_string())? {
             None => Target::Unknown,
             Some(m) if m.status == MerchantStatus::Revoked => Target::Revoked,
-            Some(_) => {
+            Some(m) => {
                 let sealed = vault.open(merchant, &webhook_secret_purpose(slot)).await.map_err(|e| e.to_string())?;
-                let secrets = sealed.map(|bytes| serde_json::from_slice::<Secrets>(&bytes).unwrap_or_default());
-                Target::Active(Arc::new(secrets.unwrap_or_default()))
+                let secrets = zeroize::Zeroizing::new(sealed.map(|bytes| bytes.to_vec()).unwrap_or_default());
+                Target::Active(Arc::new(Active { platform: m.platform, secrets }))
             }
         };
         let mut cache = self.lock();

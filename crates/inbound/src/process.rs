@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 use sqlx::PgPool;
+use storelink_connector::{Connector, Registry};
 use storelink_core::MerchantId;
 use storelink_jobs::{Handler, Job, JobContext, JobError, Mode, Outcome, Queue};
 use storelink_tenants::{MerchantStatus, RowLock, TenantError, merchants};
@@ -25,11 +26,20 @@ pub enum Drained {
 #[derive(Clone)]
 pub struct InboundHandler {
     pool: PgPool,
+    connectors: Registry,
 }
 
 impl InboundHandler {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    pub fn new(pool: PgPool, connectors: Registry) -> Self {
+        Self { pool, connectors }
+    }
+
+    /// The merchant's connector, which reads its deliveries.
+    async fn connector(&self, merchant: MerchantId) -> Result<std::sync::Arc<dyn Connector>, sqlx::Error> {
+        let unusable = |e: String| sqlx::Error::Protocol(format!("no connector for merchant {merchant}: {e}"));
+        let row = storelink_tenants::merchants::get(&self.pool, merchant).await.map_err(|e| unusable(e.to_string()))?;
+        let platform = row.map(|m| m.platform).ok_or_else(|| unusable("not found".into()))?;
+        self.connectors.get(&platform).cloned().map_err(|e| unusable(e.to_string()))
     }
 
     /// Process the merchant's pending deliveries until none is left (or the slice ends).
@@ -39,6 +49,7 @@ impl InboundHandler {
     /// savepoint, and the one refused is marked with the error: it would otherwise fail every run of
     /// the job. Only then, so the usual batch pays no savepoints.
     pub async fn drain(&self, merchant: MerchantId, ctx: Option<&JobContext>) -> Result<Drained, sqlx::Error> {
+        let connector = self.connector(merchant).await?;
         let mut careful = false;
         loop {
             let mut tx = self.pool.begin().await?;
@@ -51,7 +62,7 @@ impl InboundHandler {
             if batch.is_empty() {
                 return Ok(Drained::All);
             }
-            match apply_batch(&mut tx, merchant, &batch, careful).await {
+            match apply_batch(&mut tx, merchant, &*connector, &batch, careful).await {
                 Ok(()) => careful = false,
                 Err(sqlx::Error::Database(e)) if !careful && refused(e.code().as_deref()) => {
                     tracing::warn!(%merchant, error = %e, "an inbound event was refused; processing its batch one by one");
@@ -74,6 +85,7 @@ impl InboundHandler {
 async fn apply_batch(
     tx: &mut sqlx::PgConnection,
     merchant: MerchantId,
+    connector: &dyn Connector,
     batch: &[store::Pending],
     careful: bool,
 ) -> Result<(), sqlx::Error> {
@@ -81,7 +93,7 @@ async fn apply_batch(
     for event in batch {
         let error = if careful {
             let mut savepoint = tx.begin().await?;
-            match apply(&mut savepoint, merchant, &event.slot, &event.body).await {
+            match apply(&mut savepoint, merchant, connector, &event.slot, &event.body).await {
                 Ok(error) => {
                     savepoint.commit().await?;
                     error
@@ -93,7 +105,7 @@ async fn apply_batch(
                 Err(e) => return Err(e),
             }
         } else {
-            apply(tx, merchant, &event.slot, &event.body).await?
+            apply(tx, merchant, connector, &event.slot, &event.body).await?
         };
         if let Some(error) = &error {
             tracing::warn!(%merchant, event_id = event.event_id, slot = %event.slot, %error, "inbound event not usable");
@@ -111,36 +123,26 @@ fn refused(code: Option<&str>) -> bool {
 }
 
 /// Apply one delivery; `Ok(Some(reason))` when the payload is unusable (recorded, not retried).
-/// Order events carry `{"order": {...}}` (shipments are the order's shipped shipping groups); a Return
-/// Request Update carries the order and the return request, and for an exchange the new order.
+/// What it holds is the connector's to say (`Connector::delivery_records`).
 async fn apply(
     conn: &mut sqlx::PgConnection,
     merchant: MerchantId,
+    connector: &dyn Connector,
     slot: &str,
     body: &[u8],
 ) -> Result<Option<String>, sqlx::Error> {
     let Ok(value) = serde_json::from_slice::<Value>(body) else { return Ok(Some("the body is not JSON".into())) };
-    let order = value.get("order").or_else(|| value.get("id").map(|_| &value)).filter(|o| o.get("id").is_some());
-    let request = return_request(&value);
-    if order.is_none() && request.is_none() {
-        return Ok(Some(format!("neither an order nor a return request in the {slot} payload")));
+    let delivery = match connector.delivery_records(slot, &value) {
+        Ok(delivery) => delivery,
+        Err(reason) => return Ok(Some(reason)),
+    };
+    for order in &delivery.orders {
+        storelink_sync::upsert_order_record(conn, merchant, order).await?;
     }
-    if let Some(order) = order {
-        storelink_sync::upsert_order(conn, merchant, order).await?;
-    }
-    if let Some(exchange) = value.get("exchangeOrder").filter(|o| o.get("id").is_some()) {
-        storelink_sync::upsert_order(conn, merchant, exchange).await?;
-    }
-    if let Some(request) = request {
-        let order_id = order.and_then(|o| o.get("id")).and_then(Value::as_str);
-        storelink_sync::upsert_return(conn, merchant, request, order_id).await?;
+    for request in &delivery.returns {
+        storelink_sync::upsert_return_record(conn, merchant, request).await?;
     }
     Ok(None)
-}
-
-/// The return request of a payload: `returnRequest`, or the payload itself when it is one.
-pub(crate) fn return_request(value: &Value) -> Option<&Value> {
-    value.get("returnRequest").or_else(|| value.get("requestId").map(|_| value))
 }
 
 /// The workers' safety net, every few seconds. Queues the `inbound` job of every active merchant

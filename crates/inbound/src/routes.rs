@@ -1,4 +1,6 @@
-//! `POST /webhooks/occ/{merchant_id}/{slot}`: unknown merchant or slot -> 404, revoked merchant -> 410,
+//! `POST /webhooks/{platform}/{merchant_id}/{slot}` (OCC stores hold `/webhooks/occ/...` URLs, which
+//! this path serves unchanged): unknown platform, merchant or slot, or a merchant of another platform
+//! -> 404, revoked merchant -> 410,
 //! body over 1 MiB -> 413, bad or missing signature -> 401, malformed JSON -> 400, a NUL in the order
 //! id -> 400 naming the field, a delivery Postgres refuses on its own -> 422; all with nothing stored.
 //! A valid delivery is committed (once per dedupe key) before the 200.
@@ -6,6 +8,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use sqlx::PgPool;
+use storelink_connector::Registry;
 use storelink_core::{MerchantId, Slot};
 use storelink_jobs::Queue;
 use storelink_vault::Vault;
@@ -13,7 +16,6 @@ use storelink_vault::Vault;
 use crate::batch::{Batcher, NotStored};
 use crate::lookup::{Lookups, Target};
 use crate::store;
-use crate::verify::verify;
 
 /// Largest delivery accepted.
 pub const MAX_BODY: usize = 1 << 20;
@@ -22,6 +24,8 @@ pub const MAX_BODY: usize = 1 << 20;
 pub struct Inbound {
     pub pool: PgPool,
     pub vault: Vault,
+    /// The connectors that verify deliveries, by the path's `{platform}`.
+    pub connectors: Registry,
     pub queue: Queue,
     pub lookups: Lookups,
     pub batcher: Batcher,
@@ -30,7 +34,7 @@ pub struct Inbound {
 impl Inbound {
     pub fn configure(self, cfg: &mut web::ServiceConfig) {
         cfg.service(
-            web::resource("/webhooks/occ/{merchant_id}/{slot}")
+            web::resource("/webhooks/{platform}/{merchant_id}/{slot}")
                 .app_data(web::Data::new(self))
                 .app_data(web::PayloadConfig::new(MAX_BODY))
                 .route(web::post().to(receive)),
@@ -48,16 +52,21 @@ fn problem_body(status: StatusCode, code: &str, title: &str) -> serde_json::Valu
 
 async fn receive(
     req: HttpRequest,
-    path: web::Path<(String, String)>,
+    path: web::Path<(String, String, String)>,
     body: web::Bytes,
     inbound: web::Data<Inbound>,
 ) -> HttpResponse {
-    let (merchant, slot) = path.into_inner();
-    let (Ok(merchant), Ok(slot)) = (merchant.parse::<MerchantId>(), slot.parse::<Slot>()) else {
+    let (platform, merchant, slot) = path.into_inner();
+    let (Ok(connector), Ok(merchant), Ok(slot)) =
+        (inbound.connectors.get(&platform), merchant.parse::<MerchantId>(), slot.parse::<Slot>())
+    else {
         return problem(StatusCode::NOT_FOUND, "unknown_webhook", "No such webhook endpoint");
     };
-    let secrets = match inbound.lookups.get(&inbound.pool, &inbound.vault, merchant, slot).await {
-        Ok(Target::Active(secrets)) => secrets,
+    let active = match inbound.lookups.get(&inbound.pool, &inbound.vault, merchant, slot).await {
+        Ok(Target::Active(active)) if active.platform == platform => active,
+        Ok(Target::Active(_)) => {
+            return problem(StatusCode::NOT_FOUND, "unknown_webhook", "No such webhook endpoint");
+        }
         Ok(Target::Revoked) => {
             return problem(StatusCode::GONE, "merchant_revoked", "This merchant's connection was revoked");
         }
@@ -65,12 +74,7 @@ async fn receive(
         Err(e) => return unavailable(&e),
     };
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-    let signed = verify(
-        &secrets,
-        header("X-Oracle-CC-WebHook-Signature-SHA512"),
-        header("X-Oracle-CC-WebHook-Signature"),
-        &body,
-    );
+    let signed = connector.verify_delivery(&active.secrets, &header, &body);
     if let Err(e) = signed {
         tracing::warn!(%merchant, %slot, reason = %e, "inbound webhook refused");
         return problem(StatusCode::UNAUTHORIZED, "bad_signature", "The webhook signature is missing or wrong");

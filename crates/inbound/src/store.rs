@@ -146,7 +146,7 @@ pub(crate) fn dedupe_key(slot: Slot, raw: &[u8]) -> Result<String, BadBody> {
         }
         Err(_) => return Err(BadBody::NotJson),
     };
-    // The same rule as `process::return_request`, on the probe.
+    // The OCC connector's rule for a return request (`delivery_records`), on the probe.
     let is_return = probe.return_request.is_some() || probe.request_id.is_some();
     // The order is `order` when present (whatever its value), else the payload itself.
     let from_order = probe.order.is_some();

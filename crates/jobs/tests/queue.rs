@@ -21,7 +21,7 @@ async fn merchants_in(db: &TestDb, n: usize) -> Vec<MerchantId> {
     let mut ids = Vec::new();
     for i in 0..n {
         ids.push(
-            merchants::upsert_connected(&mut conn, partner.partner_id, &format!("https://s{i}.example"))
+            merchants::upsert_connected(&mut conn, partner.partner_id, "occ", &format!("https://s{i}.example"))
                 .await
                 .expect("m"),
         );

@@ -1,8 +1,8 @@
 //! Why a connection attempt failed, in words for the merchant. Every variant names what to fix;
 //! none carries the key, a token or a secret.
 
+use storelink_connector::ConnectorError;
 use storelink_netguard::UrlError;
-use storelink_occ::OccError;
 
 /// Which form field a message belongs to, so the page can put it beside that field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +40,8 @@ pub enum ConnectError {
          Check that the Store URL is your OCC store's address."
     )]
     StoreReplyTooLarge { host: String },
+    #[error("This kind of store cannot be connected here. Go back to the partner's site and start again.")]
+    UnknownPlatform,
     #[error("Something went wrong on our side and nothing was changed. Please try again.")]
     /// The cause is for the logs, never for the page.
     Internal(String),
@@ -53,7 +55,7 @@ impl ConnectError {
             | ConnectError::StoreError { .. }
             | ConnectError::StoreReplyTooLarge { .. } => Field::StoreUrl,
             ConnectError::MissingKey | ConnectError::KeyTooLong | ConnectError::KeyRejected => Field::AppKey,
-            ConnectError::Internal(_) => Field::Form,
+            ConnectError::UnknownPlatform | ConnectError::Internal(_) => Field::Form,
         }
     }
 
@@ -67,6 +69,7 @@ impl ConnectError {
             ConnectError::StoreUnreachable { .. } => "store_unreachable",
             ConnectError::StoreError { .. } => "store_error",
             ConnectError::StoreReplyTooLarge { .. } => "store_reply_too_large",
+            ConnectError::UnknownPlatform => "unknown_platform",
             ConnectError::Internal(_) => "internal",
         }
     }
@@ -80,12 +83,12 @@ impl ConnectError {
     }
 
     /// Maps the test login's failure. Any 4xx from login means the key was refused.
-    pub(crate) fn from_login(host: &str, error: OccError) -> Self {
+    pub(crate) fn from_login(host: &str, error: ConnectorError) -> Self {
         match error {
-            OccError::KeyRejected { .. } => ConnectError::KeyRejected,
-            OccError::Blocked(_) => ConnectError::BadStoreUrl(UrlError::private_network()),
-            OccError::Transient { .. } => ConnectError::StoreUnreachable { host: host.to_owned() },
-            OccError::ResponseTooLarge { .. } => ConnectError::StoreReplyTooLarge { host: host.to_owned() },
+            ConnectorError::CredentialsRefused { .. } => ConnectError::KeyRejected,
+            ConnectorError::Blocked(_) => ConnectError::BadStoreUrl(UrlError::private_network()),
+            ConnectorError::Transient { .. } => ConnectError::StoreUnreachable { host: host.to_owned() },
+            ConnectorError::ReplyTooLarge { .. } => ConnectError::StoreReplyTooLarge { host: host.to_owned() },
             other => ConnectError::StoreError { host: host.to_owned(), detail: other.kind_code().replace('_', " ") },
         }
     }

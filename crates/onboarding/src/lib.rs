@@ -3,7 +3,6 @@
 //! shipping methods and permissions, register the four webhook slots, send the merchant back).
 //! Owns no tables (it calls tenants, vault and registrar); it must never echo or log the key.
 
-mod checks;
 mod csrf;
 mod error;
 mod limits;

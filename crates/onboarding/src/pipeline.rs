@@ -1,21 +1,21 @@
-//! The connect pipeline (DESIGN.md section 2), shaped for about three OCC round trips:
-//! login; then, concurrently, saving the merchant, the checks and reading the four webhooks;
-//! then writing the webhooks. The merchant is saved only after the key passed the test login.
+//! The connect pipeline (DESIGN.md section 2), shaped for about three store round trips, through the
+//! chosen platform's connector: login; then, concurrently, saving the merchant, the checks and reading
+//! the four subscriptions; then writing them. The merchant is saved only after the credentials passed
+//! the test login.
 
-use crate::checks;
 use crate::error::ConnectError;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
+use std::sync::Arc;
 use std::time::Duration;
-use storelink_core::{MerchantId, OCC_APP_KEY_PURPOSE, PartnerId, SyncKind};
+use storelink_connector::{Connector, Registry, Session};
+use storelink_core::{MerchantId, PartnerId, SyncKind};
 use storelink_jobs::{Mode, Queue};
 use storelink_netguard::{Policy, StoreUrl};
-use storelink_occ::OccClient;
 use storelink_registrar::{Registrar, SlotOutcome};
 use storelink_tenants::{CheckResult, events, merchants};
-use storelink_token_cache::TokenCache;
+use storelink_token_cache::{StoreSession, TokenCache};
 use storelink_vault::Vault;
-use url::Url;
 
 /// An application key is a JWT of a few hundred bytes; anything far larger is a paste mistake.
 const MAX_KEY_LEN: usize = 16 * 1024;
@@ -23,7 +23,9 @@ const MAX_KEY_LEN: usize = 16 * 1024;
 #[derive(Clone)]
 pub struct Pipeline {
     pub pool: PgPool,
-    pub occ: OccClient,
+    /// The platforms merchants can connect; the form names one (`platform`), else `default_platform`.
+    pub connectors: Registry,
+    pub default_platform: String,
     pub vault: Vault,
     pub registrar: Registrar,
     pub queue: Queue,
@@ -67,29 +69,37 @@ impl Pipeline {
         Ok(store)
     }
 
+    /// The connector for the form's platform (`None`: the default one).
+    pub fn connector(&self, platform: Option<&str>) -> Result<&Arc<dyn Connector>, ConnectError> {
+        let platform = platform.filter(|p| !p.is_empty()).unwrap_or(&self.default_platform);
+        self.connectors.get(platform).map_err(|_| ConnectError::UnknownPlatform)
+    }
+
     pub async fn connect(
         &self,
         partner: PartnerId,
+        connector: &Arc<dyn Connector>,
         store: StoreUrl,
         app_key: SecretString,
     ) -> Result<Connected, ConnectError> {
         let host = store.host().to_owned();
-        let base = store.url().clone();
-        let login = self.occ.login(&base, &app_key).await.map_err(|e| ConnectError::from_login(&host, e))?;
-        let token = login.token;
+        let base = Arc::new(store.url().clone());
+        let login = connector.login(&base, &app_key).await.map_err(|e| ConnectError::from_login(&host, e))?;
+        let session = Session { store: base, token: login.token };
+        let bound = StoreSession { connector: connector.clone(), session };
 
-        // Round trip 2: save the merchant, run the checks, read the four webhooks.
+        // Round trip 2: save the merchant, run the checks, read the four subscriptions.
         let (saved, checks, reads) = futures::join!(
-            self.save_merchant(partner, &store, &app_key),
-            checks::run(&self.occ, &base, &token),
-            self.registrar.read_slots(&base, &token),
+            self.save_merchant(partner, &**connector, &store, &app_key),
+            self.checks(&bound),
+            self.registrar.read_slots(&bound),
         );
         let merchant_id = saved?;
-        // Round trip 3: write the webhooks; the local writes hide behind it.
+        // Round trip 3: write the subscriptions; the local writes hide behind it.
         let (slots, recorded, ()) = futures::join!(
-            self.registrar.write_slots(&base, &token, merchant_id, reads),
+            self.registrar.write_slots(&bound, merchant_id, reads),
             storelink_tenants::checks::record(&self.pool, merchant_id, &checks),
-            self.start_syncs(merchant_id, &base, &token, login.expires_in),
+            self.start_syncs(merchant_id, &bound, login.expires_in),
         );
         recorded.map_err(ConnectError::internal)?;
         tracing::info!(
@@ -101,10 +111,17 @@ impl Pipeline {
         Ok(Connected { merchant_id, store, checks, slots })
     }
 
+    /// The connector's checks, as the tenant records them.
+    async fn checks(&self, bound: &StoreSession) -> Vec<CheckResult> {
+        let checks = bound.connector.check(bound).await;
+        checks.into_iter().map(|c| CheckResult { name: c.name, ok: c.ok, detail: c.detail }).collect()
+    }
+
     /// Initial full syncs start right away, with the test login's token, so they need no login of their
     /// own. A failure here loses nothing: the scheduler enqueues every kind that has never succeeded.
-    async fn start_syncs(&self, merchant_id: MerchantId, store: &Url, token: &SecretString, ttl: Duration) {
-        if let Err(e) = self.tokens.adopt(merchant_id, store, token, ttl).await {
+    async fn start_syncs(&self, merchant_id: MerchantId, bound: &StoreSession, ttl: Duration) {
+        let (connector, store, token) = (bound.connector.clone(), &bound.store, &bound.token);
+        if let Err(e) = self.tokens.adopt(merchant_id, connector, store, token, ttl).await {
             tracing::warn!(%merchant_id, error = %e, "the connect token was not shared with the token cache");
         }
         // A reconnect brings back a merchant whose jobs were paused (e.g. its old key was refused).
@@ -124,17 +141,20 @@ impl Pipeline {
     async fn save_merchant(
         &self,
         partner: PartnerId,
+        connector: &dyn Connector,
         store: &StoreUrl,
         app_key: &SecretString,
     ) -> Result<MerchantId, ConnectError> {
         let mut tx = self.pool.begin().await.map_err(ConnectError::internal)?;
-        let merchant_id =
-            merchants::upsert_connected(&mut tx, partner, store.as_str()).await.map_err(ConnectError::internal)?;
+        let platform = connector.platform();
+        let merchant_id = merchants::upsert_connected(&mut tx, partner, platform, store.as_str())
+            .await
+            .map_err(ConnectError::internal)?;
         let detail = serde_json::json!({ "store_url": store.as_str() });
         events::record(&mut tx, merchant_id, events::CONNECTED, detail).await.map_err(ConnectError::internal)?;
-        self.registrar.mark_pending(&mut tx, merchant_id).await.map_err(ConnectError::internal)?;
+        self.registrar.mark_pending(&mut tx, connector, merchant_id).await.map_err(ConnectError::internal)?;
         self.vault
-            .seal_with(&mut tx, merchant_id, OCC_APP_KEY_PURPOSE, app_key.expose_secret().as_bytes())
+            .seal_with(&mut tx, merchant_id, connector.credentials_purpose(), app_key.expose_secret().as_bytes())
             .await
             .map_err(ConnectError::internal)?;
         tx.commit().await.map_err(ConnectError::internal)?;

@@ -58,6 +58,9 @@ struct ConnectForm {
     redirect_uri: Option<String>,
     state: Option<String>,
     store_url: Option<String>,
+    /// The connector's platform (`merchants.platform`); absent for the default one.
+    platform: Option<String>,
+    /// The connector's credential field (`Connector::form`).
     app_key: Option<String>,
     csrf_token: Option<String>,
 }
@@ -113,11 +116,12 @@ async fn submit(ob: web::Data<Onboarding>, req: HttpRequest, form: web::Form<Con
         return too_many(wait);
     }
     let result = async {
+        let connector = ob.pipeline.connector(form.platform.as_deref())?;
         let store = ob.pipeline.vet_store(&store_input).await?;
         ob.limiters.check_store(store.as_str(), &client).map_err(Limited)?;
         let key = pipeline::clean_key(form.app_key.as_deref().unwrap_or_default())?;
         let store_text = store.as_str().to_owned();
-        let outcome = ob.pipeline.connect(link.partner.partner_id, store, key).await;
+        let outcome = ob.pipeline.connect(link.partner.partner_id, connector, store, key).await;
         match &outcome {
             Ok(_) => ob.limiters.login_succeeded(&store_text, &client),
             Err(e) if e.is_failed_login() => ob.limiters.login_failed(&store_text, &client),

@@ -5,12 +5,12 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
-use storelink_core::{MerchantId, OCC_APP_KEY_PURPOSE, SyncKind};
+use storelink_connector::{ConnectorError, Registry, Session};
+use storelink_core::{MerchantId, SyncKind};
 use storelink_jobs::{Mode, Queue};
-use storelink_occ::{OccClient, OccError};
 use storelink_registrar::Registrar;
 use storelink_tenants::{Merchant, MerchantStatus, RowLock, events, merchants};
-use storelink_token_cache::TokenCache;
+use storelink_token_cache::{StoreSession, TokenCache};
 use storelink_vault::Vault;
 use url::Url;
 
@@ -59,7 +59,8 @@ pub struct RotateReport {
 pub struct Ops {
     pub pool: PgPool,
     pub vault: Vault,
-    pub occ: OccClient,
+    /// The connectors of the platforms served (key rotation logs in with the new key).
+    pub connectors: Registry,
     pub tokens: TokenCache,
     pub registrar: Registrar,
     pub queue: Queue,
@@ -181,7 +182,7 @@ impl Ops {
     async fn unregister(&self, id: MerchantId) -> (Vec<String>, Vec<String>) {
         let attempt = async {
             let session = self.tokens.session(id).await.map_err(|e| e.to_string())?;
-            Ok::<_, String>(self.registrar.unregister_all(&session.store, &session.token, id).await)
+            Ok::<_, String>(self.registrar.unregister_all(&session, id).await)
         };
         match tokio::time::timeout(UNREGISTER_TIMEOUT, attempt).await {
             Ok(Ok(results)) => {
@@ -224,17 +225,20 @@ impl Ops {
         if merchant.status == MerchantStatus::Revoked {
             return Err(OpsError::Revoked);
         }
+        let connector = self.connectors.get(&merchant.platform).map_err(internal)?.clone();
         let store = Url::parse(&merchant.store_url).map_err(|e| OpsError::Internal(e.to_string()))?;
-        let token = match self.occ.login(&store, &new_key).await {
-            Ok(token) => token,
-            Err(e @ OccError::KeyRejected { .. }) => return Err(OpsError::KeyRejected(e.to_string())),
+        let login = match connector.login(&store, &new_key).await {
+            Ok(login) => login,
+            Err(e @ ConnectorError::CredentialsRefused { .. }) => return Err(OpsError::KeyRejected(e.to_string())),
             Err(e) => return Err(OpsError::StoreUnavailable(e.to_string())),
         };
-        let outcomes = self.registrar.register_all(&store, &token.token, id).await;
+        let purpose = connector.credentials_purpose();
+        let session = Session { store: store.into(), token: login.token };
+        let outcomes = self.registrar.register_all(&StoreSession { connector, session }, id).await;
         let slots_registered =
             outcomes.iter().filter(|o| o.status == storelink_registrar::SlotStatus::Registered).count();
         self.vault
-            .seal_with(&mut *tx, id, OCC_APP_KEY_PURPOSE, secrecy::ExposeSecret::expose_secret(&new_key).as_bytes())
+            .seal_with(&mut *tx, id, purpose, secrecy::ExposeSecret::expose_secret(&new_key).as_bytes())
             .await
             .map_err(|e| OpsError::Internal(e.to_string()))?;
         storelink_token_cache::forget_timing(&mut *tx, id).await.map_err(internal)?;
@@ -274,7 +278,7 @@ impl Ops {
     pub async fn retry_slots(&self, actor: &Actor, merchant: MerchantId) -> Result<usize, OpsError> {
         self.audited(actor, OpsAction::RetrySlots, merchant, async |_tx| {
             let session = self.tokens.session(merchant).await.map_err(|e| OpsError::StoreUnavailable(e.to_string()))?;
-            let outcomes = self.registrar.register_all(&session.store, &session.token, merchant).await;
+            let outcomes = self.registrar.register_all(&session, merchant).await;
             Ok(outcomes.iter().filter(|o| o.status == storelink_registrar::SlotStatus::Registered).count())
         })
         .await

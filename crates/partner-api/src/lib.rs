@@ -1,8 +1,8 @@
 //! The partner API under `/v1`: client-credentials tokens (short-lived JWTs); each partner's merchants
-//! and their synced data; orders placed into the merchant's OCC store; webhook endpoints; the OpenAPI
-//! document and its docs page. Scoped to the calling partner in SQL. Errors are RFC 9457
-//! problem+json with stable codes. Must never return another partner's data (another partner's
-//! merchant or endpoint is a 404) or any stored secret.
+//! and their synced data; orders placed into the merchant's store through its connector (no
+//! platform's error codes here); webhook endpoints; the OpenAPI document and its docs page. Scoped
+//! to the calling partner in SQL. Errors are RFC 9457 problem+json with stable codes. Must never
+//! return another partner's data (another partner's merchant or endpoint is a 404) or any stored secret.
 
 mod auth;
 mod catalog;

@@ -1,25 +1,23 @@
-//! Orders into OCC. `POST /v1/merchants/{id}/orders` checks the items against the synced catalog,
-//! inventory and shipping methods (422 naming the problem), then creates the order with the Agent API
-//! (`POST /ccappagent/v1/orders`). The `Idempotency-Key` row is written before OCC is called, so a
-//! retry with the same key answers with the same order and never creates a second one. When OCC
-//! refuses for now (429) the row is removed (nothing was created): 503 `store_unavailable`. When the
-//! create call got no answer the row is kept as `unknown` (503 `order_outcome_unknown`), and the
-//! retry looks the order up by `externalOrderReference` before creating it. The key's states live
-//! in `idempotency`; the handlers here are the business steps.
-//! Cancelling sends the documented partial update `PUT /ccadmin/v1/orders/{id}` `{"state": "REMOVED"}`.
-//! Admin API calls (cancel, lookup) take their session from the token cache; the create call logs in
-//! to the Agent API, whose tokens the cache does not hold.
+//! Orders into the merchant's store, through its connector. `POST /v1/merchants/{id}/orders` checks
+//! the items against the synced catalog, inventory and shipping methods (422 naming the problem),
+//! then places the order (`Connector::create_order`). The `Idempotency-Key` row is written before the
+//! store is called, so a retry with the same key answers with the same order and never creates a
+//! second one. When the store refuses for now (rate limited) the row is removed (nothing was
+//! created): 503 `store_unavailable`. When the create call got no answer the row is kept as
+//! `unknown` (503 `order_outcome_unknown`), and the retry looks the order up by the partner's
+//! reference (`Connector::find_order`) before creating it. The key's states live in `idempotency`;
+//! the handlers here are the business steps. Every call takes its session from the token cache;
+//! the store's refusals arrive as `ConnectorError`s, mapped here to the partner's problem codes.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::PgPool;
+use storelink_connector::{ConnectorError, NewOrder as StoreOrder, OrderLine, OrderRefusal};
 use storelink_core::MerchantId;
-use storelink_occ::OccError;
+use storelink_model::records::{Hashed, OrderRow};
 use storelink_sync::read::{self, Sellable};
 use storelink_token_cache::TokenError;
-use url::Url;
 use utoipa::ToSchema;
 
 use crate::ApiError;
@@ -59,25 +57,19 @@ pub(crate) struct PlacedOrder {
     currency: Option<String>,
 }
 
-struct Store {
-    url: Url,
-    status: String,
-}
-
-async fn store(pool: &PgPool, merchant: MerchantId) -> Result<Store, ApiError> {
-    let (url, status): (String, String) =
-        sqlx::query_as("SELECT store_url, status FROM merchants WHERE merchant_id = $1")
-            .bind(merchant)
-            .fetch_one(pool)
-            .await?;
-    let url = Url::parse(&url).map_err(|_| ApiError::Unavailable)?;
+/// Orders are placed for active merchants only.
+async fn check_active(pool: &PgPool, merchant: MerchantId) -> Result<(), ApiError> {
+    let status: String = sqlx::query_scalar("SELECT status FROM merchants WHERE merchant_id = $1")
+        .bind(merchant)
+        .fetch_one(pool)
+        .await?;
     if status != "active" {
         return Err(ApiError::Conflict {
             code: "merchant_not_active",
             detail: format!("the merchant's connection is {status}; orders cannot be placed"),
         });
     }
-    Ok(Store { url, status })
+    Ok(())
 }
 
 /// Place an order in the merchant's store.
@@ -147,90 +139,80 @@ fn validate_shape(order: &NewOrder) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Check against synced data, then create in OCC and record the order locally.
+/// Check against synced data, then place in the store and record the order locally.
 async fn create(api: &PartnerApi, merchant: MerchantId, order: &NewOrder) -> Result<PlacedOrder, ApiError> {
-    let store = store(&api.pool, merchant).await?;
+    check_active(&api.pool, merchant).await?;
     let products = check_synced(&api.pool, merchant, order).await?;
-    let key = app_key(api, merchant).await?;
-    let token = api.occ.agent_login(&store.url, &key).await.map_err(occ_error)?;
-    let items: Vec<Value> = order
+    let key = api.sessions.credentials(merchant).await.map_err(token_error)?;
+    let lines = order
         .items
         .iter()
         .zip(&products)
-        .map(|(i, product)| json!({"productId": product, "catRefId": i.sku_id, "quantity": i.quantity}))
+        .map(|(i, product)| OrderLine { sku_id: &i.sku_id, product_id: product, quantity: i.quantity })
         .collect();
-    let body = json!({
-        "op": "createOrder",
-        "shoppingCart": {"items": items},
-        "shippingMethod": {"value": order.shipping_method},
-        "shippingAddress": order.shipping_address,
-        "externalOrderReference": order.partner_order_reference,
-    });
-    let created = api.occ.create_order_agent(&store.url, &token.token, None, &body).await.map_err(|e| match e {
-        // Sent, but no answer (timeout, dropped connection, 5xx, an answer past its size cap): OCC may
-        // have created it.
-        OccError::Transient { .. } | OccError::Decode { .. } | OccError::ResponseTooLarge { .. } => {
-            tracing::warn!(%merchant, error = %e, "OCC did not confirm an order; its outcome is unknown");
-            ApiError::outcome_unknown()
-        }
-        e => occ_error(e),
-    })?;
-    tracing::info!(%merchant, status = %store.status, "order placed in OCC");
-    // The order exists in OCC now: if recording it fails, a retry must find it, not create another.
+    let placing = StoreOrder {
+        reference: &order.partner_order_reference,
+        lines,
+        shipping_method: &order.shipping_method,
+        shipping_address: &order.shipping_address,
+    };
+    let (key, placing) = (&key, &placing);
+    let created = api
+        .sessions
+        .call(merchant, |s| async move { s.connector.create_order(&s, key, placing).await })
+        .await
+        .map_err(|e| match e {
+            // Sent, but no answer (timeout, dropped connection, 5xx, an answer past its size cap): the
+            // store may have created it.
+            TokenError::Platform(e) if e.outcome_unknown() => {
+                tracing::warn!(%merchant, error = %e, "the store did not confirm an order; its outcome is unknown");
+                ApiError::outcome_unknown()
+            }
+            e => token_error(e),
+        })?;
+    tracing::info!(%merchant, "order placed in the store");
+    // The order exists in the store now: if recording it fails, a retry must find it, not create another.
     record(api, merchant, order, &created).await.map_err(|_| ApiError::outcome_unknown())
 }
 
-/// The order an earlier attempt created for this partner reference although its answer was lost,
-/// looked up by `externalOrderReference`. A failed lookup leaves the outcome unknown.
+/// The order an earlier attempt created for this partner reference although its answer was lost.
+/// A failed lookup (or more than one match) leaves the outcome unknown.
 async fn find_placed(
     api: &PartnerApi,
     merchant: MerchantId,
     order: &NewOrder,
 ) -> Result<Option<PlacedOrder>, ApiError> {
-    let reference = order.partner_order_reference.replace('\\', "\\\\").replace('"', "\\\"");
-    let filter = format!("externalOrderReference eq \"{reference}\"");
-    let filter = filter.as_str();
-    let occ = &api.occ;
-    let found = api
-        .sessions
-        .call(merchant, |session| async move {
-            occ.get_json(&session.store, &session.token, "/ccadmin/v1/orders", &[("q", filter)]).await
-        })
-        .await
-        .map_err(|e| {
-            tracing::warn!(%merchant, error = %e, "looking up an unconfirmed order failed");
-            ApiError::outcome_unknown()
-        })?;
-    // Only an exact match counts (a store that ignored the filter would list other orders); more
-    // than one match leaves the outcome unknown rather than guessing.
-    let items = found.get("items").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
-    let mut matching = items
-        .iter()
-        .filter(|o| o.get("externalOrderReference").and_then(Value::as_str) == Some(&order.partner_order_reference));
-    match (matching.next(), matching.next()) {
-        (Some(created), None) => record(api, merchant, order, created).await.map(Some),
-        (None, _) => Ok(None),
-        (Some(_), Some(_)) => Err(ApiError::outcome_unknown()),
+    let reference = order.partner_order_reference.as_str();
+    let found =
+        api.sessions.call(merchant, |s| async move { s.connector.find_order(&s, reference).await }).await.map_err(
+            |e| {
+                tracing::warn!(%merchant, error = %e, "looking up an unconfirmed order failed");
+                ApiError::outcome_unknown()
+            },
+        )?;
+    match found {
+        Some(created) => record(api, merchant, order, &created).await.map(Some),
+        None => Ok(None),
     }
 }
 
-/// Record an order OCC created locally (so `order.created` goes out) and describe it to the partner.
+/// Record an order the store created locally (so `order.created` goes out) and describe it to the partner.
 async fn record(
     api: &PartnerApi,
     merchant: MerchantId,
     order: &NewOrder,
-    created: &Value,
+    created: &Hashed<OrderRow>,
 ) -> Result<PlacedOrder, ApiError> {
-    let order_id = created.get("id").and_then(Value::as_str).ok_or(ApiError::Unavailable)?.to_owned();
+    let row = &created.row;
     let mut conn = api.pool.acquire().await?;
-    storelink_sync::upsert_order(&mut conn, merchant, created).await?;
-    tracing::info!(%merchant, %order_id, "order recorded");
+    storelink_sync::upsert_order_record(&mut conn, merchant, created).await?;
+    tracing::info!(%merchant, order_id = %row.order_id, "order recorded");
     Ok(PlacedOrder {
-        order_id,
-        state: created.get("state").and_then(Value::as_str).map(str::to_owned),
+        order_id: row.order_id.clone(),
+        state: row.state.clone(),
         partner_order_reference: order.partner_order_reference.clone(),
-        total: created.pointer("/priceInfo/total").and_then(Value::as_f64),
-        currency: created.pointer("/priceInfo/currencyCode").and_then(Value::as_str).map(str::to_owned),
+        total: row.total,
+        currency: row.currency.clone(),
     })
 }
 
@@ -265,42 +247,30 @@ async fn check_synced(pool: &PgPool, merchant: MerchantId, order: &NewOrder) -> 
     Ok(products)
 }
 
-async fn app_key(api: &PartnerApi, merchant: MerchantId) -> Result<SecretString, ApiError> {
-    match api.vault.open_string(merchant, storelink_core::OCC_APP_KEY_PURPOSE).await {
-        Ok(Some(key)) => Ok(key),
-        Ok(None) => Err(ApiError::Conflict {
-            code: "merchant_not_active",
-            detail: "the merchant has no application key on file".into(),
-        }),
-        Err(e) => {
-            tracing::error!(%merchant, error = %e, "opening the application key");
-            Err(ApiError::Unavailable)
-        }
-    }
-}
-
-/// OCC's answer in the partner's terms. OCC's own 400s for SKUs, stock and shipping map to the same
-/// 422 codes as the local checks (the synced copy can be a few minutes old).
-fn occ_error(e: OccError) -> ApiError {
+/// The store's answer in the partner's terms. The store's own refusals for SKUs, stock and shipping
+/// map to the same 422 codes as the local checks (the synced copy can be a few minutes old).
+fn platform_error(e: ConnectorError) -> ApiError {
     match &e {
-        OccError::Permanent { status: 400, code: Some(code), message } => {
-            let code = match code.as_str() {
-                "28111" => "unknown_sku",
-                "28112" => "out_of_stock",
-                "28130" => "invalid_shipping_method",
-                _ => "order_rejected",
+        ConnectorError::OrderRefused { reason, message } => {
+            let code = match reason {
+                OrderRefusal::UnknownSku => "unknown_sku",
+                OrderRefusal::OutOfStock => "out_of_stock",
+                OrderRefusal::InvalidShippingMethod => "invalid_shipping_method",
+                OrderRefusal::Other => "order_rejected",
             };
             ApiError::unprocessable(code, format!("the store refused the order: {message}"))
         }
-        OccError::Permanent { .. } | OccError::NotFound { .. } => {
+        ConnectorError::Refused { .. } | ConnectorError::NotFound { .. } | ConnectorError::Unsupported(_) => {
             ApiError::unprocessable("order_rejected", format!("the store refused the order: {e}"))
         }
-        OccError::KeyRejected { .. } | OccError::Forbidden { .. } | OccError::Unauthorized => credentials_refused(),
-        OccError::RateLimited { retry_after } => {
+        ConnectorError::CredentialsRefused { .. }
+        | ConnectorError::PermissionMissing { .. }
+        | ConnectorError::SessionExpired => credentials_refused(),
+        ConnectorError::RateLimited { retry_after } => {
             ApiError::StoreUnavailable { retry_after_secs: retry_after.map_or(30, |d| d.as_secs().max(1)) }
         }
         _ => {
-            tracing::warn!(error = %e, "OCC unavailable for an order");
+            tracing::warn!(error = %e, "the store is unavailable for an order");
             ApiError::StoreUnavailable { retry_after_secs: 30 }
         }
     }
@@ -316,7 +286,7 @@ fn credentials_refused() -> ApiError {
 /// Why no session for the merchant's store could be had (or OCC's answer to the call), for the partner.
 fn token_error(e: TokenError) -> ApiError {
     match e {
-        TokenError::Occ(e) => occ_error(e),
+        TokenError::Platform(e) => platform_error(e),
         // The cache has marked the merchant credentials_invalid.
         TokenError::CredentialsInvalid => credentials_refused(),
         TokenError::NotActive(status) => ApiError::Conflict {
@@ -328,7 +298,11 @@ fn token_error(e: TokenError) -> ApiError {
             detail: "the merchant has no application key on file".into(),
         },
         TokenError::MerchantNotFound => ApiError::NotFound,
-        e @ (TokenError::BadStoreUrl | TokenError::Vault(_) | TokenError::Tenant(_) | TokenError::Database(_)) => {
+        e @ (TokenError::BadStoreUrl
+        | TokenError::UnknownPlatform(_)
+        | TokenError::Vault(_)
+        | TokenError::Tenant(_)
+        | TokenError::Database(_)) => {
             tracing::error!(error = %e, "no session for the merchant's store");
             ApiError::Unavailable
         }
@@ -362,14 +336,14 @@ pub(crate) async fn cancel_order(
             detail: format!("the order is {state}; only {} orders can be cancelled", CANCELLABLE.join(", ")),
         });
     }
-    let (occ, id, patch) = (&api.occ, order_id.as_str(), &json!({"state": CANCELLED_STATE}));
+    let id = order_id.as_str();
     let updated = api
         .sessions
-        .call(merchant, |session| async move { occ.update_order(&session.store, &session.token, id, patch).await })
+        .call(merchant, |s| async move { s.connector.cancel_order(&s, id).await })
         .await
         .map_err(token_error)?;
     let mut conn = api.pool.acquire().await?;
-    storelink_sync::upsert_order(&mut conn, merchant, &updated).await?;
+    storelink_sync::upsert_order_record(&mut conn, merchant, &updated).await?;
     drop(conn);
     order_view(&api.pool, merchant, &order_id).await
 }

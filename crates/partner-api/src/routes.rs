@@ -11,7 +11,6 @@ use serde::Deserialize;
 use sqlx::PgPool;
 use storelink_core::{MerchantId, PartnerId};
 use storelink_netguard::{ClientIp, Policy};
-use storelink_occ::OccClient;
 use storelink_partner_webhooks::Endpoints;
 use storelink_token_cache::TokenCache;
 use storelink_vault::Vault;
@@ -29,8 +28,7 @@ pub struct PartnerApi {
     pub endpoints: Endpoints,
     /// How long a rotated-out webhook secret keeps signing.
     pub secret_overlap: Duration,
-    pub occ: OccClient,
-    /// Sessions for the merchant's store (Admin API): cancel and the lookup of unconfirmed orders.
+    /// Sessions for the merchant's store, with its connector: placing, cancelling and looking up orders.
     pub sessions: TokenCache,
     pub vault: Vault,
     pub policy: Policy,

@@ -1,21 +1,22 @@
-//! The webhook registrar: puts Storelink's callback URL on the merchant's four OCC webhooks
-//! (read, merge, write: other receivers on the same webhook are kept), records each slot's outcome,
+//! The webhook registrar: puts Storelink's callback URL on the merchant's four store subscriptions
+//! through the merchant's `Connector` (for OCC, its four webhooks; read, merge, write: other
+//! receivers on the same webhook are kept), records each slot's outcome,
 //! seals the webhook signing secrets in the vault, and retries failed slots in the background.
 //! Owns the `webhook_slots` table. It must never overwrite or remove another integration's URLs,
 //! and never rotate a webhook's shared secret.
 //!
-//! It never logs in to OCC itself. The calls made for a caller (connect, ops) take that caller's
+//! It never logs in to a store itself. The calls made for a caller (connect, ops) take that caller's
 //! store and token; the background retry takes its sessions from `storelink_token_cache`
 //! (`retry_due(&tokens)`), which caches, shares one login across processes and marks a refused key
-//! `credentials_invalid`. The token cache sits below the registrar (it depends on core, occ, vault
-//! and tenants only), so the dependency adds no cycle.
+//! `credentials_invalid`. The token cache sits below the registrar (it depends on core, the connector
+//! trait, vault and tenants only), so the dependency adds no cycle.
 
 mod config;
 mod record;
 mod register;
 mod retry;
 
-pub use config::{RegistrarConfig, SlotMap, SlotMapError};
+pub use config::RegistrarConfig;
 pub use record::{SlotRecord, SlotStatus, list as list_slots, merchants_with_failed_slots};
 pub use register::{Registrar, SlotOutcome, SlotRead, UNUSABLE_SECRET};
 pub use retry::RetryReport;

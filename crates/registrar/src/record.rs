@@ -146,11 +146,11 @@ pub(crate) async fn record(
 pub(crate) async fn mark_pending(
     conn: &mut PgConnection,
     merchant: MerchantId,
-    slots: &[(Slot, &str, String)],
+    slots: &[(Slot, String, String)],
     stale_after: Duration,
 ) -> Result<(), sqlx::Error> {
     let names: Vec<&str> = slots.iter().map(|(slot, _, _)| slot.as_str()).collect();
-    let ids: Vec<&str> = slots.iter().map(|(_, id, _)| *id).collect();
+    let ids: Vec<&str> = slots.iter().map(|(_, id, _)| id.as_str()).collect();
     let urls: Vec<&str> = slots.iter().map(|(_, _, url)| url.as_str()).collect();
     sqlx::query(
         "INSERT INTO webhook_slots (merchant_id, slot, occ_webhook_id, callback_url, status, attempts, next_attempt_at)

@@ -1,23 +1,22 @@
-//! Registering one merchant's slots on OCC: read every webhook, merge our URL, write it back.
+//! Registering one merchant's slots with its store, through its connector: read every subscription,
+//! merge our URL, write it back.
 //! Split in two phases so the connect pipeline can read while it is still saving the merchant.
 
 use crate::config::RegistrarConfig;
 use crate::record::{self, Attempt, SlotStatus};
 use futures::future::join_all;
-use secrecy::{ExposeSecret, SecretString};
 use sqlx::{PgConnection, PgPool};
 use std::sync::Arc;
+use storelink_connector::{Connector, ConnectorError, Registry, Subscription};
+use storelink_core::webhook_secret_purpose;
 use storelink_core::{MerchantId, Slot};
-use storelink_core::{webhook_secret_key, webhook_secret_purpose};
-use storelink_occ::{OccClient, OccError, Webhook};
-use storelink_token_cache::TokenError;
+use storelink_token_cache::{StoreSession, TokenError};
 use storelink_vault::{Vault, VaultError};
-use url::Url;
 
 #[derive(Clone)]
 pub struct Registrar {
     pub(crate) pool: PgPool,
-    pub(crate) occ: OccClient,
+    pub(crate) connectors: Registry,
     pub(crate) vault: Vault,
     pub(crate) config: Arc<RegistrarConfig>,
 }
@@ -25,12 +24,12 @@ pub struct Registrar {
 /// Phase one's result for one slot: the webhook as OCC holds it now, or why it could not be read.
 pub struct SlotRead {
     pub slot: Slot,
-    pub webhook: Result<Webhook, OccError>,
+    pub subscription: Result<Subscription, ConnectorError>,
 }
 
 /// Why a slot was not registered.
 pub(crate) enum SlotFailure {
-    Occ(OccError),
+    Store(ConnectorError),
     Vault(VaultError),
     /// The retry could not get a session for the merchant (after OCC refused a token).
     Session(TokenError),
@@ -51,130 +50,128 @@ pub struct SlotOutcome {
 }
 
 impl Registrar {
-    pub fn new(pool: PgPool, occ: OccClient, vault: Vault, config: RegistrarConfig) -> Self {
-        Self { pool, occ, vault, config: Arc::new(config) }
+    pub fn new(pool: PgPool, connectors: Registry, vault: Vault, config: RegistrarConfig) -> Self {
+        Self { pool, connectors, vault, config: Arc::new(config) }
     }
 
     pub fn config(&self) -> &RegistrarConfig {
         &self.config
     }
 
-    /// `{public_url}/webhooks/occ/{merchant_id}/{slot}`.
-    pub fn callback_url(&self, merchant: MerchantId, slot: Slot) -> String {
+    /// `{public_url}/webhooks/{platform}/{merchant_id}/{slot}`.
+    pub fn callback_url(&self, platform: &str, merchant: MerchantId, slot: Slot) -> String {
         let base = self.config.public_url.as_str().trim_end_matches('/');
-        format!("{base}/webhooks/occ/{merchant}/{slot}")
+        format!("{base}/webhooks/{platform}/{merchant}/{slot}")
     }
 
     /// Records every slot as `pending` in the transaction that saves the merchant (see
     /// `record::mark_pending`), so no crash between the save and the outcomes leaves a slot unknown.
-    pub async fn mark_pending(&self, conn: &mut PgConnection, merchant: MerchantId) -> Result<(), sqlx::Error> {
-        let slots: Vec<(Slot, &str, String)> = Slot::ALL
+    pub async fn mark_pending(
+        &self,
+        conn: &mut PgConnection,
+        connector: &dyn Connector,
+        merchant: MerchantId,
+    ) -> Result<(), sqlx::Error> {
+        let slots: Vec<(Slot, String, String)> = Slot::ALL
             .into_iter()
-            .map(|slot| (slot, self.config.slot_map.webhook_id(slot), self.callback_url(merchant, slot)))
+            .map(|slot| {
+                (slot, connector.subscription_id(slot), self.callback_url(connector.platform(), merchant, slot))
+            })
             .collect();
         record::mark_pending(conn, merchant, &slots, self.config.pending_stale_after).await
     }
 
-    /// Phase one: read the four webhooks (with their secrets) concurrently.
-    pub async fn read_slots(&self, store: &Url, token: &SecretString) -> Vec<SlotRead> {
+    /// Phase one: read the four subscriptions (with their secrets) concurrently.
+    pub async fn read_slots(&self, store: &StoreSession) -> Vec<SlotRead> {
         join_all(Slot::ALL.into_iter().map(|slot| async move {
-            let id = self.config.slot_map.webhook_id(slot);
-            SlotRead { slot, webhook: self.occ.get_webhook(store, token, id, true).await }
+            SlotRead { slot, subscription: store.connector.read_subscription(store, slot, true).await }
         }))
         .await
     }
 
-    /// Phase two: merge our URL into each webhook read in phase one, write it, seal the secrets and
-    /// record every slot's outcome. A failed slot is recorded for retry; it never fails the others.
+    /// Phase two: merge our URL into each subscription read in phase one, write it, seal the secrets
+    /// and record every slot's outcome. A failed slot is recorded for retry; it never fails the others.
     pub async fn write_slots(
         &self,
-        store: &Url,
-        token: &SecretString,
+        store: &StoreSession,
         merchant: MerchantId,
         reads: Vec<SlotRead>,
     ) -> Vec<SlotOutcome> {
         join_all(reads.into_iter().map(|read| async move {
-            let result = match read.webhook {
-                Ok(webhook) => self.merge_and_write(store, token, merchant, read.slot, webhook).await,
-                Err(e) => Err(SlotFailure::Occ(e)),
+            let result = match read.subscription {
+                Ok(subscription) => self.merge_and_write(store, merchant, read.slot, subscription).await,
+                Err(e) => Err(SlotFailure::Store(e)),
             };
-            self.record_outcome(merchant, read.slot, result).await
+            self.record_outcome(&*store.connector, merchant, read.slot, result).await
         }))
         .await
     }
 
     /// Both phases for a merchant, used on reconnect paths and by the retry loop.
-    pub async fn register_all(&self, store: &Url, token: &SecretString, merchant: MerchantId) -> Vec<SlotOutcome> {
+    pub async fn register_all(&self, store: &StoreSession, merchant: MerchantId) -> Vec<SlotOutcome> {
         if let Err(e) = record::reset_attempts(&self.pool, merchant).await {
             tracing::warn!(%merchant, error = %e, "could not reset slot attempts");
         }
-        let reads = self.read_slots(store, token).await;
-        self.write_slots(store, token, merchant, reads).await
+        let reads = self.read_slots(store).await;
+        self.write_slots(store, merchant, reads).await
     }
 
     /// Registers one slot (read, merge, write); the caller records the outcome.
     pub(crate) async fn try_slot(
         &self,
-        store: &Url,
-        token: &SecretString,
+        store: &StoreSession,
         merchant: MerchantId,
         slot: Slot,
     ) -> Result<(), SlotFailure> {
-        let id = self.config.slot_map.webhook_id(slot);
-        let webhook = self.occ.get_webhook(store, token, id, true).await.map_err(SlotFailure::Occ)?;
-        self.merge_and_write(store, token, merchant, slot, webhook).await
+        let subscription = store.connector.read_subscription(store, slot, true).await.map_err(SlotFailure::Store)?;
+        self.merge_and_write(store, merchant, slot, subscription).await
     }
 
-    /// Merge our URL into the webhook and write it; the secrets read in phase one are sealed at the
-    /// same time, so the connect pays one round trip here, not a round trip plus database writes.
-    /// A webhook without a usable signing secret is left alone: deliveries signed with an empty key
-    /// could come from anyone, and they would all be refused.
+    /// Merge our URL into the subscription and write it; the secrets read in phase one are sealed at
+    /// the same time, so the connect pays one round trip here, not a round trip plus database writes.
+    /// A subscription without a usable signing secret is left alone: deliveries signed with an empty
+    /// key could come from anyone, and they would all be refused.
     async fn merge_and_write(
         &self,
-        store: &Url,
-        token: &SecretString,
+        store: &StoreSession,
         merchant: MerchantId,
         slot: Slot,
-        webhook: Webhook,
+        subscription: Subscription,
     ) -> Result<(), SlotFailure> {
-        let usable = |secret: &Option<SecretString>| {
-            secret.as_ref().and_then(|s| webhook_secret_key(s.expose_secret())).is_some()
-        };
-        if !usable(&webhook.secret_key) && !usable(&webhook.secret_key_sha512) {
-            return Err(SlotFailure::UnusableSecret);
-        }
-        let ours = self.callback_url(merchant, slot);
+        // A slot whose deliveries could not be authenticated is not registered at all.
+        let Some(secrets) = subscription.secrets else { return Err(SlotFailure::UnusableSecret) };
+        let secrets = zeroize::Zeroizing::new(secrets);
+        let ours = self.callback_url(store.connector.platform(), merchant, slot);
         let write = async {
-            if webhook.urls.iter().any(|u| u == &ours) {
+            if subscription.urls.iter().any(|u| u == &ours) {
                 return Ok(());
             }
-            let mut urls = webhook.urls.clone();
+            let mut urls = subscription.urls.clone();
             urls.push(ours.clone());
-            self.occ.put_webhook_urls(store, token, self.config.slot_map.webhook_id(slot), &urls).await.map(drop)
+            store.connector.write_subscription(store, slot, &urls).await
         };
-        let (written, sealed) = futures::join!(write, self.seal_secrets(merchant, slot, &webhook));
-        written.map_err(SlotFailure::Occ)?;
+        let purpose = webhook_secret_purpose(slot);
+        let sealed = self.vault.seal(merchant, &purpose, &secrets);
+        let (written, sealed) = futures::join!(write, sealed);
+        written.map_err(SlotFailure::Store)?;
         sealed.map_err(SlotFailure::Vault)
     }
 
-    /// Remove our callback URL from every slot's webhook (other receivers are kept). Per slot: Ok when
-    /// our URL is gone (or was never there), else why OCC could not be updated.
+    /// Remove our URL from every slot's subscription (revocation). Other receivers stay.
     pub async fn unregister_all(
         &self,
-        store: &Url,
-        token: &SecretString,
+        store: &StoreSession,
         merchant: MerchantId,
-    ) -> Vec<(Slot, Result<(), OccError>)> {
+    ) -> Vec<(Slot, Result<(), ConnectorError>)> {
         join_all(Slot::ALL.into_iter().map(|slot| async move {
-            let id = self.config.slot_map.webhook_id(slot);
-            let ours = self.callback_url(merchant, slot);
+            let ours = self.callback_url(store.connector.platform(), merchant, slot);
             let result = async {
-                let webhook = self.occ.get_webhook(store, token, id, false).await?;
-                if !webhook.urls.iter().any(|u| u == &ours) {
+                let subscription = store.connector.read_subscription(store, slot, false).await?;
+                if !subscription.urls.iter().any(|u| u == &ours) {
                     return Ok(());
                 }
-                let urls: Vec<String> = webhook.urls.into_iter().filter(|u| u != &ours).collect();
-                self.occ.put_webhook_urls(store, token, id, &urls).await.map(drop)
+                let urls: Vec<String> = subscription.urls.into_iter().filter(|u| u != &ours).collect();
+                store.connector.write_subscription(store, slot, &urls).await
             }
             .await;
             (slot, result)
@@ -182,12 +179,19 @@ impl Registrar {
         .await
     }
 
-    pub(crate) async fn record_failure(&self, merchant: MerchantId, slot: Slot, error: &OccError) -> SlotOutcome {
-        self.store_outcome(merchant, slot, SlotStatus::Failed, Some(error.to_string())).await
+    pub(crate) async fn record_failure(
+        &self,
+        connector: &dyn Connector,
+        merchant: MerchantId,
+        slot: Slot,
+        error: &ConnectorError,
+    ) -> SlotOutcome {
+        self.store_outcome(connector, merchant, slot, SlotStatus::Failed, Some(error.to_string())).await
     }
 
     pub(crate) async fn record_outcome(
         &self,
+        connector: &dyn Connector,
         merchant: MerchantId,
         slot: Slot,
         result: Result<(), SlotFailure>,
@@ -197,27 +201,30 @@ impl Registrar {
             Err(SlotFailure::Vault(e)) => (SlotStatus::Failed, Some(format!("storing the webhook secret failed: {e}"))),
             Err(SlotFailure::Session(e)) => (SlotStatus::Failed, Some(format!("no session for the store: {e}"))),
             Err(SlotFailure::UnusableSecret) => (SlotStatus::Failed, Some(UNUSABLE_SECRET.to_owned())),
-            Err(SlotFailure::Occ(OccError::NotFound { .. })) => (
+            // The store has no such webhook: nothing to retry until an operator acts.
+            Err(SlotFailure::Store(ConnectorError::NotFound { .. })) => (
                 SlotStatus::Unsupported,
                 Some("this store has no such webhook; the slot's events are polled instead".to_owned()),
             ),
-            Err(SlotFailure::Occ(e)) => (SlotStatus::Failed, Some(e.to_string())),
+            Err(SlotFailure::Store(e)) => (SlotStatus::Failed, Some(e.to_string())),
         };
-        self.store_outcome(merchant, slot, status, error).await
+        self.store_outcome(connector, merchant, slot, status, error).await
     }
 
     async fn store_outcome(
         &self,
+        connector: &dyn Connector,
         merchant: MerchantId,
         slot: Slot,
         status: SlotStatus,
         error: Option<String>,
     ) -> SlotOutcome {
-        let callback_url = self.callback_url(merchant, slot);
+        let callback_url = self.callback_url(connector.platform(), merchant, slot);
+        let occ_webhook_id = connector.subscription_id(slot);
         let attempt = Attempt {
             merchant,
             slot,
-            occ_webhook_id: self.config.slot_map.webhook_id(slot),
+            occ_webhook_id: &occ_webhook_id,
             callback_url: &callback_url,
             status,
             error: error.clone(),
@@ -232,14 +239,5 @@ impl Registrar {
             None => tracing::info!(%merchant, %slot, "webhook slot registered"),
         }
         SlotOutcome { slot, status, error }
-    }
-
-    async fn seal_secrets(&self, merchant: MerchantId, slot: Slot, webhook: &Webhook) -> Result<(), VaultError> {
-        let secrets = serde_json::json!({
-            "sha1": webhook.secret_key.as_ref().map(|s| s.expose_secret().to_owned()),
-            "sha512": webhook.secret_key_sha512.as_ref().map(|s| s.expose_secret().to_owned()),
-        });
-        let bytes = zeroize::Zeroizing::new(secrets.to_string().into_bytes());
-        self.vault.seal(merchant, &webhook_secret_purpose(slot), &bytes).await
     }
 }

@@ -6,9 +6,9 @@ use crate::record;
 use crate::register::{Registrar, SlotFailure};
 use std::collections::BTreeMap;
 use std::time::Duration;
+use storelink_connector::ConnectorError;
 use storelink_core::{MerchantId, Slot};
-use storelink_occ::OccError;
-use storelink_token_cache::{TokenCache, TokenError};
+use storelink_token_cache::{StoreSession, TokenCache, TokenError};
 use tokio_util::sync::CancellationToken;
 
 /// How long a claimed slot stays hidden from other workers while one works on it.
@@ -31,8 +31,8 @@ impl Registrar {
         }
         let mut report = RetryReport::default();
         for (merchant, slots) in by_merchant {
-            match tokens.session(merchant).await {
-                Ok(_) => {}
+            let store = match tokens.session(merchant).await {
+                Ok(store) => store,
                 // Not active (paused, revoked, key refused: the cache marked it credentials_invalid),
                 // no key, no usable store URL: parked until the merchant reconnects.
                 Err(e) if e.stops_merchant() || matches!(e, TokenError::BadStoreUrl) => {
@@ -44,10 +44,11 @@ impl Registrar {
                 }
                 // Login failed (store down): count it as a failed attempt of each slot so the
                 // backoff grows instead of hammering the store.
-                Err(TokenError::Occ(e)) => {
+                Err(TokenError::Platform(e)) => {
+                    let Some(connector) = self.connector_of(merchant).await? else { continue };
                     for slot in slots {
                         report.attempted += 1;
-                        self.record_failure(merchant, slot, &e).await;
+                        self.record_failure(&*connector, merchant, slot, &e).await;
                     }
                     continue;
                 }
@@ -56,10 +57,10 @@ impl Registrar {
                     tracing::warn!(%merchant, error = %e, "no session for the slot retry");
                     continue;
                 }
-            }
+            };
             for slot in slots {
                 report.attempted += 1;
-                let outcome = self.retry_slot(tokens, merchant, slot).await;
+                let outcome = self.retry_slot(tokens, &store, merchant, slot).await;
                 if outcome.status == crate::SlotStatus::Registered {
                     report.registered += 1;
                 }
@@ -87,20 +88,42 @@ impl Registrar {
 
     /// One slot (read, merge, write) through `TokenCache::call`: a token OCC refuses (401) is
     /// dropped from the cache and the slot tried once more with a new one.
-    async fn retry_slot(&self, tokens: &TokenCache, merchant: MerchantId, slot: Slot) -> crate::SlotOutcome {
+    async fn retry_slot(
+        &self,
+        tokens: &TokenCache,
+        store: &StoreSession,
+        merchant: MerchantId,
+        slot: Slot,
+    ) -> crate::SlotOutcome {
         let result = tokens
             .call(merchant, |session| async move {
-                match self.try_slot(&session.store, &session.token, merchant, slot).await {
-                    Err(SlotFailure::Occ(OccError::Unauthorized)) => Err(OccError::Unauthorized),
+                match self.try_slot(&session, merchant, slot).await {
+                    Err(SlotFailure::Store(ConnectorError::SessionExpired)) => Err(ConnectorError::SessionExpired),
                     other => Ok(other),
                 }
             })
             .await;
         let result = match result {
             Ok(result) => result,
-            Err(TokenError::Occ(e)) => Err(SlotFailure::Occ(e)),
+            Err(TokenError::Platform(e)) => Err(SlotFailure::Store(e)),
             Err(e) => Err(SlotFailure::Session(e)),
         };
-        self.record_outcome(merchant, slot, result).await
+        self.record_outcome(&*store.connector, merchant, slot, result).await
+    }
+
+    /// The merchant's connector, when its platform is served here (else the slots wait, logged).
+    async fn connector_of(
+        &self,
+        merchant: MerchantId,
+    ) -> Result<Option<std::sync::Arc<dyn storelink_connector::Connector>>, sqlx::Error> {
+        let platform = storelink_tenants::merchants::get(&self.pool, merchant).await.ok().flatten().map(|m| m.platform);
+        let connector = platform.as_deref().map(|p| self.connectors.get(p).cloned());
+        match connector {
+            Some(Ok(connector)) => Ok(Some(connector)),
+            other => {
+                tracing::warn!(%merchant, platform = ?platform, found = other.is_some(), "no connector for the slot retry");
+                Ok(None)
+            }
+        }
     }
 }

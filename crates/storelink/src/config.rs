@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use storelink_connector_occ::SlotMap;
 use storelink_netguard::TrustedProxies;
-use storelink_registrar::SlotMap;
 use url::Url;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,6 +13,9 @@ pub use workers::{prune, run_workers};
 
 use crate::config::Config;
 use sqlx::PgPool;
+use std::sync::Arc;
+use storelink_connector::{Connector, Registry};
+use storelink_connector_occ::OccConnector;
 use storelink_jobs::Queue;
 use storelink_netguard::Policy;
 use storelink_occ::{OccClient, OccConfig};
@@ -28,7 +31,8 @@ pub struct Services {
     pub config: Config,
     pub pool: PgPool,
     pub vault: Vault,
-    pub occ: OccClient,
+    /// The platforms served, by `merchants.platform` (OCC, plus any a test adds).
+    pub connectors: Registry,
     pub registrar: Registrar,
     pub tokens: TokenCache,
     pub queue: Queue,
@@ -38,6 +42,17 @@ pub struct Services {
 
 impl Services {
     pub fn new(config: Config, pool: PgPool, keys: MasterKeys) -> anyhow::Result<Self> {
+        Self::with_connectors(config, pool, keys, Vec::new())
+    }
+
+    /// The services with the OCC connector and `extra` ones (a platform's connector of the same name
+    /// replaces OCC's).
+    pub fn with_connectors(
+        config: Config,
+        pool: PgPool,
+        keys: MasterKeys,
+        extra: Vec<Arc<dyn Connector>>,
+    ) -> anyhow::Result<Self> {
         let policy = Policy { allow_insecure: config.stores.allow_insecure_urls };
         if policy.allow_insecure {
             tracing::warn!(
@@ -48,17 +63,18 @@ impl Services {
             OccConfig { request_timeout: config.stores.request_timeout, ..OccConfig::default() },
             policy,
         )?;
+        let occ: Arc<dyn Connector> = Arc::new(OccConnector::new(occ, config.slots.map.clone()));
+        let connectors = Registry::new(std::iter::once(occ).chain(extra));
         let vault = Vault::new(pool.clone(), keys.clone());
         let mut registrar_config = RegistrarConfig::new(config.http.public_url.clone());
-        registrar_config.slot_map = config.slots.map.clone();
         registrar_config.retry_base = config.slots.retry_base;
         registrar_config.retry_cap = config.slots.retry_cap;
         registrar_config.retry_poll = config.slots.retry_poll;
         registrar_config.pending_stale_after = config.slots.pending_stale_after;
-        let registrar = Registrar::new(pool.clone(), occ.clone(), vault.clone(), registrar_config);
-        let tokens = TokenCache::new(pool.clone(), occ.clone(), vault.clone(), TokenConfig::default());
+        let registrar = Registrar::new(pool.clone(), connectors.clone(), vault.clone(), registrar_config);
+        let tokens = TokenCache::new(pool.clone(), connectors.clone(), vault.clone(), TokenConfig::default());
         let queue = Queue::new(pool.clone()).with_any_status_kinds(&[storelink_partner_webhooks::KIND]);
-        Ok(Self { config, pool, vault, occ, registrar, tokens, queue, policy, keys })
+        Ok(Self { config, pool, vault, connectors, registrar, tokens, queue, policy, keys })
     }
 
     /// The ops actions (revoke, rotate, ...) on these services.
@@ -66,7 +82,7 @@ impl Services {
         storelink_ops::Ops {
             pool: self.pool.clone(),
             vault: self.vault.clone(),
-            occ: self.occ.clone(),
+            connectors: self.connectors.clone(),
             tokens: self.tokens.clone(),
             registrar: self.registrar.clone(),
             queue: self.queue.clone(),
@@ -86,7 +102,8 @@ impl Services {
         Onboarding {
             pipeline: Pipeline {
                 pool: self.pool.clone(),
-                occ: self.occ.clone(),
+                connectors: self.connectors.clone(),
+                default_platform: storelink_connector_occ::PLATFORM.to_owned(),
                 vault: self.vault.clone(),
                 registrar: self.registrar.clone(),
                 queue: self.queue.clone(),

@@ -68,8 +68,7 @@ pub async fn run(command: SyncCommand, services: Services) -> anyhow::Result<()>
 }
 
 async fn run_and_watch(services: &Services, merchant: MerchantId, kind: SyncKind, job_id: i64) -> anyhow::Result<()> {
-    let handler =
-        SyncHandler::new(services.pool.clone(), services.occ.clone(), services.tokens.clone(), services.queue.clone());
+    let handler = SyncHandler::new(services.pool.clone(), services.tokens.clone(), services.queue.clone());
     let config = WorkerConfig { concurrency: 2, ..WorkerConfig::new(vec![kind.as_str().to_owned()]) };
     let shutdown = CancellationToken::new();
     let worker = tokio::spawn(Worker::new(services.queue.clone(), handler, config).run(shutdown.clone()));

@@ -99,7 +99,7 @@ async fn happy_path_connects_registers_four_slots_and_redirects() {
     let opened = app
         .services
         .vault
-        .open_string(merchant.parse().expect("uuid"), storelink_core::OCC_APP_KEY_PURPOSE)
+        .open_string(merchant.parse().expect("uuid"), storelink_connector_occ::APP_KEY_PURPOSE)
         .await
         .expect("open")
         .expect("sealed key");
@@ -182,7 +182,7 @@ async fn reconnecting_keeps_the_merchant_and_replaces_the_key() {
     let opened = app
         .services
         .vault
-        .open_string(first.parse().expect("uuid"), storelink_core::OCC_APP_KEY_PURPOSE)
+        .open_string(first.parse().expect("uuid"), storelink_connector_occ::APP_KEY_PURPOSE)
         .await
         .expect("open")
         .expect("key");

@@ -94,6 +94,13 @@ async fn bad_deliveries_are_refused_and_nothing_is_stored() {
             404,
         ),
         (
+            "a platform no connector serves",
+            format!("{}/webhooks/sap/{merchant}/order-submit", app.base),
+            body.to_vec(),
+            Some(good.clone()),
+            404,
+        ),
+        (
             "not a merchant id",
             format!("{}/webhooks/occ/nope/order-submit", app.base),
             body.to_vec(),

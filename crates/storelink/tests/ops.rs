@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use common::{merchant_id_from, spawn_app, wait_for};
 use secrecy::{ExposeSecret, SecretString};
-use storelink_core::{MerchantId, OCC_APP_KEY_PURPOSE, SyncKind};
+use storelink_connector_occ::APP_KEY_PURPOSE as OCC_APP_KEY_PURPOSE;
+use storelink_core::{MerchantId, SyncKind};
 use storelink_ops::{Actor, OpsError};
 
 fn actor() -> Actor {

@@ -5,7 +5,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
-use storelink_core::{MerchantId, OCC_APP_KEY_PURPOSE};
+use storelink_connector_occ::APP_KEY_PURPOSE as OCC_APP_KEY_PURPOSE;
+use storelink_core::MerchantId;
 use storelink_occ_sim::{OccSim, Permissions, SimOptions};
 use storelink_tenants::{NewPartner, merchants, partners};
 use storelink_testkit::{TestDb, test_db};
@@ -25,7 +26,7 @@ async fn setup(products: usize) -> Setup {
     let uris = vec!["https://partner.example/cb".to_owned()];
     let partner = partners::create(&db.pool, NewPartner { name: "P", redirect_uris: &uris }).await.expect("partner");
     let mut conn = db.pool.acquire().await.expect("conn");
-    let merchant = merchants::upsert_connected(&mut conn, partner.partner_id, &sim.base_url()).await.expect("m");
+    let merchant = merchants::upsert_connected(&mut conn, partner.partner_id, "occ", &sim.base_url()).await.expect("m");
     drop(conn);
     let keys = MasterKeys::generate("test");
     Vault::new(db.pool.clone(), keys.clone()).seal(merchant, OCC_APP_KEY_PURPOSE, key.as_bytes()).await.expect("seal");

@@ -5,14 +5,13 @@
 //! deleted). Sorting by id keeps updates from moving items; the point read covers deletions.
 //! Confirmation goes by product: a product read holds its SKUs, an inventory read its stock rows.
 
-use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
+use storelink_connector::Records;
 use storelink_core::{MerchantId, SyncKind};
 
 use crate::SyncError;
 use crate::state;
 use crate::tables::{self, WriteMode};
-use storelink_connector_occ::normalize::{self, Store};
 
 /// Products confirmed per transaction.
 pub(crate) const BATCH: i64 = 50;
@@ -39,13 +38,6 @@ pub(crate) async fn candidates(
     Ok(sqlx::query_scalar(sql).bind(merchant).bind(generation).bind(BATCH).fetch_all(pool).await?)
 }
 
-/// One batch of point reads: the documents found (from `store`) and the ids answered 404.
-pub(crate) struct Reads<'a> {
-    pub store: Store<'a>,
-    pub live: &'a [(String, Value)],
-    pub gone: &'a [String],
-}
-
 /// Apply one batch of point reads: documents found are written as a page would be (and their rows
 /// marked seen), products answered 404 lose their unseen rows, with `deleted` events. What changed
 /// in the kind's main table is tallied for `sync.completed`.
@@ -55,14 +47,22 @@ pub(crate) async fn apply(
     merchant: MerchantId,
     generation: i64,
     mode: WriteMode,
-    reads: Reads<'_>,
+    live: Vec<(String, Records)>,
+    gone: &[String],
 ) -> Result<(), SyncError> {
-    let Reads { store, live, gone } = reads;
     let live_ids: Vec<String> = live.iter().map(|(id, _)| id.clone()).collect();
+    let (mut products, mut skus, mut rows) = (Vec::new(), Vec::new(), Vec::new());
+    for (_, records) in live {
+        match records {
+            Records::Catalog(p, s) => {
+                products.extend(p);
+                skus.extend(s);
+            }
+            Records::Inventory(r) => rows.extend(r),
+            Records::Shipping(_) | Records::Orders(_) => {}
+        }
+    }
     if kind == SyncKind::Catalog {
-        let (products, skus): (Vec<_>, Vec<_>) =
-            live.iter().filter_map(|(_, doc)| normalize::product(doc, store)).unzip();
-        let skus: Vec<_> = skus.into_iter().flatten().collect();
         let written = tables::write(conn, &tables::PRODUCTS, merchant, generation, mode, &products).await?;
         tables::write(conn, &tables::SKUS, merchant, generation, mode, &skus).await?;
         // A document that did not normalize to its own id: keep the stored row rather than delete it.
@@ -70,7 +70,6 @@ pub(crate) async fn apply(
         let deleted = tables::sweep_products(conn, tables::PRODUCTS.sql(), merchant, generation, gone).await?;
         state::tally(conn, merchant, kind, written, deleted).await?;
     } else {
-        let rows: Vec<_> = live.iter().flat_map(|(_, doc)| normalize::inventory(doc)).collect();
         let written = tables::write(conn, &tables::INVENTORY, merchant, generation, mode, &rows).await?;
         // The read is authoritative for its product: stock rows it no longer lists are gone too.
         let all: Vec<String> = live_ids.into_iter().chain(gone.iter().cloned()).collect();

@@ -1,7 +1,7 @@
 //! Sync workers: keep a normalized, current copy of each merchant's catalog, inventory, shipping methods
-//! and orders in Postgres. Streams page by page (bulk upsert + checkpoint in one transaction), skips
-//! unchanged rows by content hash, sweeps deletions on full runs (each confirmed by a point read) and
-//! records change events.
+//! and orders in Postgres, read through the merchant's `Connector` as model records. Streams page by
+//! page (bulk upsert + checkpoint in one transaction), skips unchanged rows by content hash, sweeps
+//! deletions on full runs (each confirmed by a point read) and records change events.
 //! Owns the catalog tables, `change_events` and `sync_state`, and every query on them (`read` serves
 //! partner-api's reads); must not serve partners or hold tokens
 //! (the token cache does) and runs only as a `storelink_jobs::Handler`.
@@ -20,7 +20,7 @@ use storelink_core::SyncKind;
 use storelink_jobs::Schedule;
 
 pub use error::SyncError;
-pub use ingest::{upsert_order, upsert_return};
+pub use ingest::{upsert_order_record, upsert_return_record};
 pub use runner::SyncHandler;
 pub use state::{SyncStatus, lag_by_kind, merchants_with_failed_syncs, status};
 

@@ -4,50 +4,30 @@
 //! (`confirm`) before sweeping, and one that was cut short never sweeps.
 
 use sqlx::PgPool;
+use storelink_connector::{ConnectorError, PageRequest, Records};
 use storelink_core::{MerchantId, SyncKind};
 use storelink_jobs::{Handler, Job, JobContext, Mode, Outcome, Queue};
-use storelink_occ::{ListParams, OccClient, OccError, Resource};
 use storelink_token_cache::{TokenCache, TokenError};
-use url::Url;
 
 use crate::SyncError;
 use crate::confirm;
 use crate::state::{self, Run};
 use crate::tables::{self, WriteMode, Written};
-use std::sync::Arc;
 
-use storelink_connector_occ::normalize::{self, Store};
-use storelink_model::records::{self, Hashed};
-
-/// A document read by id, and the store it came from (its relative URLs are relative to it).
-type PointRead = (serde_json::Value, Arc<Url>);
-
-/// Items per OCC page (OCC's default and advised maximum).
+/// Items per page asked of the store (OCC's default and advised maximum).
 const PAGE_SIZE: u32 = 250;
-
-/// Offset paging in a stable order: without `sort` a store may list in any order, and an item that
-/// moves (an update) between two page reads is skipped or read twice (docs/occ.md).
-const SORT: &str = "id:asc";
 
 #[derive(Clone)]
 pub struct SyncHandler {
     pool: PgPool,
-    occ: OccClient,
     tokens: TokenCache,
     queue: Queue,
     page_size: u32,
 }
 
-/// A fetched page, normalized, ready to write.
-enum Rows {
-    Catalog(Vec<Hashed<records::ProductRow>>, Vec<Hashed<records::SkuRow>>),
-    Inventory(Vec<Hashed<records::InventoryRow>>),
-    Shipping(Vec<Hashed<records::ShippingRow>>),
-    Orders(Vec<Hashed<records::OrderRow>>),
-}
-
+/// A fetched page, in the model, ready to write.
 struct Page {
-    rows: Rows,
+    rows: Records,
     /// Source items on the page (the offset advances by this much).
     items: u64,
     total: Option<u64>,
@@ -63,8 +43,8 @@ enum Progress {
 }
 
 impl SyncHandler {
-    pub fn new(pool: PgPool, occ: OccClient, tokens: TokenCache, queue: Queue) -> Self {
-        Self { pool, occ, tokens, queue, page_size: PAGE_SIZE }
+    pub fn new(pool: PgPool, tokens: TokenCache, queue: Queue) -> Self {
+        Self { pool, tokens, queue, page_size: PAGE_SIZE }
     }
 
     pub fn with_page_size(self, page_size: u32) -> Self {
@@ -76,7 +56,7 @@ impl SyncHandler {
         let merchant = job.merchant_id;
         let mut run = state::start_or_resume(&self.pool, &ctx.lease, kind, job.mode).await?;
         let mut page = match self.fetch(kind, merchant, &run, run.offset).await {
-            Err(SyncError::Token(TokenError::Occ(OccError::Permanent { status: 400, .. })))
+            Err(SyncError::Token(TokenError::Platform(ConnectorError::FilterRefused { .. })))
                 if run.mode == Mode::Incremental =>
             {
                 tracing::warn!(%merchant, %kind, "the store refused the incremental filter; running in full");
@@ -179,51 +159,10 @@ impl SyncHandler {
     }
 
     async fn fetch(&self, kind: SyncKind, merchant: MerchantId, run: &Run, offset: u64) -> Result<Page, SyncError> {
-        if kind == SyncKind::Shipping {
-            let occ = &self.occ;
-            let methods = self
-                .tokens
-                .call(merchant, |s| async move { occ.shipping_methods(&s.store, &s.token, false).await })
-                .await?;
-            let items = methods.len() as u64;
-            let rows = methods
-                .iter()
-                .filter_map(|m| serde_json::to_value(m).ok())
-                .filter_map(|v| normalize::shipping_method(&v))
-                .collect();
-            return Ok(Page { rows: Rows::Shipping(rows), items, total: Some(items), last: true, cut_short: false });
-        }
-        let resource = match kind {
-            SyncKind::Catalog => Resource::Products,
-            SyncKind::Inventory => Resource::Inventories,
-            _ => Resource::Orders,
-        };
-        let q = run.since.map(|since| format!("lastModifiedDate gt \"{}\"", since.format("%Y-%m-%dT%H:%M:%S%.3fZ")));
-        let sort = Some(SORT.to_owned());
-        let params = ListParams { offset, limit: self.page_size, q, sort, ..ListParams::default() };
-        let occ = &self.occ;
-        let params = &params;
-        let (page, base) = self
-            .tokens
-            .call(merchant, |s| async move {
-                let page = occ.list::<serde_json::Value>(&s.store, &s.token, resource, params).await;
-                page.map(|page| (page, s.store.clone()))
-            })
-            .await?;
-        let store = Store { base_url: base.as_str() };
-        let last = page.is_last(offset);
-        let items = page.items.len() as u64;
-        let cut_short = items == 0 && page.total_results.is_some_and(|total| offset < total);
-        let rows = match kind {
-            SyncKind::Catalog => {
-                let (products, skus): (Vec<_>, Vec<_>) =
-                    page.items.iter().filter_map(|p| normalize::product(p, store)).unzip();
-                Rows::Catalog(products, skus.into_iter().flatten().collect())
-            }
-            SyncKind::Inventory => Rows::Inventory(page.items.iter().flat_map(normalize::inventory).collect()),
-            _ => Rows::Orders(page.items.iter().filter_map(normalize::order).collect()),
-        };
-        Ok(Page { rows, items, total: page.total_results, last, cut_short })
+        let request = PageRequest { kind, offset, limit: self.page_size, since: run.since };
+        let page = self.tokens.call(merchant, |s| async move { s.connector.list(&s, request).await }).await?;
+        let cut_short = page.items == 0 && page.total.is_some_and(|total| offset < total);
+        Ok(Page { rows: page.records, items: page.items, total: page.total, last: page.last, cut_short })
     }
 
     /// Settle, batch by batch, every product the full run did not see: a point read finds it (it is
@@ -244,7 +183,7 @@ impl SyncHandler {
                 tx.commit().await?;
                 return Ok(Progress::Finished);
             }
-            let reads: Vec<(String, Result<PointRead, TokenError>)> = futures::stream::iter(ids)
+            let reads: Vec<(String, Result<Records, TokenError>)> = futures::stream::iter(ids)
                 .map(|id| async move {
                     let read = self.point_read(kind, merchant, &id).await;
                     (id, read)
@@ -252,25 +191,21 @@ impl SyncHandler {
                 .buffer_unordered(confirm::CONCURRENCY)
                 .collect()
                 .await;
-            let (mut live, mut gone, mut base) = (Vec::new(), Vec::new(), None);
+            let (mut live, mut gone) = (Vec::new(), Vec::new());
             for (id, read) in reads {
                 match read {
-                    Ok((doc, store)) => {
-                        live.push((id, doc));
-                        base = Some(store);
-                    }
-                    Err(TokenError::Occ(OccError::NotFound { .. })) => gone.push(id),
+                    Ok(records) => live.push((id, records)),
+                    Err(TokenError::Platform(ConnectorError::NotFound { .. })) => gone.push(id),
                     Err(e) => return Err(e.into()),
                 }
             }
             let mut tx = self.pool.begin().await?;
             ctx.lease.verify(&mut tx).await?;
-            let store = Store { base_url: base.as_ref().map_or("", |u| u.as_str()) };
-            let reads = confirm::Reads { store, live: &live, gone: &gone };
-            confirm::apply(&mut tx, kind, merchant, run.generation, mode, reads).await?;
+            let kept = live.len();
+            confirm::apply(&mut tx, kind, merchant, run.generation, mode, live, &gone).await?;
             tx.commit().await?;
             if !gone.is_empty() {
-                tracing::info!(%merchant, %kind, deleted = gone.len(), kept = live.len(), "confirmed deletions swept");
+                tracing::info!(%merchant, %kind, deleted = gone.len(), kept, "confirmed deletions swept");
             }
             if ctx.should_stop() {
                 return Ok(Progress::Yielded);
@@ -278,17 +213,8 @@ impl SyncHandler {
         }
     }
 
-    async fn point_read(&self, kind: SyncKind, merchant: MerchantId, id: &str) -> Result<PointRead, TokenError> {
-        let occ = &self.occ;
-        self.tokens
-            .call(merchant, |s| async move {
-                let doc = match kind {
-                    SyncKind::Catalog => occ.get_product(&s.store, &s.token, id).await,
-                    _ => occ.get_inventory(&s.store, &s.token, id).await,
-                };
-                doc.map(|doc| (doc, s.store.clone()))
-            })
-            .await
+    async fn point_read(&self, kind: SyncKind, merchant: MerchantId, id: &str) -> Result<Records, TokenError> {
+        self.tokens.call(merchant, |s| async move { s.connector.read(&s, kind, id).await }).await
     }
 }
 
@@ -305,19 +231,19 @@ async fn write(
     merchant: MerchantId,
     generation: i64,
     mode: WriteMode,
-    rows: &Rows,
+    rows: &Records,
 ) -> Result<Written, SyncError> {
     Ok(match rows {
-        Rows::Catalog(products, skus) => {
+        Records::Catalog(products, skus) => {
             let written = tables::write(conn, &tables::PRODUCTS, merchant, generation, mode, products).await?;
             tables::write(conn, &tables::SKUS, merchant, generation, mode, skus).await?;
             written
         }
-        Rows::Inventory(rows) => tables::write(conn, &tables::INVENTORY, merchant, generation, mode, rows).await?,
-        Rows::Shipping(rows) => {
+        Records::Inventory(rows) => tables::write(conn, &tables::INVENTORY, merchant, generation, mode, rows).await?,
+        Records::Shipping(rows) => {
             tables::write(conn, &tables::SHIPPING_METHODS, merchant, generation, mode, rows).await?
         }
-        Rows::Orders(rows) => tables::write_orders(conn, merchant, generation, mode, rows).await?,
+        Records::Orders(rows) => tables::write_orders(conn, merchant, generation, mode, rows).await?,
     })
 }
 

@@ -5,10 +5,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use storelink_core::{MerchantId, OCC_APP_KEY_PURPOSE, SyncKind};
+use storelink_connector::Registry;
+use storelink_connector_occ::{APP_KEY_PURPOSE, OccConnector};
+use storelink_core::{MerchantId, SyncKind};
 use storelink_jobs::{JobState, Mode, Queue, RetryPolicy, Worker, WorkerConfig};
 use storelink_netguard::Policy;
-use storelink_occ::{OccClient, OccConfig};
+use storelink_occ::OccConfig;
 use storelink_occ_sim::{Fault, FaultKind, OccSim, Permissions, SimOptions};
 use storelink_sync::{SyncHandler, kinds, status};
 use storelink_tenants::{MerchantStatus, merchants};
@@ -33,16 +35,16 @@ impl Fixture {
         let key = sim.add_key(Permissions::all());
         let merchant = storelink_testkit::insert_merchant(&db.pool, &sim.base_url()).await;
         let vault = Vault::new(db.pool.clone(), MasterKeys::generate("t"));
-        vault.seal(merchant, OCC_APP_KEY_PURPOSE, key.as_bytes()).await.expect("seal");
+        vault.seal(merchant, APP_KEY_PURPOSE, key.as_bytes()).await.expect("seal");
         let occ_config = OccConfig {
             retry_base: Duration::from_millis(5),
             retry_cap: Duration::from_millis(50),
             ..OccConfig::default()
         };
-        let occ = OccClient::new(occ_config, Policy::insecure()).expect("occ");
-        let tokens = TokenCache::new(db.pool.clone(), occ.clone(), vault, TokenConfig::default());
+        let occ = OccConnector::with_config(occ_config, Policy::insecure()).expect("occ");
+        let tokens = TokenCache::new(db.pool.clone(), Registry::default().with(occ), vault, TokenConfig::default());
         let queue = Queue::new(db.pool.clone());
-        let handler = SyncHandler::new(db.pool.clone(), occ, tokens, queue.clone()).with_page_size(50);
+        let handler = SyncHandler::new(db.pool.clone(), tokens, queue.clone()).with_page_size(50);
         Self { db, sim, key, merchant, queue, handler }
     }
 
@@ -449,7 +451,7 @@ async fn an_older_order_from_the_sync_never_replaces_a_newer_one() {
         ],
     );
     let mut conn = f.db.pool.acquire().await.expect("conn");
-    assert!(storelink_sync::upsert_order(&mut conn, f.merchant, &cancelled).await.expect("webhook"));
+    assert!(storelink_sync::upsert_order_record(&mut conn, f.merchant, &occ_order(&cancelled)).await.expect("webhook"));
 
     assert_eq!(f.sync(SyncKind::Orders, Mode::Full).await, JobState::Succeeded);
     let stored: (String, String) = sqlx::query_as(
@@ -465,16 +467,20 @@ async fn an_older_order_from_the_sync_never_replaces_a_newer_one() {
     assert_eq!(order_changes(&f, "shipment", "sg10001").await, vec!["created"]);
 
     // Equal time: the content hash decides. The same content is a no-op; other content replaces it.
-    assert!(!storelink_sync::upsert_order(&mut conn, f.merchant, &cancelled).await.expect("same"));
+    assert!(!storelink_sync::upsert_order_record(&mut conn, f.merchant, &occ_order(&cancelled)).await.expect("same"));
     let mut corrected = cancelled.clone();
     corrected["priceInfo"]["total"] = 1.0.into();
-    assert!(storelink_sync::upsert_order(&mut conn, f.merchant, &corrected).await.expect("equal time"));
+    assert!(
+        storelink_sync::upsert_order_record(&mut conn, f.merchant, &occ_order(&corrected)).await.expect("equal time")
+    );
     assert_eq!(order_changes(&f, "order", "o10001").await, vec!["updated", "updated"]);
     // No time at all: it cannot be shown newer, so it does not replace a version that has one.
     let mut timeless = cancelled.clone();
     timeless.as_object_mut().expect("object").retain(|k, _| !k.starts_with("lastModified"));
     timeless["state"] = "SUBMITTED".into();
-    assert!(!storelink_sync::upsert_order(&mut conn, f.merchant, &timeless).await.expect("timeless"));
+    assert!(
+        !storelink_sync::upsert_order_record(&mut conn, f.merchant, &occ_order(&timeless)).await.expect("timeless")
+    );
     let state: String = sqlx::query_scalar("SELECT state FROM orders WHERE merchant_id = $1 AND order_id = 'o10001'")
         .bind(f.merchant)
         .fetch_one(&f.db.pool)
@@ -586,4 +592,9 @@ async fn confirmation_of_many_deletions_resumes_across_slices() {
     deleted.sort();
     gone.sort();
     assert_eq!(deleted, gone);
+}
+
+/// An OCC order document in the model, as the OCC connector maps a webhook's order.
+fn occ_order(doc: &serde_json::Value) -> storelink_model::records::Hashed<storelink_model::records::OrderRow> {
+    storelink_connector_occ::normalize::order(doc).expect("an order with an id")
 }

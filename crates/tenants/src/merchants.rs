@@ -70,16 +70,18 @@ const COLUMNS: &str = "merchant_id, partner_id, platform, store_url, status, con
 pub async fn upsert_connected(
     conn: &mut PgConnection,
     partner_id: PartnerId,
+    platform: &str,
     store_url: &str,
 ) -> Result<MerchantId, TenantError> {
     let id = sqlx::query_scalar::<_, MerchantId>(
-        "INSERT INTO merchants (merchant_id, partner_id, store_url) VALUES ($1, $2, $3)
+        "INSERT INTO merchants (merchant_id, partner_id, platform, store_url) VALUES ($1, $2, $3, $4)
          ON CONFLICT (partner_id, store_url) DO UPDATE
-            SET status = 'active', connected_at = now(), updated_at = now()
+            SET status = 'active', platform = EXCLUDED.platform, connected_at = now(), updated_at = now()
          RETURNING merchant_id",
     )
     .bind(MerchantId::new())
     .bind(partner_id)
+    .bind(platform)
     .bind(store_url)
     .fetch_one(conn)
     .await?;

@@ -55,10 +55,10 @@ async fn reconnecting_the_same_store_keeps_the_merchant() {
     let p1 = partners::create(&db.pool, NewPartner { name: "P1", redirect_uris: &uris }).await.expect("p1");
     let p2 = partners::create(&db.pool, NewPartner { name: "P2", redirect_uris: &uris }).await.expect("p2");
     let mut conn = db.pool.acquire().await.expect("conn");
-    let a = merchants::upsert_connected(&mut conn, p1.partner_id, "https://s.example").await.expect("a");
+    let a = merchants::upsert_connected(&mut conn, p1.partner_id, "occ", "https://s.example").await.expect("a");
     merchants::set_status(&db.pool, a, merchants::MerchantStatus::CredentialsInvalid).await.expect("status");
-    let b = merchants::upsert_connected(&mut conn, p1.partner_id, "https://s.example").await.expect("b");
-    let c = merchants::upsert_connected(&mut conn, p2.partner_id, "https://s.example").await.expect("c");
+    let b = merchants::upsert_connected(&mut conn, p1.partner_id, "occ", "https://s.example").await.expect("b");
+    let c = merchants::upsert_connected(&mut conn, p2.partner_id, "occ", "https://s.example").await.expect("c");
     assert_eq!(a, b, "same partner and store -> same merchant");
     assert_ne!(a, c, "another partner connecting the same store is another tenant");
     let m = merchants::get(&db.pool, a).await.expect("get").expect("exists");
@@ -71,7 +71,8 @@ async fn credentials_invalid_is_marked_and_recorded_once() {
     let uris = vec!["https://partner.example/cb".to_owned()];
     let creds = partners::create(&db.pool, NewPartner { name: "Acme", redirect_uris: &uris }).await.expect("partner");
     let mut conn = db.pool.acquire().await.expect("conn");
-    let merchant = merchants::upsert_connected(&mut conn, creds.partner_id, "https://a.example").await.expect("m");
+    let merchant =
+        merchants::upsert_connected(&mut conn, creds.partner_id, "occ", "https://a.example").await.expect("m");
     drop(conn);
 
     assert!(events::mark_credentials_invalid(&db.pool, merchant, "login refused (401)").await.expect("mark"));

@@ -3,9 +3,10 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
-use storelink_core::OCC_APP_KEY_PURPOSE;
+use storelink_connector::Registry;
+use storelink_connector_occ::{APP_KEY_PURPOSE, OccConnector};
 use storelink_netguard::Policy;
-use storelink_occ::{OccClient, OccConfig};
+use storelink_occ::OccConfig;
 use storelink_occ_sim::{OccSim, Permissions, SimOptions};
 use storelink_token_cache::{TokenCache, TokenConfig};
 use storelink_vault::{MasterKeys, Vault};
@@ -18,9 +19,9 @@ fn hot_path(c: &mut Criterion) {
         let key = sim.add_key(Permissions::all());
         let merchant = storelink_testkit::insert_merchant(&db.pool, &sim.base_url()).await;
         let vault = Vault::new(db.pool.clone(), MasterKeys::generate("bench"));
-        vault.seal(merchant, OCC_APP_KEY_PURPOSE, key.as_bytes()).await.expect("seal");
-        let occ = OccClient::new(OccConfig::default(), Policy::insecure()).expect("occ");
-        let cache = TokenCache::new(db.pool.clone(), occ, vault, TokenConfig::default());
+        vault.seal(merchant, APP_KEY_PURPOSE, key.as_bytes()).await.expect("seal");
+        let occ = OccConnector::with_config(OccConfig::default(), Policy::insecure()).expect("occ");
+        let cache = TokenCache::new(db.pool.clone(), Registry::default().with(occ), vault, TokenConfig::default());
         cache.session(merchant).await.expect("cold login");
         (cache, merchant, sim, db)
     });

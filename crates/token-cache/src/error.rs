@@ -1,6 +1,6 @@
 //! What can stop a caller from getting a token, in terms the job runner can act on.
 
-use storelink_occ::OccError;
+use storelink_connector::{ConnectorError, UnknownPlatform};
 use storelink_tenants::{MerchantStatus, TenantError};
 use storelink_vault::VaultError;
 
@@ -16,8 +16,10 @@ pub enum TokenError {
     NoKey,
     #[error("the merchant's store URL is invalid")]
     BadStoreUrl,
-    #[error("OCC: {0}")]
-    Occ(#[from] OccError),
+    #[error("the store: {0}")]
+    Platform(#[from] ConnectorError),
+    #[error(transparent)]
+    UnknownPlatform(#[from] UnknownPlatform),
     #[error("vault: {0}")]
     Vault(#[from] VaultError),
     #[error("tenants: {0}")]
@@ -35,12 +37,13 @@ impl TokenError {
                 | TokenError::NotActive(_)
                 | TokenError::NoKey
                 | TokenError::MerchantNotFound
+                | TokenError::UnknownPlatform(_)
         )
     }
 
     pub fn is_retryable(&self) -> bool {
         match self {
-            TokenError::Occ(e) => e.is_retryable(),
+            TokenError::Platform(e) => e.is_retryable(),
             TokenError::Database(_) => true,
             _ => false,
         }

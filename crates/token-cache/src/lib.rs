@@ -1,8 +1,11 @@
-//! One valid OCC access token per merchant, on demand. L1 is an in-process map with single-flight per
-//! merchant; L2 is the token sealed in the vault with its expiry in `occ_tokens`, whose row lock makes
-//! every process share one login per merchant per token lifetime. OCC has no refresh tokens: the
-//! application key is exchanged again. Must not sync data or decide what a merchant may do beyond
-//! "its key no longer works" (it marks the merchant `credentials_invalid`; the job runner pauses work).
+//! One live platform session per merchant, on demand: whatever session the merchant's connector
+//! (`merchants.platform`, through the `Registry`) returns from `login`, an opaque secret and its
+//! lifetime. L1 is an in-process map with single-flight per merchant; L2 is the secret sealed in the
+//! vault with its expiry in `occ_tokens`, whose row lock makes every process share one login per
+//! merchant per session lifetime. Renewal is a new login with the merchant's credentials. Every call to
+//! a store goes through `call`, which logs in again once when the session is refused. Must not sync
+//! data, know any platform's API, or decide what a merchant may do beyond "its credentials no longer
+//! work" (it marks the merchant `credentials_invalid`; the job runner pauses work).
 
 mod error;
 mod store;
@@ -15,8 +18,8 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
+use storelink_connector::{Connector, ConnectorError, Registry, Session};
 use storelink_core::MerchantId;
-use storelink_occ::{OccClient, OccError};
 use storelink_tenants::{MerchantStatus, merchants};
 use storelink_vault::Vault;
 use url::Url;
@@ -24,14 +27,31 @@ use url::Url;
 pub use error::TokenError;
 pub use store::{TokenStatus, forget_timing, status};
 
-/// Vault purpose under which the current access token is sealed.
+/// Vault purpose under which the current session secret is sealed (named when OCC was the only
+/// platform; kept so sealed sessions stay readable).
 pub const ACCESS_TOKEN_PURPOSE: &str = "occ-access-token";
 
-/// What a call to a merchant's store needs: where, and a valid token.
-#[derive(Clone, Debug)]
-pub struct Session {
-    pub store: Arc<Url>,
-    pub token: SecretString,
+/// A merchant's connector with a live session for its store; derefs to the `Session` its methods take.
+#[derive(Clone)]
+pub struct StoreSession {
+    pub connector: Arc<dyn Connector>,
+    pub session: Session,
+}
+
+impl std::fmt::Debug for StoreSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreSession")
+            .field("platform", &self.connector.platform())
+            .field("session", &self.session)
+            .finish()
+    }
+}
+
+impl std::ops::Deref for StoreSession {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        &self.session
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -56,7 +76,7 @@ impl Default for TokenConfig {
 
 #[derive(Clone)]
 struct Cached {
-    session: Session,
+    session: StoreSession,
     refresh_at: Instant,
     expires_at: Instant,
 }
@@ -68,7 +88,7 @@ pub struct TokenCache {
 
 struct Inner {
     pool: PgPool,
-    occ: OccClient,
+    connectors: Registry,
     vault: Vault,
     config: TokenConfig,
     l1: RwLock<HashMap<MerchantId, Cached>>,
@@ -76,20 +96,20 @@ struct Inner {
 }
 
 impl TokenCache {
-    pub fn new(pool: PgPool, occ: OccClient, vault: Vault, config: TokenConfig) -> Self {
-        let inner = Inner { pool, occ, vault, config, l1: RwLock::default(), flights: Mutex::default() };
+    pub fn new(pool: PgPool, connectors: Registry, vault: Vault, config: TokenConfig) -> Self {
+        let inner = Inner { pool, connectors, vault, config, l1: RwLock::default(), flights: Mutex::default() };
         Self { inner: Arc::new(inner) }
     }
 
     /// The hot path: a cached session that needs no refresh yet, without I/O.
-    pub fn cached(&self, merchant: MerchantId) -> Option<Session> {
+    pub fn cached(&self, merchant: MerchantId) -> Option<StoreSession> {
         let l1 = self.inner.l1.read().unwrap_or_else(|e| e.into_inner());
         let entry = l1.get(&merchant)?;
         (Instant::now() < entry.refresh_at).then(|| entry.session.clone())
     }
 
     /// A session with a valid token, logging in only when no process holds a fresh one.
-    pub async fn session(&self, merchant: MerchantId) -> Result<Session, TokenError> {
+    pub async fn session(&self, merchant: MerchantId) -> Result<StoreSession, TokenError> {
         if let Some(session) = self.cached(merchant) {
             return Ok(session);
         }
@@ -111,23 +131,31 @@ impl TokenCache {
         fresh.map(|c| c.session)
     }
 
-    /// Run `call` with a session; on 401 drop that token, get a new one and try once more.
+    /// Run `call` with a session; when the store refuses the session, drop it, get a new one and try
+    /// once more.
     pub async fn call<T, F, Fut>(&self, merchant: MerchantId, call: F) -> Result<T, TokenError>
     where
-        F: Fn(Session) -> Fut,
-        Fut: Future<Output = Result<T, OccError>>,
+        F: Fn(StoreSession) -> Fut,
+        Fut: Future<Output = Result<T, ConnectorError>>,
     {
         let session = self.session(merchant).await?;
         let token = session.token.clone();
         match call(session).await {
-            Err(OccError::Unauthorized) => {
-                tracing::info!(%merchant, "token refused by OCC; logging in again");
+            Err(ConnectorError::SessionExpired) => {
+                tracing::info!(%merchant, "session refused by the store; logging in again");
                 self.invalidate(merchant, &token).await?;
                 let session = self.session(merchant).await?;
-                call(session).await.map_err(TokenError::Occ)
+                call(session).await.map_err(TokenError::Platform)
             }
-            other => other.map_err(TokenError::Occ),
+            other => other.map_err(TokenError::Platform),
         }
+    }
+
+    /// The merchant's credentials, for the calls that log in by themselves (placing an order).
+    pub async fn credentials(&self, merchant: MerchantId) -> Result<SecretString, TokenError> {
+        let row = merchants::get(&self.inner.pool, merchant).await?.ok_or(TokenError::MerchantNotFound)?;
+        let connector = self.inner.connectors.get(&row.platform)?;
+        self.inner.vault.open_string(merchant, connector.credentials_purpose()).await?.ok_or(TokenError::NoKey)
     }
 
     /// Share a token obtained elsewhere (the connect pipeline's test login), so the merchant's first
@@ -135,6 +163,7 @@ impl TokenCache {
     pub async fn adopt(
         &self,
         merchant: MerchantId,
+        connector: Arc<dyn Connector>,
         store: &Url,
         token: &SecretString,
         ttl: Duration,
@@ -147,7 +176,7 @@ impl TokenCache {
         store::save(&mut tx, merchant, &store::token_hash(token), ttl, refresh_in).await?;
         tx.commit().await?;
         let session = Session { store: Arc::new(store.clone()), token: token.clone() };
-        self.put(merchant, cached(session, refresh_in, ttl));
+        self.put(merchant, cached(StoreSession { connector, session }, refresh_in, ttl));
         Ok(())
     }
 
@@ -168,7 +197,7 @@ impl TokenCache {
         store::forget(&self.inner.pool, &self.inner.vault, merchant).await
     }
 
-    fn still_valid(&self, merchant: MerchantId) -> Option<Session> {
+    fn still_valid(&self, merchant: MerchantId) -> Option<StoreSession> {
         let l1 = self.inner.l1.read().unwrap_or_else(|e| e.into_inner());
         let entry = l1.get(&merchant)?;
         (Instant::now() + self.inner.config.min_validity < entry.expires_at).then(|| entry.session.clone())
@@ -194,6 +223,7 @@ impl TokenCache {
         if row.status != MerchantStatus::Active {
             return Err(TokenError::NotActive(row.status));
         }
+        let connector = inner.connectors.get(&row.platform)?.clone();
         let store = Arc::new(Url::parse(&row.store_url).map_err(|_| TokenError::BadStoreUrl)?);
         let mut tx = inner.pool.begin().await?;
         let timing = store::lock(&mut tx, merchant).await?;
@@ -202,35 +232,35 @@ impl TokenCache {
         {
             tx.commit().await?;
             let refresh_in = timing.refresh_in.unwrap_or_default();
-            return Ok(cached(Session { store, token }, refresh_in, ttl));
+            return Ok(cached(StoreSession { connector, session: Session { store, token } }, refresh_in, ttl));
         }
-        let key =
-            inner.vault.open_string(merchant, storelink_core::OCC_APP_KEY_PURPOSE).await?.ok_or(TokenError::NoKey)?;
-        let result = inner.occ.login(&store, &key).await;
+        let key = inner.vault.open_string(merchant, connector.credentials_purpose()).await?.ok_or(TokenError::NoKey)?;
+        let result = connector.login(&store, &key).await;
         let outcome = match &result {
             Ok(_) => "ok",
             Err(e) => e.kind_code(),
         };
-        metrics::counter!("storelink_occ_logins_total", "outcome" => outcome).increment(1);
+        let platform = connector.platform();
+        metrics::counter!("storelink_store_logins_total", "platform" => platform, "outcome" => outcome).increment(1);
         let login = match result {
             Ok(login) => login,
-            Err(OccError::KeyRejected { status }) => {
+            Err(ConnectorError::CredentialsRefused { status }) => {
                 drop(tx);
-                let reason = format!("the store refused the application key (HTTP {status})");
+                let reason = format!("the store refused the merchant's credentials (HTTP {status})");
                 if storelink_tenants::events::mark_credentials_invalid(&inner.pool, merchant, &reason).await? {
-                    tracing::warn!(%merchant, status, "application key rejected; merchant marked credentials_invalid");
+                    tracing::warn!(%merchant, status, "credentials rejected; merchant marked credentials_invalid");
                 }
                 return Err(TokenError::CredentialsInvalid);
             }
-            Err(e) => return Err(TokenError::Occ(e)),
+            Err(e) => return Err(TokenError::Platform(e)),
         };
         let ttl = login.expires_in;
         let refresh_in = self.refresh_in(ttl);
         inner.vault.seal_with(&mut tx, merchant, ACCESS_TOKEN_PURPOSE, login.token.expose_secret().as_bytes()).await?;
         store::save(&mut tx, merchant, &store::token_hash(&login.token), ttl, refresh_in).await?;
         tx.commit().await?;
-        tracing::info!(%merchant, ttl_secs = ttl.as_secs(), "logged in to OCC");
-        Ok(cached(Session { store, token: login.token }, refresh_in, ttl))
+        tracing::info!(%merchant, platform, ttl_secs = ttl.as_secs(), "logged in to the store");
+        Ok(cached(StoreSession { connector, session: Session { store, token: login.token } }, refresh_in, ttl))
     }
 
     fn refresh_in(&self, ttl: Duration) -> Duration {
@@ -244,7 +274,7 @@ impl TokenCache {
     }
 }
 
-fn cached(session: Session, refresh_in: Duration, ttl: Duration) -> Cached {
+fn cached(session: StoreSession, refresh_in: Duration, ttl: Duration) -> Cached {
     let now = Instant::now();
     Cached { session, refresh_at: now + refresh_in.min(ttl), expires_at: now + ttl }
 }

@@ -3,9 +3,11 @@
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use storelink_core::{MerchantId, OCC_APP_KEY_PURPOSE};
+use storelink_connector::{PageRequest, Registry};
+use storelink_connector_occ::{APP_KEY_PURPOSE, OccConnector};
+use storelink_core::{MerchantId, SyncKind};
 use storelink_netguard::Policy;
-use storelink_occ::{ListParams, OccClient, OccConfig, Resource};
+use storelink_occ::OccConfig;
 use storelink_occ_sim::{OccSim, Permissions, SimOptions};
 use storelink_tenants::{MerchantStatus, events, merchants};
 use storelink_testkit::{TestDb, test_db};
@@ -18,7 +20,7 @@ struct Fixture {
     key: String,
     merchant: MerchantId,
     vault: Vault,
-    occ: OccClient,
+    connectors: Registry,
 }
 
 impl Fixture {
@@ -28,14 +30,14 @@ impl Fixture {
         let key = sim.add_key(Permissions::all());
         let merchant = storelink_testkit::insert_merchant(&db.pool, &sim.base_url()).await;
         let vault = Vault::new(db.pool.clone(), MasterKeys::generate("t"));
-        vault.seal(merchant, OCC_APP_KEY_PURPOSE, key.as_bytes()).await.expect("seal key");
+        vault.seal(merchant, APP_KEY_PURPOSE, key.as_bytes()).await.expect("seal key");
         let config = OccConfig { retry_base: Duration::from_millis(5), ..OccConfig::default() };
-        let occ = OccClient::new(config, Policy::insecure()).expect("occ");
-        Self { db, sim, key, merchant, vault, occ }
+        let connectors = Registry::default().with(OccConnector::with_config(config, Policy::insecure()).expect("occ"));
+        Self { db, sim, key, merchant, vault, connectors }
     }
 
     fn cache(&self, config: TokenConfig) -> TokenCache {
-        TokenCache::new(self.db.pool.clone(), self.occ.clone(), self.vault.clone(), config)
+        TokenCache::new(self.db.pool.clone(), self.connectors.clone(), self.vault.clone(), config)
     }
 
     fn logins(&self) -> usize {
@@ -82,16 +84,12 @@ async fn an_expired_token_is_replaced_once_and_the_call_succeeds() {
     let cache = f.cache(TokenConfig::default());
     cache.session(f.merchant).await.expect("session");
     f.sim.expire_tokens();
-    let params = ListParams { limit: 1, ..ListParams::default() };
+    let page = PageRequest { kind: SyncKind::Catalog, offset: 0, limit: 1, since: None };
     let page = cache
-        .call(f.merchant, |s| {
-            let occ = f.occ.clone();
-            let params = params.clone();
-            async move { occ.list::<serde_json::Value>(&s.store, &s.token, Resource::Products, &params).await }
-        })
+        .call(f.merchant, |s| async move { s.connector.list(&s, page).await.map(|page| page.items) })
         .await
         .expect("retried after re-login");
-    assert_eq!(page.items.len(), 1);
+    assert_eq!(page, 1);
     assert_eq!(f.logins(), 2);
 }
 
@@ -116,14 +114,9 @@ async fn a_revoked_key_marks_the_merchant_once_without_a_login_storm() {
     let cache = f.cache(TokenConfig::default());
     cache.session(f.merchant).await.expect("session");
     f.sim.revoke_key(&f.key);
-    let params = ListParams { limit: 1, ..ListParams::default() };
-    let result = cache
-        .call(f.merchant, |s| {
-            let occ = f.occ.clone();
-            let params = params.clone();
-            async move { occ.list::<serde_json::Value>(&s.store, &s.token, Resource::Products, &params).await }
-        })
-        .await;
+    let page = PageRequest { kind: SyncKind::Catalog, offset: 0, limit: 1, since: None };
+    let result =
+        cache.call(f.merchant, |s| async move { s.connector.list(&s, page).await.map(|page| page.items) }).await;
     assert!(matches!(result, Err(TokenError::CredentialsInvalid)), "{result:?}");
     let merchant = merchants::get(&f.db.pool, f.merchant).await.expect("get").expect("merchant");
     assert_eq!(merchant.status, MerchantStatus::CredentialsInvalid);

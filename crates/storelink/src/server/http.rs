@@ -32,6 +32,7 @@ pub fn http_server(services: &Services, listener: TcpListener, demo: bool) -> st
     let inbound = Inbound {
         pool: services.pool.clone(),
         vault: services.vault.clone(),
+        connectors: services.connectors.clone(),
         queue: services.queue.clone(),
         lookups: Lookups::listening(services.pool.clone()),
         batcher: Batcher::start(services.pool.clone(), services.queue.clone()),
@@ -42,7 +43,6 @@ pub fn http_server(services: &Services, listener: TcpListener, demo: bool) -> st
         tokens: TokenIssuer::new(services.keys.clone(), issuer),
         endpoints: Endpoints::new(services.pool.clone(), services.keys.clone(), services.policy),
         secret_overlap: services.config.webhooks.secret_overlap,
-        occ: services.occ.clone(),
         sessions: services.tokens.clone(),
         vault: services.vault.clone(),
         policy: services.policy,

@@ -18,13 +18,8 @@ pub async fn run_workers(services: Services, shutdown: CancellationToken) {
     let stale = tokio::spawn(inbound_safety_net(services.clone(), shutdown.clone()));
     let retention = tokio::spawn(retention_loop(services.clone(), shutdown.clone()));
     let handler = JobHandlers {
-        sync: SyncHandler::new(
-            services.pool.clone(),
-            services.occ.clone(),
-            services.tokens.clone(),
-            services.queue.clone(),
-        ),
-        inbound: InboundHandler::new(services.pool.clone()),
+        sync: SyncHandler::new(services.pool.clone(), services.tokens.clone(), services.queue.clone()),
+        inbound: InboundHandler::new(services.pool.clone(), services.connectors.clone()),
         deliver: DeliverHandler::new(services.pool.clone(), services.keys.clone(), services.delivery_config())
             .expect("the webhook HTTP client builds"),
     };

@@ -22,6 +22,8 @@ pub struct AppOptions {
     /// After this long a slot left `pending` (outcome never recorded) is taken by the retry loop.
     pub slot_pending_stale_secs: f64,
     pub sim: SimOptions,
+    /// Connectors besides OCC's (a test-only platform).
+    pub connectors: Vec<std::sync::Arc<dyn storelink_connector::Connector>>,
 }
 
 impl Default for AppOptions {
@@ -32,6 +34,7 @@ impl Default for AppOptions {
             per_store_per_minute: 1000,
             slot_pending_stale_secs: 120.0,
             sim: SimOptions::default(),
+            connectors: Vec::new(),
         }
     }
 }
@@ -72,7 +75,8 @@ pub async fn spawn_app_with(opts: AppOptions) -> TestApp {
         ..RawConfig::default()
     };
     let config = Config::validate(raw).expect("config");
-    let services = Services::new(config, db.pool.clone(), MasterKeys::generate("test")).expect("services");
+    let keys = MasterKeys::generate("test");
+    let services = Services::with_connectors(config, db.pool.clone(), keys, opts.connectors).expect("services");
     let (handle, shutdown) = start(&services, listener).await;
     let uris = vec![REDIRECT_URI.to_owned()];
     let partner = partners::create(&db.pool, NewPartner { name: "Acme Marketplace", redirect_uris: &uris })

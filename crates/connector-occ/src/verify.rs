@@ -7,25 +7,23 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
+use secrecy::ExposeSecret;
+use storelink_connector::VerifyError;
 use storelink_core::webhook_secret_key;
 
 /// The slot's secrets as sealed at registration (base64 strings as OCC returns them).
-#[derive(Clone, Default, serde::Deserialize)]
+#[derive(Clone, Default, serde::Deserialize, serde::Serialize)]
 pub struct Secrets {
     pub sha1: Option<String>,
     pub sha512: Option<String>,
 }
 
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub enum VerifyError {
-    #[error("no signature header")]
-    Missing,
-    #[error("the signature is not valid base64")]
-    Malformed,
-    #[error("the signature does not match the body")]
-    Mismatch,
-    #[error("no usable secret is stored for this slot (none, empty or too short)")]
-    NoSecret,
+impl Secrets {
+    /// A webhook's secrets as the registrar seals them.
+    pub fn of(webhook: &storelink_occ::Webhook) -> Self {
+        let plain = |s: &Option<secrecy::SecretString>| s.as_ref().map(|s| s.expose_secret().to_owned());
+        Self { sha1: plain(&webhook.secret_key), sha512: plain(&webhook.secret_key_sha512) }
+    }
 }
 
 fn check<M: Mac + hmac::digest::KeyInit>(secret_b64: Option<&str>, body: &[u8], signature: &[u8]) -> bool {

@@ -1,10 +1,11 @@
-//! The connection checks run right after a successful test login: are shipping methods
+//! OCC's connection checks, run right after a successful test login: are shipping methods
 //! configured, and may the key read what Storelink syncs? Findings are warnings, never failures.
+//! Their requests differ from the syncs' (one item, enabled methods only), so no sync request repeats one.
 
 use futures::future::join_all;
 use secrecy::SecretString;
+use storelink_connector::Check as CheckResult;
 use storelink_occ::{ListParams, OccClient, OccError, Resource};
-use storelink_tenants::CheckResult;
 use url::Url;
 
 const PROBES: [(Resource, &str, &str); 3] = [
