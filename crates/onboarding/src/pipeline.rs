@@ -88,18 +88,18 @@ impl Pipeline {
         let session = Session { store: base, token: login.token };
         let bound = StoreSession { connector: connector.clone(), session };
 
-        // Round trip 2: save the merchant, run the checks, read the four subscriptions.
+        // Round trip 2: save the merchant (with its first syncs), run the checks, read the four
+        // subscriptions.
         let (saved, checks, reads) = futures::join!(
-            self.save_merchant(partner, &**connector, &store, &app_key),
+            self.save_merchant(partner, &bound, &store, &app_key, login.expires_in),
             self.checks(&bound),
             self.registrar.read_slots(&bound),
         );
         let merchant_id = saved?;
         // Round trip 3: write the subscriptions; the local writes hide behind it.
-        let (slots, recorded, ()) = futures::join!(
+        let (slots, recorded) = futures::join!(
             self.registrar.write_slots(&bound, merchant_id, reads),
             storelink_tenants::checks::record(&self.pool, merchant_id, &checks),
-            self.start_syncs(merchant_id, &bound, login.expires_in),
         );
         recorded.map_err(ConnectError::internal)?;
         tracing::info!(
@@ -117,34 +117,22 @@ impl Pipeline {
         checks.into_iter().map(|c| CheckResult { name: c.name, ok: c.ok, detail: c.detail }).collect()
     }
 
-    /// Initial full syncs start right away, with the test login's token, so they need no login of their
-    /// own. A failure here loses nothing: the scheduler enqueues every kind that has never succeeded.
-    async fn start_syncs(&self, merchant_id: MerchantId, bound: &StoreSession, ttl: Duration) {
-        let (connector, store, token) = (bound.connector.clone(), &bound.store, &bound.token);
-        if let Err(e) = self.tokens.adopt(merchant_id, connector, store, token, ttl).await {
-            tracing::warn!(%merchant_id, error = %e, "the connect token was not shared with the token cache");
-        }
-        // A reconnect brings back a merchant whose jobs were paused (e.g. its old key was refused).
-        if let Err(e) = self.queue.resume_merchant(merchant_id).await {
-            tracing::warn!(%merchant_id, error = %e, "paused jobs not resumed");
-        }
-        for kind in SyncKind::ALL {
-            if let Err(e) = self.queue.enqueue(merchant_id, kind.as_str(), Mode::Full).await {
-                tracing::warn!(%merchant_id, %kind, error = %e, "initial sync not enqueued; the scheduler will");
-            }
-        }
-    }
-
-    /// Upserts the merchant, seals its key and writes its slots as `pending` in one transaction: a
-    /// reconnect replaces the key atomically, a failure leaves neither a merchant without a key nor a
-    /// stray key, and a process that stops before the slot outcomes leaves them for the retry loop.
+    /// Upserts the merchant, seals its key, writes its slots as `pending` and enqueues its initial full
+    /// syncs, in one transaction: a reconnect replaces the key atomically, a failure leaves neither a
+    /// merchant without a key nor a stray key, and a process that stops before the slot outcomes
+    /// leaves them for the retry loop. The syncs start right away with the test login's token (shared
+    /// with the token cache here), so they need no login of their own. Enqueued in the same
+    /// transaction that makes the merchant active, they exist before the scheduler can see the
+    /// merchant: it never adds a second run of a kind beside them.
     async fn save_merchant(
         &self,
         partner: PartnerId,
-        connector: &dyn Connector,
+        bound: &StoreSession,
         store: &StoreUrl,
         app_key: &SecretString,
+        ttl: Duration,
     ) -> Result<MerchantId, ConnectError> {
+        let connector = &*bound.connector;
         let mut tx = self.pool.begin().await.map_err(ConnectError::internal)?;
         let platform = connector.platform();
         let merchant_id = merchants::upsert_connected(&mut tx, partner, platform, store.as_str())
@@ -157,6 +145,15 @@ impl Pipeline {
             .seal_with(&mut tx, merchant_id, connector.credentials_purpose(), app_key.expose_secret().as_bytes())
             .await
             .map_err(ConnectError::internal)?;
+        self.tokens
+            .adopt_in(&mut tx, merchant_id, bound.connector.clone(), &bound.store, &bound.token, ttl)
+            .await
+            .map_err(ConnectError::internal)?;
+        // A reconnect brings back a merchant whose jobs were paused (e.g. its old key was refused).
+        Queue::resume_merchant_in(&mut *tx, merchant_id).await.map_err(ConnectError::internal)?;
+        for kind in SyncKind::ALL {
+            Queue::enqueue_in(&mut tx, merchant_id, kind.as_str(), Mode::Full).await.map_err(ConnectError::internal)?;
+        }
         tx.commit().await.map_err(ConnectError::internal)?;
         Ok(merchant_id)
     }

@@ -54,6 +54,16 @@ async fn happy_path_connects_registers_four_slots_and_redirects() {
     assert!(location.ends_with("&state=xyz-123"), "no warnings expected: {location}");
     let merchant = merchant_id_from(&response);
 
+    // The initial syncs were enqueued in the transaction that made the merchant active (`now()` is
+    // the transaction's start): the scheduler never sees the merchant without them, so it cannot add
+    // a second run of a kind beside them.
+    let with_merchant = count(
+        &app.db.pool,
+        "SELECT count(*) FROM jobs j JOIN merchants m USING (merchant_id) WHERE j.created_at = m.connected_at",
+    )
+    .await;
+    assert_eq!(with_merchant, 4, "the four initial syncs commit with the merchant");
+
     // The initial syncs start at once and reuse the connect's token: still exactly one login.
     let pool = app.db.pool.clone();
     let synced = wait_for(Duration::from_secs(20), || {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use storelink_connector::{Connector, ConnectorError, Registry, Session};
 use storelink_core::MerchantId;
 use storelink_tenants::{MerchantStatus, merchants};
@@ -168,13 +168,28 @@ impl TokenCache {
         token: &SecretString,
         ttl: Duration,
     ) -> Result<(), TokenError> {
-        let inner = &self.inner;
-        let refresh_in = self.refresh_in(ttl);
-        let mut tx = inner.pool.begin().await?;
-        store::lock(&mut tx, merchant).await?;
-        inner.vault.seal_with(&mut tx, merchant, ACCESS_TOKEN_PURPOSE, token.expose_secret().as_bytes()).await?;
-        store::save(&mut tx, merchant, &store::token_hash(token), ttl, refresh_in).await?;
+        let mut tx = self.inner.pool.begin().await?;
+        self.adopt_in(&mut tx, merchant, connector, store, token, ttl).await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// `adopt` inside the caller's transaction (the connect saves the merchant, its key, this token and
+    /// its first jobs together). This process's copy is kept at once: the token is valid whether or
+    /// not the transaction commits.
+    pub async fn adopt_in(
+        &self,
+        conn: &mut PgConnection,
+        merchant: MerchantId,
+        connector: Arc<dyn Connector>,
+        store: &Url,
+        token: &SecretString,
+        ttl: Duration,
+    ) -> Result<(), TokenError> {
+        let refresh_in = self.refresh_in(ttl);
+        store::lock(conn, merchant).await?;
+        self.inner.vault.seal_with(conn, merchant, ACCESS_TOKEN_PURPOSE, token.expose_secret().as_bytes()).await?;
+        store::save(conn, merchant, &store::token_hash(token), ttl, refresh_in).await?;
         let session = Session { store: Arc::new(store.clone()), token: token.clone() };
         self.put(merchant, cached(StoreSession { connector, session }, refresh_in, ttl));
         Ok(())
