@@ -16,6 +16,7 @@ use secrecy::SecretString;
 use serde_json::Value;
 use storelink_core::{Slot, SyncKind};
 use storelink_model::records::{Hashed, InventoryRow, OrderRow, ProductRow, ReturnRow, ShippingRow, SkuRow};
+use storelink_model::views::Capability;
 use url::Url;
 
 pub use error::{ConnectorError, OrderRefusal};
@@ -49,6 +50,20 @@ pub struct Capabilities {
     pub webhooks: bool,
     /// Lists accept a "modified since" filter, so runs after the first can be incremental.
     pub incremental: bool,
+}
+
+impl Capabilities {
+    /// As the model publishes them to partners.
+    pub fn listed(&self) -> Vec<Capability> {
+        [
+            (self.create_orders, Capability::CreateOrders),
+            (self.webhooks, Capability::Webhooks),
+            (self.incremental, Capability::IncrementalFilters),
+        ]
+        .into_iter()
+        .filter_map(|(on, capability)| on.then_some(capability))
+        .collect()
+    }
 }
 
 /// One field of the onboarding form, besides the store URL every platform asks for.

@@ -53,12 +53,10 @@ struct MerchantRow {
     slots_failed: i64,
 }
 
-/// What each platform supports. OCC: orders through the Admin API, webhooks, `lastModifiedDate` filters.
-fn capabilities(platform: &str) -> Vec<Capability> {
-    match platform {
-        "occ" => vec![Capability::CreateOrders, Capability::Webhooks, Capability::IncrementalFilters],
-        _ => Vec::new(),
-    }
+/// What the merchant's platform supports, as its connector declares it (none for a platform this
+/// deployment does not serve).
+fn capabilities(api: &PartnerApi, platform: &str) -> Vec<Capability> {
+    api.sessions.connectors().get(platform).map(|c| c.capabilities().listed()).unwrap_or_default()
 }
 
 const MERCHANT_VIEW: &str = "SELECT m.merchant_id, m.store_url, m.platform, m.status, m.connected_at,
@@ -78,7 +76,7 @@ async fn merchants(api: &PartnerApi, rows: Vec<MerchantRow>) -> Result<Vec<Merch
             Merchant {
                 merchant_id: m.merchant_id.to_string(),
                 store_url: m.store_url,
-                capabilities: capabilities(&m.platform),
+                capabilities: capabilities(api, &m.platform),
                 platform: m.platform,
                 status: MerchantStatus::parse(&m.status),
                 connected_at: m.connected_at,

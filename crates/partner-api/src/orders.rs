@@ -16,6 +16,7 @@ use sqlx::PgPool;
 use storelink_connector::{ConnectorError, NewOrder as StoreOrder, OrderLine, OrderRefusal};
 use storelink_core::MerchantId;
 use storelink_model::records::{Hashed, OrderRow};
+use storelink_model::status::OrderStatus;
 use storelink_sync::read::{self, Sellable};
 use storelink_token_cache::TokenError;
 use utoipa::ToSchema;
@@ -25,9 +26,8 @@ use crate::idempotency::{self, Claim};
 use crate::routes::PartnerApi;
 
 const MAX_ITEMS: usize = 100;
-/// Order states that can still be cancelled.
-const CANCELLABLE: [&str; 3] = ["SUBMITTED", "PENDING_PAYMENT", "PROCESSING"];
-const CANCELLED_STATE: &str = "REMOVED";
+/// Order statuses that can still be cancelled (the store may still refuse: `order_refused`).
+const CANCELLABLE: [OrderStatus; 3] = [OrderStatus::Pending, OrderStatus::Submitted, OrderStatus::Processing];
 
 #[derive(Deserialize, Serialize, ToSchema)]
 pub(crate) struct OrderItem {
@@ -326,14 +326,18 @@ pub(crate) async fn cancel_order(
     let (merchant, order_id) = path.into_inner();
     let merchant = api.own_merchant(partner, &merchant).await?;
     let order = read::order_by_id(&api.pool, merchant, &order_id).await?.ok_or(ApiError::NotFound)?;
-    let state = order.platform_status.unwrap_or_default();
-    if state == CANCELLED_STATE {
+    if order.status == OrderStatus::Cancelled {
         return order_view(&api.pool, merchant, &order_id).await;
     }
-    if !CANCELLABLE.contains(&state.as_str()) {
+    if !CANCELLABLE.contains(&order.status) {
+        let cancellable: Vec<&str> = CANCELLABLE.iter().map(|s| s.as_str()).collect();
         return Err(ApiError::Conflict {
             code: "order_not_cancellable",
-            detail: format!("the order is {state}; only {} orders can be cancelled", CANCELLABLE.join(", ")),
+            detail: format!(
+                "the order is {}; only {} orders can be cancelled",
+                order.status.as_str(),
+                cancellable.join(", ")
+            ),
         });
     }
     let id = order_id.as_str();

@@ -101,6 +101,11 @@ impl TokenCache {
         Self { inner: Arc::new(inner) }
     }
 
+    /// The connectors sessions come from, by platform.
+    pub fn connectors(&self) -> &Registry {
+        &self.inner.connectors
+    }
+
     /// The hot path: a cached session that needs no refresh yet, without I/O.
     pub fn cached(&self, merchant: MerchantId) -> Option<StoreSession> {
         let l1 = self.inner.l1.read().unwrap_or_else(|e| e.into_inner());
