@@ -140,7 +140,7 @@ impl OccConnector {
             "op": "createOrder",
             "shoppingCart": {"items": items},
             "shippingMethod": {"value": order.shipping_method},
-            "shippingAddress": order.shipping_address,
+            "shippingAddress": normalize::occ_address(order.shipping_address),
             "externalOrderReference": order.reference,
         });
         let created = self.client.create_order_agent(&session.store, &agent.token, None, &body).await;

@@ -4,7 +4,7 @@
 //! missing id drops the item.
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
+use serde_json::{Value, json};
 use storelink_model::records::{
     Hashed, InventoryRow, OrderRow, ProductRow, ReturnRow, ShipmentRow, ShippingRow, SkuRow, hashed,
 };
@@ -269,6 +269,15 @@ fn address(a: &Value) -> Address {
         phone: filled(a, "phoneNumber"),
         email: filled(a, "email"),
     }
+}
+
+/// The model's address as OCC's fields (the inverse of `address`), for orders placed through OCC.
+pub fn occ_address(a: &Address) -> Value {
+    json!({
+        "firstName": a.first_name, "lastName": a.last_name, "companyName": a.company,
+        "address1": a.line1, "address2": a.line2, "city": a.city, "state": a.region,
+        "postalCode": a.postal_code, "country": a.country, "phoneNumber": a.phone, "email": a.email,
+    })
 }
 
 /// Shipping group states that mean "shipped" (OCC sends names or, in webhooks, numbers).

@@ -16,7 +16,7 @@ use secrecy::SecretString;
 use serde_json::Value;
 use storelink_core::{Slot, SyncKind};
 use storelink_model::records::{Hashed, InventoryRow, OrderRow, ProductRow, ReturnRow, ShippingRow, SkuRow};
-use storelink_model::views::Capability;
+use storelink_model::views::{Address, Capability};
 use url::Url;
 
 pub use error::{ConnectorError, OrderRefusal};
@@ -114,7 +114,7 @@ pub struct NewOrder<'a> {
     pub reference: &'a str,
     pub lines: Vec<OrderLine<'a>>,
     pub shipping_method: &'a str,
-    pub shipping_address: &'a Value,
+    pub shipping_address: &'a Address,
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -11,13 +11,14 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use sqlx::PgPool;
 use storelink_connector::{ConnectorError, NewOrder as StoreOrder, OrderLine, OrderRefusal};
 use storelink_core::MerchantId;
 use storelink_model::records::{Hashed, OrderRow};
 use storelink_model::status::OrderStatus;
+use storelink_model::views::{Address, OrderTotals};
 use storelink_sync::read::{self, Sellable};
+use storelink_tenants::MerchantStatus;
 use storelink_token_cache::TokenError;
 use utoipa::ToSchema;
 
@@ -42,31 +43,29 @@ pub(crate) struct NewOrder {
     pub items: Vec<OrderItem>,
     /// A `method_id` from `/shipping-methods`.
     pub shipping_method: String,
-    /// OCC address fields: firstName, lastName, address1, city, state, postalCode, country, ...
-    #[schema(value_type = Object)]
-    pub shipping_address: Value,
+    /// Where to ship: `first_name`, `last_name`, `line1`, `city` and `country` are required.
+    pub shipping_address: Address,
 }
 
 /// The created order (also returned, unchanged, to retries with the same Idempotency-Key).
 #[derive(Serialize, ToSchema)]
 pub(crate) struct PlacedOrder {
     order_id: String,
-    state: Option<String>,
+    status: OrderStatus,
+    /// The platform's own name of the order's state.
+    platform_status: Option<String>,
     partner_order_reference: String,
-    total: Option<f64>,
+    totals: OrderTotals,
     currency: Option<String>,
 }
 
 /// Orders are placed for active merchants only.
 async fn check_active(pool: &PgPool, merchant: MerchantId) -> Result<(), ApiError> {
-    let status: String = sqlx::query_scalar("SELECT status FROM merchants WHERE merchant_id = $1")
-        .bind(merchant)
-        .fetch_one(pool)
-        .await?;
-    if status != "active" {
+    let status = storelink_tenants::merchants::get(pool, merchant).await?.ok_or(ApiError::NotFound)?.status;
+    if status != MerchantStatus::Active {
         return Err(ApiError::Conflict {
             code: "merchant_not_active",
-            detail: format!("the merchant's connection is {status}; orders cannot be placed"),
+            detail: format!("the merchant's connection is {}; orders cannot be placed", status.as_str()),
         });
     }
     Ok(())
@@ -130,8 +129,16 @@ fn validate_shape(order: &NewOrder) -> Result<(), ApiError> {
     if order.items.iter().any(|i| i.quantity < 1 || i.quantity > 10_000 || i.sku_id.trim().is_empty()) {
         return bad("each item needs a sku_id and a quantity from 1 to 10000");
     }
-    if !order.shipping_address.is_object() {
-        return bad("shipping_address must be an object");
+    let a = &order.shipping_address;
+    let required = [
+        ("first_name", &a.first_name),
+        ("last_name", &a.last_name),
+        ("line1", &a.line1),
+        ("city", &a.city),
+        ("country", &a.country),
+    ];
+    if let Some((field, _)) = required.iter().find(|(_, v)| v.as_deref().is_none_or(|v| v.trim().is_empty())) {
+        return bad(&format!("shipping_address.{field} is required"));
     }
     if order.partner_order_reference.trim().is_empty() || order.partner_order_reference.len() > 200 {
         return bad("partner_order_reference must be 1 to 200 characters");
@@ -209,9 +216,10 @@ async fn record(
     tracing::info!(%merchant, order_id = %row.order_id, "order recorded");
     Ok(PlacedOrder {
         order_id: row.order_id.clone(),
-        state: row.state.clone(),
+        status: row.status,
+        platform_status: row.state.clone(),
         partner_order_reference: order.partner_order_reference.clone(),
-        total: row.total,
+        totals: row.totals.clone(),
         currency: row.currency.clone(),
     })
 }

@@ -12,8 +12,8 @@ use storelink_occ_sim::{Fault, FaultKind};
 fn order(sku: &str, quantity: i64, method: &str) -> Value {
     json!({"partner_order_reference": "PO-77", "items": [{"sku_id": sku, "quantity": quantity}],
            "shipping_method": method,
-           "shipping_address": {"firstName": "Jean", "lastName": "Smith", "address1": "1 Main St", "city": "Austin",
-                                "state": "TX", "postalCode": "78701", "country": "US"}})
+           "shipping_address": {"first_name": "Jean", "last_name": "Smith", "line1": "1 Main St", "city": "Austin",
+                                "region": "TX", "postal_code": "78701", "country": "US"}})
 }
 
 #[tokio::test]
@@ -43,6 +43,11 @@ async fn orders_are_created_once_refused_clearly_and_cancelled() {
     }
     let (status, _, _) = common::place_order(&app, &bearer, &merchant, "k-refused", &json!({"items": []})).await;
     assert_eq!(status, 400, "malformed body");
+    let mut no_city = order(&sku, 1, "ship1");
+    no_city["shipping_address"]["city"] = json!(" ");
+    let (status, problem, _) = common::place_order(&app, &bearer, &merchant, "k-refused", &no_city).await;
+    assert_eq!(status, 400, "{problem}");
+    assert!(problem["detail"].as_str().is_some_and(|d| d.contains("shipping_address.city")), "{problem}");
 
     // OCC rate-limits: nothing was created, 503 with Retry-After, the key is free.
     let fault = app.sim.inject(Fault::new(

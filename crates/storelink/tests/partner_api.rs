@@ -74,7 +74,7 @@ async fn partners_see_only_their_merchants_and_page_through_products() {
     assert_eq!(status, 201, "{created}");
     let endpoint = created["endpoint_id"].as_str().expect("endpoint id").to_owned();
     let order_body = json!({"partner_order_reference": "PO-1", "items": [{"sku_id": "sku000001-1", "quantity": 1}],
-        "shipping_method": "ship1", "shipping_address": {"firstName": "A"}});
+        "shipping_method": "ship1", "shipping_address": {"first_name": "A"}});
     let patch = json!({"description": "x"});
     // (method, route pattern, body, status for the other partner)
     let cases: Vec<(Method, &str, Option<Value>, u16)> = vec![
@@ -208,8 +208,8 @@ async fn cancel_and_order_lookup_take_their_session_from_the_token_cache() {
     let order = |reference: &str| {
         json!({"partner_order_reference": reference, "items": [{"sku_id": sku, "quantity": 1}],
                "shipping_method": "ship1",
-               "shipping_address": {"firstName": "Jean", "lastName": "Smith", "address1": "1 Main St",
-                                    "city": "Austin", "state": "TX", "postalCode": "78701", "country": "US"}})
+               "shipping_address": {"first_name": "Jean", "last_name": "Smith", "line1": "1 Main St",
+                                    "city": "Austin", "region": "TX", "postal_code": "78701", "country": "US"}})
     };
     let logins = || app.sim.count("POST", "/ccadmin/v1/login");
     let logins_after_connect = logins();

@@ -61,9 +61,8 @@ assert order.lines[0].quantity > 0 and isinstance(order.status, models.OrderStat
 assert isinstance(order.totals, models.OrderTotals) and order.totals.total is not None
 
 # Place an order.
-address = models.NewOrderShippingAddress.from_dict({
-    "firstName": "Ada", "lastName": "Lovelace", "address1": "1 Main St", "city": "Austin",
-    "state": "TX", "postalCode": "78701", "country": "US"})
+address = models.Address(first_name="Ada", last_name="Lovelace", company=None, line1="1 Main St", line2=None,
+                         city="Austin", region="TX", postal_code="78701", country="US", phone=None, email=None)
 body = models.NewOrder(partner_order_reference="PO-generated", items=[models.OrderItem(sku_id=sku_id, quantity=1)],
                        shipping_method="ship1", shipping_address=address)
 placed = api("orders.place_order").sync(merchant, client=client, body=body, idempotency_key="generated-client-1")
