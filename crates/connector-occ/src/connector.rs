@@ -249,6 +249,10 @@ impl Connector for OccConnector {
         PLATFORM
     }
 
+    fn display_name(&self) -> &'static str {
+        "Oracle Commerce Cloud"
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities { create_orders: true, webhooks: true, incremental: true }
     }

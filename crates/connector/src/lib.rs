@@ -181,6 +181,9 @@ pub trait Connector: Send + Sync + 'static {
     /// The `merchants.platform` value this connector serves, also the inbound path's `{platform}`.
     fn platform(&self) -> &'static str;
 
+    /// The platform's name as merchants know it, for the onboarding page ("Oracle Commerce Cloud").
+    fn display_name(&self) -> &'static str;
+
     fn capabilities(&self) -> Capabilities;
 
     /// The onboarding form's fields besides the store URL.

@@ -13,9 +13,31 @@ pub struct ConnectPage<'a> {
     pub state: &'a str,
     pub store_url: &'a str,
     pub csrf_token: &'a str,
+    /// The platform the form connects (`merchants.platform`) and its name for merchants.
+    pub platform: &'a str,
+    pub platform_name: &'a str,
+    /// The connector's credential fields (`Connector::form`), each with its error, if any.
+    pub fields: Vec<FieldView>,
     pub store_error: Option<String>,
-    pub key_error: Option<String>,
     pub form_error: Option<String>,
+}
+
+impl ConnectPage<'_> {
+    /// Whether a credential field has an error (the summary at the top lists it).
+    pub fn field_error(&self) -> bool {
+        self.fields.iter().any(|f| f.error.is_some())
+    }
+}
+
+/// One credential field of the form, as the connector describes it. Secrets are never echoed.
+pub struct FieldView {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub help: &'static str,
+    pub secret: bool,
+    /// What the merchant typed, shown again after a refusal; always empty for a secret.
+    pub value: String,
+    pub error: Option<String>,
 }
 
 #[derive(Template)]

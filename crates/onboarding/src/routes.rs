@@ -4,13 +4,15 @@
 use crate::csrf::{self, Csrf};
 use crate::error::{ConnectError, Field};
 use crate::limits::Limiters;
-use crate::pages::{self, ConnectPage};
+use crate::pages::{self, ConnectPage, FieldView};
 use crate::pipeline::{self, Pipeline};
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use serde::Deserialize;
+use std::collections::HashMap;
 use std::time::Duration;
+use storelink_connector::Connector;
 use storelink_core::PartnerId;
 use storelink_netguard::ClientIp;
 use storelink_tenants::{Partner, partners};
@@ -50,6 +52,8 @@ struct LinkQuery {
     partner_id: Option<String>,
     redirect_uri: Option<String>,
     state: Option<String>,
+    /// The merchant's platform (`merchants.platform`); absent: the default one.
+    platform: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -60,9 +64,10 @@ struct ConnectForm {
     store_url: Option<String>,
     /// The connector's platform (`merchants.platform`); absent for the default one.
     platform: Option<String>,
-    /// The connector's credential field (`Connector::form`).
-    app_key: Option<String>,
     csrf_token: Option<String>,
+    /// The connector's credential fields (`Connector::form`), by name.
+    #[serde(flatten)]
+    credentials: HashMap<String, String>,
 }
 
 /// The partner link's parts once checked: a known partner and one of its registered redirect URIs.
@@ -81,9 +86,12 @@ async fn show(ob: web::Data<Onboarding>, q: web::Query<LinkQuery>) -> HttpRespon
     // Always a value of our own: adopting the browser's would let a cookie planted from a sibling
     // subdomain come back with a valid token (cookie tossing). A second tab's form replaces the
     // first's cookie, so only the latest form can be sent.
+    let Ok(connector) = ob.pipeline.connector(q.platform.as_deref()) else {
+        return invalid_link(&format!("It names a platform Storelink does not connect. {START_AGAIN}"));
+    };
     let cookie_value = Csrf::new_cookie_value();
     let token = ob.csrf.token_for(&cookie_value);
-    let mut response = render_form(&link, "", &token, None);
+    let mut response = render_form(&link, &**connector, "", &token, &HashMap::new(), None);
     if let Err(e) = response.add_cookie(&csrf_cookie(&ob.csrf, cookie_value)) {
         tracing::error!(error = %e, "setting the CSRF cookie failed");
     }
@@ -110,18 +118,25 @@ async fn submit(ob: web::Data<Onboarding>, req: HttpRequest, form: web::Form<Con
     };
     let token = form.csrf_token.unwrap_or_default();
     let store_input = form.store_url.unwrap_or_default();
+    let connector = match ob.pipeline.connector(form.platform.as_deref()) {
+        Ok(connector) => connector.clone(),
+        Err(error) => match ob.pipeline.connector(None) {
+            Ok(default) => return render_form(&link, &**default, &store_input, &token, &form.credentials, Some(error)),
+            Err(_) => return invalid_link(&format!("It names a platform Storelink does not connect. {START_AGAIN}")),
+        },
+    };
 
     let client = client_address(&req);
     if let Err(wait) = ob.limiters.check_client(&client) {
         return too_many(wait);
     }
     let result = async {
-        let connector = ob.pipeline.connector(form.platform.as_deref())?;
         let store = ob.pipeline.vet_store(&store_input).await?;
         ob.limiters.check_store(store.as_str(), &client).map_err(Limited)?;
-        let key = pipeline::clean_key(form.app_key.as_deref().unwrap_or_default())?;
+        let secret = connector.form().iter().find(|f| f.secret).map_or("", |f| f.name);
+        let key = pipeline::clean_key(form.credentials.get(secret).map_or("", String::as_str))?;
         let store_text = store.as_str().to_owned();
-        let outcome = ob.pipeline.connect(link.partner.partner_id, connector, store, key).await;
+        let outcome = ob.pipeline.connect(link.partner.partner_id, &connector, store, key).await;
         match &outcome {
             Ok(_) => ob.limiters.login_succeeded(&store_text, &client),
             Err(e) if e.is_failed_login() => ob.limiters.login_failed(&store_text, &client),
@@ -154,7 +169,7 @@ async fn submit(ob: web::Data<Onboarding>, req: HttpRequest, form: web::Form<Con
             } else {
                 tracing::info!(code = error.code(), "connect refused");
             }
-            render_form(&link, &store_input, &token, Some(error))
+            render_form(&link, &*connector, &store_input, &token, &form.credentials, Some(error))
         }
     }
 }
@@ -202,6 +217,8 @@ fn client_address(req: &HttpRequest) -> String {
     ClientIp::describe(req.extensions().get::<ClientIp>(), req.peer_addr())
 }
 
+const START_AGAIN: &str = "Go back to the partner's site and start the connection again.";
+
 fn invalid_link(message: &str) -> HttpResponse {
     pages::problem(StatusCode::BAD_REQUEST, "This connection link is not valid", message)
 }
@@ -214,7 +231,6 @@ async fn check_link(
     redirect_uri: Option<String>,
     state: Option<String>,
 ) -> Result<Link, HttpResponse> {
-    const START_AGAIN: &str = "Go back to the partner's site and start the connection again.";
     let Some(partner_id) = partner_id.and_then(|p| p.trim().parse::<PartnerId>().ok()) else {
         return Err(invalid_link(&format!("It does not name a known partner. {START_AGAIN}")));
     };
@@ -255,8 +271,16 @@ async fn check_link(
     Ok(Link { partner, redirect_uri, state })
 }
 
-/// The form, blank or re-rendered after a refusal: the Store URL is kept, the key never echoed.
-fn render_form(link: &Link, store_url: &str, token: &str, error: Option<ConnectError>) -> HttpResponse {
+/// The form for `connector`'s platform, blank or re-rendered after a refusal: the Store URL and
+/// fields that are not secret are kept, a secret is never echoed.
+fn render_form(
+    link: &Link,
+    connector: &dyn Connector,
+    store_url: &str,
+    token: &str,
+    values: &HashMap<String, String>,
+    error: Option<ConnectError>,
+) -> HttpResponse {
     let status = match &error {
         None => StatusCode::OK,
         Some(ConnectError::Internal(_)) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -265,6 +289,20 @@ fn render_form(link: &Link, store_url: &str, token: &str, error: Option<ConnectE
     let field = error.as_ref().map(ConnectError::field);
     let message = error.map(|e| e.to_string());
     let for_field = |f: Field| if field == Some(f) { message.clone() } else { None };
+    // A credential refused is shown on the connector's secret field.
+    let secret = connector.form().iter().find(|f| f.secret).map(|f| f.name);
+    let fields = connector
+        .form()
+        .iter()
+        .map(|f| FieldView {
+            name: f.name,
+            label: f.label,
+            help: f.help,
+            secret: f.secret,
+            value: if f.secret { String::new() } else { values.get(f.name).cloned().unwrap_or_default() },
+            error: if Some(f.name) == secret { for_field(Field::AppKey) } else { None },
+        })
+        .collect();
     let page = ConnectPage {
         partner_name: &link.partner.name,
         partner_id: &link.partner.partner_id.to_string(),
@@ -272,8 +310,10 @@ fn render_form(link: &Link, store_url: &str, token: &str, error: Option<ConnectE
         state: &link.state,
         store_url,
         csrf_token: token,
+        platform: connector.platform(),
+        platform_name: connector.display_name(),
+        fields,
         store_error: for_field(Field::StoreUrl),
-        key_error: for_field(Field::AppKey),
         form_error: for_field(Field::Form),
     };
     pages::html(status, &page)

@@ -22,9 +22,24 @@ async fn a_second_platform_connects_syncs_serves_and_receives_webhooks() {
     let opts = AppOptions { connectors: vec![Arc::new(LoopbackConnector::new())], ..AppOptions::default() };
     let app = spawn_app_with(opts).await;
 
+    // The partner's link names the platform: the form asks for that connector's fields and carries
+    // the platform; a platform nobody serves is an invalid link.
+    let mut query = app.link_query();
+    query.push(("platform", PLATFORM.to_owned()));
+    let page = app.http.get(format!("{}/connect", app.base)).query(&query).send().await.expect("GET /connect");
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.expect("page");
+    assert!(page.contains("Connect your Loopback Commerce store"), "{page}");
+    assert!(page.contains(r#"name="api_key""#) && !page.contains(r#"name="app_key""#), "the connector's own field");
+    assert!(page.contains(r#"name="platform" value="loopback""#), "the form carries the platform");
+    query.retain(|(k, _)| *k != "platform");
+    query.push(("platform", "nope".to_owned()));
+    let unknown = app.http.get(format!("{}/connect", app.base)).query(&query).send().await.expect("GET /connect");
+    assert_eq!(unknown.status(), 400, "a platform nobody serves");
+
     // Connect through the onboarding form, naming the platform.
     let form = app.open_form().await;
-    let fields = [("platform", PLATFORM.to_owned()), ("store_url", store.base.clone()), ("app_key", store.key.clone())];
+    let fields = [("platform", PLATFORM.to_owned()), ("store_url", store.base.clone()), ("api_key", store.key.clone())];
     let response = app.post_connect(&form, &fields).await;
     assert_eq!(response.status(), 303, "{:?}", response.text().await);
     let merchant = merchant_id_from(&response);

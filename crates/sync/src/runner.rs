@@ -136,8 +136,7 @@ impl SyncHandler {
         let mut tx = self.pool.begin_with("BEGIN; SET LOCAL synchronous_commit = off").await?;
         ctx.lease.verify(&mut tx).await?;
         let written = write(&mut tx, merchant, run.generation, mode, &page.rows).await?;
-        state::tally(&mut tx, merchant, kind, written, 0).await?;
-        state::checkpoint(&mut tx, merchant, kind, next_offset, page.items, page.total).await?;
+        state::checkpoint(&mut tx, merchant, kind, next_offset, page.items, page.total, written).await?;
         if page.last && !confirms(kind, run, page.cut_short) {
             let mut note = None;
             if run.mode == Mode::Full && kind == SyncKind::Shipping {

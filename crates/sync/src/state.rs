@@ -110,10 +110,13 @@ pub(crate) async fn checkpoint(
     next_offset: u64,
     items: u64,
     total: Option<u64>,
+    written: Written,
 ) -> Result<(), SyncError> {
+    // The page's tally (see `tally`) rides on the checkpoint: one statement per page.
     sqlx::query(
         "UPDATE sync_state SET next_offset = $3, pages_done = pages_done + 1, items_done = items_done + $4,
-                items_total = COALESCE($5, items_total), updated_at = now()
+                items_total = COALESCE($5, items_total), updated_at = now(),
+                run_created = run_created + $6, run_updated = run_updated + $7
          WHERE merchant_id = $1 AND kind = $2",
     )
     .bind(merchant)
@@ -121,6 +124,8 @@ pub(crate) async fn checkpoint(
     .bind(i64::try_from(next_offset).unwrap_or(i64::MAX))
     .bind(i64::try_from(items).unwrap_or(i64::MAX))
     .bind(total.and_then(|t| i64::try_from(t).ok()))
+    .bind(written.created)
+    .bind(written.updated)
     .execute(conn)
     .await?;
     Ok(())

@@ -164,24 +164,9 @@ impl TokenCache {
     }
 
     /// Share a token obtained elsewhere (the connect pipeline's test login), so the merchant's first
-    /// syncs need no login of their own.
-    pub async fn adopt(
-        &self,
-        merchant: MerchantId,
-        connector: Arc<dyn Connector>,
-        store: &Url,
-        token: &SecretString,
-        ttl: Duration,
-    ) -> Result<(), TokenError> {
-        let mut tx = self.inner.pool.begin().await?;
-        self.adopt_in(&mut tx, merchant, connector, store, token, ttl).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// `adopt` inside the caller's transaction (the connect saves the merchant, its key, this token and
-    /// its first jobs together). This process's copy is kept at once: the token is valid whether or
-    /// not the transaction commits.
+    /// syncs need no login of their own; inside the caller's transaction (the connect saves the
+    /// merchant, its key, this token and its first jobs together). This process's copy is kept at
+    /// once: the token is valid whether or not the transaction commits.
     pub async fn adopt_in(
         &self,
         conn: &mut PgConnection,

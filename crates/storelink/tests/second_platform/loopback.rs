@@ -282,11 +282,15 @@ fn records(kind: SyncKind, items: &[Value]) -> Records {
 }
 
 const FORM: &[FormField] =
-    &[FormField { name: "app_key", label: "API key", help: "Loopback admin > API keys", secret: true }];
+    &[FormField { name: "api_key", label: "API key", help: "Loopback admin > API keys", secret: true }];
 
 impl Connector for LoopbackConnector {
     fn platform(&self) -> &'static str {
         PLATFORM
+    }
+
+    fn display_name(&self) -> &'static str {
+        "Loopback Commerce"
     }
 
     fn capabilities(&self) -> Capabilities {
