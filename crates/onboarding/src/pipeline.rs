@@ -28,7 +28,6 @@ pub struct Pipeline {
     pub default_platform: String,
     pub vault: Vault,
     pub registrar: Registrar,
-    pub queue: Queue,
     pub tokens: TokenCache,
     pub policy: Policy,
 }

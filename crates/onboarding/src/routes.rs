@@ -133,7 +133,7 @@ async fn submit(ob: web::Data<Onboarding>, req: HttpRequest, form: web::Form<Con
     let result = async {
         let store = ob.pipeline.vet_store(&store_input).await?;
         ob.limiters.check_store(store.as_str(), &client).map_err(Limited)?;
-        let secret = connector.form().iter().find(|f| f.secret).map_or("", |f| f.name);
+        let secret = secret_field(&*connector).unwrap_or_default();
         let key = pipeline::clean_key(form.credentials.get(secret).map_or("", String::as_str))?;
         let store_text = store.as_str().to_owned();
         let outcome = ob.pipeline.connect(link.partner.partner_id, &connector, store, key).await;
@@ -271,6 +271,11 @@ async fn check_link(
     Ok(Link { partner, redirect_uri, state })
 }
 
+/// The name of the connector's secret field: what its `login` gets.
+fn secret_field(connector: &dyn Connector) -> Option<&'static str> {
+    connector.form().iter().find(|f| f.secret).map(|f| f.name)
+}
+
 /// The form for `connector`'s platform, blank or re-rendered after a refusal: the Store URL and
 /// fields that are not secret are kept, a secret is never echoed.
 fn render_form(
@@ -290,7 +295,7 @@ fn render_form(
     let message = error.map(|e| e.to_string());
     let for_field = |f: Field| if field == Some(f) { message.clone() } else { None };
     // A credential refused is shown on the connector's secret field.
-    let secret = connector.form().iter().find(|f| f.secret).map(|f| f.name);
+    let secret = secret_field(connector);
     let fields = connector
         .form()
         .iter()

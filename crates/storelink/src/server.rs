@@ -106,7 +106,6 @@ impl Services {
                 default_platform: storelink_connector_occ::PLATFORM.to_owned(),
                 vault: self.vault.clone(),
                 registrar: self.registrar.clone(),
-                queue: self.queue.clone(),
                 tokens: self.tokens.clone(),
                 policy: self.policy,
             },
