@@ -103,33 +103,39 @@ impl Queue {
     ) -> Result<i64, JobError> {
         // The job joins the trace of the request (or job) that asks for it.
         let traceparent = TraceContext::current().map(|context| context.header());
-        let inserted: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO jobs (merchant_id, kind, mode, traceparent) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (merchant_id, kind) WHERE state IN ('queued', 'running', 'paused') DO NOTHING
-             RETURNING job_id",
-        )
-        .bind(merchant)
-        .bind(kind)
-        .bind(mode.as_str())
-        .bind(&traceparent)
-        .fetch_optional(&mut *conn)
-        .await?;
-        let job_id = match inserted {
-            Some(id) => id,
-            None => {
-                sqlx::query_scalar(
-                    "UPDATE jobs SET mode = CASE WHEN state = 'queued' AND $3 = 'full' THEN 'full' ELSE mode END,
-                            run_at = CASE WHEN state = 'queued' THEN LEAST(run_at, now()) ELSE run_at END,
-                            rerun = rerun OR state = 'running',
-                            updated_at = now()
-                     WHERE merchant_id = $1 AND kind = $2 AND state IN ('queued', 'running', 'paused')
-                     RETURNING job_id",
-                )
-                .bind(merchant)
-                .bind(kind)
-                .bind(mode.as_str())
-                .fetch_one(&mut *conn)
-                .await?
+        // Insert a job, or fold the request into the live one. Between the two statements the
+        // live job can finish (each statement sees its own snapshot), so try again: the next
+        // insert then succeeds.
+        let job_id = loop {
+            let inserted: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO jobs (merchant_id, kind, mode, traceparent) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (merchant_id, kind) WHERE state IN ('queued', 'running', 'paused') DO NOTHING
+                 RETURNING job_id",
+            )
+            .bind(merchant)
+            .bind(kind)
+            .bind(mode.as_str())
+            .bind(&traceparent)
+            .fetch_optional(&mut *conn)
+            .await?;
+            if let Some(id) = inserted {
+                break id;
+            }
+            let folded: Option<i64> = sqlx::query_scalar(
+                "UPDATE jobs SET mode = CASE WHEN state = 'queued' AND $3 = 'full' THEN 'full' ELSE mode END,
+                        run_at = CASE WHEN state = 'queued' THEN LEAST(run_at, now()) ELSE run_at END,
+                        rerun = rerun OR state = 'running',
+                        updated_at = now()
+                 WHERE merchant_id = $1 AND kind = $2 AND state IN ('queued', 'running', 'paused')
+                 RETURNING job_id",
+            )
+            .bind(merchant)
+            .bind(kind)
+            .bind(mode.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+            if let Some(id) = folded {
+                break id;
             }
         };
         sqlx::query("SELECT pg_notify($1, $2)").bind(NOTIFY_CHANNEL).bind(kind).execute(&mut *conn).await?;
