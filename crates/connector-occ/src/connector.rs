@@ -8,8 +8,8 @@ use futures::future::BoxFuture;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use storelink_connector::{
-    Capabilities, Check, Connector, ConnectorError, Delivery, FormField, Headers, Login, NewOrder, OrderRefusal, Page,
-    PageRequest, Records, Session, Subscription, VerifyError,
+    Capabilities, Check, Connector, ConnectorError, Delivery, FailedDelivery, FormField, Headers, Login, NewOrder,
+    OrderRefusal, Page, PageRequest, Records, Session, Subscription, VerifyError,
 };
 use storelink_core::{Slot, SyncKind, webhook_secret_key};
 use storelink_model::records::{Hashed, OrderRow};
@@ -19,7 +19,7 @@ use url::Url;
 
 use crate::checks;
 use crate::normalize::{self, Store};
-use crate::slots::SlotMap;
+use crate::slots::{Found, SERVER_TYPE, SlotMap};
 use crate::verify::{Secrets, verify};
 
 /// `merchants.platform` of OCC merchants, and the inbound path's `{platform}`.
@@ -52,10 +52,10 @@ impl OccConnector {
         Self { client, slots: Arc::new(slots) }
     }
 
-    /// A connector over a client built from `config` under `policy`, with identity slot ids (the
-    /// simulator's): what tests and benches use.
+    /// A connector over a client built from `config` under `policy`, discovering each store's
+    /// webhooks: what tests and benches use.
     pub fn with_config(config: OccConfig, policy: Policy) -> Result<Self, OccError> {
-        Ok(Self::new(OccClient::new(config, policy)?, SlotMap::identity()))
+        Ok(Self::new(OccClient::new(config, policy)?, SlotMap::default()))
     }
 
     /// The OCC client underneath (diagnostics, the binary's wiring).
@@ -174,20 +174,119 @@ impl OccConnector {
         order_record(&updated.map_err(order_error)?)
     }
 
-    async fn subscription(
+    /// Discovery: the store's production webhooks in one call, each slot mapped through the table
+    /// (`slots::ROUTES`) or the override; an overridden slot is read by its id.
+    async fn discover(
         &self,
         session: &Session,
-        slot: Slot,
+        with_secrets: bool,
+    ) -> Vec<(Slot, Result<Subscription, ConnectorError>)> {
+        let Session { store, token } = session;
+        let all_overridden = Slot::ALL.iter().all(|s| self.slots.overridden(*s).is_some());
+        let listed = if all_overridden {
+            Ok(Vec::new())
+        } else {
+            self.client.list_webhooks(store, token, SERVER_TYPE, with_secrets).await.map_err(error)
+        };
+        let mut out = Vec::new();
+        for slot in Slot::ALL {
+            let result = match (&listed, self.slots.overridden(slot)) {
+                (_, Some(id)) => self.read_webhook(session, id, with_secrets).await,
+                (Err(e), None) => Err(copy(e)),
+                (Ok(webhooks), None) => {
+                    let names: Vec<(String, String)> = webhooks
+                        .iter()
+                        .map(|w| (w.id.clone(), w.name.clone().unwrap_or_else(|| name_of(&w.id))))
+                        .collect();
+                    match self.slots.pick(slot, &names) {
+                        Found::None(why) => Err(ConnectorError::Unsupported(why)),
+                        Found::Webhook(id) => match webhooks.iter().find(|w| w.id == id) {
+                            Some(w) => Ok(subscription(w.clone())),
+                            None => Err(ConnectorError::NotFound { what: format!("webhook {id}") }),
+                        },
+                    }
+                }
+            };
+            out.push((slot, result));
+        }
+        out
+    }
+
+    async fn read_webhook(
+        &self,
+        session: &Session,
+        id: &str,
         with_secrets: bool,
     ) -> Result<Subscription, ConnectorError> {
-        let id = self.slots.webhook_id(slot);
         let webhook = self.client.get_webhook(&session.store, &session.token, id, with_secrets).await.map_err(error)?;
-        let secrets = Secrets::of(&webhook);
-        let usable = |s: &Option<String>| s.as_deref().and_then(webhook_secret_key).is_some();
-        let secrets = (usable(&secrets.sha1) || usable(&secrets.sha512))
-            .then(|| serde_json::to_vec(&secrets))
-            .and_then(Result::ok);
-        Ok(Subscription { urls: webhook.urls, secrets })
+        Ok(subscription(webhook))
+    }
+
+    /// Writes the whole webhook back: every field read (headers, basicAuthentication, resend settings,
+    /// ...) with the new URL list, since a PUT may reset what it leaves out. Secrets are never sent
+    /// (sending one may reset it for every webhook of that name).
+    async fn write_whole(&self, session: &Session, read: &Subscription, urls: &[String]) -> Result<(), ConnectorError> {
+        let mut doc = match &read.rest {
+            Value::Object(rest) => rest.clone(),
+            _ => serde_json::Map::new(),
+        };
+        doc.remove("secretKey");
+        doc.remove("secretKeySHA512");
+        doc.insert("id".into(), json!(read.id));
+        doc.insert("urls".into(), json!(urls));
+        let doc = Value::Object(doc);
+        self.client.put_webhook(&session.store, &session.token, &read.id, &doc).await.map(drop).map_err(error)
+    }
+
+    async fn failed(&self, session: &Session) -> Result<Vec<FailedDelivery>, ConnectorError> {
+        let items = self.client.failed_webhook_messages(&session.store, &session.token).await.map_err(error)?;
+        Ok(items
+            .iter()
+            .filter_map(|m| {
+                let id = m.get("id").and_then(Value::as_str)?.to_owned();
+                let urls = m
+                    .get("remainingTargetUrls")
+                    .and_then(Value::as_array)
+                    .map(|u| u.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect::<Vec<_>>());
+                Some(FailedDelivery { id, urls: urls.unwrap_or_default() })
+            })
+            .collect())
+    }
+}
+
+/// A webhook as the connector hands it over: its id, URLs, usable secrets and every other field.
+fn subscription(webhook: storelink_occ::Webhook) -> Subscription {
+    let secrets = Secrets::of(&webhook);
+    let usable = |s: &Option<String>| s.as_deref().and_then(webhook_secret_key).is_some();
+    let secrets =
+        (usable(&secrets.sha1) || usable(&secrets.sha512)).then(|| serde_json::to_vec(&secrets)).and_then(Result::ok);
+    let mut rest = webhook.settings.0;
+    for (key, value) in [("name", webhook.name.clone()), ("serverType", webhook.server_type.clone())] {
+        if let Some(value) = value {
+            rest.insert(key.into(), json!(value));
+        }
+    }
+    Subscription { id: webhook.id, urls: webhook.urls, secrets, rest: Value::Object(rest) }
+}
+
+/// `production-submitOrder` -> `submitOrder`, for a listing without `name`.
+fn name_of(id: &str) -> String {
+    id.split_once('-').map_or(id, |(_, name)| name).to_owned()
+}
+
+/// The same failure again, for each slot a failed listing leaves unread.
+fn copy(e: &ConnectorError) -> ConnectorError {
+    match e {
+        ConnectorError::CredentialsRefused { status } => ConnectorError::CredentialsRefused { status: *status },
+        ConnectorError::SessionExpired => ConnectorError::SessionExpired,
+        ConnectorError::PermissionMissing { what, message } => {
+            ConnectorError::PermissionMissing { what: what.clone(), message: message.clone() }
+        }
+        ConnectorError::NotFound { what } => ConnectorError::NotFound { what: what.clone() },
+        ConnectorError::RateLimited { retry_after } => ConnectorError::RateLimited { retry_after: *retry_after },
+        ConnectorError::Transient { detail } => ConnectorError::Transient { detail: detail.clone() },
+        ConnectorError::Blocked(detail) => ConnectorError::Blocked(detail.clone()),
+        other => ConnectorError::Refused { message: other.to_string() },
     }
 }
 
@@ -320,7 +419,7 @@ impl Connector for OccConnector {
     }
 
     fn subscription_id(&self, slot: Slot) -> String {
-        self.slots.webhook_id(slot).to_owned()
+        self.slots.webhook_id(slot)
     }
 
     fn read_subscription<'a>(
@@ -329,9 +428,14 @@ impl Connector for OccConnector {
         slot: Slot,
         with_secrets: bool,
     ) -> BoxFuture<'a, Result<Subscription, ConnectorError>> {
-        self.subscription(session, slot, with_secrets).boxed()
+        async move {
+            let found = self.discover(session, with_secrets).await.into_iter().find(|(s, _)| *s == slot);
+            found.map_or(Err(ConnectorError::Unsupported("this slot")), |(_, result)| result)
+        }
+        .boxed()
     }
 
+    /// Reads the webhook again and writes it whole (callers that read first use `write_back`).
     fn write_subscription<'a>(
         &'a self,
         session: &'a Session,
@@ -339,10 +443,40 @@ impl Connector for OccConnector {
         urls: &'a [String],
     ) -> BoxFuture<'a, Result<(), ConnectorError>> {
         async move {
-            let id = self.slots.webhook_id(slot);
-            self.client.put_webhook_urls(&session.store, &session.token, id, urls).await.map(drop).map_err(error)
+            let read = self.read_subscription(session, slot, false).await?;
+            self.write_whole(session, &read, urls).await
         }
         .boxed()
+    }
+
+    fn subscriptions<'a>(
+        &'a self,
+        session: &'a Session,
+        with_secrets: bool,
+    ) -> BoxFuture<'a, Vec<(Slot, Result<Subscription, ConnectorError>)>> {
+        self.discover(session, with_secrets).boxed()
+    }
+
+    fn write_back<'a>(
+        &'a self,
+        session: &'a Session,
+        _slot: Slot,
+        read: &'a Subscription,
+        urls: &'a [String],
+    ) -> BoxFuture<'a, Result<(), ConnectorError>> {
+        self.write_whole(session, read, urls).boxed()
+    }
+
+    fn failed_deliveries<'a>(
+        &'a self,
+        session: &'a Session,
+    ) -> BoxFuture<'a, Result<Vec<FailedDelivery>, ConnectorError>> {
+        self.failed(session).boxed()
+    }
+
+    fn resend_delivery<'a>(&'a self, session: &'a Session, id: &'a str) -> BoxFuture<'a, Result<(), ConnectorError>> {
+        async move { self.client.resend_webhook_message(&session.store, &session.token, id).await.map_err(error) }
+            .boxed()
     }
 
     fn verify_delivery(&self, secrets: &[u8], headers: Headers<'_>, body: &[u8]) -> Result<(), VerifyError> {

@@ -132,12 +132,27 @@ pub struct Delivery {
 }
 
 /// A store's event subscription for one slot, as read before Storelink adds or removes its URL.
+#[derive(Default)]
 pub struct Subscription {
+    /// The store's own id for it, recorded with the slot (empty: the connector's `subscription_id`).
+    pub id: String,
     /// The callback URLs the subscription holds (other integrations' included).
     pub urls: Vec<String>,
     /// The signing secrets to seal for inbound verification, opaque to Storelink; `None` when the
     /// store holds none usable (the slot cannot be registered).
     pub secrets: Option<Vec<u8>>,
+    /// Everything else the store returned, opaque to Storelink (it may hold other integrations'
+    /// credentials: never logged), handed back to `Connector::write_back` with the new URLs.
+    pub rest: Value,
+}
+
+/// One failed delivery the store kept and can send again (`Connector::failed_deliveries`).
+#[derive(Clone, Debug)]
+pub struct FailedDelivery {
+    /// The store's id for it.
+    pub id: String,
+    /// The URLs it still has to reach.
+    pub urls: Vec<String>,
 }
 
 /// One finding of the connect form's checks (`Connector::check`): ok, or a warning in words a
@@ -256,6 +271,49 @@ pub trait Connector: Send + Sync + 'static {
         slot: Slot,
         urls: &'a [String],
     ) -> BoxFuture<'a, Result<(), ConnectorError>>;
+
+    /// Every slot's subscription in one go (discovery: which of the store's subscriptions carries
+    /// each slot's events). A slot the store offers nothing for is `Err(Unsupported(why))`. By default
+    /// each slot is read with `read_subscription`, concurrently.
+    fn subscriptions<'a>(
+        &'a self,
+        session: &'a Session,
+        with_secrets: bool,
+    ) -> BoxFuture<'a, Vec<(Slot, Result<Subscription, ConnectorError>)>> {
+        Box::pin(futures::future::join_all(
+            Slot::ALL
+                .into_iter()
+                .map(move |slot| async move { (slot, self.read_subscription(session, slot, with_secrets).await) }),
+        ))
+    }
+
+    /// Write back a subscription read with `read_subscription` or `subscriptions`, with `urls` as
+    /// its callback URLs and every other setting as read. By default `write_subscription`.
+    fn write_back<'a>(
+        &'a self,
+        session: &'a Session,
+        slot: Slot,
+        read: &'a Subscription,
+        urls: &'a [String],
+    ) -> BoxFuture<'a, Result<(), ConnectorError>> {
+        let _ = read;
+        self.write_subscription(session, slot, urls)
+    }
+
+    /// Deliveries the store failed to make and kept for a resend (none by default).
+    fn failed_deliveries<'a>(
+        &'a self,
+        session: &'a Session,
+    ) -> BoxFuture<'a, Result<Vec<FailedDelivery>, ConnectorError>> {
+        let _ = session;
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    /// Ask the store to send a failed delivery again (to the URLs it failed to reach).
+    fn resend_delivery<'a>(&'a self, session: &'a Session, id: &'a str) -> BoxFuture<'a, Result<(), ConnectorError>> {
+        let _ = (session, id);
+        Box::pin(async { Err(ConnectorError::Unsupported("resending failed deliveries")) })
+    }
 
     /// Check an inbound delivery's signature against the slot's sealed secrets.
     fn verify_delivery(&self, secrets: &[u8], headers: Headers<'_>, body: &[u8]) -> Result<(), VerifyError>;

@@ -1,5 +1,6 @@
-//! The four OCC webhook slots Storelink registers for every merchant.
-//! These are Storelink's logical names; the OCC webhook id each maps to is configured per deployment.
+//! The webhook slots Storelink registers for every merchant: Storelink's logical event names. Which of
+//! a store's subscriptions carries each is the merchant's connector's business (for OCC, discovered
+//! from the store's webhooks). Adding a slot is a line in `TABLE`.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -12,18 +13,31 @@ pub enum Slot {
     OrderUpdate,
     ShipmentCreate,
     ShipmentUpdate,
+    ReturnRequestUpdate,
 }
 
+/// Every slot with its name (the inbound path's `{slot}` and `webhook_slots.slot`).
+const TABLE: [(Slot, &str); 5] = [
+    (Slot::OrderSubmit, "order-submit"),
+    (Slot::OrderUpdate, "order-update"),
+    (Slot::ShipmentCreate, "shipment-create"),
+    (Slot::ShipmentUpdate, "shipment-update"),
+    (Slot::ReturnRequestUpdate, "return-request-update"),
+];
+
 impl Slot {
-    pub const ALL: [Slot; 4] = [Slot::OrderSubmit, Slot::OrderUpdate, Slot::ShipmentCreate, Slot::ShipmentUpdate];
+    pub const ALL: [Slot; TABLE.len()] = {
+        let mut all = [Slot::OrderSubmit; TABLE.len()];
+        let mut i = 0;
+        while i < TABLE.len() {
+            all[i] = TABLE[i].0;
+            i += 1;
+        }
+        all
+    };
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Slot::OrderSubmit => "order-submit",
-            Slot::OrderUpdate => "order-update",
-            Slot::ShipmentCreate => "shipment-create",
-            Slot::ShipmentUpdate => "shipment-update",
-        }
+        TABLE.iter().find(|(slot, _)| *slot == self).map_or("", |(_, name)| name)
     }
 }
 
@@ -34,7 +48,9 @@ impl fmt::Display for Slot {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("unknown webhook slot {0:?}; expected one of order-submit, order-update, shipment-create, shipment-update")]
+#[error(
+    "unknown webhook slot {0:?}; expected one of order-submit, order-update, shipment-create, shipment-update, return-request-update"
+)]
 pub struct UnknownSlot(pub String);
 
 impl FromStr for Slot {

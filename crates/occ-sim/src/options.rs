@@ -12,6 +12,18 @@ pub struct SimOptions {
     /// Added before every non-admin response.
     pub latency: Duration,
     pub seed: u64,
+    /// Serve the Violet notes' webhook ids (`order-submit`, `order-update`, `shipment-create`,
+    /// `shipment-update`) besides two real ones, as the simulator did before it served OCC's real set
+    /// (`production-submitOrder`, ... and their `publishing-` twins, the default).
+    pub violet_webhook_ids: bool,
+    /// Accept plain-http callback URLs in a webhook PUT. OCC refuses them (its targets must be HTTPS
+    /// with a CA-issued certificate); tests over loopback turn this on explicitly.
+    pub allow_http_callbacks: bool,
+    /// Attempts per URL for each event the simulator delivers (OCC's default is 5, an hour apart);
+    /// after the last failed one the event is kept as a failed webhook message.
+    pub webhook_attempts: u32,
+    /// Wait between two attempts of one delivery.
+    pub webhook_retry_delay: Duration,
 }
 
 impl Default for SimOptions {
@@ -24,6 +36,10 @@ impl Default for SimOptions {
             token_ttl: Duration::from_secs(300),
             latency: Duration::ZERO,
             seed: 42,
+            violet_webhook_ids: false,
+            allow_http_callbacks: false,
+            webhook_attempts: 2,
+            webhook_retry_delay: Duration::from_millis(20),
         }
     }
 }

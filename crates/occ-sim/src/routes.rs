@@ -45,6 +45,7 @@ pub(crate) async fn dispatch(req: HttpRequest, body: Bytes, state: web::Data<Arc
         tokio::time::sleep(latency).await;
     }
     let response = match fault {
+        None if is_resend(&req) => resend_failed(&req, &body, &state).await,
         Some(FaultKind::Delay(delay)) => {
             tokio::time::sleep(delay).await;
             handle(&req, &body, &state)
@@ -179,6 +180,9 @@ fn handle(req: &HttpRequest, body: &Bytes, state: &State) -> HttpResponse {
         }
         ("POST", ["webhooks", id]) => {
             need(permissions.webhooks, "webhooks").unwrap_or_else(|| reset_secret(body, state, id))
+        }
+        ("GET", ["webhookFailedMessages"]) => {
+            need(permissions.webhooks, "webhooks").unwrap_or_else(|| list_failed(state, &q))
         }
         _ => error(404, "404", "No such resource"),
     }
@@ -485,26 +489,110 @@ fn get_webhook(state: &State, q: &HashMap<String, String>, id: &str) -> HttpResp
     }
 }
 
+/// `PUT /ccadmin/v1/webhooks/{id}` replaces the webhook's settable fields: a field the body leaves
+/// out is reset to its default (the stricter reading; docs/occ.md "Webhook slots"). Identity fields
+/// and secrets are not settable here. Every URL must be https unless `allow_http_callbacks`.
 fn put_webhook(body: &Bytes, state: &State, id: &str) -> HttpResponse {
     let Ok(Value::Object(patch)) = serde_json::from_slice::<Value>(body) else {
         return error(400, "200104", "The body must be a JSON object");
     };
-    if let Some(urls) = patch.get("urls") {
-        let valid = urls.as_array().is_some_and(|list| list.iter().all(Value::is_string));
-        if !valid {
-            return error(400, "200105", "urls must be an array of strings");
+    let urls = match patch.get("urls") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(list)) if list.iter().all(Value::is_string) => {
+            list.iter().filter_map(Value::as_str).map(str::to_owned).collect()
         }
-    }
+        Some(_) => return error(400, "200105", "urls must be an array of strings"),
+    };
     let mut inner = state.lock();
+    let allow_http = inner.allow_http_callbacks;
+    if let Some(bad) = urls.iter().find(|u| !callback_allowed(u, allow_http)) {
+        return error(400, "200108", &format!("Invalid URL {bad}: webhook target URLs must use HTTPS"));
+    }
     let Some(webhook) = inner.webhook_mut(id) else {
         return error(404, "20011", &format!("Webhook {id} not found"));
     };
-    for (key, value) in patch {
-        if !matches!(key.as_str(), "id" | "name" | "serverType" | "secretKey" | "secretKeySHA512") {
+    let defaults = crate::state::webhook_defaults();
+    if let Value::Object(defaults) = defaults {
+        for (key, default) in defaults {
+            let value = patch.get(&key).filter(|v| !v.is_null()).cloned().unwrap_or(default);
             webhook.doc[key.as_str()] = value;
         }
     }
     HttpResponse::Ok().json(webhook.view(false))
+}
+
+/// An absolute https URL (or http when allowed).
+fn callback_allowed(url: &str, allow_http: bool) -> bool {
+    match url::Url::parse(url) {
+        Ok(u) if u.host_str().is_some() => u.scheme() == "https" || (allow_http && u.scheme() == "http"),
+        _ => false,
+    }
+}
+
+/// `GET /ccadmin/v1/webhookFailedMessages[?q=RQL]`: the kept failed messages, oldest first. `q` is
+/// read as RQL `field = "value"` terms joined by `AND` on `messageType`, `serverType` or `id`;
+/// anything else is refused.
+fn list_failed(state: &State, q: &HashMap<String, String>) -> HttpResponse {
+    let terms = match q.get("q").map(|text| rql_terms(text)) {
+        None => Vec::new(),
+        Some(Ok(terms)) => terms,
+        Some(Err(message)) => return error(400, "200103", &format!("Invalid query: {message}")),
+    };
+    let inner = state.lock();
+    let items: Vec<Value> = inner
+        .failed
+        .iter()
+        .map(|m| m.view(inner.webhook(&m.webhook_id)))
+        .filter(|v| terms.iter().all(|(field, value)| v[field.as_str()].as_str() == Some(value.as_str())))
+        .collect();
+    HttpResponse::Ok().json(json!({"items": items, "total": items.len(), "totalResults": items.len()}))
+}
+
+/// `field = "value" AND ...` (RQL comparisons on the string fields a failed message has).
+fn rql_terms(text: &str) -> Result<Vec<(String, String)>, String> {
+    text.split(" AND ")
+        .map(|term| {
+            let (field, value) = term.split_once('=').ok_or_else(|| format!("cannot parse {term:?}"))?;
+            let field = field.trim();
+            let value = value.trim().strip_prefix('"').and_then(|v| v.strip_suffix('"'));
+            match (field, value) {
+                ("messageType" | "serverType" | "id", Some(value)) => Ok((field.to_owned(), value.to_owned())),
+                _ => Err(format!("cannot parse {term:?}")),
+            }
+        })
+        .collect()
+}
+
+fn is_resend(req: &HttpRequest) -> bool {
+    req.method() == actix_web::http::Method::PUT
+        && req
+            .path()
+            .trim_end_matches('/')
+            .strip_prefix("/ccadmin/v1/webhookFailedMessages/")
+            .is_some_and(|id| !id.contains('/'))
+}
+
+/// `PUT /ccadmin/v1/webhookFailedMessages/{id}` with `{"resend": true}`: sends the message again to
+/// the URLs that failed, before answering (an assumption: OCC may resend later).
+async fn resend_failed(req: &HttpRequest, body: &Bytes, state: &Arc<State>) -> HttpResponse {
+    let Some(permissions) = authorize(req, state) else {
+        return error(401, "000002", "The access token is missing, invalid or expired");
+    };
+    if !permissions.webhooks {
+        return error(403, "40300", "The application key lacks access to webhooks");
+    }
+    let id = req.path().trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_owned();
+    let resend = serde_json::from_slice::<Value>(body).ok().and_then(|v| v["resend"].as_bool());
+    if resend != Some(true) {
+        return error(400, "200104", "The body must be {\"resend\": true}");
+    }
+    match crate::deliver::resend(state, &id).await {
+        None => error(404, "20012", &format!("Failed message {id} not found")),
+        Some(results) => {
+            let delivered = results.iter().filter(|(_, r)| matches!(r, Ok(s) if (200..300).contains(s))).count();
+            HttpResponse::Ok().json(json!({"id": id, "resend": true, "delivered": delivered, "targets": results.len()}))
+        }
+    }
 }
 
 fn reset_secret(body: &Bytes, state: &State, id: &str) -> HttpResponse {

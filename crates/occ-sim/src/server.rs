@@ -6,9 +6,6 @@ use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpServer, web};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use hmac::{Hmac, Mac};
 use serde_json::Value;
 
 use crate::catalog::Catalog;
@@ -207,36 +204,20 @@ impl OccSim {
         id
     }
 
-    /// POST `body` to every URL registered on webhook `id`, signed as OCC signs: base64 HMAC-SHA1 and
-    /// HMAC-SHA512 of the raw body, keyed by the base64-decoded secrets.
+    /// POST `body` to every URL registered on webhook `id`, signed as OCC signs (see `deliver`),
+    /// `webhook_attempts` times per URL; URLs that failed them all are kept as a failed message.
     pub async fn deliver_webhook(&self, id: &str, body: &[u8]) -> Vec<(String, Result<u16, String>)> {
-        let Some((urls, secret, secret512)) = self.state.lock().webhook(id).map(|w| {
-            let urls: Vec<String> = w.doc["urls"]
-                .as_array()
-                .map(|u| u.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
-                .unwrap_or_default();
-            (urls, w.secret.clone(), w.secret512.clone())
-        }) else {
-            return Vec::new();
-        };
-        let sha1 = sign::<Hmac<sha1::Sha1>>(&secret, body);
-        let sha512 = sign::<Hmac<sha2::Sha512>>(&secret512, body);
-        let client = reqwest::Client::new();
-        let mut results = Vec::new();
-        for url in urls {
-            let sent = client
-                .post(&url)
-                .header("content-type", "application/json")
-                .header("X-Oracle-CC-WebHook-Signature", &sha1)
-                .header("X-Oracle-CC-WebHook-Signature-SHA512", &sha512)
-                .body(body.to_vec())
-                .send()
-                .await
-                .map(|r| r.status().as_u16())
-                .map_err(|e| e.without_url().to_string());
-            results.push((url, sent));
-        }
-        results
+        crate::deliver::deliver(&self.state, id, body).await
+    }
+
+    /// The ids of the failed webhook messages kept now, oldest first.
+    pub fn failed_messages(&self) -> Vec<String> {
+        self.state.lock().failed.iter().map(|m| m.id.clone()).collect()
+    }
+
+    /// The webhook ids the store serves, in its listing order.
+    pub fn webhook_ids(&self) -> Vec<String> {
+        self.state.lock().webhooks.iter().map(|(id, _)| id.clone()).collect()
     }
 
     /// Stop serving (idempotent).
@@ -246,12 +227,4 @@ impl OccSim {
             handle.stop(true).await;
         }
     }
-}
-
-fn sign<M: Mac + hmac::digest::KeyInit>(secret_b64: &str, body: &[u8]) -> String {
-    let key = STANDARD.decode(secret_b64).unwrap_or_default();
-    let mut mac = <M as hmac::digest::KeyInit>::new_from_slice(&key)
-        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-    mac.update(body);
-    STANDARD.encode(mac.finalize().into_bytes())
 }

@@ -1,5 +1,5 @@
 //! The simulator's mutable state behind one lock (never held across an await): keys, tokens,
-//! catalog, orders, webhooks, faults, and the call log.
+//! catalog, orders, webhooks and their failed messages, faults, and the call log.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -55,6 +55,12 @@ pub(crate) struct Inner {
     pub orders: Vec<Value>,
     pub shipping: Vec<Value>,
     pub webhooks: Vec<(String, Webhook)>,
+    /// Events not delivered to some URL after their attempts, oldest first.
+    pub failed: Vec<FailedMessage>,
+    pub next_failed: u64,
+    pub allow_http_callbacks: bool,
+    pub webhook_attempts: u32,
+    pub webhook_retry_delay: Duration,
     pub faults: Vec<(u64, Fault, u32)>,
     pub next_fault: u64,
     pub calls: Vec<Call>,
@@ -75,7 +81,19 @@ pub(crate) struct State {
     pub started: Instant,
 }
 
-pub(crate) const WEBHOOK_IDS: [&str; 6] = [
+/// OCC's event webhooks as the simulator serves them: `<serverType>-<name>` for the production and
+/// the preview (`publishing`) server [C: reference section 4]. The non-PCI ("without payment details")
+/// names are assumptions [A: docs/occ.md "Webhook slots"].
+pub(crate) const WEBHOOK_NAMES: [&str; 5] = [
+    "submitOrder",
+    "submitOrderForNonPCITargets",
+    "returnRequestUpdate",
+    "returnRequestUpdateForNonPCITargets",
+    "publishEvent",
+];
+
+/// The ids of the Violet notes, served only with `SimOptions::violet_webhook_ids`.
+pub(crate) const VIOLET_WEBHOOK_IDS: [&str; 6] = [
     "order-submit",
     "order-update",
     "shipment-create",
@@ -84,6 +102,69 @@ pub(crate) const WEBHOOK_IDS: [&str; 6] = [
     "production-returnRequestUpdate",
 ];
 
+/// A webhook's settable fields and the values OCC gives them when a PUT leaves them out (a PUT
+/// replaces the whole webhook in the simulator: docs/occ.md "Webhook slots").
+pub(crate) fn webhook_defaults() -> Value {
+    json!({"urls": [], "headers": {}, "basicAuthentication": null, "maxNumberOfResendAttempts": 5,
+           "resendDelaySeconds": 3600, "applyResendDelayToFirstAttempt": true, "includeChangesOnly": false,
+           "subEntityTruncationSize": null, "urlApplicationSuppressionList": []})
+}
+
+/// One event that could not be delivered to some of its URLs after its attempts
+/// (`GET /ccadmin/v1/webhookFailedMessages`).
+#[derive(Clone, Debug)]
+pub(crate) struct FailedMessage {
+    pub id: String,
+    pub webhook_id: String,
+    pub body: Vec<u8>,
+    pub remaining: Vec<String>,
+    pub last_error: String,
+    pub saved: DateTime<Utc>,
+}
+
+impl FailedMessage {
+    pub fn view(&self, webhook: Option<&Webhook>) -> Value {
+        let doc = webhook.map(|w| &w.doc);
+        json!({"id": self.id, "messageType": doc.map(|d| d["name"].clone()).unwrap_or(Value::Null),
+               "serverType": doc.map(|d| d["serverType"].clone()).unwrap_or(Value::Null),
+               "lastErrorMessage": self.last_error, "savedTime": catalog::iso(self.saved), "resend": false,
+               "remainingTargetUrls": self.remaining})
+    }
+}
+
+fn webhook_set(options: &SimOptions, rng: &mut rand::rngs::StdRng) -> Vec<(String, Webhook)> {
+    let ids: Vec<String> = if options.violet_webhook_ids {
+        VIOLET_WEBHOOK_IDS.iter().map(|id| (*id).to_owned()).collect()
+    } else {
+        ["production", "publishing"]
+            .iter()
+            .flat_map(|server| WEBHOOK_NAMES.iter().map(move |name| format!("{server}-{name}")))
+            .collect()
+    };
+    // Secrets are shared by the webhooks of one name (production and preview alike) [C S12].
+    let mut secrets: HashMap<String, (String, String)> = HashMap::new();
+    ids.into_iter()
+        .map(|id| {
+            let (server, name) = id
+                .split_once('-')
+                .filter(|(s, _)| matches!(*s, "production" | "publishing"))
+                .map_or(("production", id.as_str()), |(s, n)| (s, n));
+            let (secret, secret512) =
+                secrets.entry(name.to_owned()).or_insert_with(|| (random_b64(rng, 32), random_b64(rng, 64))).clone();
+            let mut doc = json!({"id": id, "name": name, "serverType": server,
+                "displayName": format!("atg.service.webhook.Resources->webHookDisplayName_{name}")});
+            merge(&mut doc, webhook_defaults());
+            (id.clone(), Webhook { doc, secret, secret512 })
+        })
+        .collect()
+}
+
+fn merge(doc: &mut Value, fields: Value) {
+    if let (Some(doc), Value::Object(fields)) = (doc.as_object_mut(), fields) {
+        doc.extend(fields);
+    }
+}
+
 impl State {
     pub fn new(options: &SimOptions) -> Self {
         let mut rng = rand::rngs::StdRng::seed_from_u64(options.seed);
@@ -91,19 +172,7 @@ impl State {
         let orders = (0..options.orders)
             .map(|n| catalog::seed_order(options.seed, n, &catalog, options.products, catalog::base_time()))
             .collect();
-        let webhooks = WEBHOOK_IDS
-            .iter()
-            .map(|id| {
-                let name = id.strip_prefix("production-").unwrap_or(id);
-                let doc = json!({"id": id, "name": name, "serverType": "production", "urls": [], "headers": {},
-                    "basicAuthentication": null, "maxNumberOfResendAttempts": 5, "resendDelaySeconds": 3600,
-                    "applyResendDelayToFirstAttempt": true});
-                (
-                    (*id).to_owned(),
-                    Webhook { doc, secret: random_b64(&mut rng, 32), secret512: random_b64(&mut rng, 64) },
-                )
-            })
-            .collect();
+        let webhooks = webhook_set(options, &mut rng);
         let inner = Inner {
             keys: HashMap::new(),
             tokens: HashMap::new(),
@@ -112,6 +181,11 @@ impl State {
             orders,
             shipping: catalog::shipping_methods(options.shipping_methods),
             webhooks,
+            failed: Vec::new(),
+            next_failed: 1,
+            allow_http_callbacks: options.allow_http_callbacks,
+            webhook_attempts: options.webhook_attempts.max(1),
+            webhook_retry_delay: options.webhook_retry_delay,
             faults: Vec::new(),
             next_fault: 1,
             calls: Vec::new(),

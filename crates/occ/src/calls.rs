@@ -152,6 +152,65 @@ impl OccClient {
         decode(&body, "/ccadmin/v1/webhooks/{id}")
     }
 
+    /// The store's event webhooks of one server type (`GET /ccadmin/v1/webhooks?serverType=...`), with
+    /// their secrets when asked: discovery reads them all in one call.
+    pub async fn list_webhooks(
+        &self,
+        store: &Url,
+        token: &SecretString,
+        server_type: &str,
+        include_secrets: bool,
+    ) -> Result<Vec<Webhook>, OccError> {
+        let path = "/ccadmin/v1/webhooks";
+        let mut query = vec![("serverType".to_owned(), server_type.to_owned())];
+        if include_secrets {
+            query.push(("includeSecretKeys".to_owned(), "true".to_owned()));
+        }
+        let body = self.json_call(store, token, Spec::new(Method::GET, &segments(path)).query(query)).await?;
+        let value: Value = decode(&body, path)?;
+        let items = match value {
+            Value::Object(mut map) => map.remove("items").unwrap_or(Value::Array(Vec::new())),
+            other => other,
+        };
+        serde_json::from_value(items).map_err(|e| OccError::Decode { path: path.to_owned(), detail: e.to_string() })
+    }
+
+    /// Write a whole webhook (`PUT /ccadmin/v1/webhooks/{id}`): callers send back every field they read
+    /// with their change, since a PUT may reset the fields it leaves out (docs/occ.md).
+    pub async fn put_webhook(
+        &self,
+        store: &Url,
+        token: &SecretString,
+        id: &str,
+        doc: &Value,
+    ) -> Result<Webhook, OccError> {
+        let segs = ["ccadmin", "v1", "webhooks", id];
+        let body = self.json_call(store, token, Spec::new(Method::PUT, &segs).body(doc.clone())).await?;
+        decode(&body, "/ccadmin/v1/webhooks/{id}")
+    }
+
+    /// The store's failed webhook messages (`GET /ccadmin/v1/webhookFailedMessages`): events whose
+    /// delivery failed after every attempt, with the URLs still to reach (`remainingTargetUrls`).
+    pub async fn failed_webhook_messages(&self, store: &Url, token: &SecretString) -> Result<Vec<Value>, OccError> {
+        let path = "/ccadmin/v1/webhookFailedMessages";
+        let segs = segments(path);
+        let spec = Spec::new(Method::GET, &segs).limit(ReplyLimit::Page);
+        let body = self.json_call(store, token, spec).await?;
+        let value: Value = decode(&body, path)?;
+        Ok(match value {
+            Value::Object(mut map) => map.remove("items").and_then(|v| v.as_array().cloned()).unwrap_or_default(),
+            Value::Array(items) => items,
+            _ => Vec::new(),
+        })
+    }
+
+    /// Ask the store to send a failed message again, to the URLs that failed only
+    /// (`PUT /ccadmin/v1/webhookFailedMessages/{id}` with `{"resend": true}`).
+    pub async fn resend_webhook_message(&self, store: &Url, token: &SecretString, id: &str) -> Result<(), OccError> {
+        let segs = ["ccadmin", "v1", "webhookFailedMessages", id];
+        self.json_call(store, token, Spec::new(Method::PUT, &segs).body(json!({"resend": true}))).await.map(drop)
+    }
+
     /// One product by id (`GET /ccadmin/v1/products/{id}`): the point read that confirms a product
     /// missing from a full run is really gone (`NotFound`) before it is deleted.
     pub async fn get_product(&self, store: &Url, token: &SecretString, id: &str) -> Result<Value, OccError> {

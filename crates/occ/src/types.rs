@@ -143,6 +143,22 @@ pub struct Webhook {
     pub secret_key: Option<SecretString>,
     #[serde(default, rename = "secretKeySHA512")]
     pub secret_key_sha512: Option<SecretString>,
+    /// Every other field as read (headers, basicAuthentication, resend settings, ...), written back
+    /// unchanged with a new URL list. Values never appear in `Debug`: they can hold another
+    /// integration's credentials.
+    #[serde(flatten)]
+    pub settings: WebhookSettings,
+}
+
+/// A webhook's other fields; `Debug` shows their names only.
+#[derive(Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct WebhookSettings(pub Map<String, Value>);
+
+impl std::fmt::Debug for WebhookSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
 }
 
 /// Shipping methods come as a bare array in older releases and as `{"items": [...]}` in newer ones.
@@ -194,5 +210,9 @@ mod tests {
                 .expect("webhook");
         assert!(w.secret_key.is_some() && w.secret_key_sha512.is_none());
         assert!(!format!("{w:?}").contains("c2VjcmV0"));
+        let w: Webhook =
+            serde_json::from_value(json!({"id": "x", "basicAuthentication": {"u": "hunter2"}})).expect("webhook");
+        assert_eq!(w.settings.0["basicAuthentication"]["u"], "hunter2");
+        assert!(!format!("{w:?}").contains("hunter2"));
     }
 }

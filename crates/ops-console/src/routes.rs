@@ -387,9 +387,10 @@ async fn act(
     let result: Result<String, OpsError> = match action {
         OpsAction::Pause => ops.pause(&actor, merchant).await.map(|n| format!("Paused ({n} jobs held).")),
         OpsAction::Resume => ops.resume(&actor, merchant).await.map(|n| format!("Resumed ({n} jobs released).")),
-        OpsAction::RetrySlots => {
-            ops.retry_slots(&actor, merchant).await.map(|n| format!("{n} of 4 webhook slots registered."))
-        }
+        OpsAction::RetrySlots => ops
+            .retry_slots(&actor, merchant)
+            .await
+            .map(|n| format!("{n} of {} webhook slots registered.", storelink_core::Slot::ALL.len())),
         OpsAction::ResyncCatalog | OpsAction::ResyncInventory | OpsAction::ResyncShipping | OpsAction::ResyncOrders => {
             let Some(kind) = action.sync_kind() else {
                 return internal("a resync action without a kind");

@@ -15,6 +15,12 @@ pub struct RegistrarConfig {
     /// A slot still `pending` this long after its merchant was saved was never recorded (the process
     /// stopped mid-connect, or recording failed): the retry loop then registers it.
     pub pending_stale_after: Duration,
+    /// How often the orders sync runs (`None`: no periodic syncs): the freshness of the events of a
+    /// slot the store has no webhook for.
+    pub orders_sync_every: Option<Duration>,
+    /// How often each merchant's store is asked to resend the failed deliveries addressed to
+    /// Storelink (after an outage of inbound, or a slot that was broken).
+    pub resend_every: Duration,
 }
 
 impl RegistrarConfig {
@@ -25,6 +31,8 @@ impl RegistrarConfig {
             retry_cap: Duration::from_secs(3600),
             retry_poll: Duration::from_secs(5),
             pending_stale_after: Duration::from_secs(120),
+            orders_sync_every: Some(Duration::from_secs(300)),
+            resend_every: Duration::from_secs(600),
         }
     }
 
@@ -36,6 +44,19 @@ impl RegistrarConfig {
         let jitter = 0.8 + rand::random::<f64>() * 0.4;
         raw.mul_f64(jitter)
     }
+}
+
+/// `5 minutes`, `1 hour`, `30 seconds`.
+pub(crate) fn words(d: Duration) -> String {
+    let secs = d.as_secs();
+    let (n, unit) = if secs >= 3600 && secs.is_multiple_of(3600) {
+        (secs / 3600, "hour")
+    } else if secs >= 60 && secs.is_multiple_of(60) {
+        (secs / 60, "minute")
+    } else {
+        (secs.max(1), "second")
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
 #[cfg(test)]
@@ -52,5 +73,12 @@ mod tests {
         let third = cfg.backoff(3);
         assert!(third >= Duration::from_secs(32) && third <= Duration::from_secs(48));
         assert!(cfg.backoff(30) <= Duration::from_secs(72));
+    }
+
+    #[test]
+    fn durations_in_words() {
+        assert_eq!(words(Duration::from_secs(300)), "5 minutes");
+        assert_eq!(words(Duration::from_secs(3600)), "1 hour");
+        assert_eq!(words(Duration::from_millis(50)), "1 second");
     }
 }

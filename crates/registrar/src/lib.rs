@@ -10,10 +10,14 @@
 //! (`retry_due(&tokens)`), which caches, shares one login across processes and marks a refused key
 //! `credentials_invalid`. The token cache sits below the registrar (it depends on core, the connector
 //! trait, vault and tenants only), so the dependency adds no cycle.
+//!
+//! It also asks stores to resend what they failed to deliver to Storelink (`resend`): periodically,
+//! and as soon as a broken slot is repaired.
 
 mod config;
 mod record;
 mod register;
+mod resend;
 mod retry;
 
 pub use config::RegistrarConfig;

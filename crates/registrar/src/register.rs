@@ -81,12 +81,11 @@ impl Registrar {
         record::mark_pending(conn, merchant, &slots, self.config.pending_stale_after).await
     }
 
-    /// Phase one: read the four subscriptions (with their secrets) concurrently.
+    /// Phase one: discover and read every slot's subscription (with its secrets), in one go where the
+    /// platform allows (OCC: one list of the store's webhooks).
     pub async fn read_slots(&self, store: &StoreSession) -> Vec<SlotRead> {
-        join_all(Slot::ALL.into_iter().map(|slot| async move {
-            SlotRead { slot, subscription: store.connector.read_subscription(store, slot, true).await }
-        }))
-        .await
+        let read = store.connector.subscriptions(store, true).await;
+        read.into_iter().map(|(slot, subscription)| SlotRead { slot, subscription }).collect()
     }
 
     /// Phase two: merge our URL into each subscription read in phase one, write it, seal the secrets
@@ -98,11 +97,12 @@ impl Registrar {
         reads: Vec<SlotRead>,
     ) -> Vec<SlotOutcome> {
         join_all(reads.into_iter().map(|read| async move {
+            let id = read.subscription.as_ref().ok().map(|s| s.id.clone()).filter(|id| !id.is_empty());
             let result = match read.subscription {
                 Ok(subscription) => self.merge_and_write(store, merchant, read.slot, subscription).await,
                 Err(e) => Err(SlotFailure::Store(e)),
             };
-            self.record_outcome(&*store.connector, merchant, read.slot, result).await
+            self.record_outcome(&*store.connector, merchant, read.slot, id.as_deref(), result).await
         }))
         .await
     }
@@ -116,15 +116,20 @@ impl Registrar {
         self.write_slots(store, merchant, reads).await
     }
 
-    /// Registers one slot (read, merge, write); the caller records the outcome.
+    /// Registers one slot (read, merge, write); the caller records the outcome. Answers the id of the
+    /// store's subscription it found, when it found one.
     pub(crate) async fn try_slot(
         &self,
         store: &StoreSession,
         merchant: MerchantId,
         slot: Slot,
-    ) -> Result<(), SlotFailure> {
-        let subscription = store.connector.read_subscription(store, slot, true).await.map_err(SlotFailure::Store)?;
-        self.merge_and_write(store, merchant, slot, subscription).await
+    ) -> (Option<String>, Result<(), SlotFailure>) {
+        let subscription = match store.connector.read_subscription(store, slot, true).await {
+            Ok(subscription) => subscription,
+            Err(e) => return (None, Err(SlotFailure::Store(e))),
+        };
+        let id = Some(subscription.id.clone()).filter(|id| !id.is_empty());
+        (id, self.merge_and_write(store, merchant, slot, subscription).await)
     }
 
     /// Merge our URL into the subscription and write it; the secrets read in phase one are sealed at
@@ -136,10 +141,10 @@ impl Registrar {
         store: &StoreSession,
         merchant: MerchantId,
         slot: Slot,
-        subscription: Subscription,
+        mut subscription: Subscription,
     ) -> Result<(), SlotFailure> {
         // A slot whose deliveries could not be authenticated is not registered at all.
-        let Some(secrets) = subscription.secrets else { return Err(SlotFailure::UnusableSecret) };
+        let Some(secrets) = subscription.secrets.take() else { return Err(SlotFailure::UnusableSecret) };
         let secrets = zeroize::Zeroizing::new(secrets);
         let ours = self.callback_url(store.connector.platform(), merchant, slot);
         let write = async {
@@ -148,7 +153,7 @@ impl Registrar {
             }
             let mut urls = subscription.urls.clone();
             urls.push(ours.clone());
-            store.connector.write_subscription(store, slot, &urls).await
+            store.connector.write_back(store, slot, &subscription, &urls).await
         };
         let purpose = webhook_secret_purpose(slot);
         let sealed = self.vault.seal(merchant, &purpose, &secrets);
@@ -157,21 +162,27 @@ impl Registrar {
         sealed.map_err(SlotFailure::Vault)
     }
 
-    /// Remove our URL from every slot's subscription (revocation). Other receivers stay.
+    /// Remove our URL from every slot's subscription (revocation). Other receivers and every other
+    /// setting stay. A slot the store has no subscription for has nothing to remove.
     pub async fn unregister_all(
         &self,
         store: &StoreSession,
         merchant: MerchantId,
     ) -> Vec<(Slot, Result<(), ConnectorError>)> {
-        join_all(Slot::ALL.into_iter().map(|slot| async move {
+        let read = store.connector.subscriptions(store, false).await;
+        join_all(read.into_iter().map(|(slot, subscription)| async move {
             let ours = self.callback_url(store.connector.platform(), merchant, slot);
             let result = async {
-                let subscription = store.connector.read_subscription(store, slot, false).await?;
+                let subscription = match subscription {
+                    Ok(subscription) => subscription,
+                    Err(ConnectorError::Unsupported(_)) => return Ok(()),
+                    Err(e) => return Err(e),
+                };
                 if !subscription.urls.iter().any(|u| u == &ours) {
                     return Ok(());
                 }
-                let urls: Vec<String> = subscription.urls.into_iter().filter(|u| u != &ours).collect();
-                store.connector.write_subscription(store, slot, &urls).await
+                let urls: Vec<String> = subscription.urls.iter().filter(|u| *u != &ours).cloned().collect();
+                store.connector.write_back(store, slot, &subscription, &urls).await
             }
             .await;
             (slot, result)
@@ -186,14 +197,16 @@ impl Registrar {
         slot: Slot,
         error: &ConnectorError,
     ) -> SlotOutcome {
-        self.store_outcome(connector, merchant, slot, SlotStatus::Failed, Some(error.to_string())).await
+        self.store_outcome(connector, merchant, slot, None, SlotStatus::Failed, Some(error.to_string())).await
     }
 
+    /// Records a slot's outcome; `webhook_id` is the store's subscription the slot was mapped to.
     pub(crate) async fn record_outcome(
         &self,
         connector: &dyn Connector,
         merchant: MerchantId,
         slot: Slot,
+        webhook_id: Option<&str>,
         result: Result<(), SlotFailure>,
     ) -> SlotOutcome {
         let (status, error) = match &result {
@@ -201,14 +214,29 @@ impl Registrar {
             Err(SlotFailure::Vault(e)) => (SlotStatus::Failed, Some(format!("storing the webhook secret failed: {e}"))),
             Err(SlotFailure::Session(e)) => (SlotStatus::Failed, Some(format!("no session for the store: {e}"))),
             Err(SlotFailure::UnusableSecret) => (SlotStatus::Failed, Some(UNUSABLE_SECRET.to_owned())),
-            // The store has no such webhook: nothing to retry until an operator acts.
-            Err(SlotFailure::Store(ConnectorError::NotFound { .. })) => (
-                SlotStatus::Unsupported,
-                Some("this store has no such webhook; the slot's events are polled instead".to_owned()),
-            ),
+            // The store has no such webhook: nothing to retry until an operator acts; its events come
+            // through the orders sync, and the record says how fresh they are.
+            Err(SlotFailure::Store(ConnectorError::NotFound { .. })) => {
+                (SlotStatus::Unsupported, Some(self.coverage("this store has no such webhook")))
+            }
+            Err(SlotFailure::Store(ConnectorError::Unsupported(why))) => {
+                (SlotStatus::Unsupported, Some(self.coverage(why)))
+            }
             Err(SlotFailure::Store(e)) => (SlotStatus::Failed, Some(e.to_string())),
         };
-        self.store_outcome(connector, merchant, slot, status, error).await
+        self.store_outcome(connector, merchant, slot, webhook_id, status, error).await
+    }
+
+    /// What an unsupported slot's record says: why, and how its events arrive instead.
+    fn coverage(&self, why: &str) -> String {
+        let freshness = match self.config.orders_sync_every {
+            Some(every) => format!(
+                "every {}, so they are at most about that old when partners see them",
+                crate::config::words(every)
+            ),
+            None => "only when a sync is run (periodic syncs are off)".to_owned(),
+        };
+        format!("not registered: {why}. These events reach Storelink through the orders sync instead, {freshness}.")
     }
 
     async fn store_outcome(
@@ -216,11 +244,12 @@ impl Registrar {
         connector: &dyn Connector,
         merchant: MerchantId,
         slot: Slot,
+        webhook_id: Option<&str>,
         status: SlotStatus,
         error: Option<String>,
     ) -> SlotOutcome {
         let callback_url = self.callback_url(connector.platform(), merchant, slot);
-        let occ_webhook_id = connector.subscription_id(slot);
+        let occ_webhook_id = webhook_id.map_or_else(|| connector.subscription_id(slot), str::to_owned);
         let attempt = Attempt {
             merchant,
             slot,

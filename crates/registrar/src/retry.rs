@@ -69,7 +69,7 @@ impl Registrar {
         Ok(report)
     }
 
-    /// Runs `retry_due` every `retry_poll` until cancelled.
+    /// Runs `retry_due` and `resend_due` every `retry_poll` until cancelled.
     pub async fn run_retry_loop(self, tokens: TokenCache, shutdown: CancellationToken) {
         loop {
             match self.retry_due(&tokens).await {
@@ -78,6 +78,11 @@ impl Registrar {
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "slot retry pass failed"),
+            }
+            match self.resend_due(&tokens).await {
+                Ok(resent) if resent > 0 => tracing::info!(resent, "failed webhook deliveries resent"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "resend pass failed"),
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -98,17 +103,22 @@ impl Registrar {
         let result = tokens
             .call(merchant, |session| async move {
                 match self.try_slot(&session, merchant, slot).await {
-                    Err(SlotFailure::Store(ConnectorError::SessionExpired)) => Err(ConnectorError::SessionExpired),
+                    (_, Err(SlotFailure::Store(ConnectorError::SessionExpired))) => Err(ConnectorError::SessionExpired),
                     other => Ok(other),
                 }
             })
             .await;
-        let result = match result {
+        let (id, result) = match result {
             Ok(result) => result,
-            Err(TokenError::Platform(e)) => Err(SlotFailure::Store(e)),
-            Err(e) => Err(SlotFailure::Session(e)),
+            Err(TokenError::Platform(e)) => (None, Err(SlotFailure::Store(e))),
+            Err(e) => (None, Err(SlotFailure::Session(e))),
         };
-        self.record_outcome(&*store.connector, merchant, slot, result).await
+        let outcome = self.record_outcome(&*store.connector, merchant, slot, id.as_deref(), result).await;
+        if outcome.status == crate::SlotStatus::Registered {
+            // A repaired slot: what the store failed to deliver meanwhile is asked for now.
+            crate::resend::due_now(&self.pool, merchant).await;
+        }
+        outcome
     }
 
     /// The merchant's connector, when its platform is served here (else the slots wait, logged).

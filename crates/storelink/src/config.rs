@@ -33,8 +33,10 @@ pub struct RawConfig {
     #[serde(deserialize_with = "lenient_bool")]
     pub allow_insecure_store_urls: bool,
     pub log_format: LogFormat,
-    /// `slot=occWebhookId,...`; unnamed slots map to themselves.
+    /// `slot=occWebhookId,...` overrides; unnamed slots are mapped by discovery (docs/occ.md).
     pub webhook_ids: String,
+    /// How often each merchant's store is asked to resend the webhook deliveries it failed to make.
+    pub webhook_resend_secs: f64,
     pub connect_per_client_per_minute: u32,
     pub connect_per_store_per_minute: u32,
     pub slot_retry_base_secs: f64,
@@ -113,6 +115,7 @@ impl Default for RawConfig {
             allow_insecure_store_urls: false,
             log_format: LogFormat::Text,
             webhook_ids: String::new(),
+            webhook_resend_secs: 600.0,
             connect_per_client_per_minute: 20,
             connect_per_store_per_minute: 6,
             slot_retry_base_secs: 30.0,
@@ -241,6 +244,8 @@ pub struct SlotsConfig {
     pub retry_poll: Duration,
     /// A slot still `pending` this long after connect was never recorded; the retry loop takes it.
     pub pending_stale_after: Duration,
+    /// How often each merchant's store is asked to resend failed webhook deliveries.
+    pub resend_every: Duration,
 }
 
 /// The background role.
@@ -280,6 +285,24 @@ pub struct LimitsConfig {
 }
 
 impl Config {
+    /// Roles that give stores our callback URL (`serve`, `worker`) need an https public URL: OCC
+    /// refuses webhook targets that are not HTTPS with a CA-issued certificate. Development mode
+    /// (`STORELINK_ALLOW_INSECURE_STORE_URLS=1`, which `demo` sets) lifts the rule.
+    pub fn require_https_public_url(&self) -> Result<(), ConfigError> {
+        if self.http.public_url.scheme() == "https" || self.stores.allow_insecure_urls {
+            return Ok(());
+        }
+        Err(ConfigError::Invalid {
+            field: "STORELINK_PUBLIC_URL",
+            reason: format!(
+                "{} is not https; stores refuse webhook callbacks that are not HTTPS with a CA-issued \
+                 certificate. Put Storelink behind TLS and set its https URL, or set \
+                 STORELINK_ALLOW_INSECURE_STORE_URLS=1 (development only)",
+                self.http.public_url
+            ),
+        })
+    }
+
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(RawConfig::default()));
         let file = file.map(Path::to_path_buf).or_else(|| std::env::var_os("STORELINK_CONFIG").map(PathBuf::from));
@@ -339,6 +362,7 @@ impl Config {
             retry_cap: seconds("STORELINK_SLOT_RETRY_CAP_SECS", raw.slot_retry_cap_secs)?,
             retry_poll: seconds("STORELINK_SLOT_RETRY_POLL_SECS", raw.slot_retry_poll_secs)?,
             pending_stale_after: seconds("STORELINK_SLOT_PENDING_STALE_SECS", raw.slot_pending_stale_secs)?,
+            resend_every: seconds("STORELINK_WEBHOOK_RESEND_SECS", raw.webhook_resend_secs)?,
         };
         let stores = StoresConfig {
             allow_insecure_urls: raw.allow_insecure_store_urls,
@@ -408,6 +432,18 @@ fn optional_addr(text: &str) -> Result<Option<SocketAddr>, std::net::AddrParseEr
 mod tests {
     use super::*;
     use secrecy::ExposeSecret;
+
+    #[test]
+    fn serving_needs_an_https_public_url_outside_development() {
+        let plain = Config::validate(RawConfig::default()).expect("config");
+        let refused = plain.require_https_public_url().expect_err("http refused");
+        assert!(refused.to_string().contains("STORELINK_PUBLIC_URL"), "{refused}");
+        assert!(refused.to_string().contains("STORELINK_ALLOW_INSECURE_STORE_URLS"), "{refused}");
+        let https = RawConfig { public_url: "https://storelink.example.com".into(), ..RawConfig::default() };
+        assert!(Config::validate(https).expect("config").require_https_public_url().is_ok());
+        let dev = RawConfig { allow_insecure_store_urls: true, ..RawConfig::default() };
+        assert!(Config::validate(dev).expect("config").require_https_public_url().is_ok());
+    }
 
     #[test]
     fn insecure_switch_accepts_the_usual_spellings() {

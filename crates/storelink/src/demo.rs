@@ -29,7 +29,8 @@ pub async fn run(mut config: Config, products: usize) -> anyhow::Result<()> {
     let pool = storelink_core::db::connect(&database.url, config.database.max_connections).await?;
     storelink_core::db::migrate(&pool).await?;
 
-    let sim = OccSim::spawn(SimOptions { products, ..SimOptions::default() }).await?;
+    // Development mode: the simulator takes the plain-http callback URLs of a loopback demo.
+    let sim = OccSim::spawn(SimOptions { products, allow_http_callbacks: true, ..SimOptions::default() }).await?;
     let app_key = sim.add_key(Permissions::all());
     let first_admin = storelink_ops_console::users::add_first_admin(&pool).await?;
     let redirect_uri = format!("{}{CALLBACK_PATH}", config.http.public_url.as_str().trim_end_matches('/'));

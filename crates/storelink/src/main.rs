@@ -50,6 +50,9 @@ enum Command {
         /// Application keys the simulator accepts (a new one is minted and printed when none is given).
         #[arg(long = "key")]
         keys: Vec<String>,
+        /// Accept plain-http webhook callback URLs (development; OCC refuses them).
+        #[arg(long)]
+        allow_http_callbacks: bool,
     },
     /// Channel partners.
     Partners {
@@ -143,7 +146,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::OccSim { port, products, keys } => occ_sim(port, products, keys).await,
+        Command::OccSim { port, products, keys, allow_http_callbacks } => {
+            occ_sim(port, products, keys, allow_http_callbacks).await
+        }
         Command::Partners { command: PartnersCommand::Create { name, redirect_uris } } => {
             let (pool, _db) = cli_database(&config).await?;
             let created = partners::create(&pool, NewPartner { name: &name, redirect_uris: &redirect_uris }).await?;
@@ -235,6 +240,7 @@ async fn services(config: Config) -> anyhow::Result<(Services, storelink::databa
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    config.require_https_public_url()?;
     let listen = config.http.listen;
     let metrics_listen = config.http.metrics_listen;
     let (services, _db) = services(config).await?;
@@ -252,6 +258,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 async fn worker(config: Config) -> anyhow::Result<()> {
+    config.require_https_public_url()?;
     let metrics_listen = config.http.worker_metrics_listen;
     let (services, _db) = services(config).await?;
     let shutdown = CancellationToken::new();
@@ -279,10 +286,10 @@ async fn worker(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn occ_sim(port: u16, products: usize, keys: Vec<String>) -> anyhow::Result<()> {
+async fn occ_sim(port: u16, products: usize, keys: Vec<String>, allow_http_callbacks: bool) -> anyhow::Result<()> {
     use storelink_occ_sim::{OccSim, Permissions, SimOptions};
-    let sim = OccSim::bind(SimOptions { products, ..SimOptions::default() }, SocketAddr::from(([127, 0, 0, 1], port)))
-        .await?;
+    let options = SimOptions { products, allow_http_callbacks, ..SimOptions::default() };
+    let sim = OccSim::bind(options, SocketAddr::from(([127, 0, 0, 1], port))).await?;
     if keys.is_empty() {
         println!("application key: {}", sim.add_key(Permissions::all()));
     }

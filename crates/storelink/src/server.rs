@@ -71,6 +71,18 @@ impl Services {
         registrar_config.retry_cap = config.slots.retry_cap;
         registrar_config.retry_poll = config.slots.retry_poll;
         registrar_config.pending_stale_after = config.slots.pending_stale_after;
+        registrar_config.resend_every = config.slots.resend_every;
+        // Slots the store has no webhook for are covered by the orders sync, as fresh as its schedule.
+        registrar_config.orders_sync_every = config
+            .workers
+            .schedule_syncs
+            .then(|| {
+                storelink_sync::default_schedules()
+                    .into_iter()
+                    .find(|s| s.kind == storelink_core::SyncKind::Orders.as_str())
+                    .map(|s| s.every)
+            })
+            .flatten();
         let registrar = Registrar::new(pool.clone(), connectors.clone(), vault.clone(), registrar_config);
         let tokens = TokenCache::new(pool.clone(), connectors.clone(), vault.clone(), TokenConfig::default());
         let queue = Queue::new(pool.clone()).with_any_status_kinds(&[storelink_partner_webhooks::KIND]);

@@ -206,7 +206,7 @@ async fn reconnecting_keeps_the_merchant_and_replaces_the_key() {
 #[tokio::test]
 async fn missing_shipping_methods_and_permission_are_warnings() {
     let app = spawn_app_with(AppOptions {
-        sim: SimOptions { shipping_methods: 0, ..SimOptions::default() },
+        sim: SimOptions { shipping_methods: 0, allow_http_callbacks: true, ..SimOptions::default() },
         ..AppOptions::default()
     })
     .await;

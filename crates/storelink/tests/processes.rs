@@ -90,7 +90,9 @@ async fn two_web_and_two_worker_processes_share_the_work_without_doubling_it() {
     let mut merchants = Vec::new();
     let mut traces = Vec::new();
     for n in 0..MERCHANTS {
-        let sim = OccSim::spawn(SimOptions { products: 120, ..SimOptions::default() }).await.expect("sim");
+        let sim = OccSim::spawn(SimOptions { products: 120, allow_http_callbacks: true, ..SimOptions::default() })
+            .await
+            .expect("sim");
         let key = sim.add_key(Permissions::all());
         let trace = TraceContext::root();
         let base = &bases[n % 2];

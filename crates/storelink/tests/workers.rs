@@ -21,7 +21,8 @@ struct Setup {
 
 async fn setup(products: usize) -> Setup {
     let db = test_db().await;
-    let sim = OccSim::spawn(SimOptions { products, ..SimOptions::default() }).await.expect("sim");
+    let sim =
+        OccSim::spawn(SimOptions { products, allow_http_callbacks: true, ..SimOptions::default() }).await.expect("sim");
     let key = sim.add_key(Permissions::all());
     let uris = vec!["https://partner.example/cb".to_owned()];
     let partner = partners::create(&db.pool, NewPartner { name: "P", redirect_uris: &uris }).await.expect("partner");

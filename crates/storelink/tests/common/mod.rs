@@ -24,6 +24,8 @@ pub struct AppOptions {
     pub sim: SimOptions,
     /// Connectors besides OCC's (a test-only platform).
     pub connectors: Vec<std::sync::Arc<dyn storelink_connector::Connector>>,
+    /// How often stores are asked to resend failed webhook deliveries.
+    pub webhook_resend_secs: f64,
 }
 
 impl Default for AppOptions {
@@ -33,8 +35,11 @@ impl Default for AppOptions {
             per_client_per_minute: 1000,
             per_store_per_minute: 1000,
             slot_pending_stale_secs: 120.0,
-            sim: SimOptions::default(),
+            // Callbacks go to the app over plain-http loopback, which OCC (and the simulator by
+            // default) refuses.
+            sim: SimOptions { allow_http_callbacks: true, ..SimOptions::default() },
             connectors: Vec::new(),
+            webhook_resend_secs: 600.0,
         }
     }
 }
@@ -71,6 +76,7 @@ pub async fn spawn_app_with(opts: AppOptions) -> TestApp {
         slot_retry_cap_secs: 0.2,
         slot_retry_poll_secs: 0.05,
         slot_pending_stale_secs: opts.slot_pending_stale_secs,
+        webhook_resend_secs: opts.webhook_resend_secs,
         webhook_retry_schedule: "100ms,200ms,300ms,400ms,500ms,500ms,500ms".into(),
         ..RawConfig::default()
     };

@@ -30,7 +30,9 @@ async fn victim(app: &TestApp) -> Tenant {
 
 /// Connects a store of the attacker's own (a second simulator) as another merchant.
 async fn attacker(app: &TestApp) -> (OccSim, Tenant) {
-    let sim = OccSim::spawn(SimOptions::default()).await.expect("attacker's store");
+    let sim = OccSim::spawn(SimOptions { allow_http_callbacks: true, ..SimOptions::default() })
+        .await
+        .expect("attacker's store");
     let key = sim.add_key(Permissions::all());
     let tenant = tenant(app, &sim, &key).await;
     (sim, tenant)

@@ -180,7 +180,7 @@ async fn a_late_webhook_never_turns_a_cancelled_order_back() {
 async fn a_store_changing_during_a_full_sync_never_loses_a_live_product() {
     use crate::common::{AppOptions, spawn_app_with};
     use storelink_occ_sim::SimOptions;
-    let sim = SimOptions { products: 1200, ..SimOptions::default() };
+    let sim = SimOptions { products: 1200, allow_http_callbacks: true, ..SimOptions::default() };
     let app = spawn_app_with(AppOptions { sim, ..AppOptions::default() }).await;
     let merchant: MerchantId = merchant_id_from(&app.connect().await).parse().expect("merchant id");
     app.wait_synced().await;

@@ -388,7 +388,7 @@ impl Connector for LoopbackConnector {
             let urls =
                 hook["urls"].as_array().map(|a| a.iter().filter_map(|u| u.as_str().map(str::to_owned)).collect());
             let secrets = hook["secret"].as_str().filter(|s| s.len() >= 32).map(|s| s.as_bytes().to_vec());
-            Ok(Subscription { urls: urls.unwrap_or_default(), secrets })
+            Ok(Subscription { urls: urls.unwrap_or_default(), secrets, ..Subscription::default() })
         }
         .boxed()
     }
