@@ -14,7 +14,6 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use storelink::config::{Config, RawConfig};
 use storelink::server::{self, Services};
-use storelink_core::Slot;
 use storelink_occ::{OccClient, OccConfig};
 use storelink_occ_sim::{OccSim, Permissions, SimOptions};
 use storelink_tenants::{NewPartner, partners};
@@ -179,7 +178,7 @@ async fn connect_in(db_url: &str, latency_ms: u64, runs: usize) -> anyhow::Resul
     let pool = storelink_core::db::connect(db_url, 10).await?;
     storelink_core::db::migrate(&pool).await?;
     let latency = Duration::from_millis(latency_ms);
-    let sim = OccSim::spawn(SimOptions { latency, ..SimOptions::default() }).await?;
+    let sim = OccSim::spawn(SimOptions { latency, allow_http_callbacks: true, ..SimOptions::default() }).await?;
     let key = sim.add_key(Permissions::all());
 
     let listener = TcpListener::bind("127.0.0.1:0")?;
@@ -216,9 +215,9 @@ async fn connect_in(db_url: &str, latency_ms: u64, runs: usize) -> anyhow::Resul
     let base = format!("http://{addr}");
     let mut connects = Vec::with_capacity(runs);
     for _ in 0..runs {
-        // Each run must really write the four webhooks, as a first connection does.
-        for slot in Slot::ALL {
-            sim.set_webhook_urls(slot.as_str(), Vec::new());
+        // Each run must really write the webhooks, as a first connection does.
+        for id in sim.webhook_ids() {
+            sim.set_webhook_urls(&id, Vec::new());
         }
         let form = http
             .get(format!("{base}/connect"))

@@ -124,6 +124,16 @@ impl OccSim {
         }
     }
 
+    /// Set fields of the webhook as another integration would have (headers, basicAuthentication,
+    /// resend settings, urls, ...).
+    pub fn set_webhook_fields(&self, id: &str, fields: Value) {
+        if let (Some(w), Value::Object(fields)) = (self.state.lock().webhook_mut(id), fields) {
+            for (key, value) in fields {
+                w.doc[key.as_str()] = value;
+            }
+        }
+    }
+
     pub fn set_webhook_urls(&self, id: &str, urls: Vec<String>) {
         if let Some(w) = self.state.lock().webhook_mut(id) {
             w.doc["urls"] = Value::from(urls);

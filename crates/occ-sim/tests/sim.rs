@@ -1,7 +1,10 @@
 //! The simulator over real HTTP: login and tokens, paging and filters, permissions, webhooks, orders,
 //! faults and the call log.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use actix_web::{App, HttpResponse, HttpServer, web};
 
 use serde_json::{Value, json};
 use storelink_occ_sim::{Fault, FaultKind, OccSim, Permissions, SimOptions};
@@ -160,16 +163,17 @@ async fn permissions_shipping_methods_webhooks_and_orders() {
     let (_, all) = c.get(&token, "/ccadmin/v1/shippingMethods?enabledOnly=false").await;
     assert_eq!(all["items"].as_array().expect("items").len(), 3);
 
-    let (_, hidden) = c.get(&token, "/ccadmin/v1/webhooks/order-submit").await;
+    let (_, hidden) = c.get(&token, "/ccadmin/v1/webhooks/production-submitOrder").await;
     assert_eq!(hidden["secretKey"], Value::Null);
-    let (_, shown) = c.get(&token, "/ccadmin/v1/webhooks/order-submit?includeSecretKeys=true").await;
+    let (_, shown) = c.get(&token, "/ccadmin/v1/webhooks/production-submitOrder?includeSecretKeys=true").await;
     assert!(shown["secretKey"].as_str().is_some_and(|s| !s.is_empty()));
     let (status, _) =
-        c.put(&token, "/ccadmin/v1/webhooks/order-submit", json!({"urls": ["https://a.example/x"]})).await;
+        c.put(&token, "/ccadmin/v1/webhooks/production-submitOrder", json!({"urls": ["https://a.example/x"]})).await;
     assert_eq!(status, 200);
-    assert_eq!(sim.webhook("order-submit").expect("webhook")["urls"], json!(["https://a.example/x"]));
-    assert_eq!(c.put(&token, "/ccadmin/v1/webhooks/order-submit", json!({"urls": "x"})).await.0, 400);
+    assert_eq!(sim.webhook("production-submitOrder").expect("webhook")["urls"], json!(["https://a.example/x"]));
+    assert_eq!(c.put(&token, "/ccadmin/v1/webhooks/production-submitOrder", json!({"urls": "x"})).await.0, 400);
     assert_eq!(c.get(&token, "/ccadmin/v1/webhooks/nope").await.0, 404);
+    assert_eq!(c.put(&token, "/ccadmin/v1/webhooks/order-submit", json!({"urls": []})).await.0, 404);
 
     let (_, orders) = c.get(&token, "/ccadmin/v1/orders").await;
     let id = orders["items"][0]["id"].as_str().expect("id").to_owned();
@@ -266,12 +270,12 @@ async fn webhook_deliveries_carry_both_signatures() {
     tokio::spawn(server);
 
     let (sim, _c, _key) = sim_with(SimOptions::default()).await;
-    sim.set_webhook_urls("order-submit", vec![format!("http://127.0.0.1:{port}/hook")]);
+    sim.set_webhook_urls("production-submitOrder", vec![format!("http://127.0.0.1:{port}/hook")]);
     let body = br#"{"order":{"id":"o1"}}"#;
-    let results = sim.deliver_webhook("order-submit", body).await;
+    let results = sim.deliver_webhook("production-submitOrder", body).await;
     assert_eq!(results.len(), 1);
     assert_eq!(results[0].1, Ok(200));
-    let webhook = sim.webhook("order-submit").expect("webhook");
+    let webhook = sim.webhook("production-submitOrder").expect("webhook");
     let key1 = STANDARD.decode(webhook["secretKey"].as_str().expect("sha1 secret")).expect("b64");
     let key512 = STANDARD.decode(webhook["secretKeySHA512"].as_str().expect("sha512 secret")).expect("b64");
     let mut mac1 = <Hmac<sha1::Sha1> as Mac>::new_from_slice(&key1).expect("key");
@@ -325,4 +329,120 @@ async fn sort_point_reads_churn_and_truncate() {
     sim.set_truncate_after(Some(10));
     let (_, cut) = c.get(&token, "/ccadmin/v1/products?offset=10&limit=10").await;
     assert_eq!((ids(&cut).len(), cut["totalResults"].as_u64()), (0, Some(29)));
+}
+
+/// OCC's real set of event webhooks by default: production and preview twins, secrets shared by
+/// name; the Violet ids only behind the option.
+#[tokio::test]
+async fn the_real_webhook_ids_are_served_and_the_violet_ones_only_on_request() {
+    let (sim, c, key) = sim_with(SimOptions::default()).await;
+    let token = c.token(&key).await;
+    let (status, listed) = c.get(&token, "/ccadmin/v1/webhooks?serverType=production&includeSecretKeys=true").await;
+    assert_eq!(status, 200);
+    let ids: Vec<&str> = listed["items"].as_array().expect("items").iter().filter_map(|w| w["id"].as_str()).collect();
+    assert!(ids.contains(&"production-submitOrder") && ids.contains(&"production-returnRequestUpdate"), "{ids:?}");
+    assert!(ids.iter().all(|id| id.starts_with("production-")), "{ids:?}");
+    assert!(sim.webhook("publishing-submitOrder").is_some());
+    assert_eq!(
+        sim.webhook("publishing-submitOrder").expect("preview")["secretKey"],
+        sim.webhook("production-submitOrder").expect("production")["secretKey"],
+        "a secret is shared by the webhooks of one name"
+    );
+    assert_eq!(c.get(&token, "/ccadmin/v1/webhooks/order-submit").await.0, 404);
+
+    let (violet, c2, key2) = sim_with(SimOptions { violet_webhook_ids: true, ..SimOptions::default() }).await;
+    let token2 = c2.token(&key2).await;
+    assert_eq!(c2.get(&token2, "/ccadmin/v1/webhooks/order-submit").await.0, 200);
+    assert!(violet.webhook("production-submitOrder").is_some());
+}
+
+/// A PUT replaces the whole webhook (fields left out are reset), and plain-http targets are refused
+/// with an OCC error body unless the option allows them.
+#[tokio::test]
+async fn a_webhook_put_replaces_the_whole_webhook_and_refuses_plain_http() {
+    let (sim, c, key) = sim_with(SimOptions::default()).await;
+    let token = c.token(&key).await;
+    let path = "/ccadmin/v1/webhooks/production-submitOrder";
+    let full = json!({"urls": ["https://oms.example/a"], "headers": {"X-Tenant": "t1"},
+                      "basicAuthentication": {"oms": "pw"}, "maxNumberOfResendAttempts": 2});
+    assert_eq!(c.put(&token, path, full).await.0, 200);
+    assert_eq!(c.put(&token, path, json!({"urls": ["https://oms.example/a", "https://b.example/"]})).await.0, 200);
+    let webhook = sim.webhook("production-submitOrder").expect("webhook");
+    assert_eq!(webhook["headers"], json!({}), "headers not sent are reset");
+    assert_eq!(webhook["basicAuthentication"], Value::Null);
+    assert_eq!(webhook["maxNumberOfResendAttempts"], 5);
+
+    let (status, refused) = c.put(&token, path, json!({"urls": ["http://plain.example/hook"]})).await;
+    assert_eq!(status, 400);
+    assert_eq!(refused["status"], "400");
+    assert!(refused["message"].as_str().is_some_and(|m| m.contains("HTTPS")), "{refused}");
+    assert_eq!(sim.webhook("production-submitOrder").expect("webhook")["urls"].as_array().map(Vec::len), Some(2));
+
+    let (_, c2, key2) = sim_with(SimOptions { allow_http_callbacks: true, ..SimOptions::default() }).await;
+    let token2 = c2.token(&key2).await;
+    assert_eq!(c2.put(&token2, path, json!({"urls": ["http://127.0.0.1:9/hook"]})).await.0, 200);
+}
+
+/// A delivery that fails every attempt becomes a failed message; `resend` sends it to the failed
+/// URLs only, and a delivered message is gone.
+#[tokio::test]
+async fn failed_deliveries_are_kept_and_resent_to_the_failed_urls_only() {
+    let hits = Arc::new(Mutex::new(Vec::<String>::new()));
+    let up = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (h, u) = (hits.clone(), up.clone());
+    let server = HttpServer::new(move || {
+        let (h, u) = (h.clone(), u.clone());
+        App::new().route(
+            "/{name}",
+            web::post().to(move |name: web::Path<String>| {
+                let (h, u) = (h.clone(), u.clone());
+                async move {
+                    h.lock().expect("lock").push(name.into_inner());
+                    if u.load(std::sync::atomic::Ordering::SeqCst) {
+                        HttpResponse::Ok().finish()
+                    } else {
+                        HttpResponse::ServiceUnavailable().finish()
+                    }
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .expect("listen")
+    .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+
+    let options =
+        SimOptions { webhook_attempts: 3, webhook_retry_delay: Duration::from_millis(5), ..SimOptions::default() };
+    let (sim, c, key) = sim_with(options).await;
+    let token = c.token(&key).await;
+    sim.set_webhook_urls("production-submitOrder", vec![format!("http://127.0.0.1:{port}/down")]);
+    sim.deliver_webhook("production-submitOrder", br#"{"order":{"id":"o1"}}"#).await;
+    assert_eq!(hits.lock().expect("lock").len(), 3, "three attempts");
+    let (status, failed) = c.get(&token, "/ccadmin/v1/webhookFailedMessages").await;
+    assert_eq!(status, 200);
+    let message = &failed["items"][0];
+    assert_eq!(message["messageType"], "submitOrder");
+    assert_eq!(message["remainingTargetUrls"], json!([format!("http://127.0.0.1:{port}/down")]));
+    let id = message["id"].as_str().expect("id").to_owned();
+    let (status, _) = c.get(&token, "/ccadmin/v1/webhookFailedMessages?q=messageType%20%3D%20%22submitOrder%22").await;
+    assert_eq!(status, 200);
+    assert_eq!(c.get(&token, "/ccadmin/v1/webhookFailedMessages?q=garbage").await.0, 400);
+
+    assert_eq!(
+        c.put(&token, &format!("/ccadmin/v1/webhookFailedMessages/{id}"), json!({"resend": false})).await.0,
+        400
+    );
+    up.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (status, _) = c.put(&token, &format!("/ccadmin/v1/webhookFailedMessages/{id}"), json!({"resend": true})).await;
+    assert_eq!(status, 200);
+    assert_eq!(hits.lock().expect("lock").len(), 4);
+    assert!(sim.failed_messages().is_empty(), "delivered: no longer kept");
+    assert_eq!(c.put(&token, &format!("/ccadmin/v1/webhookFailedMessages/{id}"), json!({"resend": true})).await.0, 404);
+    handle.stop(true).await;
 }

@@ -165,18 +165,18 @@ async fn shipping_webhooks_and_orders() {
     assert_eq!(all.len(), 3);
     assert_eq!(all[2].enabled, Some(false));
 
-    let plain = s.occ.get_webhook(&s.store, &token, "order-submit", false).await.expect("webhook");
+    let plain = s.occ.get_webhook(&s.store, &token, "production-submitOrder", false).await.expect("webhook");
     assert!(plain.secret_key.is_none());
-    let secret = s.occ.get_webhook(&s.store, &token, "order-submit", true).await.expect("webhook");
+    let secret = s.occ.get_webhook(&s.store, &token, "production-submitOrder", true).await.expect("webhook");
     assert_eq!(
         secret.secret_key.as_ref().map(|k| k.expose_secret().to_owned()),
-        s.sim.webhook("order-submit").expect("sim")["secretKey"].as_str().map(str::to_owned)
+        s.sim.webhook("production-submitOrder").expect("sim")["secretKey"].as_str().map(str::to_owned)
     );
     let urls =
         vec!["https://oms.example/hook".to_owned(), "https://storelink.example/webhooks/occ/m/order-submit".to_owned()];
-    let written = s.occ.put_webhook_urls(&s.store, &token, "order-submit", &urls).await.expect("put");
+    let written = s.occ.put_webhook_urls(&s.store, &token, "production-submitOrder", &urls).await.expect("put");
     assert_eq!(written.urls, urls);
-    assert_eq!(s.sim.webhook("order-submit").expect("sim")["urls"], json!(urls));
+    assert_eq!(s.sim.webhook("production-submitOrder").expect("sim")["urls"], json!(urls));
     let err = s.occ.get_webhook(&s.store, &token, "no-such-hook", false).await.expect_err("404");
     assert!(matches!(err, OccError::NotFound { .. }));
 

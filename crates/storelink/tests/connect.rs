@@ -2,7 +2,10 @@
 
 mod common;
 
-use common::{AppOptions, REDIRECT_URI, count, merchant_id_from, spawn_app, spawn_app_with, wait_for};
+use common::{
+    AppOptions, ORDER_SUBMIT_HOOK, REDIRECT_URI, RETURN_UPDATE_HOOK, count, merchant_id_from, spawn_app,
+    spawn_app_with, wait_for,
+};
 use std::time::Duration;
 use storelink_occ_sim::{Fault, FaultKind, Permissions, SimOptions};
 
@@ -43,9 +46,9 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 #[tokio::test]
-async fn happy_path_connects_registers_four_slots_and_redirects() {
+async fn happy_path_connects_registers_the_discovered_slots_and_redirects() {
     let app = spawn_app().await;
-    app.sim.set_webhook_urls("order-submit", vec!["https://oms.example/occ/orders".into()]);
+    app.sim.set_webhook_urls(ORDER_SUBMIT_HOOK, vec!["https://oms.example/occ/orders".into()]);
 
     let response = app.connect().await;
     assert_eq!(response.status(), 303);
@@ -74,35 +77,60 @@ async fn happy_path_connects_registers_four_slots_and_redirects() {
     assert!(synced, "catalog, inventory, shipping and orders synced after the connect");
     assert_eq!(count(&app.db.pool, "SELECT count(*) FROM products").await, 50);
 
-    // One login, four slot writes to /webhooks/occ/{merchant_id}/{slot}.
+    // One login, one listing of the store's production webhooks (discovery), and a write to each
+    // webhook a slot was mapped to: the non-PCI Order Submit and Return Request Update.
     assert_eq!(app.sim.count("POST", "/ccadmin/v1/login"), 1);
+    let listed = app.sim.calls().into_iter().filter(|c| c.method == "GET" && c.path == "/ccadmin/v1/webhooks").count();
+    assert_eq!(listed, 1, "discovery lists the webhooks once");
     let puts: Vec<_> = app
         .sim
         .calls()
         .into_iter()
         .filter(|c| c.method == "PUT" && c.path.starts_with("/ccadmin/v1/webhooks/"))
         .collect();
-    assert_eq!(puts.len(), 4);
-    for slot in ["order-submit", "order-update", "shipment-create", "shipment-update"] {
-        let put = puts.iter().find(|c| c.path == format!("/ccadmin/v1/webhooks/{slot}")).expect("PUT for slot");
+    assert_eq!(puts.len(), 2);
+    for (slot, hook) in [("order-submit", ORDER_SUBMIT_HOOK), ("return-request-update", RETURN_UPDATE_HOOK)] {
+        let put = puts.iter().find(|c| c.path == format!("/ccadmin/v1/webhooks/{hook}")).expect("PUT for slot");
         let body: serde_json::Value = serde_json::from_str(&put.body).expect("JSON body");
         let urls = body["urls"].as_array().expect("urls in body");
         let ours = format!("{}/webhooks/occ/{merchant}/{slot}", app.base);
         assert!(urls.iter().any(|u| u == &ours), "{slot}: {urls:?}");
     }
+    assert_eq!(app.sim.webhook("production-submitOrder").expect("full")["urls"], serde_json::json!([]), "no card data");
     // Read, merge, write: the merchant's OMS receiver is still there.
-    let webhook = app.sim.webhook("order-submit").expect("webhook");
+    let webhook = app.sim.webhook(ORDER_SUBMIT_HOOK).expect("webhook");
     let urls: Vec<String> = serde_json::from_value(webhook["urls"].clone()).expect("urls");
     assert_eq!(
         urls,
         vec!["https://oms.example/occ/orders".to_owned(), format!("{}/webhooks/occ/{merchant}/order-submit", app.base)]
     );
 
+    let unsupported = |slot: &str| (slot.to_owned(), "unsupported".to_owned());
+    let registered = |slot: &str| (slot.to_owned(), "registered".to_owned());
     assert_eq!(
         slot_statuses(&app.db.pool, &merchant).await,
-        ["order-submit", "order-update", "shipment-create", "shipment-update"]
-            .map(|s| (s.to_owned(), "registered".to_owned()))
+        vec![
+            registered("order-submit"),
+            unsupported("order-update"),
+            registered("return-request-update"),
+            unsupported("shipment-create"),
+            unsupported("shipment-update"),
+        ]
     );
+    // Each slot records the store webhook it was mapped to; a slot OCC has no webhook for says how
+    // its events arrive instead, and how fresh they are.
+    let ids: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT slot, occ_webhook_id, last_error FROM webhook_slots WHERE merchant_id = $1::uuid ORDER BY slot",
+    )
+    .bind(&merchant)
+    .fetch_all(&app.db.pool)
+    .await
+    .expect("slots");
+    assert_eq!(ids[0].1, ORDER_SUBMIT_HOOK);
+    assert_eq!(ids[2].1, RETURN_UPDATE_HOOK);
+    let statement = ids[1].2.clone().expect("statement");
+    assert!(statement.contains("OCC has no order update webhook"), "{statement}");
+    assert!(statement.contains("orders sync") && statement.contains("5 minutes"), "{statement}");
     assert_eq!(count(&app.db.pool, "SELECT count(*) FROM merchant_checks WHERE NOT ok").await, 0);
 
     // The key is sealed: decryptable through the vault, absent from every stored byte.
@@ -149,18 +177,20 @@ async fn revoked_key_is_rejected() {
 #[tokio::test]
 async fn a_failing_slot_does_not_fail_the_connection_and_is_retried() {
     let app = spawn_app().await;
-    let fault = app.sim.inject(Fault::new(Some("PUT"), "/ccadmin/v1/webhooks/order-update", FaultKind::Status(500)));
+    let path = format!("/ccadmin/v1/webhooks/{RETURN_UPDATE_HOOK}");
+    let fault = app.sim.inject(Fault::new(Some("PUT"), &path, FaultKind::Status(500)));
 
     let response = app.connect().await;
     assert_eq!(response.status(), 303);
     let merchant = merchant_id_from(&response);
     let statuses = slot_statuses(&app.db.pool, &merchant).await;
-    assert_eq!(statuses.iter().filter(|(_, s)| s == "registered").count(), 3, "{statuses:?}");
-    assert!(statuses.contains(&("order-update".into(), "failed".into())), "{statuses:?}");
-    let error: Option<String> = sqlx::query_scalar("SELECT last_error FROM webhook_slots WHERE slot = 'order-update'")
-        .fetch_one(&app.db.pool)
-        .await
-        .expect("error");
+    assert_eq!(statuses.iter().filter(|(_, s)| s == "registered").count(), 1, "{statuses:?}");
+    assert!(statuses.contains(&("return-request-update".into(), "failed".into())), "{statuses:?}");
+    let error: Option<String> =
+        sqlx::query_scalar("SELECT last_error FROM webhook_slots WHERE slot = 'return-request-update'")
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("error");
     assert!(error.is_some_and(|e| !e.is_empty()));
     // The connect's token is in the token cache: the retry passes take it instead of logging in.
     let logins_after_connect = app.sim.count("POST", "/ccadmin/v1/login");
@@ -170,13 +200,13 @@ async fn a_failing_slot_does_not_fail_the_connection_and_is_retried() {
     let pool = app.db.pool.clone();
     let registered = wait_for(Duration::from_secs(10), || {
         let pool = pool.clone();
-        async move { count(&pool, "SELECT count(*) FROM webhook_slots WHERE status = 'registered'").await == 4 }
+        async move { count(&pool, "SELECT count(*) FROM webhook_slots WHERE status = 'registered'").await == 2 }
     })
     .await;
     assert!(registered, "the failed slot was registered by the retry");
     assert_eq!(app.sim.count("POST", "/ccadmin/v1/login"), logins_after_connect, "the retry made no login of its own");
-    let urls = app.sim.webhook("order-update").expect("webhook")["urls"].clone();
-    assert_eq!(urls, serde_json::json!([format!("{}/webhooks/occ/{merchant}/order-update", app.base)]));
+    let urls = app.sim.webhook(RETURN_UPDATE_HOOK).expect("webhook")["urls"].clone();
+    assert_eq!(urls, serde_json::json!([format!("{}/webhooks/occ/{merchant}/return-request-update", app.base)]));
     app.stop().await;
 }
 
@@ -198,7 +228,7 @@ async fn reconnecting_keeps_the_merchant_and_replaces_the_key() {
         .expect("key");
     assert_eq!(secrecy::ExposeSecret::expose_secret(&opened), new_key);
     // Our URL is already on each webhook: no duplicate entries after the second connect.
-    let urls = app.sim.webhook("shipment-create").expect("webhook")["urls"].as_array().expect("urls").len();
+    let urls = app.sim.webhook(ORDER_SUBMIT_HOOK).expect("webhook")["urls"].as_array().expect("urls").len();
     assert_eq!(urls, 1);
     app.stop().await;
 }
@@ -382,5 +412,27 @@ async fn health_and_readiness() {
     assert_eq!(ready.status(), 200);
     let css = app.http.get(format!("{}/static/storelink.css", app.base)).send().await.expect("css");
     assert_eq!(css.status(), 200);
+    app.stop().await;
+}
+
+/// OCC refuses callback URLs that are not HTTPS, and so does the simulator unless told otherwise:
+/// the connect still succeeds, and each slot is recorded failed with the store's reason.
+#[tokio::test]
+async fn a_store_refusing_plain_http_callbacks_fails_the_slots_with_its_reason() {
+    let app = spawn_app_with(AppOptions { sim: SimOptions::default(), ..AppOptions::default() }).await;
+    let response = app.connect().await;
+    assert_eq!(response.status(), 303);
+    let merchant = merchant_id_from(&response);
+    let (status, error): (String, Option<String>) = sqlx::query_as(
+        "SELECT status, last_error FROM webhook_slots WHERE merchant_id = $1::uuid AND slot = 'order-submit'",
+    )
+    .bind(&merchant)
+    .fetch_one(&app.db.pool)
+    .await
+    .expect("slot");
+    assert_eq!(status, "failed");
+    let error = error.expect("reason");
+    assert!(error.contains("HTTPS"), "the store's reason is recorded: {error}");
+    assert_eq!(app.sim.webhook(ORDER_SUBMIT_HOOK).expect("webhook")["urls"], serde_json::json!([]));
     app.stop().await;
 }

@@ -5,7 +5,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{count, merchant_id_from, sign_sha512, spawn_app, wait_for};
+use common::{
+    AppOptions, ORDER_SUBMIT_HOOK, RETURN_UPDATE_HOOK, count, merchant_id_from, sign_sha512, spawn_app, spawn_app_with,
+    wait_for,
+};
 
 const FIXTURE: &str = include_str!("../../../fixtures/occ/order-submit.json");
 
@@ -13,7 +16,7 @@ const FIXTURE: &str = include_str!("../../../fixtures/occ/order-submit.json");
 async fn connect_for_order_submit(app: &common::TestApp) -> (String, String, String) {
     let merchant = merchant_id_from(&app.connect().await);
     let secret =
-        app.sim.webhook("order-submit").expect("webhook")["secretKeySHA512"].as_str().expect("secret").to_owned();
+        app.sim.webhook(ORDER_SUBMIT_HOOK).expect("webhook")["secretKeySHA512"].as_str().expect("secret").to_owned();
     let url = format!("{}/webhooks/occ/{merchant}/order-submit", app.base);
     (merchant, secret, url)
 }
@@ -23,7 +26,7 @@ async fn a_signed_order_submit_becomes_one_order_however_often_it_is_delivered()
     let app = spawn_app().await;
     let merchant = merchant_id_from(&app.connect().await);
     for _ in 0..5 {
-        let results = app.sim.deliver_webhook("order-submit", FIXTURE.as_bytes()).await;
+        let results = app.sim.deliver_webhook(ORDER_SUBMIT_HOOK, FIXTURE.as_bytes()).await;
         assert_eq!(results.len(), 1, "our URL is registered on the webhook");
         assert_eq!(results[0].1, Ok(200), "{:?}", results[0]);
     }
@@ -282,5 +285,59 @@ async fn redeliveries_within_a_burst_are_stored_once_and_nothing_new_is_lost() {
     }
     assert_eq!(answers, [("duplicate".to_owned(), 80), ("stored".to_owned(), 40)].into());
     assert_eq!(count(&app.db.pool, "SELECT count(*) FROM inbound_events").await, 40);
+    app.stop().await;
+}
+
+/// The fifth slot: a Return Request Update delivered through its real (non-PCI) webhook is accepted
+/// and processed into the merchant's returns.
+#[tokio::test]
+async fn a_return_request_update_arrives_through_its_webhook() {
+    let app = spawn_app().await;
+    let merchant = merchant_id_from(&app.connect().await);
+    let body = include_str!("../../../fixtures/occ/return-request-update-body.json");
+    let results = app.sim.deliver_webhook(RETURN_UPDATE_HOOK, body.as_bytes()).await;
+    assert_eq!(results.len(), 1, "our URL is on the Return Request Update webhook: {results:?}");
+    assert!(results[0].0.ends_with(&format!("/webhooks/occ/{merchant}/return-request-update")), "{results:?}");
+    assert_eq!(results[0].1, Ok(200), "{results:?}");
+    let pool = app.db.pool.clone();
+    let processed = wait_for(Duration::from_secs(20), || {
+        let pool = pool.clone();
+        async move { count(&pool, "SELECT count(*) FROM returns WHERE return_id = '200001'").await == 1 }
+    })
+    .await;
+    assert!(processed, "the return request was stored");
+    app.stop().await;
+}
+
+/// Recovery: while a slot is broken (the store's secret was reset behind our back, so our inbound
+/// refuses the store's signatures), an order submit fails every attempt and the store keeps it as a
+/// failed message. Once the slot is repaired, the registrar asks the store to resend what failed for
+/// our URLs, and the order arrives.
+#[tokio::test]
+async fn deliveries_that_failed_while_a_slot_was_broken_are_resent_once_it_is_repaired() {
+    let app = spawn_app_with(AppOptions { webhook_resend_secs: 0.3, ..AppOptions::default() }).await;
+    let merchant = merchant_id_from(&app.connect().await);
+    let fresh = |n: u8| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [n; 64]);
+    app.sim.set_webhook_secrets(ORDER_SUBMIT_HOOK, &fresh(1), &fresh(2));
+    let results = app.sim.deliver_webhook(ORDER_SUBMIT_HOOK, FIXTURE.as_bytes()).await;
+    assert_eq!(results[0].1, Ok(401), "refused while broken: {results:?}");
+    assert_eq!(app.sim.failed_messages().len(), 1, "the store keeps the failed delivery");
+    assert_eq!(count(&app.db.pool, "SELECT count(*) FROM orders WHERE order_id = 'o20005'").await, 0);
+
+    // The slot is repaired (the background retry re-reads the webhook and seals its new secrets).
+    sqlx::query("UPDATE webhook_slots SET status = 'failed', next_attempt_at = now() WHERE merchant_id = $1::uuid AND slot = 'order-submit'")
+        .bind(&merchant)
+        .execute(&app.db.pool)
+        .await
+        .expect("break the slot");
+    let pool = app.db.pool.clone();
+    let arrived = wait_for(Duration::from_secs(20), || {
+        let pool = pool.clone();
+        async move { count(&pool, "SELECT count(*) FROM orders WHERE order_id = 'o20005'").await == 1 }
+    })
+    .await;
+    assert!(arrived, "the store resent the order submit once the slot was repaired");
+    assert!(app.sim.failed_messages().is_empty(), "nothing left failed");
+    assert!(app.sim.count("PUT", "/ccadmin/v1/webhookFailedMessages/fm1") >= 1);
     app.stop().await;
 }

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{merchant_id_from, spawn_app, wait_for};
+use common::{ORDER_SUBMIT_HOOK, merchant_id_from, spawn_app, wait_for};
 use secrecy::{ExposeSecret, SecretString};
 use storelink_connector_occ::APP_KEY_PURPOSE as OCC_APP_KEY_PURPOSE;
 use storelink_core::{MerchantId, SyncKind};
@@ -29,10 +29,10 @@ async fn revoke_shreds_secrets_stops_work_and_tells_the_partner() {
     let ops = app.services.ops();
 
     let report = ops.revoke(&actor(), merchant, false).await.expect("revoke");
-    assert_eq!(report.slots_unregistered.len(), 4, "{report:?}");
-    for slot in ["order-submit", "order-update", "shipment-create", "shipment-update"] {
-        let urls = app.sim.webhook(slot).expect("webhook")["urls"].clone();
-        assert!(!urls.to_string().contains(&merchant.to_string()), "{slot} no longer calls us: {urls}");
+    assert_eq!(report.slots_unregistered.len(), storelink_core::Slot::ALL.len(), "{report:?}");
+    for hook in app.sim.webhook_ids() {
+        let urls = app.sim.webhook(&hook).expect("webhook")["urls"].clone();
+        assert!(!urls.to_string().contains(&merchant.to_string()), "{hook} no longer calls us: {urls}");
     }
     for table in ["vault_data_keys", "vault_secrets", "occ_tokens"] {
         let sql = format!("SELECT count(*) FROM {table} WHERE merchant_id = $1");
@@ -244,5 +244,47 @@ async fn worker_processes_serve_their_own_metrics_and_probes() {
     assert_eq!(app.http.get(format!("{base}/readyz")).send().await.expect("readyz").status(), 200);
     assert_eq!(app.http.get(format!("{base}/v1/merchants")).send().await.expect("get").status(), 404, "metrics only");
     handle.stop(true).await;
+    app.stop().await;
+}
+
+/// OCC's webhook PUT may replace the whole webhook (the simulator does): registering and revoking
+/// send back every field read, so another integration's headers, basic authentication and resend
+/// settings survive both, and only our URL comes and goes.
+#[tokio::test]
+async fn other_integrations_webhook_settings_survive_registration_and_revoke() {
+    let app = spawn_app().await;
+    let theirs = serde_json::json!({
+        "urls": ["https://oms.example/occ/orders"],
+        "headers": {"X-Tenant": "oms-7"},
+        "basicAuthentication": {"oms": "s3cret"},
+        "maxNumberOfResendAttempts": 3,
+        "resendDelaySeconds": 120,
+        "applyResendDelayToFirstAttempt": false,
+    });
+    app.sim.set_webhook_fields(ORDER_SUBMIT_HOOK, theirs.clone());
+    let merchant: MerchantId = merchant_id_from(&app.connect().await).parse().expect("id");
+    let ours = format!("{}/webhooks/occ/{merchant}/order-submit", app.base);
+    let kept = |webhook: &serde_json::Value| {
+        for field in [
+            "headers",
+            "basicAuthentication",
+            "maxNumberOfResendAttempts",
+            "resendDelaySeconds",
+            "applyResendDelayToFirstAttempt",
+        ] {
+            assert_eq!(webhook[field], theirs[field], "{field} survived");
+        }
+    };
+    let registered = app.sim.webhook(ORDER_SUBMIT_HOOK).expect("webhook");
+    kept(&registered);
+    assert_eq!(registered["urls"], serde_json::json!(["https://oms.example/occ/orders", ours]));
+    // The PUT never carries a secret (sending one may reset it for every webhook of that name).
+    let put = app.sim.calls().into_iter().find(|c| c.method == "PUT").expect("PUT");
+    assert!(!put.body.contains("secretKey"), "{}", put.body);
+
+    app.services.ops().revoke(&actor(), merchant, false).await.expect("revoke");
+    let revoked = app.sim.webhook(ORDER_SUBMIT_HOOK).expect("webhook");
+    kept(&revoked);
+    assert_eq!(revoked["urls"], serde_json::json!(["https://oms.example/occ/orders"]), "only our URL is gone");
     app.stop().await;
 }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use common::{merchant_id_from, spawn_app, wait_for};
+use common::{ORDER_SUBMIT_HOOK, merchant_id_from, spawn_app, wait_for};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
 
@@ -143,12 +143,12 @@ async fn deliveries_are_signed_retried_in_order_and_logged() {
 
     // The fixture order 5 times, then an update that ships it: order.created, order.updated, shipment.created.
     for _ in 0..5 {
-        app.sim.deliver_webhook("order-submit", FIXTURE.as_bytes()).await;
+        app.sim.deliver_webhook(ORDER_SUBMIT_HOOK, FIXTURE.as_bytes()).await;
     }
     let mut shipped: Value = serde_json::from_str(FIXTURE).expect("fixture");
     shipped["order"]["lastModifiedTime"] = json!(1_800_000_000_000_i64);
     shipped["order"]["shippingGroups"][0]["trackingNumber"] = json!("1Z999");
-    app.sim.deliver_webhook("order-update", shipped.to_string().as_bytes()).await;
+    app.sim.deliver_webhook(ORDER_SUBMIT_HOOK, shipped.to_string().as_bytes()).await;
 
     // The endpoint is down: attempts are retried on the schedule.
     let rec = receiver.clone();
@@ -227,7 +227,7 @@ async fn deliveries_are_signed_retried_in_order_and_logged() {
     let mut update = shipped.clone();
     update["order"]["lastModifiedTime"] = json!(1_800_000_100_000_i64);
     update["order"]["state"] = json!("PROCESSING");
-    app.sim.deliver_webhook("order-update", update.to_string().as_bytes()).await;
+    app.sim.deliver_webhook(ORDER_SUBMIT_HOOK, update.to_string().as_bytes()).await;
     let (bearer2, path) = (bearer.clone(), format!("/v1/webhooks/endpoints/{endpoint}"));
     assert!(
         wait_for(Duration::from_secs(20), || {
@@ -263,7 +263,7 @@ async fn a_failure_streak_disables_the_endpoint_and_nothing_is_lost() {
     for n in 0..3 {
         let mut order: Value = serde_json::from_str(FIXTURE).expect("fixture");
         order["order"]["id"] = json!(format!("o-streak-{n}"));
-        app.sim.deliver_webhook("order-submit", order.to_string().as_bytes()).await;
+        app.sim.deliver_webhook(ORDER_SUBMIT_HOOK, order.to_string().as_bytes()).await;
     }
     // The schedule has 7 retries; the 8th consecutive failure disables the endpoint.
     let path = format!("/v1/webhooks/endpoints/{endpoint}");
@@ -281,7 +281,7 @@ async fn a_failure_streak_disables_the_endpoint_and_nothing_is_lost() {
     // An order arriving while the endpoint is disabled is kept for it, not sent.
     let mut order: Value = serde_json::from_str(FIXTURE).expect("fixture");
     order["order"]["id"] = json!("o-streak-3");
-    app.sim.deliver_webhook("order-submit", order.to_string().as_bytes()).await;
+    app.sim.deliver_webhook(ORDER_SUBMIT_HOOK, order.to_string().as_bytes()).await;
     let held = "SELECT count(*) FROM partner_deliveries d JOIN partner_events e USING (merchant_id, event_id)
                      WHERE e.data->>'order_id' = 'o-streak-3' AND d.state = 'pending'";
     assert!(

@@ -164,8 +164,10 @@ async fn two_web_and_two_worker_processes_share_the_work_without_doubling_it() {
 
     // Inbound: every delivery is sent to both web processes; each becomes one stored event and one
     // order, processed once.
-    let secret =
-        sims[0].webhook("order-submit").expect("webhook")["secretKeySHA512"].as_str().expect("secret").to_owned();
+    let secret = sims[0].webhook(common::ORDER_SUBMIT_HOOK).expect("webhook")["secretKeySHA512"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
     let template: serde_json::Value = serde_json::from_str(FIXTURE).expect("fixture");
     let sends = (0..DELIVERIES).flat_map(|n| {
         let mut body = template.clone();

@@ -317,3 +317,8 @@ pub async fn place_order(
     let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
     (status, response.json().await.unwrap_or(serde_json::Value::Null), retry_after)
 }
+
+/// The simulator's webhook discovery maps the order-submit slot to (the non-PCI Order Submit).
+pub const ORDER_SUBMIT_HOOK: &str = "production-submitOrderForNonPCITargets";
+/// The simulator's webhook discovery maps the return-request-update slot to.
+pub const RETURN_UPDATE_HOOK: &str = "production-returnRequestUpdateForNonPCITargets";

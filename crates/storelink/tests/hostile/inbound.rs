@@ -12,7 +12,9 @@ use sqlx::PgPool;
 use storelink_core::MerchantId;
 use storelink_occ_sim::{OccSim, Permissions, SimOptions};
 
-use crate::common::{TestApp, merchant_id_from, sign_sha512, spawn_app, wait_for};
+use crate::common::{
+    ORDER_SUBMIT_HOOK, RETURN_UPDATE_HOOK, TestApp, merchant_id_from, sign_sha512, spawn_app, wait_for,
+};
 
 const FIXTURE: &str = include_str!("../../../../fixtures/occ/order-submit.json");
 
@@ -40,7 +42,8 @@ async fn attacker(app: &TestApp) -> (OccSim, Tenant) {
 
 async fn tenant(app: &TestApp, sim: &OccSim, key: &str) -> Tenant {
     let id: MerchantId = merchant_id_from(&app.connect_with(&sim.base_url(), key).await).parse().expect("id");
-    let secret = sim.webhook("order-submit").expect("webhook")["secretKeySHA512"].as_str().expect("secret").to_owned();
+    let secret =
+        sim.webhook(ORDER_SUBMIT_HOOK).expect("webhook")["secretKeySHA512"].as_str().expect("secret").to_owned();
     Tenant { id, secret, url: format!("{}/webhooks/occ/{id}/order-submit", app.base) }
 }
 
@@ -236,10 +239,10 @@ async fn poisoned_keys_get_a_named_error_or_a_fixed_size_key() {
 #[tokio::test]
 async fn an_empty_webhook_secret_fails_the_slot_and_signs_nothing() {
     let app = spawn_app().await;
-    app.sim.set_webhook_secrets("order-submit", "", "");
-    let update = app.sim.webhook("order-update").expect("webhook");
+    app.sim.set_webhook_secrets(ORDER_SUBMIT_HOOK, "", "");
+    let update = app.sim.webhook(RETURN_UPDATE_HOOK).expect("webhook");
     let update_sha512 = update["secretKeySHA512"].as_str().expect("secret").to_owned();
-    app.sim.set_webhook_secrets("order-update", "", &update_sha512);
+    app.sim.set_webhook_secrets(RETURN_UPDATE_HOOK, "", &update_sha512);
     let merchant: MerchantId = merchant_id_from(&app.connect().await).parse().expect("id");
 
     let slots = storelink_registrar::list_slots(&app.db.pool, merchant).await.expect("slots");
@@ -247,9 +250,13 @@ async fn an_empty_webhook_secret_fails_the_slot_and_signs_nothing() {
     let submit = slot("order-submit");
     assert_eq!(submit.status, storelink_registrar::SlotStatus::Failed);
     assert_eq!(submit.last_error.as_deref(), Some(storelink_registrar::UNUSABLE_SECRET));
-    let urls = app.sim.webhook("order-submit").expect("webhook")["urls"].to_string();
+    let urls = app.sim.webhook(ORDER_SUBMIT_HOOK).expect("webhook")["urls"].to_string();
     assert!(!urls.contains(&merchant.to_string()), "our URL was not added: {urls}");
-    assert_eq!(slot("order-update").status, storelink_registrar::SlotStatus::Registered, "its SHA-512 secret is good");
+    assert_eq!(
+        slot("return-request-update").status,
+        storelink_registrar::SlotStatus::Registered,
+        "its SHA-512 secret is good"
+    );
 
     let body = order_with_id("forged");
     let forged_sha1 = {
@@ -265,7 +272,7 @@ async fn an_empty_webhook_secret_fails_the_slot_and_signs_nothing() {
         ("X-Oracle-CC-WebHook-Signature", &forged_sha1),
         ("X-Oracle-CC-WebHook-Signature", &forged_sha512),
     ];
-    for slot in ["order-submit", "order-update"] {
+    for slot in ["order-submit", "return-request-update"] {
         let url = format!("{}/webhooks/occ/{merchant}/{slot}", app.base);
         for (header, forged) in forgeries {
             let status =
@@ -273,7 +280,7 @@ async fn an_empty_webhook_secret_fails_the_slot_and_signs_nothing() {
             assert_eq!(status, 401, "{slot}: a delivery signed with the empty key in {header}");
         }
     }
-    let url = format!("{}/webhooks/occ/{merchant}/order-update", app.base);
+    let url = format!("{}/webhooks/occ/{merchant}/return-request-update", app.base);
     assert_eq!(post_signed(&app.http, &url, &update_sha512, body).await, 200, "the good secret still verifies");
     assert_eq!(stored_for(&app.db.pool, merchant).await, 1, "only the genuine delivery is stored");
     app.stop().await;

@@ -136,7 +136,7 @@ async fn a_late_webhook_never_turns_a_cancelled_order_back() {
         ],
     );
     for body in [&cancelled, &late] {
-        let sent = app.sim.deliver_webhook("order-update", body).await;
+        let sent = app.sim.deliver_webhook(crate::common::ORDER_SUBMIT_HOOK, body).await;
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].1, Ok(200), "{:?}", sent[0]);
     }
