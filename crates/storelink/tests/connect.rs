@@ -436,3 +436,26 @@ async fn a_store_refusing_plain_http_callbacks_fails_the_slots_with_its_reason()
     assert_eq!(app.sim.webhook(ORDER_SUBMIT_HOOK).expect("webhook")["urls"], serde_json::json!([]));
     app.stop().await;
 }
+
+/// `STORELINK_WEBHOOK_IDS` still overrides discovery: against the simulator's old Violet ids, each
+/// slot is read by the id it names, and no listing is needed.
+#[tokio::test]
+async fn webhook_id_overrides_replace_discovery() {
+    let webhook_ids = "order-submit=order-submit,order-update=order-update,shipment-create=shipment-create,\
+                       shipment-update=shipment-update,return-request-update=production-returnRequestUpdate";
+    let sim = SimOptions { violet_webhook_ids: true, allow_http_callbacks: true, ..SimOptions::default() };
+    let app = spawn_app_with(AppOptions { sim, webhook_ids: webhook_ids.into(), ..AppOptions::default() }).await;
+    let merchant = merchant_id_from(&app.connect().await);
+    let statuses = slot_statuses(&app.db.pool, &merchant).await;
+    assert!(statuses.iter().all(|(_, s)| s == "registered"), "{statuses:?}");
+    assert_eq!(app.sim.calls().iter().filter(|c| c.path == "/ccadmin/v1/webhooks").count(), 0, "no discovery");
+    let urls = app.sim.webhook("order-update").expect("webhook")["urls"].clone();
+    assert_eq!(urls, serde_json::json!([format!("{}/webhooks/occ/{merchant}/order-update", app.base)]));
+    let id: String =
+        sqlx::query_scalar("SELECT occ_webhook_id FROM webhook_slots WHERE slot = 'return-request-update'")
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("id");
+    assert_eq!(id, "production-returnRequestUpdate");
+    app.stop().await;
+}

@@ -26,6 +26,8 @@ pub struct AppOptions {
     pub connectors: Vec<std::sync::Arc<dyn storelink_connector::Connector>>,
     /// How often stores are asked to resend failed webhook deliveries.
     pub webhook_resend_secs: f64,
+    /// `STORELINK_WEBHOOK_IDS` (slot -> webhook id overrides).
+    pub webhook_ids: String,
 }
 
 impl Default for AppOptions {
@@ -40,6 +42,7 @@ impl Default for AppOptions {
             sim: SimOptions { allow_http_callbacks: true, ..SimOptions::default() },
             connectors: Vec::new(),
             webhook_resend_secs: 600.0,
+            webhook_ids: String::new(),
         }
     }
 }
@@ -77,6 +80,7 @@ pub async fn spawn_app_with(opts: AppOptions) -> TestApp {
         slot_retry_poll_secs: 0.05,
         slot_pending_stale_secs: opts.slot_pending_stale_secs,
         webhook_resend_secs: opts.webhook_resend_secs,
+        webhook_ids: opts.webhook_ids,
         webhook_retry_schedule: "100ms,200ms,300ms,400ms,500ms,500ms,500ms".into(),
         ..RawConfig::default()
     };
