@@ -194,8 +194,10 @@ impl OccConnector {
                 (_, Some(id)) => self.read_webhook(session, id, with_secrets).await,
                 (Err(e), None) => Err(copy(e)),
                 (Ok(webhooks), None) => {
+                    // A store that ignored `serverType` must not get our URL on its preview webhooks.
                     let names: Vec<(String, String)> = webhooks
                         .iter()
+                        .filter(|w| w.server_type.as_deref().is_none_or(|t| t == SERVER_TYPE))
                         .map(|w| (w.id.clone(), w.name.clone().unwrap_or_else(|| name_of(&w.id))))
                         .collect();
                     match self.slots.pick(slot, &names) {
