@@ -1,6 +1,6 @@
 //! The webhook registrar: puts Storelink's callback URL on the merchant's store subscriptions
-//! through the merchant's `Connector` (for OCC, the webhooks discovery maps the slots to; read, merge, write: other
-//! receivers on the same webhook are kept), records each slot's outcome,
+//! through the merchant's `Connector` (for OCC, the webhooks discovery maps the slots to; read,
+//! merge, write: other receivers on the same webhook are kept), records each slot's outcome,
 //! seals the webhook signing secrets in the vault, and retries failed slots in the background.
 //! Owns the `webhook_slots` table. It must never overwrite or remove another integration's URLs,
 //! and never rotate a webhook's shared secret.
