@@ -202,12 +202,14 @@ fn order_record(doc: &Value) -> Result<Hashed<OrderRow>, ConnectorError> {
 fn error(e: OccError) -> ConnectorError {
     match e {
         OccError::KeyRejected { status } => ConnectorError::CredentialsRefused { status },
+        OccError::NoLoginEndpoint { status } => ConnectorError::NoLoginEndpoint { status },
         OccError::Unauthorized => ConnectorError::SessionExpired,
         OccError::Forbidden { path, message } => ConnectorError::PermissionMissing { what: path, message },
         OccError::RateLimited { retry_after } => ConnectorError::RateLimited { retry_after },
         OccError::NotFound { path } => ConnectorError::NotFound { what: path },
         OccError::Transient { detail } => ConnectorError::Transient { detail },
-        e @ (OccError::TooLarge | OccError::Permanent { .. }) => ConnectorError::Refused { message: e.to_string() },
+        OccError::TooLarge => ConnectorError::PageTooLarge,
+        e @ OccError::Permanent { .. } => ConnectorError::Refused { message: e.to_string() },
         OccError::Decode { path, detail } => ConnectorError::BadReply { what: path, detail },
         OccError::Blocked(detail) => ConnectorError::Blocked(detail),
         OccError::ResponseTooLarge { path, limit } => ConnectorError::ReplyTooLarge { what: path, limit },

@@ -50,6 +50,16 @@ pub(crate) async fn dispatch(req: HttpRequest, body: Bytes, state: web::Data<Arc
             handle(&req, &body, &state)
         }
         Some(FaultKind::Status(status)) => error(status, "injected", "Injected fault"),
+        Some(FaultKind::Html(status)) => html(status),
+        Some(FaultKind::TooLargeAbove(max)) => {
+            let asked = query(&req).get("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(MAX_LIMIT);
+            if asked > max {
+                // Oracle's notification text for 60012 (reference section 0, S11).
+                error(403, "60012", "request denied due to performance constraints")
+            } else {
+                handle(&req, &body, &state)
+            }
+        }
         Some(FaultKind::RateLimited { retry_after_secs }) => {
             let mut response = error(429, "injected", "Too many requests (injected)");
             response.headers_mut().insert(
@@ -110,6 +120,14 @@ fn huge_body(bytes: u64) -> HttpResponse {
         Ok::<Bytes, actix_web::Error>(chunk.slice(..left))
     });
     HttpResponse::Ok().content_type("application/json").streaming(futures::stream::iter(chunks))
+}
+
+/// A web server's own page, not OCC's JSON.
+pub(crate) fn html(status: u16) -> HttpResponse {
+    let status_code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    HttpResponse::build(status_code).content_type("text/html; charset=utf-8").body(format!(
+        "<!DOCTYPE html><html><head><title>{status}</title></head><body><h1>Page not found</h1></body></html>"
+    ))
 }
 
 pub(crate) fn error(status: u16, code: &str, message: &str) -> HttpResponse {

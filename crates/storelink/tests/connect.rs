@@ -128,6 +128,7 @@ async fn rejected_key_is_422_and_nothing_is_saved() {
     assert_eq!(response.status(), 422);
     let page = response.text().await.expect("page");
     assert!(page.contains("Your store rejected this Application Key"), "{page}");
+    assert!(!page.contains("not an OCC admin address"), "an OCC error answer is a refused key: {page}");
     assert!(page.contains(&format!("value=\"{}\"", app.sim.base_url())), "the store URL is kept");
     assert!(!page.contains("eyJhbGciOiJSUzI1NiJ9.bm9wZQ"), "the key is never echoed");
     assert_eq!(count(&app.db.pool, "SELECT count(*) FROM merchants").await, 0);
@@ -382,5 +383,37 @@ async fn health_and_readiness() {
     assert_eq!(ready.status(), 200);
     let css = app.http.get(format!("{}/static/storelink.css", app.base)).send().await.expect("css");
     assert_eq!(css.status(), 200);
+    app.stop().await;
+}
+
+/// Issue 16 item 8: an address answering the login path with a web page (a storefront, a custom
+/// domain) is not a refused key; the merchant is told which address to enter instead.
+#[tokio::test]
+async fn an_address_without_an_occ_login_is_not_a_rejected_key() {
+    let app = spawn_app().await;
+    for status in [404, 200] {
+        let fault = app.sim.inject(Fault::new(Some("POST"), "/ccadmin/v1/login", FaultKind::Html(status)));
+        let response = app.connect().await;
+        assert_eq!(response.status(), 422, "HTML {status}");
+        let page = response.text().await.expect("page");
+        assert!(page.contains("it is not an OCC admin address"), "HTML {status}: {page}");
+        assert!(page.contains("-admin.occa.ocs.oraclecloud.com"), "names the address to enter: {page}");
+        assert!(!page.contains("rejected this Application Key"), "HTML {status}: {page}");
+        app.sim.remove_fault(fault);
+    }
+    assert_eq!(count(&app.db.pool, "SELECT count(*) FROM merchants").await, 0);
+    app.stop().await;
+}
+
+/// Issue 16 item 8: a store that answers its login with 5xx is down, not refusing the key.
+#[tokio::test]
+async fn a_store_answering_5xx_is_down_not_refusing_the_key() {
+    let app = spawn_app().await;
+    app.sim.inject(Fault::new(Some("POST"), "/ccadmin/v1/login", FaultKind::Status(503)));
+    let response = app.connect().await;
+    assert_eq!(response.status(), 422);
+    let page = response.text().await.expect("page");
+    assert!(page.contains("your store may be down"), "{page}");
+    assert!(!page.contains("rejected this Application Key") && !page.contains("not an OCC admin address"), "{page}");
     app.stop().await;
 }
