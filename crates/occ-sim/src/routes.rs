@@ -142,6 +142,15 @@ fn query(req: &HttpRequest) -> HashMap<String, String> {
 fn handle(req: &HttpRequest, body: &Bytes, state: &State) -> HttpResponse {
     let method = req.method().as_str();
     let path = req.path().trim_end_matches('/');
+    // Two origins, as OCC has two hosts: the storefront serves the agent API (and `/ccstore`), the
+    // admin host the Admin API; each answers the other's paths with 404 (docs/occ.md, item 4).
+    let on_storefront = state.storefront.get() == Some(&req.app_config().local_addr());
+    if on_storefront && path.starts_with("/ccadmin/") {
+        return html(404);
+    }
+    if !on_storefront && path.starts_with("/ccappagent/") {
+        return error(404, "404", "No such resource");
+    }
     if method == "POST" && (path == "/ccadmin/v1/login" || path == "/ccappagent/v1/login") {
         return login(req, body, state);
     }
@@ -167,6 +176,7 @@ fn handle(req: &HttpRequest, body: &Bytes, state: &State) -> HttpResponse {
     let q = query(req);
     match (method, segments.as_slice()) {
         ("POST", ["verify"]) => HttpResponse::Ok().json(json!({"success": true})),
+        ("GET", ["sites"]) => sites(state),
         ("GET", ["products"]) => {
             need(permissions.products, "products").unwrap_or_else(|| list(state, &q, Kind::Products))
         }
@@ -200,6 +210,17 @@ fn handle(req: &HttpRequest, body: &Bytes, state: &State) -> HttpResponse {
         }
         _ => error(404, "404", "No such resource"),
     }
+}
+
+/// One default site whose `productionURL` is the storefront origin, without the scheme, as OCC
+/// documents it (reference section 6).
+fn sites(state: &State) -> HttpResponse {
+    let production = state.storefront.get().map(|a| a.to_string()).unwrap_or_default();
+    HttpResponse::Ok().json(json!({
+        "items": [{"id": "siteUS", "name": "Simulated store", "defaultSite": true, "enabled": true,
+                   "productionURL": production}],
+        "total": 1, "totalResults": 1, "offset": 0, "limit": 250
+    }))
 }
 
 fn bearer(req: &HttpRequest) -> Option<String> {
