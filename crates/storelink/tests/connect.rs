@@ -401,6 +401,11 @@ async fn an_address_without_an_occ_login_is_not_a_rejected_key() {
         assert!(!page.contains("rejected this Application Key"), "HTML {status}: {page}");
         app.sim.remove_fault(fault);
     }
+    // The simulator's storefront origin (no Admin API there, as on a real storefront host).
+    let response = app.connect_with(&app.sim.storefront_url(), &app.key).await;
+    assert_eq!(response.status(), 422);
+    let page = response.text().await.expect("page");
+    assert!(page.contains("it is not an OCC admin address"), "a storefront address: {page}");
     assert_eq!(count(&app.db.pool, "SELECT count(*) FROM merchants").await, 0);
     app.stop().await;
 }
