@@ -8,8 +8,8 @@ use futures::future::BoxFuture;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use storelink_connector::{
-    Capabilities, Check, Connector, ConnectorError, Delivery, FailedDelivery, FormField, Headers, Login, NewOrder,
-    OrderRefusal, Page, PageRequest, Records, Session, Subscription, VerifyError,
+    Capabilities, Check, Connector, ConnectorError, Delivery, FailedDelivery, FormField, Headers, Login, NewOrder, OrderRefusal,
+    Page, PageRequest, Records, Session, Storefront, Subscription, VerifyError,
 };
 use storelink_core::{Slot, SyncKind, webhook_secret_key};
 use storelink_model::records::{Hashed, OrderRow};
@@ -64,7 +64,7 @@ impl OccConnector {
     }
 
     async fn list_page(&self, session: &Session, page: PageRequest) -> Result<Page, ConnectorError> {
-        let Session { store, token } = session;
+        let Session { store, token, .. } = session;
         if page.kind == SyncKind::Shipping {
             let methods = self.client.shipping_methods(store, token, false).await.map_err(error)?;
             let items = methods.len() as u64;
@@ -113,7 +113,7 @@ impl OccConnector {
     }
 
     async fn point_read(&self, session: &Session, kind: SyncKind, id: &str) -> Result<Records, ConnectorError> {
-        let Session { store, token } = session;
+        let Session { store, token, .. } = session;
         if kind == SyncKind::Catalog {
             let doc = self.client.get_product(store, token, id).await.map_err(error)?;
             let (products, skus): (Vec<_>, Vec<_>) =
@@ -130,7 +130,8 @@ impl OccConnector {
         key: &SecretString,
         order: &NewOrder<'_>,
     ) -> Result<Hashed<OrderRow>, ConnectorError> {
-        let agent = self.client.agent_login(&session.store, key).await.map_err(agent_error)?;
+        // The agent API lives on the storefront host (docs/occ.md, "Hosts").
+        let agent = self.client.agent_login(&session.storefront, key).await.map_err(agent_error)?;
         let items: Vec<Value> = order
             .lines
             .iter()
@@ -143,7 +144,7 @@ impl OccConnector {
             "shippingAddress": normalize::occ_address(order.shipping_address),
             "externalOrderReference": order.reference,
         });
-        let created = self.client.create_order_agent(&session.store, &agent.token, None, &body).await;
+        let created = self.client.create_order_agent(&session.storefront, &agent.token, None, &body).await;
         order_record(&created.map_err(agent_error)?)
     }
 
@@ -303,12 +304,14 @@ fn order_record(doc: &Value) -> Result<Hashed<OrderRow>, ConnectorError> {
 fn error(e: OccError) -> ConnectorError {
     match e {
         OccError::KeyRejected { status } => ConnectorError::CredentialsRefused { status },
+        OccError::NoLoginEndpoint { status } => ConnectorError::NoLoginEndpoint { status },
         OccError::Unauthorized => ConnectorError::SessionExpired,
         OccError::Forbidden { path, message } => ConnectorError::PermissionMissing { what: path, message },
         OccError::RateLimited { retry_after } => ConnectorError::RateLimited { retry_after },
         OccError::NotFound { path } => ConnectorError::NotFound { what: path },
         OccError::Transient { detail } => ConnectorError::Transient { detail },
-        e @ (OccError::TooLarge | OccError::Permanent { .. }) => ConnectorError::Refused { message: e.to_string() },
+        OccError::TooLarge => ConnectorError::PageTooLarge,
+        e @ OccError::Permanent { .. } => ConnectorError::Refused { message: e.to_string() },
         OccError::Decode { path, detail } => ConnectorError::BadReply { what: path, detail },
         OccError::Blocked(detail) => ConnectorError::Blocked(detail),
         OccError::ResponseTooLarge { path, limit } => ConnectorError::ReplyTooLarge { what: path, limit },
@@ -364,6 +367,14 @@ impl Connector for OccConnector {
 
     fn credentials_purpose(&self) -> &'static str {
         APP_KEY_PURPOSE
+    }
+
+    fn admin_host(&self, entered: &Url) -> Url {
+        crate::hosts::admin_for(entered)
+    }
+
+    fn storefront<'a>(&'a self, session: &'a Session, credentials: &'a SecretString) -> BoxFuture<'a, Storefront> {
+        crate::hosts::locate(&self.client, session, credentials).boxed()
     }
 
     fn login<'a>(

@@ -6,9 +6,11 @@
 
 mod checks;
 mod connector;
+pub mod hosts;
 pub mod normalize;
 mod slots;
 pub mod verify;
 
 pub use connector::{APP_KEY_PURPOSE, OccConnector, PLATFORM};
+pub use hosts::agent_url;
 pub use slots::{SlotMap, SlotMapError};

@@ -17,6 +17,11 @@ pub enum ConnectorError {
     /// The merchant's credentials (the login secret) were refused.
     #[error("the store refused the credentials (HTTP {status})")]
     CredentialsRefused { status: u16 },
+    /// The address answers, but has no login endpoint of this platform (a 404, an HTML page, a
+    /// redirect): the merchant gave another address than the store's API host. Never "credentials
+    /// refused": the credentials were not looked at.
+    #[error("no login endpoint of the store's API at this address (HTTP {status})")]
+    NoLoginEndpoint { status: u16 },
     /// The session was refused (expired or revoked); a new login may work.
     #[error("the session was refused (expired or invalid)")]
     SessionExpired,
@@ -29,6 +34,10 @@ pub enum ConnectorError {
     RateLimited { retry_after: Option<Duration> },
     #[error("the store is unavailable: {detail}")]
     Transient { detail: String },
+    /// The store refused the page as too expensive to serve (too many items or properties); a smaller
+    /// page may pass.
+    #[error("the store refused the page as too large; a smaller page may pass")]
+    PageTooLarge,
     /// The store refused a filter it does not support (e.g. an incremental `since` filter).
     #[error("the store refused the request's filter: {message}")]
     FilterRefused { message: String },
@@ -69,12 +78,14 @@ impl ConnectorError {
     pub fn kind_code(&self) -> &'static str {
         match self {
             ConnectorError::CredentialsRefused { .. } => "key_rejected",
+            ConnectorError::NoLoginEndpoint { .. } => "no_login_endpoint",
             ConnectorError::SessionExpired => "unauthorized",
             ConnectorError::PermissionMissing { .. } => "forbidden",
             ConnectorError::NotFound { .. } => "not_found",
             ConnectorError::RateLimited { .. } => "rate_limited",
             ConnectorError::Transient { .. } => "transient",
             ConnectorError::FilterRefused { .. } => "filter_refused",
+            ConnectorError::PageTooLarge => "too_large",
             ConnectorError::OrderRefused { .. } => "order_refused",
             ConnectorError::Refused { .. } => "permanent",
             ConnectorError::BadReply { .. } => "decode",

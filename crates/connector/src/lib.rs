@@ -25,8 +25,22 @@ pub use registry::{Registry, UnknownPlatform};
 /// What a call to a merchant's store needs: where, and a live session secret (opaque to Storelink).
 #[derive(Clone, Debug)]
 pub struct Session {
+    /// The host the session was obtained from and its API calls go to (OCC: the admin host).
     pub store: Arc<Url>,
+    /// The store's shopper-facing host, where a platform serves it apart (OCC: the storefront, which
+    /// serves the agent API that places orders); the same URL as `store` where it does not.
+    pub storefront: Arc<Url>,
     pub token: SecretString,
+}
+
+/// Where a store's storefront is, how it was found, and whether it answered (`Connector::storefront`).
+#[derive(Clone, Debug)]
+pub struct Storefront {
+    pub url: Url,
+    /// How it was found, for ops: e.g. `sites` (the store said), `host_pattern`, `admin_host`.
+    pub source: &'static str,
+    /// The probe's finding for the connect checks (`None`: nothing to probe).
+    pub check: Option<Check>,
 }
 
 /// What a login returns: the session secret and how long it lives. The token cache caches it.
@@ -206,6 +220,19 @@ pub trait Connector: Send + Sync + 'static {
 
     /// The vault purpose under which a merchant's credentials for this platform are sealed.
     fn credentials_purpose(&self) -> &'static str;
+
+    /// The host to log in to for the address the merchant entered (a platform with separate admin
+    /// and storefront hosts maps a storefront address to its admin host). Default: the address itself.
+    fn admin_host(&self, entered: &Url) -> Url {
+        entered.clone()
+    }
+
+    /// Find the store's storefront host (from the store's own answers, else its host name) and probe
+    /// it, right after the test login. Default: the session's host, nothing probed.
+    fn storefront<'a>(&'a self, session: &'a Session, _credentials: &'a SecretString) -> BoxFuture<'a, Storefront> {
+        let url = (*session.store).clone();
+        Box::pin(async move { Storefront { url, source: "admin_host", check: None } })
+    }
 
     /// Exchange the merchant's credentials for a session (the connect form's test login too).
     fn login<'a>(

@@ -8,6 +8,12 @@ use serde::{Deserialize, Serialize};
 pub enum FaultKind {
     /// Answer with this status and an OCC error body.
     Status(u16),
+    /// Answer with this status and an HTML page, as a web server that is not OCC does (a storefront,
+    /// a custom domain, a parked host).
+    Html(u16),
+    /// `403` with errorCode `60012` ("performance constraints") to any list asking for more than
+    /// this many items (`limit`, 250 when absent); smaller pages are served.
+    TooLargeAbove(usize),
     /// 429 with `Retry-After`.
     RateLimited { retry_after_secs: u64 },
     /// Wait, then answer normally.

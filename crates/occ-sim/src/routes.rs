@@ -51,6 +51,16 @@ pub(crate) async fn dispatch(req: HttpRequest, body: Bytes, state: web::Data<Arc
             handle(&req, &body, &state)
         }
         Some(FaultKind::Status(status)) => error(status, "injected", "Injected fault"),
+        Some(FaultKind::Html(status)) => html(status),
+        Some(FaultKind::TooLargeAbove(max)) => {
+            let asked = query(&req).get("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(MAX_LIMIT);
+            if asked > max {
+                // Oracle's notification text for 60012 (reference section 0, S11).
+                error(403, "60012", "request denied due to performance constraints")
+            } else {
+                handle(&req, &body, &state)
+            }
+        }
         Some(FaultKind::RateLimited { retry_after_secs }) => {
             let mut response = error(429, "injected", "Too many requests (injected)");
             response.headers_mut().insert(
@@ -113,6 +123,14 @@ fn huge_body(bytes: u64) -> HttpResponse {
     HttpResponse::Ok().content_type("application/json").streaming(futures::stream::iter(chunks))
 }
 
+/// A web server's own page, not OCC's JSON.
+pub(crate) fn html(status: u16) -> HttpResponse {
+    let status_code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    HttpResponse::build(status_code).content_type("text/html; charset=utf-8").body(format!(
+        "<!DOCTYPE html><html><head><title>{status}</title></head><body><h1>Page not found</h1></body></html>"
+    ))
+}
+
 pub(crate) fn error(status: u16, code: &str, message: &str) -> HttpResponse {
     let status_code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     HttpResponse::build(status_code).json(json!({"errorCode": code, "message": message, "status": status.to_string()}))
@@ -125,6 +143,15 @@ fn query(req: &HttpRequest) -> HashMap<String, String> {
 fn handle(req: &HttpRequest, body: &Bytes, state: &State) -> HttpResponse {
     let method = req.method().as_str();
     let path = req.path().trim_end_matches('/');
+    // Two origins, as OCC has two hosts: the storefront serves the agent API (and `/ccstore`), the
+    // admin host the Admin API; each answers the other's paths with 404 (docs/occ.md, item 4).
+    let on_storefront = state.storefront.get() == Some(&req.app_config().local_addr());
+    if on_storefront && path.starts_with("/ccadmin/") {
+        return html(404);
+    }
+    if !on_storefront && path.starts_with("/ccappagent/") {
+        return error(404, "404", "No such resource");
+    }
     if method == "POST" && (path == "/ccadmin/v1/login" || path == "/ccappagent/v1/login") {
         return login(req, body, state);
     }
@@ -150,6 +177,7 @@ fn handle(req: &HttpRequest, body: &Bytes, state: &State) -> HttpResponse {
     let q = query(req);
     match (method, segments.as_slice()) {
         ("POST", ["verify"]) => HttpResponse::Ok().json(json!({"success": true})),
+        ("GET", ["sites"]) => sites(state),
         ("GET", ["products"]) => {
             need(permissions.products, "products").unwrap_or_else(|| list(state, &q, Kind::Products))
         }
@@ -186,6 +214,17 @@ fn handle(req: &HttpRequest, body: &Bytes, state: &State) -> HttpResponse {
         }
         _ => error(404, "404", "No such resource"),
     }
+}
+
+/// One default site whose `productionURL` is the storefront origin, without the scheme, as OCC
+/// documents it (reference section 6).
+fn sites(state: &State) -> HttpResponse {
+    let production = state.storefront.get().map(|a| a.to_string()).unwrap_or_default();
+    HttpResponse::Ok().json(json!({
+        "items": [{"id": "siteUS", "name": "Simulated store", "defaultSite": true, "enabled": true,
+                   "productionURL": production}],
+        "total": 1, "totalResults": 1, "offset": 0, "limit": 250
+    }))
 }
 
 fn bearer(req: &HttpRequest) -> Option<String> {

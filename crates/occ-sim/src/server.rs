@@ -26,16 +26,21 @@ impl OccSim {
         Self::bind(options, SocketAddr::from(([127, 0, 0, 1], 0))).await
     }
 
+    /// Binds the admin origin at `addr` and the storefront origin (agent API) on a free port of the
+    /// same address: OCC serves them on two hosts, and each refuses the other's paths.
     pub async fn bind(options: SimOptions, addr: SocketAddr) -> std::io::Result<Self> {
         let state = Arc::new(State::new(&options));
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
+        let storefront = TcpListener::bind(SocketAddr::new(addr.ip(), 0))?;
+        let _ = state.storefront.set(storefront.local_addr()?);
         let data = web::Data::new(state.clone());
         let server = HttpServer::new(move || App::new().app_data(data.clone()).default_service(web::to(dispatch)))
             .workers(2)
             .disable_signals()
             .shutdown_timeout(1)
             .listen(listener)?
+            .listen(storefront)?
             .run();
         let handle = server.handle();
         tokio::spawn(server);
@@ -44,6 +49,11 @@ impl OccSim {
 
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The storefront origin (`/ccappagent`, `/ccstore`), as the default site's `productionURL` names it.
+    pub fn storefront_url(&self) -> String {
+        self.state.storefront.get().map(|a| format!("http://{a}")).unwrap_or_else(|| self.base_url())
     }
 
     pub fn addr(&self) -> SocketAddr {

@@ -79,6 +79,8 @@ pub(crate) struct Inner {
 pub(crate) struct State {
     pub inner: Mutex<Inner>,
     pub started: Instant,
+    /// The storefront origin's address (the admin API is on the other listener), set once bound.
+    pub storefront: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 /// OCC's event webhooks as the simulator serves them: `<serverType>-<name>` for the production and
@@ -198,7 +200,7 @@ impl State {
             churned_deleted: Vec::new(),
             churned_added: Vec::new(),
         };
-        Self { inner: Mutex::new(inner), started: Instant::now() }
+        Self { inner: Mutex::new(inner), started: Instant::now(), storefront: std::sync::OnceLock::new() }
     }
 
     pub fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {

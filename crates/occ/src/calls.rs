@@ -79,7 +79,9 @@ impl OccClient {
             limit: ReplyLimit::Login,
         };
         let body = self.send(call).await?;
-        let login: LoginResponse = decode(&body, path)?;
+        // A 200 without a token (a custom domain answering every path with its home page) is not
+        // an OCC login endpoint either.
+        let login: LoginResponse = decode(&body, path).map_err(|_| OccError::NoLoginEndpoint { status: 200 })?;
         Ok(AccessToken {
             token: SecretString::from(login.access_token),
             expires_in: Duration::from_secs(login.expires_in.unwrap_or(300)),

@@ -8,6 +8,11 @@ use serde_json::Value;
 pub enum OccError {
     #[error("the store refused the application key (HTTP {status})")]
     KeyRejected { status: u16 },
+    /// The address answers, but not as an OCC login endpoint: a 404 or 405, an answer that is not
+    /// OCC's JSON error body (an HTML page), a redirect, or a 200 without a token. Typically a
+    /// storefront host or a custom domain given where the admin host belongs.
+    #[error("no OCC login endpoint at this address (HTTP {status})")]
+    NoLoginEndpoint { status: u16 },
     #[error("the access token was refused (expired or invalid)")]
     Unauthorized,
     #[error("permission denied for {path}: {message}")]
@@ -42,6 +47,7 @@ impl OccError {
     pub fn kind_code(&self) -> &'static str {
         match self {
             OccError::KeyRejected { .. } => "key_rejected",
+            OccError::NoLoginEndpoint { .. } => "no_login_endpoint",
             OccError::Unauthorized => "unauthorized",
             OccError::Forbidden { .. } => "forbidden",
             OccError::TooLarge => "too_large",
@@ -67,7 +73,10 @@ pub(crate) fn classify(status: u16, body: &[u8], path: &str, login: bool, retry_
     let message: String = model["message"].as_str().unwrap_or("").chars().take(300).collect();
     match status {
         429 => OccError::RateLimited { retry_after },
-        400..=499 if login => OccError::KeyRejected { status },
+        // A login refusal comes as OCC's error body (errorModel); anything else at the login path
+        // (404, an HTML page, a redirect) is some other server, not a refused key.
+        400 | 401 | 403 if login && is_error_model(&model) => OccError::KeyRejected { status },
+        300..=499 if login => OccError::NoLoginEndpoint { status },
         401 => OccError::Unauthorized,
         403 if code.as_deref() == Some("60012") => OccError::TooLarge,
         403 => OccError::Forbidden { path: path.to_owned(), message },
@@ -77,6 +86,12 @@ pub(crate) fn classify(status: u16, body: &[u8], path: &str, login: bool, retry_
     }
 }
 
+/// OCC's errorModel: a JSON object with at least one of its fields (`errorCode`, `message`,
+/// `status`; some clients also see `error`).
+fn is_error_model(model: &Value) -> bool {
+    model.as_object().is_some_and(|o| ["errorCode", "message", "status", "error"].iter().any(|k| o.contains_key(*k)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,8 +99,23 @@ mod tests {
     #[test]
     fn statuses_map_to_actionable_errors() {
         let p = "/ccadmin/v1/products";
-        assert!(matches!(classify(401, b"{}", "/ccadmin/v1/login", true, None), OccError::KeyRejected { status: 401 }));
-        assert!(matches!(classify(400, b"{}", "/ccadmin/v1/login", true, None), OccError::KeyRejected { status: 400 }));
+        let refused = br#"{"errorCode":"20060","message":"The application key is not valid","status":"401"}"#;
+        assert!(matches!(
+            classify(401, refused, "/ccadmin/v1/login", true, None),
+            OccError::KeyRejected { status: 401 }
+        ));
+        assert!(matches!(
+            classify(400, refused, "/ccadmin/v1/login", true, None),
+            OccError::KeyRejected { status: 400 }
+        ));
+        // Not an OCC login: a 404 (even with an error body), an HTML page, a redirect, an empty 401.
+        for (status, body) in
+            [(404, &refused[..]), (404, b"<html>Not found</html>"), (401, b""), (302, b""), (405, b"")]
+        {
+            let e = classify(status, body, "/ccadmin/v1/login", true, None);
+            assert!(matches!(e, OccError::NoLoginEndpoint { .. }), "{status}: {e:?}");
+        }
+        assert!(classify(503, b"<html>", "/ccadmin/v1/login", true, None).is_retryable(), "a store that is down");
         assert!(matches!(classify(401, b"{}", p, false, None), OccError::Unauthorized));
         let too_large =
             br#"{"errorCode":"60012","message":"request denied due to performance constraints","status":"403"}"#;

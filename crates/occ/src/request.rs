@@ -202,6 +202,11 @@ impl OccClient {
         }
     }
 
+    /// The development switch is on (`http://` store URLs allowed), e.g. for a site's `productionURL`.
+    pub fn allows_insecure(&self) -> bool {
+        self.policy.allow_insecure
+    }
+
     /// IP-literal store URLs skip DNS, so the guarded resolver never sees them: check here.
     fn preflight(&self, url: &Url) -> Result<(), OccError> {
         let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');

@@ -40,7 +40,13 @@ async fn login_and_rejected_keys() {
     let token = s.occ.login(&s.store, &s.key).await.expect("login");
     assert_eq!(token.expires_in, Duration::from_secs(300));
     assert!(!format!("{token:?}").contains(token.token.expose_secret()));
-    assert!(s.occ.agent_login(&s.store, &s.key).await.is_ok());
+    // The agent API is served by the storefront origin only (issue 16 item 4).
+    let storefront = url::Url::parse(&s.sim.storefront_url()).expect("storefront");
+    assert!(s.occ.agent_login(&storefront, &s.key).await.is_ok());
+    let on_admin = s.occ.agent_login(&s.store, &s.key).await.expect_err("no agent API on the admin host");
+    assert!(matches!(on_admin, OccError::NoLoginEndpoint { status: 404 }), "{on_admin:?}");
+    let on_store = s.occ.login(&storefront, &s.key).await.expect_err("no Admin API on the storefront");
+    assert!(matches!(on_store, OccError::NoLoginEndpoint { status: 404 }), "{on_store:?}");
 
     let wrong = SecretString::from("eyJ.not-a-key.sig".to_owned());
     let err = s.occ.login(&s.store, &wrong).await.expect_err("rejected");
@@ -48,8 +54,8 @@ async fn login_and_rejected_keys() {
     assert!(!err.to_string().contains("not-a-key"));
     assert_eq!(
         s.sim.calls().iter().filter(|c| c.path == "/ccadmin/v1/login").count(),
-        2,
-        "a refused key is not retried"
+        3,
+        "a refused key is not retried (the storefront's refusal above is one call)"
     );
 
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();

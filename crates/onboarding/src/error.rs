@@ -28,6 +28,12 @@ pub enum ConnectError {
     )]
     KeyRejected,
     #[error(
+        "{host} answers, but it is not an OCC admin address: it has no OCC login. Enter the address you \
+         sign in to the OCC admin at, such as https://yourstore-admin.occa.ocs.oraclecloud.com (not your \
+         shop's address or a custom domain)."
+    )]
+    NotAdminHost { host: String },
+    #[error(
         "We could not reach a store at {host}. Check the Store URL; if it is right, your store may be down, so try again in a few minutes."
     )]
     StoreUnreachable { host: String },
@@ -52,6 +58,7 @@ impl ConnectError {
         match self {
             ConnectError::BadStoreUrl(_)
             | ConnectError::StoreUnreachable { .. }
+            | ConnectError::NotAdminHost { .. }
             | ConnectError::StoreError { .. }
             | ConnectError::StoreReplyTooLarge { .. } => Field::StoreUrl,
             ConnectError::MissingKey | ConnectError::KeyTooLong | ConnectError::KeyRejected => Field::AppKey,
@@ -67,6 +74,7 @@ impl ConnectError {
             ConnectError::KeyTooLong => "key_too_long",
             ConnectError::KeyRejected => "key_rejected",
             ConnectError::StoreUnreachable { .. } => "store_unreachable",
+            ConnectError::NotAdminHost { .. } => "not_admin_host",
             ConnectError::StoreError { .. } => "store_error",
             ConnectError::StoreReplyTooLarge { .. } => "store_reply_too_large",
             ConnectError::UnknownPlatform => "unknown_platform",
@@ -78,14 +86,20 @@ impl ConnectError {
     pub fn is_failed_login(&self) -> bool {
         matches!(
             self,
-            ConnectError::KeyRejected | ConnectError::StoreUnreachable { .. } | ConnectError::StoreError { .. }
+            ConnectError::KeyRejected
+                | ConnectError::StoreUnreachable { .. }
+                | ConnectError::NotAdminHost { .. }
+                | ConnectError::StoreError { .. }
         )
     }
 
-    /// Maps the test login's failure. Any 4xx from login means the key was refused.
+    /// Maps the test login's failure: a refused key (the store's own error answer), an address
+    /// without the store's login (404, HTML, redirect), a store that is down (5xx, timeout, refused
+    /// connection).
     pub(crate) fn from_login(host: &str, error: ConnectorError) -> Self {
         match error {
             ConnectorError::CredentialsRefused { .. } => ConnectError::KeyRejected,
+            ConnectorError::NoLoginEndpoint { .. } => ConnectError::NotAdminHost { host: host.to_owned() },
             ConnectorError::Blocked(_) => ConnectError::BadStoreUrl(UrlError::private_network()),
             ConnectorError::Transient { .. } => ConnectError::StoreUnreachable { host: host.to_owned() },
             ConnectorError::ReplyTooLarge { .. } => ConnectError::StoreReplyTooLarge { host: host.to_owned() },

@@ -8,12 +8,12 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
-use storelink_connector::{Connector, Registry, Session};
+use storelink_connector::{Connector, Registry, Session, Storefront};
 use storelink_core::{MerchantId, PartnerId, SyncKind};
 use storelink_jobs::{Mode, Queue};
 use storelink_netguard::{Policy, StoreUrl};
 use storelink_registrar::{Registrar, SlotOutcome};
-use storelink_tenants::{CheckResult, events, merchants};
+use storelink_tenants::{CheckResult, events, hosts, merchants};
 use storelink_token_cache::{StoreSession, TokenCache};
 use storelink_vault::Vault;
 
@@ -81,19 +81,25 @@ impl Pipeline {
         store: StoreUrl,
         app_key: SecretString,
     ) -> Result<Connected, ConnectError> {
-        let host = store.host().to_owned();
-        let base = Arc::new(store.url().clone());
-        let login = connector.login(&base, &app_key).await.map_err(|e| ConnectError::from_login(&host, e))?;
-        let session = Session { store: base, token: login.token };
+        // A storefront address following OCC's host pattern logs in at its admin twin (item 4).
+        let admin = Arc::new(connector.admin_host(store.url()));
+        let host = admin.host_str().unwrap_or(store.host()).to_owned();
+        let login = connector.login(&admin, &app_key).await.map_err(|e| ConnectError::from_login(&host, e))?;
+        let session = Session { store: admin.clone(), storefront: admin, token: login.token };
         let bound = StoreSession { connector: connector.clone(), session };
 
-        // Round trip 2: save the merchant (with its first syncs), run the checks, read the four
-        // subscriptions.
-        let (saved, checks, reads) = futures::join!(
-            self.save_merchant(partner, &bound, &store, &app_key, login.expires_in),
-            self.checks(&bound),
-            self.registrar.read_slots(&bound),
-        );
+        // Round trip 2: find and probe the storefront, then save the merchant (with its hosts and
+        // first syncs); beside it run the checks and read the four subscriptions.
+        let located = async {
+            let storefront = connector.storefront(&bound, &app_key).await;
+            let mut located = bound.clone();
+            located.session.storefront = Arc::new(storefront.url.clone());
+            let saved = self.save_merchant(partner, &located, &store, &app_key, login.expires_in, &storefront).await;
+            (saved, storefront.check)
+        };
+        let ((saved, storefront_check), mut checks, reads) =
+            futures::join!(located, self.checks(&bound), self.registrar.read_slots(&bound),);
+        checks.extend(storefront_check.map(|c| CheckResult { name: c.name, ok: c.ok, detail: c.detail }));
         let merchant_id = saved?;
         // Round trip 3: write the subscriptions; the local writes hide behind it.
         let (slots, recorded) = futures::join!(
@@ -130,6 +136,7 @@ impl Pipeline {
         store: &StoreUrl,
         app_key: &SecretString,
         ttl: Duration,
+        storefront: &Storefront,
     ) -> Result<MerchantId, ConnectError> {
         let connector = &*bound.connector;
         let mut tx = self.pool.begin().await.map_err(ConnectError::internal)?;
@@ -139,13 +146,15 @@ impl Pipeline {
             .map_err(ConnectError::internal)?;
         let detail = serde_json::json!({ "store_url": store.as_str() });
         events::record(&mut tx, merchant_id, events::CONNECTED, detail).await.map_err(ConnectError::internal)?;
+        let (admin, front) = (bound.store.as_str(), storefront.url.as_str());
+        hosts::save(&mut tx, merchant_id, admin, front, storefront.source).await.map_err(ConnectError::internal)?;
         self.registrar.mark_pending(&mut tx, connector, merchant_id).await.map_err(ConnectError::internal)?;
         self.vault
             .seal_with(&mut tx, merchant_id, connector.credentials_purpose(), app_key.expose_secret().as_bytes())
             .await
             .map_err(ConnectError::internal)?;
         self.tokens
-            .adopt_in(&mut tx, merchant_id, bound.connector.clone(), &bound.store, &bound.token, ttl)
+            .adopt_in(&mut tx, merchant_id, bound.connector.clone(), &bound.session, ttl)
             .await
             .map_err(ConnectError::internal)?;
         // A reconnect brings back a merchant whose jobs were paused (e.g. its old key was refused).

@@ -329,7 +329,7 @@ async fn tenant_page(
             sections,
             buttons: OpsAction::ALL
                 .into_iter()
-                .filter(|a| !matches!(a, OpsAction::RotateKey | OpsAction::Revoke))
+                .filter(|a| !matches!(a, OpsAction::RotateKey | OpsAction::Revoke | OpsAction::SetStoreHosts))
                 .collect(),
         },
     )
@@ -350,6 +350,9 @@ async fn tenant(console: web::Data<Console>, req: HttpRequest, path: web::Path<S
 struct ActionForm {
     csrf_token: Option<String>,
     new_key: Option<String>,
+    admin_host: Option<String>,
+    storefront_host: Option<String>,
+    clear_hosts: Option<String>,
     purge: Option<String>,
     confirm: Option<String>,
 }
@@ -406,6 +409,13 @@ async fn act(
                 .await
                 .map(|r| format!("Key rotated; {} webhook slots registered with it.", r.slots_registered))
         }
+        OpsAction::SetStoreHosts => {
+            let given = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+            let (admin, storefront) = (given(&form.admin_host), given(&form.storefront_host));
+            ops.set_store_hosts(&actor, merchant, admin.as_deref(), storefront.as_deref(), form.clear_hosts.is_some())
+                .await
+                .map(|h| format!("Store hosts set: admin {}, storefront {}.", h.admin, h.storefront))
+        }
         OpsAction::Revoke => {
             let store =
                 storelink_tenants::merchants::get(&console.pool, merchant).await.ok().flatten().map(|m| m.store_url);
@@ -425,7 +435,9 @@ async fn act(
     match result {
         Ok(notice) => tenant_page(&console, &user, &token, merchant, Some(notice)).await,
         Err(OpsError::NotFound) => message(StatusCode::NOT_FOUND, "Not found", "There is no such tenant."),
-        Err(e @ (OpsError::KeyRejected(_) | OpsError::StoreUnavailable(_) | OpsError::Revoked)) => {
+        Err(
+            e @ (OpsError::KeyRejected(_) | OpsError::StoreUnavailable(_) | OpsError::Revoked | OpsError::Invalid(_)),
+        ) => {
             let mut page = tenant_page(&console, &user, &token, merchant, Some(e.to_string())).await;
             *page.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
             page

@@ -16,11 +16,12 @@ pub enum OpsAction {
     ResyncShipping,
     ResyncOrders,
     RetrySlots,
+    SetStoreHosts,
 }
 
 impl OpsAction {
     /// Every action, in the order the console offers them.
-    pub const ALL: [OpsAction; 9] = [
+    pub const ALL: [OpsAction; 10] = [
         OpsAction::Pause,
         OpsAction::Resume,
         OpsAction::RetrySlots,
@@ -30,6 +31,7 @@ impl OpsAction {
         OpsAction::ResyncOrders,
         OpsAction::RotateKey,
         OpsAction::Revoke,
+        OpsAction::SetStoreHosts,
     ];
 
     /// The audit log's `action` value, also the console's route segment.
@@ -44,6 +46,7 @@ impl OpsAction {
             OpsAction::ResyncShipping => "resync_shipping",
             OpsAction::ResyncOrders => "resync_orders",
             OpsAction::RetrySlots => "retry_slots",
+            OpsAction::SetStoreHosts => "set_store_hosts",
         }
     }
 
@@ -68,9 +71,12 @@ impl OpsAction {
             OpsAction::ResyncInventory => Some(SyncKind::Inventory),
             OpsAction::ResyncShipping => Some(SyncKind::Shipping),
             OpsAction::ResyncOrders => Some(SyncKind::Orders),
-            OpsAction::Revoke | OpsAction::RotateKey | OpsAction::Pause | OpsAction::Resume | OpsAction::RetrySlots => {
-                None
-            }
+            OpsAction::Revoke
+            | OpsAction::RotateKey
+            | OpsAction::Pause
+            | OpsAction::Resume
+            | OpsAction::RetrySlots
+            | OpsAction::SetStoreHosts => None,
         }
     }
 
@@ -86,6 +92,7 @@ impl OpsAction {
             OpsAction::ResyncShipping => "Resync shipping",
             OpsAction::ResyncOrders => "Resync orders",
             OpsAction::RetrySlots => "Retry webhook slots",
+            OpsAction::SetStoreHosts => "Set store hosts",
         }
     }
 }
@@ -112,6 +119,7 @@ mod tests {
             OpsAction::ResyncOrders => 6,
             OpsAction::RotateKey => 7,
             OpsAction::Revoke => 8,
+            OpsAction::SetStoreHosts => 9,
         }
     }
 
@@ -144,6 +152,7 @@ mod tests {
             ("resync_shipping", OpsAction::ResyncShipping),
             ("resync_orders", OpsAction::ResyncOrders),
             ("retry_slots", OpsAction::RetrySlots),
+            ("set_store_hosts", OpsAction::SetStoreHosts),
         ];
         assert_eq!(values.len(), OpsAction::ALL.len());
         for (value, action) in values {

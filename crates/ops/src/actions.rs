@@ -30,8 +30,24 @@ pub enum OpsError {
     KeyRejected(String),
     #[error("the store could not be reached to test the new key, so the current key was kept: {0}")]
     StoreUnavailable(String),
+    /// The operator's input is not usable (nothing was changed).
+    #[error("{0}")]
+    Invalid(String),
     #[error("{0}")]
     Internal(String),
+}
+
+/// An ops-given host: an `http(s)` URL with a host, reduced to its origin.
+fn host_url(input: &str) -> Result<Url, OpsError> {
+    let invalid = || OpsError::Invalid(format!("{input:?} is not an http(s) URL with a host"));
+    let mut url = Url::parse(input.trim()).map_err(|_| invalid())?;
+    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+        return Err(invalid());
+    }
+    url.set_path("");
+    url.set_query(None);
+    url.set_fragment(None);
+    Ok(url)
 }
 
 impl From<sqlx::Error> for OpsError {
@@ -102,7 +118,7 @@ impl Ops {
             }
         };
         let outcome = match &error {
-            OpsError::NotFound | OpsError::Revoked | OpsError::KeyRejected(_) => "refused",
+            OpsError::NotFound | OpsError::Revoked | OpsError::KeyRejected(_) | OpsError::Invalid(_) => "refused",
             _ => "failed",
         };
         let detail = json!({"error": error.to_string()});
@@ -226,14 +242,17 @@ impl Ops {
             return Err(OpsError::Revoked);
         }
         let connector = self.connectors.get(&merchant.platform).map_err(internal)?.clone();
-        let store = Url::parse(&merchant.store_url).map_err(|e| OpsError::Internal(e.to_string()))?;
+        let hosts =
+            storelink_tenants::hosts::effective_or(&self.pool, id, &merchant.store_url).await.map_err(internal)?;
+        let store = Url::parse(&hosts.admin).map_err(|e| OpsError::Internal(e.to_string()))?;
+        let storefront = Url::parse(&hosts.storefront).map_err(|e| OpsError::Internal(e.to_string()))?;
         let login = match connector.login(&store, &new_key).await {
             Ok(login) => login,
             Err(e @ ConnectorError::CredentialsRefused { .. }) => return Err(OpsError::KeyRejected(e.to_string())),
             Err(e) => return Err(OpsError::StoreUnavailable(e.to_string())),
         };
         let purpose = connector.credentials_purpose();
-        let session = Session { store: store.into(), token: login.token };
+        let session = Session { store: store.into(), storefront: storefront.into(), token: login.token };
         let outcomes = self.registrar.register_all(&StoreSession { connector, session }, id).await;
         let slots_registered =
             outcomes.iter().filter(|o| o.status == storelink_registrar::SlotStatus::Registered).count();
@@ -245,6 +264,45 @@ impl Ops {
         merchants::set_status_in(&mut *tx, id, MerchantStatus::Active).await.map_err(internal)?;
         let jobs_resumed = Queue::resume_merchant_in(&mut *tx, id).await.map_err(internal)?;
         Ok(RotateReport { slots_registered, jobs_resumed })
+    }
+
+    /// Override where the merchant's store answers (issue 16 item 4): `admin` (logins and the Admin
+    /// API) and `storefront` (the agent API placing orders), each an `http(s)` URL; `clear` first drops
+    /// both overrides (back to what connect found). Cached sessions are dropped, so the next call uses
+    /// the new hosts. Reports the hosts in effect.
+    pub async fn set_store_hosts(
+        &self,
+        actor: &Actor,
+        merchant: MerchantId,
+        admin: Option<&str>,
+        storefront: Option<&str>,
+        clear: bool,
+    ) -> Result<storelink_tenants::hosts::StoreHosts, OpsError> {
+        use storelink_tenants::hosts::{self, Host};
+        let report = self
+            .audited(actor, OpsAction::SetStoreHosts, merchant, async |tx| {
+                let found = self.merchant(merchant).await?;
+                if found.status == MerchantStatus::Revoked {
+                    return Err(OpsError::Revoked);
+                }
+                if admin.is_none() && storefront.is_none() && !clear {
+                    return Err(OpsError::Invalid("give an admin URL, a storefront URL or clear".into()));
+                }
+                if clear {
+                    hosts::set_override(tx, merchant, Host::Admin, None).await.map_err(internal)?;
+                    hosts::set_override(tx, merchant, Host::Storefront, None).await.map_err(internal)?;
+                }
+                for (host, url) in [(Host::Admin, admin), (Host::Storefront, storefront)] {
+                    if let Some(url) = url {
+                        let url = host_url(url)?;
+                        hosts::set_override(tx, merchant, host, Some(url.as_str())).await.map_err(internal)?;
+                    }
+                }
+                let effective = hosts::effective_in(tx, merchant).await.map_err(internal)?;
+                effective.ok_or_else(|| OpsError::Internal("the hosts were not saved".into()))
+            })
+            .await;
+        self.forget_tokens_after(merchant, report).await
     }
 
     /// Pause: no jobs run for the merchant until resumed (inbound webhooks are still stored).

@@ -39,6 +39,17 @@ pub enum TenantsCommand {
     RetrySlots {
         merchant: MerchantId,
     },
+    /// Override where the merchant's store answers: the admin host (logins, Admin API) and the
+    /// storefront host (agent API, placing orders); `--clear` drops both overrides first.
+    SetStoreHosts {
+        merchant: MerchantId,
+        #[arg(long)]
+        admin: Option<String>,
+        #[arg(long)]
+        storefront: Option<String>,
+        #[arg(long)]
+        clear: bool,
+    },
     /// The audit trail (newest first), for one merchant or all.
     Audit {
         #[arg(long)]
@@ -58,6 +69,7 @@ impl TenantsCommand {
             TenantsCommand::Resume { .. } => Some(OpsAction::Resume),
             TenantsCommand::Resync { kind, .. } => Some(OpsAction::resync(*kind)),
             TenantsCommand::RetrySlots { .. } => Some(OpsAction::RetrySlots),
+            TenantsCommand::SetStoreHosts { .. } => Some(OpsAction::SetStoreHosts),
             TenantsCommand::Audit { .. } => None,
         }
     }
@@ -88,6 +100,10 @@ pub async fn run(command: TenantsCommand, services: Services) -> anyhow::Result<
         }
         TenantsCommand::RetrySlots { merchant } => {
             print(serde_json::json!({"slots_registered": ops.retry_slots(&actor, merchant).await?}))
+        }
+        TenantsCommand::SetStoreHosts { merchant, admin, storefront, clear } => {
+            let hosts = ops.set_store_hosts(&actor, merchant, admin.as_deref(), storefront.as_deref(), clear).await?;
+            print(serde_json::to_value(hosts)?)
         }
         TenantsCommand::Audit { merchant, limit } => return audit(&services.pool, merchant, limit).await,
     }

@@ -156,6 +156,7 @@ async fn rejected_key_is_422_and_nothing_is_saved() {
     assert_eq!(response.status(), 422);
     let page = response.text().await.expect("page");
     assert!(page.contains("Your store rejected this Application Key"), "{page}");
+    assert!(!page.contains("not an OCC admin address"), "an OCC error answer is a refused key: {page}");
     assert!(page.contains(&format!("value=\"{}\"", app.sim.base_url())), "the store URL is kept");
     assert!(!page.contains("eyJhbGciOiJSUzI1NiJ9.bm9wZQ"), "the key is never echoed");
     assert_eq!(count(&app.db.pool, "SELECT count(*) FROM merchants").await, 0);
@@ -415,6 +416,132 @@ async fn health_and_readiness() {
     app.stop().await;
 }
 
+/// Issue 16 item 8: an address answering the login path with a web page (a storefront, a custom
+/// domain) is not a refused key; the merchant is told which address to enter instead.
+#[tokio::test]
+async fn an_address_without_an_occ_login_is_not_a_rejected_key() {
+    let app = spawn_app().await;
+    for status in [404, 200] {
+        let fault = app.sim.inject(Fault::new(Some("POST"), "/ccadmin/v1/login", FaultKind::Html(status)));
+        let response = app.connect().await;
+        assert_eq!(response.status(), 422, "HTML {status}");
+        let page = response.text().await.expect("page");
+        assert!(page.contains("it is not an OCC admin address"), "HTML {status}: {page}");
+        assert!(page.contains("-admin.occa.ocs.oraclecloud.com"), "names the address to enter: {page}");
+        assert!(!page.contains("rejected this Application Key"), "HTML {status}: {page}");
+        app.sim.remove_fault(fault);
+    }
+    // The simulator's storefront origin (no Admin API there, as on a real storefront host).
+    let response = app.connect_with(&app.sim.storefront_url(), &app.key).await;
+    assert_eq!(response.status(), 422);
+    let page = response.text().await.expect("page");
+    assert!(page.contains("it is not an OCC admin address"), "a storefront address: {page}");
+    assert_eq!(count(&app.db.pool, "SELECT count(*) FROM merchants").await, 0);
+    app.stop().await;
+}
+
+/// Issue 16 item 8: a store that answers its login with 5xx is down, not refusing the key.
+#[tokio::test]
+async fn a_store_answering_5xx_is_down_not_refusing_the_key() {
+    let app = spawn_app().await;
+    app.sim.inject(Fault::new(Some("POST"), "/ccadmin/v1/login", FaultKind::Status(503)));
+    let response = app.connect().await;
+    assert_eq!(response.status(), 422);
+    let page = response.text().await.expect("page");
+    assert!(page.contains("your store may be down"), "{page}");
+    assert!(!page.contains("rejected this Application Key") && !page.contains("not an OCC admin address"), "{page}");
+    app.stop().await;
+}
+
+async fn hosts_of(pool: &sqlx::PgPool, merchant: &str) -> (String, String, String) {
+    sqlx::query_as(
+        "SELECT COALESCE(admin_override, admin_url), COALESCE(storefront_override, storefront_url), storefront_source
+         FROM merchant_hosts WHERE merchant_id = $1::uuid",
+    )
+    .bind(merchant)
+    .fetch_one(pool)
+    .await
+    .expect("merchant_hosts")
+}
+
+/// Issue 16 item 4: the storefront (agent API) is found from the store's default site, probed at
+/// connect, stored with the admin host, and orders are placed on it (the simulator's admin origin
+/// refuses the agent API, its storefront origin the Admin API).
+#[tokio::test]
+async fn the_storefront_host_is_found_from_the_sites_probed_and_used_for_orders() {
+    let app = spawn_app().await;
+    let response = app.connect().await;
+    assert_eq!(response.status(), 303);
+    let location = response.headers()["location"].to_str().expect("location").to_owned();
+    assert!(!location.contains("warnings="), "the storefront answered: {location}");
+    let merchant = merchant_id_from(&response);
+    let (admin, storefront, source) = hosts_of(&app.db.pool, &merchant).await;
+    assert_eq!(
+        (admin.trim_end_matches('/'), storefront.trim_end_matches('/')),
+        (app.sim.base_url().as_str(), app.sim.storefront_url().as_str())
+    );
+    assert_eq!(source, "sites");
+    assert_eq!(app.sim.count("GET", "/ccadmin/v1/sites"), 1);
+    assert_eq!(app.sim.count("POST", "/ccappagent/v1/login"), 1, "the storefront probe");
+    let probe: i64 =
+        count(&app.db.pool, "SELECT count(*) FROM merchant_checks WHERE check_name = 'storefront' AND ok").await;
+    assert_eq!(probe, 1);
+
+    // An order goes to the storefront: a wrong host would get the admin origin's 404.
+    app.wait_synced().await;
+    let sku = app.sku_in_stock().await;
+    let bearer = app.bearer().await;
+    let body = serde_json::json!({"partner_order_reference": "PO-hosts", "items": [{"sku_id": sku, "quantity": 1}],
+        "shipping_method": "ship1",
+        "shipping_address": {"first_name": "Jean", "last_name": "Smith", "line1": "1 Main St", "city": "Austin",
+                             "region": "TX", "postal_code": "78701", "country": "US"}});
+    let (status, placed, _) = common::place_order(&app, &bearer, &merchant, "k-hosts", &body).await;
+    assert_eq!(status, 201, "{placed}");
+    assert!(app.sim.calls().iter().any(|c| c.path == "/ccappagent/v1/orders" && c.status == 201));
+    assert!(app.sim.calls().iter().all(|c| c.status != 404), "no call went to the wrong host");
+    app.stop().await;
+}
+
+/// Issue 16 item 4: a storefront that refuses the agent API is a warning naming what to fix, not a
+/// failed connection; ops can then point the merchant at the right storefront (audited).
+#[tokio::test]
+async fn a_failing_storefront_probe_is_a_warning_and_ops_can_override_the_host() {
+    let app = spawn_app().await;
+    let fault = app.sim.inject(Fault::new(Some("POST"), "/ccappagent/v1/login", FaultKind::Html(404)));
+    let response = app.connect().await;
+    assert_eq!(response.status(), 303);
+    let location = response.headers()["location"].to_str().expect("location").to_owned();
+    assert!(location.contains("storefront"), "the partner hears of it: {location}");
+    let merchant = merchant_id_from(&response);
+    let detail: String = sqlx::query_scalar(
+        "SELECT detail FROM merchant_checks WHERE merchant_id = $1::uuid AND check_name = 'storefront' AND NOT ok",
+    )
+    .bind(&merchant)
+    .fetch_one(&app.db.pool)
+    .await
+    .expect("storefront warning");
+    assert!(detail.contains("Partners cannot place orders yet") && detail.contains("production URL"), "{detail}");
+    app.sim.remove_fault(fault);
+
+    let id: storelink_core::MerchantId = merchant.parse().expect("merchant id");
+    let ops = app.services.ops();
+    let actor = storelink_ops::Actor::cli();
+    let invalid = ops.set_store_hosts(&actor, id, None, Some("ftp://store.example"), false).await;
+    assert!(matches!(invalid, Err(storelink_ops::OpsError::Invalid(_))), "{invalid:?}");
+    let set = ops
+        .set_store_hosts(&actor, id, None, Some("https://shop-store.occa.ocs.oraclecloud.com/any/path"), false)
+        .await
+        .expect("override");
+    assert_eq!(set.storefront, "https://shop-store.occa.ocs.oraclecloud.com/");
+    let (_, storefront, _) = hosts_of(&app.db.pool, &merchant).await;
+    assert_eq!(storefront, "https://shop-store.occa.ocs.oraclecloud.com/");
+    let audited =
+        count(&app.db.pool, "SELECT count(*) FROM audit_log WHERE action = 'set_store_hosts' AND outcome = 'ok'").await;
+    assert_eq!(audited, 1);
+    let cleared = ops.set_store_hosts(&actor, id, None, None, true).await.expect("clear");
+    assert_eq!(cleared.storefront.trim_end_matches('/'), app.sim.storefront_url(), "back to what connect found");
+    app.stop().await;
+}
 /// OCC refuses callback URLs that are not HTTPS, and so does the simulator unless told otherwise:
 /// the connect still succeeds, and each slot is recorded failed with the store's reason.
 #[tokio::test]

@@ -15,7 +15,10 @@ use crate::state::{self, Run};
 use crate::tables::{self, WriteMode, Written};
 
 /// Items per page asked of the store (OCC's default and advised maximum).
-const PAGE_SIZE: u32 = 250;
+const PAGE_SIZE: u32 = state::MAX_PAGE_SIZE;
+/// The smallest page a "too large" answer shrinks to (halving from 250: 125, 62, 31, 15, then 10).
+/// A store refusing 10 items has a problem a smaller page will not solve: the run fails as before.
+pub const MIN_PAGE_SIZE: u32 = 10;
 
 #[derive(Clone)]
 pub struct SyncHandler {
@@ -55,13 +58,15 @@ impl SyncHandler {
         let kind: SyncKind = job.kind.parse().map_err(|_| SyncError::UnknownKind(job.kind.clone()))?;
         let merchant = job.merchant_id;
         let mut run = state::start_or_resume(&self.pool, &ctx.lease, kind, job.mode).await?;
-        let mut page = match self.fetch(kind, merchant, &run, run.offset).await {
+        let size =
+            state::page_size(&self.pool, merchant, kind).await?.map_or(self.page_size, |s| s.min(self.page_size));
+        let (mut page, mut size) = match self.fetch(kind, merchant, &run, run.offset, size).await {
             Err(SyncError::Token(TokenError::Platform(ConnectorError::FilterRefused { .. })))
                 if run.mode == Mode::Incremental =>
             {
                 tracing::warn!(%merchant, %kind, "the store refused the incremental filter; running in full");
                 state::switch_to_full(&self.pool, &ctx.lease, kind, &mut run).await?;
-                self.fetch(kind, merchant, &run, run.offset).await?
+                self.fetch(kind, merchant, &run, run.offset, size).await?
             }
             other => other?,
         };
@@ -77,7 +82,7 @@ impl SyncHandler {
             };
             let fetch = async {
                 let next = match prefetch {
-                    true => Some(self.fetch(kind, merchant, &run, next_offset).await),
+                    true => Some(self.fetch(kind, merchant, &run, next_offset, size).await),
                     false => None,
                 };
                 (next, started.elapsed().as_millis() as u64)
@@ -93,7 +98,7 @@ impl SyncHandler {
                 return Ok(Progress::Finished);
             }
             match next {
-                Some(next) if !ctx.should_stop() => page = next?,
+                Some(next) if !ctx.should_stop() => (page, size) = next?,
                 _ => return Ok(Progress::Yielded),
             }
         }
@@ -157,11 +162,32 @@ impl SyncHandler {
         Ok(())
     }
 
-    async fn fetch(&self, kind: SyncKind, merchant: MerchantId, run: &Run, offset: u64) -> Result<Page, SyncError> {
-        let request = PageRequest { kind, offset, limit: self.page_size, since: run.since };
-        let page = self.tokens.call(merchant, |s| async move { s.connector.list(&s, request).await }).await?;
-        let cut_short = page.items == 0 && page.total.is_some_and(|total| offset < total);
-        Ok(Page { rows: page.records, items: page.items, total: page.total, last: page.last, cut_short })
+    /// One page of at most `size` items, and the size that passed: when the store refuses the page
+    /// as too large, the size is halved (down to `MIN_PAGE_SIZE`) and recorded for the next runs.
+    async fn fetch(
+        &self,
+        kind: SyncKind,
+        merchant: MerchantId,
+        run: &Run,
+        offset: u64,
+        mut size: u32,
+    ) -> Result<(Page, u32), SyncError> {
+        loop {
+            let request = PageRequest { kind, offset, limit: size, since: run.since };
+            let page = match self.tokens.call(merchant, |s| async move { s.connector.list(&s, request).await }).await {
+                Err(TokenError::Platform(ConnectorError::PageTooLarge)) if size > MIN_PAGE_SIZE => {
+                    let smaller = (size / 2).max(MIN_PAGE_SIZE);
+                    tracing::warn!(%merchant, %kind, refused = size, next = smaller, "the store refused the page as too large; shrinking it");
+                    state::shrink_page_size(&self.pool, merchant, kind, smaller).await?;
+                    size = smaller;
+                    continue;
+                }
+                other => other?,
+            };
+            let cut_short = page.items == 0 && page.total.is_some_and(|total| offset < total);
+            let page = Page { rows: page.records, items: page.items, total: page.total, last: page.last, cut_short };
+            return Ok((page, size));
+        }
     }
 
     /// Settle, batch by batch, every product the full run did not see: a point read finds it (it is

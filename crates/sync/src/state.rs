@@ -159,9 +159,44 @@ pub(crate) async fn tally(
     Ok(())
 }
 
+/// The largest page asked of a store (OCC's default and advised maximum).
+pub(crate) const MAX_PAGE_SIZE: u32 = 250;
+
+/// The page size that passed after the store refused a larger one (`None`: no refusal on record).
+pub(crate) async fn page_size(pool: &PgPool, merchant: MerchantId, kind: SyncKind) -> Result<Option<u32>, SyncError> {
+    let size: Option<Option<i32>> =
+        sqlx::query_scalar("SELECT page_size FROM sync_state WHERE merchant_id = $1 AND kind = $2")
+            .bind(merchant)
+            .bind(kind.as_str())
+            .fetch_optional(pool)
+            .await?;
+    Ok(size.flatten().and_then(|s| u32::try_from(s).ok()))
+}
+
+/// The store refused a page as too large and this smaller size is tried next: the next runs start
+/// from it (`finish` grows it back slowly).
+pub(crate) async fn shrink_page_size(
+    pool: &PgPool,
+    merchant: MerchantId,
+    kind: SyncKind,
+    size: u32,
+) -> Result<(), SyncError> {
+    sqlx::query(
+        "UPDATE sync_state SET page_size = $3, page_shrunk_at = now(), updated_at = now()
+         WHERE merchant_id = $1 AND kind = $2",
+    )
+    .bind(merchant)
+    .bind(kind.as_str())
+    .bind(i32::try_from(size).unwrap_or(i32::MAX))
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 /// The run succeeded; moving `last_success_at` announces `sync.completed` with the run's counts (a
 /// trigger, migration 025). The next incremental run starts a little before this one started (clock skew).
 /// `note` is kept as `last_error` when the run finished with a caveat (a full run that did not sweep).
+/// A page size shrunk by an earlier run grows by a quarter when this run did not shrink it.
 pub(crate) async fn finish(
     conn: &mut PgConnection,
     merchant: MerchantId,
@@ -173,6 +208,9 @@ pub(crate) async fn finish(
         "UPDATE sync_state SET state = 'idle', watermark = run_started_at - interval '2 minutes',
                 last_success_at = now(), last_full_at = CASE WHEN $3 THEN now() ELSE last_full_at END,
                 last_error = $4, last_error_at = CASE WHEN $4 IS NULL THEN last_error_at ELSE now() END,
+                page_size = CASE WHEN page_size IS NULL OR page_shrunk_at >= run_started_at THEN page_size
+                                 WHEN page_size + page_size / 4 + 1 >= $5 THEN NULL
+                                 ELSE page_size + page_size / 4 + 1 END,
                 updated_at = now()
          WHERE merchant_id = $1 AND kind = $2",
     )
@@ -180,6 +218,7 @@ pub(crate) async fn finish(
     .bind(kind.as_str())
     .bind(mode == Mode::Full)
     .bind(note)
+    .bind(i32::try_from(MAX_PAGE_SIZE).unwrap_or(i32::MAX))
     .execute(conn)
     .await?;
     Ok(())

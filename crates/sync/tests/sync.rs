@@ -598,3 +598,45 @@ async fn confirmation_of_many_deletions_resumes_across_slices() {
 fn occ_order(doc: &serde_json::Value) -> storelink_model::records::Hashed<storelink_model::records::OrderRow> {
     storelink_connector_occ::normalize::order(doc).expect("an order with an id")
 }
+
+async fn recorded_page_size(f: &Fixture) -> Option<i32> {
+    sqlx::query_scalar("SELECT page_size FROM sync_state WHERE merchant_id = $1 AND kind = 'catalog'")
+        .bind(f.merchant)
+        .fetch_one(&f.db.pool)
+        .await
+        .expect("page_size")
+}
+
+/// Issue 16 item 6: OCC's 403/60012 ("performance constraints") halves the page until one passes;
+/// the size that passed is where the next run starts, and it grows back after a clean run. Below
+/// the floor (10) the run fails as before.
+#[tokio::test]
+async fn a_page_refused_as_too_large_is_halved_and_the_size_that_passed_is_kept() {
+    let f = Fixture::new(120).await;
+    let fault = f.sim.inject(Fault::new(Some("GET"), "/ccadmin/v1/products", FaultKind::TooLargeAbove(20)));
+    assert_eq!(f.sync(SyncKind::Catalog, Mode::Full).await, JobState::Succeeded);
+    assert_eq!(f.stored_catalog().await, f.sim_catalog());
+    let refused: Vec<String> = f
+        .sim
+        .calls()
+        .iter()
+        .filter(|c| c.path == "/ccadmin/v1/products" && c.status == 403)
+        .map(|c| c.query.clone())
+        .collect();
+    assert_eq!(refused.len(), 2, "50 then 25 refused: {refused:?}");
+    assert_eq!(recorded_page_size(&f).await, Some(12), "50 -> 25 -> 12 passed");
+
+    // The next run starts at 12: nothing refused, and the clean run grows the size by a quarter.
+    f.sim.clear_calls();
+    assert_eq!(f.sync(SyncKind::Catalog, Mode::Full).await, JobState::Succeeded);
+    let calls = f.sim.calls();
+    let pages: Vec<&storelink_occ_sim::Call> = calls.iter().filter(|c| c.path == "/ccadmin/v1/products").collect();
+    assert!(pages.iter().all(|c| c.status == 200 && c.query.contains("limit=12")), "{pages:?}");
+    assert_eq!(recorded_page_size(&f).await, Some(16), "12 + 12/4 + 1");
+
+    // A store refusing even the floor fails the run, with the reason recorded.
+    f.sim.remove_fault(fault);
+    f.sim.inject(Fault::new(Some("GET"), "/ccadmin/v1/products", FaultKind::TooLargeAbove(5)));
+    assert_eq!(f.sync(SyncKind::Catalog, Mode::Full).await, JobState::Dead);
+    assert_eq!(recorded_page_size(&f).await, Some(10), "the floor");
+}

@@ -1,11 +1,12 @@
 //! The tenant registry: channel partners (with their hashed client secrets and allowed redirect URIs)
 //! and the merchants they connect, plus each merchant's connection-check results.
-//! Owns the `partners`, `partner_redirect_uris`, `merchants`, `merchant_checks` and `merchant_events` tables;
+//! Owns the `partners`, `partner_redirect_uris`, `merchants`, `merchant_checks`, `merchant_events` and `merchant_hosts` tables;
 //! it must not talk to OCC or hold secrets in clear (the vault seals merchant keys).
 
 pub mod checks;
 pub mod error;
 pub mod events;
+pub mod hosts;
 pub mod merchants;
 pub mod partners;
 pub mod redirect;

@@ -172,16 +172,15 @@ impl TokenCache {
         conn: &mut PgConnection,
         merchant: MerchantId,
         connector: Arc<dyn Connector>,
-        store: &Url,
-        token: &SecretString,
+        session: &Session,
         ttl: Duration,
     ) -> Result<(), TokenError> {
+        let token = &session.token;
         let refresh_in = self.refresh_in(ttl);
         store::lock(conn, merchant).await?;
         self.inner.vault.seal_with(conn, merchant, ACCESS_TOKEN_PURPOSE, token.expose_secret().as_bytes()).await?;
         store::save(conn, merchant, &store::token_hash(token), ttl, refresh_in).await?;
-        let session = Session { store: Arc::new(store.clone()), token: token.clone() };
-        self.put(merchant, cached(StoreSession { connector, session }, refresh_in, ttl));
+        self.put(merchant, cached(StoreSession { connector, session: session.clone() }, refresh_in, ttl));
         Ok(())
     }
 
@@ -229,7 +228,9 @@ impl TokenCache {
             return Err(TokenError::NotActive(row.status));
         }
         let connector = inner.connectors.get(&row.platform)?.clone();
-        let store = Arc::new(Url::parse(&row.store_url).map_err(|_| TokenError::BadStoreUrl)?);
+        let hosts = storelink_tenants::hosts::effective_or(&inner.pool, merchant, &row.store_url).await?;
+        let store = Arc::new(Url::parse(&hosts.admin).map_err(|_| TokenError::BadStoreUrl)?);
+        let storefront = Arc::new(Url::parse(&hosts.storefront).map_err(|_| TokenError::BadStoreUrl)?);
         let mut tx = inner.pool.begin().await?;
         let timing = store::lock(&mut tx, merchant).await?;
         if let Some(ttl) = timing.fresh_for(inner.config.min_validity)
@@ -237,7 +238,8 @@ impl TokenCache {
         {
             tx.commit().await?;
             let refresh_in = timing.refresh_in.unwrap_or_default();
-            return Ok(cached(StoreSession { connector, session: Session { store, token } }, refresh_in, ttl));
+            let session = Session { store, storefront, token };
+            return Ok(cached(StoreSession { connector, session }, refresh_in, ttl));
         }
         let key = inner.vault.open_string(merchant, connector.credentials_purpose()).await?.ok_or(TokenError::NoKey)?;
         let result = connector.login(&store, &key).await;
@@ -265,7 +267,8 @@ impl TokenCache {
         store::save(&mut tx, merchant, &store::token_hash(&login.token), ttl, refresh_in).await?;
         tx.commit().await?;
         tracing::info!(%merchant, platform, ttl_secs = ttl.as_secs(), "logged in to the store");
-        Ok(cached(StoreSession { connector, session: Session { store, token: login.token } }, refresh_in, ttl))
+        let session = Session { store, storefront, token: login.token };
+        Ok(cached(StoreSession { connector, session }, refresh_in, ttl))
     }
 
     fn refresh_in(&self, ttl: Duration) -> Duration {
