@@ -14,7 +14,7 @@ use storelink_connector::{
 use storelink_core::{Slot, SyncKind, webhook_secret_key};
 use storelink_model::records::{Hashed, OrderRow};
 use storelink_netguard::Policy;
-use storelink_occ::{ListParams, OccClient, OccConfig, OccError, Resource};
+use storelink_occ::{ListParams, OccClient, OccConfig, OccError, OrderQuery, Resource};
 use url::Url;
 
 use crate::checks;
@@ -30,6 +30,9 @@ pub const APP_KEY_PURPOSE: &str = "occ-app-key";
 /// Offset paging in a stable order: without `sort` a store may list in any order, and an item that
 /// moves (an update) between two page reads is skipped or read twice (docs/occ.md).
 const SORT: &str = "id:asc";
+
+/// Orders read when looking a partner reference up: one is expected, a few tell a duplicate.
+const FIND_LIMIT: u32 = 10;
 
 /// The state a cancel sets (the documented partial update `PUT /ccadmin/v1/orders/{id}`).
 const CANCELLED_STATE: &str = "REMOVED";
@@ -80,7 +83,11 @@ impl OccConnector {
             SyncKind::Inventory => Resource::Inventories,
             _ => Resource::Orders,
         };
-        let q = page.since.map(|since| format!("lastModifiedDate gt \"{}\"", since.format("%Y-%m-%dT%H:%M:%S%.3fZ")));
+        // Orders take their filter from the one builder of order queries (SCIM, `queryFormat=SCIM`).
+        let q = page.since.map(|since| match resource {
+            Resource::Orders => OrderQuery::modified_since(since).scim(),
+            _ => format!("lastModifiedDate gt \"{}\"", since.format("%Y-%m-%dT%H:%M:%S%.3fZ")),
+        });
         let filtered = q.is_some();
         let params = ListParams {
             offset: page.offset,
@@ -148,21 +155,21 @@ impl OccConnector {
     }
 
     async fn find(&self, session: &Session, reference: &str) -> Result<Option<Hashed<OrderRow>>, ConnectorError> {
-        let escaped = reference.replace('\\', "\\\\").replace('"', "\\\"");
-        let filter = format!("externalOrderReference eq \"{escaped}\"");
-        let path = "/ccadmin/v1/orders";
-        let found = self.client.get_json(&session.store, &session.token, path, &[("q", &filter)]).await;
+        let query = OrderQuery::external_reference(reference);
+        let params = ListParams::orders(0, FIND_LIMIT, Some(&query));
+        let found = self.client.list::<Value>(&session.store, &session.token, Resource::Orders, &params).await;
         let found = found.map_err(error)?;
         // Only an exact match counts (a store that ignored the filter would list other orders); more
         // than one match leaves the outcome unknown rather than guessing.
-        let items = found.get("items").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
-        let mut matching =
-            items.iter().filter(|o| o.get("externalOrderReference").and_then(Value::as_str) == Some(reference));
+        let mut matching = found
+            .items
+            .iter()
+            .filter(|o| o.get("externalOrderReference").and_then(Value::as_str) == Some(reference));
         match (matching.next(), matching.next()) {
             (Some(created), None) => order_record(created).map(Some),
             (None, _) => Ok(None),
             (Some(_), Some(_)) => Err(ConnectorError::BadReply {
-                what: path.to_owned(),
+                what: Resource::Orders.path().to_owned(),
                 detail: "more than one order holds this reference".into(),
             }),
         }

@@ -7,6 +7,7 @@ mod catalog;
 mod faults;
 mod options;
 mod routes;
+mod rql;
 mod scim;
 mod server;
 mod state;

@@ -12,6 +12,7 @@ use rand::Rng;
 use serde_json::{Value, json};
 
 use crate::catalog::{Catalog, iso};
+use crate::rql;
 use crate::scim::{self, Filter};
 use crate::state::{Call, Inner, State, TokenInfo, jwt_like};
 use crate::{Fault, FaultKind, Permissions};
@@ -242,10 +243,13 @@ fn list(state: &State, q: &HashMap<String, String>, kind: Kind) -> HttpResponse 
         (Ok(o), Ok(l)) => (o, l.min(MAX_LIMIT)),
         (Err(e), _) | (_, Err(e)) => return error(400, "200102", &e),
     };
-    let filter = match q.get("q").map(|text| scim::parse(text)) {
-        None => None,
-        Some(Ok(f)) => Some(f),
-        Some(Err(message)) => return error(400, "200103", &format!("Invalid query: {message}")),
+    let query = match Query::parse(q, kind) {
+        Ok(query) => query,
+        Err(message) => return error(400, "200103", &format!("Invalid query: {message}")),
+    };
+    let filter = match &query {
+        Some(Query::Scim(filter)) => Some(filter),
+        _ => None,
     };
     let sort = match Sort::parse(q.get("sort").map(String::as_str)) {
         Ok(sort) => sort,
@@ -257,10 +261,10 @@ fn list(state: &State, q: &HashMap<String, String>, kind: Kind) -> HttpResponse 
         churn(&mut inner);
     }
     let (items, total) = match kind {
-        Kind::Orders => list_orders(&inner.orders, filter.as_ref(), sort, offset, limit),
-        Kind::Skus => list_skus(&inner.catalog, filter.as_ref(), offset, limit),
+        Kind::Orders => list_orders(&inner.orders, query.as_ref(), sort, offset, limit),
+        Kind::Skus => list_skus(&inner.catalog, filter, offset, limit),
         Kind::Products | Kind::Inventories => {
-            let mut selection = inner.catalog.select(filter.as_ref(), sort_modified);
+            let mut selection = inner.catalog.select(filter, sort_modified);
             if sort == Sort::IdDesc {
                 selection = inner.catalog.reversed(selection);
             }
@@ -273,6 +277,38 @@ fn list(state: &State, q: &HashMap<String, String>, kind: Kind) -> HttpResponse 
     let items = if inner.truncate_after.is_some_and(|at| offset >= at) { Vec::new() } else { items };
     HttpResponse::Ok()
         .json(json!({"items": items, "totalResults": total, "total": total, "offset": offset, "limit": limit}))
+}
+
+/// A list's `q`. Orders read it as RQL unless `queryFormat=SCIM` is sent (getOrders: "defaults to
+/// RQL. To use SCIM use the queryFormat parameter"); other lists read SCIM.
+enum Query {
+    Scim(Filter),
+    Rql(rql::Expr),
+}
+
+impl Query {
+    fn parse(q: &HashMap<String, String>, kind: Kind) -> Result<Option<Self>, String> {
+        let format = q.get("queryFormat").map(String::as_str);
+        let scim = match (kind, format) {
+            (Kind::Orders, Some("SCIM")) => true,
+            (Kind::Orders, Some(other)) => return Err(format!("unsupported queryFormat {other:?}")),
+            (Kind::Orders, None) => false,
+            _ => true,
+        };
+        let Some(text) = q.get("q") else { return Ok(None) };
+        if scim {
+            scim::parse(text).map(|f| Some(Query::Scim(f)))
+        } else {
+            rql::parse(text).map(|e| Some(Query::Rql(e))).map_err(|e| format!("{e} (q is read as RQL; SCIM needs queryFormat=SCIM)"))
+        }
+    }
+
+    fn matches(&self, item: &Value) -> bool {
+        match self {
+            Query::Scim(filter) => filter.matches(item),
+            Query::Rql(expr) => expr.matches(item),
+        }
+    }
 }
 
 /// The `sort` parameter (`field[:asc|:desc]`): ids and modification times are what a sync sorts on.
@@ -343,7 +379,7 @@ fn list_skus(catalog: &Catalog, filter: Option<&Filter>, offset: usize, limit: u
 
 fn list_orders(
     orders: &[Value],
-    filter: Option<&Filter>,
+    filter: Option<&Query>,
     sort: Sort,
     offset: usize,
     limit: usize,

@@ -203,7 +203,8 @@ impl OccClient {
         decode(&body, "/ccappagent/v1/orders")
     }
 
-    /// Any other admin GET, for diagnostics.
+    /// Any other admin GET, for diagnostics. A filtered orders list still says `queryFormat=SCIM`
+    /// (order filters belong in `list` with `ListParams::orders`).
     pub async fn get_json(
         &self,
         store: &Url,
@@ -211,7 +212,12 @@ impl OccClient {
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<Value, OccError> {
-        let query = query.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let mut query: Vec<(String, String)> =
+            query.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let orders = path.trim_end_matches('/') == Resource::Orders.path();
+        if orders && !query.iter().any(|(k, _)| k == "queryFormat") {
+            query.push(("queryFormat".into(), "SCIM".into()));
+        }
         let body = self.json_call(store, token, Spec::new(Method::GET, &segments(path)).query(query)).await?;
         decode(&body, path)
     }
