@@ -9,7 +9,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use storelink_connector::{
     Capabilities, Check, Connector, ConnectorError, Delivery, FormField, Headers, Login, NewOrder, OrderRefusal, Page,
-    PageRequest, Records, Session, Subscription, VerifyError,
+    PageRequest, Records, Session, Shopper, Subscription, VerifyError,
 };
 use storelink_core::{Slot, SyncKind, webhook_secret_key};
 use storelink_model::records::{Hashed, OrderRow};
@@ -30,6 +30,9 @@ pub const APP_KEY_PURPOSE: &str = "occ-app-key";
 /// Offset paging in a stable order: without `sort` a store may list in any order, and an item that
 /// moves (an update) between two page reads is skipped or read twice (docs/occ.md).
 const SORT: &str = "id:asc";
+
+/// The pay-later payment type orders are placed with (createOrder's `{"type": "invoice", "PONumber"}`).
+const PAYMENT_TYPE: &str = "invoice";
 
 /// Orders read when looking a partner reference up: one is expected, a few tell a duplicate.
 const FIND_LIMIT: u32 = 10;
@@ -137,20 +140,11 @@ impl OccConnector {
         key: &SecretString,
         order: &NewOrder<'_>,
     ) -> Result<Hashed<OrderRow>, ConnectorError> {
-        let agent = self.client.agent_login(&session.store, key).await.map_err(agent_error)?;
-        let items: Vec<Value> = order
-            .lines
-            .iter()
-            .map(|l| json!({"productId": l.product_id, "catRefId": l.sku_id, "quantity": l.quantity}))
-            .collect();
-        let body = json!({
-            "op": "createOrder",
-            "shoppingCart": {"items": items},
-            "shippingMethod": {"value": order.shipping_method},
-            "shippingAddress": normalize::occ_address(order.shipping_address),
-            "externalOrderReference": order.reference,
-        });
-        let created = self.client.create_order_agent(&session.store, &agent.token, None, &body).await;
+        let login = agent_url(session, AGENT_LOGIN);
+        let agent = self.client.agent_login(&login, key).await.map_err(agent_error)?;
+        let body = create_order_body(order);
+        let url = agent_url(session, AGENT_ORDERS);
+        let created = self.client.create_order_agent(&url, &agent.token, order.site, &body).await;
         order_record(&created.map_err(agent_error)?)
     }
 
@@ -161,10 +155,8 @@ impl OccConnector {
         let found = found.map_err(error)?;
         // Only an exact match counts (a store that ignored the filter would list other orders); more
         // than one match leaves the outcome unknown rather than guessing.
-        let mut matching = found
-            .items
-            .iter()
-            .filter(|o| o.get("externalOrderReference").and_then(Value::as_str) == Some(reference));
+        let mut matching =
+            found.items.iter().filter(|o| o.get("externalOrderReference").and_then(Value::as_str) == Some(reference));
         match (matching.next(), matching.next()) {
             (Some(created), None) => order_record(created).map(Some),
             (None, _) => Ok(None),
@@ -196,6 +188,49 @@ impl OccConnector {
             .and_then(Result::ok);
         Ok(Subscription { urls: webhook.urls, secrets })
     }
+}
+
+/// Every Agent API URL (`/ccappagent/v1/...`) is built here. The agent API is served by the
+/// storefront host, which may differ from the admin host; for now it is the session's store URL.
+pub(crate) fn agent_url(session: &Session, path: &str) -> Url {
+    let mut url = (*session.store).clone();
+    url.set_path(path);
+    url.set_query(None);
+    url
+}
+
+const AGENT_LOGIN: &str = "/ccappagent/v1/login";
+const AGENT_ORDERS: &str = "/ccappagent/v1/orders";
+
+/// The agent API's createOrder body: the shopper (`profileId`, or `isAnonymousCheckout` with the
+/// buyer's email on the address), the cart, shipping, and an invoice payment carrying the partner's
+/// reference as its PO number (pay later: no card data passes through Storelink). Sources in
+/// docs/occ.md, "Orders created by partners".
+fn create_order_body(order: &NewOrder<'_>) -> Value {
+    let items: Vec<Value> = order
+        .lines
+        .iter()
+        .map(|l| json!({"productId": l.product_id, "catRefId": l.sku_id, "quantity": l.quantity}))
+        .collect();
+    let mut address = normalize::occ_address(order.shipping_address);
+    let mut body = json!({
+        "op": "createOrder",
+        "shoppingCart": {"items": items},
+        "shippingMethod": {"value": order.shipping_method},
+        "payments": [{"type": PAYMENT_TYPE, "PONumber": order.reference}],
+        "externalOrderReference": order.reference,
+    });
+    match order.shopper {
+        Shopper::Profile(id) => body["profileId"] = json!(id),
+        Shopper::Guest { email } => {
+            body["isAnonymousCheckout"] = json!(true);
+            if let Some(email) = email.filter(|_| address["email"].is_null()) {
+                address["email"] = json!(email);
+            }
+        }
+    }
+    body["shippingAddress"] = address;
+    body
 }
 
 fn order_record(doc: &Value) -> Result<Hashed<OrderRow>, ConnectorError> {
@@ -232,7 +267,9 @@ fn agent_error(e: OccError) -> ConnectorError {
 }
 
 /// An order call's failure: OCC's own 400s for SKUs, stock and shipping name the reason, and any
-/// other refusal (or a missing order) refuses the order.
+/// other refusal (or a missing order) refuses the order with the store's message. The three codes
+/// are the simulator's [A in docs/occ.md: Oracle documents none for these]; a store answering other
+/// codes gets the generic refusal, so nothing depends on them being right.
 fn order_error(e: OccError) -> ConnectorError {
     match e {
         OccError::Permanent { status: 400, code: Some(code), message } => {
@@ -399,5 +436,36 @@ mod tests {
         assert!(matches!(agent_error(OccError::Unauthorized), ConnectorError::CredentialsRefused { .. }));
         assert!(matches!(order_error(OccError::Unauthorized), ConnectorError::SessionExpired));
         assert!(order_error(OccError::Decode { path: "/o".into(), detail: "x".into() }).outcome_unknown());
+    }
+
+    #[test]
+    fn create_order_names_the_shopper_and_pays_by_invoice() {
+        let address = storelink_model::views::Address { city: Some("Austin".into()), ..Default::default() };
+        let lines = vec![storelink_connector::OrderLine { sku_id: "s1", product_id: "p1", quantity: 2 }];
+        let order = NewOrder {
+            reference: "PO-1",
+            lines,
+            shipping_method: "ground",
+            shipping_address: &address,
+            shopper: Shopper::Guest { email: Some("a@example.com") },
+            site: None,
+        };
+        let body = create_order_body(&order);
+        assert_eq!(body["isAnonymousCheckout"], true);
+        assert!(body.get("profileId").is_none());
+        assert_eq!(body["shippingAddress"]["email"], "a@example.com");
+        assert_eq!(body["payments"], json!([{"type": "invoice", "PONumber": "PO-1"}]));
+        assert_eq!(body["shoppingCart"]["items"][0]["catRefId"], "s1");
+        let named = NewOrder { shopper: Shopper::Profile("sp1"), ..order };
+        let body = create_order_body(&named);
+        assert_eq!((body["profileId"].as_str(), body.get("isAnonymousCheckout")), (Some("sp1"), None));
+        assert!(body["shippingAddress"]["email"].is_null());
+    }
+
+    #[test]
+    fn agent_urls_share_one_builder() {
+        let store = Arc::new(Url::parse("https://store.example.com/").expect("url"));
+        let session = Session { store, token: SecretString::from("t".to_owned()) };
+        assert_eq!(agent_url(&session, AGENT_ORDERS).as_str(), "https://store.example.com/ccappagent/v1/orders");
     }
 }

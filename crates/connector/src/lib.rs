@@ -115,6 +115,19 @@ pub struct NewOrder<'a> {
     pub lines: Vec<OrderLine<'a>>,
     pub shipping_method: &'a str,
     pub shipping_address: &'a Address,
+    /// Who buys: a shopper profile of the store, or a guest.
+    pub shopper: Shopper<'a>,
+    /// The store's site to place the order on; `None`: the store's default site.
+    pub site: Option<&'a str>,
+}
+
+/// The buyer of an order placed through Storelink.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shopper<'a> {
+    /// A shopper profile the store already holds (its id on the platform).
+    Profile(&'a str),
+    /// No profile: the platform's guest (anonymous) checkout, with the buyer's email when known.
+    Guest { email: Option<&'a str> },
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -134,7 +134,7 @@ fn handle(req: &HttpRequest, body: &Bytes, state: &State) -> HttpResponse {
             Some(permissions) if !permissions.orders => {
                 error(403, "40300", "The application key lacks access to orders")
             }
-            Some(_) => create_order(body, state),
+            Some(_) => create_order(req, body, state),
         };
     }
     let Some(rest) = path.strip_prefix("/ccadmin/v1/") else {
@@ -299,7 +299,9 @@ impl Query {
         if scim {
             scim::parse(text).map(|f| Some(Query::Scim(f)))
         } else {
-            rql::parse(text).map(|e| Some(Query::Rql(e))).map_err(|e| format!("{e} (q is read as RQL; SCIM needs queryFormat=SCIM)"))
+            rql::parse(text)
+                .map(|e| Some(Query::Rql(e)))
+                .map_err(|e| format!("{e} (q is read as RQL; SCIM needs queryFormat=SCIM)"))
         }
     }
 
@@ -406,10 +408,26 @@ fn get_order(state: &State, id: &str) -> HttpResponse {
     }
 }
 
-/// `POST /ccappagent/v1/orders` with `{"op": "createOrder", "shoppingCart": {"items": [...]},
-/// "shippingMethod": {"value": ...}, "shippingAddress": {...}}`: checks SKUs, stock and the shipping
-/// method, takes the stock and records a SUBMITTED order.
-fn create_order(body: &Bytes, state: &State) -> HttpResponse {
+/// The store's default site: orders created without `x-ccsite` land there (createOrder: "If the
+/// header information is not provided order is created on default site").
+pub(crate) const DEFAULT_SITE: &str = "siteUS";
+
+/// Shopper profiles the simulated store holds: `sp1` to `sp5`.
+fn profile_exists(id: &str) -> bool {
+    id.strip_prefix("sp").and_then(|n| n.parse::<u32>().ok()).is_some_and(|n| (1..=5).contains(&n))
+}
+
+/// Payment types an agent createOrder may carry without card data: the documented pay-later type
+/// (`{"type": "invoice", "PONumber": ...}`, createOrder's example). Card and gift card types need
+/// card data Storelink never handles, so the simulator refuses everything else.
+const PAYMENT_TYPES: [&str; 1] = ["invoice"];
+
+/// `POST /ccappagent/v1/orders` with `{"op": "createOrder", "profileId" | "isAnonymousCheckout": true,
+/// "shoppingCart": {"items": [...]}, "shippingMethod": {"value": ...}, "shippingAddress": {...},
+/// "payments": [{"type": "invoice", ...}]}` and an optional `x-ccsite` header: checks the shopper,
+/// the payments, the site, SKUs, stock and the shipping method, takes the stock and records a
+/// SUBMITTED order on the site. Error codes other than 22000 are the simulator's own (docs/occ.md).
+fn create_order(req: &HttpRequest, body: &Bytes, state: &State) -> HttpResponse {
     let Ok(order) = serde_json::from_slice::<Value>(body) else {
         return error(400, "200104", "The body must be a JSON object");
     };
@@ -419,6 +437,28 @@ fn create_order(body: &Bytes, state: &State) -> HttpResponse {
     let Some(items) = order["shoppingCart"]["items"].as_array().filter(|i| !i.is_empty()) else {
         return error(400, "28101", "The shopping cart has no items");
     };
+    let profile = order["profileId"].as_str();
+    let anonymous = order["isAnonymousCheckout"] == true;
+    match (profile, anonymous) {
+        (Some(_), true) => return error(400, "28102", "Send either profileId or isAnonymousCheckout, not both"),
+        (None, false) => return error(400, "28102", "A profileId or isAnonymousCheckout: true is required"),
+        (Some(id), false) if !profile_exists(id) => {
+            return error(400, "22000", &format!("No profile found with profile id {id}"));
+        }
+        _ => {}
+    }
+    let payments = order["payments"].as_array().filter(|p| !p.is_empty());
+    let Some(payments) = payments else {
+        return error(400, "28103", "payments are required");
+    };
+    if let Some(bad) = payments.iter().find(|p| !p["type"].as_str().is_some_and(|t| PAYMENT_TYPES.contains(&t))) {
+        return error(400, "28104", &format!("Unsupported payment type {}", bad["type"]));
+    }
+    let site = req.headers().get("x-ccsite").map(|v| v.to_str().unwrap_or_default().to_owned());
+    let site = site.unwrap_or_else(|| DEFAULT_SITE.to_owned());
+    if site != DEFAULT_SITE {
+        return error(400, "28105", &format!("Site {site} does not exist"));
+    }
     let mut inner = state.lock();
     let method = order["shippingMethod"]["value"].as_str().unwrap_or_default().to_owned();
     if !inner.shipping.iter().any(|m| m["id"] == method.as_str() && m["enabled"] == true) {
@@ -454,13 +494,16 @@ fn create_order(body: &Bytes, state: &State) -> HttpResponse {
     }
     let subtotal: f64 = commerce_items.iter().filter_map(|i| i["priceInfo"]["amount"].as_f64()).sum();
     let created = json!({
-        "id": id, "state": "SUBMITTED", "siteId": "siteUS", "submittedDate": iso(now),
+        "id": id, "state": "SUBMITTED", "siteId": site, "submittedDate": iso(now),
         "lastModifiedDate": iso(now), "lastModifiedTime": now.timestamp_millis(),
         "priceInfo": {"amount": subtotal, "shipping": 0.0, "tax": 0.0, "total": subtotal, "currencyCode": "USD"},
         "commerceItems": commerce_items,
         "shippingGroups": [{"shippingGroupId": format!("sg{id}"), "shippingMethod": {"value": method},
             "shippingAddress": order["shippingAddress"].clone(), "trackingNumber": null, "state": "INITIAL"}],
-        "paymentGroups": [], "externalOrderReference": order["externalOrderReference"].clone()
+        "paymentGroups": payments.iter().enumerate().map(|(k, p)| json!({"id": format!("pg{id}{k}"),
+            "paymentMethod": p["type"], "PONumber": p["PONumber"], "state": "INITIAL", "amount": subtotal})).collect::<Vec<_>>(),
+        "profileId": profile, "isAnonymous": anonymous,
+        "externalOrderReference": order["externalOrderReference"].clone()
     });
     inner.orders.push(created.clone());
     HttpResponse::Created().json(created)

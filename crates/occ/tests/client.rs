@@ -40,7 +40,7 @@ async fn login_and_rejected_keys() {
     let token = s.occ.login(&s.store, &s.key).await.expect("login");
     assert_eq!(token.expires_in, Duration::from_secs(300));
     assert!(!format!("{token:?}").contains(token.token.expose_secret()));
-    assert!(s.occ.agent_login(&s.store, &s.key).await.is_ok());
+    assert!(s.occ.agent_login(&s.store.join("/ccappagent/v1/login").expect("url"), &s.key).await.is_ok());
 
     let wrong = SecretString::from("eyJ.not-a-key.sig".to_owned());
     let err = s.occ.login(&s.store, &wrong).await.expect_err("rejected");
