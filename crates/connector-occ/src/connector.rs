@@ -9,18 +9,19 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use storelink_connector::{
     Capabilities, Check, Connector, ConnectorError, Delivery, FormField, Headers, Login, NewOrder, OrderRefusal, Page,
-    PageRequest, Records, Session, Shopper, Subscription, VerifyError,
+    PageRequest, Records, Session, ShipmentUpdate, Shopper, Subscription, VerifyError,
 };
 use storelink_core::{Slot, SyncKind, webhook_secret_key};
 use storelink_model::records::{Hashed, OrderRow};
+use storelink_model::status::OrderStatus;
 use storelink_netguard::Policy;
 use storelink_occ::{ListParams, OccClient, OccConfig, OccError, OrderQuery, Resource};
 use url::Url;
 
-use crate::checks;
 use crate::normalize::{self, Store};
 use crate::slots::SlotMap;
 use crate::verify::{Secrets, verify};
+use crate::{checks, fulfilment};
 
 /// `merchants.platform` of OCC merchants, and the inbound path's `{platform}`.
 pub const PLATFORM: &str = "occ";
@@ -171,6 +172,23 @@ impl OccConnector {
         let patch = json!({"state": CANCELLED_STATE});
         let updated = self.client.update_order(&session.store, &session.token, id, &patch).await;
         order_record(&updated.map_err(order_error)?)
+    }
+
+    /// Fulfilment writes: a fresh read of the order, then the PUT `patch` builds from it, if any.
+    async fn fulfil(
+        &self,
+        session: &Session,
+        id: &str,
+        patch: impl FnOnce(&Value) -> Result<Option<Value>, ConnectorError>,
+    ) -> Result<Hashed<OrderRow>, ConnectorError> {
+        let current = self.client.get_order(&session.store, &session.token, id).await.map_err(error)?;
+        match patch(&current)? {
+            None => order_record(&current),
+            Some(patch) => {
+                let updated = self.client.update_order(&session.store, &session.token, id, &patch).await;
+                order_record(&updated.map_err(error)?)
+            }
+        }
     }
 
     async fn subscription(
@@ -361,6 +379,29 @@ impl Connector for OccConnector {
         order_id: &'a str,
     ) -> BoxFuture<'a, Result<Hashed<OrderRow>, ConnectorError>> {
         self.cancel(session, order_id).boxed()
+    }
+
+    fn set_order_status<'a>(
+        &'a self,
+        session: &'a Session,
+        order_id: &'a str,
+        status: OrderStatus,
+    ) -> BoxFuture<'a, Result<Hashed<OrderRow>, ConnectorError>> {
+        async move {
+            let state =
+                fulfilment::state_for(status).ok_or(ConnectorError::Unsupported("setting this order status"))?;
+            self.fulfil(session, order_id, |order| Ok(fulfilment::status_patch(order, state))).await
+        }
+        .boxed()
+    }
+
+    fn record_shipment<'a>(
+        &'a self,
+        session: &'a Session,
+        order_id: &'a str,
+        shipment: ShipmentUpdate<'a>,
+    ) -> BoxFuture<'a, Result<Hashed<OrderRow>, ConnectorError>> {
+        self.fulfil(session, order_id, move |order| fulfilment::shipment_patch(order, &shipment)).boxed()
     }
 
     fn subscription_id(&self, slot: Slot) -> String {

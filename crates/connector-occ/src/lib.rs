@@ -6,6 +6,7 @@
 
 mod checks;
 mod connector;
+mod fulfilment;
 pub mod normalize;
 mod slots;
 pub mod verify;

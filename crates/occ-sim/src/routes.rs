@@ -521,19 +521,98 @@ fn put_order(req: &HttpRequest, body: &Bytes, state: &State, id: &str) -> HttpRe
     let Ok(Value::Object(patch)) = serde_json::from_slice::<Value>(body) else {
         return error(400, "200104", "The body must be a JSON object");
     };
+    if let Err(message) = check_order_patch(&patch) {
+        return error(400, "200104", &message);
+    }
     let mut inner = state.lock();
     let now = inner.tick();
     let Some(order) = inner.orders.iter_mut().find(|o| o["id"] == id) else {
         return error(404, "28001", &format!("Order {id} not found"));
     };
     for (key, value) in patch {
-        if key != "id" {
-            order[key.as_str()] = value;
+        match (key.as_str(), value) {
+            ("id", _) => {}
+            ("shippingGroups", Value::Array(sent)) => {
+                let merged =
+                    merge_list(order["shippingGroups"].as_array().map(Vec::as_slice).unwrap_or_default(), sent);
+                order["shippingGroups"] = Value::Array(merged);
+            }
+            (key, value) => order[key] = value,
         }
     }
     order["lastModifiedTime"] = json!(now.timestamp_millis());
     order["lastModifiedDate"] = json!(iso(now));
     HttpResponse::Ok().json(order.clone())
+}
+
+/// Order states a PUT may set (the names docs/occ.md lists) and shipping group states (ATG's) [A].
+const ORDER_STATES: [&str; 15] = [
+    "INCOMPLETE",
+    "SUBMITTED",
+    "PROCESSING",
+    "NO_PENDING_ACTION",
+    "PENDING_PAYMENT",
+    "PENDING_APPROVAL",
+    "APPROVED",
+    "FAILED_APPROVAL",
+    "QUOTED",
+    "PENDING_CUSTOMER_ACTION",
+    "PENDING_MERCHANT_ACTION",
+    "PENDING_REMOVE",
+    "REMOVED",
+    "FAILED",
+    "PENDING_CUSTOMER_RETURN",
+];
+const GROUP_STATES: [&str; 8] = [
+    "INITIAL",
+    "PROCESSING",
+    "PENDING_SHIPMENT",
+    "NO_PENDING_ACTION",
+    "PENDING_MERCHANT_ACTION",
+    "PENDING_REMOVE",
+    "REMOVED",
+    "FAILED",
+];
+
+fn check_order_patch(patch: &serde_json::Map<String, Value>) -> Result<(), String> {
+    if let Some(state) = patch.get("state") {
+        if !state.as_str().is_some_and(|s| ORDER_STATES.contains(&s)) {
+            return Err(format!("Invalid order state {state}"));
+        }
+    }
+    let Some(groups) = patch.get("shippingGroups") else { return Ok(()) };
+    let groups = groups.as_array().ok_or("shippingGroups must be a list")?;
+    for group in groups {
+        let group = group.as_object().ok_or("each shipping group must be an object")?;
+        if let Some(state) = group.get("state").filter(|s| !s.is_number()) {
+            if !state.as_str().is_some_and(|s| GROUP_STATES.contains(&s)) {
+                return Err(format!("Invalid shipping group state {state}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// OCC's PUT list rule (OMS integration guide): the list sent is the whole list. A member naming an
+/// existing one (by `shippingGroupId` or `id`) updates it, one naming none is created, and an
+/// existing member the request leaves out is removed.
+fn merge_list(existing: &[Value], sent: Vec<Value>) -> Vec<Value> {
+    let id =
+        |v: &Value| ["shippingGroupId", "id"].iter().find_map(|k| v.get(*k).and_then(Value::as_str).map(str::to_owned));
+    sent.into_iter()
+        .map(|member| {
+            let Some(current) =
+                id(&member).and_then(|wanted| existing.iter().find(|e| id(e).as_deref() == Some(wanted.as_str())))
+            else {
+                return member;
+            };
+            let mut merged = current.clone();
+            if let (Value::Object(target), Value::Object(fields)) = (&mut merged, member) {
+                target.extend(fields);
+            }
+            merged
+        })
+        .collect()
 }
 
 fn shipping(state: &State, q: &HashMap<String, String>) -> HttpResponse {
