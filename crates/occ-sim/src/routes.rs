@@ -575,19 +575,16 @@ const GROUP_STATES: [&str; 8] = [
 ];
 
 fn check_order_patch(patch: &serde_json::Map<String, Value>) -> Result<(), String> {
-    if let Some(state) = patch.get("state") {
-        if !state.as_str().is_some_and(|s| ORDER_STATES.contains(&s)) {
-            return Err(format!("Invalid order state {state}"));
-        }
+    if let Some(state) = patch.get("state").filter(|s| !s.as_str().is_some_and(|s| ORDER_STATES.contains(&s))) {
+        return Err(format!("Invalid order state {state}"));
     }
     let Some(groups) = patch.get("shippingGroups") else { return Ok(()) };
     let groups = groups.as_array().ok_or("shippingGroups must be a list")?;
     for group in groups {
         let group = group.as_object().ok_or("each shipping group must be an object")?;
-        if let Some(state) = group.get("state").filter(|s| !s.is_number()) {
-            if !state.as_str().is_some_and(|s| GROUP_STATES.contains(&s)) {
-                return Err(format!("Invalid shipping group state {state}"));
-            }
+        let known = |s: &&Value| s.is_number() || s.as_str().is_some_and(|s| GROUP_STATES.contains(&s));
+        if let Some(state) = group.get("state").filter(|s| !known(s)) {
+            return Err(format!("Invalid shipping group state {state}"));
         }
     }
     Ok(())
