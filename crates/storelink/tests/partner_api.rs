@@ -88,6 +88,18 @@ async fn partners_see_only_their_merchants_and_page_through_products() {
         (Method::GET, "/v1/merchants/{merchant_id}/orders/{order_id}", None, 404),
         (Method::POST, "/v1/merchants/{merchant_id}/orders", Some(order_body), 404),
         (Method::POST, "/v1/merchants/{merchant_id}/orders/{order_id}/cancel", None, 404),
+        (
+            Method::PUT,
+            "/v1/merchants/{merchant_id}/orders/{order_id}/status",
+            Some(json!({"status": "processing"})),
+            404,
+        ),
+        (
+            Method::POST,
+            "/v1/merchants/{merchant_id}/orders/{order_id}/shipments",
+            Some(json!({"tracking_number": "1Z"})),
+            404,
+        ),
         (Method::GET, "/v1/merchants/{merchant_id}/shipments", None, 404),
         (Method::GET, "/v1/merchants/{merchant_id}/returns", None, 404),
         (Method::GET, "/v1/webhooks/event-types", None, 200),
