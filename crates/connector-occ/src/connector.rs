@@ -8,19 +8,21 @@ use futures::future::BoxFuture;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use storelink_connector::{
-    Capabilities, Check, Connector, ConnectorError, Delivery, FailedDelivery, FormField, Headers, Login, NewOrder, OrderRefusal,
-    Page, PageRequest, Records, Session, Storefront, Subscription, VerifyError,
+    Capabilities, Check, Connector, ConnectorError, Delivery, FailedDelivery, FormField, Headers, Login, NewOrder,
+    OrderRefusal, Page, PageRequest, Records, Session, ShipmentUpdate, Shopper, Storefront, Subscription, VerifyError,
 };
 use storelink_core::{Slot, SyncKind, webhook_secret_key};
 use storelink_model::records::{Hashed, OrderRow};
+use storelink_model::status::OrderStatus;
 use storelink_netguard::Policy;
-use storelink_occ::{ListParams, OccClient, OccConfig, OccError, Resource};
+use storelink_occ::{ListParams, OccClient, OccConfig, OccError, OrderQuery, Resource};
 use url::Url;
 
-use crate::checks;
 use crate::normalize::{self, Store};
 use crate::slots::{Found, SERVER_TYPE, SlotMap};
 use crate::verify::{Secrets, verify};
+use crate::hosts::agent_url;
+use crate::{checks, fulfilment};
 
 /// `merchants.platform` of OCC merchants, and the inbound path's `{platform}`.
 pub const PLATFORM: &str = "occ";
@@ -30,6 +32,12 @@ pub const APP_KEY_PURPOSE: &str = "occ-app-key";
 /// Offset paging in a stable order: without `sort` a store may list in any order, and an item that
 /// moves (an update) between two page reads is skipped or read twice (docs/occ.md).
 const SORT: &str = "id:asc";
+
+/// The pay-later payment type orders are placed with (createOrder's `{"type": "invoice", "PONumber"}`).
+const PAYMENT_TYPE: &str = "invoice";
+
+/// Orders read when looking a partner reference up: one is expected, a few tell a duplicate.
+const FIND_LIMIT: u32 = 10;
 
 /// The state a cancel sets (the documented partial update `PUT /ccadmin/v1/orders/{id}`).
 const CANCELLED_STATE: &str = "REMOVED";
@@ -80,7 +88,11 @@ impl OccConnector {
             SyncKind::Inventory => Resource::Inventories,
             _ => Resource::Orders,
         };
-        let q = page.since.map(|since| format!("lastModifiedDate gt \"{}\"", since.format("%Y-%m-%dT%H:%M:%S%.3fZ")));
+        // Orders take their filter from the one builder of order queries (SCIM, `queryFormat=SCIM`).
+        let q = page.since.map(|since| match resource {
+            Resource::Orders => OrderQuery::modified_since(since).scim(),
+            _ => format!("lastModifiedDate gt \"{}\"", since.format("%Y-%m-%dT%H:%M:%S%.3fZ")),
+        });
         let filtered = q.is_some();
         let params = ListParams {
             offset: page.offset,
@@ -130,40 +142,28 @@ impl OccConnector {
         key: &SecretString,
         order: &NewOrder<'_>,
     ) -> Result<Hashed<OrderRow>, ConnectorError> {
-        // The agent API lives on the storefront host (docs/occ.md, "Hosts").
-        let agent = self.client.agent_login(&session.storefront, key).await.map_err(agent_error)?;
-        let items: Vec<Value> = order
-            .lines
-            .iter()
-            .map(|l| json!({"productId": l.product_id, "catRefId": l.sku_id, "quantity": l.quantity}))
-            .collect();
-        let body = json!({
-            "op": "createOrder",
-            "shoppingCart": {"items": items},
-            "shippingMethod": {"value": order.shipping_method},
-            "shippingAddress": normalize::occ_address(order.shipping_address),
-            "externalOrderReference": order.reference,
-        });
-        let created = self.client.create_order_agent(&session.storefront, &agent.token, None, &body).await;
+        let login = agent_url(session, AGENT_LOGIN);
+        let agent = self.client.agent_login(&login, key).await.map_err(agent_error)?;
+        let body = create_order_body(order);
+        let url = agent_url(session, AGENT_ORDERS);
+        let created = self.client.create_order_agent(&url, &agent.token, order.site, &body).await;
         order_record(&created.map_err(agent_error)?)
     }
 
     async fn find(&self, session: &Session, reference: &str) -> Result<Option<Hashed<OrderRow>>, ConnectorError> {
-        let escaped = reference.replace('\\', "\\\\").replace('"', "\\\"");
-        let filter = format!("externalOrderReference eq \"{escaped}\"");
-        let path = "/ccadmin/v1/orders";
-        let found = self.client.get_json(&session.store, &session.token, path, &[("q", &filter)]).await;
+        let query = OrderQuery::external_reference(reference);
+        let params = ListParams::orders(0, FIND_LIMIT, Some(&query));
+        let found = self.client.list::<Value>(&session.store, &session.token, Resource::Orders, &params).await;
         let found = found.map_err(error)?;
         // Only an exact match counts (a store that ignored the filter would list other orders); more
         // than one match leaves the outcome unknown rather than guessing.
-        let items = found.get("items").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
         let mut matching =
-            items.iter().filter(|o| o.get("externalOrderReference").and_then(Value::as_str) == Some(reference));
+            found.items.iter().filter(|o| o.get("externalOrderReference").and_then(Value::as_str) == Some(reference));
         match (matching.next(), matching.next()) {
             (Some(created), None) => order_record(created).map(Some),
             (None, _) => Ok(None),
             (Some(_), Some(_)) => Err(ConnectorError::BadReply {
-                what: path.to_owned(),
+                what: Resource::Orders.path().to_owned(),
                 detail: "more than one order holds this reference".into(),
             }),
         }
@@ -173,6 +173,23 @@ impl OccConnector {
         let patch = json!({"state": CANCELLED_STATE});
         let updated = self.client.update_order(&session.store, &session.token, id, &patch).await;
         order_record(&updated.map_err(order_error)?)
+    }
+
+    /// Fulfilment writes: a fresh read of the order, then the PUT `patch` builds from it, if any.
+    async fn fulfil(
+        &self,
+        session: &Session,
+        id: &str,
+        patch: impl FnOnce(&Value) -> Result<Option<Value>, ConnectorError>,
+    ) -> Result<Hashed<OrderRow>, ConnectorError> {
+        let current = self.client.get_order(&session.store, &session.token, id).await.map_err(error)?;
+        match patch(&current)? {
+            None => order_record(&current),
+            Some(patch) => {
+                let updated = self.client.update_order(&session.store, &session.token, id, &patch).await;
+                order_record(&updated.map_err(error)?)
+            }
+        }
     }
 
     /// Discovery: the store's production webhooks in one call, each slot mapped through the table
@@ -293,6 +310,40 @@ fn copy(e: &ConnectorError) -> ConnectorError {
     }
 }
 
+const AGENT_LOGIN: &str = "/ccappagent/v1/login";
+const AGENT_ORDERS: &str = "/ccappagent/v1/orders";
+
+/// The agent API's createOrder body: the shopper (`profileId`, or `isAnonymousCheckout` with the
+/// buyer's email on the address), the cart, shipping, and an invoice payment carrying the partner's
+/// reference as its PO number (pay later: no card data passes through Storelink). Sources in
+/// docs/occ.md, "Orders created by partners".
+fn create_order_body(order: &NewOrder<'_>) -> Value {
+    let items: Vec<Value> = order
+        .lines
+        .iter()
+        .map(|l| json!({"productId": l.product_id, "catRefId": l.sku_id, "quantity": l.quantity}))
+        .collect();
+    let mut address = normalize::occ_address(order.shipping_address);
+    let mut body = json!({
+        "op": "createOrder",
+        "shoppingCart": {"items": items},
+        "shippingMethod": {"value": order.shipping_method},
+        "payments": [{"type": PAYMENT_TYPE, "PONumber": order.reference}],
+        "externalOrderReference": order.reference,
+    });
+    match order.shopper {
+        Shopper::Profile(id) => body["profileId"] = json!(id),
+        Shopper::Guest { email } => {
+            body["isAnonymousCheckout"] = json!(true);
+            if let Some(email) = email.filter(|_| address["email"].is_null()) {
+                address["email"] = json!(email);
+            }
+        }
+    }
+    body["shippingAddress"] = address;
+    body
+}
+
 fn order_record(doc: &Value) -> Result<Hashed<OrderRow>, ConnectorError> {
     normalize::order(doc).ok_or_else(|| ConnectorError::BadReply {
         what: "/ccadmin/v1/orders".into(),
@@ -329,7 +380,9 @@ fn agent_error(e: OccError) -> ConnectorError {
 }
 
 /// An order call's failure: OCC's own 400s for SKUs, stock and shipping name the reason, and any
-/// other refusal (or a missing order) refuses the order.
+/// other refusal (or a missing order) refuses the order with the store's message. The three codes
+/// are the simulator's [A in docs/occ.md: Oracle documents none for these]; a store answering other
+/// codes gets the generic refusal, so nothing depends on them being right.
 fn order_error(e: OccError) -> ConnectorError {
     match e {
         OccError::Permanent { status: 400, code: Some(code), message } => {
@@ -429,6 +482,29 @@ impl Connector for OccConnector {
         order_id: &'a str,
     ) -> BoxFuture<'a, Result<Hashed<OrderRow>, ConnectorError>> {
         self.cancel(session, order_id).boxed()
+    }
+
+    fn set_order_status<'a>(
+        &'a self,
+        session: &'a Session,
+        order_id: &'a str,
+        status: OrderStatus,
+    ) -> BoxFuture<'a, Result<Hashed<OrderRow>, ConnectorError>> {
+        async move {
+            let state =
+                fulfilment::state_for(status).ok_or(ConnectorError::Unsupported("setting this order status"))?;
+            self.fulfil(session, order_id, |order| Ok(fulfilment::status_patch(order, state))).await
+        }
+        .boxed()
+    }
+
+    fn record_shipment<'a>(
+        &'a self,
+        session: &'a Session,
+        order_id: &'a str,
+        shipment: ShipmentUpdate<'a>,
+    ) -> BoxFuture<'a, Result<Hashed<OrderRow>, ConnectorError>> {
+        self.fulfil(session, order_id, move |order| fulfilment::shipment_patch(order, &shipment)).boxed()
     }
 
     fn subscription_id(&self, slot: Slot) -> String {
@@ -539,5 +615,37 @@ mod tests {
         assert!(matches!(agent_error(OccError::Unauthorized), ConnectorError::CredentialsRefused { .. }));
         assert!(matches!(order_error(OccError::Unauthorized), ConnectorError::SessionExpired));
         assert!(order_error(OccError::Decode { path: "/o".into(), detail: "x".into() }).outcome_unknown());
+    }
+
+    #[test]
+    fn create_order_names_the_shopper_and_pays_by_invoice() {
+        let address = storelink_model::views::Address { city: Some("Austin".into()), ..Default::default() };
+        let lines = vec![storelink_connector::OrderLine { sku_id: "s1", product_id: "p1", quantity: 2 }];
+        let order = NewOrder {
+            reference: "PO-1",
+            lines,
+            shipping_method: "ground",
+            shipping_address: &address,
+            shopper: Shopper::Guest { email: Some("a@example.com") },
+            site: None,
+        };
+        let body = create_order_body(&order);
+        assert_eq!(body["isAnonymousCheckout"], true);
+        assert!(body.get("profileId").is_none());
+        assert_eq!(body["shippingAddress"]["email"], "a@example.com");
+        assert_eq!(body["payments"], json!([{"type": "invoice", "PONumber": "PO-1"}]));
+        assert_eq!(body["shoppingCart"]["items"][0]["catRefId"], "s1");
+        let named = NewOrder { shopper: Shopper::Profile("sp1"), ..order };
+        let body = create_order_body(&named);
+        assert_eq!((body["profileId"].as_str(), body.get("isAnonymousCheckout")), (Some("sp1"), None));
+        assert!(body["shippingAddress"]["email"].is_null());
+    }
+
+    #[test]
+    fn agent_urls_share_one_builder() {
+        let store = Arc::new(Url::parse("https://store.example.com/").expect("url"));
+        let storefront = Arc::new(Url::parse("https://shop.example.com/").expect("url"));
+        let session = Session { store, storefront, token: SecretString::from("t".to_owned()) };
+        assert_eq!(agent_url(&session, AGENT_ORDERS).as_str(), "https://shop.example.com/ccappagent/v1/orders");
     }
 }

@@ -6,6 +6,7 @@
 
 mod checks;
 mod connector;
+mod fulfilment;
 pub mod hosts;
 pub mod normalize;
 mod slots;

@@ -16,6 +16,7 @@ use secrecy::SecretString;
 use serde_json::Value;
 use storelink_core::{Slot, SyncKind};
 use storelink_model::records::{Hashed, InventoryRow, OrderRow, ProductRow, ReturnRow, ShippingRow, SkuRow};
+use storelink_model::status::OrderStatus;
 use storelink_model::views::{Address, Capability};
 use url::Url;
 
@@ -129,6 +130,19 @@ pub struct NewOrder<'a> {
     pub lines: Vec<OrderLine<'a>>,
     pub shipping_method: &'a str,
     pub shipping_address: &'a Address,
+    /// Who buys: a shopper profile of the store, or a guest.
+    pub shopper: Shopper<'a>,
+    /// The store's site to place the order on; `None`: the store's default site.
+    pub site: Option<&'a str>,
+}
+
+/// The buyer of an order placed through Storelink.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shopper<'a> {
+    /// A shopper profile the store already holds (its id on the platform).
+    Profile(&'a str),
+    /// No profile: the platform's guest (anonymous) checkout, with the buyer's email when known.
+    Guest { email: Option<&'a str> },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -136,6 +150,17 @@ pub struct OrderLine<'a> {
     pub sku_id: &'a str,
     pub product_id: &'a str,
     pub quantity: i64,
+}
+
+/// A shipment a fulfilling partner reports for an order: which of the order's shipments (shipping
+/// groups) left, and how to track it.
+#[derive(Clone, Copy, Debug)]
+pub struct ShipmentUpdate<'a> {
+    /// The order's shipment (shipping group) that shipped; `None` when the order has only one.
+    pub shipment_id: Option<&'a str>,
+    pub tracking_number: &'a str,
+    pub carrier: Option<&'a str>,
+    pub shipped_at: DateTime<Utc>,
 }
 
 /// What one inbound delivery holds: orders (written oldest-first as listed) and return requests.
@@ -279,6 +304,29 @@ pub trait Connector: Send + Sync + 'static {
         session: &'a Session,
         order_id: &'a str,
     ) -> BoxFuture<'a, Result<Hashed<OrderRow>, ConnectorError>>;
+
+    /// Set an order's status in the store for a partner that fulfils it (`processing` or
+    /// `completed`); answers the order as it is now. Idempotent: an order already there is not
+    /// written again.
+    fn set_order_status<'a>(
+        &'a self,
+        _session: &'a Session,
+        _order_id: &'a str,
+        _status: OrderStatus,
+    ) -> BoxFuture<'a, Result<Hashed<OrderRow>, ConnectorError>> {
+        Box::pin(async { Err(ConnectorError::Unsupported("order status updates")) })
+    }
+
+    /// Record a shipment (tracking) on an order in the store; answers the order as it is now.
+    /// Idempotent: a shipment already recorded with this tracking number is not written again.
+    fn record_shipment<'a>(
+        &'a self,
+        _session: &'a Session,
+        _order_id: &'a str,
+        _shipment: ShipmentUpdate<'a>,
+    ) -> BoxFuture<'a, Result<Hashed<OrderRow>, ConnectorError>> {
+        Box::pin(async { Err(ConnectorError::Unsupported("shipment updates")) })
+    }
 
     /// The store's own name for a slot's subscription (recorded with the slot for operators).
     fn subscription_id(&self, slot: Slot) -> String;

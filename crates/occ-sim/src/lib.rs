@@ -8,6 +8,7 @@ mod deliver;
 mod faults;
 mod options;
 mod routes;
+mod rql;
 mod scim;
 mod server;
 mod state;

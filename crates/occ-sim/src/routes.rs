@@ -12,6 +12,7 @@ use rand::Rng;
 use serde_json::{Value, json};
 
 use crate::catalog::{Catalog, iso};
+use crate::rql;
 use crate::scim::{self, Filter};
 use crate::state::{Call, Inner, State, TokenInfo, jwt_like};
 use crate::{Fault, FaultKind, Permissions};
@@ -161,7 +162,7 @@ fn handle(req: &HttpRequest, body: &Bytes, state: &State) -> HttpResponse {
             Some(permissions) if !permissions.orders => {
                 error(403, "40300", "The application key lacks access to orders")
             }
-            Some(_) => create_order(body, state),
+            Some(_) => create_order(req, body, state),
         };
     }
     let Some(rest) = path.strip_prefix("/ccadmin/v1/") else {
@@ -285,10 +286,13 @@ fn list(state: &State, q: &HashMap<String, String>, kind: Kind) -> HttpResponse 
         (Ok(o), Ok(l)) => (o, l.min(MAX_LIMIT)),
         (Err(e), _) | (_, Err(e)) => return error(400, "200102", &e),
     };
-    let filter = match q.get("q").map(|text| scim::parse(text)) {
-        None => None,
-        Some(Ok(f)) => Some(f),
-        Some(Err(message)) => return error(400, "200103", &format!("Invalid query: {message}")),
+    let query = match Query::parse(q, kind) {
+        Ok(query) => query,
+        Err(message) => return error(400, "200103", &format!("Invalid query: {message}")),
+    };
+    let filter = match &query {
+        Some(Query::Scim(filter)) => Some(filter),
+        _ => None,
     };
     let sort = match Sort::parse(q.get("sort").map(String::as_str)) {
         Ok(sort) => sort,
@@ -300,10 +304,10 @@ fn list(state: &State, q: &HashMap<String, String>, kind: Kind) -> HttpResponse 
         churn(&mut inner);
     }
     let (items, total) = match kind {
-        Kind::Orders => list_orders(&inner.orders, filter.as_ref(), sort, offset, limit),
-        Kind::Skus => list_skus(&inner.catalog, filter.as_ref(), offset, limit),
+        Kind::Orders => list_orders(&inner.orders, query.as_ref(), sort, offset, limit),
+        Kind::Skus => list_skus(&inner.catalog, filter, offset, limit),
         Kind::Products | Kind::Inventories => {
-            let mut selection = inner.catalog.select(filter.as_ref(), sort_modified);
+            let mut selection = inner.catalog.select(filter, sort_modified);
             if sort == Sort::IdDesc {
                 selection = inner.catalog.reversed(selection);
             }
@@ -316,6 +320,40 @@ fn list(state: &State, q: &HashMap<String, String>, kind: Kind) -> HttpResponse 
     let items = if inner.truncate_after.is_some_and(|at| offset >= at) { Vec::new() } else { items };
     HttpResponse::Ok()
         .json(json!({"items": items, "totalResults": total, "total": total, "offset": offset, "limit": limit}))
+}
+
+/// A list's `q`. Orders read it as RQL unless `queryFormat=SCIM` is sent (getOrders: "defaults to
+/// RQL. To use SCIM use the queryFormat parameter"); other lists read SCIM.
+enum Query {
+    Scim(Filter),
+    Rql(rql::Expr),
+}
+
+impl Query {
+    fn parse(q: &HashMap<String, String>, kind: Kind) -> Result<Option<Self>, String> {
+        let format = q.get("queryFormat").map(String::as_str);
+        let scim = match (kind, format) {
+            (Kind::Orders, Some("SCIM")) => true,
+            (Kind::Orders, Some(other)) => return Err(format!("unsupported queryFormat {other:?}")),
+            (Kind::Orders, None) => false,
+            _ => true,
+        };
+        let Some(text) = q.get("q") else { return Ok(None) };
+        if scim {
+            scim::parse(text).map(|f| Some(Query::Scim(f)))
+        } else {
+            rql::parse(text)
+                .map(|e| Some(Query::Rql(e)))
+                .map_err(|e| format!("{e} (q is read as RQL; SCIM needs queryFormat=SCIM)"))
+        }
+    }
+
+    fn matches(&self, item: &Value) -> bool {
+        match self {
+            Query::Scim(filter) => filter.matches(item),
+            Query::Rql(expr) => expr.matches(item),
+        }
+    }
 }
 
 /// The `sort` parameter (`field[:asc|:desc]`): ids and modification times are what a sync sorts on.
@@ -386,7 +424,7 @@ fn list_skus(catalog: &Catalog, filter: Option<&Filter>, offset: usize, limit: u
 
 fn list_orders(
     orders: &[Value],
-    filter: Option<&Filter>,
+    filter: Option<&Query>,
     sort: Sort,
     offset: usize,
     limit: usize,
@@ -413,10 +451,26 @@ fn get_order(state: &State, id: &str) -> HttpResponse {
     }
 }
 
-/// `POST /ccappagent/v1/orders` with `{"op": "createOrder", "shoppingCart": {"items": [...]},
-/// "shippingMethod": {"value": ...}, "shippingAddress": {...}}`: checks SKUs, stock and the shipping
-/// method, takes the stock and records a SUBMITTED order.
-fn create_order(body: &Bytes, state: &State) -> HttpResponse {
+/// The store's default site: orders created without `x-ccsite` land there (createOrder: "If the
+/// header information is not provided order is created on default site").
+pub(crate) const DEFAULT_SITE: &str = "siteUS";
+
+/// Shopper profiles the simulated store holds: `sp1` to `sp5`.
+fn profile_exists(id: &str) -> bool {
+    id.strip_prefix("sp").and_then(|n| n.parse::<u32>().ok()).is_some_and(|n| (1..=5).contains(&n))
+}
+
+/// Payment types an agent createOrder may carry without card data: the documented pay-later type
+/// (`{"type": "invoice", "PONumber": ...}`, createOrder's example). Card and gift card types need
+/// card data Storelink never handles, so the simulator refuses everything else.
+const PAYMENT_TYPES: [&str; 1] = ["invoice"];
+
+/// `POST /ccappagent/v1/orders` with `{"op": "createOrder", "profileId" | "isAnonymousCheckout": true,
+/// "shoppingCart": {"items": [...]}, "shippingMethod": {"value": ...}, "shippingAddress": {...},
+/// "payments": [{"type": "invoice", ...}]}` and an optional `x-ccsite` header: checks the shopper,
+/// the payments, the site, SKUs, stock and the shipping method, takes the stock and records a
+/// SUBMITTED order on the site. Error codes other than 22000 are the simulator's own (docs/occ.md).
+fn create_order(req: &HttpRequest, body: &Bytes, state: &State) -> HttpResponse {
     let Ok(order) = serde_json::from_slice::<Value>(body) else {
         return error(400, "200104", "The body must be a JSON object");
     };
@@ -426,6 +480,28 @@ fn create_order(body: &Bytes, state: &State) -> HttpResponse {
     let Some(items) = order["shoppingCart"]["items"].as_array().filter(|i| !i.is_empty()) else {
         return error(400, "28101", "The shopping cart has no items");
     };
+    let profile = order["profileId"].as_str();
+    let anonymous = order["isAnonymousCheckout"] == true;
+    match (profile, anonymous) {
+        (Some(_), true) => return error(400, "28102", "Send either profileId or isAnonymousCheckout, not both"),
+        (None, false) => return error(400, "28102", "A profileId or isAnonymousCheckout: true is required"),
+        (Some(id), false) if !profile_exists(id) => {
+            return error(400, "22000", &format!("No profile found with profile id {id}"));
+        }
+        _ => {}
+    }
+    let payments = order["payments"].as_array().filter(|p| !p.is_empty());
+    let Some(payments) = payments else {
+        return error(400, "28103", "payments are required");
+    };
+    if let Some(bad) = payments.iter().find(|p| !p["type"].as_str().is_some_and(|t| PAYMENT_TYPES.contains(&t))) {
+        return error(400, "28104", &format!("Unsupported payment type {}", bad["type"]));
+    }
+    let site = req.headers().get("x-ccsite").map(|v| v.to_str().unwrap_or_default().to_owned());
+    let site = site.unwrap_or_else(|| DEFAULT_SITE.to_owned());
+    if site != DEFAULT_SITE {
+        return error(400, "28105", &format!("Site {site} does not exist"));
+    }
     let mut inner = state.lock();
     let method = order["shippingMethod"]["value"].as_str().unwrap_or_default().to_owned();
     if !inner.shipping.iter().any(|m| m["id"] == method.as_str() && m["enabled"] == true) {
@@ -461,13 +537,16 @@ fn create_order(body: &Bytes, state: &State) -> HttpResponse {
     }
     let subtotal: f64 = commerce_items.iter().filter_map(|i| i["priceInfo"]["amount"].as_f64()).sum();
     let created = json!({
-        "id": id, "state": "SUBMITTED", "siteId": "siteUS", "submittedDate": iso(now),
+        "id": id, "state": "SUBMITTED", "siteId": site, "submittedDate": iso(now),
         "lastModifiedDate": iso(now), "lastModifiedTime": now.timestamp_millis(),
         "priceInfo": {"amount": subtotal, "shipping": 0.0, "tax": 0.0, "total": subtotal, "currencyCode": "USD"},
         "commerceItems": commerce_items,
         "shippingGroups": [{"shippingGroupId": format!("sg{id}"), "shippingMethod": {"value": method},
             "shippingAddress": order["shippingAddress"].clone(), "trackingNumber": null, "state": "INITIAL"}],
-        "paymentGroups": [], "externalOrderReference": order["externalOrderReference"].clone()
+        "paymentGroups": payments.iter().enumerate().map(|(k, p)| json!({"id": format!("pg{id}{k}"),
+            "paymentMethod": p["type"], "PONumber": p["PONumber"], "state": "INITIAL", "amount": subtotal})).collect::<Vec<_>>(),
+        "profileId": profile, "isAnonymous": anonymous,
+        "externalOrderReference": order["externalOrderReference"].clone()
     });
     inner.orders.push(created.clone());
     HttpResponse::Created().json(created)
@@ -485,19 +564,95 @@ fn put_order(req: &HttpRequest, body: &Bytes, state: &State, id: &str) -> HttpRe
     let Ok(Value::Object(patch)) = serde_json::from_slice::<Value>(body) else {
         return error(400, "200104", "The body must be a JSON object");
     };
+    if let Err(message) = check_order_patch(&patch) {
+        return error(400, "200104", &message);
+    }
     let mut inner = state.lock();
     let now = inner.tick();
     let Some(order) = inner.orders.iter_mut().find(|o| o["id"] == id) else {
         return error(404, "28001", &format!("Order {id} not found"));
     };
     for (key, value) in patch {
-        if key != "id" {
-            order[key.as_str()] = value;
+        match (key.as_str(), value) {
+            ("id", _) => {}
+            ("shippingGroups", Value::Array(sent)) => {
+                let merged =
+                    merge_list(order["shippingGroups"].as_array().map(Vec::as_slice).unwrap_or_default(), sent);
+                order["shippingGroups"] = Value::Array(merged);
+            }
+            (key, value) => order[key] = value,
         }
     }
     order["lastModifiedTime"] = json!(now.timestamp_millis());
     order["lastModifiedDate"] = json!(iso(now));
     HttpResponse::Ok().json(order.clone())
+}
+
+/// Order states a PUT may set (the names docs/occ.md lists) and shipping group states (ATG's) [A].
+const ORDER_STATES: [&str; 15] = [
+    "INCOMPLETE",
+    "SUBMITTED",
+    "PROCESSING",
+    "NO_PENDING_ACTION",
+    "PENDING_PAYMENT",
+    "PENDING_APPROVAL",
+    "APPROVED",
+    "FAILED_APPROVAL",
+    "QUOTED",
+    "PENDING_CUSTOMER_ACTION",
+    "PENDING_MERCHANT_ACTION",
+    "PENDING_REMOVE",
+    "REMOVED",
+    "FAILED",
+    "PENDING_CUSTOMER_RETURN",
+];
+const GROUP_STATES: [&str; 8] = [
+    "INITIAL",
+    "PROCESSING",
+    "PENDING_SHIPMENT",
+    "NO_PENDING_ACTION",
+    "PENDING_MERCHANT_ACTION",
+    "PENDING_REMOVE",
+    "REMOVED",
+    "FAILED",
+];
+
+fn check_order_patch(patch: &serde_json::Map<String, Value>) -> Result<(), String> {
+    if let Some(state) = patch.get("state").filter(|s| !s.as_str().is_some_and(|s| ORDER_STATES.contains(&s))) {
+        return Err(format!("Invalid order state {state}"));
+    }
+    let Some(groups) = patch.get("shippingGroups") else { return Ok(()) };
+    let groups = groups.as_array().ok_or("shippingGroups must be a list")?;
+    for group in groups {
+        let group = group.as_object().ok_or("each shipping group must be an object")?;
+        let known = |s: &&Value| s.is_number() || s.as_str().is_some_and(|s| GROUP_STATES.contains(&s));
+        if let Some(state) = group.get("state").filter(|s| !known(s)) {
+            return Err(format!("Invalid shipping group state {state}"));
+        }
+    }
+    Ok(())
+}
+
+/// OCC's PUT list rule (OMS integration guide): the list sent is the whole list. A member naming an
+/// existing one (by `shippingGroupId` or `id`) updates it, one naming none is created, and an
+/// existing member the request leaves out is removed.
+fn merge_list(existing: &[Value], sent: Vec<Value>) -> Vec<Value> {
+    let id =
+        |v: &Value| ["shippingGroupId", "id"].iter().find_map(|k| v.get(*k).and_then(Value::as_str).map(str::to_owned));
+    sent.into_iter()
+        .map(|member| {
+            let Some(current) =
+                id(&member).and_then(|wanted| existing.iter().find(|e| id(e).as_deref() == Some(wanted.as_str())))
+            else {
+                return member;
+            };
+            let mut merged = current.clone();
+            if let (Value::Object(target), Value::Object(fields)) = (&mut merged, member) {
+                target.extend(fields);
+            }
+            merged
+        })
+        .collect()
 }
 
 fn shipping(state: &State, q: &HashMap<String, String>) -> HttpResponse {

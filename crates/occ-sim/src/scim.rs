@@ -65,7 +65,7 @@ fn time(v: &Value) -> Option<DateTime<Utc>> {
 }
 
 impl Term {
-    fn matches(&self, item: &Value) -> bool {
+    pub(crate) fn matches(&self, item: &Value) -> bool {
         let actual = self.attr.split('.').try_fold(item, |v, key| v.get(key));
         let Some(actual) = actual.filter(|v| !v.is_null()) else { return false };
         if self.op == "pr" {

@@ -224,6 +224,24 @@ impl OccSim {
         id
     }
 
+    /// Split off a second shipping group on order `id` (a store shipping an order in two parts); its
+    /// id, or `None` when there is no such order.
+    pub fn add_shipping_group(&self, id: &str) -> Option<String> {
+        let mut inner = self.state.lock();
+        let now = inner.tick();
+        let order = inner.orders.iter_mut().find(|o| o["id"] == id)?;
+        let groups = order["shippingGroups"].as_array_mut()?;
+        let group_id = format!("sg{id}-{}", groups.len() + 1);
+        let mut group = groups.first().cloned().unwrap_or_else(|| serde_json::json!({}));
+        group["shippingGroupId"] = serde_json::json!(group_id);
+        group["trackingNumber"] = Value::Null;
+        group["state"] = serde_json::json!("INITIAL");
+        groups.push(group);
+        order["lastModifiedTime"] = serde_json::json!(now.timestamp_millis());
+        order["lastModifiedDate"] = serde_json::json!(crate::catalog::iso(now));
+        Some(group_id)
+    }
+
     /// POST `body` to every URL registered on webhook `id`, signed as OCC signs (see `deliver`),
     /// `webhook_attempts` times per URL; URLs that failed them all are kept as a failed message.
     pub async fn deliver_webhook(&self, id: &str, body: &[u8]) -> Vec<(String, Result<u16, String>)> {

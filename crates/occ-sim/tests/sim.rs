@@ -331,6 +331,34 @@ async fn sort_point_reads_churn_and_truncate() {
     assert_eq!((ids(&cut).len(), cut["totalResults"].as_u64()), (0, Some(29)));
 }
 
+/// Orders `q` is RQL unless `queryFormat=SCIM` is sent: a SCIM filter without it is refused with an
+/// errorModel body, as a real store refuses it (docs/occ.md, "Order queries").
+#[tokio::test]
+async fn orders_q_is_rql_unless_scim_is_asked_for() {
+    let (_sim, c, key) = sim_with(SimOptions::default()).await;
+    let token = c.token(&key).await;
+    let (_, all) = c.get(&token, "/ccadmin/v1/orders?sort=id:asc").await;
+    let id = all["items"][0]["id"].as_str().expect("id").to_owned();
+    let encode = |q: &str| serde_urlencoded::to_string([("", q)]).expect("encode")[1..].to_owned();
+
+    let scim = encode(&format!("id eq \"{id}\""));
+    let (status, body) = c.get(&token, &format!("/ccadmin/v1/orders?q={scim}")).await;
+    assert_eq!(status, 400, "SCIM without queryFormat must be refused: {body}");
+    assert_eq!(body["status"], "400");
+    assert!(body["errorCode"].is_string() && body["message"].as_str().is_some_and(|m| m.contains("RQL")), "{body}");
+
+    let (status, found) = c.get(&token, &format!("/ccadmin/v1/orders?queryFormat=SCIM&q={scim}")).await;
+    assert_eq!((status, found["items"].as_array().map(Vec::len)), (200, Some(1)), "{found}");
+
+    let rql = encode(&format!("id = \"{id}\" OR NOT (id != \"{id}\")"));
+    let (status, found) = c.get(&token, &format!("/ccadmin/v1/orders?q={rql}")).await;
+    assert_eq!((status, found["items"][0]["id"].as_str()), (200, Some(id.as_str())), "{found}");
+
+    let (status, _) = c.get(&token, &format!("/ccadmin/v1/orders?queryFormat=ATG&q={rql}")).await;
+    assert_eq!(status, 400, "an unknown queryFormat is refused");
+    let (status, _) = c.get(&token, &format!("/ccadmin/v1/orders?q={}", encode("id = o1 AND"))).await;
+    assert_eq!(status, 400, "incomplete RQL is refused");
+}
 /// OCC's real set of event webhooks by default: production and preview twins, secrets shared by
 /// name; the Violet ids only behind the option.
 #[tokio::test]

@@ -93,9 +93,10 @@ impl OccClient {
         self.login_at(store, key, "/ccadmin/v1/login").await
     }
 
-    /// The same exchange for the Store Extension Agent API (`POST /ccappagent/v1/login`).
-    pub async fn agent_login(&self, store: &Url, key: &SecretString) -> Result<AccessToken, OccError> {
-        self.login_at(store, key, "/ccappagent/v1/login").await
+    /// The same exchange for the Store Extension Agent API, at `url` (the full
+    /// `.../ccappagent/v1/login` URL: the agent API may live on another host than the admin API).
+    pub async fn agent_login(&self, url: &Url, key: &SecretString) -> Result<AccessToken, OccError> {
+        self.login_at(url, key, url.path()).await
     }
 
     pub async fn list<T: DeserializeOwned>(
@@ -248,23 +249,25 @@ impl OccClient {
         decode(&body, "/ccadmin/v1/orders/{id}")
     }
 
-    /// Create an order through the agent API (`POST /ccappagent/v1/orders`). Never retried: not idempotent.
+    /// Create an order through the agent API (`POST .../ccappagent/v1/orders`, the full URL in `url`)
+    /// on `site_id` (`x-ccsite`; without it OCC uses the default site). Never retried: not idempotent.
     pub async fn create_order_agent(
         &self,
-        store: &Url,
+        url: &Url,
         agent_token: &SecretString,
         site_id: Option<&str>,
         body: &Value,
     ) -> Result<Value, OccError> {
         let headers = site_id.map(|site| vec![("x-ccsite", site.to_owned())]).unwrap_or_default();
-        let segs = ["ccappagent", "v1", "orders"];
+        let segs = segments(url.path());
         let body = self
-            .json_call(store, agent_token, Spec::new(Method::POST, &segs).body(body.clone()).headers(headers))
+            .json_call(url, agent_token, Spec::new(Method::POST, &segs).body(body.clone()).headers(headers))
             .await?;
         decode(&body, "/ccappagent/v1/orders")
     }
 
-    /// Any other admin GET, for diagnostics.
+    /// Any other admin GET, for diagnostics. A filtered orders list still says `queryFormat=SCIM`
+    /// (order filters belong in `list` with `ListParams::orders`).
     pub async fn get_json(
         &self,
         store: &Url,
@@ -272,7 +275,11 @@ impl OccClient {
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<Value, OccError> {
-        let query = query.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let mut query: Vec<(String, String)> = query.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let orders = path.trim_end_matches('/') == Resource::Orders.path();
+        if orders && !query.iter().any(|(k, _)| k == "queryFormat") {
+            query.push(("queryFormat".into(), "SCIM".into()));
+        }
         let body = self.json_call(store, token, Spec::new(Method::GET, &segments(path)).query(query)).await?;
         decode(&body, path)
     }

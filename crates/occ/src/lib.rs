@@ -5,9 +5,11 @@
 
 mod calls;
 mod error;
+mod order_query;
 mod request;
 mod types;
 
 pub use error::OccError;
+pub use order_query::OrderQuery;
 pub use request::{OccClient, OccConfig, ReplyLimit};
 pub use types::{AccessToken, ListParams, Page, Resource, ShippingMethod, Webhook};

@@ -7,6 +7,8 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::OrderQuery;
+
 /// An OCC access token and its lifetime (300 s for application keys).
 pub struct AccessToken {
     pub token: SecretString,
@@ -50,7 +52,8 @@ impl Resource {
 pub struct ListParams {
     pub offset: u64,
     pub limit: u32,
-    /// SCIM filter (sent with `queryFormat=SCIM` for orders).
+    /// SCIM filter. Orders are filtered with `OrderQuery` (`ListParams::orders`), and every orders
+    /// list call says `queryFormat=SCIM`: there `q` is RQL by default.
     pub q: Option<String>,
     pub sort: Option<String>,
     pub fields: Option<String>,
@@ -58,6 +61,11 @@ pub struct ListParams {
 }
 
 impl ListParams {
+    /// An orders page, filtered by `filter` when given.
+    pub fn orders(offset: u64, limit: u32, filter: Option<&OrderQuery>) -> Self {
+        Self { offset, limit, q: filter.map(OrderQuery::scim), ..Self::default() }
+    }
+
     pub(crate) fn query(&self, resource: Resource) -> Vec<(String, String)> {
         let mut query = vec![("offset".to_owned(), self.offset.to_string())];
         if self.limit > 0 {
@@ -65,9 +73,10 @@ impl ListParams {
         }
         if let Some(q) = &self.q {
             query.push(("q".into(), q.clone()));
-            if resource == Resource::Orders {
-                query.push(("queryFormat".into(), "SCIM".into()));
-            }
+        }
+        // Always, filtered or not: an orders `q` is read as RQL without it (docs/occ.md).
+        if resource == Resource::Orders {
+            query.push(("queryFormat".into(), "SCIM".into()));
         }
         if let Some(sort) = &self.sort {
             query.push(("sort".into(), sort.clone()));
@@ -201,6 +210,10 @@ mod tests {
         let params = ListParams { q: Some("state eq \"SUBMITTED\"".into()), ..ListParams::default() };
         assert!(params.query(Resource::Orders).contains(&("queryFormat".into(), "SCIM".into())));
         assert!(!params.query(Resource::Products).iter().any(|(k, _)| k == "queryFormat"));
+        let unfiltered = ListParams::orders(0, 10, None).query(Resource::Orders);
+        assert!(unfiltered.contains(&("queryFormat".into(), "SCIM".into())));
+        let by_reference = ListParams::orders(0, 10, Some(&OrderQuery::external_reference("r1")));
+        assert_eq!(by_reference.q.as_deref(), Some(r#"externalOrderReference eq "r1""#));
     }
 
     #[test]

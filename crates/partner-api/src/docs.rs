@@ -12,7 +12,7 @@ use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::schema::Schema;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 
-use crate::{catalog, orders, routes, webhooks};
+use crate::{catalog, fulfilment, orders, routes, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -38,6 +38,8 @@ use crate::{catalog, orders, routes, webhooks};
         catalog::list_returns,
         orders::place_order,
         orders::cancel_order,
+        fulfilment::set_status,
+        fulfilment::add_shipment,
         webhooks::event_types,
         webhooks::list_endpoints,
         webhooks::create_endpoint,
@@ -52,7 +54,7 @@ use crate::{catalog, orders, routes, webhooks};
         events::ProductChanged, events::InventoryChanged, events::OrderChanged, events::ShipmentChanged,
         events::ReturnChanged, events::SyncCompleted)),
     modifiers(&BearerAuth, &NullNotMissing, &Webhooks),
-    tags((name = "auth"), (name = "merchants"), (name = "catalog"), (name = "orders"), (name = "webhooks"))
+    tags((name = "auth"), (name = "merchants"), (name = "catalog"), (name = "orders"), (name = "fulfilment"), (name = "webhooks"))
 )]
 pub struct ApiDoc;
 

@@ -8,6 +8,7 @@ mod auth;
 mod catalog;
 mod cursor;
 mod docs;
+mod fulfilment;
 mod idempotency;
 mod orders;
 mod problem;

@@ -12,7 +12,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
-use storelink_connector::{ConnectorError, NewOrder as StoreOrder, OrderLine, OrderRefusal};
+use storelink_connector::{ConnectorError, NewOrder as StoreOrder, OrderLine, OrderRefusal, Shopper};
 use storelink_core::MerchantId;
 use storelink_model::records::{Hashed, OrderRow};
 use storelink_model::status::OrderStatus;
@@ -45,6 +45,17 @@ pub(crate) struct NewOrder {
     pub shipping_method: String,
     /// Where to ship: `first_name`, `last_name`, `line1`, `city` and `country` are required.
     pub shipping_address: Address,
+    /// The buyer's shopper profile id in the merchant's store. Without it the order is a guest
+    /// checkout (OCC: `isAnonymousCheckout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shopper_profile_id: Option<String>,
+    /// The buyer's email, kept on a guest order's shipping address (ignored with
+    /// `shopper_profile_id`: the profile holds it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shopper_email: Option<String>,
+    /// The store's site to sell through (its id); default: the store's default site.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
 }
 
 /// The created order (also returned, unchanged, to retries with the same Idempotency-Key).
@@ -143,6 +154,13 @@ fn validate_shape(order: &NewOrder) -> Result<(), ApiError> {
     if order.partner_order_reference.trim().is_empty() || order.partner_order_reference.len() > 200 {
         return bad("partner_order_reference must be 1 to 200 characters");
     }
+    let filled = |v: &Option<String>| v.as_deref().is_none_or(|v| !v.trim().is_empty() && v.len() <= 200);
+    if !filled(&order.shopper_profile_id) || !filled(&order.site) {
+        return bad("shopper_profile_id and site, when given, must be 1 to 200 characters");
+    }
+    if order.shopper_email.as_deref().is_some_and(|e| !e.contains('@') || e.len() > 254) {
+        return bad("shopper_email must be an email address");
+    }
     Ok(())
 }
 
@@ -162,6 +180,11 @@ async fn create(api: &PartnerApi, merchant: MerchantId, order: &NewOrder) -> Res
         lines,
         shipping_method: &order.shipping_method,
         shipping_address: &order.shipping_address,
+        shopper: match order.shopper_profile_id.as_deref() {
+            Some(profile) => Shopper::Profile(profile),
+            None => Shopper::Guest { email: order.shopper_email.as_deref() },
+        },
+        site: order.site.as_deref(),
     };
     let (key, placing) = (&key, &placing);
     let created = api
@@ -292,7 +315,7 @@ fn credentials_refused() -> ApiError {
 }
 
 /// Why no session for the merchant's store could be had (or OCC's answer to the call), for the partner.
-fn token_error(e: TokenError) -> ApiError {
+pub(crate) fn token_error(e: TokenError) -> ApiError {
     match e {
         TokenError::Platform(e) => platform_error(e),
         // The cache has marked the merchant credentials_invalid.

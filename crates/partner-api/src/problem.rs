@@ -41,8 +41,9 @@ pub struct Problem {
     pub title: String,
     pub status: u16,
     /// Stable code: unauthorized, not_found, bad_request, unknown_sku, out_of_stock,
-    /// invalid_shipping_method, idempotency_key_reused, order_not_cancellable, invalid_endpoint,
-    /// store_unavailable, order_outcome_unknown, unavailable, rate_limited.
+    /// invalid_shipping_method, order_rejected, idempotency_key_reused, order_not_cancellable,
+    /// invalid_endpoint, store_unavailable, order_outcome_unknown, unavailable, rate_limited,
+    /// order_not_open, unknown_shipment, fulfilment_refused, unsupported.
     pub code: String,
     pub detail: Option<String>,
 }

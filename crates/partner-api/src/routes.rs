@@ -17,7 +17,7 @@ use storelink_vault::Vault;
 use utoipa::ToSchema;
 
 use crate::throttle::MAX_CLIENT_ID;
-use crate::{ApiError, TokenIssuer, TokenThrottle, catalog, docs, orders, webhooks};
+use crate::{ApiError, TokenIssuer, TokenThrottle, catalog, docs, fulfilment, orders, webhooks};
 
 pub(crate) const MAX_LIMIT: i64 = 250;
 
@@ -65,6 +65,8 @@ pub fn routes() -> Vec<RouteSpec> {
         route!(POST, "/v1/merchants/{merchant_id}/orders", orders::place_order),
         route!(GET, "/v1/merchants/{merchant_id}/orders/{order_id}", catalog::get_order),
         route!(POST, "/v1/merchants/{merchant_id}/orders/{order_id}/cancel", orders::cancel_order),
+        route!(PUT, "/v1/merchants/{merchant_id}/orders/{order_id}/status", fulfilment::set_status),
+        route!(POST, "/v1/merchants/{merchant_id}/orders/{order_id}/shipments", fulfilment::add_shipment),
         route!(GET, "/v1/merchants/{merchant_id}/shipments", catalog::list_shipments),
         route!(GET, "/v1/merchants/{merchant_id}/returns", catalog::list_returns),
         route!(GET, "/v1/webhooks/event-types", webhooks::event_types),

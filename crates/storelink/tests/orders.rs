@@ -181,3 +181,52 @@ async fn orders_are_created_once_refused_clearly_and_cancelled() {
     assert_eq!(cancel("o-missing".into()).await.0, 404);
     app.stop().await;
 }
+
+/// An order on a real store names its shopper (a profile, or a guest checkout with the buyer's
+/// email), pays by invoice (no card data) and lands on the chosen site, else the default one; the
+/// store's refusals of a profile or site reach the partner with the store's words.
+#[tokio::test]
+async fn orders_name_the_shopper_pay_by_invoice_and_choose_the_site() {
+    let app = spawn_app().await;
+    let merchant = merchant_id_from(&app.connect().await);
+    app.wait_synced().await;
+    let bearer = app.bearer().await;
+    let sku = app.sku_in_stock().await;
+    let with = |reference: &str, extra: Value| {
+        let mut body = order(&sku, 1, "ship1");
+        body["partner_order_reference"] = json!(reference);
+        for (k, v) in extra.as_object().expect("object") {
+            body[k.as_str()] = v.clone();
+        }
+        body
+    };
+
+    let guest = with("PO-GUEST", json!({"shopper_email": "jean@example.com"}));
+    let (status, placed, _) = common::place_order(&app, &bearer, &merchant, "k-guest", &guest).await;
+    assert_eq!(status, 201, "{placed}");
+    let doc = app.sim.order(placed["order_id"].as_str().expect("id")).expect("in the store");
+    assert_eq!((doc["isAnonymous"].as_bool(), doc["siteId"].as_str()), (Some(true), Some("siteUS")), "{doc}");
+    assert_eq!(doc["shippingGroups"][0]["shippingAddress"]["email"], "jean@example.com");
+    assert_eq!(
+        (doc["paymentGroups"][0]["paymentMethod"].as_str(), doc["paymentGroups"][0]["PONumber"].as_str()),
+        (Some("invoice"), Some("PO-GUEST"))
+    );
+
+    let named = with("PO-PROFILE", json!({"shopper_profile_id": "sp2", "site": "siteUS"}));
+    let (status, placed, _) = common::place_order(&app, &bearer, &merchant, "k-profile", &named).await;
+    assert_eq!(status, 201, "{placed}");
+    let doc = app.sim.order(placed["order_id"].as_str().expect("id")).expect("in the store");
+    assert_eq!((doc["profileId"].as_str(), doc["siteId"].as_str()), (Some("sp2"), Some("siteUS")), "{doc}");
+
+    let creates = app.sim.count("POST", "/ccappagent/v1/orders");
+    for (key, extra, named) in [
+        ("k-no-profile", json!({"shopper_profile_id": "sp99"}), "sp99"),
+        ("k-no-site", json!({"site": "siteXX"}), "siteXX"),
+    ] {
+        let (status, problem, _) = common::place_order(&app, &bearer, &merchant, key, &with(key, extra)).await;
+        assert_eq!((status, problem["code"].as_str()), (422, Some("order_rejected")), "{problem}");
+        assert!(problem["detail"].as_str().is_some_and(|d| d.contains(named)), "{problem}");
+    }
+    assert_eq!(app.sim.count("POST", "/ccappagent/v1/orders"), creates + 2, "each refusal was the store's");
+    app.stop().await;
+}

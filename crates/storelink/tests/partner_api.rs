@@ -88,6 +88,18 @@ async fn partners_see_only_their_merchants_and_page_through_products() {
         (Method::GET, "/v1/merchants/{merchant_id}/orders/{order_id}", None, 404),
         (Method::POST, "/v1/merchants/{merchant_id}/orders", Some(order_body), 404),
         (Method::POST, "/v1/merchants/{merchant_id}/orders/{order_id}/cancel", None, 404),
+        (
+            Method::PUT,
+            "/v1/merchants/{merchant_id}/orders/{order_id}/status",
+            Some(json!({"status": "processing"})),
+            404,
+        ),
+        (
+            Method::POST,
+            "/v1/merchants/{merchant_id}/orders/{order_id}/shipments",
+            Some(json!({"tracking_number": "1Z"})),
+            404,
+        ),
         (Method::GET, "/v1/merchants/{merchant_id}/shipments", None, 404),
         (Method::GET, "/v1/merchants/{merchant_id}/returns", None, 404),
         (Method::GET, "/v1/webhooks/event-types", None, 200),
@@ -231,13 +243,15 @@ async fn cancel_and_order_lookup_take_their_session_from_the_token_cache() {
     app.sim.remove_fault(lost);
     let (status, found, _) = common::place_order(&app, &bearer, &merchant, "k-lookup", &order("PO-LOOKUP")).await;
     assert_eq!(status, 201, "{found}");
-    let lookups = app
+    let lookups: Vec<_> = app
         .sim
         .calls()
         .into_iter()
         .filter(|c| c.method == "GET" && c.path == "/ccadmin/v1/orders" && c.query.contains("externalOrderReference"))
-        .count();
-    assert_eq!(lookups, 1, "the retry looked the order up");
+        .collect();
+    assert_eq!(lookups.len(), 1, "the retry looked the order up");
+    // On a real store `q` is RQL unless the query says SCIM (the simulator refuses it too).
+    assert!(lookups[0].query.contains("queryFormat=SCIM") && lookups[0].status == 200, "{:?}", lookups[0]);
     let found_id = found["order_id"].as_str().expect("order id").to_owned();
 
     // Cancel: the PUT with the cached token.
