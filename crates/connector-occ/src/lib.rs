@@ -7,6 +7,7 @@
 mod checks;
 mod connector;
 pub mod normalize;
+pub mod returns;
 mod slots;
 pub mod verify;
 

@@ -6,6 +6,7 @@
 mod catalog;
 mod faults;
 mod options;
+mod returns;
 mod routes;
 mod scim;
 mod server;

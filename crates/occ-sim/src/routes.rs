@@ -136,6 +136,15 @@ fn handle(req: &HttpRequest, body: &Bytes, state: &State) -> HttpResponse {
             Some(_) => create_order(body, state),
         };
     }
+    if method == "POST" && path == "/ccappagent/v1/returnRequests" {
+        return match authorize(req, state) {
+            None => error(401, "000002", "The access token is missing, invalid or expired"),
+            Some(permissions) if !permissions.orders => {
+                error(403, "40300", "The application key lacks access to orders")
+            }
+            Some(_) => crate::returns::create(body, state),
+        };
+    }
     let Some(rest) = path.strip_prefix("/ccadmin/v1/") else {
         return error(404, "404", "No such resource");
     };
@@ -166,6 +175,12 @@ fn handle(req: &HttpRequest, body: &Bytes, state: &State) -> HttpResponse {
         ("GET", ["orders", id]) => need(permissions.orders, "orders").unwrap_or_else(|| get_order(state, id)),
         ("PUT", ["orders", id]) => {
             need(permissions.orders, "orders").unwrap_or_else(|| put_order(req, body, state, id))
+        }
+        ("GET", ["returnRequests", id]) => {
+            need(permissions.orders, "orders").unwrap_or_else(|| crate::returns::get(state, id))
+        }
+        ("PUT", ["returnRequests", id]) => {
+            need(permissions.orders, "orders").unwrap_or_else(|| crate::returns::update(body, state, id))
         }
         ("GET", ["shippingMethods"]) => {
             need(permissions.shipping_methods, "shipping methods").unwrap_or_else(|| shipping(state, &q))

@@ -191,6 +191,11 @@ impl OccSim {
         self.state.lock().orders.iter().find(|o| o["id"] == id).cloned()
     }
 
+    /// A return request as the store holds it.
+    pub fn return_request(&self, id: &str) -> Option<Value> {
+        self.state.lock().returns.iter().find(|r| r["requestId"] == id).cloned()
+    }
+
     /// Every order id in the store, oldest first.
     pub fn order_ids(&self) -> Vec<String> {
         self.state.lock().orders.iter().filter_map(|o| o["id"].as_str().map(str::to_owned)).collect()

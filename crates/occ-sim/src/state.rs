@@ -53,6 +53,8 @@ pub(crate) struct Inner {
     pub issued: Vec<String>,
     pub catalog: Catalog,
     pub orders: Vec<Value>,
+    /// Return requests (`crate::returns`).
+    pub returns: Vec<Value>,
     pub shipping: Vec<Value>,
     pub webhooks: Vec<(String, Webhook)>,
     pub faults: Vec<(u64, Fault, u32)>,
@@ -110,6 +112,7 @@ impl State {
             issued: Vec::new(),
             catalog,
             orders,
+            returns: Vec::new(),
             shipping: catalog::shipping_methods(options.shipping_methods),
             webhooks,
             faults: Vec::new(),

@@ -203,6 +203,42 @@ impl OccClient {
         decode(&body, "/ccappagent/v1/orders")
     }
 
+    /// Open a return request through the agent API (`POST /ccappagent/v1/returnRequests`). Never
+    /// retried: not idempotent.
+    pub async fn create_return_agent(
+        &self,
+        store: &Url,
+        agent_token: &SecretString,
+        body: &Value,
+    ) -> Result<Value, OccError> {
+        let segs = ["ccappagent", "v1", "returnRequests"];
+        let body = self.json_call(store, agent_token, Spec::new(Method::POST, &segs).body(body.clone())).await?;
+        decode(&body, "/ccappagent/v1/returnRequests")
+    }
+
+    /// One return request (`GET /ccadmin/v1/returnRequests/{id}`).
+    pub async fn get_return_request(&self, store: &Url, token: &SecretString, id: &str) -> Result<Value, OccError> {
+        let segs = ["ccadmin", "v1", "returnRequests", id];
+        let body = self.json_call(store, token, Spec::new(Method::GET, &segs)).await?;
+        decode(&body, "/ccadmin/v1/returnRequests/{id}")
+    }
+
+    /// `PUT /ccadmin/v1/returnRequests/{id}`: needs `op` and `returnItems`, which must list every
+    /// item to keep (the PUT list rule).
+    pub async fn update_return_request(
+        &self,
+        store: &Url,
+        token: &SecretString,
+        id: &str,
+        body: &Value,
+    ) -> Result<Value, OccError> {
+        let headers = vec![("x-ccasset-language", "en".to_owned())];
+        let segs = ["ccadmin", "v1", "returnRequests", id];
+        let body =
+            self.json_call(store, token, Spec::new(Method::PUT, &segs).body(body.clone()).headers(headers)).await?;
+        decode(&body, "/ccadmin/v1/returnRequests/{id}")
+    }
+
     /// Any other admin GET, for diagnostics.
     pub async fn get_json(
         &self,

@@ -12,7 +12,7 @@ use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::schema::Schema;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 
-use crate::{catalog, orders, routes, webhooks};
+use crate::{catalog, orders, returns, routes, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -38,6 +38,12 @@ use crate::{catalog, orders, routes, webhooks};
         catalog::list_returns,
         orders::place_order,
         orders::cancel_order,
+        returns::create_return,
+        returns::update_return,
+        returns::get_merchant_policy,
+        returns::set_merchant_policy,
+        returns::get_partner_policy,
+        returns::set_partner_policy,
         webhooks::event_types,
         webhooks::list_endpoints,
         webhooks::create_endpoint,
@@ -52,7 +58,7 @@ use crate::{catalog, orders, routes, webhooks};
         events::ProductChanged, events::InventoryChanged, events::OrderChanged, events::ShipmentChanged,
         events::ReturnChanged, events::SyncCompleted)),
     modifiers(&BearerAuth, &NullNotMissing, &Webhooks),
-    tags((name = "auth"), (name = "merchants"), (name = "catalog"), (name = "orders"), (name = "webhooks"))
+    tags((name = "auth"), (name = "merchants"), (name = "catalog"), (name = "orders"), (name = "webhooks"), (name = "returns"))
 )]
 pub struct ApiDoc;
 
@@ -72,7 +78,16 @@ impl utoipa::Modify for BearerAuth {
 struct NullNotMissing;
 
 /// Schemas partners send, whose optional fields may be left out.
-const REQUEST_SCHEMAS: [&str; 4] = ["NewOrder", "OrderItem", "NewEndpoint", "EndpointPatch"];
+const REQUEST_SCHEMAS: [&str; 8] = [
+    "NewOrder",
+    "OrderItem",
+    "NewEndpoint",
+    "EndpointPatch",
+    "ReturnPolicyBody",
+    "NewReturnBody",
+    "ReturnPatch",
+    "ReturnLineBody",
+];
 
 fn require_all(schema: &mut RefOr<Schema>) {
     match schema {

@@ -11,6 +11,7 @@ mod docs;
 mod idempotency;
 mod orders;
 mod problem;
+mod returns;
 mod routes;
 mod throttle;
 mod webhooks;

@@ -292,7 +292,7 @@ fn credentials_refused() -> ApiError {
 }
 
 /// Why no session for the merchant's store could be had (or OCC's answer to the call), for the partner.
-fn token_error(e: TokenError) -> ApiError {
+pub(crate) fn token_error(e: TokenError) -> ApiError {
     match e {
         TokenError::Platform(e) => platform_error(e),
         // The cache has marked the merchant credentials_invalid.

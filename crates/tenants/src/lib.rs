@@ -9,9 +9,11 @@ pub mod events;
 pub mod merchants;
 pub mod partners;
 pub mod redirect;
+pub mod return_policy;
 
 pub use checks::CheckResult;
 pub use error::TenantError;
 pub use events::MerchantEvent;
 pub use merchants::{Merchant, MerchantStatus, RowLock};
 pub use partners::{NewPartner, Partner, PartnerCredentials};
+pub use return_policy::ReturnPolicy;
