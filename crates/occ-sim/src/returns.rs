@@ -18,28 +18,26 @@ pub(crate) const OPS: [&str; 5] =
 pub(crate) const REASONS: [&str; 6] =
     ["defective", "didNotLike", "didNotMeetExpectations", "incorrectColor", "incorrectItem", "incorrectSize"];
 
-fn body_object(body: &Bytes) -> Result<Value, HttpResponse> {
-    serde_json::from_slice::<Value>(body)
-        .ok()
-        .filter(Value::is_object)
-        .ok_or_else(|| error(400, "200104", "The body must be a JSON object"))
+fn body_object(body: &Bytes) -> Option<Value> {
+    serde_json::from_slice::<Value>(body).ok().filter(Value::is_object)
 }
 
-fn reason_ok(item: &Value) -> Result<(), HttpResponse> {
+fn not_an_object() -> HttpResponse {
+    error(400, "200104", "The body must be a JSON object")
+}
+
+/// The item's reason, when it names one the store does not know.
+fn bad_reason(item: &Value) -> Option<HttpResponse> {
     match item.get("returnReason").and_then(Value::as_str) {
-        None => Ok(()),
-        Some(r) if REASONS.contains(&r) => Ok(()),
-        Some(r) => Err(error(400, "400", &format!("Invalid return reason {r}"))),
+        Some(r) if !REASONS.contains(&r) => Some(error(400, "400", &format!("Invalid return reason {r}"))),
+        _ => None,
     }
 }
 
 /// `POST /ccappagent/v1/returnRequests` `{"orderId", "returnItemList": [{"commerceItemId",
 /// "quantityToReturn", "returnReason"}]}`.
 pub(crate) fn create(body: &Bytes, state: &State) -> HttpResponse {
-    let request = match body_object(body) {
-        Ok(v) => v,
-        Err(response) => return response,
-    };
+    let Some(request) = body_object(body) else { return not_an_object() };
     let Some(order_id) = request["orderId"].as_str() else { return error(400, "400", "orderId is required") };
     let Some(items) = request["returnItemList"].as_array().filter(|i| !i.is_empty()) else {
         return error(400, "400", "returnItemList must list at least one item");
@@ -59,7 +57,7 @@ pub(crate) fn create(body: &Bytes, state: &State) -> HttpResponse {
         if quantity < 1 || quantity > ordered["quantity"].as_i64().unwrap_or(0) {
             return error(400, "400", &format!("quantityToReturn of {line} must be 1 to the quantity ordered"));
         }
-        if let Err(response) = reason_ok(item) {
+        if let Some(response) = bad_reason(item) {
             return response;
         }
         lines.push(json!({"returnItemId": format!("{id}-{k}"), "commerceItemId": line,
@@ -86,10 +84,7 @@ pub(crate) fn get(state: &State, id: &str) -> HttpResponse {
 /// `PUT /ccadmin/v1/returnRequests/{id}`: `op` and `returnItems` are required; `returnItems` and
 /// `refundMethodList` replace the stored lists (members left out are removed).
 pub(crate) fn update(body: &Bytes, state: &State, id: &str) -> HttpResponse {
-    let patch = match body_object(body) {
-        Ok(v) => v,
-        Err(response) => return response,
-    };
+    let Some(patch) = body_object(body) else { return not_an_object() };
     match patch["op"].as_str() {
         Some(op) if OPS.contains(&op) => {}
         Some(op) => return error(400, "400", &format!("Invalid op {op}")),
@@ -111,7 +106,7 @@ pub(crate) fn update(body: &Bytes, state: &State, id: &str) -> HttpResponse {
         let Some(mut merged) = existing.iter().find(matches).cloned() else {
             return error(400, "400", "A returnItems member matches no item of the return request");
         };
-        if let Err(response) = reason_ok(item) {
+        if let Some(response) = bad_reason(item) {
             return response;
         }
         for key in ["quantityToReturn", "returnReason", "refundAmount", "state", "comments"] {

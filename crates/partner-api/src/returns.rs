@@ -162,6 +162,11 @@ pub(crate) struct ReturnPatch {
     pub refund_amount: Option<f64>,
 }
 
+/// A refund that is negative, NaN or infinite.
+fn bad_amount(amount: f64) -> bool {
+    !amount.is_finite() || amount < 0.0
+}
+
 fn line_changes(lines: &[ReturnLineBody]) -> Result<Vec<ReturnLineChange<'_>>, ApiError> {
     if lines.len() > MAX_LINES {
         return Err(ApiError::unprocessable("invalid_return", format!("at most {MAX_LINES} lines")));
@@ -169,8 +174,7 @@ fn line_changes(lines: &[ReturnLineBody]) -> Result<Vec<ReturnLineChange<'_>>, A
     lines
         .iter()
         .map(|l| {
-            if l.line_id.is_empty() || l.quantity.is_some_and(|q| q < 1) || l.refund_amount.is_some_and(|r| !(r >= 0.0))
-            {
+            if l.line_id.is_empty() || l.quantity.is_some_and(|q| q < 1) || l.refund_amount.is_some_and(bad_amount) {
                 return Err(ApiError::unprocessable(
                     "invalid_return",
                     format!("line {:?}: a line_id, a quantity of at least 1 and a refund of at least 0", l.line_id),
@@ -271,7 +275,7 @@ pub(crate) async fn update_return(
     let (merchant, return_id) = path.into_inner();
     let merchant = api.own_merchant(partner, &merchant).await?;
     let patch: ReturnPatch = json_body(&body)?;
-    if patch.refund_amount.is_some_and(|r| !(r >= 0.0)) || patch.reason.as_deref() == Some("") {
+    if patch.refund_amount.is_some_and(bad_amount) || patch.reason.as_deref() == Some("") {
         return Err(ApiError::unprocessable("invalid_return", "refund_amount must be at least 0, reason not empty"));
     }
     read::return_by_id(&api.pool, merchant, &return_id).await?.ok_or(ApiError::NotFound)?;
