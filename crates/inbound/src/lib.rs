@@ -1,7 +1,9 @@
 //! Inbound store webhooks: `POST /webhooks/{platform}/{merchant_id}/{slot}` (OCC's stores call
 //! `/webhooks/occ/...`) has the merchant's connector verify the signature with the slot's sealed
 //! secret, stores the raw delivery durably and idempotently before answering 2xx, and an `inbound`
-//! job processes stored deliveries into orders. Owns `inbound_events`. Must not call a store, know a
+//! job processes stored deliveries into orders. `.../return-request-validation` answers the store's
+//! synchronous return validation call from the return policy and the synced orders (`validation`).
+//! Owns `inbound_events`. Must not call a store, know a
 //! platform's signature scheme, or answer 2xx before the delivery is committed.
 
 mod batch;
