@@ -8,9 +8,9 @@ use futures::future::BoxFuture;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use storelink_connector::{
-    Capabilities, Check, Connector, ConnectorError, Delivery, FormField, Headers, Login, NewOrder, NewReturn,
-    OrderRefusal, Page, PageRequest, Records, ReturnCheck, ReturnUpdate, ReturnVerdict, Session, Subscription,
-    VerifyError,
+    CallbackOutcome, Capabilities, Check, Connector, ConnectorError, Delivery, FormField, Headers, Login, NewOrder,
+    NewReturn, OrderRefusal, Page, PageRequest, Records, ReturnCheck, ReturnUpdate, ReturnVerdict, Session,
+    Subscription, VerifyError,
 };
 use storelink_core::{Slot, SyncKind, webhook_secret_key};
 use storelink_model::records::{Hashed, OrderRow, ReturnRow};
@@ -385,6 +385,27 @@ impl Connector for OccConnector {
 
     fn answer_return_check(&self, body: &Value, check: &ReturnCheck, verdicts: &[ReturnVerdict]) -> Value {
         crate::returns::answer(body, check, verdicts)
+    }
+
+    fn register_callback<'a>(
+        &'a self,
+        session: &'a Session,
+        name: &'a str,
+        url: &'a str,
+    ) -> BoxFuture<'a, Result<CallbackOutcome, ConnectorError>> {
+        async move {
+            let id = crate::returns::function_webhook_id(name).ok_or(ConnectorError::Unsupported("this callback"))?;
+            let doc = self.client.get_function_webhook(&session.store, &session.token, id).await.map_err(error)?;
+            crate::returns::register_function_webhook(doc, url, |body| async move {
+                self.client
+                    .put_function_webhook(&session.store, &session.token, id, &body)
+                    .await
+                    .map(drop)
+                    .map_err(error)
+            })
+            .await
+        }
+        .boxed()
     }
 
     fn create_return<'a>(

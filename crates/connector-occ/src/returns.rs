@@ -3,7 +3,10 @@
 //! return request calls. Sources in docs/occ.md, "Returns".
 
 use serde_json::{Value, json};
-use storelink_connector::{NewReturn, ReturnCheck, ReturnCheckItem, ReturnCheckOrder, ReturnUpdate, ReturnVerdict};
+use storelink_connector::{
+    CallbackOutcome, ConnectorError, NewReturn, ReturnCheck, ReturnCheckItem, ReturnCheckOrder, ReturnUpdate,
+    ReturnVerdict,
+};
 
 /// Contexts of a return validation call [C, OMS integration guide].
 pub const RETURN_CONTEXTS: [&str; 4] = ["Initiate_Return", "CalculateRefund_Return", "Submit_Return", "Custom_Return"];
@@ -98,6 +101,55 @@ pub fn answer(body: &Value, check: &ReturnCheck, verdicts: &[ReturnVerdict]) -> 
         })
         .collect();
     json!({"context": check.context, "returnRequests": answered})
+}
+
+/// OCC's function webhook for a Storelink callback name [A: the id follows the event webhooks'
+/// `production-<name>` pattern, reference section 4].
+pub fn function_webhook_id(name: &str) -> Option<&'static str> {
+    (name == storelink_core::RETURN_VALIDATION_CALLBACK).then_some("production-returnRequestValidation")
+}
+
+/// Registration on a function webhook, which calls one URL [C, "Understand webhooks"]: a URL another
+/// integration set is kept (`InUse`); otherwise the document is written back whole with our `url`
+/// (every field read, secrets left out), and the secrets read are sealed by the caller. A webhook
+/// without a usable secret is not registered: its calls could not be authenticated.
+pub async fn register_function_webhook<F, Fut>(doc: Value, url: &str, put: F) -> Result<CallbackOutcome, ConnectorError>
+where
+    F: FnOnce(Value) -> Fut,
+    Fut: std::future::Future<Output = Result<(), ConnectorError>>,
+{
+    let current = doc.get("url").and_then(Value::as_str).filter(|u| !u.trim().is_empty());
+    if current.is_some_and(|u| u != url) {
+        return Ok(CallbackOutcome::InUse);
+    }
+    let usable = |key: &str| {
+        doc.get(key).and_then(Value::as_str).filter(|s| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD
+                .decode(s)
+                .is_ok_and(|k| k.len() >= storelink_core::MIN_WEBHOOK_SECRET_BYTES)
+        })
+    };
+    let secrets = crate::verify::Secrets {
+        sha1: usable("secretKey").map(str::to_owned),
+        sha512: usable("secretKeySHA512").map(str::to_owned),
+    };
+    if secrets.sha1.is_none() && secrets.sha512.is_none() {
+        return Err(ConnectorError::Refused { message: "the function webhook has no usable signing secret".into() });
+    }
+    if current.is_none() {
+        let mut body = doc.clone();
+        if let Some(fields) = body.as_object_mut() {
+            fields.remove("secretKey");
+            fields.remove("secretKeySHA512");
+            fields.remove("links");
+            fields.insert("url".into(), json!(url));
+        }
+        put(body).await?;
+    }
+    let sealed = serde_json::to_vec(&secrets)
+        .map_err(|e| ConnectorError::BadReply { what: "secrets".into(), detail: e.to_string() })?;
+    Ok(CallbackOutcome::Registered { secrets: sealed })
 }
 
 /// The body opening a return: `orderId` [C: initiateReturn takes it], `returnItemList` with

@@ -193,6 +193,15 @@ pub struct ReturnVerdict {
     pub items: Vec<Option<String>>,
 }
 
+/// How registering a store callback that takes a single URL ended (OCC's function webhooks).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallbackOutcome {
+    /// The callback calls our URL; its signing secrets, opaque to Storelink, to seal.
+    Registered { secrets: Vec<u8> },
+    /// Another integration's URL is set; it was left as it is.
+    InUse,
+}
+
 /// A return a partner opens on an order: its lines (the order's line ids) and reason.
 #[derive(Clone, Debug)]
 pub struct NewReturn<'a> {
@@ -335,6 +344,18 @@ pub trait Connector: Send + Sync + 'static {
     fn answer_return_check(&self, body: &Value, check: &ReturnCheck, verdicts: &[ReturnVerdict]) -> Value {
         let _ = (body, check, verdicts);
         Value::Null
+    }
+
+    /// Point the store's single-URL callback `name` (e.g. `RETURN_VALIDATION_CALLBACK`) at `url`,
+    /// unless another integration's URL is set there.
+    fn register_callback<'a>(
+        &'a self,
+        session: &'a Session,
+        name: &'a str,
+        url: &'a str,
+    ) -> BoxFuture<'a, Result<CallbackOutcome, ConnectorError>> {
+        let _ = (session, name, url);
+        Box::pin(async { Err(ConnectorError::Unsupported("store callbacks")) })
     }
 
     /// Open a return request on an order. Not retried inside: not idempotent.

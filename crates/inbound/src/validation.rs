@@ -10,13 +10,13 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use storelink_connector::{ReturnCheck, ReturnVerdict};
-use storelink_core::{MerchantId, WEBHOOK_SECRET_PURPOSE_PREFIX};
+use storelink_core::{MerchantId, RETURN_VALIDATION_CALLBACK, WEBHOOK_SECRET_PURPOSE_PREFIX};
 use storelink_tenants::{MerchantStatus, ReturnPolicy, merchants, return_policy};
 
 use crate::routes::{Inbound, problem, unavailable};
 
 /// The path's last segment, and the name its signing secret is sealed under (after the prefix).
-pub const RETURN_VALIDATION: &str = "return-request-validation";
+pub const RETURN_VALIDATION: &str = RETURN_VALIDATION_CALLBACK;
 
 /// The vault purpose of the validation webhook's signing secrets.
 pub fn secret_purpose() -> String {

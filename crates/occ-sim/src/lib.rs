@@ -5,6 +5,7 @@
 
 mod catalog;
 mod faults;
+mod functions;
 mod options;
 mod returns;
 mod routes;

@@ -192,6 +192,12 @@ fn handle(req: &HttpRequest, body: &Bytes, state: &State) -> HttpResponse {
         ("PUT", ["webhooks", id]) => {
             need(permissions.webhooks, "webhooks").unwrap_or_else(|| put_webhook(body, state, id))
         }
+        ("GET", ["functionWebhooks", id]) => {
+            need(permissions.webhooks, "webhooks").unwrap_or_else(|| crate::functions::get(state, &q, id))
+        }
+        ("PUT", ["functionWebhooks", id]) => {
+            need(permissions.webhooks, "webhooks").unwrap_or_else(|| crate::functions::put(body, state, id))
+        }
         ("POST", ["webhooks", id]) => {
             need(permissions.webhooks, "webhooks").unwrap_or_else(|| reset_secret(body, state, id))
         }

@@ -212,6 +212,38 @@ impl OccSim {
         id
     }
 
+    /// A function webhook with its secrets.
+    pub fn function_webhook(&self, id: &str) -> Option<Value> {
+        self.state.lock().function_webhooks.iter().find(|(w, _)| w == id).map(|(_, w)| w.view(true))
+    }
+
+    /// Set a function webhook's URL, as another integration (or the merchant) would.
+    pub fn set_function_webhook_url(&self, id: &str, url: Option<&str>) {
+        if let Some((_, w)) = self.state.lock().function_webhooks.iter_mut().find(|(w, _)| w == id) {
+            w.doc["url"] = url.map_or(Value::Null, Value::from);
+        }
+    }
+
+    /// Call function webhook `id` with `body`, signed as OCC signs its webhooks; its status and JSON.
+    pub async fn call_function_webhook(&self, id: &str, body: &[u8]) -> Option<(u16, Value)> {
+        let (url, secret, secret512) = {
+            let inner = self.state.lock();
+            let (_, w) = inner.function_webhooks.iter().find(|(w, _)| w == id)?;
+            (w.doc["url"].as_str()?.to_owned(), w.secret.clone(), w.secret512.clone())
+        };
+        let response = reqwest::Client::new()
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("X-Oracle-CC-WebHook-Signature", sign::<Hmac<sha1::Sha1>>(&secret, body))
+            .header("X-Oracle-CC-WebHook-Signature-SHA512", sign::<Hmac<sha2::Sha512>>(&secret512, body))
+            .body(body.to_vec())
+            .send()
+            .await
+            .ok()?;
+        let status = response.status().as_u16();
+        Some((status, response.json().await.unwrap_or(Value::Null)))
+    }
+
     /// POST `body` to every URL registered on webhook `id`, signed as OCC signs: base64 HMAC-SHA1 and
     /// HMAC-SHA512 of the raw body, keyed by the base64-decoded secrets.
     pub async fn deliver_webhook(&self, id: &str, body: &[u8]) -> Vec<(String, Result<u16, String>)> {

@@ -57,6 +57,8 @@ pub(crate) struct Inner {
     pub returns: Vec<Value>,
     pub shipping: Vec<Value>,
     pub webhooks: Vec<(String, Webhook)>,
+    /// Function webhooks (`crate::functions`).
+    pub function_webhooks: Vec<(String, Webhook)>,
     pub faults: Vec<(u64, Fault, u32)>,
     pub next_fault: u64,
     pub calls: Vec<Call>,
@@ -106,6 +108,14 @@ impl State {
                 )
             })
             .collect();
+        let function_webhooks = crate::functions::FUNCTION_WEBHOOK_IDS
+            .iter()
+            .map(|id| {
+                let hook =
+                    Webhook::function(crate::functions::blank(id), random_b64(&mut rng, 32), random_b64(&mut rng, 64));
+                ((*id).to_owned(), hook)
+            })
+            .collect();
         let inner = Inner {
             keys: HashMap::new(),
             tokens: HashMap::new(),
@@ -115,6 +125,7 @@ impl State {
             returns: Vec::new(),
             shipping: catalog::shipping_methods(options.shipping_methods),
             webhooks,
+            function_webhooks,
             faults: Vec::new(),
             next_fault: 1,
             calls: Vec::new(),

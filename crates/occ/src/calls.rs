@@ -203,6 +203,27 @@ impl OccClient {
         decode(&body, "/ccappagent/v1/orders")
     }
 
+    /// A function webhook with its secrets (`GET /ccadmin/v1/functionWebhooks/{id}?includeSecretKeys=true`).
+    pub async fn get_function_webhook(&self, store: &Url, token: &SecretString, id: &str) -> Result<Value, OccError> {
+        let segs = ["ccadmin", "v1", "functionWebhooks", id];
+        let query = vec![("includeSecretKeys".to_owned(), "true".to_owned())];
+        let body = self.json_call(store, token, Spec::new(Method::GET, &segs).query(query)).await?;
+        decode(&body, "/ccadmin/v1/functionWebhooks/{id}")
+    }
+
+    /// `PUT /ccadmin/v1/functionWebhooks/{id}` with the whole document (every field read is sent back).
+    pub async fn put_function_webhook(
+        &self,
+        store: &Url,
+        token: &SecretString,
+        id: &str,
+        doc: &Value,
+    ) -> Result<Value, OccError> {
+        let segs = ["ccadmin", "v1", "functionWebhooks", id];
+        let body = self.json_call(store, token, Spec::new(Method::PUT, &segs).body(doc.clone())).await?;
+        decode(&body, "/ccadmin/v1/functionWebhooks/{id}")
+    }
+
     /// Open a return request through the agent API (`POST /ccappagent/v1/returnRequests`). Never
     /// retried: not idempotent.
     pub async fn create_return_agent(

@@ -7,12 +7,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::{merchant_id_from, sign_sha512, spawn_app, wait_for};
+use common::{merchant_id_from, spawn_app, wait_for};
 use serde_json::{Value, json};
-use storelink_core::MerchantId;
 
 const ORDER: &str = include_str!("../../../fixtures/occ/order-submit.json");
 const RETURN: &str = include_str!("../../../fixtures/occ/return-request-update-body.json");
+const FUNCTION_WEBHOOK: &str = "production-returnRequestValidation";
 
 async fn call(
     app: &common::TestApp,
@@ -101,20 +101,15 @@ async fn the_return_validation_webhook_answers_from_the_policy_and_the_synced_or
         .execute(&app.db.pool)
         .await
         .expect("order date");
-    // What registering the function webhook seals (its SHA-512 secret).
-    let secret = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldC1zZWNyZXQ=";
-    let sealed = json!({"sha512": secret}).to_string();
-    let id: MerchantId = merchant.parse().expect("merchant id");
-    app.services
-        .vault
-        .seal(id, &storelink_inbound::return_validation_secret_purpose(), sealed.as_bytes())
-        .await
-        .expect("seal");
+    // The connect pointed the store's function webhook at us and sealed its secrets.
+    let hook = app.sim.function_webhook(FUNCTION_WEBHOOK).expect("function webhook");
+    let url = format!("{}/webhooks/occ/{merchant}/return-request-validation", app.base);
+    assert_eq!(hook["url"].as_str(), Some(url.as_str()), "{hook}");
+    assert_eq!(hook["headers"], json!({}), "the document was written back whole");
     let bearer = app.bearer().await;
     let policy = json!({"window_days": 30, "nonreturnable": [lines[0].1]});
     let (status, set) = call(&app, &bearer, reqwest::Method::PUT, "/v1/return-policy", Some(policy)).await;
     assert_eq!((status, set["source"].as_str()), (200, Some("partner")), "{set}");
-    let url = format!("{}/webhooks/occ/{merchant}/return-request-validation", app.base);
     let ask = |context: &str, order: &str| {
         let items: Vec<Value> = lines
             .iter()
@@ -126,12 +121,12 @@ async fn the_return_validation_webhook_answers_from_the_policy_and_the_synced_or
         json!({"context": context, "returnRequests": [{"orderId": order, "returnItemList": items}]}).to_string()
     };
     let post = |body: String, signed: bool| {
-        let (http, url) = (app.http.clone(), url.clone());
+        let (http, url, sim) = (app.http.clone(), url.clone(), &app.sim);
         async move {
-            let mut request = http.post(url).header("content-type", "application/json");
             if signed {
-                request = request.header("X-Oracle-CC-WebHook-Signature-SHA512", sign_sha512(secret, body.as_bytes()));
+                return sim.call_function_webhook(FUNCTION_WEBHOOK, body.as_bytes()).await.expect("called");
             }
+            let request = http.post(url).header("content-type", "application/json");
             let response = request.body(body).send().await.expect("send");
             let status = response.status().as_u16();
             (status, response.json::<Value>().await.unwrap_or(Value::Null))
@@ -169,6 +164,22 @@ async fn the_return_validation_webhook_answers_from_the_policy_and_the_synced_or
     assert!(refused.iter().all(|i| i["nonreturnable"] == true), "{exchange}");
     assert_eq!(post(ask("Unknown_Context", &order_id), true).await.0, 400);
     assert!(app.sim.calls().iter().all(|c| !c.path.contains("returnRequests")), "the store is never asked");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_function_webhook_another_integration_uses_is_left_alone_and_recorded() {
+    let app = spawn_app().await;
+    let theirs = "https://oms.example/returns/validate";
+    app.sim.set_function_webhook_url(FUNCTION_WEBHOOK, Some(theirs));
+    let merchant = merchant_id_from(&app.connect().await);
+    let hook = app.sim.function_webhook(FUNCTION_WEBHOOK).expect("function webhook");
+    assert_eq!(hook["url"].as_str(), Some(theirs), "never overwritten");
+    assert!(!app.sim.calls().iter().any(|c| c.method == "PUT" && c.path.contains("functionWebhooks")));
+    let id: storelink_core::MerchantId = merchant.parse().expect("merchant id");
+    let recorded = storelink_registrar::list_callbacks(&app.db.pool, id).await.expect("callbacks");
+    assert_eq!(recorded.len(), 1);
+    assert_eq!((recorded[0].status.as_str(), recorded[0].detail.as_str()), ("in_use", storelink_registrar::IN_USE));
     app.stop().await;
 }
 
