@@ -58,7 +58,12 @@ async fn a_return_request_update_stores_the_whole_return_and_announces_it() {
     );
     assert_eq!((r["reason"].as_str(), r["tracking_number"].as_str()), (Some("defective"), Some("178923")));
     assert_eq!(r["refund"]["amount"].as_str(), Some("66.49"), "{r}");
-    assert_eq!(r["lines"][0]["line_id"].as_str(), Some("ci6000446"));
+    let line = &r["lines"][0];
+    assert_eq!(
+        (line["line_id"].as_str(), line["reason"].as_str(), line["platform_status"].as_str()),
+        (Some("ci6000446"), Some("defective"), Some("AWAITING_RETURN"))
+    );
+    assert_eq!(line["refund_amount"].as_str(), Some("49.99"), "{line}");
     let events = common::count(
         &app.db.pool,
         "SELECT count(*) FROM change_events WHERE entity = 'return' AND entity_id = '200001'",
@@ -207,6 +212,11 @@ async fn partners_open_and_change_returns_and_the_store_keeps_every_item() {
         call(&app, &bearer, reqwest::Method::PATCH, &format!("{returns}/{return_id}"), Some(patch)).await;
     assert_eq!(status, 200, "{updated}");
     assert_eq!(updated["refund"]["amount"].as_str(), Some("12.5"), "{updated}");
+    let changed = updated["lines"].as_array().and_then(|l| l.iter().find(|l| l["line_id"] == lines[1].0.as_str()));
+    assert_eq!(
+        changed.map(|l| (l["reason"].clone(), l["refund_amount"].clone())),
+        Some((json!("incorrectSize"), json!("5.0")))
+    );
     let stored = app.sim.return_request(&return_id).expect("in the store");
     let items = stored["returnItemList"].as_array().expect("items");
     assert_eq!(items.len(), 2, "the line not changed is still on the return: {stored}");

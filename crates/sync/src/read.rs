@@ -11,8 +11,8 @@ use sqlx::types::Json;
 use storelink_core::MerchantId;
 use storelink_model::status::{OrderStatus, PaymentStatus, ReturnStatus, ShipmentStatus};
 use storelink_model::views::{
-    Address, Image, InventoryLevel, ItemLine, Order, OrderLine, OrderTotals, Price, Product, Return, Shipment,
-    ShippingMethod, ShippingRate, Variant,
+    Address, Image, InventoryLevel, ItemLine, Order, OrderLine, OrderTotals, Price, Product, Return, ReturnLine,
+    Shipment, ShippingMethod, ShippingRate, Variant,
 };
 
 /// Where a page starts: after the row with this sort key (`updated_at`, then the key columns).
@@ -366,7 +366,7 @@ struct ReturnRow {
     return_label: Option<String>,
     refund_total: Option<String>,
     currency: Option<String>,
-    lines: Json<Vec<ItemLine>>,
+    lines: Json<Vec<ReturnLine>>,
     updated_at: DateTime<Utc>,
 }
 
