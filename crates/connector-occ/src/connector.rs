@@ -8,11 +8,12 @@ use futures::future::BoxFuture;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use storelink_connector::{
-    Capabilities, Check, Connector, ConnectorError, Delivery, FailedDelivery, FormField, Headers, Login, NewOrder,
-    OrderRefusal, Page, PageRequest, Records, Session, ShipmentUpdate, Shopper, Storefront, Subscription, VerifyError,
+    CallbackOutcome, Capabilities, Check, Connector, ConnectorError, Delivery, FailedDelivery, FormField, Headers,
+    Login, NewOrder, NewReturn, OrderRefusal, Page, PageRequest, Records, ReturnCheck, ReturnUpdate, ReturnVerdict,
+    Session, ShipmentUpdate, Shopper, Storefront, Subscription, VerifyError,
 };
 use storelink_core::{Slot, SyncKind, webhook_secret_key};
-use storelink_model::records::{Hashed, OrderRow};
+use storelink_model::records::{Hashed, OrderRow, ReturnRow};
 use storelink_model::status::OrderStatus;
 use storelink_netguard::Policy;
 use storelink_occ::{ListParams, OccClient, OccConfig, OccError, OrderQuery, Resource};
@@ -351,6 +352,13 @@ fn order_record(doc: &Value) -> Result<Hashed<OrderRow>, ConnectorError> {
     })
 }
 
+fn return_record(doc: &Value, order_id: Option<&str>) -> Result<Hashed<ReturnRow>, ConnectorError> {
+    normalize::return_request(doc, order_id).ok_or_else(|| ConnectorError::BadReply {
+        what: "/ccadmin/v1/returnRequests".into(),
+        detail: "the return request has no id".into(),
+    })
+}
+
 /// OCC's failures in the connector's terms.
 fn error(e: OccError) -> ConnectorError {
     match e {
@@ -592,6 +600,72 @@ impl Connector for OccConnector {
         let order_id = order.and_then(|o| o.get("id")).and_then(Value::as_str);
         let returns = request.and_then(|r| normalize::return_request(r, order_id)).into_iter().collect();
         Ok(Delivery { orders, returns })
+    }
+
+    fn read_return_check(&self, body: &Value) -> Result<ReturnCheck, String> {
+        crate::returns::read_check(body)
+    }
+
+    fn answer_return_check(&self, body: &Value, check: &ReturnCheck, verdicts: &[ReturnVerdict]) -> Value {
+        crate::returns::answer(body, check, verdicts)
+    }
+
+    fn register_callback<'a>(
+        &'a self,
+        session: &'a Session,
+        name: &'a str,
+        url: &'a str,
+    ) -> BoxFuture<'a, Result<CallbackOutcome, ConnectorError>> {
+        async move {
+            let id = crate::returns::function_webhook_id(name).ok_or(ConnectorError::Unsupported("this callback"))?;
+            let doc = self.client.get_function_webhook(&session.store, &session.token, id).await.map_err(error)?;
+            crate::returns::register_function_webhook(doc, url, |body| async move {
+                self.client
+                    .put_function_webhook(&session.store, &session.token, id, &body)
+                    .await
+                    .map(drop)
+                    .map_err(error)
+            })
+            .await
+        }
+        .boxed()
+    }
+
+    fn create_return<'a>(
+        &'a self,
+        session: &'a Session,
+        credentials: &'a SecretString,
+        request: &'a NewReturn<'a>,
+    ) -> BoxFuture<'a, Result<Hashed<ReturnRow>, ConnectorError>> {
+        async move {
+            let agent = self.client.agent_login(&session.store, credentials).await.map_err(agent_error)?;
+            let body = crate::returns::create_body(request);
+            let created = self.client.create_return_agent(&session.store, &agent.token, &body).await;
+            return_record(&created.map_err(agent_error)?, Some(request.order_id))
+        }
+        .boxed()
+    }
+
+    fn update_return<'a>(
+        &'a self,
+        session: &'a Session,
+        return_id: &'a str,
+        update: &'a ReturnUpdate<'a>,
+    ) -> BoxFuture<'a, Result<Hashed<ReturnRow>, ConnectorError>> {
+        async move {
+            let current =
+                self.client.get_return_request(&session.store, &session.token, return_id).await.map_err(error)?;
+            let unknown = crate::returns::unknown_lines(&current, update);
+            if !unknown.is_empty() {
+                return Err(ConnectorError::Refused {
+                    message: format!("the return request holds no line {}", unknown.join(", ")),
+                });
+            }
+            let body = crate::returns::update_body(&current, update);
+            let updated = self.client.update_return_request(&session.store, &session.token, return_id, &body).await;
+            return_record(&updated.map_err(error)?, None)
+        }
+        .boxed()
     }
 }
 

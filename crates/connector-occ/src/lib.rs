@@ -9,6 +9,7 @@ mod connector;
 mod fulfilment;
 pub mod hosts;
 pub mod normalize;
+pub mod returns;
 mod slots;
 pub mod verify;
 

@@ -9,7 +9,7 @@ use storelink_model::records::{
     Hashed, InventoryRow, OrderRow, ProductRow, ReturnRow, ShipmentRow, ShippingRow, SkuRow, hashed,
 };
 use storelink_model::status::{OrderStatus, PaymentStatus, ReturnStatus, ShipmentStatus};
-use storelink_model::views::{Address, ItemLine, OrderLine, OrderTotals, Price, ShippingRate};
+use storelink_model::views::{Address, ItemLine, OrderLine, OrderTotals, Price, ReturnLine, ShippingRate};
 
 /// What normalizing needs to know about the store a document came from.
 #[derive(Clone, Copy, Debug)]
@@ -367,8 +367,21 @@ pub fn return_request(v: &Value, order_id: Option<&str>) -> Option<Hashed<Return
         return_label: text(v, "returnLabel"),
         refund_total,
         currency: text(v, "currencyCode"),
-        lines: items.iter().map(item_line).collect(),
+        lines: items.iter().map(return_line).collect(),
     }))
+}
+
+/// A return item: its order line and quantity, and its own reason, state and refund.
+fn return_line(i: &Value) -> ReturnLine {
+    let ItemLine { line_id, variant_id, quantity } = item_line(i);
+    ReturnLine {
+        line_id,
+        variant_id,
+        quantity,
+        reason: filled(i, "returnReason"),
+        platform_status: filled(i, "state"),
+        refund_amount: decimal(i, "refundAmount"),
+    }
 }
 
 #[cfg(test)]

@@ -213,6 +213,74 @@ impl Check {
     }
 }
 
+/// A store's synchronous question "which items of these orders may be returned" (OCC's Return
+/// Request Validation function webhook), read into neutral terms by the connector.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReturnCheck {
+    /// The store's name for the step asking (e.g. `Initiate_Return`), echoed in the answer.
+    pub context: String,
+    /// An exchange rather than a return: Storelink answers every item not eligible.
+    pub exchange: bool,
+    pub orders: Vec<ReturnCheckOrder>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReturnCheckOrder {
+    pub order_id: String,
+    pub items: Vec<ReturnCheckItem>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReturnCheckItem {
+    pub line_id: String,
+    pub sku_id: Option<String>,
+    pub product_id: Option<String>,
+    /// The store already holds the item not returnable (its own flag), with its reason.
+    pub store_refusal: Option<String>,
+}
+
+/// Storelink's answer for one order of a `ReturnCheck`, in the same order: `None` = returnable,
+/// `Some(reason)` = not, for the order as a whole and per item.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReturnVerdict {
+    pub order: Option<String>,
+    pub items: Vec<Option<String>>,
+}
+
+/// How registering a store callback that takes a single URL ended (OCC's function webhooks).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallbackOutcome {
+    /// The callback calls our URL; its signing secrets, opaque to Storelink, to seal.
+    Registered { secrets: Vec<u8> },
+    /// Another integration's URL is set; it was left as it is.
+    InUse,
+}
+
+/// A return a partner opens on an order: its lines (the order's line ids) and reason.
+#[derive(Clone, Debug)]
+pub struct NewReturn<'a> {
+    pub order_id: &'a str,
+    pub reason: &'a str,
+    pub lines: Vec<ReturnLineChange<'a>>,
+}
+
+/// One line of a return a partner opens or changes; `None` fields keep what the store holds.
+#[derive(Clone, Debug)]
+pub struct ReturnLineChange<'a> {
+    pub line_id: &'a str,
+    pub quantity: Option<i64>,
+    pub reason: Option<&'a str>,
+    pub refund: Option<f64>,
+}
+
+/// A partner's change to a return: the reason for every line, changed lines, the refund total.
+#[derive(Clone, Debug, Default)]
+pub struct ReturnUpdate<'a> {
+    pub reason: Option<&'a str>,
+    pub lines: Vec<ReturnLineChange<'a>>,
+    pub refund_total: Option<f64>,
+}
+
 /// Why an inbound delivery was not accepted as the store's.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
@@ -396,4 +464,52 @@ pub trait Connector: Send + Sync + 'static {
     /// The records a stored (verified) delivery to `slot` holds, in the model, or why it holds none
     /// usable (recorded on the delivery, never retried).
     fn delivery_records(&self, slot: &str, body: &Value) -> Result<Delivery, String>;
+
+    /// Read a return validation call (a synchronous store webhook) into neutral terms, or why it
+    /// cannot be used (answered 400).
+    fn read_return_check(&self, body: &Value) -> Result<ReturnCheck, String> {
+        let _ = body;
+        Err("this platform sends no return validation calls".into())
+    }
+
+    /// The answer to a return validation call, in the store's shape; `verdicts` follow
+    /// `read_return_check`'s orders.
+    fn answer_return_check(&self, body: &Value, check: &ReturnCheck, verdicts: &[ReturnVerdict]) -> Value {
+        let _ = (body, check, verdicts);
+        Value::Null
+    }
+
+    /// Point the store's single-URL callback `name` (e.g. `RETURN_VALIDATION_CALLBACK`) at `url`,
+    /// unless another integration's URL is set there.
+    fn register_callback<'a>(
+        &'a self,
+        session: &'a Session,
+        name: &'a str,
+        url: &'a str,
+    ) -> BoxFuture<'a, Result<CallbackOutcome, ConnectorError>> {
+        let _ = (session, name, url);
+        Box::pin(async { Err(ConnectorError::Unsupported("store callbacks")) })
+    }
+
+    /// Open a return request on an order. Not retried inside: not idempotent.
+    fn create_return<'a>(
+        &'a self,
+        session: &'a Session,
+        credentials: &'a SecretString,
+        request: &'a NewReturn<'a>,
+    ) -> BoxFuture<'a, Result<Hashed<ReturnRow>, ConnectorError>> {
+        let _ = (session, credentials, request);
+        Box::pin(async { Err(ConnectorError::Unsupported("creating returns")) })
+    }
+
+    /// Change a return request (reason, lines, refund); answers it as it is now.
+    fn update_return<'a>(
+        &'a self,
+        session: &'a Session,
+        return_id: &'a str,
+        update: &'a ReturnUpdate<'a>,
+    ) -> BoxFuture<'a, Result<Hashed<ReturnRow>, ConnectorError>> {
+        let _ = (session, return_id, update);
+        Box::pin(async { Err(ConnectorError::Unsupported("updating returns")) })
+    }
 }

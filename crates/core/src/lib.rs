@@ -18,6 +18,10 @@ pub use trace::TraceContext;
 /// (JSON `{"sha1": .., "sha512": ..}`, base64 strings as OCC returns them).
 pub const WEBHOOK_SECRET_PURPOSE_PREFIX: &str = "webhook-secret:";
 
+/// The store callback answering return validation calls (OCC's Return Request Validation function
+/// webhook): the last segment of its inbound path and, after the prefix, its secrets' vault purpose.
+pub const RETURN_VALIDATION_CALLBACK: &str = "return-request-validation";
+
 pub fn webhook_secret_purpose(slot: Slot) -> String {
     format!("{WEBHOOK_SECRET_PURPOSE_PREFIX}{slot}")
 }

@@ -33,6 +33,13 @@ pub struct Inbound {
 
 impl Inbound {
     pub fn configure(self, cfg: &mut web::ServiceConfig) {
+        // Before the event webhooks' resource, whose `{slot}` would match this path too.
+        cfg.service(
+            web::resource(format!("/webhooks/{{platform}}/{{merchant_id}}/{}", crate::validation::RETURN_VALIDATION))
+                .app_data(web::Data::new(self.clone()))
+                .app_data(web::PayloadConfig::new(MAX_BODY))
+                .route(web::post().to(crate::validation::answer)),
+        );
         cfg.service(
             web::resource("/webhooks/{platform}/{merchant_id}/{slot}")
                 .app_data(web::Data::new(self))
@@ -42,7 +49,7 @@ impl Inbound {
     }
 }
 
-fn problem(status: StatusCode, code: &str, title: &str) -> HttpResponse {
+pub(crate) fn problem(status: StatusCode, code: &str, title: &str) -> HttpResponse {
     HttpResponse::build(status).content_type("application/problem+json").json(problem_body(status, code, title))
 }
 
@@ -114,7 +121,7 @@ async fn receive(
 }
 
 /// The store cannot be reached: 503 so OCC retries later (its resend schedule).
-fn unavailable(detail: &str) -> HttpResponse {
+pub(crate) fn unavailable(detail: &str) -> HttpResponse {
     tracing::error!(error = %detail, "inbound webhook not stored");
     let mut response =
         problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Temporarily unable to accept the webhook");

@@ -7,7 +7,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::status::{OrderStatus, PaymentStatus, ReturnStatus, ShipmentStatus};
-use crate::views::{Address, ItemLine, OrderLine, OrderTotals, ShippingRate};
+use crate::views::{Address, ItemLine, OrderLine, OrderTotals, ReturnLine, ShippingRate};
 
 /// First 16 bytes of SHA-256 over the row's JSON form (field order is fixed by the struct).
 fn hash<T: Serialize>(row: &T) -> Vec<u8> {
@@ -124,5 +124,5 @@ pub struct ReturnRow {
     pub return_label: Option<String>,
     pub refund_total: Option<f64>,
     pub currency: Option<String>,
-    pub lines: Vec<ItemLine>,
+    pub lines: Vec<ReturnLine>,
 }

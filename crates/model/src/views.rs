@@ -204,6 +204,24 @@ pub struct ItemLine {
     pub quantity: i64,
 }
 
+/// A line of a return: which order line, how many, why, where it stands and what it refunds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ReturnLine {
+    /// The order line's id.
+    pub line_id: Option<String>,
+    pub variant_id: Option<String>,
+    pub quantity: i64,
+    /// The platform's reason code for this line (e.g. `defective`).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The platform's own name of the line's state (e.g. `AWAITING_RETURN`).
+    #[serde(default)]
+    pub platform_status: Option<String>,
+    /// Decimal string: what this line refunds.
+    #[serde(default)]
+    pub refund_amount: Option<Decimal>,
+}
+
 /// A shipment of (part of) an order.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Shipment {
@@ -233,6 +251,6 @@ pub struct Return {
     pub return_label: Option<String>,
     /// Total refunded or to be refunded; null until known.
     pub refund: Option<Price>,
-    pub lines: Vec<ItemLine>,
+    pub lines: Vec<ReturnLine>,
     pub updated_at: DateTime<Utc>,
 }

@@ -6,7 +6,9 @@
 mod catalog;
 mod deliver;
 mod faults;
+mod functions;
 mod options;
+mod returns;
 mod routes;
 mod rql;
 mod scim;

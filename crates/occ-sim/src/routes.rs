@@ -165,6 +165,15 @@ fn handle(req: &HttpRequest, body: &Bytes, state: &State) -> HttpResponse {
             Some(_) => create_order(req, body, state),
         };
     }
+    if method == "POST" && path == "/ccappagent/v1/returnRequests" {
+        return match authorize(req, state) {
+            None => error(401, "000002", "The access token is missing, invalid or expired"),
+            Some(permissions) if !permissions.orders => {
+                error(403, "40300", "The application key lacks access to orders")
+            }
+            Some(_) => crate::returns::create(body, state),
+        };
+    }
     let Some(rest) = path.strip_prefix("/ccadmin/v1/") else {
         return error(404, "404", "No such resource");
     };
@@ -197,6 +206,12 @@ fn handle(req: &HttpRequest, body: &Bytes, state: &State) -> HttpResponse {
         ("PUT", ["orders", id]) => {
             need(permissions.orders, "orders").unwrap_or_else(|| put_order(req, body, state, id))
         }
+        ("GET", ["returnRequests", id]) => {
+            need(permissions.orders, "orders").unwrap_or_else(|| crate::returns::get(state, id))
+        }
+        ("PUT", ["returnRequests", id]) => {
+            need(permissions.orders, "orders").unwrap_or_else(|| crate::returns::update(body, state, id))
+        }
         ("GET", ["shippingMethods"]) => {
             need(permissions.shipping_methods, "shipping methods").unwrap_or_else(|| shipping(state, &q))
         }
@@ -206,6 +221,12 @@ fn handle(req: &HttpRequest, body: &Bytes, state: &State) -> HttpResponse {
         }
         ("PUT", ["webhooks", id]) => {
             need(permissions.webhooks, "webhooks").unwrap_or_else(|| put_webhook(body, state, id))
+        }
+        ("GET", ["functionWebhooks", id]) => {
+            need(permissions.webhooks, "webhooks").unwrap_or_else(|| crate::functions::get(state, &q, id))
+        }
+        ("PUT", ["functionWebhooks", id]) => {
+            need(permissions.webhooks, "webhooks").unwrap_or_else(|| crate::functions::put(body, state, id))
         }
         ("POST", ["webhooks", id]) => {
             need(permissions.webhooks, "webhooks").unwrap_or_else(|| reset_secret(body, state, id))

@@ -208,6 +208,11 @@ impl OccSim {
         self.state.lock().orders.iter().find(|o| o["id"] == id).cloned()
     }
 
+    /// A return request as the store holds it.
+    pub fn return_request(&self, id: &str) -> Option<Value> {
+        self.state.lock().returns.iter().find(|r| r["requestId"] == id).cloned()
+    }
+
     /// Every order id in the store, oldest first.
     pub fn order_ids(&self) -> Vec<String> {
         self.state.lock().orders.iter().filter_map(|o| o["id"].as_str().map(str::to_owned)).collect()
@@ -240,6 +245,38 @@ impl OccSim {
         order["lastModifiedTime"] = serde_json::json!(now.timestamp_millis());
         order["lastModifiedDate"] = serde_json::json!(crate::catalog::iso(now));
         Some(group_id)
+    }
+
+    /// A function webhook with its secrets.
+    pub fn function_webhook(&self, id: &str) -> Option<Value> {
+        self.state.lock().function_webhooks.iter().find(|(w, _)| w == id).map(|(_, w)| w.view(true))
+    }
+
+    /// Set a function webhook's URL, as another integration (or the merchant) would.
+    pub fn set_function_webhook_url(&self, id: &str, url: Option<&str>) {
+        if let Some((_, w)) = self.state.lock().function_webhooks.iter_mut().find(|(w, _)| w == id) {
+            w.doc["url"] = url.map_or(Value::Null, Value::from);
+        }
+    }
+
+    /// Call function webhook `id` with `body`, signed as OCC signs its webhooks; its status and JSON.
+    pub async fn call_function_webhook(&self, id: &str, body: &[u8]) -> Option<(u16, Value)> {
+        let (url, secret, secret512) = {
+            let inner = self.state.lock();
+            let (_, w) = inner.function_webhooks.iter().find(|(w, _)| w == id)?;
+            (w.doc["url"].as_str()?.to_owned(), w.secret.clone(), w.secret512.clone())
+        };
+        let response = reqwest::Client::new()
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("X-Oracle-CC-WebHook-Signature", sign::<Hmac<sha1::Sha1>>(&secret, body))
+            .header("X-Oracle-CC-WebHook-Signature-SHA512", sign::<Hmac<sha2::Sha512>>(&secret512, body))
+            .body(body.to_vec())
+            .send()
+            .await
+            .ok()?;
+        let status = response.status().as_u16();
+        Some((status, response.json().await.unwrap_or(Value::Null)))
     }
 
     /// POST `body` to every URL registered on webhook `id`, signed as OCC signs (see `deliver`),

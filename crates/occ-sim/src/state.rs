@@ -53,6 +53,8 @@ pub(crate) struct Inner {
     pub issued: Vec<String>,
     pub catalog: Catalog,
     pub orders: Vec<Value>,
+    /// Return requests (`crate::returns`).
+    pub returns: Vec<Value>,
     pub shipping: Vec<Value>,
     pub webhooks: Vec<(String, Webhook)>,
     /// Events not delivered to some URL after their attempts, oldest first.
@@ -61,6 +63,8 @@ pub(crate) struct Inner {
     pub allow_http_callbacks: bool,
     pub webhook_attempts: u32,
     pub webhook_retry_delay: Duration,
+    /// Function webhooks (`crate::functions`).
+    pub function_webhooks: Vec<(String, Webhook)>,
     pub faults: Vec<(u64, Fault, u32)>,
     pub next_fault: u64,
     pub calls: Vec<Call>,
@@ -175,12 +179,21 @@ impl State {
             .map(|n| catalog::seed_order(options.seed, n, &catalog, options.products, catalog::base_time()))
             .collect();
         let webhooks = webhook_set(options, &mut rng);
+        let function_webhooks = crate::functions::FUNCTION_WEBHOOK_IDS
+            .iter()
+            .map(|id| {
+                let hook =
+                    Webhook::function(crate::functions::blank(id), random_b64(&mut rng, 32), random_b64(&mut rng, 64));
+                ((*id).to_owned(), hook)
+            })
+            .collect();
         let inner = Inner {
             keys: HashMap::new(),
             tokens: HashMap::new(),
             issued: Vec::new(),
             catalog,
             orders,
+            returns: Vec::new(),
             shipping: catalog::shipping_methods(options.shipping_methods),
             webhooks,
             failed: Vec::new(),
@@ -188,6 +201,7 @@ impl State {
             allow_http_callbacks: options.allow_http_callbacks,
             webhook_attempts: options.webhook_attempts.max(1),
             webhook_retry_delay: options.webhook_retry_delay,
+            function_webhooks,
             faults: Vec::new(),
             next_fault: 1,
             calls: Vec::new(),

@@ -266,6 +266,63 @@ impl OccClient {
         decode(&body, "/ccappagent/v1/orders")
     }
 
+    /// A function webhook with its secrets (`GET /ccadmin/v1/functionWebhooks/{id}?includeSecretKeys=true`).
+    pub async fn get_function_webhook(&self, store: &Url, token: &SecretString, id: &str) -> Result<Value, OccError> {
+        let segs = ["ccadmin", "v1", "functionWebhooks", id];
+        let query = vec![("includeSecretKeys".to_owned(), "true".to_owned())];
+        let body = self.json_call(store, token, Spec::new(Method::GET, &segs).query(query)).await?;
+        decode(&body, "/ccadmin/v1/functionWebhooks/{id}")
+    }
+
+    /// `PUT /ccadmin/v1/functionWebhooks/{id}` with the whole document (every field read is sent back).
+    pub async fn put_function_webhook(
+        &self,
+        store: &Url,
+        token: &SecretString,
+        id: &str,
+        doc: &Value,
+    ) -> Result<Value, OccError> {
+        let segs = ["ccadmin", "v1", "functionWebhooks", id];
+        let body = self.json_call(store, token, Spec::new(Method::PUT, &segs).body(doc.clone())).await?;
+        decode(&body, "/ccadmin/v1/functionWebhooks/{id}")
+    }
+
+    /// Open a return request through the agent API (`POST /ccappagent/v1/returnRequests`). Never
+    /// retried: not idempotent.
+    pub async fn create_return_agent(
+        &self,
+        store: &Url,
+        agent_token: &SecretString,
+        body: &Value,
+    ) -> Result<Value, OccError> {
+        let segs = ["ccappagent", "v1", "returnRequests"];
+        let body = self.json_call(store, agent_token, Spec::new(Method::POST, &segs).body(body.clone())).await?;
+        decode(&body, "/ccappagent/v1/returnRequests")
+    }
+
+    /// One return request (`GET /ccadmin/v1/returnRequests/{id}`).
+    pub async fn get_return_request(&self, store: &Url, token: &SecretString, id: &str) -> Result<Value, OccError> {
+        let segs = ["ccadmin", "v1", "returnRequests", id];
+        let body = self.json_call(store, token, Spec::new(Method::GET, &segs)).await?;
+        decode(&body, "/ccadmin/v1/returnRequests/{id}")
+    }
+
+    /// `PUT /ccadmin/v1/returnRequests/{id}`: needs `op` and `returnItems`, which must list every
+    /// item to keep (the PUT list rule).
+    pub async fn update_return_request(
+        &self,
+        store: &Url,
+        token: &SecretString,
+        id: &str,
+        body: &Value,
+    ) -> Result<Value, OccError> {
+        let headers = vec![("x-ccasset-language", "en".to_owned())];
+        let segs = ["ccadmin", "v1", "returnRequests", id];
+        let body =
+            self.json_call(store, token, Spec::new(Method::PUT, &segs).body(body.clone()).headers(headers)).await?;
+        decode(&body, "/ccadmin/v1/returnRequests/{id}")
+    }
+
     /// Any other admin GET, for diagnostics. A filtered orders list still says `queryFormat=SCIM`
     /// (order filters belong in `list` with `ListParams::orders`).
     pub async fn get_json(

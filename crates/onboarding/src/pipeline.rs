@@ -102,9 +102,10 @@ impl Pipeline {
         checks.extend(storefront_check.map(|c| CheckResult { name: c.name, ok: c.ok, detail: c.detail }));
         let merchant_id = saved?;
         // Round trip 3: write the subscriptions; the local writes hide behind it.
-        let (slots, recorded) = futures::join!(
+        let (slots, recorded, _) = futures::join!(
             self.registrar.write_slots(&bound, merchant_id, reads),
             storelink_tenants::checks::record(&self.pool, merchant_id, &checks),
+            self.registrar.register_return_validation(&bound, merchant_id),
         );
         recorded.map_err(ConnectError::internal)?;
         tracing::info!(

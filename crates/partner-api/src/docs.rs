@@ -12,7 +12,7 @@ use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::schema::Schema;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 
-use crate::{catalog, fulfilment, orders, routes, webhooks};
+use crate::{catalog, fulfilment, orders, returns, routes, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -40,6 +40,12 @@ use crate::{catalog, fulfilment, orders, routes, webhooks};
         orders::cancel_order,
         fulfilment::set_status,
         fulfilment::add_shipment,
+        returns::create_return,
+        returns::update_return,
+        returns::get_merchant_policy,
+        returns::set_merchant_policy,
+        returns::get_partner_policy,
+        returns::set_partner_policy,
         webhooks::event_types,
         webhooks::list_endpoints,
         webhooks::create_endpoint,
@@ -54,7 +60,7 @@ use crate::{catalog, fulfilment, orders, routes, webhooks};
         events::ProductChanged, events::InventoryChanged, events::OrderChanged, events::ShipmentChanged,
         events::ReturnChanged, events::SyncCompleted)),
     modifiers(&BearerAuth, &NullNotMissing, &Webhooks),
-    tags((name = "auth"), (name = "merchants"), (name = "catalog"), (name = "orders"), (name = "fulfilment"), (name = "webhooks"))
+    tags((name = "auth"), (name = "merchants"), (name = "catalog"), (name = "orders"), (name = "fulfilment"), (name = "returns"), (name = "webhooks"))
 )]
 pub struct ApiDoc;
 
@@ -74,7 +80,16 @@ impl utoipa::Modify for BearerAuth {
 struct NullNotMissing;
 
 /// Schemas partners send, whose optional fields may be left out.
-const REQUEST_SCHEMAS: [&str; 4] = ["NewOrder", "OrderItem", "NewEndpoint", "EndpointPatch"];
+const REQUEST_SCHEMAS: [&str; 8] = [
+    "NewOrder",
+    "OrderItem",
+    "NewEndpoint",
+    "EndpointPatch",
+    "ReturnPolicyBody",
+    "NewReturnBody",
+    "ReturnPatch",
+    "ReturnLineBody",
+];
 
 fn require_all(schema: &mut RefOr<Schema>) {
     match schema {

@@ -12,6 +12,7 @@ mod fulfilment;
 mod idempotency;
 mod orders;
 mod problem;
+mod returns;
 mod routes;
 mod throttle;
 mod webhooks;

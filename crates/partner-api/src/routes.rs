@@ -17,7 +17,7 @@ use storelink_vault::Vault;
 use utoipa::ToSchema;
 
 use crate::throttle::MAX_CLIENT_ID;
-use crate::{ApiError, TokenIssuer, TokenThrottle, catalog, docs, fulfilment, orders, webhooks};
+use crate::{ApiError, TokenIssuer, TokenThrottle, catalog, docs, fulfilment, orders, returns, webhooks};
 
 pub(crate) const MAX_LIMIT: i64 = 250;
 
@@ -69,6 +69,12 @@ pub fn routes() -> Vec<RouteSpec> {
         route!(POST, "/v1/merchants/{merchant_id}/orders/{order_id}/shipments", fulfilment::add_shipment),
         route!(GET, "/v1/merchants/{merchant_id}/shipments", catalog::list_shipments),
         route!(GET, "/v1/merchants/{merchant_id}/returns", catalog::list_returns),
+        route!(POST, "/v1/merchants/{merchant_id}/returns", returns::create_return),
+        route!(PATCH, "/v1/merchants/{merchant_id}/returns/{return_id}", returns::update_return),
+        route!(GET, "/v1/merchants/{merchant_id}/return-policy", returns::get_merchant_policy),
+        route!(PUT, "/v1/merchants/{merchant_id}/return-policy", returns::set_merchant_policy),
+        route!(GET, "/v1/return-policy", returns::get_partner_policy),
+        route!(PUT, "/v1/return-policy", returns::set_partner_policy),
         route!(GET, "/v1/webhooks/event-types", webhooks::event_types),
         route!(GET, "/v1/webhooks/endpoints", webhooks::list_endpoints),
         route!(POST, "/v1/webhooks/endpoints", webhooks::create_endpoint),

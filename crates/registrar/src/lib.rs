@@ -2,7 +2,8 @@
 //! through the merchant's `Connector` (for OCC, the webhooks discovery maps the slots to; read,
 //! merge, write: other receivers on the same webhook are kept), records each slot's outcome,
 //! seals the webhook signing secrets in the vault, and retries failed slots in the background.
-//! Owns the `webhook_slots` table. It must never overwrite or remove another integration's URLs,
+//! Single-URL store callbacks (OCC function webhooks) are registered only where no other integration's
+//! URL is set (`callbacks`). Owns the `webhook_slots` and `store_callbacks` tables. It must never overwrite or remove another integration's URLs,
 //! and never rotate a webhook's shared secret.
 //!
 //! It never logs in to a store itself. The calls made for a caller (connect, ops) take that caller's
@@ -14,12 +15,14 @@
 //! It also asks stores to resend what they failed to deliver to Storelink (`resend`): periodically,
 //! and as soon as a broken slot is repaired.
 
+mod callbacks;
 mod config;
 mod record;
 mod register;
 mod resend;
 mod retry;
 
+pub use callbacks::{CallbackRecord, IN_USE, list as list_callbacks};
 pub use config::RegistrarConfig;
 pub use record::{SlotRecord, SlotStatus, list as list_slots, merchants_with_failed_slots};
 pub use register::{Registrar, SlotOutcome, SlotRead, UNUSABLE_SECRET};

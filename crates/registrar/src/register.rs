@@ -113,7 +113,9 @@ impl Registrar {
             tracing::warn!(%merchant, error = %e, "could not reset slot attempts");
         }
         let reads = self.read_slots(store).await;
-        self.write_slots(store, merchant, reads).await
+        let (outcomes, _) =
+            futures::join!(self.write_slots(store, merchant, reads), self.register_return_validation(store, merchant));
+        outcomes
     }
 
     /// Registers one slot (read, merge, write); the caller records the outcome. Answers the id of the

@@ -102,6 +102,17 @@ async fn partners_see_only_their_merchants_and_page_through_products() {
         ),
         (Method::GET, "/v1/merchants/{merchant_id}/shipments", None, 404),
         (Method::GET, "/v1/merchants/{merchant_id}/returns", None, 404),
+        (
+            Method::POST,
+            "/v1/merchants/{merchant_id}/returns",
+            Some(json!({"order_id": "o1", "reason": "defective", "lines": [{"line_id": "ci1"}]})),
+            404,
+        ),
+        (Method::PATCH, "/v1/merchants/{merchant_id}/returns/{return_id}", Some(json!({"reason": "defective"})), 404),
+        (Method::GET, "/v1/merchants/{merchant_id}/return-policy", None, 404),
+        (Method::PUT, "/v1/merchants/{merchant_id}/return-policy", Some(json!({"window_days": 1})), 404),
+        (Method::GET, "/v1/return-policy", None, 200),
+        (Method::PUT, "/v1/return-policy", Some(json!({"window_days": 14})), 200),
         (Method::GET, "/v1/webhooks/event-types", None, 200),
         (Method::GET, "/v1/webhooks/endpoints", None, 200),
         (
@@ -136,7 +147,8 @@ async fn partners_see_only_their_merchants_and_page_through_products() {
             .replace("{merchant_id}", &merchant)
             .replace("{endpoint_id}", &endpoint)
             .replace("{order_id}", &order_id)
-            .replace("{delivery_id}", "1");
+            .replace("{delivery_id}", "1")
+            .replace("{return_id}", "rr1");
         let (status, problem) = send(&app, &other_bearer, method.clone(), &route, body.clone()).await;
         assert_eq!(status, expected, "{method} {route} for another partner: {problem}");
         if expected == 404 {

@@ -11,8 +11,8 @@ use sqlx::types::Json;
 use storelink_core::MerchantId;
 use storelink_model::status::{OrderStatus, PaymentStatus, ReturnStatus, ShipmentStatus};
 use storelink_model::views::{
-    Address, Image, InventoryLevel, ItemLine, Order, OrderLine, OrderTotals, Price, Product, Return, Shipment,
-    ShippingMethod, ShippingRate, Variant,
+    Address, Image, InventoryLevel, ItemLine, Order, OrderLine, OrderTotals, Price, Product, Return, ReturnLine,
+    Shipment, ShippingMethod, ShippingRate, Variant,
 };
 
 /// Where a page starts: after the row with this sort key (`updated_at`, then the key columns).
@@ -366,15 +366,15 @@ struct ReturnRow {
     return_label: Option<String>,
     refund_total: Option<String>,
     currency: Option<String>,
-    lines: Json<Vec<ItemLine>>,
+    lines: Json<Vec<ReturnLine>>,
     updated_at: DateTime<Utc>,
 }
 
-/// Return requests with their lines.
-pub async fn returns(pool: &PgPool, merchant: MerchantId, window: &Window) -> Result<Page<Return>, sqlx::Error> {
-    let select = "t.return_id, t.order_id, t.status, t.state, t.reason, t.authorization_number, t.tracking_number,
-        t.return_label, t.refund_total::text AS refund_total, t.currency, t.lines, t.updated_at";
-    page(pool, &RETURNS, select, merchant, window, |r: ReturnRow| Return {
+const RETURN_COLUMNS: &str = "t.return_id, t.order_id, t.status, t.state, t.reason, t.authorization_number,
+    t.tracking_number, t.return_label, t.refund_total::text AS refund_total, t.currency, t.lines, t.updated_at";
+
+fn return_view(r: ReturnRow) -> Return {
+    Return {
         return_id: r.return_id,
         order_id: r.order_id,
         status: ReturnStatus::parse(&r.status),
@@ -386,8 +386,24 @@ pub async fn returns(pool: &PgPool, merchant: MerchantId, window: &Window) -> Re
         refund: price(r.refund_total, r.currency.as_deref()),
         lines: r.lines.0,
         updated_at: r.updated_at,
-    })
-    .await
+    }
+}
+
+/// Return requests with their lines.
+pub async fn returns(pool: &PgPool, merchant: MerchantId, window: &Window) -> Result<Page<Return>, sqlx::Error> {
+    page(pool, &RETURNS, RETURN_COLUMNS, merchant, window, return_view).await
+}
+
+/// One return request, if stored.
+pub async fn return_by_id(pool: &PgPool, merchant: MerchantId, return_id: &str) -> Result<Option<Return>, sqlx::Error> {
+    let row: Option<ReturnRow> = sqlx::query_as(&format!(
+        "SELECT {RETURN_COLUMNS} FROM returns t WHERE t.merchant_id = $1 AND t.return_id = $2"
+    ))
+    .bind(merchant)
+    .bind(return_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(return_view))
 }
 
 /// When each merchant's catalog and orders last synced successfully (absent: never).

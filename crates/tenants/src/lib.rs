@@ -10,9 +10,11 @@ pub mod hosts;
 pub mod merchants;
 pub mod partners;
 pub mod redirect;
+pub mod return_policy;
 
 pub use checks::CheckResult;
 pub use error::TenantError;
 pub use events::MerchantEvent;
 pub use merchants::{Merchant, MerchantStatus, RowLock};
 pub use partners::{NewPartner, Partner, PartnerCredentials};
+pub use return_policy::ReturnPolicy;
