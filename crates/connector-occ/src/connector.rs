@@ -638,9 +638,11 @@ impl Connector for OccConnector {
         request: &'a NewReturn<'a>,
     ) -> BoxFuture<'a, Result<Hashed<ReturnRow>, ConnectorError>> {
         async move {
-            let agent = self.client.agent_login(&session.store, credentials).await.map_err(agent_error)?;
+            // The agent API is on the storefront host, like order creation.
+            let login = agent_url(session, AGENT_LOGIN);
+            let agent = self.client.agent_login(&login, credentials).await.map_err(agent_error)?;
             let body = crate::returns::create_body(request);
-            let created = self.client.create_return_agent(&session.store, &agent.token, &body).await;
+            let created = self.client.create_return_agent(&session.storefront, &agent.token, &body).await;
             return_record(&created.map_err(agent_error)?, Some(request.order_id))
         }
         .boxed()
