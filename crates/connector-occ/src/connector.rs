@@ -9,7 +9,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use storelink_connector::{
     Capabilities, Check, Connector, ConnectorError, Delivery, FormField, Headers, Login, NewOrder, OrderRefusal, Page,
-    PageRequest, Records, Session, Subscription, VerifyError,
+    PageRequest, Records, Session, Site, Subscription, VerifyError,
 };
 use storelink_core::{Slot, SyncKind, webhook_secret_key};
 use storelink_model::records::{Hashed, OrderRow};
@@ -317,6 +317,25 @@ impl Connector for OccConnector {
         order_id: &'a str,
     ) -> BoxFuture<'a, Result<Hashed<OrderRow>, ConnectorError>> {
         self.cancel(session, order_id).boxed()
+    }
+
+    /// `GET /ccadmin/v1/sites`: every site, enabled or not (the merchant sees why one cannot be chosen).
+    fn sites<'a>(&'a self, session: &'a Session) -> BoxFuture<'a, Result<Vec<Site>, ConnectorError>> {
+        async move {
+            let sites = self.client.sites(&session.store, &session.token).await.map_err(error)?;
+            Ok(sites
+                .into_iter()
+                .map(|site| Site {
+                    price_list_group: site.price_list_group_id(),
+                    name: site.name.unwrap_or_else(|| site.id.clone()),
+                    id: site.id,
+                    default: site.default_site,
+                    enabled: site.enabled,
+                    production_url: site.production_url,
+                })
+                .collect())
+        }
+        .boxed()
     }
 
     fn subscription_id(&self, slot: Slot) -> String {

@@ -35,6 +35,7 @@ pub(crate) async fn dispatch(req: HttpRequest, body: Bytes, state: web::Data<Arc
             status: 0,
             body: String::from_utf8_lossy(&body[..body.len().min(4096)]).into_owned(),
             traceparent: req.headers().get("traceparent").and_then(|v| v.to_str().ok()).map(str::to_owned),
+            site: site_header(&req),
             at_ms: state.started.elapsed().as_millis() as u64,
         };
         inner.calls.push(call);
@@ -142,6 +143,9 @@ fn handle(req: &HttpRequest, body: &Bytes, state: &State) -> HttpResponse {
     let Some(permissions) = authorize(req, state) else {
         return error(401, "000002", "The access token is missing, invalid or expired");
     };
+    if let Some(refused) = check_site(req, state) {
+        return refused;
+    }
     let segments: Vec<&str> = rest.split('/').collect();
     let need = |allowed: bool, what: &str| {
         (!allowed).then(|| error(403, "40300", &format!("The application key lacks access to {what}")))
@@ -170,6 +174,7 @@ fn handle(req: &HttpRequest, body: &Bytes, state: &State) -> HttpResponse {
         ("GET", ["shippingMethods"]) => {
             need(permissions.shipping_methods, "shipping methods").unwrap_or_else(|| shipping(state, &q))
         }
+        ("GET", ["sites"]) => list_sites(state),
         ("GET", ["webhooks"]) => need(permissions.webhooks, "webhooks").unwrap_or_else(|| list_webhooks(state, &q)),
         ("GET", ["webhooks", id]) => {
             need(permissions.webhooks, "webhooks").unwrap_or_else(|| get_webhook(state, &q, id))
@@ -182,6 +187,41 @@ fn handle(req: &HttpRequest, body: &Bytes, state: &State) -> HttpResponse {
         }
         _ => error(404, "404", "No such resource"),
     }
+}
+
+fn site_header(req: &HttpRequest) -> Option<String> {
+    req.headers().get("x-ccsite").and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+/// An `x-ccsite` naming no site of the store, or a disabled one, is refused (400) rather than
+/// silently answered for the default site: the stricter reading ([A] in docs/occ.md).
+fn check_site(req: &HttpRequest, state: &State) -> Option<HttpResponse> {
+    let site = site_header(req)?;
+    let inner = state.lock();
+    match inner.sites.iter().find(|s| s.id == site) {
+        Some(known) if known.enabled => None,
+        Some(_) => Some(error(400, "20200", &format!("Site {site} is disabled"))),
+        None => Some(error(400, "20201", &format!("No site with id {site}"))),
+    }
+}
+
+/// `GET /ccadmin/v1/sites`: every site, the first one the default (occ-admin-api.md section 6).
+fn list_sites(state: &State) -> HttpResponse {
+    let inner = state.lock();
+    let items: Vec<Value> = inner
+        .sites
+        .iter()
+        .enumerate()
+        .map(|(n, site)| {
+            let group = json!({"id": site.price_list_group, "currency": {"currencyCode": site.currency}});
+            json!({
+                "id": site.id, "name": site.name, "defaultSite": n == 0, "enabled": site.enabled,
+                "productionURL": site.production_url, "defaultPriceListGroup": group,
+                "priceListGroupList": [group], "repositoryId": site.id,
+            })
+        })
+        .collect();
+    HttpResponse::Ok().json(json!({"items": items, "totalResults": items.len()}))
 }
 
 fn bearer(req: &HttpRequest) -> Option<String> {

@@ -12,7 +12,7 @@ use rand::{Rng, RngCore, SeedableRng};
 use serde_json::{Value, json};
 
 use crate::catalog::{self, Catalog};
-use crate::{Fault, Permissions, SimOptions};
+use crate::{Fault, Permissions, SimOptions, SimSite};
 
 /// One request the simulator received.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -28,6 +28,9 @@ pub struct Call {
     /// The W3C `traceparent` header, when the caller sent one.
     #[serde(default)]
     pub traceparent: Option<String>,
+    /// The `x-ccsite` header, when the caller sent one.
+    #[serde(default)]
+    pub site: Option<String>,
     pub at_ms: u64,
 }
 
@@ -68,6 +71,8 @@ pub(crate) struct Inner {
     pub truncate_after: Option<usize>,
     pub churned_deleted: Vec<String>,
     pub churned_added: Vec<String>,
+    /// The store's sites; the first is the default site.
+    pub sites: Vec<SimSite>,
 }
 
 pub(crate) struct State {
@@ -123,6 +128,7 @@ impl State {
             truncate_after: None,
             churned_deleted: Vec::new(),
             churned_added: Vec::new(),
+            sites: if options.sites.is_empty() { vec![SimSite::us()] } else { options.sites.clone() },
         };
         Self { inner: Mutex::new(inner), started: Instant::now() }
     }

@@ -10,4 +10,4 @@ mod types;
 
 pub use error::OccError;
 pub use request::{OccClient, OccConfig, ReplyLimit};
-pub use types::{AccessToken, ListParams, Page, Resource, ShippingMethod, Webhook};
+pub use types::{AccessToken, ListParams, Page, Resource, ShippingMethod, SiteInfo, Webhook};

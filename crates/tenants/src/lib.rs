@@ -1,6 +1,6 @@
 //! The tenant registry: channel partners (with their hashed client secrets and allowed redirect URIs)
-//! and the merchants they connect, plus each merchant's connection-check results.
-//! Owns the `partners`, `partner_redirect_uris`, `merchants`, `merchant_checks` and `merchant_events` tables;
+//! and the merchants they connect, plus each merchant's connection-check results and store sites.
+//! Owns the `partners`, `partner_redirect_uris`, `merchants`, `merchant_checks`, `merchant_events` and `merchant_sites` tables;
 //! it must not talk to OCC or hold secrets in clear (the vault seals merchant keys).
 
 pub mod checks;
@@ -9,6 +9,7 @@ pub mod events;
 pub mod merchants;
 pub mod partners;
 pub mod redirect;
+pub mod sites;
 
 pub use checks::CheckResult;
 pub use error::TenantError;
