@@ -13,6 +13,7 @@ use storelink_core::{MerchantId, PartnerId, SyncKind};
 use storelink_jobs::{Mode, Queue};
 use storelink_netguard::{Policy, StoreUrl};
 use storelink_registrar::{Registrar, SlotOutcome};
+use storelink_tenants::sites::{self, ListedSite, MerchantSite};
 use storelink_tenants::{CheckResult, events, merchants};
 use storelink_token_cache::{StoreSession, TokenCache};
 use storelink_vault::Vault;
@@ -38,6 +39,8 @@ pub struct Connected {
     pub store: StoreUrl,
     pub checks: Vec<CheckResult>,
     pub slots: Vec<SlotOutcome>,
+    /// The store's sites with the merchant's selection, or why they could not be listed.
+    pub sites: Result<Vec<MerchantSite>, String>,
 }
 
 impl Connected {
@@ -88,17 +91,19 @@ impl Pipeline {
         let bound = StoreSession { connector: connector.clone(), session };
 
         // Round trip 2: save the merchant (with its first syncs), run the checks, read the four
-        // subscriptions.
-        let (saved, checks, reads) = futures::join!(
+        // subscriptions and list the store's sites.
+        let (saved, checks, reads, listed) = futures::join!(
             self.save_merchant(partner, &bound, &store, &app_key, login.expires_in),
             self.checks(&bound),
             self.registrar.read_slots(&bound),
+            connector.sites(&bound),
         );
         let merchant_id = saved?;
         // Round trip 3: write the subscriptions; the local writes hide behind it.
-        let (slots, recorded) = futures::join!(
+        let (slots, recorded, sites) = futures::join!(
             self.registrar.write_slots(&bound, merchant_id, reads),
             storelink_tenants::checks::record(&self.pool, merchant_id, &checks),
+            self.record_sites(merchant_id, listed),
         );
         recorded.map_err(ConnectError::internal)?;
         tracing::info!(
@@ -107,7 +112,40 @@ impl Pipeline {
             slots_registered = slots.iter().filter(|s| s.error.is_none()).count(),
             "merchant connected"
         );
-        Ok(Connected { merchant_id, store, checks, slots })
+        Ok(Connected { merchant_id, store, checks, slots, sites })
+    }
+
+    /// Records the sites the store listed (a new enabled site is selected, a known one keeps the
+    /// merchant's choice) and answers them with the selection. A store whose sites cannot be listed
+    /// still connects: the merchant is told, and the default site is used.
+    async fn record_sites(
+        &self,
+        merchant_id: MerchantId,
+        listed: Result<Vec<storelink_connector::Site>, storelink_connector::ConnectorError>,
+    ) -> Result<Vec<MerchantSite>, String> {
+        let listed = listed.map_err(|e| {
+            tracing::warn!(%merchant_id, error = %e, "listing the store's sites failed");
+            "Your store's sites could not be listed, so Storelink uses your default site. Reconnect later to choose sites.".to_owned()
+        })?;
+        let rows: Vec<ListedSite<'_>> = listed
+            .iter()
+            .map(|s| ListedSite {
+                site_id: &s.id,
+                name: &s.name,
+                is_default: s.default,
+                enabled: s.enabled,
+                production_url: s.production_url.as_deref(),
+                price_list_group: s.price_list_group.as_deref(),
+            })
+            .collect();
+        let stored = async {
+            sites::record_listed(&self.pool, merchant_id, &rows).await?;
+            sites::list(&self.pool, merchant_id).await
+        };
+        stored.await.map_err(|e| {
+            tracing::error!(%merchant_id, error = %e, "recording the store's sites failed");
+            "Your store's sites could not be saved. Reconnect to choose sites.".to_owned()
+        })
     }
 
     /// The connector's checks, as the tenant records them.

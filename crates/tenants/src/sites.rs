@@ -31,7 +31,11 @@ pub struct ListedSite<'a> {
 /// Records the sites the store listed: a new site is selected when it is enabled, a known one keeps
 /// the merchant's choice (its other columns are refreshed), and a site the store no longer lists is
 /// removed.
-pub async fn record_listed(pool: &PgPool, merchant_id: MerchantId, sites: &[ListedSite<'_>]) -> Result<(), TenantError> {
+pub async fn record_listed(
+    pool: &PgPool,
+    merchant_id: MerchantId,
+    sites: &[ListedSite<'_>],
+) -> Result<(), TenantError> {
     let mut tx = pool.begin().await?;
     let ids: Vec<&str> = sites.iter().map(|s| s.site_id).collect();
     sqlx::query("DELETE FROM merchant_sites WHERE merchant_id = $1 AND NOT (site_id = ANY($2))")
@@ -125,4 +129,46 @@ pub async fn selected(pool: &PgPool, merchant_id: MerchantId) -> Result<Vec<Stri
     .bind(merchant_id)
     .fetch_all(pool)
     .await?)
+}
+
+/// The sites a merchant's orders are published from, read in the caller's transaction: `None` when
+/// the store listed no sites (every order is published), else the selected site ids. An order of a
+/// site outside the list (one the merchant did not select, or one created after the connect) is
+/// kept from partners.
+pub async fn published_in(
+    conn: &mut sqlx::PgConnection,
+    merchant_id: MerchantId,
+) -> Result<Option<Vec<String>>, sqlx::Error> {
+    let rows: Vec<(String, bool)> =
+        sqlx::query_as("SELECT site_id, selected FROM merchant_sites WHERE merchant_id = $1")
+            .bind(merchant_id)
+            .fetch_all(conn)
+            .await?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(rows.into_iter().filter(|(_, selected)| *selected).map(|(id, _)| id).collect()))
+}
+
+/// Whether an order of `site` (its store's `siteId`, if any) is published under `published_in`'s
+/// answer. An order without a site is.
+pub fn publishes(published: Option<&[String]>, site: Option<&str>) -> bool {
+    match (published, site) {
+        (Some(sites), Some(site)) => sites.iter().any(|s| s == site),
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orders_of_unselected_sites_are_not_published() {
+        let selected = vec!["siteUS".to_owned()];
+        assert!(publishes(None, Some("siteEU")), "a store without listed sites publishes all");
+        assert!(publishes(Some(&selected), Some("siteUS")));
+        assert!(!publishes(Some(&selected), Some("siteEU")));
+        assert!(publishes(Some(&selected), None), "an order without a site");
+    }
 }
