@@ -93,8 +93,16 @@ impl State {
     pub fn new(options: &SimOptions) -> Self {
         let mut rng = rand::rngs::StdRng::seed_from_u64(options.seed);
         let catalog = Catalog::new(options.seed, options.products, options.skus_per_product);
+        // A multi-site store's seed orders take turns over its enabled sites.
+        let sites: Vec<&str> = options.sites.iter().filter(|s| s.enabled).map(|s| s.id.as_str()).collect();
         let orders = (0..options.orders)
-            .map(|n| catalog::seed_order(options.seed, n, &catalog, options.products, catalog::base_time()))
+            .map(|n| {
+                let mut order = catalog::seed_order(options.seed, n, &catalog, options.products, catalog::base_time());
+                if sites.len() > 1 {
+                    order["siteId"] = json!(sites[n % sites.len()]);
+                }
+                order
+            })
             .collect();
         let webhooks = WEBHOOK_IDS
             .iter()
