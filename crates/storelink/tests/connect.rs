@@ -488,3 +488,17 @@ async fn the_summary_page_shows_what_was_found_and_saves_the_merchants_sites() {
     assert_eq!(selected_sites(&app.db.pool).await, ["siteUS"]);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_store_whose_sites_cannot_be_listed_still_connects_and_says_so() {
+    let app = spawn_app().await;
+    app.sim.inject(Fault::new(Some("GET"), "/ccadmin/v1/sites", FaultKind::Status(403)));
+    let response = app.connect().await;
+    assert_eq!(response.status(), 200);
+    let html = response.text().await.expect("html");
+    assert!(html.contains("id=\"sites-error\""), "{html}");
+    assert!(html.contains("uses your default site"), "{html}");
+    assert_eq!(count(&app.db.pool, "SELECT count(*) FROM merchant_sites").await, 0);
+    assert_eq!(count(&app.db.pool, "SELECT count(*) FROM merchants WHERE status = 'active'").await, 1);
+    app.stop().await;
+}
