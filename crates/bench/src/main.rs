@@ -252,8 +252,9 @@ async fn connect_in(db_url: &str, latency_ms: u64, runs: usize) -> anyhow::Resul
             .send()
             .await?;
         let elapsed = started.elapsed();
-        if response.status() != reqwest::StatusCode::SEE_OTHER {
-            bail!("connect answered {} instead of 303", response.status());
+        // A connect answers the summary page, with the way back to the partner in its Link header.
+        if response.status() != reqwest::StatusCode::OK || response.headers().get("link").is_none() {
+            bail!("connect answered {} instead of the summary page", response.status());
         }
         connects.push(elapsed);
     }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use storelink_connector::{
     CallbackOutcome, Capabilities, Check, Connector, ConnectorError, Delivery, FailedDelivery, FormField, Headers,
     Login, NewOrder, NewReturn, OrderRefusal, Page, PageRequest, Records, ReturnCheck, ReturnUpdate, ReturnVerdict,
-    Session, ShipmentUpdate, Shopper, Storefront, Subscription, VerifyError,
+    Session, ShipmentUpdate, Shopper, Site, Storefront, Subscription, VerifyError,
 };
 use storelink_core::{Slot, SyncKind, webhook_secret_key};
 use storelink_model::records::{Hashed, OrderRow, ReturnRow};
@@ -513,6 +513,25 @@ impl Connector for OccConnector {
         shipment: ShipmentUpdate<'a>,
     ) -> BoxFuture<'a, Result<Hashed<OrderRow>, ConnectorError>> {
         self.fulfil(session, order_id, move |order| fulfilment::shipment_patch(order, &shipment)).boxed()
+    }
+
+    /// `GET /ccadmin/v1/sites`: every site, enabled or not (the merchant sees why one cannot be chosen).
+    fn sites<'a>(&'a self, session: &'a Session) -> BoxFuture<'a, Result<Vec<Site>, ConnectorError>> {
+        async move {
+            let sites = self.client.sites(&session.store, &session.token).await.map_err(error)?;
+            Ok(sites
+                .into_iter()
+                .map(|site| Site {
+                    price_list_group: site.price_list_group_id(),
+                    name: site.name.unwrap_or_else(|| site.id.clone()),
+                    id: site.id,
+                    default: site.default_site,
+                    enabled: site.enabled,
+                    production_url: site.production_url,
+                })
+                .collect())
+        }
+        .boxed()
     }
 
     fn subscription_id(&self, slot: Slot) -> String {

@@ -279,6 +279,19 @@ pub struct ReturnUpdate<'a> {
     pub reason: Option<&'a str>,
     pub lines: Vec<ReturnLineChange<'a>>,
     pub refund_total: Option<f64>,
+/// One of the store's sites (storefronts sharing the store's data with their own catalog subset, price
+/// group and currency). Stores without sites list none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Site {
+    pub id: String,
+    pub name: String,
+    /// The site calls without a site choice go to.
+    pub default: bool,
+    pub enabled: bool,
+    /// The site's storefront address as the store gives it (often without a scheme).
+    pub production_url: Option<String>,
+    /// The site's default price list group (its currency's prices).
+    pub price_list_group: Option<String>,
 }
 
 /// Why an inbound delivery was not accepted as the store's.
@@ -456,6 +469,12 @@ pub trait Connector: Send + Sync + 'static {
     fn resend_delivery<'a>(&'a self, session: &'a Session, id: &'a str) -> BoxFuture<'a, Result<(), ConnectorError>> {
         let _ = (session, id);
         Box::pin(async { Err(ConnectorError::Unsupported("resending failed deliveries")) })
+    }
+
+    /// The store's sites, for the merchant to choose the ones to sell through at connect. The default
+    /// (a platform without sites) lists none.
+    fn sites<'a>(&'a self, _session: &'a Session) -> BoxFuture<'a, Result<Vec<Site>, ConnectorError>> {
+        Box::pin(async { Ok(Vec::new()) })
     }
 
     /// Check an inbound delivery's signature against the slot's sealed secrets.

@@ -136,6 +136,19 @@ async fn apply(
         Ok(delivery) => delivery,
         Err(reason) => return Ok(Some(reason)),
     };
+    // Orders of a site the merchant did not select are acknowledged (the delivery is kept, with
+    // this note) but not written, so partners never see them (docs/occ.md, sites).
+    if !delivery.orders.is_empty() {
+        let published = storelink_tenants::sites::published_in(conn, merchant).await?;
+        let kept_from = delivery
+            .orders
+            .iter()
+            .filter_map(|o| o.row.site_id.as_deref())
+            .find(|site| !storelink_tenants::sites::publishes(published.as_deref(), Some(site)));
+        if let Some(site) = kept_from {
+            return Ok(Some(format!("site {site} is not one the merchant sells through; not published")));
+        }
+    }
     for order in &delivery.orders {
         storelink_sync::upsert_order_record(conn, merchant, order).await?;
     }

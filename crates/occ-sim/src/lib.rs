@@ -16,6 +16,6 @@ mod server;
 mod state;
 
 pub use faults::{Fault, FaultKind};
-pub use options::{Permissions, SimOptions};
+pub use options::{Permissions, SimOptions, SimSite};
 pub use server::OccSim;
 pub use state::Call;

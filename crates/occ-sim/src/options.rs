@@ -24,6 +24,9 @@ pub struct SimOptions {
     pub webhook_attempts: u32,
     /// Wait between two attempts of one delivery.
     pub webhook_retry_delay: Duration,
+    /// The store's sites (`GET /ccadmin/v1/sites`, `x-ccsite`); the first is the default site. The
+    /// default is one site, `siteUS`: a single-site store.
+    pub sites: Vec<SimSite>,
 }
 
 impl Default for SimOptions {
@@ -40,7 +43,48 @@ impl Default for SimOptions {
             allow_http_callbacks: false,
             webhook_attempts: 2,
             webhook_retry_delay: Duration::from_millis(20),
+            sites: vec![SimSite::us()],
         }
+    }
+}
+
+/// One site of the simulated store.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SimSite {
+    pub id: String,
+    pub name: String,
+    pub enabled: bool,
+    /// `productionURL`, without a scheme as OCC lists it.
+    pub production_url: String,
+    /// The default price list group's id, and its currency.
+    pub price_list_group: String,
+    pub currency: String,
+}
+
+impl SimSite {
+    /// The default site of a single-site store.
+    pub fn us() -> Self {
+        Self::new("siteUS", "US Store", "defaultPriceGroup", "USD")
+    }
+
+    pub fn new(id: &str, name: &str, price_list_group: &str, currency: &str) -> Self {
+        Self {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            enabled: true,
+            production_url: format!("{}.store.example", id.to_ascii_lowercase()),
+            price_list_group: price_list_group.to_owned(),
+            currency: currency.to_owned(),
+        }
+    }
+
+    /// A store with three sites: `siteUS` (default, USD), `siteEU` (EUR) and `siteUK` (GBP, disabled).
+    pub fn three() -> Vec<Self> {
+        vec![
+            Self::us(),
+            Self::new("siteEU", "EU Store", "euPriceGroup", "EUR"),
+            Self { enabled: false, ..Self::new("siteUK", "UK Store", "ukPriceGroup", "GBP") },
+        ]
     }
 }
 

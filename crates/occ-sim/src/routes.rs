@@ -36,6 +36,7 @@ pub(crate) async fn dispatch(req: HttpRequest, body: Bytes, state: web::Data<Arc
             status: 0,
             body: String::from_utf8_lossy(&body[..body.len().min(4096)]).into_owned(),
             traceparent: req.headers().get("traceparent").and_then(|v| v.to_str().ok()).map(str::to_owned),
+            site: site_header(&req),
             at_ms: state.started.elapsed().as_millis() as u64,
         };
         inner.calls.push(call);
@@ -180,6 +181,9 @@ fn handle(req: &HttpRequest, body: &Bytes, state: &State) -> HttpResponse {
     let Some(permissions) = authorize(req, state) else {
         return error(401, "000002", "The access token is missing, invalid or expired");
     };
+    if let Some(refused) = check_site(req, state) {
+        return refused;
+    }
     let segments: Vec<&str> = rest.split('/').collect();
     let need = |allowed: bool, what: &str| {
         (!allowed).then(|| error(403, "40300", &format!("The application key lacks access to {what}")))
@@ -187,7 +191,6 @@ fn handle(req: &HttpRequest, body: &Bytes, state: &State) -> HttpResponse {
     let q = query(req);
     match (method, segments.as_slice()) {
         ("POST", ["verify"]) => HttpResponse::Ok().json(json!({"success": true})),
-        ("GET", ["sites"]) => sites(state),
         ("GET", ["products"]) => {
             need(permissions.products, "products").unwrap_or_else(|| list(state, &q, Kind::Products))
         }
@@ -215,6 +218,7 @@ fn handle(req: &HttpRequest, body: &Bytes, state: &State) -> HttpResponse {
         ("GET", ["shippingMethods"]) => {
             need(permissions.shipping_methods, "shipping methods").unwrap_or_else(|| shipping(state, &q))
         }
+        ("GET", ["sites"]) => list_sites(state),
         ("GET", ["webhooks"]) => need(permissions.webhooks, "webhooks").unwrap_or_else(|| list_webhooks(state, &q)),
         ("GET", ["webhooks", id]) => {
             need(permissions.webhooks, "webhooks").unwrap_or_else(|| get_webhook(state, &q, id))
@@ -238,15 +242,43 @@ fn handle(req: &HttpRequest, body: &Bytes, state: &State) -> HttpResponse {
     }
 }
 
-/// One default site whose `productionURL` is the storefront origin, without the scheme, as OCC
-/// documents it (reference section 6).
-fn sites(state: &State) -> HttpResponse {
-    let production = state.storefront.get().map(|a| a.to_string()).unwrap_or_default();
-    HttpResponse::Ok().json(json!({
-        "items": [{"id": "siteUS", "name": "Simulated store", "defaultSite": true, "enabled": true,
-                   "productionURL": production}],
-        "total": 1, "totalResults": 1, "offset": 0, "limit": 250
-    }))
+fn site_header(req: &HttpRequest) -> Option<String> {
+    req.headers().get("x-ccsite").and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+/// An `x-ccsite` naming no site of the store, or a disabled one, is refused (400) rather than
+/// silently answered for the default site: the stricter reading ([A] in docs/occ.md).
+fn check_site(req: &HttpRequest, state: &State) -> Option<HttpResponse> {
+    let site = site_header(req)?;
+    let inner = state.lock();
+    match inner.sites.iter().find(|s| s.id == site) {
+        Some(known) if known.enabled => None,
+        Some(_) => Some(error(400, "20200", &format!("Site {site} is disabled"))),
+        None => Some(error(400, "20201", &format!("No site with id {site}"))),
+    }
+}
+
+/// `GET /ccadmin/v1/sites`: every site, the first one the default (occ-admin-api.md section 6). The
+/// default site's `productionURL` is the simulator's storefront origin, without the scheme, as OCC
+/// documents it.
+fn list_sites(state: &State) -> HttpResponse {
+    let storefront = state.storefront.get().map(|a| a.to_string());
+    let inner = state.lock();
+    let items: Vec<Value> = inner
+        .sites
+        .iter()
+        .enumerate()
+        .map(|(n, site)| {
+            let group = json!({"id": site.price_list_group, "currency": {"currencyCode": site.currency}});
+            json!({
+                "id": site.id, "name": site.name, "defaultSite": n == 0, "enabled": site.enabled,
+                "productionURL": if n == 0 { storefront.clone().unwrap_or_else(|| site.production_url.clone()) } else { site.production_url.clone() },
+                "defaultPriceListGroup": group,
+                "priceListGroupList": [group], "repositoryId": site.id,
+            })
+        })
+        .collect();
+    HttpResponse::Ok().json(json!({"items": items, "totalResults": items.len()}))
 }
 
 fn bearer(req: &HttpRequest) -> Option<String> {

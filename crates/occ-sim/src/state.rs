@@ -12,7 +12,7 @@ use rand::{Rng, RngCore, SeedableRng};
 use serde_json::{Value, json};
 
 use crate::catalog::{self, Catalog};
-use crate::{Fault, Permissions, SimOptions};
+use crate::{Fault, Permissions, SimOptions, SimSite};
 
 /// One request the simulator received.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -28,6 +28,9 @@ pub struct Call {
     /// The W3C `traceparent` header, when the caller sent one.
     #[serde(default)]
     pub traceparent: Option<String>,
+    /// The `x-ccsite` header, when the caller sent one.
+    #[serde(default)]
+    pub site: Option<String>,
     pub at_ms: u64,
 }
 
@@ -78,6 +81,8 @@ pub(crate) struct Inner {
     pub truncate_after: Option<usize>,
     pub churned_deleted: Vec<String>,
     pub churned_added: Vec<String>,
+    /// The store's sites; the first is the default site.
+    pub sites: Vec<SimSite>,
 }
 
 pub(crate) struct State {
@@ -175,8 +180,16 @@ impl State {
     pub fn new(options: &SimOptions) -> Self {
         let mut rng = rand::rngs::StdRng::seed_from_u64(options.seed);
         let catalog = Catalog::new(options.seed, options.products, options.skus_per_product);
+        // A multi-site store's seed orders take turns over its enabled sites.
+        let sites: Vec<&str> = options.sites.iter().filter(|s| s.enabled).map(|s| s.id.as_str()).collect();
         let orders = (0..options.orders)
-            .map(|n| catalog::seed_order(options.seed, n, &catalog, options.products, catalog::base_time()))
+            .map(|n| {
+                let mut order = catalog::seed_order(options.seed, n, &catalog, options.products, catalog::base_time());
+                if sites.len() > 1 {
+                    order["siteId"] = json!(sites[n % sites.len()]);
+                }
+                order
+            })
             .collect();
         let webhooks = webhook_set(options, &mut rng);
         let function_webhooks = crate::functions::FUNCTION_WEBHOOK_IDS
@@ -213,6 +226,7 @@ impl State {
             truncate_after: None,
             churned_deleted: Vec::new(),
             churned_added: Vec::new(),
+            sites: if options.sites.is_empty() { vec![SimSite::us()] } else { options.sites.clone() },
         };
         Self { inner: Mutex::new(inner), started: Instant::now(), storefront: std::sync::OnceLock::new() }
     }

@@ -10,7 +10,7 @@ use url::Url;
 
 use crate::request::{Body, Call, ReplyLimit};
 use crate::types::{LoginResponse, shipping_items};
-use crate::{AccessToken, ListParams, OccClient, OccError, Page, Resource, ShippingMethod, Webhook};
+use crate::{AccessToken, ListParams, OccClient, OccError, Page, Resource, ShippingMethod, SiteInfo, Webhook};
 
 const GRANT: &str = "grant_type=client_credentials";
 
@@ -124,6 +124,18 @@ impl OccClient {
         let body = self.json_call(store, token, Spec::new(Method::GET, &segments(path)).query(query)).await?;
         let value: Value = decode(&body, path)?;
         shipping_items(value).map_err(|e| OccError::Decode { path: path.to_owned(), detail: e.to_string() })
+    }
+
+    /// The store's sites (`GET /ccadmin/v1/sites`); `items` as documented, all in one answer.
+    pub async fn sites(&self, store: &Url, token: &SecretString) -> Result<Vec<SiteInfo>, OccError> {
+        #[derive(serde::Deserialize)]
+        struct Sites {
+            #[serde(default)]
+            items: Vec<SiteInfo>,
+        }
+        let path = "/ccadmin/v1/sites";
+        let body = self.json_call(store, token, Spec::new(Method::GET, &segments(path))).await?;
+        Ok(decode::<Sites>(&body, path)?.items)
     }
 
     pub async fn get_webhook(

@@ -12,4 +12,4 @@ mod types;
 pub use error::OccError;
 pub use order_query::OrderQuery;
 pub use request::{OccClient, OccConfig, ReplyLimit};
-pub use types::{AccessToken, ListParams, Page, Resource, ShippingMethod, Webhook};
+pub use types::{AccessToken, ListParams, Page, Resource, ShippingMethod, SiteInfo, Webhook};

@@ -229,3 +229,38 @@ mod tests {
         assert!(!format!("{w:?}").contains("hunter2"));
     }
 }
+
+/// One item of `GET /ccadmin/v1/sites` (occ-admin-api.md section 6). Fields Storelink does not use are
+/// ignored; a missing `enabled` counts as enabled.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SiteInfo {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub default_site: bool,
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+    /// The storefront's host, "without the schema".
+    #[serde(default, rename = "productionURL")]
+    pub production_url: Option<String>,
+    /// The default price list group: an object with at least `id` (a bare id is accepted too).
+    #[serde(default)]
+    pub default_price_list_group: Option<Value>,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+impl SiteInfo {
+    /// The default price list group's id, whether sent as an object or a bare id.
+    pub fn price_list_group_id(&self) -> Option<String> {
+        match self.default_price_list_group.as_ref()? {
+            Value::String(id) => Some(id.clone()),
+            Value::Object(map) => map.get("id").and_then(Value::as_str).map(str::to_owned),
+            _ => None,
+        }
+    }
+}

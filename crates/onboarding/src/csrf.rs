@@ -49,6 +49,31 @@ impl Csrf {
         mac.finalize().into_bytes().into()
     }
 
+    /// The summary page's site-selection token: bound to the form cookie and to the merchant the
+    /// browser just connected, so a valid session of one's own cannot change another merchant's sites.
+    pub fn sites_token_for(&self, cookie_value: &str, merchant_id: &str) -> String {
+        URL_SAFE_NO_PAD.encode(self.sites_mac(cookie_value, merchant_id))
+    }
+
+    fn sites_mac(&self, cookie_value: &str, merchant_id: &str) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!());
+        mac.update(b"storelink/csrf/sites/v1|");
+        mac.update(merchant_id.as_bytes());
+        mac.update(b"|");
+        mac.update(cookie_value.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    pub fn verify_sites(&self, cookie_value: Option<&str>, merchant_id: &str, token: Option<&str>) -> bool {
+        let (Some(cookie), Some(token)) = (cookie_value, token) else {
+            return false;
+        };
+        let Ok(given) = URL_SAFE_NO_PAD.decode(token.trim()) else {
+            return false;
+        };
+        cookie.len() >= 32 && bool::from(given.ct_eq(&self.sites_mac(cookie, merchant_id)))
+    }
+
     pub fn verify(&self, cookie_value: Option<&str>, token: Option<&str>) -> bool {
         let (Some(cookie), Some(token)) = (cookie_value, token) else {
             return false;
@@ -86,6 +111,18 @@ mod tests {
         assert!(!csrf.verify(Some(&Csrf::new_cookie_value()), Some(&token)));
         assert!(!Csrf::new([8; 32], false).verify(Some(&cookie), Some(&token)));
         assert!(!csrf.verify(Some(&cookie), Some(&token[..token.len() - 2])));
+    }
+
+    #[test]
+    fn sites_token_is_bound_to_cookie_and_merchant() {
+        let csrf = Csrf::new([7; 32], false);
+        let cookie = Csrf::new_cookie_value();
+        let token = csrf.sites_token_for(&cookie, "m1");
+        assert!(csrf.verify_sites(Some(&cookie), "m1", Some(&token)));
+        assert!(!csrf.verify_sites(Some(&cookie), "m2", Some(&token)));
+        assert!(!csrf.verify_sites(Some(&Csrf::new_cookie_value()), "m1", Some(&token)));
+        assert!(!csrf.verify_sites(None, "m1", Some(&token)));
+        assert!(!csrf.verify(Some(&cookie), Some(&token)), "not a connect-form token");
     }
 
     #[test]

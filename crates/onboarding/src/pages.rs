@@ -40,6 +40,37 @@ pub struct FieldView {
     pub error: Option<String>,
 }
 
+/// The page after a successful connect: what Storelink found, the store's sites to choose from, and
+/// the way back to the partner (automatic after `auto_seconds`). Holds no secret.
+#[derive(Template)]
+#[template(path = "connect_summary.html")]
+pub struct SummaryPage<'a> {
+    pub partner_name: &'a str,
+    pub platform_name: &'a str,
+    pub store_host: &'a str,
+    pub checks: Vec<Line>,
+    pub slots: Vec<Line>,
+    pub sites: Vec<storelink_tenants::sites::MerchantSite>,
+    pub sites_error: Option<String>,
+    /// The partner's redirect with `merchant_id`, `state` and `warnings`.
+    pub continue_url: &'a str,
+    pub auto_seconds: u32,
+    /// The site form: the merchant, its CSRF token (bound to the merchant) and the partner link.
+    pub merchant_id: &'a str,
+    pub sites_token: &'a str,
+    pub partner_id: &'a str,
+    pub redirect_uri: &'a str,
+    pub state: &'a str,
+}
+
+/// One line of the summary: a stable id for the element, what it is, and what was found.
+pub struct Line {
+    pub id: String,
+    pub label: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
 #[derive(Template)]
 #[template(path = "problem.html")]
 pub struct ProblemPage<'a> {

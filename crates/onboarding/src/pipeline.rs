@@ -13,6 +13,7 @@ use storelink_core::{MerchantId, PartnerId, SyncKind};
 use storelink_jobs::{Mode, Queue};
 use storelink_netguard::{Policy, StoreUrl};
 use storelink_registrar::{Registrar, SlotOutcome};
+use storelink_tenants::sites::{self, ListedSite, MerchantSite};
 use storelink_tenants::{CheckResult, events, hosts, merchants};
 use storelink_token_cache::{StoreSession, TokenCache};
 use storelink_vault::Vault;
@@ -38,6 +39,8 @@ pub struct Connected {
     pub store: StoreUrl,
     pub checks: Vec<CheckResult>,
     pub slots: Vec<SlotOutcome>,
+    /// The store's sites with the merchant's selection, or why they could not be listed.
+    pub sites: Result<Vec<MerchantSite>, String>,
 }
 
 impl Connected {
@@ -89,7 +92,7 @@ impl Pipeline {
         let bound = StoreSession { connector: connector.clone(), session };
 
         // Round trip 2: find and probe the storefront, then save the merchant (with its hosts and
-        // first syncs); beside it run the checks and read the four subscriptions.
+        // first syncs); beside it run the checks, read the subscriptions and list the store's sites.
         let located = async {
             let storefront = connector.storefront(&bound, &app_key).await;
             let mut located = bound.clone();
@@ -97,15 +100,16 @@ impl Pipeline {
             let saved = self.save_merchant(partner, &located, &store, &app_key, login.expires_in, &storefront).await;
             (saved, storefront.check)
         };
-        let ((saved, storefront_check), mut checks, reads) =
-            futures::join!(located, self.checks(&bound), self.registrar.read_slots(&bound),);
+        let ((saved, storefront_check), mut checks, reads, listed) =
+            futures::join!(located, self.checks(&bound), self.registrar.read_slots(&bound), connector.sites(&bound));
         checks.extend(storefront_check.map(|c| CheckResult { name: c.name, ok: c.ok, detail: c.detail }));
         let merchant_id = saved?;
         // Round trip 3: write the subscriptions; the local writes hide behind it.
-        let (slots, recorded, _) = futures::join!(
+        let (slots, recorded, _, sites) = futures::join!(
             self.registrar.write_slots(&bound, merchant_id, reads),
             storelink_tenants::checks::record(&self.pool, merchant_id, &checks),
             self.registrar.register_return_validation(&bound, merchant_id),
+            self.record_sites(merchant_id, listed),
         );
         recorded.map_err(ConnectError::internal)?;
         tracing::info!(
@@ -114,7 +118,40 @@ impl Pipeline {
             slots_registered = slots.iter().filter(|s| s.error.is_none()).count(),
             "merchant connected"
         );
-        Ok(Connected { merchant_id, store, checks, slots })
+        Ok(Connected { merchant_id, store, checks, slots, sites })
+    }
+
+    /// Records the sites the store listed (a new enabled site is selected, a known one keeps the
+    /// merchant's choice) and answers them with the selection. A store whose sites cannot be listed
+    /// still connects: the merchant is told, and the default site is used.
+    async fn record_sites(
+        &self,
+        merchant_id: MerchantId,
+        listed: Result<Vec<storelink_connector::Site>, storelink_connector::ConnectorError>,
+    ) -> Result<Vec<MerchantSite>, String> {
+        let listed = listed.map_err(|e| {
+            tracing::warn!(%merchant_id, error = %e, "listing the store's sites failed");
+            "Your store's sites could not be listed, so Storelink uses your default site. Reconnect later to choose sites.".to_owned()
+        })?;
+        let rows: Vec<ListedSite<'_>> = listed
+            .iter()
+            .map(|s| ListedSite {
+                site_id: &s.id,
+                name: &s.name,
+                is_default: s.default,
+                enabled: s.enabled,
+                production_url: s.production_url.as_deref(),
+                price_list_group: s.price_list_group.as_deref(),
+            })
+            .collect();
+        let stored = async {
+            sites::record_listed(&self.pool, merchant_id, &rows).await?;
+            sites::list(&self.pool, merchant_id).await
+        };
+        stored.await.map_err(|e| {
+            tracing::error!(%merchant_id, error = %e, "recording the store's sites failed");
+            "Your store's sites could not be saved. Reconnect to choose sites.".to_owned()
+        })
     }
 
     /// The connector's checks, as the tenant records them.

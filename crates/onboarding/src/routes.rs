@@ -1,10 +1,12 @@
-//! `GET /connect` shows the form; `POST /connect` runs the pipeline and sends the merchant back
-//! to the partner with `303 See Other`, or re-renders the form with a specific message.
+//! `GET /connect` shows the form; `POST /connect` runs the pipeline and shows the summary page
+//! (what was found, the store's sites to choose from, then back to the partner), or re-renders the
+//! form with a specific message. `POST /connect/sites` saves the summary's site selection and sends
+//! the merchant back to the partner with `303 See Other`.
 
 use crate::csrf::{self, Csrf};
 use crate::error::{ConnectError, Field};
 use crate::limits::Limiters;
-use crate::pages::{self, ConnectPage, FieldView};
+use crate::pages::{self, ConnectPage, FieldView, Line, SummaryPage};
 use crate::pipeline::{self, Pipeline};
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
@@ -44,7 +46,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
         actix_web::error::InternalError::from_response(err, response).into()
     }))
-    .service(web::resource("/connect").route(web::get().to(show)).route(web::post().to(submit)));
+    .service(web::resource("/connect").route(web::get().to(show)).route(web::post().to(submit)))
+    .service(web::resource("/connect/sites").route(web::post().to(save_sites)))
+    .route("/static/connect-summary.js", web::get().to(summary_script));
+}
+
+/// Seconds before the summary page continues to the partner on its own.
+const AUTO_CONTINUE_SECS: u32 = 5;
+
+const SUMMARY_SCRIPT: &str = include_str!("../../../static/connect-summary.js");
+
+async fn summary_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(SUMMARY_SCRIPT)
 }
 
 #[derive(Deserialize)]
@@ -148,19 +164,8 @@ async fn submit(ob: web::Data<Onboarding>, req: HttpRequest, form: web::Form<Con
 
     match result {
         Ok(connected) => {
-            let target = storelink_tenants::redirect::build_return_url(
-                &link.redirect_uri,
-                &connected.merchant_id.to_string(),
-                &link.state,
-                &connected.warnings(),
-            );
-            match target {
-                Ok(url) => HttpResponse::SeeOther().insert_header(("Location", url.as_str())).finish(),
-                Err(e) => {
-                    tracing::error!(error = %e, "building the return URL failed");
-                    pages::problem(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "Please try again.")
-                }
-            }
+            let cookie_value = cookie.as_ref().map(|c| c.value().to_owned()).unwrap_or_default();
+            render_summary(&ob, &link, &*connector, &connected, &cookie_value)
         }
         Err(Failure::Limited(Limited(wait))) => too_many(wait),
         Err(Failure::Connect(error)) => {
@@ -171,6 +176,179 @@ async fn submit(ob: web::Data<Onboarding>, req: HttpRequest, form: web::Form<Con
             }
             render_form(&link, &*connector, &store_input, &token, &form.credentials, Some(error))
         }
+    }
+}
+
+/// The summary page after a connect, with its continue target also in a `Link: <...>; rel="next"`
+/// header for clients that do not read HTML.
+fn render_summary(
+    ob: &Onboarding,
+    link: &Link,
+    connector: &dyn Connector,
+    connected: &crate::Connected,
+    cookie_value: &str,
+) -> HttpResponse {
+    let merchant_id = connected.merchant_id.to_string();
+    let Some(target) = return_url(link, &merchant_id, &connected.warnings()) else {
+        return pages::problem(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "Please try again.");
+    };
+    let checks = connected
+        .checks
+        .iter()
+        .map(|c| Line {
+            id: c.name.replace(':', "-"),
+            label: check_label(&c.name),
+            ok: c.ok,
+            detail: if c.ok { check_found(&c.name) } else { c.detail.clone() },
+        })
+        .collect();
+    let slots = connected.slots.iter().map(slot_line).collect();
+    let (sites, sites_error) = match &connected.sites {
+        // One site only: nothing to choose.
+        Ok(sites) if sites.len() <= 1 => (Vec::new(), None),
+        Ok(sites) => (sites.clone(), None),
+        Err(message) => (Vec::new(), Some(message.clone())),
+    };
+    let sites_token = ob.csrf.sites_token_for(cookie_value, &merchant_id);
+    let page = SummaryPage {
+        partner_name: &link.partner.name,
+        platform_name: connector.display_name(),
+        store_host: connected.store.host(),
+        checks,
+        slots,
+        sites,
+        sites_error,
+        continue_url: target.as_str(),
+        auto_seconds: AUTO_CONTINUE_SECS,
+        merchant_id: &merchant_id,
+        sites_token: &sites_token,
+        partner_id: &link.partner.partner_id.to_string(),
+        redirect_uri: &link.redirect_uri,
+        state: &link.state,
+    };
+    let mut response = pages::html(StatusCode::OK, &page);
+    if let Ok(value) = format!("<{}>; rel=\"next\"", target.as_str()).parse() {
+        response.headers_mut().insert(actix_web::http::header::LINK, value);
+    }
+    response
+}
+
+/// The partner's redirect URI with the merchant, the partner's state and the warning codes.
+fn return_url(link: &Link, merchant_id: &str, warnings: &[String]) -> Option<url::Url> {
+    storelink_tenants::redirect::build_return_url(&link.redirect_uri, merchant_id, &link.state, warnings)
+        .map_err(|e| tracing::error!(error = %e, "building the return URL failed"))
+        .ok()
+}
+
+fn check_label(name: &str) -> String {
+    match name.strip_prefix("permission:") {
+        Some(resource) => format!("Access to {}", resource.replace('_', " ")),
+        None if name == "shipping_methods" => "Shipping methods".to_owned(),
+        None => name.replace('_', " "),
+    }
+}
+
+fn check_found(name: &str) -> String {
+    if name == "shipping_methods" { "Found".to_owned() } else { "Granted".to_owned() }
+}
+
+fn slot_line(outcome: &storelink_registrar::SlotOutcome) -> Line {
+    use storelink_registrar::SlotStatus;
+    let label = match outcome.slot.as_str() {
+        "order-submit" => "New orders",
+        "order-update" => "Order updates",
+        "shipment-create" => "New shipments",
+        "shipment-update" => "Shipment updates",
+        other => other,
+    };
+    let why = outcome.error.clone().unwrap_or_default();
+    let (ok, detail) = match outcome.status {
+        SlotStatus::Registered => (true, "Registered".to_owned()),
+        SlotStatus::Unsupported => (
+            false,
+            "Your store has no notification for this event; Storelink reads these changes on its regular sync instead."
+                .to_owned(),
+        ),
+        SlotStatus::Pending => (false, "Not registered yet; Storelink retries in the background.".to_owned()),
+        _ if why.is_empty() => (false, "Not registered; Storelink retries in the background.".to_owned()),
+        _ => (false, format!("Not registered: {why}. Storelink retries in the background.")),
+    };
+    Line { id: outcome.slot.as_str().to_owned(), label: label.to_owned(), ok, detail }
+}
+
+/// `POST /connect/sites`: the summary's site selection, from the browser that connected the merchant
+/// (its token is bound to the form cookie and the merchant). Saved, it continues to the partner.
+async fn save_sites(ob: web::Data<Onboarding>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let mut fields: HashMap<String, String> = HashMap::new();
+    let mut chosen: Vec<String> = Vec::new();
+    for (key, value) in url::form_urlencoded::parse(&body) {
+        if key == "site" {
+            chosen.push(value.into_owned());
+        } else {
+            fields.insert(key.into_owned(), value.into_owned());
+        }
+    }
+    let merchant_id = fields.get("merchant_id").cloned().unwrap_or_default();
+    let cookie = req.cookie(ob.csrf.cookie_name());
+    let fetch_site = req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    let parsed: Option<storelink_core::MerchantId> = merchant_id.trim().parse().ok();
+    if !csrf::same_origin_or_unknown(fetch_site)
+        || !ob.csrf.verify_sites(
+            cookie.as_ref().map(|c| c.value()),
+            &merchant_id,
+            fields.get("csrf_token").map(String::as_str),
+        )
+    {
+        return pages::problem(
+            StatusCode::FORBIDDEN,
+            "Your session expired",
+            "For your security the site selection can only be sent from the page we showed you after connecting, \
+             with cookies enabled. Your store is connected; choose sites by connecting again from the partner's site.",
+        );
+    }
+    let Some(merchant) = parsed else {
+        return invalid_link(&format!("It does not name a connected store. {START_AGAIN}"));
+    };
+    let link = match check_link(&ob, fields.remove("partner_id"), fields.remove("redirect_uri"), fields.remove("state"))
+        .await
+    {
+        Ok(link) => link,
+        Err(page) => return page,
+    };
+    let pool = &ob.pipeline.pool;
+    let unavailable = |e: &dyn std::fmt::Display| {
+        tracing::error!(error = %e, %merchant, "saving the site selection failed");
+        pages::problem(StatusCode::SERVICE_UNAVAILABLE, "Please try again", "We could not save your sites.")
+    };
+    match storelink_tenants::merchants::get(pool, merchant).await {
+        Ok(Some(m)) if m.partner_id == link.partner.partner_id => {}
+        Ok(_) => return invalid_link(&format!("It does not name a store connected to this partner. {START_AGAIN}")),
+        Err(e) => return unavailable(&e),
+    }
+    match storelink_tenants::sites::select(pool, merchant, &chosen).await {
+        Ok(Ok(())) => {}
+        Ok(Err(refused)) => {
+            let message = match refused {
+                storelink_tenants::sites::SelectionError::Empty => {
+                    "Choose at least one site to sell through. Use your browser's Back button to choose again."
+                        .to_owned()
+                }
+                storelink_tenants::sites::SelectionError::UnknownSite(site) => format!(
+                    "{site} is not an enabled site of your store. Use your browser's Back button to choose again."
+                ),
+            };
+            return pages::problem(StatusCode::UNPROCESSABLE_ENTITY, "Your sites were not saved", &message);
+        }
+        Err(e) => return unavailable(&e),
+    }
+    let warnings = match storelink_tenants::checks::list(pool, merchant).await {
+        Ok(checks) => checks.into_iter().filter(|(c, _)| !c.ok).map(|(c, _)| c.warning_code()).collect::<Vec<_>>(),
+        Err(e) => return unavailable(&e),
+    };
+    tracing::info!(%merchant, sites = chosen.len(), "site selection saved");
+    match return_url(&link, &merchant.to_string(), &warnings) {
+        Some(url) => HttpResponse::SeeOther().insert_header(("Location", url.as_str())).finish(),
+        None => pages::problem(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "Please try again."),
     }
 }
 

@@ -25,6 +25,9 @@ pub(crate) struct Paging {
     cursor: Option<String>,
     /// Only items changed at or after this time (RFC 3339).
     updated_since: Option<DateTime<Utc>>,
+    /// Only items of this site of the store (its site id, e.g. `siteUS`): orders by their site,
+    /// shipments and returns by their order's. Catalog lists are store-wide and ignore it.
+    site: Option<String>,
 }
 
 impl Paging {
@@ -37,7 +40,8 @@ impl Paging {
 
     fn window(&self) -> Result<Window, ApiError> {
         let after: Option<Key> = self.cursor.as_deref().map(cursor::decode).transpose()?;
-        Ok(Window { limit: self.limit()?, after, updated_since: self.updated_since })
+        let site = self.site.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+        Ok(Window { limit: self.limit()?, after, updated_since: self.updated_since, site })
     }
 }
 

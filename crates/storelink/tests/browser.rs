@@ -1,5 +1,7 @@
 //! Browser tests in headless Chromium (Debian `chromium` + `chromium-driver`, driven with
-//! fantoccini): onboarding with a wrong key then the right one, ending at the partner; ops sign-in,
+//! fantoccini): onboarding with a wrong key then the right one on a store with three sites, the
+//! summary page, choosing sites and continuing to the partner, then a reconnect whose summary
+//! continues on its own after five seconds; ops sign-in,
 //! rotating a key and revoking a tenant. A screenshot of every step is kept in
 //! `target/browser-artifacts/`. `.ci/run` installs Chromium; without it this test fails and says how
 //! to install it.
@@ -12,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use common::{spawn_app, wait_for};
+use common::{AppOptions, spawn_app_with, wait_for};
 use fantoccini::{Client, ClientBuilder, Locator};
 use secrecy::SecretString;
 use storelink_ops_console::users::{self, Role};
@@ -94,7 +96,14 @@ async fn partner_site() -> (String, actix_web::dev::ServerHandle) {
 
 #[tokio::test]
 async fn onboarding_and_ops_in_a_real_browser() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(AppOptions {
+        sim: storelink_occ_sim::SimOptions {
+            sites: storelink_occ_sim::SimSite::three(),
+            ..storelink_occ_sim::SimOptions::default()
+        },
+        ..AppOptions::default()
+    })
+    .await;
     let (callback, partner_handle) = partner_site().await;
     let partner = partners::create(
         &app.db.pool,
@@ -128,16 +137,48 @@ async fn onboarding_and_ops_in_a_real_browser() {
     shot(&client, "02-connect-wrong-key").await;
     client.find(Locator::Id("app_key")).await.expect("key field").send_keys(&app.key).await.expect("type");
     client.find(Locator::Css("form button[type=submit]")).await.expect("submit").click().await.expect("click");
+
+    // The summary: what was found, and the store's sites with the enabled ones selected. Changing the
+    // selection stops the auto-continue; saving continues to the partner.
+    client.wait().for_element(Locator::Id("summary-title")).await.expect("the summary page");
+    let site_eu = client.find(Locator::Id("site-siteEU")).await.expect("siteEU box");
+    assert_eq!(site_eu.prop("checked").await.expect("checked").as_deref(), Some("true"));
+    let site_uk = client.find(Locator::Id("site-siteUK")).await.expect("siteUK box");
+    assert_eq!(site_uk.prop("disabled").await.expect("disabled").as_deref(), Some("true"));
+    assert!(!client.source().await.expect("html").contains(&app.key), "no secret on the summary");
+    shot(&client, "03-connect-summary").await;
+    site_eu.click().await.expect("uncheck siteEU");
+    let paused = client.find(Locator::Id("auto-continue")).await.expect("note").text().await.expect("text");
+    assert!(paused.contains("when you are ready"), "{paused}");
+    shot(&client, "04-sites-chosen").await;
+    client.find(Locator::Id("save-sites")).await.expect("save").click().await.expect("click");
     let landed = client.wait().for_element(Locator::Id("partner")).await.expect("back at the partner");
     let text = landed.text().await.expect("text");
     assert!(text.contains("merchant_id=") && text.contains("state=s1"), "{text}");
     assert!(client.current_url().await.expect("url").as_str().starts_with(&callback));
-    shot(&client, "03-back-at-partner").await;
+    shot(&client, "05-back-at-partner").await;
     let merchant: String = sqlx::query_scalar("SELECT merchant_id::text FROM merchants WHERE partner_id = $1")
         .bind(partner.partner_id)
         .fetch_one(&app.db.pool)
         .await
         .expect("merchant");
+    let selected: Vec<String> =
+        sqlx::query_scalar("SELECT site_id FROM merchant_sites WHERE selected ORDER BY site_id")
+            .fetch_all(&app.db.pool)
+            .await
+            .expect("sites");
+    assert_eq!(selected, ["siteUS"]);
+
+    // A reconnect left alone: the summary continues to the partner by itself.
+    client.goto(&link).await.expect("open connect");
+    client.find(Locator::Id("store_url")).await.expect("store").send_keys(&app.sim.base_url()).await.expect("type");
+    client.find(Locator::Id("app_key")).await.expect("key field").send_keys(&app.key).await.expect("type");
+    client.find(Locator::Css("form button[type=submit]")).await.expect("submit").click().await.expect("click");
+    client.wait().for_element(Locator::Id("summary-title")).await.expect("the summary page");
+    let started = std::time::Instant::now();
+    client.wait().for_element(Locator::Id("partner")).await.expect("auto-continued to the partner");
+    assert!(started.elapsed() >= Duration::from_secs(3), "not before the countdown: {:?}", started.elapsed());
+    shot(&client, "06-auto-continued").await;
 
     // Ops: sign in, open the tenant, rotate its key, revoke it.
     users::add(&app.db.pool, "ada", &SecretString::from("correct horse battery".to_owned()), Role::Admin)
@@ -152,17 +193,17 @@ async fn onboarding_and_ops_in_a_real_browser() {
         .send_keys("correct horse battery")
         .await
         .expect("type");
-    shot(&client, "04-ops-login").await;
+    shot(&client, "07-ops-login").await;
     client.find(Locator::Css("form button[type=submit]")).await.expect("sign in").click().await.expect("click");
     client.wait().for_element(Locator::Id("tenants")).await.expect("tenants list");
-    shot(&client, "05-ops-tenants").await;
+    shot(&client, "08-ops-tenants").await;
     client.goto(&format!("{}/ops/tenants/{merchant}", app.base)).await.expect("tenant page");
     let new_key = app.sim.add_key(storelink_occ_sim::Permissions::all());
     client.find(Locator::Id("new_key")).await.expect("key").send_keys(&new_key).await.expect("type");
     client.find(Locator::Id("action-rotate")).await.expect("rotate").click().await.expect("click");
     let notice = client.wait().for_element(Locator::Id("notice")).await.expect("notice");
     assert!(notice.text().await.expect("text").contains("Key rotated"));
-    shot(&client, "06-ops-rotated").await;
+    shot(&client, "09-ops-rotated").await;
     client.find(Locator::Id("confirm")).await.expect("confirm").send_keys(&app.sim.base_url()).await.expect("type");
     client.find(Locator::Id("action-revoke")).await.expect("revoke").click().await.expect("click");
     // The rotate page's notice is still there until the revoke answer replaces the page.
@@ -179,7 +220,7 @@ async fn onboarding_and_ops_in_a_real_browser() {
     tokio::time::timeout(Duration::from_secs(15), revoked).await.expect("the revoke notice");
     let status = client.find(Locator::Id("tenant-status")).await.expect("status").text().await.expect("text");
     assert_eq!(status, "revoked");
-    shot(&client, "07-ops-revoked").await;
+    shot(&client, "10-ops-revoked").await;
 
     client.close().await.expect("close");
     partner_handle.stop(false).await;

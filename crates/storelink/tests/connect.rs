@@ -7,7 +7,7 @@ use common::{
     spawn_app_with, wait_for,
 };
 use std::time::Duration;
-use storelink_occ_sim::{Fault, FaultKind, Permissions, SimOptions};
+use storelink_occ_sim::{Fault, FaultKind, Permissions, SimOptions, SimSite};
 
 async fn slot_statuses(pool: &sqlx::PgPool, merchant: &str) -> Vec<(String, String)> {
     sqlx::query_as("SELECT slot, status FROM webhook_slots WHERE merchant_id = $1::uuid ORDER BY slot")
@@ -182,7 +182,7 @@ async fn a_failing_slot_does_not_fail_the_connection_and_is_retried() {
     let fault = app.sim.inject(Fault::new(Some("PUT"), &path, FaultKind::Status(500)));
 
     let response = app.connect().await;
-    assert_eq!(response.status(), 303);
+    assert_eq!(response.status(), 200);
     let merchant = merchant_id_from(&response);
     let statuses = slot_statuses(&app.db.pool, &merchant).await;
     assert_eq!(statuses.iter().filter(|(_, s)| s == "registered").count(), 1, "{statuses:?}");
@@ -217,7 +217,7 @@ async fn reconnecting_keeps_the_merchant_and_replaces_the_key() {
     let first = merchant_id_from(&app.connect().await);
     let new_key = app.sim.add_key(Permissions::all());
     let second = app.connect_with(&format!("{}/occs-admin/", app.sim.base_url()), &new_key).await;
-    assert_eq!(second.status(), 303);
+    assert_eq!(second.status(), 200);
     assert_eq!(merchant_id_from(&second), first);
     assert_eq!(count(&app.db.pool, "SELECT count(*) FROM merchants").await, 1);
     let opened = app
@@ -243,8 +243,8 @@ async fn missing_shipping_methods_and_permission_are_warnings() {
     .await;
     let limited = app.sim.add_key(Permissions { orders: false, ..Permissions::all() });
     let response = app.connect_with(&app.sim.base_url(), &limited).await;
-    assert_eq!(response.status(), 303);
-    let location = response.headers()["location"].to_str().expect("location").to_owned();
+    assert_eq!(response.status(), 200);
+    let location = common::continue_url(&response);
     assert!(location.contains("warnings=no_shipping_methods%2Cmissing_permission%3Aorders"), "{location}");
     let warnings: Vec<(String, String)> =
         sqlx::query_as("SELECT check_name, detail FROM merchant_checks WHERE NOT ok ORDER BY check_name")
@@ -290,7 +290,7 @@ async fn csrf_token_missing_or_wrong_is_403() {
         .expect("post");
     assert_eq!(missing.status(), 403);
     assert_eq!(app.sim.calls().len(), 0, "no OCC call without a valid token");
-    assert_eq!(app.post_connect(&session, &fields).await.status(), 303);
+    assert_eq!(app.post_connect(&session, &fields).await.status(), 200);
     app.stop().await;
 }
 
@@ -416,6 +416,117 @@ async fn health_and_readiness() {
     app.stop().await;
 }
 
+async fn selected_sites(pool: &sqlx::PgPool) -> Vec<String> {
+    sqlx::query_scalar("SELECT site_id FROM merchant_sites WHERE selected ORDER BY site_id")
+        .fetch_all(pool)
+        .await
+        .expect("sites")
+}
+
+/// `POST /connect/sites` with the given form fields (site ids as repeated `site` fields).
+async fn post_sites(app: &common::TestApp, cookie: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+    app.http
+        .post(format!("{}/connect/sites", app.base))
+        .header("cookie", cookie)
+        .form(fields)
+        .send()
+        .await
+        .expect("POST /connect/sites")
+}
+
+#[tokio::test]
+async fn the_summary_page_shows_what_was_found_and_saves_the_merchants_sites() {
+    let app = spawn_app_with(AppOptions {
+        sim: SimOptions { sites: SimSite::three(), shipping_methods: 0, ..SimOptions::default() },
+        ..AppOptions::default()
+    })
+    .await;
+    let session = app.open_form().await;
+    let fields = [("store_url", app.sim.base_url()), ("app_key", app.key.clone())];
+    let response = app.post_connect(&session, &fields).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let target = common::continue_url(&response);
+    assert!(target.starts_with(REDIRECT_URI) && target.contains("warnings=no_shipping_methods"), "{target}");
+    let merchant = merchant_id_from(&response);
+    let html = response.text().await.expect("html");
+
+    // What was found: the key, the missing shipping methods with what to do, each slot.
+    assert!(html.contains("Valid: the test login succeeded"), "{html}");
+    assert!(html.contains("id=\"check-shipping_methods\""), "{html}");
+    assert!(html.contains("id=\"check-permission-orders\""), "{html}");
+    for slot in ["order-submit", "order-update", "shipment-create", "shipment-update"] {
+        assert!(html.contains(&format!("id=\"slot-{slot}\"")), "{slot}: {html}");
+    }
+    assert!(!html.contains(&app.key) && !html.contains(&app.key[..24]), "no secret on the page");
+    // The way back: a Continue now link, the auto-continue script, and a no-script refresh.
+    assert!(html.contains("id=\"continue\"") && html.contains("Continue now"));
+    assert!(html.contains("src=\"/static/connect-summary.js\"") && html.contains("http-equiv=\"refresh\""));
+    let script = app.http.get(format!("{}/static/connect-summary.js", app.base)).send().await.expect("script");
+    assert_eq!(script.status(), 200);
+    assert!(script.text().await.expect("js").contains("sites-form"));
+
+    // The sites: the enabled ones are selected, the disabled one cannot be chosen.
+    assert_eq!(app.sim.count("GET", "/ccadmin/v1/sites"), 1);
+    assert_eq!(selected_sites(&app.db.pool).await, ["siteEU", "siteUS"]);
+    assert!(html.contains("id=\"site-siteUS\" name=\"site\" value=\"siteUS\" checked"), "{html}");
+    assert!(html.contains("id=\"site-siteUK\" name=\"site\" value=\"siteUK\" disabled"), "{html}");
+    let token = storelink_testkit::extract_csrf_token(&html).expect("the sites form's token");
+    assert_ne!(token, session.token, "the site form has a token of its own");
+    let partner = app.partner.partner_id.to_string();
+    let form = |token: &str, sites: &[&'static str]| {
+        let mut fields: Vec<(&str, String)> = vec![
+            ("csrf_token", token.to_owned()),
+            ("merchant_id", merchant.clone()),
+            ("partner_id", partner.clone()),
+            ("redirect_uri", REDIRECT_URI.to_owned()),
+            ("state", "xyz-123".to_owned()),
+        ];
+        fields.extend(sites.iter().map(|s| ("site", (*s).to_owned())));
+        fields
+    };
+    let send = |fields: Vec<(&'static str, String)>, cookie: String| {
+        let app = &app;
+        async move {
+            let borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            post_sites(app, &cookie, &borrowed).await
+        }
+    };
+
+    // Refused: another browser's cookie, the connect form's token, no site, a disabled site.
+    let other = app.open_form().await;
+    assert_eq!(send(form(&token, &["siteUS"]), other.cookie.clone()).await.status(), 403);
+    assert_eq!(send(form(&session.token, &["siteUS"]), session.cookie.clone()).await.status(), 403);
+    assert_eq!(send(form(&token, &[]), session.cookie.clone()).await.status(), 422);
+    assert_eq!(send(form(&token, &["siteUK"]), session.cookie.clone()).await.status(), 422);
+    assert_eq!(selected_sites(&app.db.pool).await, ["siteEU", "siteUS"], "nothing refused was saved");
+
+    // Saved: back to the partner, with the same continue target.
+    let saved = send(form(&token, &["siteUS"]), session.cookie.clone()).await;
+    assert_eq!(saved.status(), 303);
+    assert_eq!(saved.headers()["location"].to_str().expect("location"), target);
+    assert_eq!(selected_sites(&app.db.pool).await, ["siteUS"]);
+
+    // A reconnect keeps the merchant's choice.
+    let again = app.connect().await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(selected_sites(&app.db.pool).await, ["siteUS"]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_store_whose_sites_cannot_be_listed_still_connects_and_says_so() {
+    let app = spawn_app().await;
+    app.sim.inject(Fault::new(Some("GET"), "/ccadmin/v1/sites", FaultKind::Status(403)));
+    let response = app.connect().await;
+    assert_eq!(response.status(), 200);
+    let html = response.text().await.expect("html");
+    assert!(html.contains("id=\"sites-error\""), "{html}");
+    assert!(html.contains("uses your default site"), "{html}");
+    assert_eq!(count(&app.db.pool, "SELECT count(*) FROM merchant_sites").await, 0);
+    assert_eq!(count(&app.db.pool, "SELECT count(*) FROM merchants WHERE status = 'active'").await, 1);
+    app.stop().await;
+}
 /// Issue 16 item 8: an address answering the login path with a web page (a storefront, a custom
 /// domain) is not a refused key; the merchant is told which address to enter instead.
 #[tokio::test]

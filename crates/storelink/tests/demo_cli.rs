@@ -172,8 +172,10 @@ async fn the_demo_starts_its_own_cluster_and_the_cli_works_beside_it() {
     fields.push(("app_key".into(), demo.value("Application key:")));
     let connected =
         http.post(format!("{base}/connect")).header("cookie", cookie).form(&fields).send().await.expect("connect");
-    assert_eq!(connected.status(), 303);
-    let location = url::Url::parse(connected.headers()["location"].to_str().expect("location")).expect("url");
+    assert_eq!(connected.status(), 200, "the connect summary page");
+    let link = connected.headers()["link"].to_str().expect("link");
+    let target = link.strip_prefix('<').and_then(|l| l.split_once('>')).map(|(t, _)| t).expect("Link target");
+    let location = url::Url::parse(target).expect("url");
     let merchant =
         location.query_pairs().find(|(k, _)| k == "merchant_id").map(|(_, v)| v.into_owned()).expect("merchant_id");
 

@@ -288,6 +288,47 @@ async fn redeliveries_within_a_burst_are_stored_once_and_nothing_new_is_lost() {
     app.stop().await;
 }
 
+#[tokio::test]
+async fn a_delivery_for_a_site_the_merchant_did_not_select_is_acknowledged_but_not_published() {
+    let app = common::spawn_app_with(common::AppOptions {
+        sim: storelink_occ_sim::SimOptions {
+            sites: storelink_occ_sim::SimSite::three(),
+            ..storelink_occ_sim::SimOptions::default()
+        },
+        ..common::AppOptions::default()
+    })
+    .await;
+    let merchant = merchant_id_from(&app.connect().await);
+    app.wait_synced().await;
+    let id: storelink_core::MerchantId = merchant.parse().expect("id");
+    let chosen = ["siteUS".to_owned()];
+    storelink_tenants::sites::select(&app.db.pool, id, &chosen).await.expect("db").expect("selection saved");
+
+    let mut eu: serde_json::Value = serde_json::from_str(FIXTURE).expect("fixture");
+    eu["order"]["id"] = "o-eu-1".into();
+    eu["order"]["siteId"] = "siteEU".into();
+    let eu = serde_json::to_vec(&eu).expect("json");
+    for body in [eu.as_slice(), FIXTURE.as_bytes()] {
+        let results = app.sim.deliver_webhook("order-submit", body).await;
+        assert_eq!(results[0].1, Ok(200), "acknowledged: {:?}", results[0]);
+    }
+    let pool = app.db.pool.clone();
+    let processed = wait_for(Duration::from_secs(20), || {
+        let pool = pool.clone();
+        async move { count(&pool, "SELECT count(*) FROM inbound_events WHERE processed_at IS NOT NULL").await == 2 }
+    })
+    .await;
+    assert!(processed, "both deliveries processed");
+    assert_eq!(count(&app.db.pool, "SELECT count(*) FROM orders WHERE order_id = 'o20005'").await, 1, "siteUS");
+    assert_eq!(count(&app.db.pool, "SELECT count(*) FROM orders WHERE order_id = 'o-eu-1'").await, 0);
+    assert_eq!(count(&app.db.pool, "SELECT count(*) FROM change_events WHERE entity_id = 'o-eu-1'").await, 0);
+    let note: Option<String> = sqlx::query_scalar("SELECT last_error FROM inbound_events WHERE last_error IS NOT NULL")
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("the kept delivery's note");
+    assert!(note.is_some_and(|n| n.contains("siteEU is not one the merchant sells through")));
+    app.stop().await;
+}
 /// The fifth slot: a Return Request Update delivered through its real (non-PCI) webhook is accepted
 /// and processed into the merchant's returns.
 #[tokio::test]

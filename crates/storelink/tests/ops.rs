@@ -212,7 +212,7 @@ async fn metrics_are_exposed_in_prometheus_format() {
     .await;
     let text = scrape().await;
     for needle in [
-        "storelink_http_requests_total{route=\"/connect\",method=\"POST\",status=\"303\"}",
+        "storelink_http_requests_total{route=\"/connect\",method=\"POST\",status=\"200\"}",
         "route=\"/v1/merchants/{merchant_id}\"",
         "storelink_occ_calls_total{endpoint=\"/ccadmin/v1/login\",outcome=\"200\"}",
         "storelink_sync_items_total{kind=\"catalog\"} 50",

@@ -291,3 +291,47 @@ async fn cancel_and_order_lookup_take_their_session_from_the_token_cache() {
     assert_eq!(app.sim.count("PUT", &format!("/ccadmin/v1/orders/{second_id}")), 2, "refused once, then sent again");
     app.stop().await;
 }
+
+/// A multi-site store: every order carries its site, and `site` narrows the order list to one site.
+#[tokio::test]
+async fn orders_carry_their_site_and_the_site_filter_narrows_the_list() {
+    let app = common::spawn_app_with(common::AppOptions {
+        sim: storelink_occ_sim::SimOptions {
+            sites: storelink_occ_sim::SimSite::three(),
+            ..storelink_occ_sim::SimOptions::default()
+        },
+        ..common::AppOptions::default()
+    })
+    .await;
+    let merchant = merchant_id_from(&app.connect().await);
+    app.wait_synced().await;
+    let bearer = app.bearer().await;
+    let list = |query: &'static str| {
+        let (app, bearer, merchant) = (&app, &bearer, &merchant);
+        async move {
+            let url = format!("{}/v1/merchants/{merchant}/orders?limit=250{query}", app.base);
+            let response = app.http.get(url).bearer_auth(bearer).send().await.expect("get");
+            assert_eq!(response.status(), 200);
+            let body: serde_json::Value = response.json().await.expect("json");
+            body["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .map(|o| o["site_id"].as_str().map(str::to_owned))
+                .collect::<Vec<_>>()
+        }
+    };
+    let all = list("").await;
+    assert_eq!(all.len(), 10);
+    let us = list("&site=siteUS").await;
+    let eu = list("&site=siteEU").await;
+    assert_eq!((us.len(), eu.len()), (5, 5), "the seed orders take turns over the two enabled sites");
+    assert!(us.iter().all(|s| s.as_deref() == Some("siteUS")) && eu.iter().all(|s| s.as_deref() == Some("siteEU")));
+    assert!(list("&site=siteUK").await.is_empty(), "the disabled site has no orders");
+    // Catalog lists are store-wide: the filter leaves them whole.
+    let url = format!("{}/v1/merchants/{merchant}/products?limit=250&site=siteEU", app.base);
+    let products: serde_json::Value =
+        app.http.get(url).bearer_auth(&bearer).send().await.expect("get").json().await.expect("json");
+    assert_eq!(products["items"].as_array().map(Vec::len), Some(50));
+    app.stop().await;
+}

@@ -25,6 +25,9 @@ pub struct Window {
     pub limit: i64,
     pub after: Option<Key>,
     pub updated_since: Option<DateTime<Utc>>,
+    /// Only rows of this site (the store's site id): orders by their own site, shipments and returns
+    /// by their order's. Catalog rows are store-wide (not yet per site), so the filter leaves them.
+    pub site: Option<String>,
 }
 
 /// A page of views and the key of its last row when the page is full (there may be more).
@@ -38,20 +41,31 @@ pub struct Page<T> {
 struct Listing {
     table: &'static str,
     keys: (&'static str, &'static str),
+    /// The row's site, for `Window::site`; `None`: the rows are store-wide.
+    site: Option<&'static str>,
 }
+
+/// The site of a shipment's or return's order.
+const ORDER_SITE: &str =
+    "(SELECT o.site_id FROM orders o WHERE o.merchant_id = t.merchant_id AND o.order_id = t.order_id)";
 
 impl Listing {
     /// The statement reading `select` (columns of `t`) a page at a time. Parameters: $1 merchant,
-    /// $2 updated_since, $3-$5 the key to start after, $6 limit. Served by each table's
+    /// $2 updated_since, $3-$5 the key to start after, $6 limit, $7 site. Served by each table's
     /// `(merchant_id, updated_at, key)` index.
     fn sql(&self, select: &str) -> String {
         let (k1, k2) = self.keys;
+        // Store-wide rows pass any site filter ($7 is still used, as every statement binds it).
+        let site = self.site.map_or("($7::text IS NULL OR $7::text IS NOT NULL)".to_owned(), |column| {
+            format!("($7::text IS NULL OR {column} = $7)")
+        });
         format!(
             "SELECT {select}, t.updated_at AS key_at, {k1}::text COLLATE \"C\" AS key1, {k2}::text COLLATE \"C\" AS key2
              FROM {table} t
              WHERE t.merchant_id = $1
                AND ($2::timestamptz IS NULL OR t.updated_at >= $2)
                AND ($3::timestamptz IS NULL OR (t.updated_at, {k1}::text COLLATE \"C\", {k2}::text COLLATE \"C\") > ($3, $4, $5))
+               AND {site}
              ORDER BY t.updated_at, key1, key2
              LIMIT $6",
             table = self.table,
@@ -91,6 +105,7 @@ where
         .bind(k1)
         .bind(k2)
         .bind(window.limit)
+        .bind(window.site.as_deref())
         .fetch_all(pool)
         .await?;
     let full = rows.len() as i64 == window.limit;
@@ -102,7 +117,7 @@ fn price(amount: Option<String>, currency: Option<&str>) -> Option<Price> {
     amount.map(|amount| Price { amount, currency: currency.map(str::to_owned) })
 }
 
-const PRODUCTS: Listing = Listing { table: "products", keys: ("t.product_id", "''") };
+const PRODUCTS: Listing = Listing { table: "products", keys: ("t.product_id", "''"), site: None };
 
 #[derive(sqlx::FromRow)]
 struct ProductRow {
@@ -186,7 +201,7 @@ fn variant(r: VariantRow) -> Variant {
     }
 }
 
-const SKUS: Listing = Listing { table: "skus", keys: ("t.sku_id", "''") };
+const SKUS: Listing = Listing { table: "skus", keys: ("t.sku_id", "''"), site: None };
 
 #[derive(sqlx::FromRow)]
 struct SkuRow {
@@ -201,7 +216,7 @@ pub async fn variants(pool: &PgPool, merchant: MerchantId, window: &Window) -> R
     page(pool, &SKUS, select, merchant, window, |r: SkuRow| variant(r.variant.0)).await
 }
 
-const INVENTORY: Listing = Listing { table: "inventory", keys: ("t.sku_id", "t.location_id") };
+const INVENTORY: Listing = Listing { table: "inventory", keys: ("t.sku_id", "t.location_id"), site: None };
 
 #[derive(sqlx::FromRow)]
 struct InventoryRow {
@@ -231,7 +246,7 @@ pub async fn inventory(
     .await
 }
 
-const SHIPPING_METHODS: Listing = Listing { table: "shipping_methods", keys: ("t.method_id", "''") };
+const SHIPPING_METHODS: Listing = Listing { table: "shipping_methods", keys: ("t.method_id", "''"), site: None };
 
 #[derive(sqlx::FromRow)]
 struct ShippingRow {
@@ -261,7 +276,7 @@ pub async fn shipping_methods(
     .await
 }
 
-const ORDERS: Listing = Listing { table: "orders", keys: ("t.order_id", "''") };
+const ORDERS: Listing = Listing { table: "orders", keys: ("t.order_id", "''"), site: Some("t.site_id") };
 
 const ORDER_COLUMNS: &str = "t.order_id, t.site_id, t.status, t.state, t.payment_status, t.currency, t.lines,
     t.billing_address, t.shipping_address, t.totals, t.submitted_at, t.updated_at";
@@ -315,7 +330,7 @@ pub async fn order_by_id(pool: &PgPool, merchant: MerchantId, order_id: &str) ->
     Ok(row.map(order))
 }
 
-const SHIPMENTS: Listing = Listing { table: "shipments", keys: ("t.shipment_id", "''") };
+const SHIPMENTS: Listing = Listing { table: "shipments", keys: ("t.shipment_id", "''"), site: Some(ORDER_SITE) };
 
 #[derive(sqlx::FromRow)]
 struct ShipmentRow {
@@ -352,7 +367,7 @@ pub async fn shipments(pool: &PgPool, merchant: MerchantId, window: &Window) -> 
     .await
 }
 
-const RETURNS: Listing = Listing { table: "returns", keys: ("t.return_id", "''") };
+const RETURNS: Listing = Listing { table: "returns", keys: ("t.return_id", "''"), site: Some(ORDER_SITE) };
 
 #[derive(sqlx::FromRow)]
 struct ReturnRow {

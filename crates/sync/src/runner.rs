@@ -7,6 +7,7 @@ use sqlx::PgPool;
 use storelink_connector::{ConnectorError, PageRequest, Records};
 use storelink_core::{MerchantId, SyncKind};
 use storelink_jobs::{Handler, Job, JobContext, Mode, Outcome, Queue};
+use storelink_model::records::{Hashed, OrderRow};
 use storelink_token_cache::{TokenCache, TokenError};
 
 use crate::SyncError;
@@ -268,7 +269,19 @@ async fn write(
         Records::Shipping(rows) => {
             tables::write(conn, &tables::SHIPPING_METHODS, merchant, generation, mode, rows).await?
         }
-        Records::Orders(rows) => tables::write_orders(conn, merchant, generation, mode, rows).await?,
+        Records::Orders(rows) => {
+            // Orders of a site the merchant did not select are not stored, so never published.
+            let published = storelink_tenants::sites::published_in(conn, merchant).await?;
+            let publishes = |o: &&Hashed<OrderRow>| {
+                storelink_tenants::sites::publishes(published.as_deref(), o.row.site_id.as_deref())
+            };
+            if rows.iter().all(|o| publishes(&o)) {
+                tables::write_orders(conn, merchant, generation, mode, rows).await?
+            } else {
+                let kept: Vec<Hashed<OrderRow>> = rows.iter().filter(publishes).cloned().collect();
+                tables::write_orders(conn, merchant, generation, mode, &kept).await?
+            }
+        }
     })
 }
 

@@ -1,6 +1,6 @@
 //! The tenant registry: channel partners (with their hashed client secrets and allowed redirect URIs)
-//! and the merchants they connect, plus each merchant's connection-check results.
-//! Owns the `partners`, `partner_redirect_uris`, `merchants`, `merchant_checks`, `merchant_events` and `merchant_hosts` tables;
+//! and the merchants they connect, plus each merchant's connection-check results, store hosts and sites.
+//! Owns the `partners`, `partner_redirect_uris`, `merchants`, `merchant_checks`, `merchant_events`, `merchant_hosts`, `merchant_sites` and `return_policies` tables;
 //! it must not talk to OCC or hold secrets in clear (the vault seals merchant keys).
 
 pub mod checks;
@@ -11,6 +11,7 @@ pub mod merchants;
 pub mod partners;
 pub mod redirect;
 pub mod return_policy;
+pub mod sites;
 
 pub use checks::CheckResult;
 pub use error::TenantError;

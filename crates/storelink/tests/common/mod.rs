@@ -256,10 +256,22 @@ impl TestApp {
     }
 }
 
-/// The `merchant_id` from a 303 Location.
+/// Where the merchant goes back to the partner: a 303's Location, or the connect summary page's
+/// continue target (its `Link: <...>; rel="next"` header).
+pub fn continue_url(response: &reqwest::Response) -> String {
+    let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok());
+    if let Some(location) = header("location") {
+        return location.to_owned();
+    }
+    let link = header("link").expect("a Location or Link header");
+    let target = link.strip_prefix('<').and_then(|l| l.split_once('>')).map(|(t, _)| t).expect("Link <target>");
+    assert!(link.contains("rel=\"next\""), "{link}");
+    target.to_owned()
+}
+
+/// The `merchant_id` from the continue target (`continue_url`).
 pub fn merchant_id_from(response: &reqwest::Response) -> String {
-    let location = response.headers().get("location").and_then(|v| v.to_str().ok()).expect("Location header");
-    let url = url::Url::parse(location).expect("absolute Location");
+    let url = url::Url::parse(&continue_url(response)).expect("absolute continue URL");
     url.query_pairs().find(|(k, _)| k == "merchant_id").map(|(_, v)| v.into_owned()).expect("merchant_id")
 }
 
