@@ -19,10 +19,10 @@ use storelink_netguard::Policy;
 use storelink_occ::{ListParams, OccClient, OccConfig, OccError, OrderQuery, Resource};
 use url::Url;
 
+use crate::hosts::agent_url;
 use crate::normalize::{self, Store};
 use crate::slots::{Found, SERVER_TYPE, SlotMap};
 use crate::verify::{Secrets, verify};
-use crate::hosts::agent_url;
 use crate::{checks, fulfilment};
 
 /// `merchants.platform` of OCC merchants, and the inbound path's `{platform}`.
@@ -200,7 +200,7 @@ impl OccConnector {
         session: &Session,
         with_secrets: bool,
     ) -> Vec<(Slot, Result<Subscription, ConnectorError>)> {
-        let Session { store, token } = session;
+        let Session { store, token, .. } = session;
         let all_overridden = Slot::ALL.iter().all(|s| self.slots.overridden(*s).is_some());
         let listed = if all_overridden {
             Ok(Vec::new())
@@ -311,7 +311,7 @@ fn copy(e: &ConnectorError) -> ConnectorError {
     }
 }
 
-const AGENT_LOGIN: &str = "/ccappagent/v1/login";
+const AGENT_LOGIN: &str = crate::hosts::AGENT_LOGIN_PATH;
 const AGENT_ORDERS: &str = "/ccappagent/v1/orders";
 
 /// The agent API's createOrder body: the shopper (`profileId`, or `isAnonymousCheckout` with the
@@ -434,8 +434,13 @@ impl Connector for OccConnector {
         crate::hosts::admin_for(entered)
     }
 
-    fn storefront<'a>(&'a self, session: &'a Session, credentials: &'a SecretString) -> BoxFuture<'a, Storefront> {
-        crate::hosts::locate(&self.client, session, credentials).boxed()
+    fn storefront<'a>(
+        &'a self,
+        session: &'a Session,
+        credentials: &'a SecretString,
+        sites: &'a [Site],
+    ) -> BoxFuture<'a, Storefront> {
+        crate::hosts::locate(&self.client, session, credentials, sites).boxed()
     }
 
     fn login<'a>(

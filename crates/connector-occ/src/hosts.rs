@@ -4,8 +4,7 @@
 //! pattern, else it is taken to be the admin host; an agent login probes it (docs/occ.md).
 
 use secrecy::SecretString;
-use serde_json::Value;
-use storelink_connector::{Check, Session, Storefront};
+use storelink_connector::{Check, Session, Site, Storefront};
 use storelink_occ::{OccClient, OccError};
 use url::Url;
 
@@ -68,33 +67,27 @@ pub fn production_url(value: &str, allow_insecure: bool) -> Option<Url> {
     Some(base)
 }
 
-/// The default site's production URL (`GET /ccadmin/v1/sites`), else the first enabled site's.
-pub async fn from_sites(client: &OccClient, session: &Session) -> Option<Url> {
-    let sites = client.get_json(&session.store, &session.token, "/ccadmin/v1/sites", &[]).await;
-    let sites = match sites {
-        Ok(sites) => sites,
-        Err(e) => {
-            tracing::info!(error = e.kind_code(), "the store's sites could not be read; using the host pattern");
-            return None;
-        }
-    };
-    let items = sites.get("items").and_then(Value::as_array)?;
-    let default = items.iter().find(|s| s.get("defaultSite").and_then(Value::as_bool) == Some(true));
-    let enabled = items.iter().find(|s| s.get("enabled").and_then(Value::as_bool) != Some(false));
+/// The default site's production URL (from `GET /ccadmin/v1/sites`, as `Connector::sites` listed
+/// them), else the first enabled site's.
+pub fn from_sites(sites: &[Site], allow_insecure: bool) -> Option<Url> {
+    let default = sites.iter().find(|s| s.default);
+    let enabled = sites.iter().find(|s| s.enabled);
     let site = default.or(enabled)?;
-    production_url(site.get("productionURL")?.as_str()?, client.allows_insecure())
+    production_url(site.production_url.as_deref()?, allow_insecure)
 }
 
 /// Find the storefront and probe it with an agent login (what placing an order starts with).
-pub async fn locate(client: &OccClient, session: &Session, key: &SecretString) -> Storefront {
-    let (url, source) = match from_sites(client, session).await {
+pub async fn locate(client: &OccClient, session: &Session, key: &SecretString, sites: &[Site]) -> Storefront {
+    let (url, source) = match from_sites(sites, client.allows_insecure()) {
         Some(url) => (url, "sites"),
         None => match storefront_for(&session.store) {
             Some(url) => (url, "host_pattern"),
             None => ((*session.store).clone(), "admin_host"),
         },
     };
-    let check = match client.agent_login(&url, key).await {
+    let mut login = url.clone();
+    login.set_path(AGENT_LOGIN_PATH);
+    let check = match client.agent_login(&login, key).await {
         Ok(_) => Check::ok("storefront"),
         Err(e) => Check::warning("storefront", probe_detail(&url, source, &e)),
     };
@@ -122,6 +115,9 @@ fn probe_detail(url: &Url, source: &str, error: &OccError) -> String {
          Storelink support can also set the storefront address for you."
     )
 }
+
+/// The agent API's login, on the storefront host.
+pub const AGENT_LOGIN_PATH: &str = "/ccappagent/v1/login";
 
 /// The URL of an agent API call (`/ccappagent/v1/...`): on the storefront host, never the admin host.
 pub fn agent_url(session: &Session, path: &str) -> Url {

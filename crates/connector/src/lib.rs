@@ -279,6 +279,8 @@ pub struct ReturnUpdate<'a> {
     pub reason: Option<&'a str>,
     pub lines: Vec<ReturnLineChange<'a>>,
     pub refund_total: Option<f64>,
+}
+
 /// One of the store's sites (storefronts sharing the store's data with their own catalog subset, price
 /// group and currency). Stores without sites list none.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -333,9 +335,15 @@ pub trait Connector: Send + Sync + 'static {
         entered.clone()
     }
 
-    /// Find the store's storefront host (from the store's own answers, else its host name) and probe
-    /// it, right after the test login. Default: the session's host, nothing probed.
-    fn storefront<'a>(&'a self, session: &'a Session, _credentials: &'a SecretString) -> BoxFuture<'a, Storefront> {
+    /// Find the store's storefront host (from the store's own answers: its `sites` as `sites` listed
+    /// them, else its host name) and probe it, right after the test login. Default: the session's
+    /// host, nothing probed.
+    fn storefront<'a>(
+        &'a self,
+        session: &'a Session,
+        _credentials: &'a SecretString,
+        _sites: &'a [Site],
+    ) -> BoxFuture<'a, Storefront> {
         let url = (*session.store).clone();
         Box::pin(async move { Storefront { url, source: "admin_host", check: None } })
     }

@@ -109,7 +109,7 @@ async fn send(state: &Arc<State>, id: &str, body: &[u8], urls: &[String]) -> Res
     results
 }
 
-fn sign<M: Mac + hmac::digest::KeyInit>(secret_b64: &str, body: &[u8]) -> String {
+pub(crate) fn sign<M: Mac + hmac::digest::KeyInit>(secret_b64: &str, body: &[u8]) -> String {
     let key = STANDARD.decode(secret_b64).unwrap_or_default();
     let mut mac = <M as hmac::digest::KeyInit>::new_from_slice(&key)
         .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));

@@ -269,8 +269,11 @@ impl OccSim {
         let response = reqwest::Client::new()
             .post(&url)
             .header("content-type", "application/json")
-            .header("X-Oracle-CC-WebHook-Signature", sign::<Hmac<sha1::Sha1>>(&secret, body))
-            .header("X-Oracle-CC-WebHook-Signature-SHA512", sign::<Hmac<sha2::Sha512>>(&secret512, body))
+            .header("X-Oracle-CC-WebHook-Signature", crate::deliver::sign::<hmac::Hmac<sha1::Sha1>>(&secret, body))
+            .header(
+                "X-Oracle-CC-WebHook-Signature-SHA512",
+                crate::deliver::sign::<hmac::Hmac<sha2::Sha512>>(&secret512, body),
+            )
             .body(body.to_vec())
             .send()
             .await

@@ -43,7 +43,11 @@ async fn login_and_rejected_keys() {
     // The agent API is served by the storefront origin only (issue 16 item 4).
     let storefront = url::Url::parse(&s.sim.storefront_url()).expect("storefront");
     assert!(s.occ.agent_login(&storefront.join("/ccappagent/v1/login").expect("url"), &s.key).await.is_ok());
-    let on_admin = s.occ.agent_login(&s.store.join("/ccappagent/v1/login").expect("url"), &s.key).await.expect_err("no agent API on the admin host");
+    let on_admin = s
+        .occ
+        .agent_login(&s.store.join("/ccappagent/v1/login").expect("url"), &s.key)
+        .await
+        .expect_err("no agent API on the admin host");
     assert!(matches!(on_admin, OccError::NoLoginEndpoint { status: 404 }), "{on_admin:?}");
     let on_store = s.occ.login(&storefront, &s.key).await.expect_err("no Admin API on the storefront");
     assert!(matches!(on_store, OccError::NoLoginEndpoint { status: 404 }), "{on_store:?}");

@@ -91,17 +91,20 @@ impl Pipeline {
         let session = Session { store: admin.clone(), storefront: admin, token: login.token };
         let bound = StoreSession { connector: connector.clone(), session };
 
-        // Round trip 2: find and probe the storefront, then save the merchant (with its hosts and
-        // first syncs); beside it run the checks, read the subscriptions and list the store's sites.
+        // Round trip 2: list the store's sites, find and probe the storefront (the default site's
+        // address), then save the merchant (with its hosts and first syncs); beside it run the
+        // checks and read the subscriptions.
         let located = async {
-            let storefront = connector.storefront(&bound, &app_key).await;
+            let listed = connector.sites(&bound).await;
+            let sites = listed.as_deref().unwrap_or(&[]);
+            let storefront = connector.storefront(&bound, &app_key, sites).await;
             let mut located = bound.clone();
             located.session.storefront = Arc::new(storefront.url.clone());
             let saved = self.save_merchant(partner, &located, &store, &app_key, login.expires_in, &storefront).await;
-            (saved, storefront.check)
+            (saved, storefront.check, listed)
         };
-        let ((saved, storefront_check), mut checks, reads, listed) =
-            futures::join!(located, self.checks(&bound), self.registrar.read_slots(&bound), connector.sites(&bound));
+        let ((saved, storefront_check, listed), mut checks, reads) =
+            futures::join!(located, self.checks(&bound), self.registrar.read_slots(&bound));
         checks.extend(storefront_check.map(|c| CheckResult { name: c.name, ok: c.ok, detail: c.detail }));
         let merchant_id = saved?;
         // Round trip 3: write the subscriptions; the local writes hide behind it.

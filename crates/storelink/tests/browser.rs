@@ -99,6 +99,7 @@ async fn onboarding_and_ops_in_a_real_browser() {
     let app = spawn_app_with(AppOptions {
         sim: storelink_occ_sim::SimOptions {
             sites: storelink_occ_sim::SimSite::three(),
+            allow_http_callbacks: true,
             ..storelink_occ_sim::SimOptions::default()
         },
         ..AppOptions::default()

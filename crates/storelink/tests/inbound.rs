@@ -293,6 +293,7 @@ async fn a_delivery_for_a_site_the_merchant_did_not_select_is_acknowledged_but_n
     let app = common::spawn_app_with(common::AppOptions {
         sim: storelink_occ_sim::SimOptions {
             sites: storelink_occ_sim::SimSite::three(),
+            allow_http_callbacks: true,
             ..storelink_occ_sim::SimOptions::default()
         },
         ..common::AppOptions::default()
@@ -309,7 +310,7 @@ async fn a_delivery_for_a_site_the_merchant_did_not_select_is_acknowledged_but_n
     eu["order"]["siteId"] = "siteEU".into();
     let eu = serde_json::to_vec(&eu).expect("json");
     for body in [eu.as_slice(), FIXTURE.as_bytes()] {
-        let results = app.sim.deliver_webhook("order-submit", body).await;
+        let results = app.sim.deliver_webhook(ORDER_SUBMIT_HOOK, body).await;
         assert_eq!(results[0].1, Ok(200), "acknowledged: {:?}", results[0]);
     }
     let pool = app.db.pool.clone();

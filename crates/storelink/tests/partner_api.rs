@@ -298,6 +298,7 @@ async fn orders_carry_their_site_and_the_site_filter_narrows_the_list() {
     let app = common::spawn_app_with(common::AppOptions {
         sim: storelink_occ_sim::SimOptions {
             sites: storelink_occ_sim::SimSite::three(),
+            allow_http_callbacks: true,
             ..storelink_occ_sim::SimOptions::default()
         },
         ..common::AppOptions::default()

@@ -37,8 +37,8 @@ async fn a_return_request_update_stores_the_whole_return_and_announces_it() {
     let order: Value = serde_json::from_str(ORDER).expect("order fixture");
     let request: Value = serde_json::from_str(RETURN).expect("return fixture");
     let body = json!({"order": order["order"], "returnRequest": request}).to_string();
-    // The slot a Return Request Update reaches (its own slot once the slot table has one).
-    let results = app.sim.deliver_webhook("order-update", body.as_bytes()).await;
+    // OCC's Return Request Update webhook, which discovery mapped to the `return-request-update` slot.
+    let results = app.sim.deliver_webhook(common::RETURN_UPDATE_HOOK, body.as_bytes()).await;
     assert_eq!(results.first().map(|r| r.1.clone()), Some(Ok(200)), "{results:?}");
     let pool = app.db.pool.clone();
     let stored = wait_for(Duration::from_secs(20), || {

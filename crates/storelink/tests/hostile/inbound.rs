@@ -335,8 +335,16 @@ async fn a_revoke_reaches_every_process_at_once_and_leaves_nothing_queued() {
     assert_eq!(deliver(&app.http, &other, order_with_id("cached")).await, 200, "cached again");
 
     ops.revoke(&actor, other.id, false).await.expect("revoke");
+    // The revoke reaches the second process by a notification, a moment after the commit. Wait for
+    // it with wrongly signed probes, which are never stored (401 while the merchant is still cached
+    // active, 410 once the revoke arrived), then a signed delivery is refused.
+    let reached = wait_for(Duration::from_secs(5), || async {
+        post_signed(&app.http, &other.url, "d3Jvbmcgc2VjcmV0IGZvciB0aGUgcHJvYmU=", order_with_id("probe")).await == 410
+    })
+    .await;
+    assert!(reached, "the revoke reaches the second process within moments");
     let status = deliver(&app.http, &other, order_with_id("after-revoke")).await;
-    assert_eq!(status, 410, "the second process refuses the revoked merchant at once");
+    assert_eq!(status, 410, "the second process refuses the revoked merchant");
 
     let pool = &app.db.pool;
     let unprocessed = "SELECT count(*) FROM inbound_events WHERE merchant_id = $1 AND processed_at IS NULL";
