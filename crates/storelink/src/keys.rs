@@ -25,22 +25,39 @@ pub fn load(config: &Config) -> anyhow::Result<MasterKeys> {
 
 /// For the one-shot commands: the configured keys, else the demo's key file under the data dir when
 /// it exists. Returns the keys and where they came from, for the command to say on stderr.
-pub fn load_for_cli(config: &Config) -> anyhow::Result<(MasterKeys, String)> {
+pub fn load_for_cli(config: &Config) -> anyhow::Result<(MasterKeys, KeySource)> {
     if config.keys.master_keys.is_some() {
-        return Ok((load(config)?, "STORELINK_MASTER_KEYS".to_owned()));
+        return Ok((load(config)?, KeySource::Configured("STORELINK_MASTER_KEYS".to_owned())));
     }
     if let Some(path) = &config.keys.master_keys_file {
-        return Ok((read_file(path)?, path.display().to_string()));
+        return Ok((read_file(path)?, KeySource::Configured(path.display().to_string())));
     }
     let demo = demo_key_file(config);
     if demo.exists() {
-        return Ok((read_file(&demo)?, demo.display().to_string()));
+        return Ok((read_file(&demo)?, KeySource::Demo(demo.display().to_string())));
     }
     bail!(
         "no master key configured: set STORELINK_MASTER_KEYS or STORELINK_MASTER_KEYS_FILE, or run this in the \
          folder where `storelink demo` ran (there is no {} here)",
         demo.display()
     )
+}
+
+/// Where a one-shot command's master keys came from.
+pub enum KeySource {
+    /// Set by the operator (`STORELINK_MASTER_KEYS` or the file it names).
+    Configured(String),
+    /// The key file `demo` wrote: the command works on the demo's data, whose stores are the
+    /// loopback simulator, so it runs in the demo's development mode.
+    Demo(String),
+}
+
+impl std::fmt::Display for KeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeySource::Configured(source) | KeySource::Demo(source) => f.write_str(source),
+        }
+    }
 }
 
 fn demo_key_file(config: &Config) -> PathBuf {

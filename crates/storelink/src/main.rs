@@ -225,10 +225,15 @@ async fn cli_database(config: &Config) -> anyhow::Result<(sqlx::PgPool, storelin
 
 /// A one-shot command's services: its database, and the master keys configured or the demo's key file
 /// (said on stderr).
-async fn cli_services(config: Config) -> anyhow::Result<(Services, storelink::database::Database)> {
+async fn cli_services(mut config: Config) -> anyhow::Result<(Services, storelink::database::Database)> {
     let (keys, source) = storelink::keys::load_for_cli(&config)?;
     let (pool, db) = cli_database(&config).await?;
     eprintln!("storelink: master keys: {source}");
+    if matches!(source, storelink::keys::KeySource::Demo(_)) && !config.stores.allow_insecure_urls {
+        // Beside the demo, a `sync run --wait` calls the demo's loopback simulator as the demo does.
+        config.stores.allow_insecure_urls = true;
+        eprintln!("storelink: development mode (the demo's data): loopback store addresses are allowed");
+    }
     Ok((Services::new(config, pool, keys)?, db))
 }
 
