@@ -211,7 +211,7 @@ impl OccConnector {
         for slot in Slot::ALL {
             let result = match (&listed, self.slots.overridden(slot)) {
                 (_, Some(id)) => self.read_webhook(session, id, with_secrets).await,
-                (Err(e), None) => Err(copy(e)),
+                (Err(e), None) => Err(e.clone()),
                 (Ok(webhooks), None) => {
                     // A store that ignored `serverType` must not get our URL on its preview webhooks.
                     let names: Vec<(String, String)> = webhooks
@@ -293,22 +293,6 @@ fn subscription(webhook: storelink_occ::Webhook) -> Subscription {
 /// `production-submitOrder` -> `submitOrder`, for a listing without `name`.
 fn name_of(id: &str) -> String {
     id.split_once('-').map_or(id, |(_, name)| name).to_owned()
-}
-
-/// The same failure again, for each slot a failed listing leaves unread.
-fn copy(e: &ConnectorError) -> ConnectorError {
-    match e {
-        ConnectorError::CredentialsRefused { status } => ConnectorError::CredentialsRefused { status: *status },
-        ConnectorError::SessionExpired => ConnectorError::SessionExpired,
-        ConnectorError::PermissionMissing { what, message } => {
-            ConnectorError::PermissionMissing { what: what.clone(), message: message.clone() }
-        }
-        ConnectorError::NotFound { what } => ConnectorError::NotFound { what: what.clone() },
-        ConnectorError::RateLimited { retry_after } => ConnectorError::RateLimited { retry_after: *retry_after },
-        ConnectorError::Transient { detail } => ConnectorError::Transient { detail: detail.clone() },
-        ConnectorError::Blocked(detail) => ConnectorError::Blocked(detail.clone()),
-        other => ConnectorError::Refused { message: other.to_string() },
-    }
 }
 
 const AGENT_LOGIN: &str = crate::hosts::AGENT_LOGIN_PATH;

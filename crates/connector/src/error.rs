@@ -12,7 +12,7 @@ pub enum OrderRefusal {
     Other,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum ConnectorError {
     /// The merchant's credentials (the login secret) were refused.
     #[error("the store refused the credentials (HTTP {status})")]

@@ -6,7 +6,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use storelink_connector::{ConnectorError, NewReturn as StoreReturn, ReturnLineChange, ReturnUpdate};
-use storelink_core::MerchantId;
+use storelink_core::{MerchantId, PartnerId};
 use storelink_sync::read;
 use storelink_tenants::return_policy::{self, MAX_NONRETURNABLE, MAX_WINDOW_DAYS, ReturnPolicy};
 use storelink_token_cache::TokenError;
@@ -81,12 +81,23 @@ pub(crate) async fn set_partner_policy(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let partner = api.partner(&req)?;
-    let policy = checked(&body)?;
-    return_policy::set(&api.pool, partner, None, policy.window_days, &policy.nonreturnable).await?;
+    save_policy(&api, partner, None, &body).await
+}
+
+/// Checks and stores a policy, the partner's (`merchant` None) or one merchant's, and answers it.
+async fn save_policy(
+    api: &PartnerApi,
+    partner: PartnerId,
+    merchant: Option<MerchantId>,
+    body: &[u8],
+) -> Result<HttpResponse, ApiError> {
+    let policy = checked(body)?;
+    return_policy::set(&api.pool, partner, merchant, policy.window_days, &policy.nonreturnable).await?;
+    let source = if merchant.is_some() { "merchant" } else { "partner" };
     let view = ReturnPolicyView {
         window_days: policy.window_days,
         nonreturnable: policy.nonreturnable,
-        source: "partner".into(),
+        source: source.into(),
     };
     Ok(HttpResponse::Ok().json(view))
 }
@@ -121,14 +132,7 @@ pub(crate) async fn set_merchant_policy(
 ) -> Result<HttpResponse, ApiError> {
     let partner = api.partner(&req)?;
     let merchant = api.own_merchant(partner, &path).await?;
-    let policy = checked(&body)?;
-    return_policy::set(&api.pool, partner, Some(merchant), policy.window_days, &policy.nonreturnable).await?;
-    let view = ReturnPolicyView {
-        window_days: policy.window_days,
-        nonreturnable: policy.nonreturnable,
-        source: "merchant".into(),
-    };
-    Ok(HttpResponse::Ok().json(view))
+    save_policy(&api, partner, Some(merchant), &body).await
 }
 
 /// One line of a return: the order line (`line_id` of the order's lines) and what to change.
