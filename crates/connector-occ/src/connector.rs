@@ -15,6 +15,7 @@ use storelink_connector::{
 use storelink_core::{Slot, SyncKind, webhook_secret_key};
 use storelink_model::records::{Hashed, OrderRow, ReturnRow};
 use storelink_model::status::OrderStatus;
+use storelink_model::views::Address;
 use storelink_netguard::Policy;
 use storelink_occ::{ListParams, OccClient, OccConfig, OccError, OrderQuery, Resource};
 use url::Url;
@@ -143,12 +144,59 @@ impl OccConnector {
         key: &SecretString,
         order: &NewOrder<'_>,
     ) -> Result<Hashed<OrderRow>, ConnectorError> {
+        let profile = match order.shopper {
+            Shopper::Email(email) => self.profile_for(session, email, order.shipping_address).await?,
+            _ => None,
+        };
         let login = agent_url(session, AGENT_LOGIN);
         let agent = self.client.agent_login(&login, key).await.map_err(agent_error)?;
-        let body = create_order_body(order);
+        let body = create_order_body(order, profile.as_deref());
         let url = agent_url(session, AGENT_ORDERS);
         let created = self.client.create_order_agent(&url, &agent.token, order.site, &body).await;
         order_record(&created.map_err(agent_error)?)
+    }
+
+    /// The shopper profile holding `email`: the store's own (an active profile whose email matches,
+    /// whatever its case), else one created for the buyer, named from the shipping address. A key
+    /// the store does not allow to manage profiles (403) places a guest order with the email
+    /// instead: `None`. Sources and the create body in docs/occ.md, "Shopper profiles".
+    async fn profile_for(
+        &self,
+        session: &Session,
+        email: &str,
+        address: &Address,
+    ) -> Result<Option<String>, ConnectorError> {
+        let Session { store, token, .. } = session;
+        let find = || async {
+            let found = self.client.find_profiles(store, token, email, PROFILE_LOOKUP_LIMIT).await;
+            Ok::<_, OccError>(found?.iter().find_map(|p| matching_profile(p, email)))
+        };
+        match find().await {
+            Ok(Some(id)) => return Ok(Some(id)),
+            Ok(None) => {}
+            Err(OccError::Forbidden { .. }) => {
+                tracing::warn!("the key may not read shopper profiles; placing a guest order with the email");
+                return Ok(None);
+            }
+            Err(e) => return Err(error(e)),
+        }
+        match self.client.create_profile(store, token, &new_profile(email, address)).await {
+            Ok(id) => Ok(Some(id)),
+            Err(OccError::Forbidden { .. }) => {
+                tracing::warn!("the key may not create shopper profiles; placing a guest order with the email");
+                Ok(None)
+            }
+            // Refused: unless it was created meanwhile (a concurrent order of the same buyer), the
+            // store's reason refuses the order.
+            Err(OccError::Permanent { message, .. }) => match find().await {
+                Ok(Some(id)) => Ok(Some(id)),
+                _ => Err(ConnectorError::OrderRefused {
+                    reason: OrderRefusal::Other,
+                    message: format!("the store refused a shopper profile for the buyer's email: {message}"),
+                }),
+            },
+            Err(e) => Err(error(e)),
+        }
     }
 
     async fn find(&self, session: &Session, reference: &str) -> Result<Option<Hashed<OrderRow>>, ConnectorError> {
@@ -302,7 +350,7 @@ const AGENT_ORDERS: &str = "/ccappagent/v1/orders";
 /// buyer's email on the address), the cart, shipping, and an invoice payment carrying the partner's
 /// reference as its PO number (pay later: no card data passes through Storelink). Sources in
 /// docs/occ.md, "Orders created by partners".
-fn create_order_body(order: &NewOrder<'_>) -> Value {
+fn create_order_body(order: &NewOrder<'_>, profile: Option<&str>) -> Value {
     let items: Vec<Value> = order
         .lines
         .iter()
@@ -316,8 +364,14 @@ fn create_order_body(order: &NewOrder<'_>) -> Value {
         "payments": [{"type": PAYMENT_TYPE, "PONumber": order.reference}],
         "externalOrderReference": order.reference,
     });
-    match order.shopper {
+    let shopper = match (order.shopper, profile) {
+        (Shopper::Email(_), Some(found)) => Shopper::Profile(found),
+        (Shopper::Email(email), None) => Shopper::Guest { email: Some(email) },
+        (shopper, _) => shopper,
+    };
+    match shopper {
         Shopper::Profile(id) => body["profileId"] = json!(id),
+        Shopper::Email(_) => unreachable!("resolved above"),
         Shopper::Guest { email } => {
             body["isAnonymousCheckout"] = json!(true);
             if let Some(email) = email.filter(|_| address["email"].is_null()) {
@@ -327,6 +381,34 @@ fn create_order_body(order: &NewOrder<'_>) -> Value {
     }
     body["shippingAddress"] = address;
     body
+}
+
+/// How many profiles a lookup by email reads: more than one holding an address is unusual; the
+/// first active exact match is taken.
+const PROFILE_LOOKUP_LIMIT: u32 = 5;
+
+/// The profile's id when it is active and holds exactly this email (a store may match loosely).
+fn matching_profile(profile: &Value, email: &str) -> Option<String> {
+    let same = profile.get("email").and_then(Value::as_str).is_some_and(|e| e.eq_ignore_ascii_case(email));
+    let active = profile.get("active").and_then(Value::as_bool) != Some(false);
+    (same && active).then(|| profile.get("id").and_then(Value::as_str).map(str::to_owned)).flatten()
+}
+
+/// createProfile's body for a buyer: the required email, names and `receiveEmail: "no"` (no
+/// marketing consent was given through Storelink), and a random password nobody keeps, which the
+/// stricter reading of the reference requires; the shopper sets their own with "forgot password".
+fn new_profile(email: &str, address: &Address) -> Value {
+    let password: String = {
+        use rand::Rng;
+        rand::thread_rng().sample_iter(rand::distributions::Alphanumeric).take(32).map(char::from).collect()
+    };
+    json!({
+        "email": email,
+        "firstName": address.first_name.as_deref().unwrap_or(email),
+        "lastName": address.last_name.as_deref().unwrap_or("-"),
+        "receiveEmail": "no",
+        "password": password,
+    })
 }
 
 fn order_record(doc: &Value) -> Result<Hashed<OrderRow>, ConnectorError> {
@@ -713,16 +795,46 @@ mod tests {
             shopper: Shopper::Guest { email: Some("a@example.com") },
             site: None,
         };
-        let body = create_order_body(&order);
+        let body = create_order_body(&order, None);
         assert_eq!(body["isAnonymousCheckout"], true);
         assert!(body.get("profileId").is_none());
         assert_eq!(body["shippingAddress"]["email"], "a@example.com");
         assert_eq!(body["payments"], json!([{"type": "invoice", "PONumber": "PO-1"}]));
         assert_eq!(body["shoppingCart"]["items"][0]["catRefId"], "s1");
         let named = NewOrder { shopper: Shopper::Profile("sp1"), ..order };
-        let body = create_order_body(&named);
+        let body = create_order_body(&named, None);
         assert_eq!((body["profileId"].as_str(), body.get("isAnonymousCheckout")), (Some("sp1"), None));
         assert!(body["shippingAddress"]["email"].is_null());
+        // By email: the profile found or created, else (a key without profile access) a guest order.
+        let by_email = NewOrder { shopper: Shopper::Email("b@example.com"), ..named };
+        let body = create_order_body(&by_email, Some("sp7"));
+        assert_eq!((body["profileId"].as_str(), body.get("isAnonymousCheckout")), (Some("sp7"), None));
+        let body = create_order_body(&by_email, None);
+        assert_eq!((body["isAnonymousCheckout"].as_bool(), body.get("profileId")), (Some(true), None));
+        assert_eq!(body["shippingAddress"]["email"], "b@example.com");
+    }
+
+    #[test]
+    fn a_profile_matches_by_exact_email_when_active() {
+        let profile = |email: &str, active: Value| json!({"id": "sp9", "email": email, "active": active});
+        assert_eq!(
+            matching_profile(&profile("Ann@Example.com", json!(true)), "ann@example.com").as_deref(),
+            Some("sp9")
+        );
+        assert_eq!(
+            matching_profile(&profile("ann@example.com", Value::Null), "ann@example.com").as_deref(),
+            Some("sp9")
+        );
+        assert_eq!(matching_profile(&profile("ann@example.com", json!(false)), "ann@example.com"), None);
+        assert_eq!(matching_profile(&profile("annie@example.com", json!(true)), "ann@example.com"), None);
+        let address = Address { first_name: Some("Ann".into()), last_name: Some("Lee".into()), ..Default::default() };
+        let body = new_profile("ann@example.com", &address);
+        assert_eq!((body["firstName"].as_str(), body["lastName"].as_str()), (Some("Ann"), Some("Lee")));
+        assert_eq!((body["email"].as_str(), body["receiveEmail"].as_str()), (Some("ann@example.com"), Some("no")));
+        assert!(
+            body["password"].as_str().is_some_and(|p| p.len() == 32)
+                && body["password"] != new_profile("x@y", &address)["password"]
+        );
     }
 
     #[test]

@@ -58,8 +58,24 @@ pub fn read_check(body: &Value) -> Result<ReturnCheck, String> {
     Ok(ReturnCheck { context, exchange, orders })
 }
 
+/// Fields of a return request (`REQUEST_KEPT`) and of an item (`ITEM_KEPT`) the verdict does not
+/// decide: answered as the store sent them, so an RMA, tracking number, label or extension properties
+/// the store or another function set survive the answer [fixture: return-request-validation-response].
+const REQUEST_KEPT: [&str; 4] = ["rma", "trackingNumber", "returnLabel", "additionalProperties"];
+const ITEM_KEPT: [&str; 1] = ["additionalProperties"];
+
+/// Copies `keys` present in `from` into `to`.
+fn keep(to: &mut Value, from: &Value, keys: &[&str]) {
+    for key in keys {
+        if let Some(v) = from.get(*key).filter(|v| !v.is_null()) {
+            to[*key] = v.clone();
+        }
+    }
+}
+
 /// The answer: per order `nonreturnable` and `nonReturnableReason`, per item the same plus the item's
-/// ids and `quantityAvailable` as the store sent them (0 when not returnable).
+/// ids and `quantityAvailable` as the store sent them (0 when not returnable); the fields the verdict
+/// does not decide are kept as sent (`REQUEST_KEPT`, `ITEM_KEPT`).
 pub fn answer(body: &Value, check: &ReturnCheck, verdicts: &[ReturnVerdict]) -> Value {
     let requests = body.get("returnRequests").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
     let answered: Vec<Value> = check
@@ -81,7 +97,7 @@ pub fn answer(body: &Value, check: &ReturnCheck, verdicts: &[ReturnVerdict]) -> 
                     } else {
                         from.get("quantityAvailable").cloned().unwrap_or(json!(0))
                     };
-                    json!({
+                    let mut answered = json!({
                         "commerceItemId": item.line_id,
                         "shippingGroupId": from.get("shippingGroupId").cloned().unwrap_or(Value::Null),
                         "productId": item.product_id,
@@ -89,15 +105,19 @@ pub fn answer(body: &Value, check: &ReturnCheck, verdicts: &[ReturnVerdict]) -> 
                         "nonreturnable": refusal.is_some(),
                         "nonReturnableReason": refusal,
                         "quantityAvailable": available,
-                    })
+                    });
+                    keep(&mut answered, &from, &ITEM_KEPT);
+                    answered
                 })
                 .collect();
-            json!({
+            let mut answered = json!({
                 "orderId": order.order_id,
                 "nonreturnable": verdict.order.is_some(),
                 "nonReturnableReason": verdict.order,
                 "returnItemList": items,
-            })
+            });
+            keep(&mut answered, requests.get(n).unwrap_or(&Value::Null), &REQUEST_KEPT);
+            answered
         })
         .collect();
     json!({"context": check.context, "returnRequests": answered})
@@ -243,6 +263,22 @@ mod tests {
         }
         assert_eq!(answered["returnRequests"][0]["returnItemList"][1]["quantityAvailable"], 15);
         assert_eq!(answered["returnRequests"][0]["returnItemList"][0]["nonreturnable"], true);
+        // What the verdict does not decide is answered as sent: every key of the fixture's answer.
+        let mut full = body.clone();
+        for key in REQUEST_KEPT {
+            full["returnRequests"][0][key] = fixture["returnRequests"][0][key].clone();
+        }
+        full["returnRequests"][0]["returnItemList"][0]["additionalProperties"] = json!({"name1": "value1"});
+        let answered = answer(&full, &check, &[ReturnVerdict { order: None, items: vec![None, None] }]);
+        for key in keys(&fixture["returnRequests"][0]) {
+            assert!(answered["returnRequests"][0].get(&key).is_some(), "order lacks {key}");
+        }
+        assert_eq!(answered["returnRequests"][0]["rma"], "12345");
+        assert_eq!(
+            answered["returnRequests"][0]["returnItemList"][0]["additionalProperties"],
+            json!({"name1": "value1"})
+        );
+        assert!(answered["returnRequests"][0]["returnItemList"][1].get("additionalProperties").is_none());
         assert!(read_check(&json!({"context": "Nope", "returnRequests": []})).is_err());
         assert!(read_check(&json!({"context": "Submit_Exchange", "returnRequests": []})).expect("ok").exchange);
     }

@@ -141,6 +141,9 @@ pub struct NewOrder<'a> {
 pub enum Shopper<'a> {
     /// A shopper profile the store already holds (its id on the platform).
     Profile(&'a str),
+    /// The profile holding this email, which the connector looks up or creates (named from the
+    /// shipping address); a platform without profiles places a guest order with the email.
+    Email(&'a str),
     /// No profile: the platform's guest (anonymous) checkout, with the buyer's email when known.
     Guest { email: Option<&'a str> },
 }

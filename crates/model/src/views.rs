@@ -39,8 +39,38 @@ pub struct Merchant {
     pub connected_at: DateTime<Utc>,
     pub slots_registered: i64,
     pub slots_failed: i64,
+    /// Each event slot and how its events reach Storelink: a `registered` webhook, or for an
+    /// `unsupported` one (the store has no such webhook) the sync that covers it, in `detail`.
+    pub webhook_slots: Vec<WebhookSlot>,
     pub last_catalog_sync_at: Option<DateTime<Utc>>,
     pub last_orders_sync_at: Option<DateTime<Utc>>,
+}
+
+/// One event slot of a merchant (`order-submit`, `order-update`, `shipment-create`,
+/// `shipment-update`, `return-request-update`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WebhookSlot {
+    pub slot: String,
+    pub status: WebhookSlotStatus,
+    /// Why a slot is not registered and how its events arrive instead (e.g. "covered by the orders
+    /// sync every 5 minutes"); null for a registered slot.
+    pub detail: Option<String>,
+}
+
+/// How a slot's events reach Storelink.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookSlotStatus {
+    /// Registration is under way or will be retried.
+    Pending,
+    /// The store calls Storelink for these events.
+    Registered,
+    /// Registration failed; it is retried, and the sync covers the events meanwhile.
+    Failed,
+    /// The store has no webhook for these events: the sync covers them (`detail` says how often).
+    Unsupported,
+    /// Removed (the merchant was revoked).
+    Unregistered,
 }
 
 /// An amount of money.

@@ -8,6 +8,7 @@ mod deliver;
 mod faults;
 mod functions;
 mod options;
+mod profiles;
 mod returns;
 mod routes;
 mod rql;

@@ -209,6 +209,13 @@ fn handle(req: &HttpRequest, body: &Bytes, state: &State) -> HttpResponse {
         ("PUT", ["orders", id]) => {
             need(permissions.orders, "orders").unwrap_or_else(|| put_order(req, body, state, id))
         }
+        // Shopper profiles: a key with access to orders may manage the shoppers it orders for [A].
+        ("GET", ["profiles"]) => {
+            need(permissions.orders, "profiles").unwrap_or_else(|| crate::profiles::list(state, &q))
+        }
+        ("POST", ["profiles"]) => {
+            need(permissions.orders, "profiles").unwrap_or_else(|| crate::profiles::create(body, state))
+        }
         ("GET", ["returnRequests", id]) => {
             need(permissions.orders, "orders").unwrap_or_else(|| crate::returns::get(state, id))
         }
@@ -508,11 +515,6 @@ fn get_order(state: &State, id: &str) -> HttpResponse {
 /// header information is not provided order is created on default site").
 pub(crate) const DEFAULT_SITE: &str = "siteUS";
 
-/// Shopper profiles the simulated store holds: `sp1` to `sp5`.
-fn profile_exists(id: &str) -> bool {
-    id.strip_prefix("sp").and_then(|n| n.parse::<u32>().ok()).is_some_and(|n| (1..=5).contains(&n))
-}
-
 /// Payment types an agent createOrder may carry without card data: the documented pay-later type
 /// (`{"type": "invoice", "PONumber": ...}`, createOrder's example). Card and gift card types need
 /// card data Storelink never handles, so the simulator refuses everything else.
@@ -538,7 +540,7 @@ fn create_order(req: &HttpRequest, body: &Bytes, state: &State) -> HttpResponse 
     match (profile, anonymous) {
         (Some(_), true) => return error(400, "28102", "Send either profileId or isAnonymousCheckout, not both"),
         (None, false) => return error(400, "28102", "A profileId or isAnonymousCheckout: true is required"),
-        (Some(id), false) if !profile_exists(id) => {
+        (Some(id), false) if !crate::profiles::exists(state, id) => {
             return error(400, "22000", &format!("No profile found with profile id {id}"));
         }
         _ => {}

@@ -208,6 +208,17 @@ impl OccSim {
         self.state.lock().orders.iter().find(|o| o["id"] == id).cloned()
     }
 
+    /// The shopper profile holding this email (any case), as the store holds it.
+    pub fn profile_by_email(&self, email: &str) -> Option<Value> {
+        let inner = self.state.lock();
+        inner.profiles.iter().find(|p| p["email"].as_str().is_some_and(|e| e.eq_ignore_ascii_case(email))).cloned()
+    }
+
+    /// Every return request id in the store, oldest first.
+    pub fn return_ids(&self) -> Vec<String> {
+        self.state.lock().returns.iter().filter_map(|r| r["requestId"].as_str().map(str::to_owned)).collect()
+    }
+
     /// A return request as the store holds it.
     pub fn return_request(&self, id: &str) -> Option<Value> {
         self.state.lock().returns.iter().find(|r| r["requestId"] == id).cloned()

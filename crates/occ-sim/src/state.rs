@@ -58,6 +58,8 @@ pub(crate) struct Inner {
     pub orders: Vec<Value>,
     /// Return requests (`crate::returns`).
     pub returns: Vec<Value>,
+    /// Shopper profiles (`crate::profiles`).
+    pub profiles: Vec<Value>,
     pub shipping: Vec<Value>,
     pub webhooks: Vec<(String, Webhook)>,
     /// Events not delivered to some URL after their attempts, oldest first.
@@ -207,6 +209,7 @@ impl State {
             catalog,
             orders,
             returns: Vec::new(),
+            profiles: crate::profiles::seed(),
             shipping: catalog::shipping_methods(options.shipping_methods),
             webhooks,
             failed: Vec::new(),

@@ -278,6 +278,38 @@ impl OccClient {
         decode(&body, "/ccappagent/v1/orders")
     }
 
+    /// Shopper profiles holding `email` (`GET /ccadmin/v1/profiles?q=email eq "..."`, SCIM, with the
+    /// advanced parser the reference recommends); at most `limit`.
+    pub async fn find_profiles(
+        &self,
+        store: &Url,
+        token: &SecretString,
+        email: &str,
+        limit: u32,
+    ) -> Result<Vec<Value>, OccError> {
+        let query = vec![
+            ("q".to_owned(), crate::profile_email_query(email)),
+            ("useAdvancedQParser".to_owned(), "true".to_owned()),
+            ("limit".to_owned(), limit.to_string()),
+            ("fields".to_owned(), "id,email,active".to_owned()),
+        ];
+        let segs = ["ccadmin", "v1", "profiles"];
+        let body = self.json_call(store, token, Spec::new(Method::GET, &segs).query(query)).await?;
+        let page: Value = decode(&body, "/ccadmin/v1/profiles")?;
+        Ok(page.get("items").and_then(Value::as_array).cloned().unwrap_or_default())
+    }
+
+    /// Create a shopper profile (`POST /ccadmin/v1/profiles`); answers its id. Never retried.
+    pub async fn create_profile(&self, store: &Url, token: &SecretString, profile: &Value) -> Result<String, OccError> {
+        let segs = ["ccadmin", "v1", "profiles"];
+        let body = self.json_call(store, token, Spec::new(Method::POST, &segs).body(profile.clone())).await?;
+        let created: Value = decode(&body, "/ccadmin/v1/profiles")?;
+        created.get("id").and_then(Value::as_str).map(str::to_owned).ok_or_else(|| OccError::Decode {
+            path: "/ccadmin/v1/profiles".into(),
+            detail: "the created profile has no id".into(),
+        })
+    }
+
     /// A function webhook with its secrets (`GET /ccadmin/v1/functionWebhooks/{id}?includeSecretKeys=true`).
     pub async fn get_function_webhook(&self, store: &Url, token: &SecretString, id: &str) -> Result<Value, OccError> {
         let segs = ["ccadmin", "v1", "functionWebhooks", id];

@@ -10,6 +10,6 @@ mod request;
 mod types;
 
 pub use error::OccError;
-pub use order_query::OrderQuery;
+pub use order_query::{OrderQuery, profile_email_query};
 pub use request::{OccClient, OccConfig, ReplyLimit};
 pub use types::{AccessToken, ListParams, Page, Resource, ShippingMethod, SiteInfo, Webhook};

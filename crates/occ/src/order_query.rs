@@ -34,6 +34,12 @@ impl OrderQuery {
     }
 }
 
+/// The shopper-profile filter: profiles whose `email` is `email` (`GET /ccadmin/v1/profiles`, whose
+/// `q` is SCIM).
+pub fn profile_email_query(email: &str) -> String {
+    term("email", "eq", email)
+}
+
 /// SCIM string values are JSON strings: backslashes and quotes are escaped.
 fn term(attr: &str, op: &str, value: &str) -> String {
     let escaped = value.replace('\\', "\\\\").replace('"', "\\\"");

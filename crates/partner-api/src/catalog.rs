@@ -5,10 +5,12 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use storelink_core::MerchantId;
 use storelink_model::status::MerchantStatus;
 use storelink_model::views::{
-    Capability, InventoryLevel, Merchant, Order, Product, Return, Shipment, ShippingMethod, Variant,
+    Capability, InventoryLevel, Merchant, Order, Product, Return, Shipment, ShippingMethod, Variant, WebhookSlot,
+    WebhookSlotStatus,
 };
 use storelink_sync::read::{self, Key, Window};
 use utoipa::{IntoParams, ToSchema};
@@ -73,6 +75,10 @@ const MERCHANT_VIEW: &str = "SELECT m.merchant_id, m.store_url, m.platform, m.st
 async fn merchants(api: &PartnerApi, rows: Vec<MerchantRow>) -> Result<Vec<Merchant>, ApiError> {
     let ids: Vec<MerchantId> = rows.iter().map(|m| m.merchant_id).collect();
     let syncs = read::last_syncs(&api.pool, &ids).await?;
+    let mut slots: HashMap<MerchantId, Vec<WebhookSlot>> = HashMap::new();
+    for (merchant, record) in storelink_registrar::list_slots_for(&api.pool, &ids).await? {
+        slots.entry(merchant).or_default().push(webhook_slot(record));
+    }
     Ok(rows
         .into_iter()
         .map(|m| {
@@ -86,11 +92,27 @@ async fn merchants(api: &PartnerApi, rows: Vec<MerchantRow>) -> Result<Vec<Merch
                 connected_at: m.connected_at,
                 slots_registered: m.slots_registered,
                 slots_failed: m.slots_failed,
+                webhook_slots: slots.remove(&m.merchant_id).unwrap_or_default(),
                 last_catalog_sync_at: last.catalog,
                 last_orders_sync_at: last.orders,
             }
         })
         .collect())
+}
+
+/// A slot as partners see it: its status, and for any slot not registered the recorded reason
+/// (for an unsupported slot, the sync that covers it and how fresh that keeps it).
+fn webhook_slot(record: storelink_registrar::SlotRecord) -> WebhookSlot {
+    use storelink_registrar::SlotStatus as S;
+    let status = match record.status {
+        S::Pending => WebhookSlotStatus::Pending,
+        S::Registered => WebhookSlotStatus::Registered,
+        S::Failed => WebhookSlotStatus::Failed,
+        S::Unsupported => WebhookSlotStatus::Unsupported,
+        S::Unregistered => WebhookSlotStatus::Unregistered,
+    };
+    let detail = (status != WebhookSlotStatus::Registered).then_some(record.last_error).flatten();
+    WebhookSlot { slot: record.slot.as_str().to_owned(), status, detail }
 }
 
 /// One concrete page type per resource, so the document refers to the resource's schema (a generic

@@ -1,5 +1,5 @@
-//! The Idempotency-Key state machine of order placement, on `partner_orders`. A key row is claimed
-//! before OCC is called and ends `created` (with the answer to replay), `unknown` (OCC may have
+//! The Idempotency-Key state machine of order placement and return creation, on `partner_orders`
+//! (a key belongs to one `Scope`). A key row is claimed before the store is called and ends `created` (with the answer to replay), `unknown` (OCC may have
 //! created the order: the next claim reconciles it) or deleted (nothing was created). Each claim is a
 //! new `attempt`, and an attempt writes its outcome only while the key is still its own.
 
@@ -29,6 +29,29 @@ pub(crate) fn key_of(req: &HttpRequest) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::BadRequest("an Idempotency-Key header (1 to 255 characters) is required".into()))
 }
 
+/// The kind of request a key belongs to; the same key may name an order and a return.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scope {
+    Order,
+    Return,
+}
+
+impl Scope {
+    fn as_str(self) -> &'static str {
+        match self {
+            Scope::Order => "order",
+            Scope::Return => "return",
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Scope::Order => "order",
+            Scope::Return => "return request",
+        }
+    }
+}
+
 /// What a request holding an Idempotency-Key is to do.
 pub(crate) enum Claim {
     /// The key is new: create the order, as this attempt.
@@ -43,8 +66,11 @@ pub(crate) enum Claim {
 /// This request's hold on a key; its outcome is written only while the key is still its own.
 pub(crate) struct Attempt {
     merchant: MerchantId,
+    scope: Scope,
     key: String,
     id: Uuid,
+    /// When the key was first claimed: a reconciling return looks for one opened since.
+    pub(crate) since: chrono::DateTime<chrono::Utc>,
 }
 
 /// Reserve the key for `request` (or take over one whose earlier attempt's outcome is unknown, or
@@ -53,17 +79,20 @@ pub(crate) struct Attempt {
 pub(crate) async fn claim(
     pool: &PgPool,
     merchant: MerchantId,
+    scope: Scope,
     key: String,
     request: &impl Serialize,
     reference: &str,
 ) -> Result<Claim, ApiError> {
     let hash = Sha256::digest(serde_json::to_vec(request).unwrap_or_default()).to_vec();
-    let attempt = |id| Attempt { merchant, key: key.clone(), id };
-    let inserted: Option<Uuid> = sqlx::query_scalar(
-        "INSERT INTO partner_orders (merchant_id, idempotency_key, request_hash, partner_reference) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (merchant_id, idempotency_key) DO NOTHING RETURNING attempt",
+    let attempt = |(id, since)| Attempt { merchant, scope, key: key.clone(), id, since };
+    let inserted: Option<(Uuid, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+        "INSERT INTO partner_orders (merchant_id, scope, idempotency_key, request_hash, partner_reference)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (merchant_id, scope, idempotency_key) DO NOTHING RETURNING attempt, created_at",
     )
     .bind(merchant)
+    .bind(scope.as_str())
     .bind(&key)
     .bind(&hash)
     .bind(reference)
@@ -73,42 +102,51 @@ pub(crate) async fn claim(
         return Ok(Claim::New(attempt(id)));
     }
     let (state, stored_hash, response): (String, Vec<u8>, Option<Value>) = sqlx::query_as(
-        "SELECT state, request_hash, response FROM partner_orders WHERE merchant_id = $1 AND idempotency_key = $2",
+        "SELECT state, request_hash, response FROM partner_orders
+         WHERE merchant_id = $1 AND scope = $2 AND idempotency_key = $3",
     )
     .bind(merchant)
+    .bind(scope.as_str())
     .bind(&key)
     .fetch_one(pool)
     .await?;
     if stored_hash != hash {
         return Err(ApiError::Conflict {
             code: "idempotency_key_reused",
-            detail: "this Idempotency-Key was used for a different order".into(),
+            detail: format!("this Idempotency-Key was used for a different {}", scope.what()),
         });
     }
     let in_progress = || ApiError::Conflict {
         code: "request_in_progress",
-        detail: "an order with this Idempotency-Key is being placed; retry in a moment".into(),
+        detail: format!("a {} with this Idempotency-Key is being created; retry in a moment", scope.what()),
     };
     match (state.as_str(), response) {
         ("created", Some(response)) => Ok(Claim::Replay(response)),
         // Only one concurrent retry takes the key over; the others are told it is in progress. A key
-        // left `pending` long past any OCC call (its process stopped mid-create) is taken over too.
-        ("unknown" | "pending", _) => {
-            take_over(pool, merchant, &key).await?.map(|id| Claim::Reconcile(attempt(id))).ok_or_else(in_progress)
-        }
+        // left `pending` long past any store call (its process stopped mid-create) is taken over too.
+        ("unknown" | "pending", _) => take_over(pool, merchant, scope, &key)
+            .await?
+            .map(|id| Claim::Reconcile(attempt(id)))
+            .ok_or_else(in_progress),
         _ => Err(in_progress()),
     }
 }
 
 /// A new attempt on an `unknown` or abandoned `pending` key, if this request is the one to get it.
-async fn take_over(pool: &PgPool, merchant: MerchantId, key: &str) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
+async fn take_over(
+    pool: &PgPool,
+    merchant: MerchantId,
+    scope: Scope,
+    key: &str,
+) -> Result<Option<(Uuid, chrono::DateTime<chrono::Utc>)>, sqlx::Error> {
+    sqlx::query_as(
         "UPDATE partner_orders SET state = 'pending', attempt = gen_random_uuid(), updated_at = now()
-         WHERE merchant_id = $1 AND idempotency_key = $2
-           AND (state = 'unknown' OR (state = 'pending' AND updated_at < now() - make_interval(secs => $3)))
-         RETURNING attempt",
+         WHERE merchant_id = $1 AND scope = $2 AND idempotency_key = $3
+           AND (state = 'unknown' OR (state = 'pending' AND updated_at < now() - make_interval(secs => $4)))
+         RETURNING attempt, created_at",
     )
     .bind(merchant)
+    .bind(scope.as_str())
     .bind(key)
     .bind(ABANDONED_AFTER.as_secs_f64())
     .fetch_optional(pool)
@@ -127,18 +165,19 @@ impl Attempt {
         let response = serde_json::to_value(response).unwrap_or(Value::Null);
         let recorded = sqlx::query(
             "UPDATE partner_orders SET state = 'created', order_id = $4, response = $5, updated_at = now()
-             WHERE merchant_id = $1 AND idempotency_key = $2 AND attempt = $3",
+             WHERE merchant_id = $1 AND idempotency_key = $2 AND attempt = $3 AND scope = $6",
         )
         .bind(self.merchant)
         .bind(&self.key)
         .bind(self.id)
         .bind(order_id)
         .bind(&response)
+        .bind(self.scope.as_str())
         .execute(pool)
         .await?;
         if recorded.rows_affected() == 0 {
-            tracing::warn!(merchant = %self.merchant, %order_id,
-                "an order was placed by an attempt whose Idempotency-Key a later retry had taken over");
+            tracing::warn!(merchant = %self.merchant, id = %order_id, scope = self.scope.as_str(),
+                "created by an attempt whose Idempotency-Key a later retry had taken over");
         }
         Ok(())
     }
@@ -147,11 +186,12 @@ impl Attempt {
     pub(crate) async fn mark_unknown(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
         sqlx::query(
             "UPDATE partner_orders SET state = 'unknown', updated_at = now()
-             WHERE merchant_id = $1 AND idempotency_key = $2 AND attempt = $3 AND state = 'pending'",
+             WHERE merchant_id = $1 AND scope = $4 AND idempotency_key = $2 AND attempt = $3 AND state = 'pending'",
         )
         .bind(self.merchant)
         .bind(&self.key)
         .bind(self.id)
+        .bind(self.scope.as_str())
         .execute(pool)
         .await?;
         Ok(())
@@ -161,11 +201,12 @@ impl Attempt {
     pub(crate) async fn release(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
         sqlx::query(
             "DELETE FROM partner_orders
-             WHERE merchant_id = $1 AND idempotency_key = $2 AND attempt = $3 AND state = 'pending'",
+             WHERE merchant_id = $1 AND scope = $4 AND idempotency_key = $2 AND attempt = $3 AND state = 'pending'",
         )
         .bind(self.merchant)
         .bind(&self.key)
         .bind(self.id)
+        .bind(self.scope.as_str())
         .execute(pool)
         .await?;
         Ok(())

@@ -23,7 +23,7 @@ use storelink_token_cache::TokenError;
 use utoipa::ToSchema;
 
 use crate::ApiError;
-use crate::idempotency::{self, Claim};
+use crate::idempotency::{self, Claim, Scope};
 use crate::routes::PartnerApi;
 
 const MAX_ITEMS: usize = 100;
@@ -45,14 +45,20 @@ pub(crate) struct NewOrder {
     pub shipping_method: String,
     /// Where to ship: `first_name`, `last_name`, `line1`, `city` and `country` are required.
     pub shipping_address: Address,
-    /// The buyer's shopper profile id in the merchant's store. Without it the order is a guest
-    /// checkout (OCC: `isAnonymousCheckout`).
+    /// The buyer's shopper profile id in the merchant's store. Without it, the order is placed for
+    /// the store's profile holding `shopper_email` (looked up, or created from the shipping
+    /// address's names), else as a guest checkout (OCC: `isAnonymousCheckout`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shopper_profile_id: Option<String>,
-    /// The buyer's email, kept on a guest order's shipping address (ignored with
-    /// `shopper_profile_id`: the profile holds it).
+    /// The buyer's email (ignored with `shopper_profile_id`: the profile holds it). Names the
+    /// profile the order is placed for, unless `guest_checkout`; a guest order keeps it on the
+    /// shipping address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shopper_email: Option<String>,
+    /// `true`: a guest checkout even with `shopper_email` (no profile is looked up or created in
+    /// the merchant's store). Default `false`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub guest_checkout: bool,
     /// The store's site to sell through (its id); default: the store's default site.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site: Option<String>,
@@ -104,7 +110,8 @@ pub(crate) async fn place_order(
     let order: NewOrder = crate::routes::json_body(&body)?;
     validate_shape(&order)?;
     let (attempt, result) =
-        match idempotency::claim(&api.pool, merchant, key, &order, &order.partner_order_reference).await? {
+        match idempotency::claim(&api.pool, merchant, Scope::Order, key, &order, &order.partner_order_reference).await?
+        {
             Claim::Replay(done) => {
                 return Ok(HttpResponse::Created().insert_header(("Idempotent-Replayed", "true")).json(done));
             }
@@ -180,9 +187,10 @@ async fn create(api: &PartnerApi, merchant: MerchantId, order: &NewOrder) -> Res
         lines,
         shipping_method: &order.shipping_method,
         shipping_address: &order.shipping_address,
-        shopper: match order.shopper_profile_id.as_deref() {
-            Some(profile) => Shopper::Profile(profile),
-            None => Shopper::Guest { email: order.shopper_email.as_deref() },
+        shopper: match (order.shopper_profile_id.as_deref(), order.shopper_email.as_deref()) {
+            (Some(profile), _) => Shopper::Profile(profile),
+            (None, Some(email)) if !order.guest_checkout => Shopper::Email(email),
+            (None, email) => Shopper::Guest { email },
         },
         site: order.site.as_deref(),
     };

@@ -30,6 +30,12 @@ pub enum ApiError {
     /// A retry with the same Idempotency-Key looks the order up before creating anything.
     #[error("the merchant's store did not confirm the order; retry with the same Idempotency-Key to learn its outcome")]
     OutcomeUnknown { retry_after_secs: u64 },
+    /// The same for a return request: a retry with the same Idempotency-Key looks for the return
+    /// the store reported since, before opening one.
+    #[error(
+        "the merchant's store did not confirm the return request; retry with the same Idempotency-Key to learn its outcome"
+    )]
+    ReturnOutcomeUnknown { retry_after_secs: u64 },
 }
 
 /// The body of every error response.
@@ -59,6 +65,7 @@ impl ApiError {
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::StoreUnavailable { .. } => "store_unavailable",
             ApiError::OutcomeUnknown { .. } => "order_outcome_unknown",
+            ApiError::ReturnOutcomeUnknown { .. } => "return_outcome_unknown",
         }
     }
 
@@ -82,6 +89,7 @@ impl ApiError {
             ApiError::RateLimited { .. } => "Too many requests",
             ApiError::StoreUnavailable { .. } => "The merchant's store is unavailable",
             ApiError::OutcomeUnknown { .. } => "The order's outcome is not known yet",
+            ApiError::ReturnOutcomeUnknown { .. } => "The return request's outcome is not known yet",
         }
     }
 
@@ -92,6 +100,7 @@ impl ApiError {
             | ApiError::Conflict { .. }
             | ApiError::StoreUnavailable { .. }
             | ApiError::OutcomeUnknown { .. }
+            | ApiError::ReturnOutcomeUnknown { .. }
             | ApiError::RateLimited { .. } => Some(self.to_string()),
             _ => None,
         }
@@ -121,9 +130,10 @@ impl ResponseError for ApiError {
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable | ApiError::StoreUnavailable { .. } | ApiError::OutcomeUnknown { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Unavailable
+            | ApiError::StoreUnavailable { .. }
+            | ApiError::OutcomeUnknown { .. }
+            | ApiError::ReturnOutcomeUnknown { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -137,6 +147,7 @@ impl ResponseError for ApiError {
             }
             ApiError::StoreUnavailable { retry_after_secs }
             | ApiError::OutcomeUnknown { retry_after_secs }
+            | ApiError::ReturnOutcomeUnknown { retry_after_secs }
             | ApiError::RateLimited { retry_after_secs } => {
                 response.insert_header(("Retry-After", retry_after_secs.to_string()));
             }

@@ -13,6 +13,7 @@ use storelink_token_cache::TokenError;
 use utoipa::ToSchema;
 
 use crate::ApiError;
+use crate::idempotency::{self, Claim, Scope};
 use crate::orders::token_error;
 use crate::routes::{PartnerApi, json_body};
 
@@ -207,26 +208,30 @@ fn return_error(e: TokenError) -> ApiError {
     }
 }
 
-async fn store_and_answer(
+/// Stores the store's answer and reads it back as the partner sees it.
+async fn store(
     api: &PartnerApi,
     merchant: MerchantId,
     row: &storelink_model::records::Hashed<storelink_model::records::ReturnRow>,
-    status: actix_web::http::StatusCode,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<storelink_model::views::Return, ApiError> {
     let mut conn = api.pool.acquire().await?;
     storelink_sync::upsert_return_record(&mut conn, merchant, row).await?;
     drop(conn);
-    let view = read::return_by_id(&api.pool, merchant, &row.row.return_id).await?.ok_or(ApiError::NotFound)?;
-    Ok(HttpResponse::build(status).json(view))
+    read::return_by_id(&api.pool, merchant, &row.row.return_id).await?.ok_or(ApiError::NotFound)
 }
 
-/// Open a return request on one of the merchant's orders.
+/// Open a return request on one of the merchant's orders, once per Idempotency-Key (as orders: the
+/// key is claimed before the store is called; a retry replays the answer, and a retry after an
+/// unconfirmed create first looks for the return the store reported since).
 #[utoipa::path(post, path = "/v1/merchants/{merchant_id}/returns", tag = "returns", request_body = NewReturnBody,
-    params(("merchant_id" = String, Path, format = Uuid)),
+    params(("merchant_id" = String, Path, format = Uuid),
+           ("Idempotency-Key" = String, Header, description = "Unique per return attempt; retries with the same key return the same return request")),
     responses((status = 201, body = storelink_model::views::Return),
+              (status = 400, body = crate::Problem, description = "no Idempotency-Key"),
               (status = 404, body = crate::Problem),
+              (status = 409, body = crate::Problem, description = "idempotency_key_reused, request_in_progress"),
               (status = 422, body = crate::Problem, description = "invalid_return, return_rejected, not_supported"),
-              (status = 503, body = crate::Problem)),
+              (status = 503, body = crate::Problem, description = "store_unavailable (nothing was created) or return_outcome_unknown (retry with the same Idempotency-Key)")),
     security(("bearer" = [])))]
 pub(crate) async fn create_return(
     api: web::Data<PartnerApi>,
@@ -236,6 +241,7 @@ pub(crate) async fn create_return(
 ) -> Result<HttpResponse, ApiError> {
     let partner = api.partner(&req)?;
     let merchant = api.own_merchant(partner, &path).await?;
+    let key = idempotency::key_of(&req)?;
     let body: NewReturnBody = json_body(&body)?;
     if body.lines.is_empty() || body.reason.is_empty() {
         return Err(ApiError::unprocessable("invalid_return", "a return needs a reason and at least one line"));
@@ -249,15 +255,62 @@ pub(crate) async fn create_return(
         ));
     }
     let request = StoreReturn { order_id: &body.order_id, reason: &body.reason, lines: line_changes(&body.lines)? };
+    let (attempt, result) =
+        match idempotency::claim(&api.pool, merchant, Scope::Return, key, &body, &body.order_id).await? {
+            Claim::Replay(done) => {
+                return Ok(HttpResponse::Created().insert_header(("Idempotent-Replayed", "true")).json(done));
+            }
+            Claim::New(attempt) => {
+                let created = open_return(&api, merchant, &request).await;
+                (attempt, created)
+            }
+            Claim::Reconcile(attempt) => {
+                match read::return_opened_since(&api.pool, merchant, &body.order_id, attempt.since).await? {
+                    Some(found) => (attempt, Ok(found)),
+                    None => {
+                        let created = open_return(&api, merchant, &request).await;
+                        (attempt, created)
+                    }
+                }
+            }
+        };
+    match result {
+        Ok(view) => {
+            attempt.complete(&api.pool, &view.return_id, &view).await?;
+            Ok(HttpResponse::Created().json(view))
+        }
+        Err(e @ ApiError::ReturnOutcomeUnknown { .. }) => {
+            attempt.mark_unknown(&api.pool).await?;
+            Err(e)
+        }
+        Err(e) => {
+            attempt.release(&api.pool).await?;
+            Err(e)
+        }
+    }
+}
+
+/// Opens the return in the store and stores the store's answer. A create sent without a readable
+/// answer may have happened: `ReturnOutcomeUnknown`.
+async fn open_return(
+    api: &PartnerApi,
+    merchant: MerchantId,
+    request: &StoreReturn<'_>,
+) -> Result<storelink_model::views::Return, ApiError> {
     let key = api.sessions.credentials(merchant).await.map_err(return_error)?;
-    let request = &request;
     let key = &key;
     let created = api
         .sessions
         .call(merchant, |s| async move { s.connector.create_return(&s, key, request).await })
         .await
-        .map_err(return_error)?;
-    store_and_answer(&api, merchant, &created, actix_web::http::StatusCode::CREATED).await
+        .map_err(|e| match e {
+            TokenError::Platform(e) if e.outcome_unknown() => {
+                tracing::warn!(%merchant, error = %e, "the store did not confirm a return request; its outcome is unknown");
+                ApiError::ReturnOutcomeUnknown { retry_after_secs: 30 }
+            }
+            e => return_error(e),
+        })?;
+    store(api, merchant, &created).await
 }
 
 /// Change a return request: reason, lines, refund amount.
@@ -294,5 +347,5 @@ pub(crate) async fn update_return(
         .call(merchant, |s| async move { s.connector.update_return(&s, id, update).await })
         .await
         .map_err(return_error)?;
-    store_and_answer(&api, merchant, &updated, actix_web::http::StatusCode::OK).await
+    Ok(HttpResponse::Ok().json(store(&api, merchant, &updated).await?))
 }

@@ -50,8 +50,6 @@ pub struct SlotRecord {
     pub registered_at: Option<DateTime<Utc>>,
 }
 
-type Row = (String, String, String, String, i32, Option<String>, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
-
 /// Merchants with a failed slot, or one left `pending` past its deadline (its outcome was never
 /// recorded): the ops console flags them.
 pub async fn merchants_with_failed_slots(pool: &PgPool) -> Result<Vec<MerchantId>, sqlx::Error> {
@@ -64,17 +62,25 @@ pub async fn merchants_with_failed_slots(pool: &PgPool) -> Result<Vec<MerchantId
 }
 
 pub async fn list(pool: &PgPool, merchant: MerchantId) -> Result<Vec<SlotRecord>, sqlx::Error> {
+    Ok(list_for(pool, &[merchant]).await?.into_iter().map(|(_, record)| record).collect())
+}
+
+type Row =
+    (MerchantId, String, String, String, String, i32, Option<String>, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
+/// The slots of several merchants (a page of the partner's merchants), by merchant then slot.
+pub async fn list_for(pool: &PgPool, merchants: &[MerchantId]) -> Result<Vec<(MerchantId, SlotRecord)>, sqlx::Error> {
     let rows = sqlx::query_as::<_, Row>(
-        "SELECT slot, occ_webhook_id, callback_url, status, attempts, last_error, next_attempt_at, registered_at
-         FROM webhook_slots WHERE merchant_id = $1 ORDER BY slot",
+        "SELECT merchant_id, slot, occ_webhook_id, callback_url, status, attempts, last_error, next_attempt_at, registered_at
+         FROM webhook_slots WHERE merchant_id = ANY($1) ORDER BY merchant_id, slot",
     )
-    .bind(merchant)
+    .bind(merchants)
     .fetch_all(pool)
     .await?;
     Ok(rows
         .into_iter()
-        .filter_map(|(slot, id, url, status, attempts, last_error, next, registered)| {
-            Some(SlotRecord {
+        .filter_map(|(merchant, slot, id, url, status, attempts, last_error, next, registered)| {
+            let record = SlotRecord {
                 slot: slot.parse().ok()?,
                 occ_webhook_id: id,
                 callback_url: url,
@@ -83,7 +89,8 @@ pub async fn list(pool: &PgPool, merchant: MerchantId) -> Result<Vec<SlotRecord>
                 last_error,
                 next_attempt_at: next,
                 registered_at: registered,
-            })
+            };
+            Some((merchant, record))
         })
         .collect())
 }

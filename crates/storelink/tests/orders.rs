@@ -201,7 +201,7 @@ async fn orders_name_the_shopper_pay_by_invoice_and_choose_the_site() {
         body
     };
 
-    let guest = with("PO-GUEST", json!({"shopper_email": "jean@example.com"}));
+    let guest = with("PO-GUEST", json!({"shopper_email": "jean@example.com", "guest_checkout": true}));
     let (status, placed, _) = common::place_order(&app, &bearer, &merchant, "k-guest", &guest).await;
     assert_eq!(status, 201, "{placed}");
     let doc = app.sim.order(placed["order_id"].as_str().expect("id")).expect("in the store");
@@ -228,5 +228,56 @@ async fn orders_name_the_shopper_pay_by_invoice_and_choose_the_site() {
         assert!(problem["detail"].as_str().is_some_and(|d| d.contains(named)), "{problem}");
     }
     assert_eq!(app.sim.count("POST", "/ccappagent/v1/orders"), creates + 2, "each refusal was the store's");
+    app.stop().await;
+}
+
+/// An order naming its buyer by email only is placed for the store's shopper profile holding that
+/// email: an existing one is found (any case), a new buyer's is created once from the shipping
+/// address's names, and the next order finds it. `guest_checkout` keeps such a buyer a guest.
+#[tokio::test]
+async fn an_order_by_email_finds_or_creates_the_shoppers_profile_once() {
+    let app = spawn_app().await;
+    let merchant = merchant_id_from(&app.connect().await);
+    app.wait_synced().await;
+    let bearer = app.bearer().await;
+    let sku = app.sku_in_stock().await;
+    let by = |reference: &str, email: &str| {
+        let mut body = order(&sku, 1, "ship1");
+        body["partner_order_reference"] = json!(reference);
+        body["shopper_email"] = json!(email);
+        body
+    };
+    let placed_for = |placed: &Value| {
+        let doc = app.sim.order(placed["order_id"].as_str().expect("id")).expect("in the store");
+        (doc["profileId"].as_str().map(str::to_owned), doc["isAnonymous"].as_bool())
+    };
+    let creates = || app.sim.count("POST", "/ccadmin/v1/profiles");
+
+    let (status, placed, _) =
+        common::place_order(&app, &bearer, &merchant, "k-known", &by("PO-K", "Shopper3@Example.com")).await;
+    assert_eq!(status, 201, "{placed}");
+    assert_eq!(placed_for(&placed).0.as_deref(), Some("sp3"), "the store's own profile");
+    assert_eq!(creates(), 0);
+
+    let (status, placed, _) =
+        common::place_order(&app, &bearer, &merchant, "k-new", &by("PO-N1", "new.buyer@example.com")).await;
+    assert_eq!(status, 201, "{placed}");
+    let profile = app.sim.profile_by_email("new.buyer@example.com").expect("created in the store");
+    assert_eq!((profile["firstName"].as_str(), profile["lastName"].as_str()), (Some("Jean"), Some("Smith")));
+    assert_eq!(placed_for(&placed).0.as_deref(), profile["id"].as_str());
+    assert_eq!(creates(), 1);
+
+    let (status, again, _) =
+        common::place_order(&app, &bearer, &merchant, "k-again", &by("PO-N2", "NEW.buyer@example.com")).await;
+    assert_eq!(status, 201, "{again}");
+    assert_eq!(placed_for(&again).0.as_deref(), profile["id"].as_str(), "found, not created twice");
+    assert_eq!(creates(), 1);
+
+    let mut guest = by("PO-G", "other.buyer@example.com");
+    guest["guest_checkout"] = json!(true);
+    let (status, placed, _) = common::place_order(&app, &bearer, &merchant, "k-guest", &guest).await;
+    assert_eq!(status, 201, "{placed}");
+    assert_eq!(placed_for(&placed), (None, Some(true)));
+    assert!(app.sim.profile_by_email("other.buyer@example.com").is_none() && creates() == 1);
     app.stop().await;
 }

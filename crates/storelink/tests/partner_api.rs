@@ -172,6 +172,19 @@ async fn partners_see_only_their_merchants_and_page_through_products() {
         mine["items"][0]["slots_registered"], 2,
         "order submit and return request update; OCC has no other webhook"
     );
+    // Every slot, and for each the store has no webhook for, the sync that covers it and how often.
+    let slots = mine["items"][0]["webhook_slots"].as_array().expect("webhook_slots").clone();
+    let status =
+        |name: &str| slots.iter().find(|s| s["slot"] == name).map(|s| (s["status"].clone(), s["detail"].clone()));
+    assert_eq!(slots.len(), 5, "{slots:?}");
+    assert_eq!(status("order-submit"), Some((json!("registered"), Value::Null)));
+    for slot in ["order-update", "shipment-create", "shipment-update"] {
+        let (state, detail) = status(slot).expect("listed");
+        assert_eq!(state, "unsupported", "{slot}");
+        assert!(detail.as_str().is_some_and(|d| d.contains("orders sync") && d.contains("every")), "{slot}: {detail}");
+    }
+    let (_, one) = get(&app, &bearer, &format!("/v1/merchants/{merchant}")).await;
+    assert_eq!(one["webhook_slots"], json!(slots), "the same on the merchant's own page");
     let (_, methods) = get(&app, &bearer, &format!("/v1/merchants/{merchant}/shipping-methods")).await;
     let methods = methods["items"].as_array().expect("items").clone();
     assert!(

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::{merchant_id_from, spawn_app, wait_for};
 use serde_json::{Value, json};
+use storelink_occ_sim::{Fault, FaultKind};
 
 const ORDER: &str = include_str!("../../../fixtures/occ/order-submit.json");
 const RETURN: &str = include_str!("../../../fixtures/occ/return-request-update-body.json");
@@ -28,6 +29,18 @@ async fn call(
     let response = request.send().await.expect("send");
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// `POST .../returns` with an Idempotency-Key: status, body and whether it was a replay.
+async fn open(app: &common::TestApp, bearer: &str, path: &str, key: Option<&str>, body: &Value) -> (u16, Value, bool) {
+    let mut request = app.http.post(format!("{}{path}", app.base)).bearer_auth(bearer).json(body);
+    if let Some(key) = key {
+        request = request.header("Idempotency-Key", key);
+    }
+    let response = request.send().await.expect("send");
+    let status = response.status().as_u16();
+    let replayed = response.headers().get("idempotent-replayed").is_some();
+    (status, response.json().await.unwrap_or(Value::Null), replayed)
 }
 
 #[tokio::test]
@@ -198,7 +211,7 @@ async fn partners_open_and_change_returns_and_the_store_keeps_every_item() {
     let returns = format!("/v1/merchants/{merchant}/returns");
     let open = json!({"order_id": order_id, "reason": "defective",
         "lines": [{"line_id": lines[0].0, "quantity": 1}, {"line_id": lines[1].0, "quantity": 1}]});
-    let (status, created) = call(&app, &bearer, reqwest::Method::POST, &returns, Some(open)).await;
+    let (status, created, _) = self::open(&app, &bearer, &returns, Some("r-1"), &open).await;
     assert_eq!(status, 201, "{created}");
     let return_id = created["return_id"].as_str().expect("return id").to_owned();
     assert_eq!(
@@ -237,12 +250,66 @@ async fn partners_open_and_change_returns_and_the_store_keeps_every_item() {
         call(&app, &bearer, reqwest::Method::PATCH, &format!("{returns}/{return_id}"), Some(unknown_line)).await;
     assert_eq!((status, problem["code"].as_str()), (422, Some("return_rejected")), "{problem}");
     let bad = json!({"order_id": order_id, "reason": "defective", "lines": [{"line_id": "ci-nope"}]});
-    assert_eq!(call(&app, &bearer, reqwest::Method::POST, &returns, Some(bad)).await.0, 422);
+    assert_eq!(self::open(&app, &bearer, &returns, Some("r-bad"), &bad).await.0, 422);
     let events = common::count(
         &app.db.pool,
         &format!("SELECT count(*) FROM change_events WHERE entity = 'return' AND entity_id = '{return_id}'"),
     )
     .await;
     assert_eq!(events, 2, "created, then updated");
+    app.stop().await;
+}
+
+/// Returns are opened once per Idempotency-Key: a retry replays the answer, the key with another
+/// body is refused, no key is a 400, and a create the store carried out without answering is found
+/// again once the store has reported it (its returnRequestUpdate webhook), not opened twice.
+#[tokio::test]
+async fn a_return_is_opened_once_per_idempotency_key() {
+    let app = spawn_app().await;
+    let merchant = merchant_id_from(&app.connect().await);
+    app.wait_synced().await;
+    let (order_id, lines) = order_with_two_lines(&app).await;
+    let bearer = app.bearer().await;
+    let returns = format!("/v1/merchants/{merchant}/returns");
+    let body = |line: usize| json!({"order_id": order_id, "reason": "defective", "lines": [{"line_id": lines[line].0, "quantity": 1}]});
+    let creates = || app.sim.count("POST", "/ccappagent/v1/returnRequests");
+
+    let (status, problem, _) = open(&app, &bearer, &returns, None, &body(0)).await;
+    assert_eq!(status, 400, "{problem}");
+    assert!(problem["detail"].as_str().is_some_and(|d| d.contains("Idempotency-Key")), "{problem}");
+    assert_eq!(creates(), 0);
+
+    let (status, first, replayed) = open(&app, &bearer, &returns, Some("r-1"), &body(0)).await;
+    assert_eq!((status, replayed), (201, false), "{first}");
+    let (status, again, replayed) = open(&app, &bearer, &returns, Some("r-1"), &body(0)).await;
+    assert_eq!((status, replayed, &again), (201, true, &first), "the retry replays the return");
+    assert_eq!(creates(), 1);
+    let (status, problem, _) = open(&app, &bearer, &returns, Some("r-1"), &body(1)).await;
+    assert_eq!((status, problem["code"].as_str()), (409, Some("idempotency_key_reused")), "{problem}");
+    assert_eq!(creates(), 1);
+
+    // Created, but the answer is lost: 503 return_outcome_unknown and the key is kept. The store's
+    // returnRequestUpdate reports the return; the retry finds it instead of opening a second one.
+    let fault =
+        app.sim.inject(Fault::new(Some("POST"), "/ccappagent/v1/returnRequests", FaultKind::ApplyThenDrop).times(1));
+    let (status, problem, _) = open(&app, &bearer, &returns, Some("r-2"), &body(1)).await;
+    assert_eq!((status, problem["code"].as_str()), (503, Some("return_outcome_unknown")), "{problem}");
+    app.sim.remove_fault(fault);
+    assert_eq!(creates(), 2, "the store did open it");
+    let opened = app.sim.return_ids().last().cloned().expect("a return in the store");
+    let report = json!({"order": app.sim.order(&order_id), "returnRequest": app.sim.return_request(&opened)});
+    let results = app.sim.deliver_webhook(common::RETURN_UPDATE_HOOK, report.to_string().as_bytes()).await;
+    assert_eq!(results.first().map(|r| r.1.clone()), Some(Ok(200)), "{results:?}");
+    let pool = app.db.pool.clone();
+    let sql = format!("SELECT count(*) FROM returns WHERE return_id = '{opened}'");
+    let stored = wait_for(Duration::from_secs(20), || {
+        let (pool, sql) = (pool.clone(), sql.clone());
+        async move { common::count(&pool, &sql).await == 1 }
+    })
+    .await;
+    assert!(stored, "the store's report was stored");
+    let (status, found, _) = open(&app, &bearer, &returns, Some("r-2"), &body(1)).await;
+    assert_eq!((status, found["return_id"].as_str()), (201, Some(opened.as_str())), "{found}");
+    assert_eq!(creates(), 2, "no second return");
     app.stop().await;
 }

@@ -421,6 +421,26 @@ pub async fn return_by_id(pool: &PgPool, merchant: MerchantId, return_id: &str) 
     Ok(row.map(return_view))
 }
 
+/// The newest return request on `order_id` first stored at or after `since` (the store reported it by
+/// webhook or answer): what a return whose creation went unconfirmed became.
+pub async fn return_opened_since(
+    pool: &PgPool,
+    merchant: MerchantId,
+    order_id: &str,
+    since: DateTime<Utc>,
+) -> Result<Option<Return>, sqlx::Error> {
+    let row: Option<ReturnRow> = sqlx::query_as(&format!(
+        "SELECT {RETURN_COLUMNS} FROM returns t WHERE t.merchant_id = $1 AND t.order_id = $2 AND t.created_at >= $3
+         ORDER BY t.created_at DESC LIMIT 1"
+    ))
+    .bind(merchant)
+    .bind(order_id)
+    .bind(since)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(return_view))
+}
+
 /// When each merchant's catalog and orders last synced successfully (absent: never).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LastSyncs {
