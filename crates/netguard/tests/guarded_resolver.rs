@@ -111,3 +111,25 @@ async fn redirects_are_not_followed() {
     let response = client.get(format!("http://127.0.0.1:{port}/")).send().await.expect("response");
     assert_eq!(response.status(), 302, "the redirect is returned, not followed");
 }
+
+/// Names under `localhost` resolve to loopback without DNS (RFC 6761), which the system resolver
+/// here does not do: refused outside development mode, reached in it (one loopback simulator serves
+/// many stores by name).
+#[tokio::test]
+async fn names_under_localhost_are_loopback_and_refused_unless_insecure() {
+    let (port, connections) = counting_server().await;
+    for host in ["s17.localhost", "LOCALHOST", "a.b.localhost."] {
+        let strict = GuardedResolver::new(Policy::strict());
+        assert!(matches!(strict.lookup(host, port).await, Err(storelink_netguard::LookupError::Blocked(_))), "{host}");
+        let dev = GuardedResolver::new(Policy::insecure());
+        let addrs = dev.lookup(host, port).await.expect("resolved");
+        assert_eq!(addrs, vec![std::net::SocketAddr::from(([127, 0, 0, 1], port))], "{host}");
+    }
+    let client = http_client_builder_with(GuardedResolver::new(Policy::insecure())).build().expect("client");
+    let answer = client.get(format!("http://s17.localhost:{port}/")).send().await.expect("reached");
+    assert_eq!(answer.status(), 200);
+    assert_eq!(connections.load(Ordering::SeqCst), 1);
+    let refused = http_client_builder_with(GuardedResolver::new(Policy::strict())).build().expect("client");
+    assert!(refused.get(format!("http://s17.localhost:{port}/")).send().await.is_err());
+    assert_eq!(connections.load(Ordering::SeqCst), 1, "no connection made");
+}

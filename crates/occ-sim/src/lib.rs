@@ -6,6 +6,7 @@
 mod catalog;
 mod deliver;
 mod faults;
+mod fleet;
 mod functions;
 mod options;
 mod profiles;
@@ -17,6 +18,7 @@ mod server;
 mod state;
 
 pub use faults::{Fault, FaultKind};
+pub use fleet::OccFleet;
 pub use options::{Permissions, SimOptions, SimSite};
 pub use server::OccSim;
 pub use state::Call;

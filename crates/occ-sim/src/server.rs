@@ -18,6 +18,8 @@ pub struct OccSim {
     state: Arc<State>,
     addr: SocketAddr,
     handle: Arc<Mutex<Option<ServerHandle>>>,
+    /// A fleet member's own Store URL (`crate::OccFleet`); `None`: the listener's address.
+    url: Option<String>,
 }
 
 impl OccSim {
@@ -44,11 +46,16 @@ impl OccSim {
             .run();
         let handle = server.handle();
         tokio::spawn(server);
-        Ok(Self { state, addr, handle: Arc::new(Mutex::new(Some(handle))) })
+        Ok(Self { state, addr, handle: Arc::new(Mutex::new(Some(handle))), url: None })
+    }
+
+    /// One store of a fleet: the fleet serves it, so stopping this handle stops nothing.
+    pub(crate) fn member(state: Arc<State>, addr: SocketAddr, url: String) -> Self {
+        Self { state, addr, handle: Arc::new(Mutex::new(None)), url: Some(url) }
     }
 
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.url.clone().unwrap_or_else(|| format!("http://{}", self.addr))
     }
 
     /// The storefront origin (`/ccappagent`, `/ccstore`), as the default site's `productionURL` names it.
