@@ -499,6 +499,11 @@ async fn registered_webhooks_are_called_with_the_destinations_credentials() {
         .await;
     assert_eq!(listed["d"]["__count"], "4");
     assert_eq!(listed["d"]["results"][0]["destination"]["credentialBasic"]["password"], Value::Null);
+    let ours =
+        format!("{service}/WebhookConfigurations?$filter=destination/id%20eq%20'storelink-m1'&$inlinecount=allpages");
+    assert_eq!(c.get(&ours, &admin).await.1["d"]["__count"], "4", "ours are found by destination");
+    let others = format!("{service}/WebhookConfigurations?$filter=destination/id%20eq%20'erp'&$inlinecount=allpages");
+    assert_eq!(c.get(&others, &admin).await.1["d"]["__count"], "0");
 
     let deliveries = sim.update_product("P00002").await.expect("product");
     assert_eq!(deliveries.len(), 1, "ItemSavedEvent covers an update; ItemDeletedEvent does not");
@@ -649,5 +654,29 @@ async fn faults_are_injected_and_every_call_is_logged() {
     assert!(calls.iter().filter(|c| c.path == path).all(|c| c.auth == "bearer"));
     sim.clear_calls();
     assert!(sim.calls().is_empty());
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn deliveries_leave_loopback_only_when_allowed() {
+    let (sim, c) = sim_with(SimOptions { products: 2, ..SimOptions::default() }).await;
+    let admin_token = c.token("admin-client", "admin-secret").await;
+    let admin = Auth::Bearer(&admin_token);
+    let service = "/odata2webservices/WebhookService";
+    let destination = json!({"id": "far", "url": "https://storelink.example/webhooks/sap/m1/orders",
+        "destinationTarget": {"id": "webhookServices"}, "credentialBasic": {"id": "far", "username": "u", "password": "p"}});
+    assert_eq!(c.post(&format!("{service}/ConsumedDestinations"), &admin, destination).await.0, 201);
+    let webhook = json!({"integrationObject": {"code": "StorelinkOrder"}, "destination": {"id": "far", "destinationTarget": {"id": "webhookServices"}}});
+    let (status, body) = c.post(&format!("{service}/WebhookConfigurations"), &admin, webhook).await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        body["d"]["eventType"], "de.hybris.platform.webhookservices.event.ItemSavedEvent",
+        "the default event type"
+    );
+    let (code, _) = sim.add_order().await;
+    let deliveries = sim.set_order_status(&code, "COMPLETED").await.expect("order");
+    assert_eq!(deliveries.len(), 1);
+    assert!(deliveries[0].result.as_ref().is_err_and(|e| e.contains("loopback")), "{:?}", deliveries[0].result);
+    assert_eq!(sim.deliveries().len(), 2, "the creation and the update, both refused and recorded");
     sim.stop().await;
 }
