@@ -39,6 +39,11 @@ pub struct SimOptions {
     /// The CCv2 region and instance id in the `ce-source` header of deliveries.
     pub region: String,
     pub instance_id: String,
+    /// Integration objects this store lacks (the merchant did not import them): 404 on their services.
+    pub hidden_objects: Vec<String>,
+    /// Attributes this store's objects lack, as `Object:Item:attribute` (an import that was edited):
+    /// absent from the EDMX and from every answer.
+    pub hidden_attributes: Vec<String>,
 }
 
 impl Default for SimOptions {
@@ -55,6 +60,8 @@ impl Default for SimOptions {
             allow_remote_destinations: false,
             region: "eu10".to_owned(),
             instance_id: "sapsim".to_owned(),
+            hidden_objects: Vec::new(),
+            hidden_attributes: Vec::new(),
         }
     }
 }

@@ -14,7 +14,7 @@ use rand::Rng;
 use serde_json::{Value, json};
 
 use crate::odata::{self, Query};
-use crate::schema::{self, IntegrationObject, Item, object};
+use crate::schema::{self, IntegrationObject, Item};
 use crate::state::{Call, Inner, State, Token};
 use crate::store::{self, Change};
 use crate::webhooks::{self, WEBHOOK_SERVICE};
@@ -166,7 +166,7 @@ fn handle(req: &HttpRequest, body: &Bytes, state: &Arc<State>) -> HttpResponse {
         return error(404, "not_found", "No such resource");
     };
     let segments: Vec<String> = rest.trim_end_matches('/').split('/').map(percent_decode).collect();
-    let Some(object) = segments.first().and_then(|code| object(code)) else {
+    let Some(object) = segments.first().and_then(|code| state.object(code)) else {
         // Authentication comes first on SAP too, but an unknown object is 404 either way.
         return match authenticate(req, state, None) {
             Err(refused) => *refused,
@@ -443,7 +443,7 @@ fn create(body: &Bytes, state: &Arc<State>, object: &IntegrationObject, item: &I
         let checked = if item.code == "ConsumedDestination" {
             webhooks::check_destination(&entity)
         } else {
-            webhooks::check_webhook(&inner, &mut entity)
+            webhooks::check_webhook(state, &inner, &mut entity)
         };
         if let Err(message) = checked {
             return error(400, "invalid_attribute_value", &message);

@@ -9,7 +9,7 @@ use actix_web::{App, HttpServer, web};
 use serde_json::{Value, json};
 
 use crate::routes::dispatch;
-use crate::schema::{self, object};
+use crate::schema;
 use crate::state::{Call, Delivery, OAuthClient, State, User};
 use crate::store::{self, Change};
 use crate::webhooks;
@@ -135,13 +135,13 @@ impl SapSim {
 
     /// The integrationKey of every item of an object's root, in listing order.
     pub fn keys(&self, integration_object: &str) -> Vec<String> {
-        let Some(object) = object(integration_object) else { return Vec::new() };
+        let Some(object) = self.state.object(integration_object) else { return Vec::new() };
         self.state.lock().store.roots(integration_object).iter().map(|e| store::key_of(object, e)).collect()
     }
 
     /// A root item as a webhook would carry it.
     pub fn item(&self, integration_object: &str, key: &str) -> Option<Value> {
-        let object = object(integration_object)?;
+        let object = self.state.object(integration_object)?;
         let root = object.root()?;
         let inner = self.state.lock();
         let entity = inner.store.roots(integration_object).iter().find(|e| store::key_of(object, e) == key)?;

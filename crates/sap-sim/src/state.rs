@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::schema::{self, IntegrationObject};
 use crate::store::{Change, Store};
 use crate::{Fault, InboundAuth, SimOptions};
 
@@ -94,6 +95,8 @@ impl Inner {
 
 pub(crate) struct State {
     pub inner: Mutex<Inner>,
+    /// The integration objects this store has: the schema less `SimOptions`' hidden objects and attributes.
+    pub objects: Vec<IntegrationObject>,
     pub started: Instant,
     pub http: reqwest::Client,
 }
@@ -115,7 +118,20 @@ impl State {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();
+        let objects = schema::objects()
+            .iter()
+            .filter(|o| !options.hidden_objects.contains(&o.code))
+            .cloned()
+            .map(|mut o| {
+                for item in &mut o.items {
+                    let prefix = format!("{}:{}:", o.code, item.code);
+                    item.attributes.retain(|a| !options.hidden_attributes.contains(&format!("{prefix}{}", a.name)));
+                }
+                o
+            })
+            .collect();
         Self {
+            objects,
             inner: Mutex::new(Inner {
                 users: HashMap::new(),
                 clients: HashMap::new(),
@@ -141,6 +157,10 @@ impl State {
             started: Instant::now(),
             http,
         }
+    }
+
+    pub fn object(&self, code: &str) -> Option<&IntegrationObject> {
+        self.objects.iter().find(|o| o.code == code)
     }
 
     pub fn lock(&self) -> MutexGuard<'_, Inner> {

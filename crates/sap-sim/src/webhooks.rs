@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
 use crate::odata;
-use crate::schema::{self, object};
+use crate::schema;
 use crate::state::{Delivery, Inner, State};
 use crate::store::Change;
 
@@ -49,7 +49,7 @@ pub(crate) fn check_destination(item: &Value) -> Result<(), String> {
 /// Checks and completes a POSTed webhook configuration: a known event type (default
 /// `ItemSavedEvent`), an existing integration object other than the service itself, an existing
 /// destination.
-pub(crate) fn check_webhook(inner: &Inner, item: &mut Value) -> Result<(), String> {
+pub(crate) fn check_webhook(state: &State, inner: &Inner, item: &mut Value) -> Result<(), String> {
     let event = item["eventType"].as_str().unwrap_or_default().to_owned();
     let event = if event.is_empty() { format!("{EVENT_PREFIX}ItemSavedEvent") } else { event };
     if !EVENT_TYPES.iter().any(|t| event == format!("{EVENT_PREFIX}{t}")) {
@@ -57,10 +57,10 @@ pub(crate) fn check_webhook(inner: &Inner, item: &mut Value) -> Result<(), Strin
     }
     item["eventType"] = Value::from(event);
     let io = item["integrationObject"]["code"].as_str().unwrap_or_default();
-    if io == WEBHOOK_SERVICE || object(io).is_none() {
+    if io == WEBHOOK_SERVICE || state.object(io).is_none() {
         return Err(format!("Integration object '{io}' does not exist"));
     }
-    let service = object(WEBHOOK_SERVICE).ok_or("no WebhookService")?;
+    let service = state.object(WEBHOOK_SERVICE).ok_or("no WebhookService")?;
     let destination_item = service.item("ConsumedDestination").ok_or("no ConsumedDestination")?;
     let wanted = schema::integration_key(service, destination_item, &item["destination"]);
     let found = inner.destinations.iter().find(|d| schema::integration_key(service, destination_item, d) == wanted);
@@ -76,13 +76,13 @@ pub(crate) fn check_webhook(inner: &Inner, item: &mut Value) -> Result<(), Strin
 /// Calls every webhook configured for `io` and this change with the item's payload, now, once per
 /// configuration (no retries: a failed delivery is only recorded, as in outbound monitoring).
 pub(crate) async fn deliver(state: &Arc<State>, io: &str, change: Change, entity: &Value) -> Vec<Delivery> {
-    let Some(object) = object(io) else { return Vec::new() };
+    let Some(object) = state.object(io) else { return Vec::new() };
     let Some(root) = object.root() else { return Vec::new() };
     let body = odata::payload(object, root, entity);
     let key = schema::integration_key(object, root, entity);
     let (targets, source, allow_remote) = {
         let inner = state.lock();
-        let service = object_or_none(WEBHOOK_SERVICE);
+        let service = state.object(WEBHOOK_SERVICE);
         let webhook_item = service.and_then(|s| s.item("WebhookConfiguration"));
         let targets: Vec<(String, Value)> = inner
             .webhooks
@@ -146,10 +146,6 @@ pub(crate) async fn deliver(state: &Arc<State>, io: &str, change: Change, entity
     }
     state.lock().deliveries.extend(results.iter().cloned());
     results
-}
-
-fn object_or_none(code: &str) -> Option<&'static schema::IntegrationObject> {
-    object(code)
 }
 
 fn is_loopback(url: &str) -> bool {

@@ -680,3 +680,32 @@ async fn deliveries_leave_loopback_only_when_allowed() {
     assert_eq!(sim.deliveries().len(), 2, "the creation and the update, both refused and recorded");
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn a_store_can_lack_an_object_or_an_attribute() {
+    let options = SimOptions {
+        products: 2,
+        hidden_objects: vec!["StorelinkOrder".to_owned()],
+        hidden_attributes: vec![
+            "StorelinkProduct:Product:ean".to_owned(),
+            "StorelinkProduct:PriceRow:price".to_owned(),
+        ],
+        ..SimOptions::default()
+    };
+    let (sim, c) = sim_with(options).await;
+    let token = c.token("storelink-client", "secret").await;
+    let auth = Auth::Bearer(&token);
+    let (status, body) = c.get("/odata2webservices/StorelinkOrder/$metadata", &auth).await;
+    assert_eq!((status, &body["error"]["code"]), (404, &json!("not_found")), "an object the merchant did not import");
+    let (status, edmx) = c.text("/odata2webservices/StorelinkProduct/$metadata", &auth).await;
+    assert_eq!(status, 200);
+    assert!(!entity_type(&edmx, "Product").contains("Name=\"ean\""));
+    assert!(entity_type(&edmx, "Product").contains("Name=\"code\""));
+    assert!(!entity_type(&edmx, "PriceRow").contains("Name=\"price\""));
+    let (_, page) = c.get("/odata2webservices/StorelinkProduct/Products?$top=1&$expand=europe1Prices", &auth).await;
+    let product = &page["d"]["results"][0];
+    assert!(product.get("ean").is_none() && product.get("code").is_some());
+    assert!(product["europe1Prices"]["results"][0].get("price").is_none());
+    assert_eq!(c.get("/odata2webservices/StorelinkStock/$metadata", &auth).await.0, 200, "the others are there");
+    sim.stop().await;
+}
