@@ -123,6 +123,8 @@ pub(crate) async fn deliver(state: &Arc<State>, io: &str, change: Change, entity
                 .header("ce-time", chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string())
                 .json(&body);
             let basic = &destination["credentialBasic"];
+            let oauth = &destination["credentialConsumedOAuth"];
+            let mut refused = None;
             if basic.is_object() {
                 let pair = format!(
                     "{}:{}",
@@ -130,8 +132,16 @@ pub(crate) async fn deliver(state: &Arc<State>, io: &str, change: Change, entity
                     basic["password"].as_str().unwrap_or_default()
                 );
                 request = request.header("authorization", format!("Basic {}", STANDARD.encode(pair)));
+            } else if oauth.is_object() {
+                match destination_token(state, oauth, allow_remote).await {
+                    Ok(token) => request = request.bearer_auth(token),
+                    Err(e) => refused = Some(e),
+                }
             }
-            request.send().await.map(|r| r.status().as_u16()).map_err(|e| e.without_url().to_string())
+            match refused {
+                Some(e) => Err(e),
+                None => request.send().await.map(|r| r.status().as_u16()).map_err(|e| e.without_url().to_string()),
+            }
         };
         results.push(Delivery {
             webhook,
@@ -146,6 +156,25 @@ pub(crate) async fn deliver(state: &Arc<State>, io: &str, change: Change, entity
     }
     state.lock().deliveries.extend(results.iter().cloned());
     results
+}
+
+/// A token for an OAuth-protected destination: client credentials at the credential's `oAuthUrl`.
+async fn destination_token(state: &State, credential: &Value, allow_remote: bool) -> Result<String, String> {
+    let url = credential["oAuthUrl"].as_str().unwrap_or_default();
+    if !allow_remote && !is_loopback(url) {
+        return Err("refused: the simulator fetches tokens from loopback only".to_owned());
+    }
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", credential["clientId"].as_str().unwrap_or_default()),
+        ("client_secret", credential["clientSecret"].as_str().unwrap_or_default()),
+    ];
+    let response = state.http.post(url).form(&form).send().await.map_err(|e| e.without_url().to_string())?;
+    if !response.status().is_success() {
+        return Err(format!("token endpoint answered HTTP {}", response.status().as_u16()));
+    }
+    let body: Value = response.json().await.map_err(|e| e.without_url().to_string())?;
+    body["access_token"].as_str().map(str::to_owned).ok_or_else(|| "no access_token in the token answer".to_owned())
 }
 
 fn is_loopback(url: &str) -> bool {

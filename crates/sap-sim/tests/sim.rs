@@ -415,7 +415,7 @@ async fn tokens_expire_and_each_object_takes_its_channels_authentication() {
 type Received = Arc<Mutex<Vec<(HttpHeaders, Value)>>>;
 type HttpHeaders = Vec<(String, String)>;
 
-/// A webhook receiver on loopback that records each delivery and answers `status`.
+/// A webhook receiver on loopback that records each request and answers `status` (with a token).
 async fn receiver(status: u16) -> (String, Received, actix_web::dev::ServerHandle) {
     let received: Received = Arc::new(Mutex::new(Vec::new()));
     let data = web::Data::new((received.clone(), status));
@@ -429,7 +429,9 @@ async fn receiver(status: u16) -> (String, Received, actix_web::dev::ServerHandl
                     .collect();
                 let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
                 data.0.lock().expect("lock").push((headers, json));
-                HttpResponse::build(actix_web::http::StatusCode::from_u16(data.1).expect("status")).finish()
+                // Every answer carries a token, so the receiver doubles as an OAuth token endpoint.
+                HttpResponse::build(actix_web::http::StatusCode::from_u16(data.1).expect("status"))
+                    .json(json!({"access_token": "receiver-token", "token_type": "bearer", "expires_in": 60}))
             },
         ))
     })
@@ -707,5 +709,30 @@ async fn a_store_can_lack_an_object_or_an_attribute() {
     assert!(product.get("ean").is_none() && product.get("code").is_some());
     assert!(product["europe1Prices"]["results"][0].get("price").is_none());
     assert_eq!(c.get("/odata2webservices/StorelinkStock/$metadata", &auth).await.0, 200, "the others are there");
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn an_oauth_destination_gets_a_token_first() {
+    let (sim, c) = sim_with(SimOptions { products: 2, ..SimOptions::default() }).await;
+    let (url, received, handle) = receiver(200).await;
+    let token_url = url.replace("/webhooks/sap/m1", "/token");
+    let admin_token = c.token("admin-client", "admin-secret").await;
+    let admin = Auth::Bearer(&admin_token);
+    let service = "/odata2webservices/WebhookService";
+    let destination = json!({"id": "oauth", "url": url, "destinationTarget": {"id": "webhookServices"},
+        "credentialConsumedOAuth": {"id": "oauth", "clientId": "sap", "clientSecret": "shh", "oAuthUrl": token_url}});
+    assert_eq!(c.post(&format!("{service}/ConsumedDestinations"), &admin, destination).await.0, 201);
+    let webhook = json!({"eventType": "de.hybris.platform.webhookservices.event.ItemUpdatedEvent",
+        "integrationObject": {"code": "StorelinkStock"}, "destination": {"id": "oauth", "destinationTarget": {"id": "webhookServices"}}});
+    assert_eq!(c.post(&format!("{service}/WebhookConfigurations"), &admin, webhook).await.0, 201);
+    let deliveries = sim.set_stock("P00001-S", 9).await.expect("stock");
+    assert_eq!(deliveries[0].result, Ok(200));
+    let requests = received.lock().expect("lock").clone();
+    assert_eq!(requests.len(), 2, "the token request, then the delivery");
+    assert_eq!(header(&requests[0].0, "content-type"), Some("application/x-www-form-urlencoded"));
+    assert_eq!(header(&requests[1].0, "authorization"), Some("Bearer receiver-token"));
+    assert_eq!(requests[1].1["productCode"], "P00001-S");
+    handle.stop(true).await;
     sim.stop().await;
 }
