@@ -736,3 +736,53 @@ async fn an_oauth_destination_gets_a_token_first() {
     handle.stop(true).await;
     sim.stop().await;
 }
+
+/// The reads docs/sap.md ("For the connector") lists, exactly as written there, work.
+#[tokio::test]
+async fn the_connector_calls_in_docs_sap_md_are_served() {
+    let (sim, c) = sim_with(SimOptions { products: 4, orders: 3, ..SimOptions::default() }).await;
+    let token = c.token("storelink-client", "secret").await;
+    let auth = Auth::Bearer(&token);
+    let q = |s: &str| -> String { url::form_urlencoded::byte_serialize(s.as_bytes()).collect() };
+    let calls = [
+        format!(
+            "/odata2webservices/StorelinkProduct/Products?$top=1000&$skip=0&$inlinecount=allpages&$orderby=code&$filter={}&$expand={}",
+            q("catalogVersion/version eq 'Online'"),
+            q(
+                "europe1Prices/currency,picture,normal,supercategories,variants/europe1Prices/currency,variants/supercategories,catalogVersion/catalog"
+            )
+        ),
+        format!(
+            "/odata2webservices/StorelinkStock/StockLevels?$top=1000&$skip=0&$inlinecount=allpages&$orderby=productCode&$expand={}",
+            q("warehouse,inStockStatus")
+        ),
+        format!(
+            "/odata2webservices/StorelinkDeliveryMode/ZoneDeliveryModes?$top=1000&$skip=0&$inlinecount=allpages&$orderby=code&$expand={}",
+            q("values/zone,values/currency")
+        ),
+        format!(
+            "/odata2webservices/StorelinkOrder/Orders?$top=1000&$skip=0&$inlinecount=allpages&$orderby=code&$expand={}",
+            q(
+                "status,paymentStatus,deliveryStatus,currency,user,store,deliveryMode,deliveryAddress/country,paymentAddress/country,entries/product"
+            )
+        ),
+        format!(
+            "/odata2webservices/StorelinkOrder/Orders?$filter={}&$orderby=modifiedtime",
+            q("modifiedtime gt datetime'2020-01-01T00:00:00.000'")
+        ),
+    ];
+    for call in &calls {
+        let (status, body) = c.get(call, &auth).await;
+        assert_eq!(status, 200, "{call}: {body}");
+        assert!(!body["d"]["results"].as_array().expect("results").is_empty(), "{call}");
+    }
+    let (_, products) = c.get(&calls[0], &auth).await;
+    let product = &products["d"]["results"][0];
+    assert_eq!(products["d"]["__count"], "4");
+    assert_eq!(product["variants"]["results"][0]["europe1Prices"]["results"][0]["currency"]["isocode"], "USD");
+    assert_eq!(product["variants"]["results"][0]["supercategories"]["results"][0]["code"], "size-S");
+    assert_eq!(product["catalogVersion"]["catalog"]["id"], "storelinkProductCatalog");
+    let (_, orders) = c.get(&calls[3], &auth).await;
+    assert_eq!(orders["d"]["results"][0]["user"]["uid"], "buyer0@example.com");
+    sim.stop().await;
+}
