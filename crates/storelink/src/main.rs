@@ -54,6 +54,16 @@ enum Command {
         #[arg(long)]
         allow_http_callbacks: bool,
     },
+    /// The SAP Commerce Cloud simulator on its own (a test tool; never point it at real data).
+    SapSim {
+        #[arg(long, default_value_t = 9091)]
+        port: u16,
+        #[arg(long, default_value_t = 1000)]
+        products: usize,
+        /// Password of the `storelink` user (Basic) and secret of the `storelink-client` OAuth client.
+        #[arg(long, default_value = "storelink")]
+        secret: String,
+    },
     /// Channel partners.
     Partners {
         #[command(subcommand)]
@@ -132,8 +142,10 @@ fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
-    let long_running =
-        matches!(cli.command, Command::Demo { .. } | Command::Serve | Command::Worker | Command::OccSim { .. });
+    let long_running = matches!(
+        cli.command,
+        Command::Demo { .. } | Command::Serve | Command::Worker | Command::OccSim { .. } | Command::SapSim { .. }
+    );
     let verbosity = if long_running || cli.verbose { Verbosity::Info } else { Verbosity::Warn };
     storelink::telemetry::init(config.log_format, verbosity);
     match cli.command {
@@ -149,6 +161,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::OccSim { port, products, keys, allow_http_callbacks } => {
             occ_sim(port, products, keys, allow_http_callbacks).await
         }
+        Command::SapSim { port, products, secret } => sap_sim(port, products, &secret).await,
         Command::Partners { command: PartnersCommand::Create { name, redirect_uris } } => {
             let (pool, _db) = cli_database(&config).await?;
             let created = partners::create(&pool, NewPartner { name: &name, redirect_uris: &redirect_uris }).await?;
@@ -302,6 +315,26 @@ async fn occ_sim(port: u16, products: usize, keys: Vec<String>, allow_http_callb
         sim.add_named_key(key, Permissions::all());
     }
     println!("OCC simulator at {} with {products} products (admin routes under /__sim/)", sim.base_url());
+    shutdown_signal().await;
+    sim.stop().await;
+    Ok(())
+}
+
+/// Serves both authentication types, with Storelink's user (`storelinkgroup` and
+/// `integrationadmingroup`, so webhook registration works) and OAuth client, as the ImpEx creates them.
+async fn sap_sim(port: u16, products: usize, secret: &str) -> anyhow::Result<()> {
+    use storelink_sap_sim::{GROUP_ADMIN, GROUP_STORELINK, InboundAuth, SapSim, SimOptions};
+    let options = SimOptions { products, inbound_auth: InboundAuth::Both, ..SimOptions::default() };
+    let sim = SapSim::bind(options, SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    sim.add_user("storelink", secret, &[GROUP_STORELINK, GROUP_ADMIN]);
+    sim.add_oauth_client("storelink-client", secret, "storelink");
+    println!(
+        "SAP simulator at {} with {products} products: Basic user `storelink`, OAuth client `storelink-client` \
+         (token at {}{}), secret as given with --secret",
+        sim.base_url(),
+        sim.base_url(),
+        storelink_sap_sim::TOKEN_PATH
+    );
     shutdown_signal().await;
     sim.stop().await;
     Ok(())
