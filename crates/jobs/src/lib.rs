@@ -14,7 +14,7 @@ pub use lease::{Lease, LeaseLost, LeaseVerifyError};
 pub use queue::{
     COUNTS_SQL, JobError, KindCounts, PURGE_FINISHED_SQL, Queue, REAP_EXPIRED_SQL, RetryPolicy, claim_sql,
 };
-pub use schedule::{ENQUEUE_DUE_SQL, POSTPONE_INACTIVE_SQL, Schedule, enqueue_due};
+pub use schedule::{ENQUEUE_DUE_SQL, POSTPONE_INACTIVE_SQL, Schedule, WITHDRAW_SQL, enqueue_due};
 pub use worker::{Handler, JobContext, Outcome, Worker, WorkerConfig};
 
 /// Postgres NOTIFY channel that wakes idle workers when a job is enqueued.

@@ -39,13 +39,16 @@ const RESCHEDULE_SQL: &str = "UPDATE job_schedule_state
 
 /// One tick's work for one schedule: jobs for the due rows of active merchants ($1 kind, $2 interval
 /// and $3 full interval in seconds, $4 batch). Reads `job_schedule_state_due_idx`, then each
-/// merchant by primary key: O(due), whatever the number of merchants.
+/// merchant by primary key: O(due), whatever the number of merchants. (The status is a correlated
+/// lookup rather than a join, which the planner would turn into a scan of `merchants` once a few
+/// hundred rows are due.)
 pub const ENQUEUE_DUE_SQL: &str = "INSERT INTO jobs (merchant_id, kind, mode)
      SELECT s.merchant_id, s.kind,
             CASE WHEN s.last_full_at IS NULL OR s.last_full_at < now() - make_interval(secs => $3)
                  THEN 'full' ELSE 'incremental' END
-     FROM job_schedule_state s JOIN merchants m ON m.merchant_id = s.merchant_id
-     WHERE s.kind = $1 AND s.next_due_at <= now() AND m.status = 'active'
+     FROM job_schedule_state s
+     WHERE s.kind = $1 AND s.next_due_at <= now()
+       AND (SELECT m.status FROM merchants m WHERE m.merchant_id = s.merchant_id) = 'active'
        AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.merchant_id = s.merchant_id AND j.kind = s.kind
                          AND j.state IN ('queued', 'running', 'paused'))
      ORDER BY s.next_due_at, s.merchant_id
@@ -57,13 +60,14 @@ pub const ENQUEUE_DUE_SQL: &str = "INSERT INTO jobs (merchant_id, kind, mode)
 /// again one interval later rather than on every tick ($1 kind, $2 interval in seconds, $3 batch).
 pub const POSTPONE_INACTIVE_SQL: &str =
     "UPDATE job_schedule_state s SET next_due_at = now() + make_interval(secs => $2)
-     FROM (SELECT s.merchant_id, s.kind FROM job_schedule_state s JOIN merchants m ON m.merchant_id = s.merchant_id
-           WHERE s.kind = $1 AND s.next_due_at <= now() AND m.status <> 'active'
+     FROM (SELECT s.merchant_id, s.kind FROM job_schedule_state s
+           WHERE s.kind = $1 AND s.next_due_at <= now()
+             AND (SELECT m.status FROM merchants m WHERE m.merchant_id = s.merchant_id) <> 'active'
            ORDER BY s.next_due_at LIMIT $3 FOR UPDATE OF s SKIP LOCKED) d
      WHERE s.merchant_id = d.merchant_id AND s.kind = d.kind";
 
 /// Takes back jobs just created for rows that stopped being due meanwhile ($1 merchants, $2 jobs).
-const WITHDRAW_SQL: &str = "DELETE FROM jobs j USING job_schedule_state s
+pub const WITHDRAW_SQL: &str = "DELETE FROM jobs j USING job_schedule_state s
      WHERE (j.merchant_id, j.job_id) IN (SELECT * FROM unnest($1::uuid[], $2::bigint[]))
        AND s.merchant_id = j.merchant_id AND s.kind = j.kind AND s.next_due_at > now()";
 

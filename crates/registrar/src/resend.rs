@@ -15,12 +15,13 @@ use crate::register::Registrar;
 const BATCH: i64 = 50;
 
 /// Claims the merchants whose resend pass is due ($1 period in seconds, $2 batch) through
-/// `webhook_resends_due_idx`, by pushing their next pass out.
-pub const CLAIM_SQL: &str = "UPDATE webhook_resends r SET next_at = now() + make_interval(secs => $1)
-     FROM (SELECT merchant_id FROM webhook_resends WHERE next_at <= now()
-           ORDER BY next_at LIMIT $2 FOR UPDATE SKIP LOCKED) d
-     WHERE r.merchant_id = d.merchant_id
-     RETURNING r.merchant_id";
+/// `webhook_resends_due_idx`, by pushing their next pass out. The claimed ids are gathered into an
+/// array first, so the update reads each row by primary key (a join would let the planner scan the
+/// table).
+pub const CLAIM_SQL: &str = "UPDATE webhook_resends SET next_at = now() + make_interval(secs => $1)
+     WHERE merchant_id = ANY (ARRAY(SELECT merchant_id FROM webhook_resends WHERE next_at <= now()
+                                    ORDER BY next_at LIMIT $2 FOR UPDATE SKIP LOCKED))
+     RETURNING merchant_id";
 
 /// Makes the merchant due for a resend pass now (a slot of it was just repaired).
 pub(crate) async fn due_now(pool: &PgPool, merchant: MerchantId) {
