@@ -89,25 +89,61 @@ const CODE_ALLOWED: &[(&str, &str, &str)] = &[
     ("crates/jobs/src/queue.rs", "lease expired", "sweep: expired leases"),
     ("crates/jobs/src/queue.rs", "DELETE FROM jobs WHERE state IN", "retention: finished jobs"),
     ("crates/jobs/src/queue.rs", "count(*) FILTER", "gauge: jobs per kind and state"),
-    ("crates/jobs/src/schedule.rs", "SELECT merchant_id, $1, now() FROM merchants", "one-off backfill of a new scheduled kind"),
+    (
+        "crates/jobs/src/schedule.rs",
+        "SELECT merchant_id, $1, now() FROM merchants",
+        "one-off backfill of a new scheduled kind",
+    ),
     ("crates/jobs/src/schedule.rs", "WHERE kind = $1", "one-off move of due times after an interval changed"),
     ("crates/jobs/src/schedule.rs", "INSERT INTO jobs (merchant_id, kind, mode)", "scheduler tick: the due rows"),
-    ("crates/jobs/src/schedule.rs", "UPDATE job_schedule_state s SET next_due_at", "scheduler: inactive merchants postponed"),
+    (
+        "crates/jobs/src/schedule.rs",
+        "UPDATE job_schedule_state s SET next_due_at",
+        "scheduler: inactive merchants postponed",
+    ),
     (
         "crates/partner-api/src/catalog.rs",
         "FROM merchants m",
         "a partner's merchants: completed by the caller's WHERE (by merchant, or by partner: a fan-out)",
     ),
     ("crates/partner-webhooks/src/deliver.rs", "d.state = 'pending' AND p.enabled", "gauge: pending deliveries"),
-    ("crates/partner-webhooks/src/endpoints.rs", "WHERE d.endpoint_id = $1", "an endpoint's delivery log spans its partner's merchants"),
-    ("crates/partner-webhooks/src/endpoints.rs", "WHERE p.partner_id = $1 AND d.endpoint_id = $2", "replay by delivery id (a fan-out)"),
-    ("crates/partner-webhooks/src/endpoints.rs", "WHERE endpoint_id = $1 AND state = 'pending'", "waking an endpoint's merchants"),
-    ("crates/partner-webhooks/src/lib.rs", "NOT EXISTS (SELECT 1 FROM partner_deliveries d", "retention: partner events"),
-    ("crates/registrar/src/record.rs", "SELECT DISTINCT merchant_id FROM webhook_slots", "ops list: merchants with failed slots"),
+    (
+        "crates/partner-webhooks/src/endpoints.rs",
+        "WHERE d.endpoint_id = $1",
+        "an endpoint's delivery log spans its partner's merchants",
+    ),
+    (
+        "crates/partner-webhooks/src/endpoints.rs",
+        "WHERE p.partner_id = $1 AND d.endpoint_id = $2",
+        "replay by delivery id (a fan-out)",
+    ),
+    (
+        "crates/partner-webhooks/src/endpoints.rs",
+        "WHERE endpoint_id = $1 AND state = 'pending'",
+        "waking an endpoint's merchants",
+    ),
+    (
+        "crates/partner-webhooks/src/lib.rs",
+        "NOT EXISTS (SELECT 1 FROM partner_deliveries d",
+        "retention: partner events",
+    ),
+    (
+        "crates/registrar/src/record.rs",
+        "SELECT DISTINCT merchant_id FROM webhook_slots",
+        "ops list: merchants with failed slots",
+    ),
     ("crates/registrar/src/record.rs", "LIMIT $1 FOR UPDATE SKIP LOCKED", "sweep: slot retry claim"),
     ("crates/registrar/src/resend.rs", "FROM webhook_resends WHERE next_at <= now()", "sweep: resend claim"),
-    ("crates/sync/src/read.rs", "o.merchant_id = t.merchant_id", "fragment correlated on t.merchant_id (a page read by merchant)"),
-    ("crates/sync/src/read.rs", "s.merchant_id = t.merchant_id", "fragment correlated on t.merchant_id (a page read by merchant)"),
+    (
+        "crates/sync/src/read.rs",
+        "o.merchant_id = t.merchant_id",
+        "fragment correlated on t.merchant_id (a page read by merchant)",
+    ),
+    (
+        "crates/sync/src/read.rs",
+        "s.merchant_id = t.merchant_id",
+        "fragment correlated on t.merchant_id (a page read by merchant)",
+    ),
     ("crates/sync/src/state.rs", "FROM unnest($1::text[]) AS k (kind)", "gauge: sync lag per kind"),
     ("crates/sync/src/state.rs", "WHERE state = 'failed'", "ops list: merchants with failed syncs"),
     ("crates/tenants/src/merchants.rs", "FROM merchants ORDER BY", "ops list: recent tenants"),
@@ -324,7 +360,8 @@ fn every_statement_on_a_tenant_table_names_its_merchant_or_is_a_documented_sweep
         }
     }
     files.sort();
-    let tables = regex::Regex::new(r"(?i)\b(?:FROM|JOIN|UPDATE|INSERT\s+INTO|DELETE\s+FROM)\s+([a-z_]+)").expect("regex");
+    let tables =
+        regex::Regex::new(r"(?i)\b(?:FROM|JOIN|UPDATE|INSERT\s+INTO|DELETE\s+FROM)\s+([a-z_]+)").expect("regex");
     let mut used = vec![false; CODE_ALLOWED.len()];
     let mut violations = Vec::new();
     let mut statements = 0;
@@ -346,9 +383,8 @@ fn every_statement_on_a_tenant_table_names_its_merchant_or_is_a_documented_sweep
             if names_its_merchant(&literal) {
                 continue;
             }
-            let allowed = CODE_ALLOWED
-                .iter()
-                .position(|(file, piece, _)| relative.starts_with(file) && literal.contains(piece));
+            let allowed =
+                CODE_ALLOWED.iter().position(|(file, piece, _)| relative.starts_with(file) && literal.contains(piece));
             match allowed {
                 Some(at) => used[at] = true,
                 None => violations.push(format!(
@@ -378,9 +414,14 @@ fn the_literal_scanner_reads_rust_strings() {
     let src = "let a = 'x'; let b = '\"'; fn f<'a>(s: &'a str) {} // \"not this\"\n\
                let c = \"SELECT 1 \\\" FROM jobs\"; let d = r#\"UPDATE jobs SET \"x\" = 1\"#; let e = br\"x\";";
     let found: Vec<String> = string_literals(src).into_iter().map(|(_, s)| s).collect();
-    assert_eq!(found, vec!["SELECT 1 \\\" FROM jobs".to_owned(), "UPDATE jobs SET \"x\" = 1".to_owned(), "x".to_owned()]);
+    assert_eq!(
+        found,
+        vec!["SELECT 1 \\\" FROM jobs".to_owned(), "UPDATE jobs SET \"x\" = 1".to_owned(), "x".to_owned()]
+    );
     assert!(names_its_merchant("UPDATE jobs SET x = 1 WHERE merchant_id = $1 AND job_id = $2"));
-    assert!(names_its_merchant("DELETE FROM t WHERE (t.merchant_id, t.event_id) IN (SELECT * FROM UNNEST($2::uuid[]))"));
+    assert!(names_its_merchant(
+        "DELETE FROM t WHERE (t.merchant_id, t.event_id) IN (SELECT * FROM UNNEST($2::uuid[]))"
+    ));
     assert!(names_its_merchant("INSERT INTO jobs (merchant_id, kind) VALUES ($1, $2)"));
     assert!(!names_its_merchant("SELECT count(*) FROM jobs j JOIN merchants m ON m.merchant_id = j.merchant_id"));
     assert!(!names_its_merchant("INSERT INTO jobs (merchant_id, kind) SELECT merchant_id, 'x' FROM merchants"));

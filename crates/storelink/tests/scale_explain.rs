@@ -168,12 +168,12 @@ fn statements(sample: (Vec<Uuid>, Vec<i64>)) -> Vec<Checked> {
         checked("jobs: reap expired leases", storelink_jobs::REAP_EXPIRED_SQL, vec![]),
         checked("jobs: purge finished jobs", storelink_jobs::PURGE_FINISHED_SQL, vec![Arg::F64(7.0 * DAY_SECS)]),
         checked("jobs: gauge storelink_jobs", storelink_jobs::COUNTS_SQL, vec![]),
-        checked("inbound: safety net (waiting deliveries)", storelink_inbound::WAITING_MERCHANTS_SQL, vec![Arg::F64(5.0)]),
         checked(
-            "registrar: slot retry claim",
-            storelink_registrar::CLAIM_DUE_SQL,
-            vec![Arg::I64(50), Arg::F64(120.0)],
+            "inbound: safety net (waiting deliveries)",
+            storelink_inbound::WAITING_MERCHANTS_SQL,
+            vec![Arg::F64(5.0)],
         ),
+        checked("registrar: slot retry claim", storelink_registrar::CLAIM_DUE_SQL, vec![Arg::I64(50), Arg::F64(120.0)]),
         checked("registrar: resend claim", storelink_registrar::RESEND_CLAIM_SQL, vec![Arg::F64(600.0), Arg::I64(50)]),
         checked(
             "retention: inbound_events batch lock",
@@ -195,7 +195,11 @@ fn statements(sample: (Vec<Uuid>, Vec<i64>)) -> Vec<Checked> {
             delete_batch_sql("change_events", storelink_sync::PRUNE_CHANGES_CONDITION),
             vec![Arg::F64(keep), Arg::Uuids(sample.0), Arg::I64s(sample.1)],
         ),
-        checked("sync: gauge storelink_sync_lag_seconds", storelink_sync::LAG_BY_KIND_SQL, vec![Arg::Texts(sync_kinds())]),
+        checked(
+            "sync: gauge storelink_sync_lag_seconds",
+            storelink_sync::LAG_BY_KIND_SQL,
+            vec![Arg::Texts(sync_kinds())],
+        ),
         checked(
             "partner-webhooks: gauge storelink_partner_deliveries_pending",
             storelink_partner_webhooks::PENDING_DELIVERIES_SQL,

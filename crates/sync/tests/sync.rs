@@ -667,7 +667,8 @@ impl Writes {
         for table in Self::tables(pool).await {
             counts.insert(table.clone(), Self::count(pool, &table).await);
         }
-        let xid: i64 = sqlx::query_scalar("SELECT (txid_current() % 4294967296)::bigint").fetch_one(pool).await.expect("xid");
+        let xid: i64 =
+            sqlx::query_scalar("SELECT (txid_current() % 4294967296)::bigint").fetch_one(pool).await.expect("xid");
         Self { xid, counts }
     }
 
@@ -700,11 +701,8 @@ async fn an_empty_incremental_run_writes_nothing_but_its_checkpoint() {
     for kind in [SyncKind::Catalog, SyncKind::Orders] {
         assert_eq!(f.sync(kind, Mode::Full).await, JobState::Succeeded);
     }
-    let expected = BTreeMap::from([
-        ("job_schedule_state".to_owned(), 1),
-        ("jobs".to_owned(), 1),
-        ("sync_state".to_owned(), 1),
-    ]);
+    let expected =
+        BTreeMap::from([("job_schedule_state".to_owned(), 1), ("jobs".to_owned(), 1), ("sync_state".to_owned(), 1)]);
     // Twice each: the first incremental run re-reads what changed within its overlap with the full run.
     for kind in [SyncKind::Catalog, SyncKind::Orders, SyncKind::Catalog, SyncKind::Orders] {
         let before = Writes::snapshot(&f.db.pool).await;
