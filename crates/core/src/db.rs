@@ -48,12 +48,8 @@ pub async fn delete_in_batches(
     condition: &'static str,
     older_than: Duration,
 ) -> Result<u64, sqlx::Error> {
-    let lock =
-        format!("SELECT t.merchant_id, t.event_id FROM {table} t WHERE {condition} LIMIT $2 FOR UPDATE SKIP LOCKED");
-    let delete = format!(
-        "DELETE FROM {table} t
-         WHERE (t.merchant_id, t.event_id) IN (SELECT * FROM UNNEST($2::uuid[], $3::bigint[])) AND {condition}"
-    );
+    let lock = lock_batch_sql(table, condition);
+    let delete = delete_batch_sql(table, condition);
     let seconds = older_than.as_secs_f64();
     let mut total = 0;
     loop {
@@ -68,6 +64,21 @@ pub async fn delete_in_batches(
             return Ok(total);
         }
     }
+}
+
+/// The first statement of each `delete_in_batches` batch ($1 `older_than` seconds, $2 batch size):
+/// locks up to a batch of candidates. `LIMIT` keeps it O(batch) when `condition` is served by an index.
+pub fn lock_batch_sql(table: &str, condition: &str) -> String {
+    format!("SELECT t.merchant_id, t.event_id FROM {table} t WHERE {condition} LIMIT $2 FOR UPDATE SKIP LOCKED")
+}
+
+/// The second statement of each batch ($1 `older_than` seconds, $2 merchants, $3 event ids): deletes
+/// the locked rows that still match, each by primary key.
+pub fn delete_batch_sql(table: &str, condition: &str) -> String {
+    format!(
+        "DELETE FROM {table} t
+         WHERE (t.merchant_id, t.event_id) IN (SELECT * FROM UNNEST($2::uuid[], $3::bigint[])) AND {condition}"
+    )
 }
 
 /// Applies pending migrations. Safe to run from several processes at once: sqlx takes an advisory lock.

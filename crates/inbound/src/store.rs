@@ -231,9 +231,17 @@ fn may_hold_surrogate(raw: &[u8]) -> bool {
 /// whatever their age). A redelivery of a deleted event is stored and processed again, which
 /// the idempotent upserts of processing absorb.
 pub async fn prune(pool: &sqlx::PgPool, older_than: std::time::Duration) -> Result<u64, sqlx::Error> {
-    let condition = "t.processed_at < now() - make_interval(secs => $1)";
-    storelink_core::db::delete_in_batches(pool, "inbound_events", condition, older_than).await
+    storelink_core::db::delete_in_batches(pool, "inbound_events", PRUNE_CONDITION, older_than).await
 }
+
+/// Which deliveries `prune` deletes (`storelink_core::db::delete_in_batches`'s condition), found
+/// through `inbound_events_processed_idx`.
+pub const PRUNE_CONDITION: &str = "t.processed_at < now() - make_interval(secs => $1)";
+
+/// The safety net's statement ($1 seconds): merchants with deliveries unprocessed for that long, from
+/// `inbound_events_pending_idx` (unprocessed deliveries only): O(pending).
+pub const WAITING_MERCHANTS_SQL: &str = "SELECT DISTINCT merchant_id FROM inbound_events
+     WHERE processed_at IS NULL AND received_at < now() - make_interval(secs => $1)";
 
 /// Merchants with deliveries still unprocessed after `older_than` (from the index of unprocessed
 /// deliveries, whatever the number of merchants).
@@ -241,13 +249,7 @@ pub(crate) async fn waiting_merchants(
     pool: &sqlx::PgPool,
     older_than: std::time::Duration,
 ) -> Result<Vec<MerchantId>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT DISTINCT merchant_id FROM inbound_events
-         WHERE processed_at IS NULL AND received_at < now() - make_interval(secs => $1)",
-    )
-    .bind(older_than.as_secs_f64())
-    .fetch_all(pool)
-    .await
+    sqlx::query_scalar(WAITING_MERCHANTS_SQL).bind(older_than.as_secs_f64()).fetch_all(pool).await
 }
 
 /// Deletes the merchant's deliveries still unprocessed after `older_than`.

@@ -69,6 +69,40 @@ pub struct Queue {
 const REQUEUED: &str = "state = CASE WHEN kind <> ALL($5::text[]) AND EXISTS (SELECT 1 FROM merchants m
          WHERE m.merchant_id = jobs.merchant_id AND m.status <> 'active') THEN 'paused' ELSE 'queued' END";
 
+/// The claim statement ($1 kinds, $2 lease token, $3 lease seconds, $4 kinds run whatever the
+/// merchant's status): the oldest due job through `jobs_due`, its merchant by primary key, `LIMIT 1`.
+/// A cross-tenant statement by design (docs/SCALING.md).
+pub fn claim_sql() -> String {
+    format!(
+        "UPDATE jobs SET state = 'running', lease_token = $2, lease_expires_at = now() + make_interval(secs => $3),
+                heartbeat_at = now(), slices = slices + 1, started_at = COALESCE(started_at, now()), updated_at = now()
+         WHERE (merchant_id, job_id) = (
+             SELECT j.merchant_id, j.job_id FROM jobs j JOIN merchants m USING (merchant_id)
+             WHERE j.state = 'queued' AND j.run_at <= now() AND j.kind = ANY($1)
+               AND (m.status = 'active' OR j.kind = ANY($4))
+             ORDER BY j.run_at, j.job_id
+             FOR UPDATE OF j SKIP LOCKED LIMIT 1)
+         RETURNING {JOB_COLUMNS}"
+    )
+}
+
+/// Requeues jobs whose lease ran out (`jobs_leases`).
+pub const REAP_EXPIRED_SQL: &str =
+    "UPDATE jobs SET state = CASE WHEN attempts + 1 >= max_attempts THEN 'dead' ELSE 'queued' END,
+        attempts = attempts + 1, lease_token = NULL, lease_expires_at = NULL, run_at = now(),
+        last_error = 'lease expired: the worker stopped or stalled', updated_at = now()
+     WHERE state = 'running' AND lease_expires_at < now()";
+
+/// Deletes finished jobs older than $1 seconds (`jobs_finished`).
+pub const PURGE_FINISHED_SQL: &str =
+    "DELETE FROM jobs WHERE state IN ('succeeded', 'cancelled') AND finished_at < now() - make_interval(secs => $1)";
+
+/// Live and dead jobs per kind, for the gauges (`jobs_live_kind_idx`: O(live + dead jobs)).
+pub const COUNTS_SQL: &str =
+    "SELECT kind, count(*) FILTER (WHERE state = 'queued'), count(*) FILTER (WHERE state = 'running'),
+        count(*) FILTER (WHERE state = 'paused'), count(*) FILTER (WHERE state = 'dead')
+     FROM jobs WHERE state IN ('queued', 'running', 'paused', 'dead') GROUP BY kind ORDER BY kind";
+
 impl Queue {
     pub fn new(pool: PgPool) -> Self {
         Self { pool, any_status: Vec::new() }
@@ -159,23 +193,13 @@ impl Queue {
     /// invalid connections are skipped (their jobs stay queued for when they come back).
     pub async fn claim(&self, kinds: &[String], lease_for: Duration) -> Result<Option<(Job, Lease)>, JobError> {
         let token = Uuid::new_v4();
-        let row = sqlx::query_as::<_, JobRow>(&format!(
-            "UPDATE jobs SET state = 'running', lease_token = $2, lease_expires_at = now() + make_interval(secs => $3),
-                    heartbeat_at = now(), slices = slices + 1, started_at = COALESCE(started_at, now()), updated_at = now()
-             WHERE (merchant_id, job_id) = (
-                 SELECT j.merchant_id, j.job_id FROM jobs j JOIN merchants m USING (merchant_id)
-                 WHERE j.state = 'queued' AND j.run_at <= now() AND j.kind = ANY($1)
-                   AND (m.status = 'active' OR j.kind = ANY($4))
-                 ORDER BY j.run_at, j.job_id
-                 FOR UPDATE OF j SKIP LOCKED LIMIT 1)
-             RETURNING {JOB_COLUMNS}"
-        ))
-        .bind(kinds)
-        .bind(token)
-        .bind(lease_for.as_secs_f64())
-        .bind(&self.any_status)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query_as::<_, JobRow>(&claim_sql())
+            .bind(kinds)
+            .bind(token)
+            .bind(lease_for.as_secs_f64())
+            .bind(&self.any_status)
+            .fetch_optional(&self.pool)
+            .await?;
         let Some(row) = row else { return Ok(None) };
         let lease = Lease { merchant_id: row.0, job_id: row.1, token };
         match from_row(row) {
@@ -238,10 +262,12 @@ impl Queue {
         .await?;
         if let Some((kind, mode)) = &done {
             sqlx::query(
-                "INSERT INTO job_schedule_state (merchant_id, kind, last_succeeded_at, last_full_at)
-                 VALUES ($1, $2, now(), CASE WHEN $3 = 'full' THEN now() END)
+                "INSERT INTO job_schedule_state (merchant_id, kind, last_succeeded_at, last_full_at, next_due_at)
+                 VALUES ($1, $2, now(), CASE WHEN $3 = 'full' THEN now() END,
+                         now() + (SELECT make_interval(secs => every_secs) FROM job_schedules WHERE kind = $2))
                  ON CONFLICT (merchant_id, kind) DO UPDATE SET last_succeeded_at = now(),
-                     last_full_at = CASE WHEN $3 = 'full' THEN now() ELSE job_schedule_state.last_full_at END",
+                     last_full_at = CASE WHEN $3 = 'full' THEN now() ELSE job_schedule_state.last_full_at END,
+                     next_due_at = EXCLUDED.next_due_at",
             )
             .bind(lease.merchant_id)
             .bind(kind)
@@ -373,14 +399,7 @@ impl Queue {
     /// Requeue jobs whose lease ran out (their worker died or stalled); the expiry counts as a failed
     /// attempt so a job that kills its workers ends up dead instead of looping.
     pub async fn reap_expired(&self) -> Result<u64, JobError> {
-        let done = sqlx::query(
-            "UPDATE jobs SET state = CASE WHEN attempts + 1 >= max_attempts THEN 'dead' ELSE 'queued' END,
-                    attempts = attempts + 1, lease_token = NULL, lease_expires_at = NULL, run_at = now(),
-                    last_error = 'lease expired: the worker stopped or stalled', updated_at = now()
-             WHERE state = 'running' AND lease_expires_at < now()",
-        )
-        .execute(&self.pool)
-        .await?;
+        let done = sqlx::query(REAP_EXPIRED_SQL).execute(&self.pool).await?;
         if done.rows_affected() > 0 {
             tracing::warn!(jobs = done.rows_affected(), "requeued jobs whose lease expired");
         }
@@ -389,12 +408,7 @@ impl Queue {
 
     /// Delete finished jobs older than `keep` (dead letters are kept for ops).
     pub async fn purge_finished(&self, keep: Duration) -> Result<u64, JobError> {
-        let done = sqlx::query(
-            "DELETE FROM jobs WHERE state IN ('succeeded', 'cancelled') AND finished_at < now() - make_interval(secs => $1)",
-        )
-        .bind(keep.as_secs_f64())
-        .execute(&self.pool)
-        .await?;
+        let done = sqlx::query(PURGE_FINISHED_SQL).bind(keep.as_secs_f64()).execute(&self.pool).await?;
         Ok(done.rows_affected())
     }
 
@@ -422,13 +436,7 @@ impl Queue {
     }
 
     pub async fn counts(&self) -> Result<Vec<KindCounts>, JobError> {
-        let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
-            "SELECT kind, count(*) FILTER (WHERE state = 'queued'), count(*) FILTER (WHERE state = 'running'),
-                    count(*) FILTER (WHERE state = 'paused'), count(*) FILTER (WHERE state = 'dead')
-             FROM jobs WHERE state IN ('queued', 'running', 'paused', 'dead') GROUP BY kind ORDER BY kind",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(COUNTS_SQL).fetch_all(&self.pool).await?;
         Ok(rows
             .into_iter()
             .map(|(kind, queued, running, paused, dead)| KindCounts { kind, queued, running, paused, dead })

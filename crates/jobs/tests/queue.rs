@@ -223,6 +223,63 @@ async fn scheduler_enqueues_due_kinds_once() {
     assert!(ms.contains(&job.merchant_id));
 }
 
+/// Each (merchant, kind) carries when it is next due: a merchant connected after the kind was
+/// registered is due at once (trigger), a success makes it due one interval later, and an inactive
+/// merchant's due row is looked at again one interval later instead of on every tick.
+#[tokio::test]
+async fn the_scheduler_follows_each_rows_due_time() {
+    let db = test_db().await;
+    let ms = merchants_in(&db, 2).await;
+    let every = Duration::from_secs(300);
+    let schedules = vec![Schedule { kind: "orders".into(), every, full_every: Duration::from_secs(86400) }];
+    assert_eq!(enqueue_due(&db.pool, &schedules).await.expect("schedule"), 2, "backfilled at registration");
+    let later = merchants_in(&db, 1).await[0];
+    let due_now: bool = sqlx::query_scalar(
+        "SELECT next_due_at <= now() FROM job_schedule_state WHERE merchant_id = $1 AND kind = 'orders'",
+    )
+    .bind(later)
+    .fetch_one(&db.pool)
+    .await
+    .expect("row written by the trigger");
+    assert!(due_now);
+    merchants::set_status(&db.pool, later, MerchantStatus::Paused).await.expect("pause");
+    assert_eq!(enqueue_due(&db.pool, &schedules).await.expect("schedule"), 0, "paused: no job");
+    let postponed: f64 = sqlx::query_scalar(
+        "SELECT EXTRACT(EPOCH FROM next_due_at - now())::float8 FROM job_schedule_state
+         WHERE merchant_id = $1 AND kind = 'orders'",
+    )
+    .bind(later)
+    .fetch_one(&db.pool)
+    .await
+    .expect("row");
+    assert!(postponed > 290.0, "an inactive merchant is looked at one interval later: {postponed}");
+
+    let q = Queue::new(db.pool.clone());
+    let (job, lease) = q.claim(&["orders".to_owned()], LEASE).await.expect("claim").expect("job");
+    assert!(q.complete(&lease).await.expect("complete"));
+    let (_, other) = q.claim(&["orders".to_owned()], LEASE).await.expect("claim").expect("second job");
+    assert!(q.complete(&other).await.expect("complete"));
+    let next: f64 = sqlx::query_scalar(
+        "SELECT EXTRACT(EPOCH FROM next_due_at - last_succeeded_at)::float8 FROM job_schedule_state
+         WHERE merchant_id = $1 AND kind = 'orders'",
+    )
+    .bind(job.merchant_id)
+    .fetch_one(&db.pool)
+    .await
+    .expect("row");
+    assert_eq!(next, every.as_secs_f64(), "next due one interval after the success");
+    // Made due again (as time would): the next tick enqueues it, as an incremental run.
+    sqlx::query("UPDATE job_schedule_state SET next_due_at = now() - interval '1 second' WHERE merchant_id = $1")
+        .bind(job.merchant_id)
+        .execute(&db.pool)
+        .await
+        .expect("due");
+    assert_eq!(enqueue_due(&db.pool, &schedules).await.expect("schedule"), 1);
+    let (again, _) = q.claim(&["orders".to_owned()], LEASE).await.expect("claim").expect("job");
+    assert_eq!((again.merchant_id, again.mode), (job.merchant_id, Mode::Incremental));
+    assert!(ms.contains(&job.merchant_id));
+}
+
 /// Records which merchant ran each slice; the "big" merchant needs many slices.
 struct Recorder {
     order: Arc<Mutex<Vec<MerchantId>>>,

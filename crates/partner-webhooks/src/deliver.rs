@@ -319,13 +319,13 @@ async fn update_delivery(
 /// Deliveries waiting to be sent, across merchants: the `storelink_partner_deliveries_pending` gauge.
 /// Held deliveries of disabled endpoints are not a delivery backlog.
 pub async fn pending_deliveries(pool: &PgPool) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM partner_deliveries d JOIN partner_endpoints p USING (endpoint_id)
-         WHERE d.state = 'pending' AND p.enabled",
-    )
-    .fetch_one(pool)
-    .await
+    sqlx::query_scalar(PENDING_DELIVERIES_SQL).fetch_one(pool).await
 }
+
+/// `pending_deliveries`' statement, from `partner_deliveries_stream_idx` (pending rows only).
+pub const PENDING_DELIVERIES_SQL: &str =
+    "SELECT count(*) FROM partner_deliveries d JOIN partner_endpoints p USING (endpoint_id)
+     WHERE d.state = 'pending' AND p.enabled";
 
 /// A delivery of one of the merchant's events, as ops see it.
 #[derive(Clone, Debug, sqlx::FromRow)]

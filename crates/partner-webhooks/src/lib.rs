@@ -12,7 +12,8 @@ mod endpoints;
 mod sign;
 
 pub use deliver::{
-    DeliverHandler, DeliveryConfig, MerchantDelivery, ScheduleError, merchant_deliveries, pending_deliveries,
+    DeliverHandler, DeliveryConfig, MerchantDelivery, PENDING_DELIVERIES_SQL, ScheduleError, merchant_deliveries,
+    pending_deliveries,
 };
 pub use endpoints::{
     Delivery, Endpoint, EndpointError, EndpointPatch, Endpoints, NewEndpoint, open_all_secrets, rewrap_secrets,

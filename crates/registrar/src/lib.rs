@@ -3,7 +3,7 @@
 //! merge, write: other receivers on the same webhook are kept), records each slot's outcome,
 //! seals the webhook signing secrets in the vault, and retries failed slots in the background.
 //! Single-URL store callbacks (OCC function webhooks) are registered only where no other integration's
-//! URL is set (`callbacks`). Owns the `webhook_slots` and `store_callbacks` tables. It must never overwrite or remove another integration's URLs,
+//! URL is set (`callbacks`). Owns the `webhook_slots`, `webhook_resends` and `store_callbacks` tables. It must never overwrite or remove another integration's URLs,
 //! and never rotate a webhook's shared secret.
 //!
 //! It never logs in to a store itself. The calls made for a caller (connect, ops) take that caller's
@@ -24,7 +24,10 @@ mod retry;
 
 pub use callbacks::{CallbackRecord, IN_USE, list as list_callbacks};
 pub use config::RegistrarConfig;
-pub use record::{SlotRecord, SlotStatus, list as list_slots, list_for as list_slots_for, merchants_with_failed_slots};
+pub use record::{
+    CLAIM_DUE_SQL, SlotRecord, SlotStatus, list as list_slots, list_for as list_slots_for, merchants_with_failed_slots,
+};
 pub use register::{Registrar, SlotOutcome, SlotRead, UNUSABLE_SECRET};
+pub use resend::CLAIM_SQL as RESEND_CLAIM_SQL;
 pub use retry::RetryReport;
 pub use storelink_core::{WEBHOOK_SECRET_PURPOSE_PREFIX, webhook_secret_purpose};

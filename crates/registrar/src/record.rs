@@ -111,11 +111,15 @@ pub(crate) async fn record(
     attempt: &Attempt<'_>,
     base: Duration,
     cap: Duration,
+    resend_every: Duration,
 ) -> Result<i32, sqlx::Error> {
     // One statement (one commit): a failed slot's next attempt is base * 2^(attempts-1), capped, +-20%
     // jitter, the same schedule as `RegistrarConfig::backoff`.
+    // A registered slot also gives its merchant a `webhook_resends` row (first due one period later), in
+    // the same statement: the resend pass then reads due rows only (crates/registrar resend.rs).
     let attempts: i32 = sqlx::query_scalar(
-        "INSERT INTO webhook_slots (merchant_id, slot, occ_webhook_id, callback_url, status, attempts, last_error,
+        "WITH slot AS (
+         INSERT INTO webhook_slots (merchant_id, slot, occ_webhook_id, callback_url, status, attempts, last_error,
                                     registered_at, next_attempt_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, 1, $6, CASE WHEN $5 = 'registered' THEN now() END,
                  CASE WHEN $5 = 'failed'
@@ -132,7 +136,12 @@ pub(crate) async fn record(
                 THEN now() + make_interval(secs => LEAST($8::float8, $7::float8 * power(2, LEAST(webhook_slots.attempts, 20)))
                                                     * (0.8 + random() * 0.4)) END,
             updated_at = now()
-         RETURNING attempts",
+         RETURNING attempts, status),
+         resend AS (
+             INSERT INTO webhook_resends (merchant_id, next_at)
+             SELECT $1, now() + make_interval(secs => $9::float8) FROM slot WHERE status = 'registered'
+             ON CONFLICT (merchant_id) DO NOTHING)
+         SELECT attempts FROM slot",
     )
     .bind(attempt.merchant)
     .bind(attempt.slot.as_str())
@@ -142,6 +151,7 @@ pub(crate) async fn record(
     .bind(&attempt.error)
     .bind(base.as_secs_f64())
     .bind(cap.as_secs_f64())
+    .bind(resend_every.as_secs_f64())
     .fetch_one(pool)
     .await?;
     Ok(attempts)
@@ -188,6 +198,14 @@ pub(crate) async fn reset_attempts(pool: &PgPool, merchant: MerchantId) -> Resul
     Ok(())
 }
 
+/// The slot retry claim ($1 batch, $2 lease seconds), through `webhook_slots_due_idx`: O(batch).
+pub const CLAIM_DUE_SQL: &str = "UPDATE webhook_slots s SET next_attempt_at = now() + make_interval(secs => $2::float8)
+     FROM (SELECT merchant_id, slot FROM webhook_slots
+           WHERE status IN ('failed', 'pending') AND next_attempt_at <= now()
+           ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) due
+     WHERE s.merchant_id = due.merchant_id AND s.slot = due.slot
+     RETURNING s.merchant_id, s.slot";
+
 /// Claims due slots for one worker: failed ones whose backoff is over, and pending ones whose outcome
 /// was never recorded. Pushing `next_attempt_at` out by `lease` hides them from other workers while
 /// this one works, and a crashed worker's claim simply expires.
@@ -196,18 +214,11 @@ pub(crate) async fn claim_due(
     limit: i64,
     lease: Duration,
 ) -> Result<Vec<(MerchantId, Slot)>, sqlx::Error> {
-    let rows = sqlx::query_as::<_, (MerchantId, String)>(
-        "UPDATE webhook_slots s SET next_attempt_at = now() + make_interval(secs => $2::float8)
-         FROM (SELECT merchant_id, slot FROM webhook_slots
-               WHERE status IN ('failed', 'pending') AND next_attempt_at <= now()
-               ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) due
-         WHERE s.merchant_id = due.merchant_id AND s.slot = due.slot
-         RETURNING s.merchant_id, s.slot",
-    )
-    .bind(limit)
-    .bind(lease.as_secs_f64())
-    .fetch_all(pool)
-    .await?;
+    let rows = sqlx::query_as::<_, (MerchantId, String)>(CLAIM_DUE_SQL)
+        .bind(limit)
+        .bind(lease.as_secs_f64())
+        .fetch_all(pool)
+        .await?;
     Ok(rows.into_iter().filter_map(|(m, slot)| Some((m, slot.parse().ok()?))).collect())
 }
 

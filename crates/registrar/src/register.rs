@@ -260,7 +260,15 @@ impl Registrar {
             status,
             error: error.clone(),
         };
-        if let Err(e) = record::record(&self.pool, &attempt, self.config.retry_base, self.config.retry_cap).await {
+        if let Err(e) = record::record(
+            &self.pool,
+            &attempt,
+            self.config.retry_base,
+            self.config.retry_cap,
+            self.config.resend_every,
+        )
+        .await
+        {
             tracing::error!(%merchant, %slot, error = %e, "recording the slot outcome failed");
         }
         match &error {

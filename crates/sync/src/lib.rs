@@ -22,7 +22,7 @@ use storelink_jobs::Schedule;
 pub use error::SyncError;
 pub use ingest::{upsert_order_record, upsert_return_record};
 pub use runner::SyncHandler;
-pub use state::{SyncStatus, lag_by_kind, merchants_with_failed_syncs, status};
+pub use state::{LAG_BY_KIND_SQL, SyncStatus, lag_by_kind, merchants_with_failed_syncs, status};
 
 /// Default periodic schedule: how often each kind runs, and how often that run is a full one.
 pub fn default_schedules() -> Vec<Schedule> {
@@ -39,9 +39,12 @@ pub fn default_schedules() -> Vec<Schedule> {
 /// Retention: deletes change events created more than `older_than` ago. They have done their work
 /// once inserted (triggers turn them into partner events in the same transaction).
 pub async fn prune_changes(pool: &sqlx::PgPool, older_than: Duration) -> Result<u64, sqlx::Error> {
-    let condition = "t.created_at < now() - make_interval(secs => $1)";
-    storelink_core::db::delete_in_batches(pool, "change_events", condition, older_than).await
+    storelink_core::db::delete_in_batches(pool, "change_events", PRUNE_CHANGES_CONDITION, older_than).await
 }
+
+/// Which change events `prune_changes` deletes (`storelink_core::db::delete_in_batches`'s condition),
+/// found through `change_events_created_idx`.
+pub const PRUNE_CHANGES_CONDITION: &str = "t.created_at < now() - make_interval(secs => $1)";
 
 /// A purging revoke: deletes every row this crate keeps for the merchant (its synced copy, its
 /// change events and its sync state), in the caller's transaction. Returns the rows deleted.

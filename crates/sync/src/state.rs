@@ -275,13 +275,20 @@ pub async fn status(pool: &PgPool, merchant: Option<MerchantId>) -> Result<Vec<S
 
 /// For each kind, the longest time any merchant has gone without a successful run, in seconds (0
 /// while no run of that kind has succeeded): the `storelink_sync_lag_seconds` gauge.
+///
+/// The oldest success of each kind is the first entry of `sync_state_success_idx`: one index lookup per
+/// kind, whatever the number of merchants.
 pub async fn lag_by_kind(pool: &PgPool) -> Result<Vec<(String, f64)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT kind, COALESCE(max(EXTRACT(EPOCH FROM now() - last_success_at)), 0)::float8 FROM sync_state GROUP BY kind",
-    )
-    .fetch_all(pool)
-    .await
+    let kinds: Vec<&str> = SyncKind::ALL.iter().map(|k| k.as_str()).collect();
+    sqlx::query_as(LAG_BY_KIND_SQL).bind(kinds).fetch_all(pool).await
 }
+
+/// `lag_by_kind`'s statement ($1 the kinds). A kind no merchant has a row of yet is left out.
+pub const LAG_BY_KIND_SQL: &str = "SELECT k.kind, COALESCE(EXTRACT(EPOCH FROM now() - (
+         SELECT s.last_success_at FROM sync_state s
+         WHERE s.kind = k.kind AND s.last_success_at IS NOT NULL ORDER BY s.last_success_at LIMIT 1)), 0)::float8
+     FROM unnest($1::text[]) AS k (kind)
+     WHERE EXISTS (SELECT 1 FROM sync_state s WHERE s.kind = k.kind)";
 
 /// Merchants whose last run of some kind failed: the ops console flags them.
 pub async fn merchants_with_failed_syncs(pool: &PgPool) -> Result<Vec<MerchantId>, sqlx::Error> {
