@@ -100,11 +100,13 @@ pub enum SelectionError {
 }
 
 /// Replaces the merchant's selection with `chosen` (site ids). Only listed, enabled sites can be chosen.
+/// Answers whether the selection changed (the caller then resyncs the merchant: the synced rows
+/// follow the selected sites).
 pub async fn select(
     pool: &PgPool,
     merchant_id: MerchantId,
     chosen: &[String],
-) -> Result<Result<(), SelectionError>, TenantError> {
+) -> Result<Result<bool, SelectionError>, TenantError> {
     let sites = list(pool, merchant_id).await?;
     if chosen.is_empty() && !sites.is_empty() {
         return Ok(Err(SelectionError::Empty));
@@ -112,12 +114,15 @@ pub async fn select(
     if let Some(unknown) = chosen.iter().find(|id| !sites.iter().any(|s| s.enabled && &s.site_id == *id)) {
         return Ok(Err(SelectionError::UnknownSite(unknown.clone())));
     }
-    sqlx::query("UPDATE merchant_sites SET selected = (site_id = ANY($2)) WHERE merchant_id = $1")
-        .bind(merchant_id)
-        .bind(chosen)
-        .execute(pool)
-        .await?;
-    Ok(Ok(()))
+    let changed = sqlx::query(
+        "UPDATE merchant_sites SET selected = (site_id = ANY($2))
+         WHERE merchant_id = $1 AND selected IS DISTINCT FROM (site_id = ANY($2))",
+    )
+    .bind(merchant_id)
+    .bind(chosen)
+    .execute(pool)
+    .await?;
+    Ok(Ok(changed.rows_affected() > 0))
 }
 
 /// The ids of the sites the merchant sells through (empty: the store's default site only, with no
@@ -129,6 +134,29 @@ pub async fn selected(pool: &PgPool, merchant_id: MerchantId) -> Result<Vec<Stri
     .bind(merchant_id)
     .fetch_all(pool)
     .await?)
+}
+
+/// A site the sync reads the catalog, inventory and shipping methods of, with the price list group
+/// whose prices it sells at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncSite {
+    pub site_id: String,
+    pub price_list_group: Option<String>,
+}
+
+/// The sites to sync per site: the selected ones when the store listed more than one site; none (one
+/// pass without `x-ccsite`, rows under site `''`) for a single-site store or a platform without sites,
+/// which thus sync exactly as before sites existed.
+pub async fn sync_sites(pool: &PgPool, merchant_id: MerchantId) -> Result<Vec<SyncSite>, TenantError> {
+    let sites = list(pool, merchant_id).await?;
+    if sites.len() < 2 {
+        return Ok(Vec::new());
+    }
+    Ok(sites
+        .into_iter()
+        .filter(|s| s.selected && s.enabled)
+        .map(|s| SyncSite { site_id: s.site_id, price_list_group: s.price_list_group })
+        .collect())
 }
 
 /// The sites a merchant's orders are published from, read in the caller's transaction: `None` when
