@@ -541,7 +541,13 @@ async fn changing_the_site_selection_resyncs_without_the_dropped_site() {
     let synced =
         "SELECT count(*) FROM sync_state WHERE kind IN ('inventory', 'shipping') AND last_success_at IS NOT NULL";
     assert!(common::wait_for_count(&app.db.pool, synced, 2, Duration::from_secs(30)).await);
-    assert!(sqlx::query_scalar::<_, i64>(eu_rows).fetch_one(&app.db.pool).await.expect("rows") > 0);
+    let by_site: Vec<(String, i64)> =
+        sqlx::query_as("SELECT site_id, count(*) FROM products GROUP BY site_id ORDER BY site_id")
+            .fetch_all(&app.db.pool)
+            .await
+            .expect("rows");
+    assert_eq!(by_site, [("siteEU".to_owned(), 18), ("siteUS".to_owned(), 20)]);
+    assert!(sqlx::query_scalar::<_, i64>(eu_rows).fetch_one(&app.db.pool).await.expect("rows") > 18);
 
     let token = storelink_testkit::extract_csrf_token(&html).expect("the sites form's token");
     let partner = app.partner.partner_id.to_string();
@@ -555,7 +561,7 @@ async fn changing_the_site_selection_resyncs_without_the_dropped_site() {
     ];
     assert_eq!(post_sites(&app, &session.cookie, &fields).await.status(), 303);
     assert!(
-        common::wait_for_count(&app.db.pool, &format!("SELECT {eu_rows}"), 0, Duration::from_secs(30)).await,
+        common::wait_for_count(&app.db.pool, eu_rows, 0, Duration::from_secs(30)).await,
         "the dropped site's rows are gone"
     );
     let announced =

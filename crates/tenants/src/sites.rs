@@ -37,6 +37,18 @@ pub async fn record_listed(
     sites: &[ListedSite<'_>],
 ) -> Result<(), TenantError> {
     let mut tx = pool.begin().await?;
+    record_listed_in(&mut tx, merchant_id, sites).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// `record_listed` in the caller's transaction (connect records the sites with the merchant, before
+/// its first syncs can start: they read the store per selected site).
+pub async fn record_listed_in(
+    tx: &mut sqlx::PgConnection,
+    merchant_id: MerchantId,
+    sites: &[ListedSite<'_>],
+) -> Result<(), TenantError> {
     let ids: Vec<&str> = sites.iter().map(|s| s.site_id).collect();
     sqlx::query("DELETE FROM merchant_sites WHERE merchant_id = $1 AND NOT (site_id = ANY($2))")
         .bind(merchant_id)
@@ -63,7 +75,6 @@ pub async fn record_listed(
         .execute(&mut *tx)
         .await?;
     }
-    tx.commit().await?;
     Ok(())
 }
 
