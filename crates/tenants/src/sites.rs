@@ -155,7 +155,13 @@ pub struct SyncSite {
     pub price_list_group: Option<String>,
 }
 
-/// The sites to sync per site: the selected ones when the store listed more than one site; none (one
+/// The most sites synced per site: each costs a full read of the catalog, stock and shipping methods,
+/// so a store listing hundreds of sites cannot multiply its sync without bound (the rest are not
+/// synced; docs/occ.md "Sync per site").
+pub const MAX_SYNCED_SITES: usize = 20;
+
+/// The sites to sync per site: the selected ones (at most `MAX_SYNCED_SITES`, the default site
+/// first) when the store listed more than one site; none (one
 /// pass without `x-ccsite`, rows under site `''`) for a single-site store or a platform without sites,
 /// which thus sync exactly as before sites existed.
 pub async fn sync_sites(pool: &PgPool, merchant_id: MerchantId) -> Result<Vec<SyncSite>, TenantError> {
@@ -166,6 +172,7 @@ pub async fn sync_sites(pool: &PgPool, merchant_id: MerchantId) -> Result<Vec<Sy
     Ok(sites
         .into_iter()
         .filter(|s| s.selected && s.enabled)
+        .take(MAX_SYNCED_SITES)
         .map(|s| SyncSite { site_id: s.site_id, price_list_group: s.price_list_group })
         .collect())
 }
