@@ -853,3 +853,39 @@ async fn a_store_listing_one_site_syncs_as_before_without_a_site() {
     assert_eq!(f.stored_catalog().await, f.sim_catalog());
     assert!(f.sim.calls().iter().all(|c| c.site.is_none()), "no x-ccsite on a single-site store");
 }
+
+#[tokio::test]
+async fn shipments_and_returns_take_their_orders_site() {
+    use storelink_sync::read::{self, Window};
+    let f = multi_site(5).await;
+    assert_eq!(f.sync(SyncKind::Orders, Mode::Full).await, JobState::Succeeded);
+    let site: Option<String> =
+        sqlx::query_scalar("SELECT site_id FROM orders WHERE merchant_id = $1 AND order_id = 'o10002'")
+            .bind(f.merchant)
+            .fetch_one(&f.db.pool)
+            .await
+            .expect("order");
+    assert_eq!(site.as_deref(), Some("siteEU"), "the seed orders take turns over the enabled sites");
+    // A shipment and a return of that order, as a webhook would store them.
+    for sql in [
+        "INSERT INTO shipments (merchant_id, shipment_id, order_id, content_hash, seen_generation)
+         VALUES ($1, 'sg-eu', 'o10002', '\\x00', 0)",
+        "INSERT INTO returns (merchant_id, return_id, order_id, content_hash, seen_generation)
+         VALUES ($1, 'r-eu', 'o10002', '\\x00', 0)",
+    ] {
+        sqlx::query(sql).bind(f.merchant).execute(&f.db.pool).await.expect("insert");
+    }
+    let window = |site: &str| Window { limit: 50, site: Some(site.to_owned()), ..Window::default() };
+    let eu = read::shipments(&f.db.pool, f.merchant, &window("siteEU")).await.expect("shipments");
+    assert_eq!(
+        eu.items.iter().map(|s| (s.shipment_id.as_str(), s.site.as_deref())).collect::<Vec<_>>(),
+        [("sg-eu", Some("siteEU"))]
+    );
+    assert!(read::shipments(&f.db.pool, f.merchant, &window("siteUS")).await.expect("shipments").items.is_empty());
+    let eu = read::returns(&f.db.pool, f.merchant, &window("siteEU")).await.expect("returns");
+    assert_eq!(
+        eu.items.iter().map(|r| (r.return_id.as_str(), r.site.as_deref())).collect::<Vec<_>>(),
+        [("r-eu", Some("siteEU"))]
+    );
+    assert!(read::returns(&f.db.pool, f.merchant, &window("siteUS")).await.expect("returns").items.is_empty());
+}
