@@ -43,7 +43,7 @@ async fn probe(
 /// Shipping methods double as the shipping-methods permission probe.
 async fn shipping_methods(occ: &OccClient, store: &Url, token: &SecretString) -> Vec<CheckResult> {
     const PERMISSION: &str = "permission:shipping_methods";
-    match occ.shipping_methods(store, token, true).await {
+    match occ.shipping_methods(store, token, true, None).await {
         Ok(methods) if methods.is_empty() => vec![
             CheckResult::ok(PERMISSION),
             CheckResult::warning(

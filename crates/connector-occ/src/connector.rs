@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use storelink_connector::{
     CallbackOutcome, Capabilities, Check, Connector, ConnectorError, Delivery, FailedDelivery, FormField, Headers,
     Login, NewOrder, NewReturn, OrderRefusal, Page, PageRequest, Records, ReturnCheck, ReturnUpdate, ReturnVerdict,
-    Session, ShipmentUpdate, Shopper, Site, Storefront, Subscription, VerifyError,
+    Session, ShipmentUpdate, Shopper, Site, SiteScope, Storefront, Subscription, VerifyError,
 };
 use storelink_core::{Slot, SyncKind, webhook_secret_key};
 use storelink_model::records::{Hashed, OrderRow, ReturnRow};
@@ -73,10 +73,13 @@ impl OccConnector {
         &self.client
     }
 
-    async fn list_page(&self, session: &Session, page: PageRequest) -> Result<Page, ConnectorError> {
+    async fn list_page(&self, session: &Session, page: PageRequest<'_>) -> Result<Page, ConnectorError> {
         let Session { store, token, .. } = session;
+        // A multi-site store is read per site: `x-ccsite` scopes the list to the site's catalog,
+        // stock and shipping methods, and its price list group picks the prices (docs/occ.md).
+        let site = page.site.map(|s| s.id);
         if page.kind == SyncKind::Shipping {
-            let methods = self.client.shipping_methods(store, token, false).await.map_err(error)?;
+            let methods = self.client.shipping_methods(store, token, false, site).await.map_err(error)?;
             let items = methods.len() as u64;
             let rows = methods
                 .iter()
@@ -101,6 +104,7 @@ impl OccConnector {
             limit: page.limit,
             q,
             sort: Some(SORT.to_owned()),
+            site: site.filter(|_| resource != Resource::Orders).map(str::to_owned),
             ..ListParams::default()
         };
         let listed = match self.client.list::<Value>(store, token, resource, &params).await {
@@ -115,7 +119,7 @@ impl OccConnector {
         let items = listed.items.len() as u64;
         let records = match page.kind {
             SyncKind::Catalog => {
-                let base = Store { base_url: store.as_str() };
+                let base = Store { base_url: store.as_str(), price_group: page.site.and_then(|s| s.price_list_group) };
                 let (products, skus): (Vec<_>, Vec<_>) =
                     listed.items.iter().filter_map(|p| normalize::product(p, base)).unzip();
                 Records::Catalog(products, skus.into_iter().flatten().collect())
@@ -126,15 +130,22 @@ impl OccConnector {
         Ok(Page { records, items, total: listed.total_results, last })
     }
 
-    async fn point_read(&self, session: &Session, kind: SyncKind, id: &str) -> Result<Records, ConnectorError> {
+    async fn point_read(
+        &self,
+        session: &Session,
+        kind: SyncKind,
+        id: &str,
+        site: Option<SiteScope<'_>>,
+    ) -> Result<Records, ConnectorError> {
         let Session { store, token, .. } = session;
+        let site_id = site.map(|s| s.id);
         if kind == SyncKind::Catalog {
-            let doc = self.client.get_product(store, token, id).await.map_err(error)?;
-            let (products, skus): (Vec<_>, Vec<_>) =
-                normalize::product(&doc, Store { base_url: store.as_str() }).into_iter().unzip();
+            let doc = self.client.get_product(store, token, id, site_id).await.map_err(error)?;
+            let base = Store { base_url: store.as_str(), price_group: site.and_then(|s| s.price_list_group) };
+            let (products, skus): (Vec<_>, Vec<_>) = normalize::product(&doc, base).into_iter().unzip();
             return Ok(Records::Catalog(products, skus.into_iter().flatten().collect()));
         }
-        let doc = self.client.get_inventory(store, token, id).await.map_err(error)?;
+        let doc = self.client.get_inventory(store, token, id, site_id).await.map_err(error)?;
         Ok(Records::Inventory(normalize::inventory(&doc)))
     }
 
@@ -525,7 +536,7 @@ impl Connector for OccConnector {
         checks::run(&self.client, &session.store, &session.token).boxed()
     }
 
-    fn list<'a>(&'a self, session: &'a Session, page: PageRequest) -> BoxFuture<'a, Result<Page, ConnectorError>> {
+    fn list<'a>(&'a self, session: &'a Session, page: PageRequest<'a>) -> BoxFuture<'a, Result<Page, ConnectorError>> {
         self.list_page(session, page).boxed()
     }
 
@@ -534,8 +545,9 @@ impl Connector for OccConnector {
         session: &'a Session,
         kind: SyncKind,
         product_id: &'a str,
+        site: Option<SiteScope<'a>>,
     ) -> BoxFuture<'a, Result<Records, ConnectorError>> {
-        self.point_read(session, kind, product_id).boxed()
+        self.point_read(session, kind, product_id, site).boxed()
     }
 
     fn create_order<'a>(

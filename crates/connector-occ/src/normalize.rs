@@ -16,6 +16,9 @@ use storelink_model::views::{Address, ItemLine, OrderLine, OrderTotals, Price, R
 pub struct Store<'a> {
     /// The store's base URL (`https://host`), which OCC's relative image paths are relative to.
     pub base_url: &'a str,
+    /// The price list group whose prices a site sells at (the read's site's default group); `None`:
+    /// the document's own `listPrice`/`salePrice` (the default group's).
+    pub price_group: Option<&'a str>,
 }
 
 impl Store<'_> {
@@ -37,7 +40,11 @@ fn text(v: &Value, key: &str) -> Option<String> {
 }
 
 fn number(v: &Value, key: &str) -> Option<f64> {
-    match v.get(key)? {
+    as_number(v.get(key)?)
+}
+
+fn as_number(v: &Value) -> Option<f64> {
+    match v {
         Value::Number(n) => n.as_f64(),
         Value::String(s) => s.parse().ok(),
         _ => None,
@@ -93,27 +100,38 @@ pub fn product(v: &Value, store: Store<'_>) -> Option<(Hashed<ProductRow>, Vec<H
     let skus = v
         .get("childSKUs")
         .and_then(Value::as_array)
-        .map(|skus| skus.iter().filter_map(|s| sku(s, &product_id)).collect())
+        .map(|skus| skus.iter().filter_map(|s| sku(s, &product_id, store.price_group)).collect())
         .unwrap_or_default();
     let row = ProductRow {
         display_name: text(v, "displayName"),
         description: text(v, "description"),
         brand: text(v, "brand"),
         active: flag(v, "active", true),
-        list_price: number(v, "listPrice"),
-        sale_price: number(v, "salePrice"),
+        list_price: price(v, "listPrice", "listPrices", store.price_group),
+        sale_price: price(v, "salePrice", "salePrices", store.price_group),
         image_url: text(v, "primaryFullImageURL").filter(|u| !u.is_empty()).map(|u| store.absolute(u)),
         route: text(v, "route"),
         category_ids,
         source_modified_at: time(v, "lastModifiedDate"),
         product_id,
+        site_id: String::new(),
     };
     Some((hashed(row), skus))
 }
 
 const SKU_ATTRIBUTES: [&str; 4] = ["color", "size", "x_color", "x_size"];
 
-fn sku(v: &Value, product_id: &str) -> Option<Hashed<SkuRow>> {
+/// A price in `group`: the document's per-group map (`listPrices`/`salePrices`, keyed by price list
+/// group id; a null there means no such price in that group) when it names the group, else the plain
+/// field (the default group's price). docs/occ.md, "Sync per site".
+fn price(v: &Value, field: &str, map: &str, group: Option<&str>) -> Option<f64> {
+    match group.and_then(|g| v.get(map)?.as_object()?.get(g)) {
+        Some(in_group) => as_number(in_group),
+        None => number(v, field),
+    }
+}
+
+fn sku(v: &Value, product_id: &str, price_group: Option<&str>) -> Option<Hashed<SkuRow>> {
     let sku_id = text(v, "repositoryId").or_else(|| text(v, "id"))?;
     let attributes: serde_json::Map<String, Value> = SKU_ATTRIBUTES
         .iter()
@@ -124,9 +142,10 @@ fn sku(v: &Value, product_id: &str) -> Option<Hashed<SkuRow>> {
         product_id: text(v, "productId").unwrap_or_else(|| product_id.to_owned()),
         display_name: text(v, "displayName"),
         active: flag(v, "active", true),
-        list_price: number(v, "listPrice"),
-        sale_price: number(v, "salePrice"),
+        list_price: price(v, "listPrice", "listPrices", price_group),
+        sale_price: price(v, "salePrice", "salePrices", price_group),
         attributes: Value::Object(attributes),
+        site_id: String::new(),
     }))
 }
 
@@ -142,6 +161,7 @@ pub fn inventory(v: &Value) -> Vec<Hashed<InventoryRow>> {
                 product_id: product_id.clone(),
                 stock_level: number(s, "stockLevel").map(|n| n as i64).unwrap_or(0),
                 availability: text(s, "availabilityStatusMsg"),
+                site_id: String::new(),
             }))
         })
         .collect()
@@ -154,6 +174,7 @@ pub fn shipping_method(v: &Value) -> Option<Hashed<ShippingRow>> {
         enabled: flag(v, "enabled", true),
         calculator: text(v, "shippingCalculator"),
         rates: list(v, "ranges").iter().filter_map(rate).collect(),
+        site_id: String::new(),
     }))
 }
 
@@ -389,7 +410,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    const STORE: Store<'static> = Store { base_url: "https://store.example/" };
+    const STORE: Store<'static> = Store { base_url: "https://store.example/", price_group: None };
 
     #[test]
     fn order_fixture_normalizes_into_the_model() {

@@ -93,15 +93,26 @@ pub struct FormField {
     pub secret: bool,
 }
 
-/// One page of a list: where it starts, how many items, and since when (incremental runs).
+/// One page of a list: where it starts, how many items, since when (incremental runs), and for
+/// which of the store's sites.
 #[derive(Clone, Copy, Debug)]
-pub struct PageRequest {
+pub struct PageRequest<'a> {
     pub kind: SyncKind,
     /// The resumable cursor: items already read in this run. Offset-paged platforms send it as
     /// the offset, skip/top platforms as `$skip`.
     pub offset: u64,
     pub limit: u32,
     pub since: Option<DateTime<Utc>>,
+    /// The site to read (catalog, inventory and shipping of a multi-site store); `None`: no site
+    /// chosen, the store as a whole (its default site's view), as a single-site store is read.
+    pub site: Option<SiteScope<'a>>,
+}
+
+/// A site a read is scoped to: its id and its default price list group (whose prices it sells at).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SiteScope<'a> {
+    pub id: &'a str,
+    pub price_list_group: Option<&'a str>,
 }
 
 /// A page's records, in Storelink's model.
@@ -110,6 +121,30 @@ pub enum Records {
     Inventory(Vec<Hashed<InventoryRow>>),
     Shipping(Vec<Hashed<ShippingRow>>),
     Orders(Vec<Hashed<OrderRow>>),
+}
+
+impl Records {
+    /// Stamp every catalog, inventory and shipping row with the site it was read for (`''`: none);
+    /// the site is part of their stored key. Orders carry their own site.
+    pub fn on_site(&mut self, site: &str) {
+        fn stamp<T>(rows: &mut [Hashed<T>], site: &str, field: fn(&mut T) -> &mut String) {
+            for row in rows {
+                let id = field(&mut row.row);
+                if id != site {
+                    site.clone_into(id);
+                }
+            }
+        }
+        match self {
+            Records::Catalog(products, skus) => {
+                stamp(products, site, |r| &mut r.site_id);
+                stamp(skus, site, |r| &mut r.site_id);
+            }
+            Records::Inventory(rows) => stamp(rows, site, |r| &mut r.site_id),
+            Records::Shipping(rows) => stamp(rows, site, |r| &mut r.site_id),
+            Records::Orders(_) => {}
+        }
+    }
 }
 
 pub struct Page {
@@ -363,15 +398,17 @@ pub trait Connector: Send + Sync + 'static {
     fn check<'a>(&'a self, session: &'a Session) -> BoxFuture<'a, Vec<Check>>;
 
     /// One page of products, inventory, shipping methods or orders, mapped into the model.
-    fn list<'a>(&'a self, session: &'a Session, page: PageRequest) -> BoxFuture<'a, Result<Page, ConnectorError>>;
+    /// A multi-site store is read once per site (`PageRequest::site`).
+    fn list<'a>(&'a self, session: &'a Session, page: PageRequest<'a>) -> BoxFuture<'a, Result<Page, ConnectorError>>;
 
     /// The point read confirming a deletion: the product (catalog) or its stock (inventory), as the
-    /// records a page would hold, or `NotFound`.
+    /// records a page would hold, or `NotFound`; on `site` when the run reads one.
     fn read<'a>(
         &'a self,
         session: &'a Session,
         kind: SyncKind,
         product_id: &'a str,
+        site: Option<SiteScope<'a>>,
     ) -> BoxFuture<'a, Result<Records, ConnectorError>>;
 
     /// Place an order. Never retried inside: an `outcome_unknown` error means it may exist.

@@ -36,6 +36,9 @@ pub struct ProductChanged {
     #[schema(format = Uuid)]
     pub merchant_id: String,
     pub product_id: String,
+    /// The store's site the changed row belongs to (null: a row without a site, e.g. a single-site
+    /// store's).
+    pub site: Option<String>,
 }
 
 /// `inventory.updated`: the stock of a variant (`sku_id`) at a location (null: the default stock).
@@ -45,6 +48,9 @@ pub struct InventoryChanged {
     pub merchant_id: String,
     pub sku_id: String,
     pub location_id: Option<String>,
+    /// The store's site the changed row belongs to (null: a row without a site, e.g. a single-site
+    /// store's).
+    pub site: Option<String>,
 }
 
 /// `order.created`, `order.updated`.
@@ -53,6 +59,9 @@ pub struct OrderChanged {
     #[schema(format = Uuid)]
     pub merchant_id: String,
     pub order_id: String,
+    /// The store's site the changed row belongs to (null: a row without a site, e.g. a single-site
+    /// store's).
+    pub site: Option<String>,
 }
 
 /// `shipment.created`, `shipment.updated`.

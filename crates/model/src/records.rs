@@ -24,6 +24,10 @@ pub fn hashed<T: Serialize>(row: T) -> Hashed<T> {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ProductRow {
     pub product_id: String,
+    /// The store's site the row was read for (`x-ccsite`); `''`: no site sent. Part of the stored key,
+    /// not of the content hash (a single-site store's hashes do not change). Set by the sync.
+    #[serde(skip)]
+    pub site_id: String,
     pub display_name: Option<String>,
     pub description: Option<String>,
     pub brand: Option<String>,
@@ -40,6 +44,10 @@ pub struct ProductRow {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SkuRow {
     pub sku_id: String,
+    /// The store's site the row was read for (`x-ccsite`); `''`: no site sent. Part of the stored key,
+    /// not of the content hash (a single-site store's hashes do not change). Set by the sync.
+    #[serde(skip)]
+    pub site_id: String,
     pub product_id: String,
     pub display_name: Option<String>,
     pub active: bool,
@@ -51,6 +59,10 @@ pub struct SkuRow {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct InventoryRow {
     pub sku_id: String,
+    /// The store's site the row was read for (`x-ccsite`); `''`: no site sent. Part of the stored key,
+    /// not of the content hash (a single-site store's hashes do not change). Set by the sync.
+    #[serde(skip)]
+    pub site_id: String,
     pub location_id: String,
     pub product_id: String,
     pub stock_level: i64,
@@ -60,6 +72,10 @@ pub struct InventoryRow {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ShippingRow {
     pub method_id: String,
+    /// The store's site the row was read for (`x-ccsite`); `''`: no site sent. Part of the stored key,
+    /// not of the content hash (a single-site store's hashes do not change). Set by the sync.
+    #[serde(skip)]
+    pub site_id: String,
     pub display_name: Option<String>,
     pub enabled: bool,
     pub calculator: Option<String>,

@@ -92,6 +92,9 @@ pub struct Image {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Product {
     pub product_id: String,
+    /// The store's site this product is read for, with its prices and variants (null: a store synced
+    /// without sites, i.e. with one site or none).
+    pub site: Option<String>,
     pub display_name: Option<String>,
     pub description: Option<String>,
     pub brand: Option<String>,
@@ -113,6 +116,8 @@ pub struct Product {
 pub struct Variant {
     pub variant_id: String,
     pub product_id: String,
+    /// The store's site this variant is read for, with its prices (null: a store synced without sites).
+    pub site: Option<String>,
     pub display_name: Option<String>,
     pub active: bool,
     pub list_price: Option<Price>,
@@ -129,6 +134,8 @@ pub struct Variant {
 pub struct InventoryLevel {
     pub variant_id: String,
     pub product_id: String,
+    /// The store's site this stock is read for (null: a store synced without sites).
+    pub site: Option<String>,
     /// Null for the store's default stock.
     pub location_id: Option<String>,
     pub quantity: i64,
@@ -151,6 +158,8 @@ pub struct ShippingRate {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ShippingMethod {
     pub method_id: String,
+    /// The store's site this method is read for, with its rates (null: a store synced without sites).
+    pub site: Option<String>,
     pub display_name: Option<String>,
     pub enabled: bool,
     /// How the platform computes the price (e.g. `priceRange`).
@@ -257,6 +266,8 @@ pub struct ReturnLine {
 pub struct Shipment {
     pub shipment_id: String,
     pub order_id: String,
+    /// The site of the shipment's order (null: the order has no site, or is not stored).
+    pub site: Option<String>,
     pub status: ShipmentStatus,
     pub platform_status: Option<String>,
     pub shipping_method: Option<String>,
@@ -273,6 +284,8 @@ pub struct Shipment {
 pub struct Return {
     pub return_id: String,
     pub order_id: Option<String>,
+    /// The site of the return's order (null: the order has no site, or is not stored).
+    pub site: Option<String>,
     pub status: ReturnStatus,
     pub platform_status: Option<String>,
     pub reason: Option<String>,

@@ -1,6 +1,8 @@
 //! The simulated store's data. Products and SKUs are generated from (seed, index) on demand, so a
 //! 100,000-product store costs almost nothing; only changes (updates, deletions, additions, stock)
 //! are kept. Base items share one `lastModifiedDate`; changed ones get a strictly increasing clock.
+//! A multi-site store prices every product in each site's price list group (`listPrices` and
+//! `salePrices` maps), and its sites other than the default one carry a subset of the catalog.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -45,11 +47,23 @@ pub(crate) struct Catalog {
     /// (modified, index) of every changed product, for cheap "modified since" queries.
     by_modified: BTreeMap<(DateTime<Utc>, usize), ()>,
     stock: HashMap<String, i64>,
+    /// The price list groups of the store's sites, the default site's first, and how their prices
+    /// relate to the default group's.
+    groups: Vec<(String, f64)>,
+    /// Products taken off a site (`OccSim::remove_from_site`): (product index, site position).
+    off_site: BTreeSet<(usize, usize)>,
+}
+
+/// Every tenth product of a multi-site store is sold on its default site only.
+pub(crate) fn default_site_only(index: usize) -> bool {
+    index % 10 == 9
 }
 
 impl Catalog {
-    pub fn new(seed: u64, products: usize, skus_per: usize) -> Self {
+    pub fn new(seed: u64, products: usize, skus_per: usize, groups: Vec<(String, f64)>) -> Self {
         Self {
+            groups,
+            off_site: BTreeSet::new(),
             seed,
             skus_per: skus_per.max(1),
             count: products,
@@ -83,6 +97,46 @@ impl Catalog {
 
     pub fn len(&self) -> usize {
         self.count - self.deleted.len()
+    }
+
+    /// Whether the product is on the site at `site` (its position in the store's sites; 0 is the
+    /// default site, which has the whole catalog).
+    pub fn on_site(&self, index: usize, site: usize) -> bool {
+        site == 0 || (!default_site_only(index) && !self.off_site.contains(&(index, site)))
+    }
+
+    /// Take a product off one site (not the default one); the other sites keep it.
+    pub fn remove_from_site(&mut self, id: &str, site: usize, now: DateTime<Utc>) -> bool {
+        match Self::index_of(id).filter(|i| self.exists(*i) && site > 0) {
+            Some(index) => {
+                self.off_site.insert((index, site));
+                self.touch(index, now);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The selection restricted to the products of the site at `site`.
+    pub fn on_site_only(&self, selection: Selection, site: usize) -> Selection {
+        if site == 0 {
+            return selection;
+        }
+        let indices = match selection {
+            Selection::All => (0..self.count).filter(|i| self.exists(*i)).collect(),
+            Selection::Indices(indices) => indices,
+        };
+        Selection::Indices(indices.into_iter().filter(|i| self.on_site(*i, site)).collect())
+    }
+
+    /// A price in every price list group: `{"defaultPriceGroup": 12.5, "euPriceGroup": 11.25}`.
+    fn prices(&self, price: Option<f64>) -> Value {
+        let map: serde_json::Map<String, Value> = self
+            .groups
+            .iter()
+            .map(|(group, factor)| (group.clone(), json!(price.map(|p| (p * factor * 100.0).round() / 100.0))))
+            .collect();
+        Value::Object(map)
     }
 
     fn touch(&mut self, index: usize, now: DateTime<Utc>) {
@@ -227,8 +281,8 @@ impl Catalog {
             "type": "product",
             "listPrice": list_price,
             "salePrice": sale_price,
-            "listPrices": {"defaultPriceGroup": list_price},
-            "salePrices": {"defaultPriceGroup": sale_price},
+            "listPrices": self.prices(Some(list_price)),
+            "salePrices": self.prices(sale_price),
             "primaryFullImageURL": format!("/ccstore/v1/images/?source=/file/products/{id}.jpg"),
             "primaryThumbImageURL": format!("/ccstore/v1/images/?source=/file/products/{id}.jpg&height=100&width=100"),
             "brand": brand,
@@ -249,6 +303,8 @@ impl Catalog {
             "displayName": format!("{} / {}", COLORS[j % 4], SIZES[(j / 4) % 4]),
             "listPrice": list_price,
             "salePrice": null,
+            "listPrices": self.prices(Some(list_price)),
+            "salePrices": self.prices(None),
             "active": true,
             "color": COLORS[j % 4],
             "size": SIZES[(j / 4) % 4],
@@ -279,14 +335,15 @@ impl Catalog {
         })
     }
 
-    pub fn inventory(&self, index: usize) -> Value {
+    /// A product's stock, at `location` (a site's inventory location; `None`: the default one).
+    pub fn inventory(&self, index: usize, location: Option<&str>) -> Value {
         let product = self.product(index);
         let skus: Vec<Value> = (0..self.skus_per)
             .map(|j| {
                 let level = self.stock(index, j);
                 let status = if level > 0 { "inStock" } else { "outOfStock" };
                 json!({"skuId": Self::sku_id(index, j), "skuNumber": Self::sku_id(index, j), "stockLevel": level,
-                       "locationId": null, "availabilityStatus": if level > 0 { 1000 } else { 1001 },
+                       "locationId": location, "availabilityStatus": if level > 0 { 1000 } else { 1001 },
                        "availabilityStatusMsg": status})
             })
             .collect();

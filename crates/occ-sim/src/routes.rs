@@ -184,6 +184,7 @@ fn handle(req: &HttpRequest, body: &Bytes, state: &State) -> HttpResponse {
     if let Some(refused) = check_site(req, state) {
         return refused;
     }
+    let site = site_position(req, state);
     let segments: Vec<&str> = rest.split('/').collect();
     let need = |allowed: bool, what: &str| {
         (!allowed).then(|| error(403, "40300", &format!("The application key lacks access to {what}")))
@@ -192,19 +193,20 @@ fn handle(req: &HttpRequest, body: &Bytes, state: &State) -> HttpResponse {
     match (method, segments.as_slice()) {
         ("POST", ["verify"]) => HttpResponse::Ok().json(json!({"success": true})),
         ("GET", ["products"]) => {
-            need(permissions.products, "products").unwrap_or_else(|| list(state, &q, Kind::Products))
+            need(permissions.products, "products").unwrap_or_else(|| list(state, &q, Kind::Products, site))
         }
         ("GET", ["products", id]) => {
-            need(permissions.products, "products").unwrap_or_else(|| point_read(state, id, Kind::Products))
+            need(permissions.products, "products").unwrap_or_else(|| point_read(state, id, Kind::Products, site))
         }
-        ("GET", ["inventories", id]) => {
-            need(permissions.inventories, "inventories").unwrap_or_else(|| point_read(state, id, Kind::Inventories))
-        }
-        ("GET", ["skus"]) => need(permissions.skus, "skus").unwrap_or_else(|| list(state, &q, Kind::Skus)),
+        ("GET", ["inventories", id]) => need(permissions.inventories, "inventories")
+            .unwrap_or_else(|| point_read(state, id, Kind::Inventories, site)),
+        ("GET", ["skus"]) => need(permissions.skus, "skus").unwrap_or_else(|| list(state, &q, Kind::Skus, site)),
         ("GET", ["inventories"]) => {
-            need(permissions.inventories, "inventories").unwrap_or_else(|| list(state, &q, Kind::Inventories))
+            need(permissions.inventories, "inventories").unwrap_or_else(|| list(state, &q, Kind::Inventories, site))
         }
-        ("GET", ["orders"]) => need(permissions.orders, "orders").unwrap_or_else(|| list(state, &q, Kind::Orders)),
+        ("GET", ["orders"]) => {
+            need(permissions.orders, "orders").unwrap_or_else(|| list(state, &q, Kind::Orders, None))
+        }
         ("GET", ["orders", id]) => need(permissions.orders, "orders").unwrap_or_else(|| get_order(state, id)),
         ("PUT", ["orders", id]) => {
             need(permissions.orders, "orders").unwrap_or_else(|| put_order(req, body, state, id))
@@ -223,7 +225,7 @@ fn handle(req: &HttpRequest, body: &Bytes, state: &State) -> HttpResponse {
             need(permissions.orders, "orders").unwrap_or_else(|| crate::returns::update(body, state, id))
         }
         ("GET", ["shippingMethods"]) => {
-            need(permissions.shipping_methods, "shipping methods").unwrap_or_else(|| shipping(state, &q))
+            need(permissions.shipping_methods, "shipping methods").unwrap_or_else(|| shipping(state, &q, site))
         }
         ("GET", ["sites"]) => list_sites(state),
         ("GET", ["webhooks"]) => need(permissions.webhooks, "webhooks").unwrap_or_else(|| list_webhooks(state, &q)),
@@ -263,6 +265,21 @@ fn check_site(req: &HttpRequest, state: &State) -> Option<HttpResponse> {
         Some(_) => Some(error(400, "20200", &format!("Site {site} is disabled"))),
         None => Some(error(400, "20201", &format!("No site with id {site}"))),
     }
+}
+
+/// The site an `x-ccsite` header (already checked) picks: its position in the store's sites and its id.
+/// `None`: no header, or the default site, which answers as the instance does (the whole catalog at
+/// the default price list group's prices).
+fn site_position(req: &HttpRequest, state: &State) -> Option<(usize, String)> {
+    let site = site_header(req)?;
+    let position = state.lock().sites.iter().position(|s| s.id == site)?;
+    (position > 0).then_some((position, site))
+}
+
+/// A site's inventory location id: the default site stocks from the default location (`null`),
+/// every other site from its own [A].
+fn location(site: &Option<(usize, String)>) -> Option<String> {
+    site.as_ref().map(|(_, id)| format!("{id}-warehouse"))
 }
 
 /// `GET /ccadmin/v1/sites`: every site, the first one the default (occ-admin-api.md section 6). The
@@ -337,7 +354,7 @@ enum Kind {
     Orders,
 }
 
-fn list(state: &State, q: &HashMap<String, String>, kind: Kind) -> HttpResponse {
+fn list(state: &State, q: &HashMap<String, String>, kind: Kind, site: Option<(usize, String)>) -> HttpResponse {
     let number = |name: &str, default: usize| match q.get(name) {
         None => Ok(default),
         Some(v) => v.parse::<usize>().map_err(|_| format!("{name} must be a non-negative integer")),
@@ -368,12 +385,18 @@ fn list(state: &State, q: &HashMap<String, String>, kind: Kind) -> HttpResponse 
         Kind::Skus => list_skus(&inner.catalog, filter, offset, limit),
         Kind::Products | Kind::Inventories => {
             let mut selection = inner.catalog.select(filter, sort_modified);
+            if let Some((position, _)) = &site {
+                selection = inner.catalog.on_site_only(selection, *position);
+            }
             if sort == Sort::IdDesc {
                 selection = inner.catalog.reversed(selection);
             }
             let (indices, total) = inner.catalog.page(&selection, offset, limit);
-            let render =
-                |i: usize| if kind == Kind::Products { inner.catalog.product(i) } else { inner.catalog.inventory(i) };
+            let location = location(&site);
+            let render = |i: usize| match kind {
+                Kind::Products => inner.catalog.product(i),
+                _ => inner.catalog.inventory(i, location.as_deref()),
+            };
             (indices.into_iter().map(render).collect(), total)
         }
     };
@@ -456,11 +479,13 @@ fn churn(inner: &mut Inner) {
 }
 
 /// `GET /ccadmin/v1/products/{id}` and `GET /ccadmin/v1/inventories/{id}?type=product`.
-fn point_read(state: &State, id: &str, kind: Kind) -> HttpResponse {
+/// On a site other than the default one, a product off that site is not found.
+fn point_read(state: &State, id: &str, kind: Kind, site: Option<(usize, String)>) -> HttpResponse {
     let inner = state.lock();
-    match Catalog::index_of(id).filter(|i| inner.catalog.exists(*i)) {
+    let position = site.as_ref().map_or(0, |(p, _)| *p);
+    match Catalog::index_of(id).filter(|i| inner.catalog.exists(*i) && inner.catalog.on_site(*i, position)) {
         Some(index) if kind == Kind::Products => HttpResponse::Ok().json(inner.catalog.product(index)),
-        Some(index) => HttpResponse::Ok().json(inner.catalog.inventory(index)),
+        Some(index) => HttpResponse::Ok().json(inner.catalog.inventory(index, location(&site).as_deref())),
         None => error(404, "20031", &format!("Product {id} not found")),
     }
 }
@@ -710,10 +735,27 @@ fn merge_list(existing: &[Value], sent: Vec<Value>) -> Vec<Value> {
         .collect()
 }
 
-fn shipping(state: &State, q: &HashMap<String, String>) -> HttpResponse {
+/// A site other than the default one offers the same methods at its own rates (its price list group's
+/// share of the default amounts, as its products), in the shape OCC's `useSiteHeader` reading gives [A].
+fn shipping(state: &State, q: &HashMap<String, String>, site: Option<(usize, String)>) -> HttpResponse {
     let enabled_only = q.get("enabledOnly").is_none_or(|v| v != "false");
     let inner = state.lock();
-    let items: Vec<&Value> = inner.shipping.iter().filter(|m| !enabled_only || m["enabled"] == true).collect();
+    let factor = site.as_ref().map_or(1.0, |(position, _)| 1.0 - 0.1 * *position as f64);
+    let items: Vec<Value> = inner
+        .shipping
+        .iter()
+        .filter(|m| !enabled_only || m["enabled"] == true)
+        .map(|m| {
+            let mut method = m.clone();
+            if let Some(ranges) = method["ranges"].as_array_mut().filter(|_| factor != 1.0) {
+                for range in ranges {
+                    let amount = range["amount"].as_f64().unwrap_or(0.0);
+                    range["amount"] = json!((amount * factor * 100.0).round() / 100.0);
+                }
+            }
+            method
+        })
+        .collect();
     HttpResponse::Ok().json(json!({"items": items}))
 }
 

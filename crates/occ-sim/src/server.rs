@@ -173,6 +173,15 @@ impl OccSim {
         self.state.lock().catalog.delete(id)
     }
 
+    /// Take a product off one site of a multi-site store (not the default site, which lists the whole
+    /// catalog): that site's lists leave it out and its point reads answer 404; other sites keep it.
+    pub fn remove_from_site(&self, id: &str, site_id: &str) -> bool {
+        let mut inner = self.state.lock();
+        let Some(position) = inner.sites.iter().position(|s| s.id == site_id) else { return false };
+        let now = inner.tick();
+        inner.catalog.remove_from_site(id, position, now)
+    }
+
     /// Churn mode: a store that changes while a full run pages through it. Before each product or
     /// inventory page after the first, the store deletes its first product (already read by the
     /// caller, so offset paging then skips a live one) and adds a new product.

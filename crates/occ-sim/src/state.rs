@@ -181,14 +181,18 @@ fn merge(doc: &mut Value, fields: Value) {
 impl State {
     pub fn new(options: &SimOptions) -> Self {
         let mut rng = rand::rngs::StdRng::seed_from_u64(options.seed);
-        let catalog = Catalog::new(options.seed, options.products, options.skus_per_product);
+        let sites = if options.sites.is_empty() { vec![SimSite::us()] } else { options.sites.clone() };
+        // Each site's price list group prices the catalog 10% below the one before it.
+        let groups =
+            sites.iter().enumerate().map(|(n, s)| (s.price_list_group.clone(), 1.0 - 0.1 * n as f64)).collect();
+        let catalog = Catalog::new(options.seed, options.products, options.skus_per_product, groups);
         // A multi-site store's seed orders take turns over its enabled sites.
-        let sites: Vec<&str> = options.sites.iter().filter(|s| s.enabled).map(|s| s.id.as_str()).collect();
+        let enabled: Vec<&str> = options.sites.iter().filter(|s| s.enabled).map(|s| s.id.as_str()).collect();
         let orders = (0..options.orders)
             .map(|n| {
                 let mut order = catalog::seed_order(options.seed, n, &catalog, options.products, catalog::base_time());
-                if sites.len() > 1 {
-                    order["siteId"] = json!(sites[n % sites.len()]);
+                if enabled.len() > 1 {
+                    order["siteId"] = json!(enabled[n % enabled.len()]);
                 }
                 order
             })
@@ -229,7 +233,7 @@ impl State {
             truncate_after: None,
             churned_deleted: Vec::new(),
             churned_added: Vec::new(),
-            sites: if options.sites.is_empty() { vec![SimSite::us()] } else { options.sites.clone() },
+            sites,
         };
         Self { inner: Mutex::new(inner), started: Instant::now(), storefront: std::sync::OnceLock::new() }
     }

@@ -474,3 +474,50 @@ async fn failed_deliveries_are_kept_and_resent_to_the_failed_urls_only() {
     assert_eq!(c.put(&token, &format!("/ccadmin/v1/webhookFailedMessages/{id}"), json!({"resend": true})).await.0, 404);
     handle.stop(true).await;
 }
+
+/// A multi-site store answers per `x-ccsite`: the default site (or no header) with the whole catalog,
+/// another site with its subset, its stock location and its shipping rates; prices of every site's
+/// price list group in each document; unknown and disabled sites refused.
+#[tokio::test]
+async fn a_multi_site_store_answers_per_site() {
+    let (sim, c, key) =
+        sim_with(SimOptions { products: 20, sites: storelink_occ_sim::SimSite::three(), ..SimOptions::default() })
+            .await;
+    let token = c.token(&key).await;
+    let on = |site: Option<&'static str>, path: &'static str| {
+        let (c, token) = (&c, &token);
+        async move {
+            let mut request = c.http.get(format!("{}{path}", c.base)).bearer_auth(token);
+            if let Some(site) = site {
+                request = request.header("x-ccsite", site);
+            }
+            let response = request.send().await.expect("get");
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (_, whole) = on(None, "/ccadmin/v1/products?limit=250").await;
+    let (_, us) = on(Some("siteUS"), "/ccadmin/v1/products?limit=250").await;
+    let (_, eu) = on(Some("siteEU"), "/ccadmin/v1/products?limit=250").await;
+    assert_eq!((whole["totalResults"].as_u64(), us["totalResults"].as_u64()), (Some(20), Some(20)));
+    assert_eq!(eu["totalResults"], 18, "prod000010 and prod000020 are on the default site only");
+    let first = &eu["items"][0];
+    assert_eq!(first["listPrice"], whole["items"][0]["listPrice"], "the plain price stays the default group's");
+    let (us_price, eu_price) =
+        (first["listPrices"]["defaultPriceGroup"].as_f64(), first["listPrices"]["euPriceGroup"].as_f64());
+    assert_eq!(eu_price, us_price.map(|p| (p * 0.9 * 100.0).round() / 100.0));
+    assert_eq!(on(Some("siteEU"), "/ccadmin/v1/products/prod000010").await.0, 404);
+    assert_eq!(on(Some("siteUS"), "/ccadmin/v1/products/prod000010").await.0, 200);
+    assert!(sim.remove_from_site("prod000001", "siteEU"));
+    assert_eq!(on(Some("siteEU"), "/ccadmin/v1/products/prod000001").await.0, 404);
+    assert_eq!(on(None, "/ccadmin/v1/products/prod000001").await.0, 200, "still in the store");
+    let (_, stock) = on(Some("siteEU"), "/ccadmin/v1/inventories?limit=1").await;
+    assert_eq!(stock["items"][0]["childSKUs"][0]["locationId"], "siteEU-warehouse");
+    let (_, stock) = on(None, "/ccadmin/v1/inventories?limit=1").await;
+    assert!(stock["items"][0]["childSKUs"][0]["locationId"].is_null());
+    let (_, us_ship) = on(None, "/ccadmin/v1/shippingMethods?enabledOnly=false").await;
+    let (_, eu_ship) = on(Some("siteEU"), "/ccadmin/v1/shippingMethods?enabledOnly=false").await;
+    assert_ne!(us_ship["items"][1]["ranges"], eu_ship["items"][1]["ranges"], "each site's own rates");
+    assert_eq!(on(Some("siteXX"), "/ccadmin/v1/products").await.0, 400);
+    assert_eq!(on(Some("siteUK"), "/ccadmin/v1/products").await.0, 400, "disabled");
+}

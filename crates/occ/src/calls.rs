@@ -18,6 +18,11 @@ fn decode<T: DeserializeOwned>(body: &[u8], path: &str) -> Result<T, OccError> {
     serde_json::from_slice(body).map_err(|e| OccError::Decode { path: path.to_owned(), detail: e.to_string() })
 }
 
+/// The `x-ccsite` header picking a site of a multi-site store, when one is chosen.
+fn site_header(site: Option<&str>) -> Vec<(&'static str, String)> {
+    site.map(|site| vec![("x-ccsite", site.to_owned())]).unwrap_or_default()
+}
+
 fn segments(path: &str) -> Vec<&str> {
     path.trim_start_matches('/').split('/').collect()
 }
@@ -108,7 +113,10 @@ impl OccClient {
     ) -> Result<Page<T>, OccError> {
         let path = resource.path();
         let segs = segments(path);
-        let spec = Spec::new(Method::GET, &segs).query(params.query(resource)).limit(ReplyLimit::Page);
+        let spec = Spec::new(Method::GET, &segs)
+            .query(params.query(resource))
+            .headers(site_header(params.site.as_deref()))
+            .limit(ReplyLimit::Page);
         let body = self.json_call(store, token, spec).await?;
         decode(&body, path)
     }
@@ -118,10 +126,13 @@ impl OccClient {
         store: &Url,
         token: &SecretString,
         enabled_only: bool,
+        site: Option<&str>,
     ) -> Result<Vec<ShippingMethod>, OccError> {
         let path = "/ccadmin/v1/shippingMethods";
         let query = vec![("enabledOnly".to_owned(), enabled_only.to_string())];
-        let body = self.json_call(store, token, Spec::new(Method::GET, &segments(path)).query(query)).await?;
+        let segs = segments(path);
+        let spec = Spec::new(Method::GET, &segs).query(query).headers(site_header(site));
+        let body = self.json_call(store, token, spec).await?;
         let value: Value = decode(&body, path)?;
         shipping_items(value).map_err(|e| OccError::Decode { path: path.to_owned(), detail: e.to_string() })
     }
@@ -228,16 +239,32 @@ impl OccClient {
 
     /// One product by id (`GET /ccadmin/v1/products/{id}`): the point read that confirms a product
     /// missing from a full run is really gone (`NotFound`) before it is deleted.
-    pub async fn get_product(&self, store: &Url, token: &SecretString, id: &str) -> Result<Value, OccError> {
-        let body = self.json_call(store, token, Spec::new(Method::GET, &["ccadmin", "v1", "products", id])).await?;
+    /// On `site` (`x-ccsite`) when given.
+    pub async fn get_product(
+        &self,
+        store: &Url,
+        token: &SecretString,
+        id: &str,
+        site: Option<&str>,
+    ) -> Result<Value, OccError> {
+        let segs = ["ccadmin", "v1", "products", id];
+        let spec = Spec::new(Method::GET, &segs).headers(site_header(site));
+        let body = self.json_call(store, token, spec).await?;
         decode(&body, "/ccadmin/v1/products/{id}")
     }
 
     /// One product's stock (`GET /ccadmin/v1/inventories/{id}?type=product`), in the list's item shape.
-    pub async fn get_inventory(&self, store: &Url, token: &SecretString, product_id: &str) -> Result<Value, OccError> {
+    pub async fn get_inventory(
+        &self,
+        store: &Url,
+        token: &SecretString,
+        product_id: &str,
+        site: Option<&str>,
+    ) -> Result<Value, OccError> {
         let segs = ["ccadmin", "v1", "inventories", product_id];
         let query = vec![("type".to_owned(), "product".to_owned())];
-        let body = self.json_call(store, token, Spec::new(Method::GET, &segs).query(query)).await?;
+        let spec = Spec::new(Method::GET, &segs).query(query).headers(site_header(site));
+        let body = self.json_call(store, token, spec).await?;
         decode(&body, "/ccadmin/v1/inventories/{id}")
     }
 
@@ -270,7 +297,7 @@ impl OccClient {
         site_id: Option<&str>,
         body: &Value,
     ) -> Result<Value, OccError> {
-        let headers = site_id.map(|site| vec![("x-ccsite", site.to_owned())]).unwrap_or_default();
+        let headers = site_header(site_id);
         let segs = segments(url.path());
         let body = self
             .json_call(url, agent_token, Spec::new(Method::POST, &segs).body(body.clone()).headers(headers))

@@ -58,6 +58,8 @@ pub struct ListParams {
     pub sort: Option<String>,
     pub fields: Option<String>,
     pub extra: Vec<(String, String)>,
+    /// The site to read (`x-ccsite`); `None`: the instance as a whole.
+    pub site: Option<String>,
 }
 
 impl ListParams {

@@ -162,7 +162,7 @@ async fn slow_answers_time_out() {
     .expect("client");
     let token = occ.login(&s.store, &s.key).await.expect("login").token;
     s.sim.inject(Fault::new(None, "/ccadmin/v1/shippingMethods", FaultKind::Delay(Duration::from_millis(600))));
-    let err = occ.shipping_methods(&s.store, &token, true).await.expect_err("timeout");
+    let err = occ.shipping_methods(&s.store, &token, true, None).await.expect_err("timeout");
     assert!(matches!(&err, OccError::Transient { detail } if detail.contains("timed out")), "{err:?}");
 }
 
@@ -170,8 +170,8 @@ async fn slow_answers_time_out() {
 async fn shipping_webhooks_and_orders() {
     let s = setup(SimOptions::default()).await;
     let token = s.occ.login(&s.store, &s.key).await.expect("login").token;
-    assert_eq!(s.occ.shipping_methods(&s.store, &token, true).await.expect("enabled").len(), 2);
-    let all = s.occ.shipping_methods(&s.store, &token, false).await.expect("all");
+    assert_eq!(s.occ.shipping_methods(&s.store, &token, true, None).await.expect("enabled").len(), 2);
+    let all = s.occ.shipping_methods(&s.store, &token, false, None).await.expect("all");
     assert_eq!(all.len(), 3);
     assert_eq!(all[2].enabled, Some(false));
 

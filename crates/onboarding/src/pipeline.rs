@@ -100,7 +100,8 @@ impl Pipeline {
             let storefront = connector.storefront(&bound, &app_key, sites).await;
             let mut located = bound.clone();
             located.session.storefront = Arc::new(storefront.url.clone());
-            let saved = self.save_merchant(partner, &located, &store, &app_key, login.expires_in, &storefront).await;
+            let found = Found { storefront: &storefront, sites: listed.as_deref().ok() };
+            let saved = self.save_merchant(partner, &located, &store, &app_key, login.expires_in, found).await;
             (saved, storefront.check, listed)
         };
         let ((saved, storefront_check, listed), mut checks, reads) =
@@ -124,36 +125,21 @@ impl Pipeline {
         Ok(Connected { merchant_id, store, checks, slots, sites })
     }
 
-    /// Records the sites the store listed (a new enabled site is selected, a known one keeps the
-    /// merchant's choice) and answers them with the selection. A store whose sites cannot be listed
-    /// still connects: the merchant is told, and the default site is used.
+    /// The sites the store listed, with the selection (`save_merchant` recorded them: a new enabled
+    /// site is selected, a known one keeps the merchant's choice). A store whose sites cannot be
+    /// listed still connects: the merchant is told, and the default site is used.
     async fn record_sites(
         &self,
         merchant_id: MerchantId,
         listed: Result<Vec<storelink_connector::Site>, storelink_connector::ConnectorError>,
     ) -> Result<Vec<MerchantSite>, String> {
-        let listed = listed.map_err(|e| {
+        if let Err(e) = listed {
             tracing::warn!(%merchant_id, error = %e, "listing the store's sites failed");
-            "Your store's sites could not be listed, so Storelink uses your default site. Reconnect later to choose sites.".to_owned()
-        })?;
-        let rows: Vec<ListedSite<'_>> = listed
-            .iter()
-            .map(|s| ListedSite {
-                site_id: &s.id,
-                name: &s.name,
-                is_default: s.default,
-                enabled: s.enabled,
-                production_url: s.production_url.as_deref(),
-                price_list_group: s.price_list_group.as_deref(),
-            })
-            .collect();
-        let stored = async {
-            sites::record_listed(&self.pool, merchant_id, &rows).await?;
-            sites::list(&self.pool, merchant_id).await
-        };
-        stored.await.map_err(|e| {
-            tracing::error!(%merchant_id, error = %e, "recording the store's sites failed");
-            "Your store's sites could not be saved. Reconnect to choose sites.".to_owned()
+            return Err("Your store's sites could not be listed, so Storelink uses your default site. Reconnect later to choose sites.".to_owned());
+        }
+        sites::list(&self.pool, merchant_id).await.map_err(|e| {
+            tracing::error!(%merchant_id, error = %e, "reading the store's sites failed");
+            "Your store's sites could not be read. Reconnect to choose sites.".to_owned()
         })
     }
 
@@ -177,8 +163,9 @@ impl Pipeline {
         store: &StoreUrl,
         app_key: &SecretString,
         ttl: Duration,
-        storefront: &Storefront,
+        found: Found<'_>,
     ) -> Result<MerchantId, ConnectError> {
+        let storefront = found.storefront;
         let connector = &*bound.connector;
         let mut tx = self.pool.begin().await.map_err(ConnectError::internal)?;
         let platform = connector.platform();
@@ -198,6 +185,11 @@ impl Pipeline {
             .adopt_in(&mut tx, merchant_id, bound.connector.clone(), &bound.session, ttl)
             .await
             .map_err(ConnectError::internal)?;
+        // The first syncs read a multi-site store per selected site: its sites are there before them.
+        if let Some(sites) = found.sites {
+            let rows: Vec<ListedSite<'_>> = sites.iter().map(listed_site).collect();
+            sites::record_listed_in(&mut tx, merchant_id, &rows).await.map_err(ConnectError::internal)?;
+        }
         // A reconnect brings back a merchant whose jobs were paused (e.g. its old key was refused).
         Queue::resume_merchant_in(&mut *tx, merchant_id).await.map_err(ConnectError::internal)?;
         for kind in SyncKind::ALL {
@@ -205,6 +197,24 @@ impl Pipeline {
         }
         tx.commit().await.map_err(ConnectError::internal)?;
         Ok(merchant_id)
+    }
+}
+
+/// What connect found besides the login: the storefront and the sites the store listed (`None`: the
+/// listing failed).
+struct Found<'a> {
+    storefront: &'a Storefront,
+    sites: Option<&'a [storelink_connector::Site]>,
+}
+
+fn listed_site(s: &storelink_connector::Site) -> ListedSite<'_> {
+    ListedSite {
+        site_id: &s.id,
+        name: &s.name,
+        is_default: s.default,
+        enabled: s.enabled,
+        production_url: s.production_url.as_deref(),
+        price_list_group: s.price_list_group.as_deref(),
     }
 }
 

@@ -326,7 +326,14 @@ async fn save_sites(ob: web::Data<Onboarding>, req: HttpRequest, body: web::Byte
         Err(e) => return unavailable(&e),
     }
     match storelink_tenants::sites::select(pool, merchant, &chosen).await {
-        Ok(Ok(())) => {}
+        Ok(Ok(false)) => {}
+        // The synced catalog, stock and shipping rows follow the selected sites: a full run of every
+        // kind reads the newly chosen sites and removes (and announces) the rows of the others.
+        Ok(Ok(true)) => {
+            if let Err(e) = resync(pool, merchant).await {
+                return unavailable(&e);
+            }
+        }
         Ok(Err(refused)) => {
             let message = match refused {
                 storelink_tenants::sites::SelectionError::Empty => {
@@ -350,6 +357,17 @@ async fn save_sites(ob: web::Data<Onboarding>, req: HttpRequest, body: web::Byte
         Some(url) => HttpResponse::SeeOther().insert_header(("Location", url.as_str())).finish(),
         None => pages::problem(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "Please try again."),
     }
+}
+
+/// Queue a full run of every sync kind for the merchant (its site selection changed).
+async fn resync(pool: &sqlx::PgPool, merchant: storelink_core::MerchantId) -> Result<(), storelink_jobs::JobError> {
+    let mut tx = pool.begin().await?;
+    for kind in storelink_core::SyncKind::ALL {
+        storelink_jobs::Queue::enqueue_in(&mut tx, merchant, kind.as_str(), storelink_jobs::Mode::Full).await?;
+    }
+    tx.commit().await?;
+    tracing::info!(%merchant, "site selection changed; full sync queued");
+    Ok(())
 }
 
 struct Limited(Duration);

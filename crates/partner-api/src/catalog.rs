@@ -27,8 +27,10 @@ pub(crate) struct Paging {
     cursor: Option<String>,
     /// Only items changed at or after this time (RFC 3339).
     updated_since: Option<DateTime<Utc>>,
-    /// Only items of this site of the store (its site id, e.g. `siteUS`): orders by their site,
-    /// shipments and returns by their order's. Catalog lists are store-wide and ignore it.
+    /// Only items of this site of the store (its site id, e.g. `siteUS`): products, variants, stock and
+    /// shipping methods by the site they were synced for (a store synced without sites has store-wide
+    /// rows, which every site filter keeps), orders by their site, shipments and returns by their
+    /// order's.
     site: Option<String>,
 }
 

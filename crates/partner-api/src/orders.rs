@@ -258,7 +258,8 @@ async fn record(
 /// Unknown SKUs, short stock and unknown or disabled shipping methods, from the synced copy.
 /// Returns each item's product id (OCC wants it beside the SKU).
 async fn check_synced(pool: &PgPool, merchant: MerchantId, order: &NewOrder) -> Result<Vec<String>, ApiError> {
-    let method_ok = read::shipping_method_enabled(pool, merchant, &order.shipping_method).await?;
+    let method_ok =
+        read::shipping_method_enabled(pool, merchant, &order.shipping_method, order.site.as_deref()).await?;
     if method_ok != Some(true) {
         return Err(ApiError::unprocessable(
             "invalid_shipping_method",
@@ -267,7 +268,7 @@ async fn check_synced(pool: &PgPool, merchant: MerchantId, order: &NewOrder) -> 
     }
     let mut products = Vec::with_capacity(order.items.len());
     for item in &order.items {
-        match read::sellable(pool, merchant, &item.sku_id).await? {
+        match read::sellable(pool, merchant, &item.sku_id, order.site.as_deref()).await? {
             None | Some(Sellable { active: false, .. }) => {
                 return Err(ApiError::unprocessable(
                     "unknown_sku",

@@ -519,6 +519,62 @@ async fn the_summary_page_shows_what_was_found_and_saves_the_merchants_sites() {
     app.stop().await;
 }
 
+/// Saving another site selection queues a full resync: the dropped site's catalog, stock and shipping
+/// rows are removed and announced deleted; the kept site's stay.
+#[tokio::test]
+async fn changing_the_site_selection_resyncs_without_the_dropped_site() {
+    let app = spawn_app_with(AppOptions {
+        sim: SimOptions { sites: SimSite::three(), products: 20, allow_http_callbacks: true, ..SimOptions::default() },
+        ..AppOptions::default()
+    })
+    .await;
+    let session = app.open_form().await;
+    let fields = [("store_url", app.sim.base_url()), ("app_key", app.key.clone())];
+    let response = app.post_connect(&session, &fields).await;
+    assert_eq!(response.status(), 200);
+    let merchant = merchant_id_from(&response);
+    let html = response.text().await.expect("html");
+    app.wait_synced().await;
+    let eu_rows = "SELECT (SELECT count(*) FROM products WHERE site_id = 'siteEU')
+                        + (SELECT count(*) FROM inventory WHERE site_id = 'siteEU')
+                        + (SELECT count(*) FROM shipping_methods WHERE site_id = 'siteEU')";
+    let synced =
+        "SELECT count(*) FROM sync_state WHERE kind IN ('inventory', 'shipping') AND last_success_at IS NOT NULL";
+    assert!(common::wait_for_count(&app.db.pool, synced, 2, Duration::from_secs(30)).await);
+    let by_site: Vec<(String, i64)> =
+        sqlx::query_as("SELECT site_id, count(*) FROM products GROUP BY site_id ORDER BY site_id")
+            .fetch_all(&app.db.pool)
+            .await
+            .expect("rows");
+    assert_eq!(by_site, [("siteEU".to_owned(), 18), ("siteUS".to_owned(), 20)]);
+    assert!(sqlx::query_scalar::<_, i64>(eu_rows).fetch_one(&app.db.pool).await.expect("rows") > 18);
+
+    let token = storelink_testkit::extract_csrf_token(&html).expect("the sites form's token");
+    let partner = app.partner.partner_id.to_string();
+    let fields = [
+        ("csrf_token", token.as_str()),
+        ("merchant_id", merchant.as_str()),
+        ("partner_id", partner.as_str()),
+        ("redirect_uri", REDIRECT_URI),
+        ("state", "xyz-123"),
+        ("site", "siteUS"),
+    ];
+    assert_eq!(post_sites(&app, &session.cookie, &fields).await.status(), 303);
+    assert!(
+        common::wait_for_count(&app.db.pool, eu_rows, 0, Duration::from_secs(30)).await,
+        "the dropped site's rows are gone"
+    );
+    let announced =
+        "SELECT count(*) FROM change_events WHERE entity = 'product' AND change = 'deleted' AND site_id = 'siteEU'";
+    assert!(common::wait_for_count(&app.db.pool, announced, 18, Duration::from_secs(10)).await, "and announced");
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM products WHERE site_id = 'siteUS'")
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("kept");
+    assert_eq!(kept, 20);
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn a_store_whose_sites_cannot_be_listed_still_connects_and_says_so() {
     let app = spawn_app().await;

@@ -320,7 +320,11 @@ async fn a_delivery_for_a_site_the_merchant_did_not_select_is_acknowledged_but_n
     })
     .await;
     assert!(processed, "both deliveries processed");
-    assert_eq!(count(&app.db.pool, "SELECT count(*) FROM orders WHERE order_id = 'o20005'").await, 1, "siteUS");
+    assert_eq!(
+        count(&app.db.pool, "SELECT count(*) FROM orders WHERE order_id = 'o20005' AND site_id = 'siteUS'").await,
+        1,
+        "the selected site's order is stored with its site"
+    );
     assert_eq!(count(&app.db.pool, "SELECT count(*) FROM orders WHERE order_id = 'o-eu-1'").await, 0);
     assert_eq!(count(&app.db.pool, "SELECT count(*) FROM change_events WHERE entity_id = 'o-eu-1'").await, 0);
     let note: Option<String> = sqlx::query_scalar("SELECT last_error FROM inbound_events WHERE last_error IS NOT NULL")

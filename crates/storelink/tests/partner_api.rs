@@ -342,10 +342,56 @@ async fn orders_carry_their_site_and_the_site_filter_narrows_the_list() {
     assert_eq!((us.len(), eu.len()), (5, 5), "the seed orders take turns over the two enabled sites");
     assert!(us.iter().all(|s| s.as_deref() == Some("siteUS")) && eu.iter().all(|s| s.as_deref() == Some("siteEU")));
     assert!(list("&site=siteUK").await.is_empty(), "the disabled site has no orders");
-    // Catalog lists are store-wide: the filter leaves them whole.
-    let url = format!("{}/v1/merchants/{merchant}/products?limit=250&site=siteEU", app.base);
-    let products: serde_json::Value =
-        app.http.get(url).bearer_auth(&bearer).send().await.expect("get").json().await.expect("json");
-    assert_eq!(products["items"].as_array().map(Vec::len), Some(50));
+    // Catalog, stock and shipping lists are per site: each item names its site, and the filter keeps
+    // one site's (siteEU lacks every tenth product, sold on the default site only).
+    let items = |path: &'static str, query: &'static str| {
+        let (app, bearer, merchant) = (&app, &bearer, &merchant);
+        async move {
+            let url = format!("{}/v1/merchants/{merchant}/{path}?limit=250{query}", app.base);
+            let response = app.http.get(url).bearer_auth(bearer).send().await.expect("get");
+            assert_eq!(response.status(), 200, "{path}");
+            let body: serde_json::Value = response.json().await.expect("json");
+            body["items"].as_array().expect("items").clone()
+        }
+    };
+    let sites =
+        |items: &[serde_json::Value]| items.iter().map(|i| i["site"].as_str().map(str::to_owned)).collect::<Vec<_>>();
+    assert_eq!(items("products", "").await.len(), 95, "50 on siteUS, 45 on siteEU");
+    let eu_products = items("products", "&site=siteEU").await;
+    assert_eq!(eu_products.len(), 45);
+    assert!(sites(&eu_products).iter().all(|s| s.as_deref() == Some("siteEU")));
+    assert!(
+        eu_products.iter().all(|p| p["variants"].as_array().is_some_and(|v| v.iter().all(|v| v["site"] == "siteEU")))
+    );
+    let us_products = items("products", "&site=siteUS").await;
+    let price = |list: &[serde_json::Value], id: &str| {
+        list.iter().find(|p| p["product_id"] == id).map(|p| p["list_price"]["amount"].clone()).expect("product")
+    };
+    assert_ne!(price(&us_products, "prod000001"), price(&eu_products, "prod000001"), "each site's own price");
+    assert!(!eu_products.iter().any(|p| p["product_id"] == "prod000010"), "sold on the default site only");
+    for path in ["skus", "inventory", "shipping-methods"] {
+        let eu = items(path, "&site=siteEU").await;
+        assert!(!eu.is_empty(), "{path}");
+        assert!(sites(&eu).iter().all(|s| s.as_deref() == Some("siteEU")), "{path}");
+        assert!(items(path, "&site=siteUK").await.is_empty(), "{path}: the disabled site is not synced");
+    }
+    app.stop().await;
+}
+
+/// A single-site store syncs without a site: its rows have `site: null` and pass every site filter.
+#[tokio::test]
+async fn a_single_site_stores_catalog_is_store_wide() {
+    let app = spawn_app().await;
+    let merchant = merchant_id_from(&app.connect().await);
+    app.wait_synced().await;
+    let bearer = app.bearer().await;
+    for query in ["", "&site=siteUS", "&site=anything"] {
+        let url = format!("{}/v1/merchants/{merchant}/products?limit=250{query}", app.base);
+        let body: Value = app.http.get(url).bearer_auth(&bearer).send().await.expect("get").json().await.expect("json");
+        let items = body["items"].as_array().expect("items");
+        assert_eq!(items.len(), 50, "{query}");
+        assert!(items.iter().all(|p| p["site"].is_null()), "{query}");
+    }
+    assert!(app.sim.calls().iter().all(|c| c.site.is_none()), "no x-ccsite sent");
     app.stop().await;
 }

@@ -13,6 +13,9 @@ pub enum SyncError {
     Database(#[from] sqlx::Error),
     #[error("jobs: {0}")]
     Jobs(#[from] JobError),
+    /// Reading the merchant's sites failed.
+    #[error("sites: {0}")]
+    Sites(#[from] storelink_tenants::TenantError),
     #[error("unknown sync kind {0:?}")]
     UnknownKind(String),
     /// The run's recorded mode is one this build does not know: never guessed as full or incremental.
@@ -33,7 +36,7 @@ impl SyncError {
     pub fn is_retryable(&self) -> bool {
         match self {
             SyncError::Token(e) => e.is_retryable(),
-            SyncError::Database(_) | SyncError::Jobs(_) => true,
+            SyncError::Database(_) | SyncError::Jobs(_) | SyncError::Sites(_) => true,
             SyncError::LeaseLost | SyncError::UnknownKind(_) | SyncError::UnknownMode(_) => false,
         }
     }

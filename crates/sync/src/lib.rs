@@ -1,7 +1,8 @@
 //! Sync workers: keep a normalized, current copy of each merchant's catalog, inventory, shipping methods
 //! and orders in Postgres, read through the merchant's `Connector` as model records. Streams page by
 //! page (bulk upsert + checkpoint in one transaction), skips unchanged rows by content hash, sweeps
-//! deletions on full runs (each confirmed by a point read) and records change events.
+//! deletions on full runs (each confirmed by a point read) and records change events. A multi-site
+//! store's catalog, stock and shipping methods are read once per selected site, rows keyed by site.
 //! Owns the catalog tables, `change_events` and `sync_state`, and every query on them (`read` serves
 //! partner-api's reads); must not serve partners or hold tokens
 //! (the token cache does) and runs only as a `storelink_jobs::Handler`.

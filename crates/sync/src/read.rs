@@ -25,8 +25,9 @@ pub struct Window {
     pub limit: i64,
     pub after: Option<Key>,
     pub updated_since: Option<DateTime<Utc>>,
-    /// Only rows of this site (the store's site id): orders by their own site, shipments and returns
-    /// by their order's. Catalog rows are store-wide (not yet per site), so the filter leaves them.
+    /// Only rows of this site (the store's site id): catalog, stock and shipping rows by the site they
+    /// were synced for, orders by their own site, shipments and returns by their order's. Rows synced
+    /// without a site (a single-site store) are store-wide and pass the filter.
     pub site: Option<String>,
 }
 
@@ -41,8 +42,16 @@ pub struct Page<T> {
 struct Listing {
     table: &'static str,
     keys: (&'static str, &'static str),
-    /// The row's site, for `Window::site`; `None`: the rows are store-wide.
-    site: Option<&'static str>,
+    /// The row's site, for `Window::site`.
+    site: Site,
+}
+
+/// Where a listed row's site comes from.
+enum Site {
+    /// A `site_id` key: `''` (synced without a site) is store-wide and passes any filter.
+    Key,
+    /// An expression over `t` (an order's site, or a shipment's or return's order's).
+    Of(&'static str),
 }
 
 /// The site of a shipment's or return's order.
@@ -55,10 +64,10 @@ impl Listing {
     /// `(merchant_id, updated_at, key)` index.
     fn sql(&self, select: &str) -> String {
         let (k1, k2) = self.keys;
-        // Store-wide rows pass any site filter ($7 is still used, as every statement binds it).
-        let site = self.site.map_or("($7::text IS NULL OR $7::text IS NOT NULL)".to_owned(), |column| {
-            format!("($7::text IS NULL OR {column} = $7)")
-        });
+        let site = match self.site {
+            Site::Key => "($7::text IS NULL OR t.site_id = $7 OR t.site_id = '')".to_owned(),
+            Site::Of(column) => format!("($7::text IS NULL OR {column} = $7)"),
+        };
         format!(
             "SELECT {select}, t.updated_at AS key_at, {k1}::text COLLATE \"C\" AS key1, {k2}::text COLLATE \"C\" AS key2
              FROM {table} t
@@ -117,11 +126,17 @@ fn price(amount: Option<String>, currency: Option<&str>) -> Option<Price> {
     amount.map(|amount| Price { amount, currency: currency.map(str::to_owned) })
 }
 
-const PRODUCTS: Listing = Listing { table: "products", keys: ("t.product_id", "''"), site: None };
+const PRODUCTS: Listing = Listing { table: "products", keys: ("t.product_id", "t.site_id"), site: Site::Key };
+
+/// A row's site as partners see it: null for rows synced without one.
+fn site(site_id: String) -> Option<String> {
+    Some(site_id).filter(|s| !s.is_empty())
+}
 
 #[derive(sqlx::FromRow)]
 struct ProductRow {
     product_id: String,
+    site_id: String,
     display_name: Option<String>,
     description: Option<String>,
     brand: Option<String>,
@@ -139,6 +154,8 @@ struct ProductRow {
 struct VariantRow {
     sku_id: String,
     product_id: String,
+    #[serde(default)]
+    site_id: String,
     display_name: Option<String>,
     active: bool,
     list_price: Option<String>,
@@ -149,12 +166,14 @@ struct VariantRow {
 
 /// Products with their variants.
 pub async fn products(pool: &PgPool, merchant: MerchantId, window: &Window) -> Result<Page<Product>, sqlx::Error> {
-    let select = "t.product_id, t.display_name, t.description, t.brand, t.active, t.list_price::text AS list_price,
-        t.sale_price::text AS sale_price, t.image_url, t.route, t.category_ids, t.updated_at,
+    let select = "t.product_id, t.site_id, t.display_name, t.description, t.brand, t.active,
+        t.list_price::text AS list_price, t.sale_price::text AS sale_price, t.image_url, t.route, t.category_ids,
+        t.updated_at,
         COALESCE((SELECT jsonb_agg(jsonb_build_object('sku_id', s.sku_id, 'product_id', s.product_id,
-            'display_name', s.display_name, 'active', s.active, 'list_price', s.list_price::text,
+            'site_id', s.site_id, 'display_name', s.display_name, 'active', s.active, 'list_price', s.list_price::text,
             'sale_price', s.sale_price::text, 'attributes', s.attributes, 'updated_at', s.updated_at) ORDER BY s.sku_id)
-          FROM skus s WHERE s.merchant_id = t.merchant_id AND s.product_id = t.product_id), '[]') AS variants";
+          FROM skus s WHERE s.merchant_id = t.merchant_id AND s.product_id = t.product_id AND s.site_id = t.site_id),
+          '[]') AS variants";
     page(pool, &PRODUCTS, select, merchant, window, |r: ProductRow| {
         let variants: Vec<Variant> = r.variants.0.into_iter().map(variant).collect();
         let mut options: Vec<String> = variants.iter().flat_map(|v| v.options.keys().cloned()).collect();
@@ -162,6 +181,7 @@ pub async fn products(pool: &PgPool, merchant: MerchantId, window: &Window) -> R
         options.dedup();
         Product {
             product_id: r.product_id,
+            site: site(r.site_id),
             display_name: r.display_name,
             description: r.description,
             brand: r.brand,
@@ -191,6 +211,7 @@ fn variant(r: VariantRow) -> Variant {
     Variant {
         variant_id: r.sku_id,
         product_id: r.product_id,
+        site: site(r.site_id),
         display_name: r.display_name,
         active: r.active,
         list_price: price(r.list_price, None),
@@ -201,7 +222,7 @@ fn variant(r: VariantRow) -> Variant {
     }
 }
 
-const SKUS: Listing = Listing { table: "skus", keys: ("t.sku_id", "''"), site: None };
+const SKUS: Listing = Listing { table: "skus", keys: ("t.sku_id", "t.site_id"), site: Site::Key };
 
 #[derive(sqlx::FromRow)]
 struct SkuRow {
@@ -210,18 +231,22 @@ struct SkuRow {
 
 /// Variants (SKUs) on their own.
 pub async fn variants(pool: &PgPool, merchant: MerchantId, window: &Window) -> Result<Page<Variant>, sqlx::Error> {
-    let select = "jsonb_build_object('sku_id', t.sku_id, 'product_id', t.product_id, 'display_name', t.display_name,
+    let select = "jsonb_build_object('sku_id', t.sku_id, 'product_id', t.product_id, 'site_id', t.site_id,
+        'display_name', t.display_name,
         'active', t.active, 'list_price', t.list_price::text, 'sale_price', t.sale_price::text,
         'attributes', t.attributes, 'updated_at', t.updated_at) AS variant";
     page(pool, &SKUS, select, merchant, window, |r: SkuRow| variant(r.variant.0)).await
 }
 
-const INVENTORY: Listing = Listing { table: "inventory", keys: ("t.sku_id", "t.location_id"), site: None };
+/// The second key joins location and site (a unit separator apart: neither holds one).
+const INVENTORY: Listing =
+    Listing { table: "inventory", keys: ("t.sku_id", "(t.location_id || chr(31) || t.site_id)"), site: Site::Key };
 
 #[derive(sqlx::FromRow)]
 struct InventoryRow {
     sku_id: String,
     product_id: String,
+    site_id: String,
     location_id: String,
     stock_level: i64,
     availability: Option<String>,
@@ -234,10 +259,11 @@ pub async fn inventory(
     merchant: MerchantId,
     window: &Window,
 ) -> Result<Page<InventoryLevel>, sqlx::Error> {
-    let select = "t.sku_id, t.product_id, t.location_id, t.stock_level, t.availability, t.updated_at";
+    let select = "t.sku_id, t.product_id, t.site_id, t.location_id, t.stock_level, t.availability, t.updated_at";
     page(pool, &INVENTORY, select, merchant, window, |r: InventoryRow| InventoryLevel {
         variant_id: r.sku_id,
         product_id: r.product_id,
+        site: site(r.site_id),
         location_id: Some(r.location_id).filter(|l| !l.is_empty()),
         quantity: r.stock_level,
         availability: r.availability,
@@ -246,11 +272,13 @@ pub async fn inventory(
     .await
 }
 
-const SHIPPING_METHODS: Listing = Listing { table: "shipping_methods", keys: ("t.method_id", "''"), site: None };
+const SHIPPING_METHODS: Listing =
+    Listing { table: "shipping_methods", keys: ("t.method_id", "t.site_id"), site: Site::Key };
 
 #[derive(sqlx::FromRow)]
 struct ShippingRow {
     method_id: String,
+    site_id: String,
     display_name: Option<String>,
     enabled: bool,
     calculator: Option<String>,
@@ -264,9 +292,10 @@ pub async fn shipping_methods(
     merchant: MerchantId,
     window: &Window,
 ) -> Result<Page<ShippingMethod>, sqlx::Error> {
-    let select = "t.method_id, t.display_name, t.enabled, t.calculator, t.rates, t.updated_at";
+    let select = "t.method_id, t.site_id, t.display_name, t.enabled, t.calculator, t.rates, t.updated_at";
     page(pool, &SHIPPING_METHODS, select, merchant, window, |r: ShippingRow| ShippingMethod {
         method_id: r.method_id,
+        site: site(r.site_id),
         display_name: r.display_name,
         enabled: r.enabled,
         calculator: r.calculator,
@@ -276,7 +305,7 @@ pub async fn shipping_methods(
     .await
 }
 
-const ORDERS: Listing = Listing { table: "orders", keys: ("t.order_id", "''"), site: Some("t.site_id") };
+const ORDERS: Listing = Listing { table: "orders", keys: ("t.order_id", "''"), site: Site::Of("t.site_id") };
 
 const ORDER_COLUMNS: &str = "t.order_id, t.site_id, t.status, t.state, t.payment_status, t.currency, t.lines,
     t.billing_address, t.shipping_address, t.totals, t.submitted_at, t.updated_at";
@@ -330,12 +359,13 @@ pub async fn order_by_id(pool: &PgPool, merchant: MerchantId, order_id: &str) ->
     Ok(row.map(order))
 }
 
-const SHIPMENTS: Listing = Listing { table: "shipments", keys: ("t.shipment_id", "''"), site: Some(ORDER_SITE) };
+const SHIPMENTS: Listing = Listing { table: "shipments", keys: ("t.shipment_id", "''"), site: Site::Of(ORDER_SITE) };
 
 #[derive(sqlx::FromRow)]
 struct ShipmentRow {
     shipment_id: String,
     order_id: String,
+    order_site: Option<String>,
     status: String,
     state: Option<String>,
     shipping_method: Option<String>,
@@ -349,11 +379,14 @@ struct ShipmentRow {
 
 /// Shipments with their lines.
 pub async fn shipments(pool: &PgPool, merchant: MerchantId, window: &Window) -> Result<Page<Shipment>, sqlx::Error> {
-    let select = "t.shipment_id, t.order_id, t.status, t.state, t.shipping_method, t.carrier, t.tracking_number,
-        t.ship_date, t.address, t.lines, t.updated_at";
-    page(pool, &SHIPMENTS, select, merchant, window, |r: ShipmentRow| Shipment {
+    let select = format!(
+        "t.shipment_id, t.order_id, {ORDER_SITE} AS order_site, t.status, t.state, t.shipping_method, t.carrier,
+         t.tracking_number, t.ship_date, t.address, t.lines, t.updated_at"
+    );
+    page(pool, &SHIPMENTS, &select, merchant, window, |r: ShipmentRow| Shipment {
         shipment_id: r.shipment_id,
         order_id: r.order_id,
+        site: r.order_site,
         status: ShipmentStatus::parse(&r.status),
         platform_status: r.state,
         shipping_method: r.shipping_method,
@@ -367,12 +400,13 @@ pub async fn shipments(pool: &PgPool, merchant: MerchantId, window: &Window) -> 
     .await
 }
 
-const RETURNS: Listing = Listing { table: "returns", keys: ("t.return_id", "''"), site: Some(ORDER_SITE) };
+const RETURNS: Listing = Listing { table: "returns", keys: ("t.return_id", "''"), site: Site::Of(ORDER_SITE) };
 
 #[derive(sqlx::FromRow)]
 struct ReturnRow {
     return_id: String,
     order_id: Option<String>,
+    order_site: Option<String>,
     status: String,
     state: Option<String>,
     reason: Option<String>,
@@ -385,13 +419,16 @@ struct ReturnRow {
     updated_at: DateTime<Utc>,
 }
 
-const RETURN_COLUMNS: &str = "t.return_id, t.order_id, t.status, t.state, t.reason, t.authorization_number,
+const RETURN_COLUMNS: &str = "t.return_id, t.order_id,
+    (SELECT o.site_id FROM orders o WHERE o.merchant_id = t.merchant_id AND o.order_id = t.order_id) AS order_site,
+    t.status, t.state, t.reason, t.authorization_number,
     t.tracking_number, t.return_label, t.refund_total::text AS refund_total, t.currency, t.lines, t.updated_at";
 
 fn return_view(r: ReturnRow) -> Return {
     Return {
         return_id: r.return_id,
         order_id: r.order_id,
+        site: r.order_site,
         status: ReturnStatus::parse(&r.status),
         platform_status: r.state,
         reason: r.reason,
@@ -466,16 +503,23 @@ pub async fn last_syncs(
 }
 
 /// Whether the merchant offers this shipping method (None: not synced).
+/// On `site` when the order names one (its rows, or store-wide ones); else on any site.
 pub async fn shipping_method_enabled(
     pool: &PgPool,
     merchant: MerchantId,
     method_id: &str,
+    site: Option<&str>,
 ) -> Result<Option<bool>, sqlx::Error> {
-    sqlx::query_scalar("SELECT enabled FROM shipping_methods WHERE merchant_id = $1 AND method_id = $2")
-        .bind(merchant)
-        .bind(method_id)
-        .fetch_optional(pool)
-        .await
+    sqlx::query_scalar(
+        "SELECT enabled FROM shipping_methods WHERE merchant_id = $1 AND method_id = $2
+             AND ($3::text IS NULL OR site_id IN ($3, ''))
+         ORDER BY enabled DESC, site_id LIMIT 1",
+    )
+    .bind(merchant)
+    .bind(method_id)
+    .bind(site)
+    .fetch_optional(pool)
+    .await
 }
 
 /// A variant as an order sees it: its product, whether it is sold, and its stock over all locations
@@ -487,15 +531,24 @@ pub struct Sellable {
     pub stock: Option<i64>,
 }
 
-/// The variant's product, whether it is sold and its stock (None: not synced).
-pub async fn sellable(pool: &PgPool, merchant: MerchantId, sku_id: &str) -> Result<Option<Sellable>, sqlx::Error> {
+/// The variant's product, whether it is sold and its stock (None: not synced), on `site` when the
+/// order names one (its rows, or store-wide ones), else on the first site that has the variant.
+pub async fn sellable(
+    pool: &PgPool,
+    merchant: MerchantId,
+    sku_id: &str,
+    site: Option<&str>,
+) -> Result<Option<Sellable>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT s.product_id, s.active, (SELECT sum(i.stock_level)::bigint FROM inventory i
-                                         WHERE i.merchant_id = s.merchant_id AND i.sku_id = s.sku_id) AS stock
-         FROM skus s WHERE s.merchant_id = $1 AND s.sku_id = $2",
+        "SELECT s.product_id, s.active,
+                (SELECT sum(i.stock_level)::bigint FROM inventory i
+                 WHERE i.merchant_id = s.merchant_id AND i.sku_id = s.sku_id AND i.site_id = s.site_id) AS stock
+         FROM skus s WHERE s.merchant_id = $1 AND s.sku_id = $2 AND ($3::text IS NULL OR s.site_id IN ($3, ''))
+         ORDER BY s.site_id LIMIT 1",
     )
     .bind(merchant)
     .bind(sku_id)
+    .bind(site)
     .fetch_optional(pool)
     .await
 }

@@ -4,7 +4,7 @@
 //! (`confirm`) before sweeping, and one that was cut short never sweeps.
 
 use sqlx::PgPool;
-use storelink_connector::{ConnectorError, PageRequest, Records};
+use storelink_connector::{ConnectorError, PageRequest, Records, SiteScope};
 use storelink_core::{MerchantId, SyncKind};
 use storelink_jobs::{Handler, Job, JobContext, Mode, Outcome, Queue};
 use storelink_model::records::{Hashed, OrderRow};
@@ -58,49 +58,71 @@ impl SyncHandler {
     async fn run_slice(&self, job: &Job, ctx: &JobContext) -> Result<Progress, SyncError> {
         let kind: SyncKind = job.kind.parse().map_err(|_| SyncError::UnknownKind(job.kind.clone()))?;
         let merchant = job.merchant_id;
-        let mut run = state::start_or_resume(&self.pool, &ctx.lease, kind, job.mode).await?;
-        let size =
-            state::page_size(&self.pool, merchant, kind).await?.map_or(self.page_size, |s| s.min(self.page_size));
-        let (mut page, mut size) = match self.fetch(kind, merchant, &run, run.offset, size).await {
-            Err(SyncError::Token(TokenError::Platform(ConnectorError::FilterRefused { .. })))
-                if run.mode == Mode::Incremental =>
-            {
-                tracing::warn!(%merchant, %kind, "the store refused the incremental filter; running in full");
-                state::switch_to_full(&self.pool, &ctx.lease, kind, &mut run).await?;
-                self.fetch(kind, merchant, &run, run.offset, size).await?
-            }
-            other => other?,
+        // A multi-site store's catalog, stock and shipping methods are read once per selected site;
+        // orders once for the whole store (each carries its site).
+        let scopes = match kind {
+            SyncKind::Orders => Vec::new(),
+            _ => storelink_tenants::sites::sync_sites(&self.pool, merchant).await?,
         };
+        let sites = scopes.iter().map(|s| s.site_id.clone()).collect();
+        let mut run = state::start_or_resume(&self.pool, &ctx.lease, kind, job.mode, sites).await?;
+        let scopes = Scopes(scopes);
+        let mut size =
+            state::page_size(&self.pool, merchant, kind).await?.map_or(self.page_size, |s| s.min(self.page_size));
         loop {
-            // Write this page while the next one is fetched.
-            let next_offset = run.offset + page.items;
-            let prefetch = !page.last && !ctx.should_stop();
-            let (last, cut_short) = (page.last, page.cut_short);
-            let started = std::time::Instant::now();
-            let write = async {
-                let written = self.commit_page(ctx, kind, &run, page, next_offset).await;
-                (written, started.elapsed().as_millis() as u64)
+            let (mut page, next_size) = match self.fetch(kind, merchant, &run, &scopes, run.offset, size).await {
+                Err(SyncError::Token(TokenError::Platform(ConnectorError::FilterRefused { .. })))
+                    if run.mode == Mode::Incremental =>
+                {
+                    tracing::warn!(%merchant, %kind, "the store refused the incremental filter; running in full");
+                    state::switch_to_full(&self.pool, &ctx.lease, kind, &mut run).await?;
+                    self.fetch(kind, merchant, &run, &scopes, run.offset, size).await?
+                }
+                other => other?,
             };
-            let fetch = async {
-                let next = match prefetch {
-                    true => Some(self.fetch(kind, merchant, &run, next_offset, size).await),
-                    false => None,
+            size = next_size;
+            loop {
+                // Write this page while the next one (of the same site) is fetched.
+                let next_offset = run.offset + page.items;
+                let prefetch = !page.last && !ctx.should_stop();
+                let (last, cut_short) = (page.last, page.cut_short);
+                let run_done = last && run.last_site();
+                let started = std::time::Instant::now();
+                let write = async {
+                    let written = self.commit_page(ctx, kind, &run, page, next_offset).await;
+                    (written, started.elapsed().as_millis() as u64)
                 };
-                (next, started.elapsed().as_millis() as u64)
-            };
-            let ((written, write_ms), (next, fetch_ms)) = futures::join!(write, fetch);
-            written?;
-            run.offset = next_offset;
-            tracing::debug!(%merchant, %kind, offset = run.offset, write_ms, fetch_ms, "sync page");
-            if last && confirms(kind, &run, cut_short) {
-                return self.confirm_and_sweep(ctx, kind, &run).await;
-            }
-            if last {
-                return Ok(Progress::Finished);
-            }
-            match next {
-                Some(next) if !ctx.should_stop() => (page, size) = next?,
-                _ => return Ok(Progress::Yielded),
+                let fetch = async {
+                    let next = match prefetch {
+                        true => Some(self.fetch(kind, merchant, &run, &scopes, next_offset, size).await),
+                        false => None,
+                    };
+                    (next, started.elapsed().as_millis() as u64)
+                };
+                let ((written, write_ms), (next, fetch_ms)) = futures::join!(write, fetch);
+                written?;
+                run.offset = next_offset;
+                run.cut_short |= cut_short;
+                tracing::debug!(%merchant, %kind, site = run.site(), offset = run.offset, write_ms, fetch_ms, "sync page");
+                if run_done && confirms(kind, &run, run.cut_short) {
+                    return self.confirm_and_sweep(ctx, kind, &run, &scopes).await;
+                }
+                if run_done {
+                    return Ok(Progress::Finished);
+                }
+                if last {
+                    // The next site, from its start (the page's transaction moved the checkpoint).
+                    run.site_index += 1;
+                    run.offset = 0;
+                    if ctx.should_stop() {
+                        return Ok(Progress::Yielded);
+                    }
+                    break;
+                }
+                match next {
+                    Some(next) if !ctx.should_stop() => (page, size) = next?,
+                    _ => return Ok(Progress::Yielded),
+                }
             }
         }
     }
@@ -143,13 +165,18 @@ impl SyncHandler {
         ctx.lease.verify(&mut tx).await?;
         let written = write(&mut tx, merchant, run.generation, mode, &page.rows).await?;
         state::checkpoint(&mut tx, merchant, kind, next_offset, page.items, page.total, written).await?;
-        if page.last && !confirms(kind, run, page.cut_short) {
+        if page.last && !run.last_site() {
+            state::next_site(&mut tx, merchant, kind, run.site_index + 1, page.cut_short).await?;
+        }
+        let cut_short = run.cut_short || page.cut_short;
+        if page.last && run.last_site() && !confirms(kind, run, cut_short) {
             let mut note = None;
-            if run.mode == Mode::Full && kind == SyncKind::Shipping {
-                // One unpaged answer: the whole list at one moment, so a missing method is gone.
+            if run.mode == Mode::Full && kind == SyncKind::Shipping && !cut_short {
+                // One unpaged answer per site: the whole list at one moment, so a missing method is
+                // gone (and so are the methods of sites the run no longer reads).
                 let deleted = sweep(&mut tx, kind, merchant, run.generation).await?;
                 state::tally(&mut tx, merchant, kind, Written::default(), deleted).await?;
-            } else if run.mode == Mode::Full && page.cut_short {
+            } else if run.mode == Mode::Full && cut_short {
                 tracing::warn!(%merchant, %kind, offset = next_offset, total = ?page.total, "the store's list ended early; not sweeping");
                 note = Some(format!(
                     "the store's list ended after {next_offset} of {} items; this full run deleted nothing",
@@ -170,11 +197,13 @@ impl SyncHandler {
         kind: SyncKind,
         merchant: MerchantId,
         run: &Run,
+        scopes: &Scopes,
         offset: u64,
         mut size: u32,
     ) -> Result<(Page, u32), SyncError> {
+        let site = scopes.scope(run.site());
         loop {
-            let request = PageRequest { kind, offset, limit: size, since: run.since };
+            let request = PageRequest { kind, offset, limit: size, since: run.since, site };
             let page = match self.tokens.call(merchant, |s| async move { s.connector.list(&s, request).await }).await {
                 Err(TokenError::Platform(ConnectorError::PageTooLarge)) if size > MIN_PAGE_SIZE => {
                     let smaller = (size / 2).max(MIN_PAGE_SIZE);
@@ -186,7 +215,9 @@ impl SyncHandler {
                 other => other?,
             };
             let cut_short = page.items == 0 && page.total.is_some_and(|total| offset < total);
-            let page = Page { rows: page.records, items: page.items, total: page.total, last: page.last, cut_short };
+            let mut rows = page.records;
+            rows.on_site(run.site());
+            let page = Page { rows, items: page.items, total: page.total, last: page.last, cut_short };
             return Ok((page, size));
         }
     }
@@ -195,12 +226,24 @@ impl SyncHandler {
     /// written as a page would write it) or answers 404 (its rows are deleted and announced). Any
     /// other answer fails the run, which then deletes nothing more. Then the rest is swept and the run
     /// finishes. A slice that ends in between resumes here (its next page is past the end).
-    async fn confirm_and_sweep(&self, ctx: &JobContext, kind: SyncKind, run: &Run) -> Result<Progress, SyncError> {
+    async fn confirm_and_sweep(
+        &self,
+        ctx: &JobContext,
+        kind: SyncKind,
+        run: &Run,
+        scopes: &Scopes,
+    ) -> Result<Progress, SyncError> {
         use futures::StreamExt;
         let merchant = ctx.lease.merchant_id;
         let mode = if run.baseline { WriteMode::Upsert } else { WriteMode::UpsertWithEvents };
+        // Rows of sites this run did not read (deselected, or no longer listed) go first, announced:
+        // a point read on such a site would find the product and keep it.
+        let mut tx = self.pool.begin().await?;
+        ctx.lease.verify(&mut tx).await?;
+        confirm::sweep_other_sites(&mut tx, kind, merchant, &run.sites).await?;
+        tx.commit().await?;
         loop {
-            let ids = confirm::candidates(&self.pool, kind, merchant, run.generation).await?;
+            let (site, ids) = confirm::candidates(&self.pool, kind, merchant, run.generation).await?;
             if ids.is_empty() {
                 let mut tx = self.pool.begin().await?;
                 ctx.lease.verify(&mut tx).await?;
@@ -209,10 +252,17 @@ impl SyncHandler {
                 tx.commit().await?;
                 return Ok(Progress::Finished);
             }
+            let scope = scopes.scope(&site);
             let reads: Vec<(String, Result<Records, TokenError>)> = futures::stream::iter(ids)
                 .map(|id| async move {
-                    let read = self.point_read(kind, merchant, &id).await;
-                    (id, read)
+                    let read = self.point_read(kind, merchant, &id, scope).await;
+                    (
+                        id,
+                        read.map(|mut records| {
+                            records.on_site(scope.map_or("", |s| s.id));
+                            records
+                        }),
+                    )
                 })
                 .buffer_unordered(confirm::CONCURRENCY)
                 .collect()
@@ -228,10 +278,12 @@ impl SyncHandler {
             let mut tx = self.pool.begin().await?;
             ctx.lease.verify(&mut tx).await?;
             let kept = live.len();
-            confirm::apply(&mut tx, kind, merchant, run.generation, mode, live, &gone).await?;
+            let deleted = gone.len();
+            let batch = confirm::Batch { site: &site, live, gone };
+            confirm::apply(&mut tx, kind, merchant, run.generation, mode, batch).await?;
             tx.commit().await?;
-            if !gone.is_empty() {
-                tracing::info!(%merchant, %kind, deleted = gone.len(), kept, "confirmed deletions swept");
+            if deleted > 0 {
+                tracing::info!(%merchant, %kind, %site, deleted, kept, "confirmed deletions swept");
             }
             if ctx.should_stop() {
                 return Ok(Progress::Yielded);
@@ -239,8 +291,29 @@ impl SyncHandler {
         }
     }
 
-    async fn point_read(&self, kind: SyncKind, merchant: MerchantId, id: &str) -> Result<Records, TokenError> {
-        self.tokens.call(merchant, |s| async move { s.connector.read(&s, kind, id).await }).await
+    async fn point_read(
+        &self,
+        kind: SyncKind,
+        merchant: MerchantId,
+        id: &str,
+        site: Option<SiteScope<'_>>,
+    ) -> Result<Records, TokenError> {
+        self.tokens.call(merchant, |s| async move { s.connector.read(&s, kind, id, site).await }).await
+    }
+}
+
+/// The sites a run reads, with their price list groups (as the merchant's sites say now).
+struct Scopes(Vec<storelink_tenants::sites::SyncSite>);
+
+impl Scopes {
+    /// The scope of a read on `site` (`''`: none, the store as a whole). A site of the run that is no
+    /// longer listed is still read by its id, at the document's default prices.
+    fn scope<'a>(&'a self, site: &'a str) -> Option<SiteScope<'a>> {
+        if site.is_empty() {
+            return None;
+        }
+        let group = self.0.iter().find(|s| s.site_id == site).and_then(|s| s.price_list_group.as_deref());
+        Some(SiteScope { id: site, price_list_group: group })
     }
 }
 

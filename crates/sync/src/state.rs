@@ -18,10 +18,31 @@ pub(crate) struct Run {
     pub offset: u64,
     /// No run of this kind has succeeded yet: its rows are the baseline, not changes to announce.
     pub baseline: bool,
+    /// The sites the run reads, in turn (`''`: one pass without a site), fixed when it starts.
+    pub sites: Vec<String>,
+    /// The site being read (`offset` is within its list).
+    pub site_index: usize,
+    /// A site's list ended before the total it announced: the run saw less than the store holds and
+    /// must not sweep.
+    pub cut_short: bool,
 }
 
-/// job_id, mode, generation, since, next_offset, watermark, never succeeded.
-type StateRow = (Option<i64>, String, i64, Option<DateTime<Utc>>, i64, Option<DateTime<Utc>>, bool);
+impl Run {
+    /// The site being read (`''`: none).
+    pub fn site(&self) -> &str {
+        self.sites.get(self.site_index).map_or("", String::as_str)
+    }
+
+    /// Whether the site being read is the run's last.
+    pub fn last_site(&self) -> bool {
+        self.site_index + 1 >= self.sites.len()
+    }
+}
+
+/// job_id, mode, generation, since, next_offset, watermark, never succeeded, run_sites, site_index,
+/// run_cut_short, finished (state idle).
+type StateRow =
+    (Option<i64>, String, i64, Option<DateTime<Utc>>, i64, Option<DateTime<Utc>>, bool, Vec<String>, i32, bool, bool);
 
 /// Kinds without a last-modified filter always run in full.
 fn effective_mode(kind: SyncKind, requested: Mode, has_watermark: bool) -> Mode {
@@ -31,11 +52,14 @@ fn effective_mode(kind: SyncKind, requested: Mode, has_watermark: bool) -> Mode 
     }
 }
 
+/// Resume the job's run, or start a new one reading `sites` (ids in order; `['']` for one pass
+/// without a site).
 pub(crate) async fn start_or_resume(
     pool: &PgPool,
     lease: &Lease,
     kind: SyncKind,
     requested: Mode,
+    sites: Vec<String>,
 ) -> Result<Run, SyncError> {
     let mut tx = pool.begin().await?;
     lease.verify(&mut tx).await?;
@@ -44,25 +68,36 @@ pub(crate) async fn start_or_resume(
         .bind(kind.as_str())
         .execute(&mut *tx)
         .await?;
-    let (job_id, mode, generation, since, offset, watermark, baseline): StateRow = sqlx::query_as(
-        "SELECT job_id, mode, generation, since, next_offset, watermark, last_success_at IS NULL FROM sync_state
-             WHERE merchant_id = $1 AND kind = $2 FOR UPDATE",
+    let (job_id, mode, generation, since, offset, watermark, baseline, run_sites, site_index, cut_short, finished): StateRow =
+        sqlx::query_as(
+            "SELECT job_id, mode, generation, since, next_offset, watermark, last_success_at IS NULL, run_sites,
+                    site_index, run_cut_short,
+                    state = 'idle' AND run_started_at IS NOT NULL AND last_success_at >= run_started_at
+             FROM sync_state WHERE merchant_id = $1 AND kind = $2 FOR UPDATE",
     )
     .bind(lease.merchant_id)
     .bind(kind.as_str())
     .fetch_one(&mut *tx)
     .await?;
-    let run = if job_id == Some(lease.job_id) {
+    // A job run again after it finished (asked for while running) starts a new run.
+    let run = if job_id == Some(lease.job_id) && !finished && !run_sites.is_empty() {
         let mode = Mode::parse(&mode)?;
-        Run { mode, generation, since, offset: u64::try_from(offset).unwrap_or(0), baseline }
+        let site_index = usize::try_from(site_index).unwrap_or(0).min(run_sites.len() - 1);
+        let offset = u64::try_from(offset).unwrap_or(0);
+        Run { mode, generation, since, offset, baseline, sites: run_sites, site_index, cut_short }
     } else {
-        let mode = effective_mode(kind, requested, watermark.is_some());
+        let sites = if sites.is_empty() { vec![String::new()] } else { sites };
+        // Other sites than the last run read (the selection changed): an incremental run would miss
+        // a new site's unchanged rows and keep a dropped site's, so the run is full.
+        let same_sites = run_sites == sites;
+        let mode = effective_mode(kind, requested, watermark.is_some() && same_sites);
         let generation = if mode == Mode::Full { generation + 1 } else { generation };
         let since = if mode == Mode::Incremental { watermark } else { None };
         sqlx::query(
             "UPDATE sync_state SET job_id = $3, mode = $4, generation = $5, since = $6, run_started_at = now(),
                     next_offset = 0, pages_done = 0, items_done = 0, items_total = NULL, state = 'running',
-                    run_created = 0, run_updated = 0, run_deleted = 0, updated_at = now()
+                    run_created = 0, run_updated = 0, run_deleted = 0, run_sites = $7, site_index = 0,
+                    run_cut_short = false, updated_at = now()
              WHERE merchant_id = $1 AND kind = $2",
         )
         .bind(lease.merchant_id)
@@ -71,9 +106,10 @@ pub(crate) async fn start_or_resume(
         .bind(mode.as_str())
         .bind(generation)
         .bind(since)
+        .bind(&sites)
         .execute(&mut *tx)
         .await?;
-        Run { mode, generation, since, offset: 0, baseline }
+        Run { mode, generation, since, offset: 0, baseline, sites, site_index: 0, cut_short: false }
     };
     tx.commit().await?;
     Ok(run)
@@ -90,7 +126,8 @@ pub(crate) async fn switch_to_full(
     lease.verify(&mut tx).await?;
     sqlx::query(
         "UPDATE sync_state SET mode = 'full', generation = generation + 1, since = NULL, next_offset = 0,
-                pages_done = 0, items_done = 0, run_created = 0, run_updated = 0, run_deleted = 0, updated_at = now()
+                pages_done = 0, items_done = 0, run_created = 0, run_updated = 0, run_deleted = 0, site_index = 0,
+                run_cut_short = false, updated_at = now()
          WHERE merchant_id = $1 AND kind = $2",
     )
     .bind(lease.merchant_id)
@@ -98,7 +135,38 @@ pub(crate) async fn switch_to_full(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    *run = Run { mode: Mode::Full, generation: run.generation + 1, since: None, offset: 0, baseline: run.baseline };
+    *run = Run {
+        mode: Mode::Full,
+        generation: run.generation + 1,
+        since: None,
+        offset: 0,
+        site_index: 0,
+        cut_short: false,
+        baseline: run.baseline,
+        sites: std::mem::take(&mut run.sites),
+    };
+    Ok(())
+}
+
+/// The site being read is done: the run moves to the next one from its start, in the page's
+/// transaction (after `checkpoint`). `cut_short`: that site's list ended early.
+pub(crate) async fn next_site(
+    conn: &mut PgConnection,
+    merchant: MerchantId,
+    kind: SyncKind,
+    site_index: usize,
+    cut_short: bool,
+) -> Result<(), SyncError> {
+    sqlx::query(
+        "UPDATE sync_state SET site_index = $3, next_offset = 0, run_cut_short = run_cut_short OR $4
+         WHERE merchant_id = $1 AND kind = $2",
+    )
+    .bind(merchant)
+    .bind(kind.as_str())
+    .bind(i32::try_from(site_index).unwrap_or(i32::MAX))
+    .bind(cut_short)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

@@ -108,6 +108,9 @@ pub(crate) struct Table<R: 'static> {
     entity: &'static str,
     keys: &'static [Key<R>],
     cols: &'static [Column<R>],
+    /// The site its change events name (an SQL expression over the row): the `site_id` key of rows
+    /// synced per site, an order's own site, `''` for rows without one.
+    site: &'static str,
     /// Written monotonically in `source_modified_at` (docs/DATA-MODEL.md, "Newer wins"): orders and
     /// shipments arrive by webhook and by sync, in any order. Products have a single writer (the
     /// sync, whose reads are ordered in time), so a store restored from a backup still syncs.
@@ -124,12 +127,14 @@ pub(crate) struct Statements {
     sweep: String,
     sweep_of_products: String,
     mark_seen: String,
+    sweep_other_sites: String,
 }
 
 pub(crate) static PRODUCTS: Table<ProductRow> = Table {
     name: "products",
     entity: "product",
-    keys: &[key!(product_id)],
+    keys: &[key!(product_id), key!(site_id)],
+    site: "site_id",
     cols: &[
         column!(display_name, Text, |r| r.display_name.as_deref()),
         column!(description, Text, |r| r.description.as_deref()),
@@ -149,7 +154,8 @@ pub(crate) static PRODUCTS: Table<ProductRow> = Table {
 pub(crate) static SKUS: Table<SkuRow> = Table {
     name: "skus",
     entity: "sku",
-    keys: &[key!(sku_id)],
+    keys: &[key!(sku_id), key!(site_id)],
+    site: "site_id",
     cols: &[
         column!(product_id, Text, |r| r.product_id.as_str()),
         column!(display_name, Text, |r| r.display_name.as_deref()),
@@ -165,7 +171,8 @@ pub(crate) static SKUS: Table<SkuRow> = Table {
 pub(crate) static INVENTORY: Table<InventoryRow> = Table {
     name: "inventory",
     entity: "inventory",
-    keys: &[key!(sku_id), key!(location_id)],
+    keys: &[key!(sku_id), key!(location_id), key!(site_id)],
+    site: "site_id",
     cols: &[
         column!(product_id, Text, |r| r.product_id.as_str()),
         column!(stock_level, Int8, |r| r.stock_level),
@@ -178,7 +185,8 @@ pub(crate) static INVENTORY: Table<InventoryRow> = Table {
 pub(crate) static SHIPPING_METHODS: Table<ShippingRow> = Table {
     name: "shipping_methods",
     entity: "shipping_method",
-    keys: &[key!(method_id)],
+    keys: &[key!(method_id), key!(site_id)],
+    site: "site_id",
     cols: &[
         column!(display_name, Text, |r| r.display_name.as_deref()),
         column!(enabled, Bool, |r| r.enabled),
@@ -193,6 +201,7 @@ pub(crate) static ORDERS: Table<OrderRow> = Table {
     name: "orders",
     entity: "order",
     keys: &[key!(order_id)],
+    site: "COALESCE(site_id, '')",
     cols: &[
         column!(state, Text, |r| r.state.as_deref()),
         column!(status, Text, |r| r.status.as_str()),
@@ -215,6 +224,7 @@ pub(crate) static SHIPMENTS: Table<ShipmentRow> = Table {
     name: "shipments",
     entity: "shipment",
     keys: &[key!(shipment_id)],
+    site: "''",
     cols: &[
         column!(order_id, Text, |r| r.order_id.as_str()),
         column!(state, Text, |r| r.state.as_deref()),
@@ -235,6 +245,7 @@ pub(crate) static RETURNS: Table<ReturnRow> = Table {
     name: "returns",
     entity: "return",
     keys: &[key!(return_id)],
+    site: "''",
     cols: &[
         column!(order_id, Text, |r| r.order_id.as_deref()),
         column!(state, Text, |r| r.state.as_deref()),
@@ -322,12 +333,14 @@ impl<R> Table<R> {
             upsert_with_events: self.with_events(&upsert),
             upsert: format!("WITH up AS ({upsert}\n {RETURNING_CHANGES}) {COUNT_CHANGES}"),
             insert,
-            sweep: self.sweep_sql(""),
-            sweep_of_products: self.sweep_sql(" AND product_id = ANY($3::text[])"),
+            sweep: self.sweep_sql("seen_generation < $2"),
+            sweep_of_products: self.sweep_sql("seen_generation < $2 AND product_id = ANY($3::text[]) AND site_id = $4"),
             mark_seen: format!(
-                "UPDATE {} SET seen_generation = $2 WHERE merchant_id = $1 AND seen_generation < $2 AND product_id = ANY($3::text[])",
+                "UPDATE {} SET seen_generation = $2 WHERE merchant_id = $1 AND seen_generation < $2
+                     AND product_id = ANY($3::text[]) AND site_id = $4",
                 self.name
             ),
+            sweep_other_sites: self.sweep_sql("NOT (site_id = ANY($2::text[]))"),
         }
     }
 
@@ -394,25 +407,28 @@ impl<R> Table<R> {
     fn with_events(&self, upsert: &str) -> String {
         format!(
             "WITH up AS ({upsert}
-                 {RETURNING_CHANGES}, {keys}),
-             events AS (INSERT INTO change_events (merchant_id, entity, entity_id, change)
-                 SELECT $1, '{entity}', {entity_id}, CASE WHEN created THEN 'created' ELSE 'updated' END FROM up WHERE changed)
+                 {RETURNING_CHANGES}, {keys}, {site} AS event_site),
+             events AS (INSERT INTO change_events (merchant_id, entity, entity_id, change, site_id)
+                 SELECT $1, '{entity}', {entity_id}, CASE WHEN created THEN 'created' ELSE 'updated' END, event_site
+                 FROM up WHERE changed)
              {COUNT_CHANGES}",
             keys = self.key_list(),
+            site = self.site,
             entity = self.entity,
             entity_id = self.entity_id(),
         )
     }
 
-    /// Delete rows a full run of `$2` did not see (`only` narrows them), recording `deleted` change
-    /// events.
-    fn sweep_sql(&self, only: &str) -> String {
+    /// Delete the merchant's rows matching `which` (rows a full run of `$2` did not see, narrowed or
+    /// not; rows of sites no longer read), recording `deleted` change events.
+    fn sweep_sql(&self, which: &str) -> String {
         format!(
-            "WITH gone AS (DELETE FROM {table} WHERE merchant_id = $1 AND seen_generation < $2{only} RETURNING {keys})
-             INSERT INTO change_events (merchant_id, entity, entity_id, change)
-             SELECT $1, '{entity}', {entity_id}, 'deleted' FROM gone",
+            "WITH gone AS (DELETE FROM {table} WHERE merchant_id = $1 AND {which} RETURNING {keys}, {site} AS event_site)
+             INSERT INTO change_events (merchant_id, entity, entity_id, change, site_id)
+             SELECT $1, '{entity}', {entity_id}, 'deleted', event_site FROM gone",
             table = self.name,
             keys = self.key_list(),
+            site = self.site,
             entity = self.entity,
             entity_id = self.entity_id(),
         )
@@ -422,9 +438,11 @@ impl<R> Table<R> {
         self.keys.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
     }
 
-    /// The event's entity id: the key, or `sku_id@location_id` for composite keys (default location: `sku_id`).
+    /// The event's entity id: the key, or `sku_id@location_id` for composite keys (default location:
+    /// `sku_id`). The site is not part of it: the event names it apart (`change_events.site_id`).
     fn entity_id(&self) -> String {
-        match self.keys {
+        let keys: Vec<&Key<R>> = self.keys.iter().filter(|k| k.name != "site_id").collect();
+        match keys.as_slice() {
             [one] => one.name.to_string(),
             [first, rest @ ..] => {
                 let rest: Vec<String> = rest.iter().map(|k| format!("NULLIF({}, '')", k.name)).collect();
@@ -517,27 +535,48 @@ pub(crate) async fn sweep(
     Ok(done.rows_affected())
 }
 
-/// The sweep of `table` restricted to the rows of `products` (confirmed gone, or re-read).
+/// The sweep of `table` restricted to the rows of `products` on `site` (confirmed gone, or re-read).
 pub(crate) async fn sweep_products(
     conn: &mut PgConnection,
     table: &Statements,
     merchant: MerchantId,
     generation: i64,
     products: &[String],
+    site: &str,
 ) -> Result<u64, sqlx::Error> {
-    let done =
-        sqlx::query(&table.sweep_of_products).bind(merchant).bind(generation).bind(products).execute(conn).await?;
+    let done = sqlx::query(&table.sweep_of_products)
+        .bind(merchant)
+        .bind(generation)
+        .bind(products)
+        .bind(site)
+        .execute(conn)
+        .await?;
     Ok(done.rows_affected())
 }
 
-/// Mark the rows of `products` as seen by `generation` (a point read found them; nothing to rewrite).
+/// Mark the rows of `products` on `site` as seen by `generation` (a point read found them; nothing
+/// to rewrite).
 pub(crate) async fn mark_seen(
     conn: &mut PgConnection,
     table: &Statements,
     merchant: MerchantId,
     generation: i64,
     products: &[String],
+    site: &str,
 ) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(&table.mark_seen).bind(merchant).bind(generation).bind(products).execute(conn).await?;
+    let done =
+        sqlx::query(&table.mark_seen).bind(merchant).bind(generation).bind(products).bind(site).execute(conn).await?;
+    Ok(done.rows_affected())
+}
+
+/// Delete (and announce) the rows of sites a full run no longer reads: the merchant deselected the
+/// site, or the store went from several sites to one (`sites` = `['']`). Only for tables keyed by site.
+pub(crate) async fn sweep_other_sites(
+    conn: &mut PgConnection,
+    table: &Statements,
+    merchant: MerchantId,
+    sites: &[String],
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(&table.sweep_other_sites).bind(merchant).bind(sites).execute(conn).await?;
     Ok(done.rows_affected())
 }

@@ -11,7 +11,7 @@ use storelink_core::{MerchantId, SyncKind};
 use storelink_jobs::{JobState, Mode, Queue, RetryPolicy, Worker, WorkerConfig};
 use storelink_netguard::Policy;
 use storelink_occ::OccConfig;
-use storelink_occ_sim::{Fault, FaultKind, OccSim, Permissions, SimOptions};
+use storelink_occ_sim::{Fault, FaultKind, OccSim, Permissions, SimOptions, SimSite};
 use storelink_sync::{SyncHandler, kinds, status};
 use storelink_tenants::{MerchantStatus, merchants};
 use storelink_testkit::{TestDb, test_db};
@@ -30,8 +30,12 @@ struct Fixture {
 
 impl Fixture {
     async fn new(products: usize) -> Self {
+        Self::with_options(SimOptions { products, orders: 30, ..SimOptions::default() }).await
+    }
+
+    async fn with_options(options: SimOptions) -> Self {
         let db = test_db().await;
-        let sim = OccSim::spawn(SimOptions { products, orders: 30, ..SimOptions::default() }).await.expect("sim");
+        let sim = OccSim::spawn(options).await.expect("sim");
         let key = sim.add_key(Permissions::all());
         let merchant = storelink_testkit::insert_merchant(&db.pool, &sim.base_url()).await;
         let vault = Vault::new(db.pool.clone(), MasterKeys::generate("t"));
@@ -724,4 +728,247 @@ async fn an_empty_incremental_run_writes_nothing_but_its_checkpoint() {
     assert_eq!(events.len(), announced + 1);
     let last = &events[announced];
     assert_eq!((last["mode"].as_str(), last["updated"].as_i64()), (Some("incremental"), Some(1)), "{last}");
+/// A multi-site store as connect records it: the simulator's sites listed in `merchant_sites`, every
+/// enabled one selected.
+async fn multi_site(products: usize) -> Fixture {
+    let sites = SimSite::three();
+    let f =
+        Fixture::with_options(SimOptions { products, orders: 12, sites: sites.clone(), ..SimOptions::default() }).await;
+    record_sites(&f, &sites).await;
+    f
+}
+
+async fn record_sites(f: &Fixture, sites: &[SimSite]) {
+    let listed: Vec<storelink_tenants::sites::ListedSite<'_>> = sites
+        .iter()
+        .enumerate()
+        .map(|(n, s)| storelink_tenants::sites::ListedSite {
+            site_id: &s.id,
+            name: &s.name,
+            is_default: n == 0,
+            enabled: s.enabled,
+            production_url: Some(&s.production_url),
+            price_list_group: Some(&s.price_list_group),
+        })
+        .collect();
+    storelink_tenants::sites::record_listed(&f.db.pool, f.merchant, &listed).await.expect("sites");
+}
+
+/// (site, product id) -> list price, as stored.
+async fn prices_by_site(f: &Fixture) -> BTreeMap<(String, String), Option<f64>> {
+    let rows: Vec<(String, String, Option<f64>)> =
+        sqlx::query_as("SELECT site_id, product_id, list_price::float8 FROM products WHERE merchant_id = $1")
+            .bind(f.merchant)
+            .fetch_all(&f.db.pool)
+            .await
+            .expect("products");
+    rows.into_iter().map(|(site, id, price)| ((site, id), price)).collect()
+}
+
+/// (entity id, site) of the merchant's product change events of `change`.
+async fn product_events(f: &Fixture, change: &str) -> Vec<(String, String)> {
+    sqlx::query_as(
+        "SELECT entity_id, site_id FROM change_events WHERE merchant_id = $1 AND entity = 'product' AND change = $2
+         ORDER BY event_id",
+    )
+    .bind(f.merchant)
+    .bind(change)
+    .fetch_all(&f.db.pool)
+    .await
+    .expect("events")
+}
+
+async fn count(f: &Fixture, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).bind(f.merchant).fetch_one(&f.db.pool).await.expect("count")
+}
+
+#[tokio::test]
+async fn a_multi_site_store_syncs_each_selected_site_with_its_own_prices() {
+    // 120 products, pages of 50: each site takes three pages, so the run crosses a site boundary.
+    let f = multi_site(120).await;
+    assert_eq!(f.sync(SyncKind::Catalog, Mode::Full).await, JobState::Succeeded);
+    let stored = prices_by_site(&f).await;
+    let us: Vec<&String> = stored.keys().filter(|(s, _)| s == "siteUS").map(|(_, id)| id).collect();
+    let eu: Vec<&String> = stored.keys().filter(|(s, _)| s == "siteEU").map(|(_, id)| id).collect();
+    assert_eq!(us.len(), 120, "the default site lists the whole catalog");
+    assert_eq!(eu.len(), 108, "every tenth product is sold on the default site only");
+    assert!(stored.keys().all(|(s, _)| s != "siteUK" && !s.is_empty()), "disabled or no site: nothing stored");
+    assert!(stored.contains_key(&("siteUS".into(), "prod000010".into())));
+    assert!(!stored.contains_key(&("siteEU".into(), "prod000010".into())), "a product on one site only");
+    // Each site at its price list group's prices (the simulator prices siteEU's group 10% lower).
+    let doc = f.sim.product("prod000001").expect("product");
+    let us_price = doc["listPrices"]["defaultPriceGroup"].as_f64();
+    let eu_price = doc["listPrices"]["euPriceGroup"].as_f64();
+    assert_ne!(us_price, eu_price);
+    assert_eq!(stored[&("siteUS".into(), "prod000001".into())], us_price);
+    assert_eq!(stored[&("siteEU".into(), "prod000001".into())], eu_price);
+    let sku_sites = count(&f, "SELECT count(DISTINCT site_id) FROM skus WHERE merchant_id = $1").await;
+    assert_eq!(sku_sites, 2, "SKUs are stored per site too");
+    // Every catalog read named its site; the orders of the store are read once, without one.
+    let calls = f.sim.calls();
+    let product_pages = calls.iter().filter(|c| c.path == "/ccadmin/v1/products");
+    assert!(product_pages.clone().all(|c| c.site.as_deref().is_some_and(|s| s == "siteUS" || s == "siteEU")));
+    // Three pages of siteEU (a slice that ends mid-site reads its prefetched page again).
+    assert!(product_pages.filter(|c| c.site.as_deref() == Some("siteEU")).count() >= 3);
+
+    // Stock per site: siteEU's from its own location; shipping methods per site at its own rates.
+    assert_eq!(f.sync(SyncKind::Inventory, Mode::Full).await, JobState::Succeeded);
+    let locations: Vec<(String, String)> =
+        sqlx::query_as("SELECT DISTINCT site_id, location_id FROM inventory WHERE merchant_id = $1 ORDER BY site_id")
+            .bind(f.merchant)
+            .fetch_all(&f.db.pool)
+            .await
+            .expect("inventory");
+    assert_eq!(locations, vec![("siteEU".into(), "siteEU-warehouse".into()), ("siteUS".into(), String::new())]);
+    assert_eq!(f.sync(SyncKind::Shipping, Mode::Full).await, JobState::Succeeded);
+    let rates: Vec<(String, serde_json::Value)> = sqlx::query_as(
+        "SELECT site_id, rates FROM shipping_methods WHERE merchant_id = $1 AND method_id = 'ship2' ORDER BY site_id",
+    )
+    .bind(f.merchant)
+    .fetch_all(&f.db.pool)
+    .await
+    .expect("shipping");
+    assert_eq!(rates.len(), 2);
+    assert_ne!(rates[0].1, rates[1].1, "each site's own rates");
+
+    // Orders stay one pass over the whole store.
+    assert_eq!(f.sync(SyncKind::Orders, Mode::Full).await, JobState::Succeeded);
+    assert!(f.sim.calls().iter().filter(|c| c.path == "/ccadmin/v1/orders").all(|c| c.site.is_none()));
+}
+
+#[tokio::test]
+async fn a_product_gone_from_one_site_is_deleted_for_that_site_only() {
+    let f = multi_site(40).await;
+    assert_eq!(f.sync(SyncKind::Catalog, Mode::Full).await, JobState::Succeeded);
+    assert_eq!(f.sync(SyncKind::Inventory, Mode::Full).await, JobState::Succeeded);
+    assert!(f.sim.remove_from_site("prod000003", "siteEU"));
+    assert_eq!(f.sync(SyncKind::Catalog, Mode::Full).await, JobState::Succeeded);
+    let stored = prices_by_site(&f).await;
+    assert!(stored.contains_key(&("siteUS".into(), "prod000003".into())), "still sold on the default site");
+    assert!(!stored.contains_key(&("siteEU".into(), "prod000003".into())));
+    assert_eq!(product_events(&f, "deleted").await, vec![("prod000003".to_owned(), "siteEU".to_owned())]);
+    // The confirming point read asked siteEU, which no longer has it.
+    assert!(f.sim.calls().iter().any(|c| c.path == "/ccadmin/v1/products/prod000003"
+        && c.site.as_deref() == Some("siteEU")
+        && c.status == 404));
+    // Partners are told which site lost it.
+    let announced = count(
+        &f,
+        "SELECT count(*) FROM partner_events WHERE merchant_id = $1 AND type = 'product.deleted'
+             AND data->>'product_id' = 'prod000003' AND data->>'site' = 'siteEU'",
+    )
+    .await;
+    assert_eq!(announced, 1);
+    // The product changed (it left a site), so both sites' rows were rewritten; the store's own
+    // stock of it stays on siteUS, and siteEU's stock rows of it go with the product.
+    assert_eq!(f.sync(SyncKind::Inventory, Mode::Full).await, JobState::Succeeded);
+    let eu_stock = count(
+        &f,
+        "SELECT count(*) FROM inventory WHERE merchant_id = $1 AND product_id = 'prod000003' AND site_id = 'siteEU'",
+    )
+    .await;
+    let us_stock = count(
+        &f,
+        "SELECT count(*) FROM inventory WHERE merchant_id = $1 AND product_id = 'prod000003' AND site_id = 'siteUS'",
+    )
+    .await;
+    assert_eq!((eu_stock, us_stock), (0, 2));
+}
+
+#[tokio::test]
+async fn an_incremental_run_reads_every_site_and_events_name_their_site() {
+    let f = multi_site(30).await;
+    assert_eq!(f.sync(SyncKind::Catalog, Mode::Full).await, JobState::Succeeded);
+    assert!(f.sim.update_product("prod000002"));
+    assert_eq!(f.sync(SyncKind::Catalog, Mode::Incremental).await, JobState::Succeeded);
+    let mut updated = product_events(&f, "updated").await;
+    updated.sort();
+    assert_eq!(
+        updated,
+        vec![("prod000002".to_owned(), "siteEU".to_owned()), ("prod000002".to_owned(), "siteUS".to_owned())]
+    );
+}
+
+#[tokio::test]
+async fn deselecting_a_site_removes_and_announces_its_rows_on_the_next_run() {
+    let f = multi_site(20).await;
+    for kind in [SyncKind::Catalog, SyncKind::Inventory, SyncKind::Shipping] {
+        assert_eq!(f.sync(kind, Mode::Full).await, JobState::Succeeded);
+    }
+    let changed = storelink_tenants::sites::select(&f.db.pool, f.merchant, &["siteUS".to_owned()])
+        .await
+        .expect("db")
+        .expect("selection saved");
+    assert!(changed);
+    // Even an incremental request runs in full when the sites changed.
+    assert_eq!(f.sync(SyncKind::Catalog, Mode::Incremental).await, JobState::Succeeded);
+    assert_eq!(f.sync(SyncKind::Inventory, Mode::Full).await, JobState::Succeeded);
+    assert_eq!(f.sync(SyncKind::Shipping, Mode::Full).await, JobState::Succeeded);
+    for table in ["products", "skus", "inventory", "shipping_methods"] {
+        let sql = format!("SELECT count(*) FROM {table} WHERE merchant_id = $1 AND site_id <> 'siteUS'");
+        assert_eq!(count(&f, &sql).await, 0, "{table} keeps no row of the dropped site");
+        let sql = format!("SELECT count(*) FROM {table} WHERE merchant_id = $1 AND site_id = 'siteUS'");
+        assert!(count(&f, &sql).await > 0, "{table} keeps the selected site");
+    }
+    let deleted = product_events(&f, "deleted").await;
+    assert_eq!(deleted.len(), 18, "siteEU's 18 products announced deleted");
+    assert!(deleted.iter().all(|(_, site)| site == "siteEU"));
+    assert!(
+        !f.sim
+            .calls()
+            .iter()
+            .any(|c| c.path.starts_with("/ccadmin/v1/products/") && c.site.as_deref() == Some("siteEU")),
+        "a dropped site's rows go without point reads"
+    );
+}
+
+#[tokio::test]
+async fn a_store_listing_one_site_syncs_as_before_without_a_site() {
+    let f = Fixture::with_options(SimOptions { products: 20, orders: 4, ..SimOptions::default() }).await;
+    record_sites(&f, &[SimSite::us()]).await;
+    for kind in [SyncKind::Catalog, SyncKind::Inventory, SyncKind::Shipping] {
+        assert_eq!(f.sync(kind, Mode::Full).await, JobState::Succeeded);
+    }
+    for table in ["products", "skus", "inventory", "shipping_methods"] {
+        let sql = format!("SELECT count(*) FROM {table} WHERE merchant_id = $1 AND site_id <> ''");
+        assert_eq!(count(&f, &sql).await, 0, "{table}: rows without a site");
+    }
+    assert_eq!(f.stored_catalog().await, f.sim_catalog());
+    assert!(f.sim.calls().iter().all(|c| c.site.is_none()), "no x-ccsite on a single-site store");
+}
+
+#[tokio::test]
+async fn shipments_and_returns_take_their_orders_site() {
+    use storelink_sync::read::{self, Window};
+    let f = multi_site(5).await;
+    assert_eq!(f.sync(SyncKind::Orders, Mode::Full).await, JobState::Succeeded);
+    let site: Option<String> =
+        sqlx::query_scalar("SELECT site_id FROM orders WHERE merchant_id = $1 AND order_id = 'o10002'")
+            .bind(f.merchant)
+            .fetch_one(&f.db.pool)
+            .await
+            .expect("order");
+    assert_eq!(site.as_deref(), Some("siteEU"), "the seed orders take turns over the enabled sites");
+    // A shipment and a return of that order, as a webhook would store them.
+    for sql in [
+        "INSERT INTO shipments (merchant_id, shipment_id, order_id, content_hash, seen_generation)
+         VALUES ($1, 'sg-eu', 'o10002', '\\x00', 0)",
+        "INSERT INTO returns (merchant_id, return_id, order_id, content_hash, seen_generation)
+         VALUES ($1, 'r-eu', 'o10002', '\\x00', 0)",
+    ] {
+        sqlx::query(sql).bind(f.merchant).execute(&f.db.pool).await.expect("insert");
+    }
+    let window = |site: &str| Window { limit: 50, site: Some(site.to_owned()), ..Window::default() };
+    let eu = read::shipments(&f.db.pool, f.merchant, &window("siteEU")).await.expect("shipments");
+    assert_eq!(
+        eu.items.iter().map(|s| (s.shipment_id.as_str(), s.site.as_deref())).collect::<Vec<_>>(),
+        [("sg-eu", Some("siteEU"))]
+    );
+    assert!(read::shipments(&f.db.pool, f.merchant, &window("siteUS")).await.expect("shipments").items.is_empty());
+    let eu = read::returns(&f.db.pool, f.merchant, &window("siteEU")).await.expect("returns");
+    assert_eq!(
+        eu.items.iter().map(|r| (r.return_id.as_str(), r.site.as_deref())).collect::<Vec<_>>(),
+        [("r-eu", Some("siteEU"))]
+    );
+    assert!(read::returns(&f.db.pool, f.merchant, &window("siteUS")).await.expect("returns").items.is_empty());
 }

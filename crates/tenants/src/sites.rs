@@ -37,6 +37,18 @@ pub async fn record_listed(
     sites: &[ListedSite<'_>],
 ) -> Result<(), TenantError> {
     let mut tx = pool.begin().await?;
+    record_listed_in(&mut tx, merchant_id, sites).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// `record_listed` in the caller's transaction (connect records the sites with the merchant, before
+/// its first syncs can start: they read the store per selected site).
+pub async fn record_listed_in(
+    tx: &mut sqlx::PgConnection,
+    merchant_id: MerchantId,
+    sites: &[ListedSite<'_>],
+) -> Result<(), TenantError> {
     let ids: Vec<&str> = sites.iter().map(|s| s.site_id).collect();
     sqlx::query("DELETE FROM merchant_sites WHERE merchant_id = $1 AND NOT (site_id = ANY($2))")
         .bind(merchant_id)
@@ -63,7 +75,6 @@ pub async fn record_listed(
         .execute(&mut *tx)
         .await?;
     }
-    tx.commit().await?;
     Ok(())
 }
 
@@ -100,11 +111,13 @@ pub enum SelectionError {
 }
 
 /// Replaces the merchant's selection with `chosen` (site ids). Only listed, enabled sites can be chosen.
+/// Answers whether the selection changed (the caller then resyncs the merchant: the synced rows
+/// follow the selected sites).
 pub async fn select(
     pool: &PgPool,
     merchant_id: MerchantId,
     chosen: &[String],
-) -> Result<Result<(), SelectionError>, TenantError> {
+) -> Result<Result<bool, SelectionError>, TenantError> {
     let sites = list(pool, merchant_id).await?;
     if chosen.is_empty() && !sites.is_empty() {
         return Ok(Err(SelectionError::Empty));
@@ -112,12 +125,15 @@ pub async fn select(
     if let Some(unknown) = chosen.iter().find(|id| !sites.iter().any(|s| s.enabled && &s.site_id == *id)) {
         return Ok(Err(SelectionError::UnknownSite(unknown.clone())));
     }
-    sqlx::query("UPDATE merchant_sites SET selected = (site_id = ANY($2)) WHERE merchant_id = $1")
-        .bind(merchant_id)
-        .bind(chosen)
-        .execute(pool)
-        .await?;
-    Ok(Ok(()))
+    let changed = sqlx::query(
+        "UPDATE merchant_sites SET selected = (site_id = ANY($2))
+         WHERE merchant_id = $1 AND selected IS DISTINCT FROM (site_id = ANY($2))",
+    )
+    .bind(merchant_id)
+    .bind(chosen)
+    .execute(pool)
+    .await?;
+    Ok(Ok(changed.rows_affected() > 0))
 }
 
 /// The ids of the sites the merchant sells through (empty: the store's default site only, with no
@@ -129,6 +145,36 @@ pub async fn selected(pool: &PgPool, merchant_id: MerchantId) -> Result<Vec<Stri
     .bind(merchant_id)
     .fetch_all(pool)
     .await?)
+}
+
+/// A site the sync reads the catalog, inventory and shipping methods of, with the price list group
+/// whose prices it sells at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncSite {
+    pub site_id: String,
+    pub price_list_group: Option<String>,
+}
+
+/// The most sites synced per site: each costs a full read of the catalog, stock and shipping methods,
+/// so a store listing hundreds of sites cannot multiply its sync without bound (the rest are not
+/// synced; docs/occ.md "Sync per site").
+pub const MAX_SYNCED_SITES: usize = 20;
+
+/// The sites to sync per site: the selected ones (at most `MAX_SYNCED_SITES`, the default site
+/// first) when the store listed more than one site; none (one
+/// pass without `x-ccsite`, rows under site `''`) for a single-site store or a platform without sites,
+/// which thus sync exactly as before sites existed.
+pub async fn sync_sites(pool: &PgPool, merchant_id: MerchantId) -> Result<Vec<SyncSite>, TenantError> {
+    let sites = list(pool, merchant_id).await?;
+    if sites.len() < 2 {
+        return Ok(Vec::new());
+    }
+    Ok(sites
+        .into_iter()
+        .filter(|s| s.selected && s.enabled)
+        .take(MAX_SYNCED_SITES)
+        .map(|s| SyncSite { site_id: s.site_id, price_list_group: s.price_list_group })
+        .collect())
 }
 
 /// The sites a merchant's orders are published from, read in the caller's transaction: `None` when

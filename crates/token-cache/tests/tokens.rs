@@ -84,7 +84,7 @@ async fn an_expired_token_is_replaced_once_and_the_call_succeeds() {
     let cache = f.cache(TokenConfig::default());
     cache.session(f.merchant).await.expect("session");
     f.sim.expire_tokens();
-    let page = PageRequest { kind: SyncKind::Catalog, offset: 0, limit: 1, since: None };
+    let page = PageRequest { kind: SyncKind::Catalog, offset: 0, limit: 1, since: None, site: None };
     let page = cache
         .call(f.merchant, |s| async move { s.connector.list(&s, page).await.map(|page| page.items) })
         .await
@@ -114,7 +114,7 @@ async fn a_revoked_key_marks_the_merchant_once_without_a_login_storm() {
     let cache = f.cache(TokenConfig::default());
     cache.session(f.merchant).await.expect("session");
     f.sim.revoke_key(&f.key);
-    let page = PageRequest { kind: SyncKind::Catalog, offset: 0, limit: 1, since: None };
+    let page = PageRequest { kind: SyncKind::Catalog, offset: 0, limit: 1, since: None, site: None };
     let result =
         cache.call(f.merchant, |s| async move { s.connector.list(&s, page).await.map(|page| page.items) }).await;
     assert!(matches!(result, Err(TokenError::CredentialsInvalid)), "{result:?}");

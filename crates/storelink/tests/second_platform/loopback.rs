@@ -16,7 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use storelink_connector::{
     Capabilities, Check, Connector, ConnectorError, Delivery, FormField, Headers, Login, NewOrder, Page, PageRequest,
-    Records, Session, Subscription, VerifyError,
+    Records, Session, SiteScope, Subscription, VerifyError,
 };
 use storelink_core::{Slot, SyncKind};
 use storelink_model::records::{Hashed, InventoryRow, OrderRow, ProductRow, ShippingRow, SkuRow, hashed};
@@ -176,7 +176,7 @@ impl LoopbackConnector {
         read(reply, path).await
     }
 
-    async fn list_page(&self, session: &Session, page: PageRequest) -> Result<Page, ConnectorError> {
+    async fn list_page(&self, session: &Session, page: PageRequest<'_>) -> Result<Page, ConnectorError> {
         let (skip, top) = (page.offset, page.limit.max(1));
         let path = match page.kind {
             SyncKind::Shipping => "/api/carriers".to_owned(),
@@ -231,6 +231,7 @@ fn records(kind: SyncKind, items: &[Value]) -> Records {
                         route: None,
                         category_ids: Vec::new(),
                         source_modified_at: None,
+                        site_id: String::new(),
                     })
                 })
                 .collect(),
@@ -245,6 +246,7 @@ fn records(kind: SyncKind, items: &[Value]) -> Records {
                         list_price: v["price"].as_f64(),
                         sale_price: None,
                         attributes: json!({}),
+                        site_id: String::new(),
                     })
                 })
                 .collect(),
@@ -259,6 +261,7 @@ fn records(kind: SyncKind, items: &[Value]) -> Records {
                         product_id: id(v),
                         stock_level: v["stock"].as_i64().unwrap_or_default(),
                         availability: None,
+                        site_id: String::new(),
                     })
                 })
                 .collect(),
@@ -273,6 +276,7 @@ fn records(kind: SyncKind, items: &[Value]) -> Records {
                         enabled: true,
                         calculator: None,
                         rates: Vec::new(),
+                        site_id: String::new(),
                     })
                 })
                 .collect(),
@@ -331,7 +335,7 @@ impl Connector for LoopbackConnector {
         async { Vec::new() }.boxed()
     }
 
-    fn list<'a>(&'a self, session: &'a Session, page: PageRequest) -> BoxFuture<'a, Result<Page, ConnectorError>> {
+    fn list<'a>(&'a self, session: &'a Session, page: PageRequest<'a>) -> BoxFuture<'a, Result<Page, ConnectorError>> {
         self.list_page(session, page).boxed()
     }
 
@@ -340,6 +344,7 @@ impl Connector for LoopbackConnector {
         session: &'a Session,
         kind: SyncKind,
         product_id: &'a str,
+        _site: Option<SiteScope<'a>>,
     ) -> BoxFuture<'a, Result<Records, ConnectorError>> {
         async move {
             let item = self.get(session, &format!("/api/items/{product_id}")).await?;
