@@ -12,7 +12,6 @@ pub use ids::{MerchantId, PartnerId};
 pub use limit::KeyedLimiter;
 pub use slot::Slot;
 pub use sync_kind::SyncKind;
-pub use trace::TraceContext;
 
 /// Vault purposes under which a webhook slot's signing secrets are sealed
 /// (JSON `{"sha1": .., "sha512": ..}`, base64 strings as OCC returns them).

@@ -1,108 +1,89 @@
-//! W3C Trace Context (`traceparent`, https://www.w3.org/TR/trace-context/) carried from an HTTP
-//! request into the jobs it enqueues and from a job into the OCC calls it makes. Every span on that
-//! path records the same `trace_id`, so one trace can be followed across the web process, the
-//! `jobs` table, a worker process and OCC (which receives the `traceparent` header).
-//!
-//! The context travels in a task-local: the web middleware and the job worker set it around the work
-//! they run; `Queue::enqueue` and the OCC client read it. Work spawned onto another task does not
-//! inherit it unless it is passed on with `scope`.
+//! W3C Trace Context (`traceparent`, https://www.w3.org/TR/trace-context/) across processes, on
+//! OpenTelemetry: a request's `traceparent` header, a job's `traceparent` column and an OCC call's
+//! header are read and written by OpenTelemetry's `TraceContextPropagator`, and the trace itself is
+//! the current `tracing` span's OpenTelemetry context (the `tracing-opentelemetry` layer the binary
+//! installs, whether or not spans are exported). Without that layer nothing is propagated.
 
-use std::fmt;
-use std::future::Future;
+use std::collections::HashMap;
 
-tokio::task_local! {
-    static CURRENT: TraceContext;
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::{TraceContextExt, TraceId};
+use opentelemetry_sdk::propagation::TraceContextPropagator as Propagator;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+/// The header (and the `jobs` column) the context travels in.
+pub const TRACEPARENT: &str = "traceparent";
+
+/// The remote context in a `traceparent` value. OpenTelemetry's propagator reads it; the field
+/// widths are checked first, as the spec asks (the propagator takes a short trace id).
+fn extract(traceparent: &str) -> opentelemetry::Context {
+    let widths: Vec<usize> = traceparent.trim().split('-').map(str::len).collect();
+    if widths.len() < 4 || widths[..4] != [2, 32, 16, 2] {
+        return opentelemetry::Context::new();
+    }
+    let carrier = HashMap::from([(TRACEPARENT.to_owned(), traceparent.to_owned())]);
+    Propagator::new().extract(&carrier)
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct TraceContext {
-    pub trace_id: u128,
-    pub span_id: u64,
-    pub sampled: bool,
-}
-
-impl TraceContext {
-    /// A new trace (no `traceparent` came in).
-    pub fn root() -> Self {
-        Self { trace_id: nonzero_u128(), span_id: nonzero_u64(), sampled: true }
-    }
-
-    /// The next hop of the trace in a `traceparent` value (a request's header, a job's column), or
-    /// a new trace when there is none or it is malformed.
-    pub fn continue_from(traceparent: Option<&str>) -> Self {
-        traceparent.and_then(Self::parse).map_or_else(Self::root, |parent| parent.child())
-    }
-
-    /// The same trace, one hop further (the id a downstream call is told is its parent).
-    pub fn child(&self) -> Self {
-        Self { span_id: nonzero_u64(), ..*self }
-    }
-
-    /// Reads a `traceparent` header. Version 00, or a later version read as 00 (as the spec asks);
-    /// all-zero ids, version ff and malformed values are refused.
-    pub fn parse(header: &str) -> Option<Self> {
-        let mut parts = header.trim().split('-');
-        let (version, trace, span, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-        let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-        if !hex(version, 2) || version == "ff" || !hex(trace, 32) || !hex(span, 16) || !hex(flags, 2) {
-            return None;
-        }
-        if version == "00" && parts.next().is_some() {
-            return None;
-        }
-        let trace_id = u128::from_str_radix(trace, 16).ok().filter(|id| *id != 0)?;
-        let span_id = u64::from_str_radix(span, 16).ok().filter(|id| *id != 0)?;
-        let sampled = u8::from_str_radix(flags, 16).ok()? & 1 == 1;
-        Some(Self { trace_id, span_id, sampled })
-    }
-
-    /// The `traceparent` header value.
-    pub fn header(&self) -> String {
-        format!("00-{:032x}-{:016x}-{:02x}", self.trace_id, self.span_id, u8::from(self.sampled))
-    }
-
-    /// The trace id as logged (`trace_id` field) and as the header writes it.
-    pub fn trace_id_hex(&self) -> String {
-        format!("{:032x}", self.trace_id)
-    }
-
-    /// The context of the work running on this task, if any.
-    pub fn current() -> Option<Self> {
-        CURRENT.try_with(|c| *c).ok()
-    }
-
-    /// Runs `work` with this context as the current one.
-    pub async fn scope<F: Future>(self, work: F) -> F::Output {
-        CURRENT.scope(self, work).await
+/// Makes `span` continue the remote trace in `traceparent` (a request's header, a job's column); a
+/// missing or malformed value leaves it a new trace. Call before the span is first entered.
+pub fn continue_remote(span: &tracing::Span, traceparent: Option<&str>) {
+    let Some(value) = traceparent else { return };
+    let parent = extract(value);
+    if parent.span().span_context().is_valid() {
+        // Refused only when no OpenTelemetry layer is installed: then there is nothing to continue.
+        let _ = span.set_parent(parent);
     }
 }
 
-impl fmt::Debug for TraceContext {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.header())
+/// The `traceparent` naming `span` as the parent, or `None` when the span has no trace (no layer,
+/// or the span is disabled).
+pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
+    let context = span.context();
+    if !context.span().span_context().is_valid() {
+        return None;
     }
+    let mut carrier = HashMap::new();
+    Propagator::new().inject_context(&context, &mut carrier);
+    carrier.remove(TRACEPARENT)
 }
 
-fn nonzero_u128() -> u128 {
-    uuid::Uuid::new_v4().as_u128() | 1
+/// The `traceparent` of the current span: what a job enqueued or a call made now joins.
+pub fn current_traceparent() -> Option<String> {
+    traceparent_of(&tracing::Span::current())
 }
 
-fn nonzero_u64() -> u64 {
-    (uuid::Uuid::new_v4().as_u128() as u64) | 1
+/// The trace id of `span` as logs write it (32 lowercase hex digits), when it has one.
+pub fn trace_id_of(span: &tracing::Span) -> Option<String> {
+    let context = span.context();
+    let span_context = context.span().span_context().clone();
+    span_context.is_valid().then(|| span_context.trace_id().to_string())
+}
+
+/// The trace id in a `traceparent` value, when it is a valid one.
+pub fn trace_id_in(traceparent: &str) -> Option<TraceId> {
+    let context = extract(traceparent);
+    let span_context = context.span().span_context().clone();
+    span_context.is_valid().then(|| span_context.trace_id())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    const SPEC: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    fn with_layer<T>(work: impl FnOnce() -> T) -> T {
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("test"));
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), work)
+    }
 
     #[test]
-    fn traceparent_table() {
-        let spec = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-        let parsed = TraceContext::parse(spec).expect("the spec's example");
-        assert_eq!(parsed.trace_id, 0x4bf92f3577b34da6a3ce929d0e0e4736);
-        assert_eq!(parsed.span_id, 0x00f067aa0ba902b7);
-        assert!(parsed.sampled);
-        assert_eq!(parsed.header(), spec);
+    fn traceparent_values_are_read_as_the_spec_says() {
+        assert_eq!(trace_id_in(SPEC).map(|t| t.to_string()).as_deref(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
         let refused = [
             "",
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
@@ -112,22 +93,39 @@ mod tests {
             "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
             "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
-            "0x-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
         ];
-        for header in refused {
-            assert_eq!(TraceContext::parse(header), None, "{header:?}");
+        for value in refused {
+            assert_eq!(trace_id_in(value), None, "{value:?}");
         }
-        let future = TraceContext::parse("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00-more");
-        assert_eq!(future.map(|c| (c.trace_id, c.sampled)), Some((parsed.trace_id, false)));
     }
 
-    #[tokio::test]
-    async fn child_keeps_the_trace_and_scope_sets_current() {
-        let root = TraceContext::root();
-        let child = root.child();
-        assert_eq!(child.trace_id, root.trace_id);
-        assert_ne!(child.span_id, root.span_id);
-        assert_eq!(TraceContext::current(), None);
-        assert_eq!(root.scope(async { TraceContext::current() }).await, Some(root));
+    #[test]
+    fn a_span_continues_a_remote_trace_and_names_itself_as_the_next_parent() {
+        with_layer(|| {
+            let span = tracing::info_span!("request");
+            continue_remote(&span, Some(SPEC));
+            assert_eq!(trace_id_of(&span).as_deref(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+            let own = traceparent_of(&span).expect("a traceparent");
+            assert_eq!(trace_id_in(&own), trace_id_in(SPEC), "the same trace");
+            assert_ne!(own, SPEC, "its own span id");
+            let child = span.in_scope(|| {
+                let inner = tracing::info_span!("call");
+                inner.in_scope(current_traceparent)
+            });
+            assert_eq!(child.as_deref().and_then(trace_id_in), trace_id_in(SPEC));
+            // A malformed or missing value starts a new trace.
+            let fresh = tracing::info_span!("other");
+            continue_remote(&fresh, Some("00-zz"));
+            let fresh_id = traceparent_of(&fresh).as_deref().and_then(trace_id_in);
+            assert!(fresh_id.is_some() && fresh_id != trace_id_in(SPEC));
+        });
+    }
+
+    #[test]
+    fn without_the_layer_nothing_is_propagated() {
+        let span = tracing::info_span!("request");
+        continue_remote(&span, Some(SPEC));
+        assert_eq!(traceparent_of(&span), None);
+        assert_eq!(current_traceparent(), None);
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, PgPool, Postgres};
-use storelink_core::{MerchantId, Slot, TraceContext};
+use storelink_core::{MerchantId, Slot};
 use storelink_jobs::{Mode, Queue};
 use storelink_tenants::{MerchantStatus, RowLock, merchants};
 use tokio::sync::{mpsc, oneshot};
@@ -33,8 +33,8 @@ struct Pending {
     slot: Slot,
     key: String,
     body: bytes::Bytes,
-    /// The delivery's trace: the job it wakes continues it.
-    trace: Option<TraceContext>,
+    /// The delivery's trace (its request span's `traceparent`): the job it wakes continues it.
+    trace: Option<String>,
     done: oneshot::Sender<Result<bool, NotStored>>,
 }
 
@@ -56,7 +56,7 @@ struct Written {
 }
 
 /// Merchants to wake, each with the trace of the first delivery that named it.
-type ToWake = HashMap<MerchantId, Option<TraceContext>>;
+type ToWake = HashMap<MerchantId, Option<String>>;
 
 /// Handle to the writer task; cheap to clone.
 #[derive(Clone)]
@@ -88,7 +88,7 @@ impl Batcher {
         let stopped = || NotStored::Unavailable("the inbound writer stopped".to_owned());
         let (done, answer) = oneshot::channel();
         self.tx
-            .send(Pending { merchant, slot, key, body, trace: TraceContext::current(), done })
+            .send(Pending { merchant, slot, key, body, trace: storelink_core::trace::current_traceparent(), done })
             .await
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
@@ -125,7 +125,7 @@ async fn write_loop(pool: PgPool, mut rx: mpsc::Receiver<Pending>, woken: mpsc::
             Ok(Written { mut stored, failed }) => {
                 let mut merchants = ToWake::new();
                 for pending in &batch {
-                    merchants.entry(pending.merchant).or_insert(pending.trace);
+                    merchants.entry(pending.merchant).or_insert_with(|| pending.trace.clone());
                 }
                 // A key stored once answers `stored` to its first delivery in the batch; a copy of it
                 // in the same batch is a duplicate.
@@ -257,7 +257,11 @@ async fn wake_loop(queue: Queue, mut to_wake: mpsc::UnboundedReceiver<ToWake>) {
         }
         for (merchant, trace) in merchants {
             match trace {
-                Some(trace) => trace.scope(wake(&queue, merchant)).await,
+                Some(traceparent) => {
+                    let span = tracing::info_span!("inbound_wake", %merchant);
+                    storelink_core::trace::continue_remote(&span, Some(&traceparent));
+                    tracing::Instrument::instrument(wake(&queue, merchant), span).await;
+                }
                 None => wake(&queue, merchant).await,
             }
         }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rand::Rng;
 use sqlx::{PgConnection, PgExecutor, PgPool};
-use storelink_core::{MerchantId, TraceContext};
+use storelink_core::MerchantId;
 use uuid::Uuid;
 
 use crate::NOTIFY_CHANNEL;
@@ -135,8 +135,8 @@ impl Queue {
         kind: &str,
         mode: Mode,
     ) -> Result<i64, JobError> {
-        // The job joins the trace of the request (or job) that asks for it.
-        let traceparent = TraceContext::current().map(|context| context.header());
+        // The job joins the trace of the request (or job) that asks for it: the current span's.
+        let traceparent = storelink_core::trace::current_traceparent();
         // Insert a job, or fold the request into the live one. Between the two statements the
         // live job can finish (each statement sees its own snapshot), so try again: the next
         // insert then succeeds.

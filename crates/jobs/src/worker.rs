@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgListener;
-use storelink_core::TraceContext;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -147,15 +146,19 @@ impl<H: Handler> Slot<H> {
     }
 
     async fn execute(&self, job: Job, lease: Lease, shutdown: &CancellationToken) {
-        // Continue the trace of the request that enqueued the job, or start one.
-        let trace = TraceContext::continue_from(job.traceparent.as_deref());
-        let span = tracing::info_span!("job", job_id = job.job_id, merchant = %job.merchant_id, kind = %job.kind, mode = job.mode.as_str(), trace_id = %trace.trace_id_hex());
+        // Continue the trace of the request that enqueued the job (its `traceparent` column), or
+        // start one; the span is the job's slice, as a consumer of that request.
+        let span = tracing::info_span!("job", job_id = job.job_id, merchant = %job.merchant_id, kind = %job.kind, mode = job.mode.as_str(), otel.kind = "consumer", trace_id = tracing::field::Empty);
+        storelink_core::trace::continue_remote(&span, job.traceparent.as_deref());
+        if let Some(trace_id) = storelink_core::trace::trace_id_of(&span) {
+            span.record("trace_id", trace_id.as_str());
+        }
         let stop = shutdown.child_token();
         let heartbeat = tokio::spawn(keep_alive(self.queue.clone(), lease, self.config.clone(), stop.clone()));
         let ctx = JobContext { lease, stop: stop.clone(), slice_ends: Instant::now() + self.config.slice };
         let handler = self.handler.clone();
         let outcome = match tokio::spawn(tracing::Instrument::instrument(
-            trace.scope(async move { handler.run(job, ctx).await }),
+            async move { handler.run(job, ctx).await },
             span.clone(),
         ))
         .await

@@ -9,7 +9,6 @@ use rand::Rng;
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
-use storelink_core::TraceContext;
 use storelink_netguard::{BlockedAddress, Policy};
 use url::Url;
 
@@ -111,15 +110,19 @@ impl OccClient {
         Ok(Self { http, config: Arc::new(config), policy })
     }
 
-    /// Send with retries; returns the body of a 2xx answer. The call is a span of the current trace
-    /// (`trace_id`), and OCC is sent its `traceparent`.
+    /// Send with retries; returns the body of a 2xx answer. The call is a client span of the current
+    /// trace (a new one when there is none), and OCC is sent its `traceparent`. The span records the
+    /// method and path segments only: never the bearer, the form body or the query.
     pub(crate) async fn send(&self, call: Call<'_>) -> Result<Vec<u8>, OccError> {
-        let trace = TraceContext::current().unwrap_or_else(TraceContext::root).child();
-        let span = tracing::info_span!("occ_call", method = %call.method, endpoint = %call.segments.join("/"), trace_id = %trace.trace_id_hex());
-        tracing::Instrument::instrument(self.send_traced(call, trace), span).await
+        let span = tracing::info_span!("occ_call", method = %call.method, endpoint = %call.segments.join("/"), otel.kind = "client", trace_id = tracing::field::Empty);
+        if let Some(trace_id) = storelink_core::trace::trace_id_of(&span) {
+            span.record("trace_id", trace_id.as_str());
+        }
+        let traceparent = storelink_core::trace::traceparent_of(&span);
+        tracing::Instrument::instrument(self.send_traced(call, traceparent), span).await
     }
 
-    async fn send_traced(&self, call: Call<'_>, trace: TraceContext) -> Result<Vec<u8>, OccError> {
+    async fn send_traced(&self, call: Call<'_>, traceparent: Option<String>) -> Result<Vec<u8>, OccError> {
         let url = build_url(call.store, call.segments, &call.query)?;
         self.preflight(&url)?;
         let path = url.path().to_owned();
@@ -128,7 +131,7 @@ impl OccClient {
         let mut attempt = 0;
         loop {
             let started = Instant::now();
-            let result = self.attempt(&call, &url, &path, &trace).await;
+            let result = self.attempt(&call, &url, &path, traceparent.as_deref()).await;
             let elapsed_ms = started.elapsed().as_millis() as u64;
             let outcome = match &result {
                 Ok((status, _)) => status.to_string(),
@@ -165,13 +168,15 @@ impl OccClient {
         call: &Call<'_>,
         url: &Url,
         path: &str,
-        trace: &TraceContext,
+        traceparent: Option<&str>,
     ) -> Result<(u16, Vec<u8>), OccError> {
         let mut request = self
             .http
             .request(call.method.clone(), url.clone())
-            .header("authorization", format!("Bearer {}", call.bearer.expose_secret()))
-            .header("traceparent", trace.header());
+            .header("authorization", format!("Bearer {}", call.bearer.expose_secret()));
+        if let Some(traceparent) = traceparent {
+            request = request.header(storelink_core::trace::TRACEPARENT, traceparent);
+        }
         for (name, value) in &call.headers {
             request = request.header(*name, value);
         }

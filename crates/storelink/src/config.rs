@@ -82,6 +82,9 @@ pub struct RawConfig {
     /// Reverse proxies (comma-separated addresses and CIDR ranges) whose `X-Forwarded-For` /
     /// `Forwarded` headers name the client. Empty: none; the TCP peer is the client.
     pub trusted_proxies: String,
+    /// An OTLP/HTTP collector (`http://collector:4318`); spans are exported to its `/v1/traces`.
+    /// Unset: nothing is exported (traces still propagate, and logs are unchanged).
+    pub otlp_endpoint: Option<String>,
 }
 
 /// `1`, `true`, `yes`, `on` (and their opposites) as environment variables are usually written.
@@ -141,6 +144,7 @@ impl Default for RawConfig {
             worker_metrics_listen: None,
             metrics_listen: "127.0.0.1:9464".into(),
             trusted_proxies: String::new(),
+            otlp_endpoint: None,
         }
     }
 }
@@ -177,6 +181,8 @@ pub struct Config {
     pub workers: WorkersConfig,
     pub webhooks: WebhooksConfig,
     pub limits: LimitsConfig,
+    /// Where spans are exported (`STORELINK_OTLP_ENDPOINT`): the traces URL, `…/v1/traces`.
+    pub otlp_traces_url: Option<Url>,
 }
 
 /// Finding and pooling the database (`storelink::database::resolve`).
@@ -393,7 +399,14 @@ impl Config {
             })?;
         let trusted_proxies = TrustedProxies::parse(&raw.trusted_proxies)
             .map_err(|e| invalid("STORELINK_TRUSTED_PROXIES", e.to_string()))?;
+        let otlp_traces_url = match raw.otlp_endpoint.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(endpoint) => {
+                Some(otlp_traces_url(endpoint).map_err(|reason| invalid("STORELINK_OTLP_ENDPOINT", reason))?)
+            }
+            None => None,
+        };
         Ok(Self {
+            otlp_traces_url,
             log_format: raw.log_format,
             data_dir: raw.data_dir,
             database: DatabaseConfig {
@@ -428,6 +441,23 @@ fn optional_addr(text: &str) -> Result<Option<SocketAddr>, std::net::AddrParseEr
     }
 }
 
+/// The traces URL of an OTLP/HTTP endpoint: the base (`http://collector:4318`) with `/v1/traces`
+/// appended, as OpenTelemetry's `OTEL_EXPORTER_OTLP_ENDPOINT` reads; a URL already ending in
+/// `/v1/traces` is taken as it is.
+fn otlp_traces_url(endpoint: &str) -> Result<Url, String> {
+    let url = Url::parse(endpoint).map_err(|e| format!("{e} (expected e.g. http://otel-collector:4318)"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.query().is_some() {
+        return Err("must be an http(s) URL without a query".into());
+    }
+    if url.path().ends_with("/v1/traces") {
+        return Ok(url);
+    }
+    let path = format!("{}/v1/traces", url.path().trim_end_matches('/'));
+    let mut traces = url;
+    traces.set_path(&path);
+    Ok(traces)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -443,6 +473,28 @@ mod tests {
         assert!(Config::validate(https).expect("config").require_https_public_url().is_ok());
         let dev = RawConfig { allow_insecure_store_urls: true, ..RawConfig::default() };
         assert!(Config::validate(dev).expect("config").require_https_public_url().is_ok());
+    }
+
+    #[test]
+    fn otlp_endpoint_is_a_base_url_and_off_by_default() {
+        assert_eq!(Config::validate(RawConfig::default()).expect("config").otlp_traces_url, None);
+        for (endpoint, traces) in [
+            ("http://collector:4318", "http://collector:4318/v1/traces"),
+            ("http://collector:4318/", "http://collector:4318/v1/traces"),
+            ("https://otel.example.com/ingest", "https://otel.example.com/ingest/v1/traces"),
+            ("http://127.0.0.1:4318/v1/traces", "http://127.0.0.1:4318/v1/traces"),
+        ] {
+            let raw = RawConfig { otlp_endpoint: Some(endpoint.into()), ..RawConfig::default() };
+            let url = Config::validate(raw).expect(endpoint).otlp_traces_url.map(|u| u.to_string());
+            assert_eq!(url.as_deref(), Some(traces), "{endpoint}");
+        }
+        let blank = RawConfig { otlp_endpoint: Some(" ".into()), ..RawConfig::default() };
+        assert_eq!(Config::validate(blank).expect("blank is unset").otlp_traces_url, None);
+        for bad in ["collector:4318", "ftp://collector", "http://collector:4318?x=1"] {
+            let raw = RawConfig { otlp_endpoint: Some(bad.into()), ..RawConfig::default() };
+            let error = Config::validate(raw).expect_err(bad).to_string();
+            assert!(error.contains("STORELINK_OTLP_ENDPOINT"), "{bad}: {error}");
+        }
     }
 
     #[test]

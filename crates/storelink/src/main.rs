@@ -147,8 +147,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo { .. } | Command::Serve | Command::Worker | Command::OccSim { .. } | Command::SapSim { .. }
     );
     let verbosity = if long_running || cli.verbose { Verbosity::Info } else { Verbosity::Warn };
-    storelink::telemetry::init(config.log_format, verbosity);
-    match cli.command {
+    let role = match cli.command {
+        Command::Demo { .. } => "demo",
+        Command::Serve => "serve",
+        Command::Worker => "worker",
+        Command::OccSim { .. } => "occ-sim",
+        _ => "cli",
+    };
+    let telemetry = storelink::telemetry::init_for(config.log_format, verbosity, role, config.otlp_traces_url.as_ref());
+    let result = command(cli.command, config).await;
+    // After the role's graceful shutdown: the spans still buffered are exported before exit.
+    telemetry.shutdown().await;
+    result
+}
+
+async fn command(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
         Command::Demo { products } => storelink::demo::run(config, products).await,
         Command::Serve => serve(config).await,
         Command::Worker => worker(config).await,

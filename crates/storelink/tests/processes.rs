@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::{count, merchant_id_from, open_form_at, post_connect_at, sign_sha512, wait_for};
 use secrecy::ExposeSecret;
-use storelink_core::TraceContext;
+use storelink_core::trace::trace_id_in;
 use storelink_occ_sim::{OccSim, Permissions, SimOptions};
 use storelink_tenants::{NewPartner, partners};
 use storelink_testkit::test_db;
@@ -94,16 +94,18 @@ async fn two_web_and_two_worker_processes_share_the_work_without_doubling_it() {
             .await
             .expect("sim");
         let key = sim.add_key(Permissions::all());
-        let trace = TraceContext::root();
+        // A trace of the test's own (W3C ids: 32 and 16 hex digits, sampled).
+        let trace_id = uuid::Uuid::new_v4().simple().to_string();
+        let traceparent = format!("00-{trace_id}-{}-01", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+        let trace = trace_id_in(&traceparent).expect("a valid traceparent");
         let base = &bases[n % 2];
         let session = open_form_at(&http, base, partner.partner_id).await;
         let fields = [("store_url", sim.base_url()), ("app_key", key)];
         let response =
-            post_connect_at(&http, base, partner.partner_id, &session, &fields, &[("traceparent", &trace.header())])
-                .await;
+            post_connect_at(&http, base, partner.partner_id, &session, &fields, &[("traceparent", &traceparent)]).await;
         assert_eq!(response.status(), 200, "connect through {base}");
         let echoed = response.headers().get("traceresponse").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        assert_eq!(echoed.and_then(|h| TraceContext::parse(&h)).map(|t| t.trace_id), Some(trace.trace_id));
+        assert_eq!(echoed.and_then(|h| trace_id_in(&h)), Some(trace));
         merchants.push(merchant_id_from(&response));
         sims.push(sim);
         traces.push(trace);
@@ -142,24 +144,23 @@ async fn two_web_and_two_worker_processes_share_the_work_without_doubling_it() {
             calls
                 .iter()
                 .filter(|c| c.path.starts_with(path))
-                .map(|c| c.traceparent.as_deref().and_then(TraceContext::parse).map(|t| t.trace_id))
+                .map(|c| c.traceparent.as_deref().and_then(trace_id_in))
                 .collect::<Vec<_>>()
         };
         let logins = trace_of("/ccadmin/v1/login");
         let catalog = trace_of("/ccadmin/v1/products");
         assert!(!logins.is_empty() && !catalog.is_empty(), "the sim saw logins and catalog calls");
         for seen in logins.iter().chain(&catalog) {
-            assert_eq!(*seen, Some(trace.trace_id), "an OCC call outside the connect request's trace");
+            assert_eq!(*seen, Some(*trace), "an OCC call outside the connect request's trace");
         }
     }
     let traced: Vec<Option<String>> = sqlx::query_scalar("SELECT traceparent FROM jobs WHERE kind = 'catalog'")
         .fetch_all(&db.pool)
         .await
         .expect("jobs");
-    let trace_ids: Vec<_> =
-        traced.iter().map(|t| t.as_deref().and_then(TraceContext::parse).map(|t| t.trace_id)).collect();
+    let trace_ids: Vec<_> = traced.iter().map(|t| t.as_deref().and_then(trace_id_in)).collect();
     for trace in &traces {
-        assert!(trace_ids.contains(&Some(trace.trace_id)), "the catalog job row carries the request's trace");
+        assert!(trace_ids.contains(&Some(*trace)), "the catalog job row carries the request's trace");
     }
 
     // Inbound: every delivery is sent to both web processes; each becomes one stored event and one

@@ -14,7 +14,7 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use sqlx::PgPool;
 use std::net::TcpListener;
 use std::time::Duration;
-use storelink_core::TraceContext;
+use storelink_core::trace;
 use storelink_inbound::{Batcher, Inbound, Lookups};
 use storelink_netguard::{ClientIp, TrustedProxies};
 use storelink_partner_api::{PartnerApi, TokenIssuer, TokenThrottle};
@@ -91,7 +91,8 @@ fn security_headers() -> DefaultHeaders {
 }
 
 /// The request span: tracing-actix-web's usual fields plus the `trace_id` of the W3C trace the request
-/// joins (its `traceparent` header) or starts; jobs it enqueues and OCC calls it makes carry it on.
+/// joins (its `traceparent` header, made the span's OpenTelemetry parent) or starts; jobs it enqueues
+/// and OCC calls it makes carry it on (`storelink_core::trace`).
 /// Built here rather than with `root_span!` so the route template (a walk over every route's pattern)
 /// is matched once per request and shared with the metrics middleware (`Route`).
 struct RequestSpan;
@@ -102,12 +103,12 @@ pub(super) struct Route(pub String);
 
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> tracing::Span {
-        let trace = TraceContext::continue_from(request.headers().get("traceparent").and_then(|v| v.to_str().ok()));
         let route = request.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
         let request_id = request.extensions().get::<RequestId>().map(ToString::to_string).unwrap_or_default();
         let user_agent = request.headers().get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or("");
         let span = tracing::info_span!(
             "HTTP request",
+            otel.name = %format_args!("{} {route}", request.method()),
             http.method = %request.method(),
             http.route = %route,
             http.target = %request.uri().path_and_query().map(|p| p.as_str()).unwrap_or(""),
@@ -119,9 +120,13 @@ impl RootSpanBuilder for RequestSpan {
             exception.message = tracing::field::Empty,
             exception.details = tracing::field::Empty,
             request_id = %request_id,
-            trace_id = %trace.trace_id_hex(),
+            trace_id = tracing::field::Empty,
         );
-        request.extensions_mut().insert(trace);
+        let traceparent = request.headers().get(trace::TRACEPARENT).and_then(|v| v.to_str().ok());
+        trace::continue_remote(&span, traceparent);
+        if let Some(trace_id) = trace::trace_id_of(&span) {
+            span.record("trace_id", trace_id.as_str());
+        }
         request.extensions_mut().insert(Route(route));
         span
     }
@@ -156,20 +161,21 @@ fn client_ip(request: &ServiceRequest) -> Option<std::net::IpAddr> {
     request.extensions().get::<ClientIp>().map(|c| c.0)
 }
 
-/// Runs the request in its trace context and echoes the request id tracing-actix-web assigned (so a
-/// merchant's report can be found in logs) and the trace (`traceresponse`, Trace Context level 2).
+/// Echoes the request id tracing-actix-web assigned (so a merchant's report can be found in logs)
+/// and the request span's trace (`traceresponse`, Trace Context level 2). Runs inside the request
+/// span (tracing-actix-web wraps the app), so the current span is the request's.
 async fn request_context(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let id = req.extensions().get::<RequestId>().map(|id| id.to_string());
-    let trace = req.extensions().get::<TraceContext>().copied().unwrap_or_else(TraceContext::root);
-    let mut response = trace.scope(next.call(req)).await?;
+    let trace = trace::current_traceparent();
+    let mut response = next.call(req).await?;
     let headers = response.headers_mut();
     if let Some(Ok(value)) = id.map(|id| HeaderValue::from_str(&id)) {
         headers.insert(HeaderName::from_static("x-request-id"), value);
     }
-    if let Ok(value) = HeaderValue::from_str(&trace.header()) {
+    if let Some(Ok(value)) = trace.map(|t| HeaderValue::from_str(&t)) {
         headers.insert(HeaderName::from_static("traceresponse"), value);
     }
     Ok(response)

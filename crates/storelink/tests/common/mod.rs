@@ -64,6 +64,9 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(opts: AppOptions) -> TestApp {
+    // As the binary: trace contexts propagate through the `tracing-opentelemetry` layer (no export);
+    // a test that installed its own subscriber keeps it.
+    let _ = storelink::telemetry::init(storelink::config::LogFormat::Text, storelink::telemetry::Verbosity::Warn);
     let db = test_db().await;
     let sim = OccSim::spawn(opts.sim).await.expect("start simulator");
     let key = sim.add_key(Permissions::all());
