@@ -12,7 +12,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use sqlx::PgPool;
 use storelink_core::{Lsn, PartnerId};
 
@@ -88,7 +88,13 @@ impl PartnerApi {
     ) -> Result<HttpResponse, ApiError> {
         let after = read_after(req, &self.sticky, partner);
         let (result, source) = self.reads.run(after, |e| matches!(e, ApiError::Unavailable), body).await;
-        let mut response = result?;
+        // A refusal says where it was read too (a 404 from a standby may only be not replayed yet);
+        // a failure stays an error, for the request span.
+        let mut response = match result {
+            Ok(response) => response,
+            Err(e) if !e.status_code().is_server_error() => e.error_response(),
+            Err(e) => return Err(e),
+        };
         response.headers_mut().insert(HeaderName::from_static(READ_SOURCE), HeaderValue::from_static(source.pool()));
         Ok(response)
     }
