@@ -243,7 +243,8 @@ async fn replica_against_primary(rig: &Rig, db_url: &str, replica: &ReplicaRun) 
     let addr = listener.local_addr()?;
     let raw = RawConfig {
         listen: addr.to_string(),
-        public_url: format!("http://{addr}"),
+        // The same issuer as the rig's server, so one partner token serves both.
+        public_url: rig.base.clone(),
         read_database_url: Some(replica_url),
         ..RawConfig::default()
     };
