@@ -1,6 +1,7 @@
 //! Benchmarks on loopback, in a temporary database: durable inbound webhook ingest against the same
 //! server's `/healthz` (the baseline), partner product and order listing latency at page 1 against
-//! page 1,000 of 100,000 products or orders (with lines), and master-key rewrap throughput.
+//! page 1,000 of 100,000 products or orders (with lines), listing throughput from a read replica
+//! against the primary alone, and master-key rewrap throughput.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -187,11 +188,24 @@ fn prepare_deliveries(secret: &[u8], first: usize, count: usize) -> anyhow::Resu
     }))
 }
 
-pub async fn listing(config: Config, products: usize, samples: usize) -> anyhow::Result<()> {
-    with_temp_db(&config, |url| async move { listing_in(&url, products, samples).await }).await
+/// `listing --read-replica`: a standby of the database server, and the throughput phases.
+pub struct ReplicaRun {
+    pub url: String,
+    pub phase: Duration,
+    pub concurrency: usize,
+    pub rounds: usize,
 }
 
-async fn listing_in(db_url: &str, products: usize, samples: usize) -> anyhow::Result<()> {
+pub async fn listing(
+    config: Config,
+    products: usize,
+    samples: usize,
+    replica: Option<ReplicaRun>,
+) -> anyhow::Result<()> {
+    with_temp_db(&config, |url| async move { listing_in(&url, products, samples, replica).await }).await
+}
+
+async fn listing_in(db_url: &str, products: usize, samples: usize, replica: Option<ReplicaRun>) -> anyhow::Result<()> {
     let rig = Rig::start(db_url).await?;
     sqlx::query(
         "INSERT INTO products (merchant_id, product_id, display_name, list_price, content_hash, seen_generation, updated_at)
@@ -213,7 +227,85 @@ async fn listing_in(db_url: &str, products: usize, samples: usize) -> anyhow::Re
     sqlx::query("ANALYZE products").execute(&rig.pool).await?;
     sqlx::query("ANALYZE skus").execute(&rig.pool).await?;
     first_against_last_page(&rig, "products", products, samples).await?;
+    if let Some(replica) = replica {
+        replica_against_primary(&rig, db_url, &replica).await?;
+    }
     rig.handle.stop(true).await;
+    Ok(())
+}
+
+/// Listing throughput (page 1 of products, 100 per page) from a second server whose reads go to the
+/// standby, against the rig's server (primary only), in alternating rounds of the same length.
+async fn replica_against_primary(rig: &Rig, db_url: &str, replica: &ReplicaRun) -> anyhow::Result<()> {
+    let database = url::Url::parse(db_url)?.path().trim_start_matches('/').to_owned();
+    let replica_url = storelink_testkit::with_database(&replica.url, &database);
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let raw = RawConfig {
+        listen: addr.to_string(),
+        // The same issuer as the rig's server, so one partner token serves both.
+        public_url: rig.base.clone(),
+        read_database_url: Some(replica_url),
+        ..RawConfig::default()
+    };
+    let services = Services::new(Config::validate(raw)?, rig.pool.clone(), rig.keys.clone())?;
+    let http = server::http_server(&services, listener, false)?;
+    let handle = http.handle();
+    tokio::spawn(http);
+    // The standby has the products once it has replayed the primary's position after loading them.
+    let target: i64 =
+        sqlx::query_scalar("SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint").fetch_one(&rig.pool).await?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let status = services.reads.status();
+        let replayed = status.iter().all(|s| s.usable && s.replay_lsn.is_some_and(|r| r.0 >= target as u64));
+        if replayed {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "the standby did not catch up within 2 minutes: {status:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let token = TokenIssuer::new(rig.keys.clone(), rig.base.clone()).issue(rig.partner)?;
+    let path = format!("/v1/merchants/{}/products?limit=100", rig.merchant);
+    println!(
+        "listing throughput: {} rounds of {} s per phase, {} clients, page 1 of 100 products",
+        replica.rounds,
+        replica.phase.as_secs(),
+        replica.concurrency
+    );
+    let source = || async {
+        let check = reqwest::Client::new().get(format!("http://{addr}{path}")).bearer_auth(&token).send().await?;
+        let source = check.headers().get("storelink-read-source").and_then(|v| v.to_str().ok()).unwrap_or("");
+        anyhow::ensure!(source == "replica", "the replica server's reads went to the {source:?} (standby not in use)");
+        Ok::<_, anyhow::Error>(())
+    };
+    source().await?;
+    let mut ratios = Vec::new();
+    for round in 0..replica.rounds {
+        let mut rates = Vec::new();
+        for base in [rig.base.clone(), format!("http://{addr}")] {
+            let (url, token) = (format!("{base}{path}"), token.clone());
+            let (rps, p99) =
+                load(replica.phase, replica.concurrency, move |client, _| client.get(&url).bearer_auth(&token)).await?;
+            rates.push((rps, p99));
+        }
+        let ((primary, primary_p99), (standby, standby_p99)) = (rates[0], rates[1]);
+        println!(
+            "round {}: primary only {primary:>6.0} req/s (p99 {:.1} ms), one replica {standby:>6.0} req/s (p99 {:.1} ms), ratio {:.2}",
+            round + 1,
+            primary_p99.as_secs_f64() * 1e3,
+            standby_p99.as_secs_f64() * 1e3,
+            standby / primary
+        );
+        ratios.push(standby / primary);
+    }
+    source().await?;
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "median ratio replica / primary only: {:.2} (one machine: the standby shares its CPU)",
+        ratios[ratios.len() / 2]
+    );
+    handle.stop(true).await;
     Ok(())
 }
 

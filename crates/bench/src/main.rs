@@ -68,12 +68,25 @@ enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         rounds: usize,
     },
-    /// Partner product listing latency: page 1 vs the last page (1,000 at 100,000 products).
+    /// Partner product listing latency: page 1 vs the last page (1,000 at 100,000 products). With
+    /// `--read-replica`, also listing throughput served by that standby vs by the primary alone.
     Listing {
         #[arg(long, default_value_t = 100_000)]
         products: usize,
         #[arg(long, default_value_t = 200)]
         samples: usize,
+        /// A streaming standby of the server holding the temporary database (`postgres://HOST:PORT`,
+        /// no database name: the temporary one is used).
+        #[arg(long)]
+        read_replica: Option<String>,
+        /// Length of each throughput phase.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Rounds of primary-only then replica; the median ratio is reported.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
     /// Partner order listing latency (orders with lines): page 1 vs the last page (1,000 at 100,000).
     OrderListing {
@@ -120,7 +133,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         BenchCommand::Ingest { seconds, concurrency, rounds } => {
             api::ingest(config, seconds, concurrency, rounds).await
         }
-        BenchCommand::Listing { products, samples } => api::listing(config, products, samples).await,
+        BenchCommand::Listing { products, samples, read_replica, seconds, concurrency, rounds } => {
+            let replica = read_replica.map(|url| api::ReplicaRun {
+                url,
+                phase: Duration::from_secs(seconds),
+                concurrency,
+                rounds: rounds.max(1),
+            });
+            api::listing(config, products, samples, replica).await
+        }
         BenchCommand::OrderListing { orders, samples } => api::order_listing(config, orders, samples).await,
         BenchCommand::Tenants { tenants, samples } => api::tenants(config, tenants, samples).await,
         BenchCommand::Rewrap { keys } => api::rewrap(config, keys).await,

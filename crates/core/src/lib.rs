@@ -1,15 +1,18 @@
-//! Shared vocabulary of Storelink: tenant ids, webhook slot names, sync kinds, and the database bootstrap.
+//! Shared vocabulary of Storelink: tenant ids, webhook slot names, sync kinds, and the database bootstrap
+//! (pools, migrations, and the read replicas beside the primary).
 //! Owns no tables and no business rules; every other crate may depend on it, it depends on none of them.
 
 pub mod db;
 pub mod ids;
 pub mod limit;
+pub mod replicas;
 pub mod slot;
 pub mod sync_kind;
 pub mod trace;
 
 pub use ids::{MerchantId, PartnerId};
 pub use limit::KeyedLimiter;
+pub use replicas::{Lsn, ReadPools, ReadSource};
 pub use slot::Slot;
 pub use sync_kind::SyncKind;
 

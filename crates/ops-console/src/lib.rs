@@ -1,6 +1,7 @@
 //! The ops console under `/ops`: login for ops users (argon2 passwords, HttpOnly SameSite=Strict
 //! session cookies, rate-limited), the tenants list with search and status filters, a tenant page
-//! (checklist, slots, token, syncs, recent inbound and outbound events, audit trail) and the actions,
+//! (checklist, slots, token, syncs, recent inbound and outbound events, audit trail; the list and the
+//! page read from standbys when configured, after the operator's own last action) and the actions,
 //! admin only, each form CSRF-protected. Server-rendered with askama, no JavaScript. Owns `ops_users`
 //! and `ops_sessions`; reads every other table through the functions of the crate that owns it.
 //! Must not carry out actions itself (crates/ops does, and audits them) or show any secret.

@@ -2,6 +2,7 @@
 //! the admin role (a viewer gets 403). Actions run through `storelink_ops::Ops`, audited with the
 //! user's name and client address.
 
+use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -10,7 +11,7 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde::Deserialize;
 use sqlx::PgPool;
-use storelink_core::MerchantId;
+use storelink_core::{Lsn, MerchantId, ReadPools};
 use storelink_ops::{Actor, Ops, OpsAction, OpsError};
 use storelink_tenants::merchants;
 
@@ -21,9 +22,16 @@ use crate::users::{self, Role, User};
 const PAGE: i64 = 50;
 const STATUSES: [&str; 5] = ["active", "warning", "credentials_invalid", "paused", "revoked"];
 
+/// The WAL position of the operator's last action, so the pages after it read a standby only once it
+/// has replayed the action (read-your-writes across web processes).
+const READ_AFTER_COOKIE: &str = "sl_ops_read_after";
+
 #[derive(Clone)]
 pub struct Console {
+    /// The primary: sessions, actions, and the page an action answers with.
     pub pool: PgPool,
+    /// The tenants list and the tenant page (standbys when configured).
+    reads: ReadPools,
     pub ops: Ops,
     guard: Guard,
 }
@@ -31,7 +39,41 @@ pub struct Console {
 impl Console {
     /// `csrf_key` should derive from the master keys so every web process accepts every form.
     pub fn new(pool: PgPool, ops: Ops, csrf_key: [u8; 32], secure_cookies: bool, logins_per_minute: u32) -> Self {
-        Self { pool, ops, guard: Guard::new(csrf_key, secure_cookies, logins_per_minute) }
+        let reads = ReadPools::primary_only(pool.clone());
+        Self { pool, reads, ops, guard: Guard::new(csrf_key, secure_cookies, logins_per_minute) }
+    }
+
+    /// Reads the tenants list and tenant pages from `reads` (the primary's standbys).
+    pub fn with_reads(mut self, reads: ReadPools) -> Self {
+        self.reads = reads;
+        self
+    }
+
+    /// The position this operator's pages must see (`READ_AFTER_COOKIE`; unreadable: the primary's).
+    fn read_after(req: &HttpRequest) -> Option<Lsn> {
+        req.cookie(READ_AFTER_COOKIE).map(|c| c.value().parse().unwrap_or(Lsn(u64::MAX)))
+    }
+
+    /// The cookie an action answers with, lasting as long as a standby in use may lag behind.
+    async fn read_after_cookie(&self) -> Option<Cookie<'static>> {
+        let lsn = match self.reads.write_position().await {
+            Ok(lsn) => lsn?,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the WAL position after an ops action");
+                Lsn(u64::MAX)
+            }
+        };
+        let window = self.reads.settings().max_lag * 2 + std::time::Duration::from_secs(5);
+        let seconds = i64::try_from(window.as_secs()).unwrap_or(60);
+        Some(
+            Cookie::build(READ_AFTER_COOKIE, lsn.to_string())
+                .path("/ops")
+                .http_only(true)
+                .secure(self.guard.secure)
+                .same_site(SameSite::Strict)
+                .max_age(actix_web::cookie::time::Duration::seconds(seconds))
+                .finish(),
+        )
     }
 
     pub fn configure(self, cfg: &mut web::ServiceConfig) {
@@ -175,7 +217,9 @@ async fn tenants(console: web::Data<Console>, req: HttpRequest, q: web::Query<Li
     let search = q.q.clone().unwrap_or_default().trim().to_owned();
     let status = q.status.clone().filter(|s| STATUSES.contains(&s.as_str())).unwrap_or_default();
     let after: Option<MerchantId> = q.after.as_deref().and_then(|a| a.parse().ok());
-    let (mut rows, total) = match list(&console.pool, &search, &status, after).await {
+    let read_after = Console::read_after(&req);
+    let listed = console.reads.run(read_after, |_| true, async |pool| list(pool, &search, &status, after).await).await;
+    let (mut rows, total) = match listed.0 {
         Ok(found) => found,
         Err(e) => return internal(&e),
     };
@@ -302,17 +346,18 @@ async fn sections(pool: &PgPool, merchant: MerchantId) -> Result<Vec<Section>, S
 
 async fn tenant_page(
     console: &Console,
+    pool: &PgPool,
     user: &User,
     token: &str,
     merchant: MerchantId,
     notice: Option<String>,
 ) -> HttpResponse {
-    let found = match storelink_tenants::merchants::get(&console.pool, merchant).await {
+    let found = match storelink_tenants::merchants::get(pool, merchant).await {
         Ok(Some(m)) => m,
         Ok(None) => return message(StatusCode::NOT_FOUND, "Not found", "There is no such tenant."),
         Err(e) => return internal(&e.to_string()),
     };
-    let sections = match sections(&console.pool, merchant).await {
+    let sections = match sections(pool, merchant).await {
         Ok(sections) => sections,
         Err(e) => return internal(&e),
     };
@@ -343,7 +388,13 @@ async fn tenant(console: web::Data<Console>, req: HttpRequest, path: web::Path<S
     let Ok(merchant) = path.parse::<MerchantId>() else {
         return message(StatusCode::NOT_FOUND, "Not found", "There is no such tenant.");
     };
-    tenant_page(&console, &user, &token, merchant, None).await
+    let (pool, source, _) = console.reads.choose(Console::read_after(&req));
+    let page = tenant_page(&console, pool, &user, &token, merchant, None).await;
+    if source.is_replica() && page.status() == StatusCode::INTERNAL_SERVER_ERROR {
+        // The standby failed the page: the primary answers.
+        return tenant_page(&console, &console.pool, &user, &token, merchant, None).await;
+    }
+    page
 }
 
 #[derive(Deserialize)]
@@ -432,16 +483,20 @@ async fn act(
             })
         }
     };
-    match result {
-        Ok(notice) => tenant_page(&console, &user, &token, merchant, Some(notice)).await,
+    let mut page = match result {
+        Ok(notice) => tenant_page(&console, &console.pool, &user, &token, merchant, Some(notice)).await,
         Err(OpsError::NotFound) => message(StatusCode::NOT_FOUND, "Not found", "There is no such tenant."),
         Err(
             e @ (OpsError::KeyRejected(_) | OpsError::StoreUnavailable(_) | OpsError::Revoked | OpsError::Invalid(_)),
         ) => {
-            let mut page = tenant_page(&console, &user, &token, merchant, Some(e.to_string())).await;
+            let mut page = tenant_page(&console, &console.pool, &user, &token, merchant, Some(e.to_string())).await;
             *page.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
             page
         }
         Err(e) => internal(&e.to_string()),
+    };
+    if let Some(cookie) = console.read_after_cookie().await {
+        let _ = page.add_cookie(&cookie);
     }
+    page
 }

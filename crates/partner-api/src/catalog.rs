@@ -1,10 +1,12 @@
 //! Read routes: merchants and each merchant's synced data (products with variants, variants,
 //! inventory, shipping methods, orders, shipments, returns) as the model's typed views, in
-//! `updated_at` order with keyset cursors. Sync's tables are read through `storelink_sync::read`.
+//! `updated_at` order with keyset cursors. Sync's tables are read through `storelink_sync::read`, on
+//! the pool `PartnerApi::read` picks (a read replica when one is usable and has the partner's writes).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
 use std::collections::HashMap;
 use storelink_core::MerchantId;
 use storelink_model::status::MerchantStatus;
@@ -74,11 +76,11 @@ const MERCHANT_VIEW: &str = "SELECT m.merchant_id, m.store_url, m.platform, m.st
      FROM merchants m";
 
 /// The merchants' views: their rows, their platforms' capabilities and their last syncs (sync's).
-async fn merchants(api: &PartnerApi, rows: Vec<MerchantRow>) -> Result<Vec<Merchant>, ApiError> {
+async fn merchants(api: &PartnerApi, pool: &PgPool, rows: Vec<MerchantRow>) -> Result<Vec<Merchant>, ApiError> {
     let ids: Vec<MerchantId> = rows.iter().map(|m| m.merchant_id).collect();
-    let syncs = read::last_syncs(&api.pool, &ids).await?;
+    let syncs = read::last_syncs(pool, &ids).await?;
     let mut slots: HashMap<MerchantId, Vec<WebhookSlot>> = HashMap::new();
-    for (merchant, record) in storelink_registrar::list_slots_for(&api.pool, &ids).await? {
+    for (merchant, record) in storelink_registrar::list_slots_for(pool, &ids).await? {
         slots.entry(merchant).or_default().push(webhook_slot(record));
     }
     Ok(rows
@@ -153,19 +155,22 @@ pub(crate) async fn list_merchants(
     let partner = api.partner(&req)?;
     let limit = q.limit()?;
     let after: Option<MerchantId> = q.cursor.as_deref().map(cursor::decode).transpose()?;
-    let rows = sqlx::query_as::<_, MerchantRow>(&format!(
-        "{MERCHANT_VIEW} WHERE m.partner_id = $1 AND ($2::uuid IS NULL OR m.merchant_id > $2)
-         ORDER BY m.merchant_id LIMIT $3"
-    ))
-    .bind(partner)
-    .bind(after)
-    .bind(limit)
-    .fetch_all(&api.pool)
-    .await?;
-    let next_cursor =
-        (rows.len() as i64 == limit).then(|| rows.last().map(|m| cursor::encode(&m.merchant_id))).flatten();
-    let items = merchants(&api, rows).await?;
-    Ok(HttpResponse::Ok().json(MerchantPage { items, next_cursor }))
+    api.read(&req, partner, async |pool| {
+        let rows = sqlx::query_as::<_, MerchantRow>(&format!(
+            "{MERCHANT_VIEW} WHERE m.partner_id = $1 AND ($2::uuid IS NULL OR m.merchant_id > $2)
+             ORDER BY m.merchant_id LIMIT $3"
+        ))
+        .bind(partner)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
+        let next_cursor =
+            (rows.len() as i64 == limit).then(|| rows.last().map(|m| cursor::encode(&m.merchant_id))).flatten();
+        let items = merchants(&api, pool, rows).await?;
+        Ok(HttpResponse::Ok().json(MerchantPage { items, next_cursor }))
+    })
+    .await
 }
 
 /// One merchant with its connection health (slots, last syncs, status).
@@ -179,13 +184,16 @@ pub(crate) async fn get_merchant(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let partner = api.partner(&req)?;
-    let merchant = api.own_merchant(partner, &path).await?;
-    let row = sqlx::query_as::<_, MerchantRow>(&format!("{MERCHANT_VIEW} WHERE m.merchant_id = $1"))
-        .bind(merchant)
-        .fetch_one(&api.pool)
-        .await?;
-    let mut views = merchants(&api, vec![row]).await?;
-    Ok(HttpResponse::Ok().json(views.pop()))
+    api.read(&req, partner, async |pool| {
+        let merchant = api.own_merchant(pool, partner, &path).await?;
+        let row = sqlx::query_as::<_, MerchantRow>(&format!("{MERCHANT_VIEW} WHERE m.merchant_id = $1"))
+            .bind(merchant)
+            .fetch_one(pool)
+            .await?;
+        let mut views = merchants(&api, pool, vec![row]).await?;
+        Ok(HttpResponse::Ok().json(views.pop()))
+    })
+    .await
 }
 
 macro_rules! listing_route {
@@ -203,10 +211,14 @@ macro_rules! listing_route {
             q: web::Query<Paging>,
         ) -> Result<HttpResponse, ApiError> {
             let partner = api.partner(&req)?;
-            let merchant = api.own_merchant(partner, &path).await?;
-            let page = $read(&api.pool, merchant, &q.window()?).await?;
-            let next_cursor = page.next.as_ref().map(cursor::encode);
-            Ok(HttpResponse::Ok().json($page { items: page.items, next_cursor }))
+            let window = q.window()?;
+            api.read(&req, partner, async |pool| {
+                let merchant = api.own_merchant(pool, partner, &path).await?;
+                let page = $read(pool, merchant, &window).await?;
+                let next_cursor = page.next.as_ref().map(cursor::encode);
+                Ok(HttpResponse::Ok().json($page { items: page.items, next_cursor }))
+            })
+            .await
         }
     };
 }
@@ -280,7 +292,10 @@ pub(crate) async fn get_order(
 ) -> Result<HttpResponse, ApiError> {
     let partner = api.partner(&req)?;
     let (merchant, order_id) = path.into_inner();
-    let merchant = api.own_merchant(partner, &merchant).await?;
-    let order = read::order_by_id(&api.pool, merchant, &order_id).await?.ok_or(ApiError::NotFound)?;
-    Ok(HttpResponse::Ok().json(order))
+    api.read(&req, partner, async |pool| {
+        let merchant = api.own_merchant(pool, partner, &merchant).await?;
+        let order = read::order_by_id(pool, merchant, &order_id).await?.ok_or(ApiError::NotFound)?;
+        Ok(HttpResponse::Ok().json(order))
+    })
+    .await
 }

@@ -21,7 +21,9 @@ use crate::{catalog, fulfilment, orders, returns, routes, webhooks};
                         orders into the merchant's store; signed webhooks. Authenticate with `POST /v1/oauth/token` \
                         (client credentials) and send `Authorization: Bearer <token>`. Lists page with opaque \
                         `cursor`s (`limit` up to 250) and filter with `updated_since`. Errors are RFC 9457 \
-                        problem+json with a stable `code`."),
+                        problem+json with a stable `code`. Reads may be served by a read replica a few seconds \
+                        behind (`Storelink-Read-Source: replica`); every write answers `Storelink-Read-After`: \
+                        send it back on later reads to be sure to see that write from any server."),
     paths(
         routes::token,
         openapi_json,

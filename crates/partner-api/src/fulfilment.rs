@@ -129,7 +129,7 @@ async fn open_order(
     (merchant, order_id): (String, String),
 ) -> Result<(MerchantId, String), ApiError> {
     let partner = api.partner(req)?;
-    let merchant = api.own_merchant(partner, &merchant).await?;
+    let merchant = api.own_merchant(&api.pool, partner, &merchant).await?;
     let order = read::order_by_id(&api.pool, merchant, &order_id).await?.ok_or(ApiError::NotFound)?;
     if order.status == OrderStatus::Cancelled {
         return Err(ApiError::Conflict { code: "order_not_open", detail: "the order is cancelled".into() });

@@ -105,7 +105,7 @@ pub(crate) async fn place_order(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let partner = api.partner(&req)?;
-    let merchant = api.own_merchant(partner, &path).await?;
+    let merchant = api.own_merchant(&api.pool, partner, &path).await?;
     let key = idempotency::key_of(&req)?;
     let order: NewOrder = crate::routes::json_body(&body)?;
     validate_shape(&order)?;
@@ -364,7 +364,7 @@ pub(crate) async fn cancel_order(
 ) -> Result<HttpResponse, ApiError> {
     let partner = api.partner(&req)?;
     let (merchant, order_id) = path.into_inner();
-    let merchant = api.own_merchant(partner, &merchant).await?;
+    let merchant = api.own_merchant(&api.pool, partner, &merchant).await?;
     let order = read::order_by_id(&api.pool, merchant, &order_id).await?.ok_or(ApiError::NotFound)?;
     if order.status == OrderStatus::Cancelled {
         return order_view(&api.pool, merchant, &order_id).await;

@@ -68,8 +68,11 @@ fn checked(body: &[u8]) -> Result<ReturnPolicyBody, ApiError> {
     responses((status = 200, body = ReturnPolicyView)), security(("bearer" = [])))]
 pub(crate) async fn get_partner_policy(api: web::Data<PartnerApi>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let partner = api.partner(&req)?;
-    let policy = return_policy::get(&api.pool, partner, None).await?.unwrap_or_else(ReturnPolicy::default_policy);
-    Ok(HttpResponse::Ok().json(ReturnPolicyView::from(policy)))
+    api.read(&req, partner, async |pool| {
+        let policy = return_policy::get(pool, partner, None).await?.unwrap_or_else(ReturnPolicy::default_policy);
+        Ok(HttpResponse::Ok().json(ReturnPolicyView::from(policy)))
+    })
+    .await
 }
 
 /// Set the partner's return policy.
@@ -114,9 +117,12 @@ pub(crate) async fn get_merchant_policy(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let partner = api.partner(&req)?;
-    let merchant = api.own_merchant(partner, &path).await?;
-    let policy = return_policy::effective(&api.pool, merchant).await?;
-    Ok(HttpResponse::Ok().json(ReturnPolicyView::from(policy)))
+    api.read(&req, partner, async |pool| {
+        let merchant = api.own_merchant(pool, partner, &path).await?;
+        let policy = return_policy::effective(pool, merchant).await?;
+        Ok(HttpResponse::Ok().json(ReturnPolicyView::from(policy)))
+    })
+    .await
 }
 
 /// Set one merchant's own return policy (wins over the partner's).
@@ -132,7 +138,7 @@ pub(crate) async fn set_merchant_policy(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let partner = api.partner(&req)?;
-    let merchant = api.own_merchant(partner, &path).await?;
+    let merchant = api.own_merchant(&api.pool, partner, &path).await?;
     save_policy(&api, partner, Some(merchant), &body).await
 }
 
@@ -240,7 +246,7 @@ pub(crate) async fn create_return(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let partner = api.partner(&req)?;
-    let merchant = api.own_merchant(partner, &path).await?;
+    let merchant = api.own_merchant(&api.pool, partner, &path).await?;
     let key = idempotency::key_of(&req)?;
     let body: NewReturnBody = json_body(&body)?;
     if body.lines.is_empty() || body.reason.is_empty() {
@@ -330,7 +336,7 @@ pub(crate) async fn update_return(
 ) -> Result<HttpResponse, ApiError> {
     let partner = api.partner(&req)?;
     let (merchant, return_id) = path.into_inner();
-    let merchant = api.own_merchant(partner, &merchant).await?;
+    let merchant = api.own_merchant(&api.pool, partner, &merchant).await?;
     let patch: ReturnPatch = json_body(&body)?;
     if patch.refund_amount.is_some_and(bad_amount) || patch.reason.as_deref() == Some("") {
         return Err(ApiError::unprocessable("invalid_return", "refund_amount must be at least 0, reason not empty"));

@@ -9,13 +9,14 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use secrecy::SecretString;
 use serde::Deserialize;
 use sqlx::PgPool;
-use storelink_core::{MerchantId, PartnerId};
+use storelink_core::{MerchantId, PartnerId, ReadPools};
 use storelink_netguard::{ClientIp, Policy};
 use storelink_partner_webhooks::Endpoints;
 use storelink_token_cache::TokenCache;
 use storelink_vault::Vault;
 use utoipa::ToSchema;
 
+use crate::consistency::{Sticky, after_write};
 use crate::throttle::MAX_CLIENT_ID;
 use crate::{ApiError, TokenIssuer, TokenThrottle, catalog, docs, fulfilment, orders, returns, webhooks};
 
@@ -23,7 +24,12 @@ pub(crate) const MAX_LIMIT: i64 = 250;
 
 #[derive(Clone)]
 pub struct PartnerApi {
+    /// The primary: every write, and the reads that decide a write.
     pub pool: PgPool,
+    /// The primary and its standbys for the read routes (`consistency`).
+    pub reads: ReadPools,
+    /// Each partner's last write in this process, for reads without `Storelink-Read-After`.
+    pub sticky: Sticky,
     pub tokens: TokenIssuer,
     pub endpoints: Endpoints,
     /// How long a rotated-out webhook secret keeps signing.
@@ -94,20 +100,35 @@ impl PartnerApi {
     pub fn configure(self, cfg: &mut web::ServiceConfig) {
         cfg.app_data(web::Data::new(self)).app_data(web::PayloadConfig::new(256 * 1024));
         for spec in routes() {
-            cfg.route(spec.path, (spec.build)());
+            let route = (spec.build)();
+            // Writes answer the position a read must see to include them (read-your-writes).
+            if spec.method == Method::GET || PUBLIC_ROUTES.contains(&spec.path) {
+                cfg.route(spec.path, route);
+            } else {
+                cfg.route(spec.path, route.wrap(actix_web::middleware::from_fn(after_write)));
+            }
         }
     }
 
     pub(crate) fn partner(&self, req: &HttpRequest) -> Result<PartnerId, ApiError> {
         let header = req.headers().get("authorization").and_then(|v| v.to_str().ok()).ok_or(ApiError::Unauthorized)?;
         let token = header.strip_prefix("Bearer ").ok_or(ApiError::Unauthorized)?;
-        self.tokens.verify(token.trim())
+        let partner = self.tokens.verify(token.trim())?;
+        // For `consistency::after_write`: whose write this was.
+        req.extensions_mut().insert(partner);
+        Ok(partner)
     }
 
-    /// The merchant, if it belongs to `partner`.
-    pub(crate) async fn own_merchant(&self, partner: PartnerId, id: &str) -> Result<MerchantId, ApiError> {
+    /// The merchant, if it belongs to `partner` (looked up on `pool`: the primary for a write, the
+    /// read's pool for a read).
+    pub(crate) async fn own_merchant(
+        &self,
+        pool: &PgPool,
+        partner: PartnerId,
+        id: &str,
+    ) -> Result<MerchantId, ApiError> {
         let id: MerchantId = id.parse().map_err(|_| ApiError::NotFound)?;
-        match storelink_tenants::merchants::belongs_to(&self.pool, id, partner).await? {
+        match storelink_tenants::merchants::belongs_to(pool, id, partner).await? {
             true => Ok(id),
             false => Err(ApiError::NotFound),
         }

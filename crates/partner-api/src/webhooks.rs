@@ -98,7 +98,10 @@ fn with_secret(endpoint: Endpoint, secret: &SecretString) -> EndpointWithSecret 
     responses((status = 200, body = EndpointList)), security(("bearer" = [])))]
 pub(crate) async fn list_endpoints(api: web::Data<PartnerApi>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let partner = api.partner(&req)?;
-    Ok(HttpResponse::Ok().json(EndpointList { items: api.endpoints.list(partner).await? }))
+    api.read(&req, partner, async |pool| {
+        Ok(HttpResponse::Ok().json(EndpointList { items: api.endpoints.reading_from(pool).list(partner).await? }))
+    })
+    .await
 }
 
 #[utoipa::path(get, path = "/v1/webhooks/endpoints/{endpoint_id}", tag = "webhooks",
@@ -110,7 +113,11 @@ pub(crate) async fn get_endpoint(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let partner = api.partner(&req)?;
-    Ok(HttpResponse::Ok().json(api.endpoints.get(partner, endpoint_id(&path)?).await?))
+    let id = endpoint_id(&path)?;
+    api.read(&req, partner, async |pool| {
+        Ok(HttpResponse::Ok().json(api.endpoints.reading_from(pool).get(partner, id).await?))
+    })
+    .await
 }
 
 /// Change the URL, events or description; `{"enabled": true}` re-enables a disabled endpoint and
@@ -177,10 +184,15 @@ pub(crate) async fn list_deliveries(
         _ => return Err(ApiError::BadRequest(format!("limit must be between 1 and {MAX_LIMIT}"))),
     };
     let before: Option<i64> = q.cursor.as_deref().map(crate::cursor::decode).transpose()?;
-    let items = api.endpoints.deliveries(partner, endpoint_id(&path)?, before, limit).await?;
-    let next_cursor =
-        (items.len() as i64 == limit).then(|| items.last().map(|d| crate::cursor::encode(&d.delivery_id))).flatten();
-    Ok(HttpResponse::Ok().json(DeliveryPage { items, next_cursor }))
+    let id = endpoint_id(&path)?;
+    api.read(&req, partner, async |pool| {
+        let items = api.endpoints.reading_from(pool).deliveries(partner, id, before, limit).await?;
+        let next_cursor = (items.len() as i64 == limit)
+            .then(|| items.last().map(|d| crate::cursor::encode(&d.delivery_id)))
+            .flatten();
+        Ok(HttpResponse::Ok().json(DeliveryPage { items, next_cursor }))
+    })
+    .await
 }
 
 /// Send a delivery's event again (same `webhook-id`), after the merchant's other pending events.

@@ -118,6 +118,11 @@ impl Endpoints {
         Self { pool, keys, policy }
     }
 
+    /// The same endpoints, read from `pool` (a read replica's, for the partner API's read routes).
+    pub fn reading_from(&self, pool: &PgPool) -> Self {
+        Self { pool: pool.clone(), keys: self.keys.clone(), policy: self.policy }
+    }
+
     /// Register an endpoint; returns it and its signing secret (shown this once).
     pub async fn create(
         &self,

@@ -25,6 +25,12 @@ pub enum LogFormat {
 #[derive(Clone, Serialize, Deserialize)]
 pub struct RawConfig {
     pub database_url: Option<String>,
+    /// Streaming standbys of the primary (comma-separated `postgres://` URLs) that serve the partner
+    /// API's read routes and the ops lists. Unset: every read goes to the primary.
+    pub read_database_url: Option<String>,
+    /// A standby further behind than this (`5s`, `500ms`, or seconds) is skipped until it catches up.
+    #[serde(deserialize_with = "lenient_text")]
+    pub read_max_lag: String,
     pub listen: String,
     pub public_url: String,
     /// `id:base64(32 bytes)` list; the last one encrypts. Or `master_keys_file`.
@@ -107,10 +113,44 @@ fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error
     }
 }
 
+/// A setting written as a number or as text (`5`, `5s`), kept as text.
+fn lenient_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Lenient {
+        Int(i64),
+        Float(f64),
+        Text(String),
+    }
+    Ok(match Lenient::deserialize(d)? {
+        Lenient::Int(i) => i.to_string(),
+        Lenient::Float(f) => f.to_string(),
+        Lenient::Text(t) => t,
+    })
+}
+
+/// `500ms`, `5s`, `2m`, or a number of seconds.
+fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (text, 1.0)
+    };
+    let secs = number.trim().parse::<f64>().ok()? * scale;
+    (secs.is_finite() && secs > 0.0 && secs <= 3600.0).then(|| Duration::from_secs_f64(secs))
+}
+
 impl Default for RawConfig {
     fn default() -> Self {
         Self {
             database_url: None,
+            read_database_url: None,
+            read_max_lag: "5s".into(),
             listen: "127.0.0.1:8080".into(),
             public_url: "http://127.0.0.1:8080".into(),
             master_keys: None,
@@ -195,6 +235,10 @@ pub struct DatabaseConfig {
     /// Where `initdb` and `pg_ctl` are for the embedded cluster (unset: found on the system).
     pub postgres_bin_dir: Option<PathBuf>,
     pub max_connections: u32,
+    /// `STORELINK_READ_DATABASE_URL`: the standbys (each may hold a password); empty: none.
+    pub read_urls: Vec<SecretString>,
+    /// `STORELINK_READ_MAX_LAG`: a standby further behind is skipped.
+    pub read_max_lag: Duration,
 }
 
 impl std::fmt::Debug for DatabaseConfig {
@@ -202,6 +246,8 @@ impl std::fmt::Debug for DatabaseConfig {
         f.debug_struct("DatabaseConfig")
             .field("url", &self.url.as_ref().map(|_| "[redacted]"))
             .field("max_connections", &self.max_connections)
+            .field("read_urls", &format_args!("[{} redacted]", self.read_urls.len()))
+            .field("read_max_lag", &self.read_max_lag)
             .finish_non_exhaustive()
     }
 }
@@ -405,6 +451,11 @@ impl Config {
             }
             None => None,
         };
+        let read_urls = read_urls(raw.read_database_url.as_deref().unwrap_or_default())
+            .map_err(|reason| invalid("STORELINK_READ_DATABASE_URL", reason))?;
+        let read_max_lag = parse_duration(&raw.read_max_lag).ok_or_else(|| {
+            invalid("STORELINK_READ_MAX_LAG", "expected a duration up to an hour, e.g. 5s or 500ms".into())
+        })?;
         Ok(Self {
             otlp_traces_url,
             log_format: raw.log_format,
@@ -414,6 +465,8 @@ impl Config {
                 local_postgres_url: raw.local_postgres_url,
                 postgres_bin_dir: raw.postgres_bin_dir,
                 max_connections: raw.db_max_connections,
+                read_urls,
+                read_max_lag,
             },
             keys: KeysConfig {
                 master_keys: raw.master_keys.map(SecretString::from),
@@ -431,6 +484,24 @@ impl Config {
             },
         })
     }
+}
+
+/// The standbys' URLs, each a `postgres://` URL. The reason never quotes a URL (it may hold a password).
+fn read_urls(list: &str) -> Result<Vec<SecretString>, String> {
+    let mut urls = Vec::new();
+    for (n, entry) in list.split(',').map(str::trim).enumerate() {
+        if entry.is_empty() {
+            continue;
+        }
+        let parsed = Url::parse(entry).ok().filter(|u| matches!(u.scheme(), "postgres" | "postgresql"));
+        if parsed
+            .is_none_or(|u| u.host_str().is_none_or(str::is_empty) && !u.query().is_some_and(|q| q.contains("host=")))
+        {
+            return Err(format!("entry {} is not a postgres://USER@HOST:PORT/DATABASE URL", n + 1));
+        }
+        urls.push(SecretString::from(entry.to_owned()));
+    }
+    Ok(urls)
 }
 
 /// A `host:port`, or `None` for an empty setting.
@@ -540,6 +611,43 @@ mod tests {
         assert!(config.http.metrics_listen.is_some_and(|a| a.ip().is_loopback()), "loopback by default");
         assert_eq!(config.http.worker_metrics_listen, None, "workers serve no metrics by default");
         assert!(config.http.trusted_proxies.is_empty(), "no proxy is trusted by default");
+    }
+
+    #[test]
+    fn read_replicas_are_a_list_of_postgres_urls_and_a_lag_bound() {
+        let config = Config::validate(RawConfig::default()).expect("defaults");
+        assert!(config.database.read_urls.is_empty(), "no standby by default");
+        assert_eq!(config.database.read_max_lag, Duration::from_secs(5));
+        let raw = RawConfig {
+            read_database_url: Some(
+                " postgres://app:hunter2@replica-1:5432/storelink, postgresql://replica-2/storelink ,".into(),
+            ),
+            read_max_lag: "750ms".into(),
+            ..RawConfig::default()
+        };
+        let config = Config::validate(raw).expect("valid");
+        assert_eq!(config.database.read_urls.len(), 2);
+        assert_eq!(config.database.read_urls[1].expose_secret(), "postgresql://replica-2/storelink");
+        assert_eq!(config.database.read_max_lag, Duration::from_millis(750));
+        assert!(!format!("{config:?}").contains("hunter2"));
+        for (lag, expected) in [("3", 3000), ("2.5s", 2500), ("1m", 60_000)] {
+            let raw = RawConfig { read_max_lag: lag.into(), ..RawConfig::default() };
+            assert_eq!(Config::validate(raw).expect(lag).database.read_max_lag, Duration::from_millis(expected));
+        }
+        for lag in ["0", "-1s", "soon", "2h"] {
+            let raw = RawConfig { read_max_lag: lag.into(), ..RawConfig::default() };
+            assert!(Config::validate(raw).expect_err(lag).to_string().contains("STORELINK_READ_MAX_LAG"));
+        }
+        let raw = RawConfig {
+            read_database_url: Some("postgres://replica-1/db,mysql://secret@other/db".into()),
+            ..RawConfig::default()
+        };
+        let err = Config::validate(raw).expect_err("not postgres").to_string();
+        assert!(err.contains("STORELINK_READ_DATABASE_URL") && err.contains("entry 2"), "{err}");
+        assert!(!err.contains("secret"), "the URL is not quoted: {err}");
+        let figment =
+            Figment::from(Serialized::defaults(RawConfig::default())).merge(Serialized::default("read_max_lag", 4));
+        assert_eq!(figment.extract::<RawConfig>().expect("a number").read_max_lag, "4");
     }
 
     #[test]

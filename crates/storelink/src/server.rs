@@ -12,10 +12,13 @@ pub use metrics::{GAUGE_REFRESH, metrics_server};
 pub use workers::{prune, run_workers};
 
 use crate::config::Config;
+use secrecy::ExposeSecret;
 use sqlx::PgPool;
 use std::sync::Arc;
 use storelink_connector::{Connector, Registry};
 use storelink_connector_occ::OccConnector;
+use storelink_core::ReadPools;
+use storelink_core::replicas::ReplicaSettings;
 use storelink_jobs::Queue;
 use storelink_netguard::Policy;
 use storelink_occ::{OccClient, OccConfig};
@@ -29,7 +32,11 @@ use storelink_vault::{MasterKeys, Vault};
 #[derive(Clone)]
 pub struct Services {
     pub config: Config,
+    /// The primary.
     pub pool: PgPool,
+    /// The primary and its standbys (`STORELINK_READ_DATABASE_URL`) for the partner API's reads and
+    /// the ops lists; monitored once the web role starts.
+    pub reads: ReadPools,
     pub vault: Vault,
     /// The platforms served, by `merchants.platform` (OCC, plus any a test adds).
     pub connectors: Registry,
@@ -66,6 +73,9 @@ impl Services {
         let occ: Arc<dyn Connector> = Arc::new(OccConnector::new(occ, config.slots.map.clone()));
         let connectors = Registry::new(std::iter::once(occ).chain(extra));
         let vault = Vault::new(pool.clone(), keys.clone());
+        let read_urls: Vec<&str> = config.database.read_urls.iter().map(ExposeSecret::expose_secret).collect();
+        let replica_settings = ReplicaSettings::new(config.database.read_max_lag, config.database.max_connections);
+        let reads = ReadPools::new(pool.clone(), &read_urls, replica_settings)?;
         let mut registrar_config = RegistrarConfig::new(config.http.public_url.clone());
         registrar_config.retry_base = config.slots.retry_base;
         registrar_config.retry_cap = config.slots.retry_cap;
@@ -86,7 +96,7 @@ impl Services {
         let registrar = Registrar::new(pool.clone(), connectors.clone(), vault.clone(), registrar_config);
         let tokens = TokenCache::new(pool.clone(), connectors.clone(), vault.clone(), TokenConfig::default());
         let queue = Queue::new(pool.clone()).with_any_status_kinds(&[storelink_partner_webhooks::KIND]);
-        Ok(Self { config, pool, vault, connectors, registrar, tokens, queue, policy, keys })
+        Ok(Self { config, pool, reads, vault, connectors, registrar, tokens, queue, policy, keys })
     }
 
     /// The ops actions (revoke, rotate, ...) on these services.

@@ -17,7 +17,7 @@ use std::time::Duration;
 use storelink_core::trace;
 use storelink_inbound::{Batcher, Inbound, Lookups};
 use storelink_netguard::{ClientIp, TrustedProxies};
-use storelink_partner_api::{PartnerApi, TokenIssuer, TokenThrottle};
+use storelink_partner_api::{PartnerApi, Sticky, TokenIssuer, TokenThrottle};
 use storelink_partner_webhooks::Endpoints;
 use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder, TracingLogger};
 
@@ -38,8 +38,12 @@ pub fn http_server(services: &Services, listener: TcpListener, demo: bool) -> st
         batcher: Batcher::start(services.pool.clone(), services.queue.clone()),
     };
     let issuer = services.config.http.public_url.as_str().trim_end_matches('/').to_owned();
+    // Standbys are watched (replay position, lag) from the moment this process serves reads.
+    services.reads.start();
     let partner_api = PartnerApi {
         pool: services.pool.clone(),
+        reads: services.reads.clone(),
+        sticky: Sticky::new(services.config.database.read_max_lag),
         tokens: TokenIssuer::new(services.keys.clone(), issuer),
         endpoints: Endpoints::new(services.pool.clone(), services.keys.clone(), services.policy),
         secret_overlap: services.config.webhooks.secret_overlap,
@@ -54,7 +58,8 @@ pub fn http_server(services: &Services, listener: TcpListener, demo: bool) -> st
         services.keys.derive_key(b"storelink/ops-csrf/v1"),
         services.config.http.secure(),
         services.config.limits.ops_logins_per_minute,
-    );
+    )
+    .with_reads(services.reads.clone());
     let server = HttpServer::new(move || {
         let app = App::new()
             .wrap(security_headers())

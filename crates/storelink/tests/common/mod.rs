@@ -28,6 +28,12 @@ pub struct AppOptions {
     pub webhook_resend_secs: f64,
     /// `STORELINK_WEBHOOK_IDS` (slot -> webhook id overrides).
     pub webhook_ids: String,
+    /// The database to serve (default: a fresh one on the test server); `tests/replicas.rs` brings
+    /// one on a primary cluster of its own.
+    pub db: Option<TestDb>,
+    /// `STORELINK_READ_DATABASE_URL` and `STORELINK_READ_MAX_LAG`.
+    pub read_database_url: Option<String>,
+    pub read_max_lag: String,
 }
 
 impl Default for AppOptions {
@@ -43,6 +49,9 @@ impl Default for AppOptions {
             connectors: Vec::new(),
             webhook_resend_secs: 600.0,
             webhook_ids: String::new(),
+            db: None,
+            read_database_url: None,
+            read_max_lag: "5s".into(),
         }
     }
 }
@@ -67,7 +76,10 @@ pub async fn spawn_app_with(opts: AppOptions) -> TestApp {
     // As the binary: trace contexts propagate through the `tracing-opentelemetry` layer (no export);
     // a test that installed its own subscriber keeps it.
     let _ = storelink::telemetry::init(storelink::config::LogFormat::Text, storelink::telemetry::Verbosity::Warn);
-    let db = test_db().await;
+    let db = match opts.db {
+        Some(db) => db,
+        None => test_db().await,
+    };
     let sim = OccSim::spawn(opts.sim).await.expect("start simulator");
     let key = sim.add_key(Permissions::all());
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -85,6 +97,8 @@ pub async fn spawn_app_with(opts: AppOptions) -> TestApp {
         webhook_resend_secs: opts.webhook_resend_secs,
         webhook_ids: opts.webhook_ids,
         webhook_retry_schedule: "100ms,200ms,300ms,400ms,500ms,500ms,500ms".into(),
+        read_database_url: opts.read_database_url,
+        read_max_lag: opts.read_max_lag,
         ..RawConfig::default()
     };
     let config = Config::validate(raw).expect("config");
