@@ -11,7 +11,7 @@ mod worker;
 
 pub use job::{Job, JobState, Mode, UnknownMode, UnknownState};
 pub use lease::{Lease, LeaseLost, LeaseVerifyError};
-pub use queue::{JobError, KindCounts, Queue, RetryPolicy};
+pub use queue::{HourOfJobs, JobError, KindCounts, Queue, RetryPolicy, last_day};
 pub use schedule::{Schedule, enqueue_due};
 pub use worker::{Handler, JobContext, Outcome, Worker, WorkerConfig};
 
