@@ -37,7 +37,8 @@ CREATE INDEX merchant_health_flagged_host ON merchant_health (store_host, mercha
 -- Dead letters per merchant without walking its job history.
 CREATE INDEX jobs_dead ON jobs (merchant_id, kind) WHERE state = 'dead';
 
--- Tenants per status, in 16 shards per status so concurrent onboardings do not queue on one row.
+-- Tenants per status, in 16 shards per status so concurrent onboardings do not queue on one row;
+-- the pseudo-status `needs_attention` counts active tenants with a score above zero.
 CREATE TABLE merchant_status_counts (
     status  text NOT NULL,
     shard   smallint NOT NULL,
@@ -98,7 +99,10 @@ BEGIN
            EXCLUDED.score, EXCLUDED.attention_key);
 END $$;
 
--- Row triggers: the merchant of NEW (insert, update) or OLD (delete).
+-- Row triggers: the merchant of NEW (insert, update) or OLD (delete). Every trigger of this migration
+-- is a constraint trigger deferred to commit: the health and counter rows are locked only for the
+-- commit's last moment, never while the writer goes on to lock other rows (a revoke holding the
+-- merchant row and cancelling jobs, a sync holding its job row), which could otherwise deadlock.
 CREATE FUNCTION merchant_health_touch() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' THEN
@@ -118,54 +122,82 @@ BEGIN
     RETURN NULL;
 END $$;
 
+-- Adds `delta` to a status's shard of the merchant.
+CREATE FUNCTION merchant_status_count_add(status_ text, merchant uuid, delta integer) RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO merchant_status_counts (status, shard, n) VALUES (status_, abs(hashtext(merchant::text)) % 16, delta)
+    ON CONFLICT (status, shard) DO UPDATE SET n = merchant_status_counts.n + EXCLUDED.n;
+$$;
+
+-- A status change touches two counter rows, always in the order of their status names, so two
+-- changes in opposite directions (active -> paused, paused -> active) cannot deadlock.
 CREATE FUNCTION merchant_status_count() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        UPDATE merchant_status_counts SET n = n - 1
-         WHERE status = OLD.status AND shard = abs(hashtext(OLD.merchant_id::text)) % 16;
-    END IF;
-    IF TG_OP IN ('UPDATE', 'INSERT') THEN
-        INSERT INTO merchant_status_counts (status, shard, n)
-        VALUES (NEW.status, abs(hashtext(NEW.merchant_id::text)) % 16, 1)
-        ON CONFLICT (status, shard) DO UPDATE SET n = merchant_status_counts.n + 1;
+    IF TG_OP = 'INSERT' THEN
+        PERFORM merchant_status_count_add(NEW.status, NEW.merchant_id, 1);
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM merchant_status_count_add(OLD.status, OLD.merchant_id, -1);
+    ELSIF OLD.status < NEW.status THEN
+        PERFORM merchant_status_count_add(OLD.status, OLD.merchant_id, -1);
+        PERFORM merchant_status_count_add(NEW.status, NEW.merchant_id, 1);
+    ELSE
+        PERFORM merchant_status_count_add(NEW.status, NEW.merchant_id, 1);
+        PERFORM merchant_status_count_add(OLD.status, OLD.merchant_id, -1);
     END IF;
     RETURN NULL;
 END $$;
 
-CREATE TRIGGER merchants_health AFTER INSERT OR UPDATE OF status, store_url, connected_at ON merchants
+-- The needs-attention count follows the health rows themselves (a cascade delete included).
+CREATE FUNCTION merchant_health_flagged_count() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.status = 'active' AND OLD.score > 0 THEN
+        PERFORM merchant_status_count_add('needs_attention', OLD.merchant_id, -1);
+    END IF;
+    IF TG_OP IN ('UPDATE', 'INSERT') AND NEW.status = 'active' AND NEW.score > 0 THEN
+        PERFORM merchant_status_count_add('needs_attention', NEW.merchant_id, 1);
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER merchant_health_flagged AFTER INSERT OR DELETE ON merchant_health
+    FOR EACH ROW EXECUTE FUNCTION merchant_health_flagged_count();
+CREATE TRIGGER merchant_health_flagged_update AFTER UPDATE ON merchant_health
+    FOR EACH ROW WHEN ((OLD.status = 'active' AND OLD.score > 0) IS DISTINCT FROM (NEW.status = 'active' AND NEW.score > 0))
+    EXECUTE FUNCTION merchant_health_flagged_count();
+
+CREATE CONSTRAINT TRIGGER merchants_health AFTER INSERT OR UPDATE OF status, store_url, connected_at ON merchants DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW EXECUTE FUNCTION merchant_health_touch();
-CREATE TRIGGER merchants_count_insert AFTER INSERT OR DELETE ON merchants
+CREATE CONSTRAINT TRIGGER merchants_count_insert AFTER INSERT OR DELETE ON merchants DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW EXECUTE FUNCTION merchant_status_count();
-CREATE TRIGGER merchants_count_update AFTER UPDATE OF status ON merchants
+CREATE CONSTRAINT TRIGGER merchants_count_update AFTER UPDATE OF status ON merchants DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION merchant_status_count();
 
-CREATE TRIGGER webhook_slots_health AFTER INSERT OR DELETE ON webhook_slots
+CREATE CONSTRAINT TRIGGER webhook_slots_health AFTER INSERT OR DELETE ON webhook_slots DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW EXECUTE FUNCTION merchant_health_touch();
-CREATE TRIGGER webhook_slots_health_update AFTER UPDATE OF status, next_attempt_at ON webhook_slots
+CREATE CONSTRAINT TRIGGER webhook_slots_health_update AFTER UPDATE OF status, next_attempt_at ON webhook_slots DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.next_attempt_at IS DISTINCT FROM NEW.next_attempt_at)
     EXECUTE FUNCTION merchant_health_touch();
 
 -- sync_state is written with every page; only a change of state or of the last success moves health.
-CREATE TRIGGER sync_state_health AFTER INSERT OR DELETE ON sync_state
+CREATE CONSTRAINT TRIGGER sync_state_health AFTER INSERT OR DELETE ON sync_state DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW EXECUTE FUNCTION merchant_health_touch();
-CREATE TRIGGER sync_state_health_update AFTER UPDATE OF state, last_success_at ON sync_state
+CREATE CONSTRAINT TRIGGER sync_state_health_update AFTER UPDATE OF state, last_success_at ON sync_state DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW WHEN (OLD.state IS DISTINCT FROM NEW.state OR OLD.last_success_at IS DISTINCT FROM NEW.last_success_at)
     EXECUTE FUNCTION merchant_health_touch();
 
-CREATE TRIGGER merchant_checks_health AFTER INSERT OR DELETE ON merchant_checks
+CREATE CONSTRAINT TRIGGER merchant_checks_health AFTER INSERT OR DELETE ON merchant_checks DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW EXECUTE FUNCTION merchant_health_touch();
-CREATE TRIGGER merchant_checks_health_update AFTER UPDATE OF ok ON merchant_checks
+CREATE CONSTRAINT TRIGGER merchant_checks_health_update AFTER UPDATE OF ok ON merchant_checks DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW WHEN (OLD.ok IS DISTINCT FROM NEW.ok) EXECUTE FUNCTION merchant_health_touch();
 
 -- Jobs change state on every claim and heartbeat: only entering or leaving `dead` touches health.
-CREATE TRIGGER jobs_health_insert AFTER INSERT ON jobs
+CREATE CONSTRAINT TRIGGER jobs_health_insert AFTER INSERT ON jobs DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW WHEN (NEW.state = 'dead') EXECUTE FUNCTION merchant_health_touch();
-CREATE TRIGGER jobs_health_update AFTER UPDATE OF state ON jobs
+CREATE CONSTRAINT TRIGGER jobs_health_update AFTER UPDATE OF state ON jobs DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW WHEN (OLD.state IS DISTINCT FROM NEW.state AND (OLD.state = 'dead' OR NEW.state = 'dead'))
     EXECUTE FUNCTION merchant_health_touch();
-CREATE TRIGGER jobs_health_delete AFTER DELETE ON jobs
+CREATE CONSTRAINT TRIGGER jobs_health_delete AFTER DELETE ON jobs DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW WHEN (OLD.state = 'dead') EXECUTE FUNCTION merchant_health_touch();
-CREATE TRIGGER job_schedule_state_health AFTER INSERT OR UPDATE OF last_succeeded_at ON job_schedule_state
+CREATE CONSTRAINT TRIGGER job_schedule_state_health AFTER INSERT OR UPDATE OF last_succeeded_at ON job_schedule_state DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW EXECUTE FUNCTION merchant_health_touch_if_dead();
 
 -- Existing tenants.

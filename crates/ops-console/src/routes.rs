@@ -300,26 +300,20 @@ async fn tenants(console: web::Data<Console>, req: HttpRequest, q: web::Query<Li
         };
         format!("{n} tenant(s) match")
     });
-    let link = |id: &'static str, label: &'static str, value: &'static str, n: i64, capped: bool| StatusLink {
+    let link = |id: &'static str, label: &'static str, value: &'static str, n: i64| StatusLink {
         id,
         label,
-        count: if capped && n >= health::FLAGGED_CAP { format!("{n}+") } else { n.to_string() },
+        count: n.to_string(),
         href: list_href("", value, sort_name, None),
         current: status == value,
     };
     let links = vec![
-        link("count-all", "All", "", counts.total(), false),
-        link("count-needs_attention", "Needs attention", "needs_attention", counts.needs_attention, true),
-        link("count-active", "Active", "active", counts.active, false),
-        link(
-            "count-credentials_invalid",
-            "Credentials invalid",
-            "credentials_invalid",
-            counts.credentials_invalid,
-            false,
-        ),
-        link("count-paused", "Paused", "paused", counts.paused, false),
-        link("count-revoked", "Revoked", "revoked", counts.revoked, false),
+        link("count-all", "All", "", counts.total()),
+        link("count-needs_attention", "Needs attention", "needs_attention", counts.needs_attention),
+        link("count-active", "Active", "active", counts.active),
+        link("count-credentials_invalid", "Credentials invalid", "credentials_invalid", counts.credentials_invalid),
+        link("count-paused", "Paused", "paused", counts.paused),
+        link("count-revoked", "Revoked", "revoked", counts.revoked),
     ];
     render(
         StatusCode::OK,

@@ -15,9 +15,6 @@ pub const SCORE_DEAD_JOB: i32 = 24;
 pub const SCORE_FAILED_SYNC: i32 = 6;
 pub const SCORE_FAILED_CHECK: i32 = 1;
 
-/// The flagged count stops here (the page then says "10000+"), so the count is bounded too.
-pub const FLAGGED_CAP: i64 = 10_000;
-
 /// Which tenants a page lists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Filter {
@@ -156,12 +153,9 @@ pub const BY_ID_SQL: &str = "SELECT h.merchant_id, m.store_url, p.name, h.status
      FROM merchant_health h JOIN merchants m ON m.merchant_id = h.merchant_id
      JOIN partners p ON p.partner_id = m.partner_id WHERE h.merchant_id = $1";
 
-/// Tenants per status: a sum over at most 16 counter rows per status.
+/// Tenants per status, and `needs_attention`: a sum over at most 16 counter rows each, kept by
+/// triggers on `merchants` and `merchant_health`.
 pub const COUNTS_SQL: &str = "SELECT status, sum(n)::bigint FROM merchant_status_counts GROUP BY status";
-
-/// Tenants needing attention, counted on a partial index and capped ($1).
-pub const FLAGGED_SQL: &str = "SELECT count(*) FROM (SELECT 1 FROM merchant_health
-     WHERE status = 'active' AND score > 0 LIMIT $1) flagged";
 
 /// The highest string a host prefix range reaches (hosts are compared bytewise, `COLLATE "C"`).
 const TOP: char = '\u{10FFFF}';
@@ -233,7 +227,7 @@ pub struct Counts {
     pub credentials_invalid: i64,
     pub paused: i64,
     pub revoked: i64,
-    /// Capped at `FLAGGED_CAP`.
+    /// Active with a score above zero.
     pub needs_attention: i64,
 }
 
@@ -256,14 +250,15 @@ pub async fn counts(pool: &PgPool) -> Result<Counts, TenantError> {
     let rows: Vec<(String, i64)> = sqlx::query_as(COUNTS_SQL).fetch_all(pool).await?;
     let mut counts = Counts::default();
     for (status, n) in rows {
-        match MerchantStatus::parse(&status) {
-            MerchantStatus::Active => counts.active += n,
-            MerchantStatus::CredentialsInvalid => counts.credentials_invalid += n,
-            MerchantStatus::Paused => counts.paused += n,
-            MerchantStatus::Revoked => counts.revoked += n,
+        match status.as_str() {
+            "active" => counts.active += n,
+            "credentials_invalid" => counts.credentials_invalid += n,
+            "paused" => counts.paused += n,
+            "revoked" => counts.revoked += n,
+            "needs_attention" => counts.needs_attention += n,
+            _ => {}
         }
     }
-    counts.needs_attention = sqlx::query_scalar(FLAGGED_SQL).bind(FLAGGED_CAP).fetch_one(pool).await?;
     Ok(counts)
 }
 
