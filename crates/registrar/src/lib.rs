@@ -24,7 +24,7 @@ mod retry;
 
 pub use callbacks::{CallbackRecord, IN_USE, list as list_callbacks};
 pub use config::RegistrarConfig;
-pub use record::{SlotRecord, SlotStatus, list as list_slots, merchants_with_failed_slots};
+pub use record::{SlotRecord, SlotStatus, list as list_slots};
 pub use register::{Registrar, SlotOutcome, SlotRead, UNUSABLE_SECRET};
 pub use retry::RetryReport;
 pub use storelink_core::{WEBHOOK_SECRET_PURPOSE_PREFIX, webhook_secret_purpose};

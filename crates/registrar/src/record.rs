@@ -52,17 +52,6 @@ pub struct SlotRecord {
 
 type Row = (String, String, String, String, i32, Option<String>, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
 
-/// Merchants with a failed slot, or one left `pending` past its deadline (its outcome was never
-/// recorded): the ops console flags them.
-pub async fn merchants_with_failed_slots(pool: &PgPool) -> Result<Vec<MerchantId>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT DISTINCT merchant_id FROM webhook_slots
-         WHERE status = 'failed' OR (status = 'pending' AND next_attempt_at <= now())",
-    )
-    .fetch_all(pool)
-    .await
-}
-
 pub async fn list(pool: &PgPool, merchant: MerchantId) -> Result<Vec<SlotRecord>, sqlx::Error> {
     let rows = sqlx::query_as::<_, Row>(
         "SELECT slot, occ_webhook_id, callback_url, status, attempts, last_error, next_attempt_at, registered_at

@@ -282,8 +282,3 @@ pub async fn lag_by_kind(pool: &PgPool) -> Result<Vec<(String, f64)>, sqlx::Erro
     .fetch_all(pool)
     .await
 }
-
-/// Merchants whose last run of some kind failed: the ops console flags them.
-pub async fn merchants_with_failed_syncs(pool: &PgPool) -> Result<Vec<MerchantId>, sqlx::Error> {
-    sqlx::query_scalar("SELECT DISTINCT merchant_id FROM sync_state WHERE state = 'failed'").fetch_all(pool).await
-}
