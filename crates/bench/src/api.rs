@@ -436,7 +436,9 @@ async fn tenants_in(db_url: &str, count: usize, samples: usize) -> anyhow::Resul
     .bind(i64::try_from(count)?)
     .execute(&rig.pool)
     .await?;
-    sqlx::query("ANALYZE merchants").execute(&rig.pool).await?;
+    for table in ["merchants", "merchant_health"] {
+        sqlx::query(&format!("ANALYZE {table}")).execute(&rig.pool).await?;
+    }
     let password = secrecy::SecretString::from("bench password 1".to_owned());
     let user =
         storelink_ops_console::users::add(&rig.pool, "bench", &password, storelink_ops_console::users::Role::Viewer)

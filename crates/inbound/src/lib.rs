@@ -17,5 +17,7 @@ pub use batch::Batcher;
 pub use lookup::{Lookups, STATUS_CHANNEL};
 pub use process::{Drained, EnqueueError, InboundHandler, KIND, enqueue_stale, settle_revoked};
 pub use routes::{Inbound, MAX_BODY};
-pub use store::{PRUNE_CONDITION, RecentDelivery, WAITING_MERCHANTS_SQL, prune, purge_merchant, recent};
+pub use store::{
+    HourOfDeliveries, PRUNE_CONDITION, RecentDelivery, WAITING_MERCHANTS_SQL, last_day, prune, purge_merchant, recent,
+};
 pub use validation::{RETURN_VALIDATION, decide as decide_returns, secret_purpose as return_validation_secret_purpose};

@@ -296,6 +296,28 @@ pub async fn recent(pool: &sqlx::PgPool, merchant: MerchantId, limit: i64) -> Re
     .await
 }
 
+/// One hour of a merchant's inbound deliveries: received, and of those how many carry an error.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct HourOfDeliveries {
+    pub hour: chrono::DateTime<chrono::Utc>,
+    pub received: i64,
+    pub failed: i64,
+}
+
+/// The merchant's deliveries of the last 24 hours in hourly buckets (the ops console's last-day
+/// picture); reads only this merchant's rows.
+pub async fn last_day(pool: &sqlx::PgPool, merchant: MerchantId) -> Result<Vec<HourOfDeliveries>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT date_trunc('hour', received_at) AS hour, count(*) AS received,
+                count(*) FILTER (WHERE last_error IS NOT NULL) AS failed
+         FROM inbound_events WHERE merchant_id = $1 AND received_at > now() - interval '24 hours'
+         GROUP BY 1 ORDER BY 1",
+    )
+    .bind(merchant)
+    .fetch_all(pool)
+    .await
+}
+
 /// Serde reads a struct from an array too (by position), so the shape is checked first.
 fn is_object(raw: &[u8]) -> bool {
     raw.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')

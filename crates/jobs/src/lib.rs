@@ -12,7 +12,8 @@ mod worker;
 pub use job::{Job, JobState, Mode, UnknownMode, UnknownState};
 pub use lease::{Lease, LeaseLost, LeaseVerifyError};
 pub use queue::{
-    COUNTS_SQL, JobError, KindCounts, PURGE_FINISHED_SQL, Queue, REAP_EXPIRED_SQL, RetryPolicy, claim_sql,
+    COUNTS_SQL, HourOfJobs, JobError, KindCounts, PURGE_FINISHED_SQL, Queue, REAP_EXPIRED_SQL, RetryPolicy, claim_sql,
+    last_day,
 };
 pub use schedule::{ENQUEUE_DUE_SQL, POSTPONE_INACTIVE_SQL, Schedule, WITHDRAW_SQL, enqueue_due};
 pub use worker::{Handler, JobContext, Outcome, Worker, WorkerConfig};

@@ -443,3 +443,28 @@ impl Queue {
             .collect())
     }
 }
+
+/// One hour of a merchant's job history: jobs of `kind` that finished (or last changed) in the hour.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct HourOfJobs {
+    pub hour: chrono::DateTime<chrono::Utc>,
+    pub kind: String,
+    pub succeeded: i64,
+    /// Dead-lettered, or carrying the error of a failed attempt.
+    pub failed: i64,
+}
+
+/// The merchant's last 24 hours of jobs in hourly buckets (the ops console's last-day picture). Reads
+/// only this merchant's rows (primary key prefix), whatever the tenant count.
+pub async fn last_day(pool: &PgPool, merchant: MerchantId) -> Result<Vec<HourOfJobs>, JobError> {
+    Ok(sqlx::query_as(
+        "SELECT date_trunc('hour', coalesce(finished_at, updated_at)) AS hour, kind,
+                count(*) FILTER (WHERE state = 'succeeded') AS succeeded,
+                count(*) FILTER (WHERE state = 'dead' OR last_error IS NOT NULL) AS failed
+         FROM jobs WHERE merchant_id = $1 AND coalesce(finished_at, updated_at) > now() - interval '24 hours'
+         GROUP BY 1, 2 ORDER BY 1, 2",
+    )
+    .bind(merchant)
+    .fetch_all(pool)
+    .await?)
+}

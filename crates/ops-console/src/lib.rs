@@ -1,5 +1,6 @@
 //! The ops console under `/ops`: login for ops users (argon2 passwords, HttpOnly SameSite=Strict
-//! session cookies, rate-limited), the tenants list with search and status filters, a tenant page
+//! session cookies, rate-limited), the tenants list (counts per status, needs-attention order, sync lag,
+//! search, keyset pages over `storelink_tenants::health`), a tenant page with the last day in hourly bars
 //! (checklist, slots, token, syncs, recent inbound and outbound events, audit trail; the list and the
 //! page read from standbys when configured, after the operator's own last action) and the actions,
 //! admin only, each form CSRF-protected. Server-rendered with askama, no JavaScript. Owns `ops_users`

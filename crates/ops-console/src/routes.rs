@@ -7,20 +7,20 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, DurationRound, Timelike, Utc};
 use secrecy::SecretString;
 use serde::Deserialize;
 use sqlx::PgPool;
 use storelink_core::{Lsn, MerchantId, ReadPools};
 use storelink_ops::{Actor, Ops, OpsAction, OpsError};
-use storelink_tenants::merchants;
+use storelink_tenants::MerchantStatus;
+use storelink_tenants::health::{self, Filter, Sort};
 
 use crate::auth::{Guard, MAX_USERNAME, client_address};
-use crate::pages::{Line, LoginPage, MessagePage, Section, TenantPage, TenantRow, TenantsPage};
+use crate::pages::{Chart, Line, LoginPage, MessagePage, Section, StatusLink, TenantPage, TenantRow, TenantsPage};
 use crate::users::{self, Role, User};
 
 const PAGE: i64 = 50;
-const STATUSES: [&str; 5] = ["active", "warning", "credentials_invalid", "paused", "revoked"];
 
 /// The WAL position of the operator's last action, so the pages after it read a standby only once it
 /// has replayed the action (read-your-writes across web processes).
@@ -192,21 +192,109 @@ async fn logout(console: web::Data<Console>, req: HttpRequest, form: web::Form<C
 struct ListQuery {
     q: Option<String>,
     status: Option<String>,
+    sort: Option<String>,
     after: Option<String>,
 }
 
-/// A tenant needs attention when it is active but has a failed slot (or one left `pending` past its
-/// deadline), a failed check or a failed sync: each crate names its own, tenants searches.
-async fn list(
-    pool: &PgPool,
-    text: &str,
-    status: &str,
-    after: Option<MerchantId>,
-) -> Result<(Vec<merchants::Listed>, i64), String> {
-    let mut attention = storelink_registrar::merchants_with_failed_slots(pool).await.map_err(|e| e.to_string())?;
-    attention.extend(storelink_sync::merchants_with_failed_syncs(pool).await.map_err(|e| e.to_string())?);
-    let search = merchants::Search { text, status, attention: &attention, after, limit: PAGE + 1 };
-    merchants::search(pool, &search).await.map_err(|e| e.to_string())
+/// The list's filter from the `status` query value ("warning" is the old name of needs_attention).
+fn filter_of(status: &str) -> (Filter, &'static str) {
+    match status {
+        "needs_attention" | "warning" => (Filter::NeedsAttention, "needs_attention"),
+        "active" => (Filter::Status(MerchantStatus::Active), "active"),
+        "credentials_invalid" => (Filter::Status(MerchantStatus::CredentialsInvalid), "credentials_invalid"),
+        "paused" => (Filter::Status(MerchantStatus::Paused), "paused"),
+        "revoked" => (Filter::Status(MerchantStatus::Revoked), "revoked"),
+        _ => (Filter::Any, ""),
+    }
+}
+
+fn status_label(status: MerchantStatus) -> &'static str {
+    match status {
+        MerchantStatus::Active => "active",
+        MerchantStatus::CredentialsInvalid => "credentials invalid",
+        MerchantStatus::Paused => "paused",
+        MerchantStatus::Revoked => "revoked",
+    }
+}
+
+/// "45 s", "12 min", "3 h 5 min", "2 d 4 h".
+fn duration_text(d: chrono::Duration) -> String {
+    let s = d.num_seconds().max(0);
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min", s / 60),
+        3600..86_400 => format!("{} h {} min", s / 3600, s % 3600 / 60),
+        _ => format!("{} d {} h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+/// A lag under two hours (the longest default cadence is one) is fine; under a day, a warning.
+fn lag_class(d: chrono::Duration) -> &'static str {
+    match d.num_seconds() {
+        ..7200 => "ok",
+        7200..86_400 => "warn",
+        _ => "bad",
+    }
+}
+
+fn plural(n: i32, one: &str, many: &str) -> String {
+    if n == 1 { format!("1 {one}") } else { format!("{n} {many}") }
+}
+
+fn row_of(h: health::Health, now: DateTime<Utc>) -> TenantRow {
+    let mut reasons = Vec::new();
+    if h.status == MerchantStatus::CredentialsInvalid {
+        reasons.push("credentials invalid".to_owned());
+    }
+    if h.failed_slots > 0 {
+        reasons.push(plural(h.failed_slots, "failed slot", "failed slots"));
+    }
+    if h.overdue_slot(now) {
+        reasons.push("slot pending past its deadline".to_owned());
+    }
+    if h.failed_syncs > 0 {
+        reasons.push(plural(h.failed_syncs, "failed sync", "failed syncs"));
+    }
+    if h.dead_jobs > 0 {
+        reasons.push(plural(h.dead_jobs, "dead letter", "dead letters"));
+    }
+    if h.failed_checks > 0 {
+        reasons.push(plural(h.failed_checks, "failed check", "failed checks"));
+    }
+    let lag = h.lag(now);
+    TenantRow {
+        merchant_id: h.merchant_id.to_string(),
+        store_url: h.store_url,
+        partner: h.partner_name,
+        status: h.status.as_str(),
+        status_label: status_label(h.status),
+        score: h.score,
+        reasons,
+        lag: lag.map(duration_text).unwrap_or_default(),
+        lag_class: lag.map_or("ok", lag_class),
+    }
+}
+
+fn list_href(q: &str, status: &str, sort: &str, after: Option<&str>) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (key, value) in [("q", q), ("status", status), ("sort", if sort == "attention" { "" } else { sort })] {
+        if !value.is_empty() {
+            query.append_pair(key, value);
+        }
+    }
+    if let Some(after) = after {
+        query.append_pair("after", after);
+    }
+    let query = query.finish();
+    if query.is_empty() { "/ops".to_owned() } else { format!("/ops?{query}") }
+}
+
+/// The list: one index range of `merchant_health` (O(page)) and the cheap counts. The pool is the
+/// caller's choice (a replica may serve it).
+async fn list(pool: &PgPool, q: &health::ListQuery<'_>) -> Result<(Vec<health::Health>, health::Counts), String> {
+    let rows = health::list(pool, q).await.map_err(|e| e.to_string())?;
+    let counts = health::counts(pool).await.map_err(|e| e.to_string())?;
+    Ok((rows, counts))
 }
 
 async fn tenants(console: web::Data<Console>, req: HttpRequest, q: web::Query<ListQuery>) -> HttpResponse {
@@ -214,46 +302,116 @@ async fn tenants(console: web::Data<Console>, req: HttpRequest, q: web::Query<Li
         Ok(found) => found,
         Err(response) => return response,
     };
-    let search = q.q.clone().unwrap_or_default().trim().to_owned();
-    let status = q.status.clone().filter(|s| STATUSES.contains(&s.as_str())).unwrap_or_default();
-    let after: Option<MerchantId> = q.after.as_deref().and_then(|a| a.parse().ok());
+    let search: String = q.q.clone().unwrap_or_default().trim().chars().take(300).collect();
+    let (filter, status) = filter_of(q.status.as_deref().unwrap_or_default());
+    let by_id = search.parse::<MerchantId>().ok();
+    let prefix = if by_id.is_some() { String::new() } else { health::host_prefix(&search) };
+    let sort = if q.sort.as_deref() == Some("store") || !prefix.is_empty() { Sort::Store } else { Sort::Attention };
+    let sort_name = if sort == Sort::Store { "store" } else { "attention" };
+    let query = health::ListQuery {
+        filter,
+        sort,
+        host_prefix: &prefix,
+        after: q.after.as_deref().and_then(health::Cursor::decode),
+        limit: PAGE + 1,
+    };
+    // From a standby when configured, unless the operator's own last action is not replayed there.
     let read_after = Console::read_after(&req);
-    let listed = console.reads.run(read_after, |_| true, async |pool| list(pool, &search, &status, after).await).await;
-    let (mut rows, total) = match listed.0 {
+    let listed = console
+        .reads
+        .run(read_after, |_| true, async |pool| match by_id {
+            Some(id) => {
+                let found = health::get(pool, id).await.map_err(|e| e.to_string())?;
+                let counts = health::counts(pool).await.map_err(|e| e.to_string())?;
+                Ok((found.into_iter().collect::<Vec<_>>(), counts))
+            }
+            None => list(pool, &query).await,
+        })
+        .await;
+    let (mut rows, counts) = match listed.0 {
         Ok(found) => found,
         Err(e) => return internal(&e),
     };
     // One row more than a page was read: it says whether a next page exists (no empty last page).
     let more = rows.len() as i64 > PAGE;
     rows.truncate(usize::try_from(PAGE).unwrap_or(50));
-    let next = more.then(|| rows.last().map(|r| r.merchant_id)).flatten().map(|last| {
-        let query = [("q", search.as_str()), ("status", status.as_str()), ("after", &last.to_string())];
-        format!("/ops?{}", url::form_urlencoded::Serializer::new(String::new()).extend_pairs(query).finish())
+    let next = more
+        .then(|| rows.last().map(|r| r.cursor(sort).encode()))
+        .flatten()
+        .map(|after| list_href(&search, status, sort_name, Some(&after)));
+    let first = q.after.is_some().then(|| list_href(&search, status, sort_name, None));
+    let now = Utc::now();
+    let matching = search.is_empty().then(|| {
+        let n = match filter {
+            Filter::Any => counts.total(),
+            Filter::Status(s) => counts.of(s),
+            Filter::NeedsAttention => counts.needs_attention,
+        };
+        format!("{n} tenant(s) match")
     });
-    let rows = rows
-        .into_iter()
-        .map(|m| TenantRow {
-            merchant_id: m.merchant_id.to_string(),
-            store_url: m.store_url,
-            partner: m.partner_name,
-            health: if m.needs_attention { "needs attention".into() } else { "ok".into() },
-            status: m.status.as_str().to_owned(),
-            connected_at: m.connected_at.format(MINUTE).to_string(),
-        })
-        .collect();
+    let link = |id: &'static str, label: &'static str, value: &'static str, n: i64| StatusLink {
+        id,
+        label,
+        count: n.to_string(),
+        href: list_href("", value, sort_name, None),
+        current: status == value,
+    };
+    let links = vec![
+        link("count-all", "All", "", counts.total()),
+        link("count-needs_attention", "Needs attention", "needs_attention", counts.needs_attention),
+        link("count-active", "Active", "active", counts.active),
+        link("count-credentials_invalid", "Credentials invalid", "credentials_invalid", counts.credentials_invalid),
+        link("count-paused", "Paused", "paused", counts.paused),
+        link("count-revoked", "Revoked", "revoked", counts.revoked),
+    ];
     render(
         StatusCode::OK,
         &TenantsPage {
             user: user.username,
             csrf: console.guard.csrf_token(&token),
             q: search,
-            status,
-            statuses: STATUSES.to_vec(),
-            rows,
+            status: status.to_owned(),
+            sort: sort_name,
+            links,
+            matching,
+            rows: rows.into_iter().map(|h| row_of(h, now)).collect(),
             next,
-            total,
+            first,
         },
     )
+}
+
+/// The last 24 hours in hourly buckets: sync runs that succeeded, inbound deliveries, and failures
+/// (failed or dead jobs and deliveries with an error), each read through the crate owning the table.
+async fn charts(pool: &PgPool, merchant: MerchantId) -> Result<Vec<Chart>, String> {
+    let jobs = storelink_jobs::last_day(pool, merchant).await.map_err(|e| e.to_string())?;
+    let inbound = storelink_inbound::last_day(pool, merchant).await.map_err(|e| e.to_string())?;
+    let now = Utc::now();
+    // 24 buckets ending with the current hour.
+    let first = now.duration_trunc(chrono::Duration::hours(1)).unwrap_or(now) - chrono::Duration::hours(23);
+    let bucket = |at: DateTime<Utc>| usize::try_from((at - first).num_hours()).ok().filter(|i| *i < 24);
+    let sync_kinds = storelink_sync::kinds();
+    let (mut syncs, mut deliveries, mut failures) = ([0i64; 24], [0i64; 24], [0i64; 24]);
+    for hour in jobs {
+        if let Some(i) = bucket(hour.hour) {
+            if sync_kinds.contains(&hour.kind) {
+                syncs[i] += hour.succeeded;
+            }
+            failures[i] += hour.failed;
+        }
+    }
+    for hour in inbound {
+        if let Some(i) = bucket(hour.hour) {
+            deliveries[i] += hour.received;
+            failures[i] += hour.failed;
+        }
+    }
+    let first_hour = first.hour();
+    Ok(vec![
+        Chart::hourly("syncs", "Syncs", "ok", &syncs, first_hour),
+        Chart::hourly("inbound", "Inbound deliveries", "info", &deliveries, first_hour),
+        Chart::hourly("failures", "Failures", "bad", &failures, first_hour),
+    ])
 }
 
 /// A section of the tenant page: a title, column headers and rows of text cells.
@@ -361,6 +519,14 @@ async fn tenant_page(
         Ok(sections) => sections,
         Err(e) => return internal(&e),
     };
+    let charts = match charts(&console.pool, merchant).await {
+        Ok(charts) => charts,
+        Err(e) => return internal(&e),
+    };
+    let health = match health::get(&console.pool, merchant).await {
+        Ok(found) => found.map(|h| row_of(h, Utc::now())),
+        Err(e) => return internal(&e.to_string()),
+    };
     render(
         StatusCode::OK,
         &TenantPage {
@@ -371,6 +537,8 @@ async fn tenant_page(
             store_url: found.store_url,
             status: found.status.as_str().to_owned(),
             notice,
+            health,
+            charts,
             sections,
             buttons: OpsAction::ALL
                 .into_iter()

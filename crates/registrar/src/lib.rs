@@ -24,9 +24,7 @@ mod retry;
 
 pub use callbacks::{CallbackRecord, IN_USE, list as list_callbacks};
 pub use config::RegistrarConfig;
-pub use record::{
-    CLAIM_DUE_SQL, SlotRecord, SlotStatus, list as list_slots, list_for as list_slots_for, merchants_with_failed_slots,
-};
+pub use record::{CLAIM_DUE_SQL, SlotRecord, SlotStatus, list as list_slots, list_for as list_slots_for};
 pub use register::{Registrar, SlotOutcome, SlotRead, UNUSABLE_SECRET};
 pub use resend::CLAIM_SQL as RESEND_CLAIM_SQL;
 pub use retry::RetryReport;

@@ -50,16 +50,6 @@ pub struct SlotRecord {
     pub registered_at: Option<DateTime<Utc>>,
 }
 
-/// Merchants with a failed slot, or one left `pending` past its deadline (its outcome was never
-/// recorded): the ops console flags them.
-pub async fn merchants_with_failed_slots(pool: &PgPool) -> Result<Vec<MerchantId>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT DISTINCT merchant_id FROM webhook_slots
-         WHERE status = 'failed' OR (status = 'pending' AND next_attempt_at <= now())",
-    )
-    .fetch_all(pool)
-    .await
-}
 
 pub async fn list(pool: &PgPool, merchant: MerchantId) -> Result<Vec<SlotRecord>, sqlx::Error> {
     Ok(list_for(pool, &[merchant]).await?.into_iter().map(|(_, record)| record).collect())

@@ -2,7 +2,9 @@
 //! fantoccini): onboarding with a wrong key then the right one on a store with three sites, the
 //! summary page, choosing sites and continuing to the partner, then a reconnect whose summary
 //! continues on its own after five seconds; ops sign-in,
-//! rotating a key and revoking a tenant. A screenshot of every step is kept in
+//! rotating a key and revoking a tenant; the ops console at 10,000 tenants (counts, a status filter,
+//! needs-attention order, paging, a search, a tenant's last day, an action, a narrow screen).
+//! A screenshot of every step is kept in
 //! `target/browser-artifacts/`. `.ci/run` installs Chromium; without it this test fails and says how
 //! to install it.
 
@@ -225,5 +227,180 @@ async fn onboarding_and_ops_in_a_real_browser() {
 
     client.close().await.expect("close");
     partner_handle.stop(false).await;
+    app.stop().await;
+}
+
+/// Fills the ops sign-in form and waits for the tenants list.
+async fn ops_sign_in(client: &Client, base: &str, user: &str, password: &str) {
+    client.goto(&format!("{base}/ops")).await.expect("open ops");
+    client.find(Locator::Id("username")).await.expect("user").send_keys(user).await.expect("type");
+    client.find(Locator::Id("password")).await.expect("password").send_keys(password).await.expect("type");
+    client.find(Locator::Css("form button[type=submit]")).await.expect("sign in").click().await.expect("click");
+    client.wait().for_element(Locator::Id("tenants")).await.expect("tenants list");
+}
+
+async fn text_of(client: &Client, locator: Locator<'_>) -> String {
+    client.find(locator).await.expect("element").text().await.expect("text")
+}
+
+/// The store URLs of the list's rows, top to bottom.
+async fn listed_stores(client: &Client) -> Vec<String> {
+    let mut stores = Vec::new();
+    for cell in client.find_all(Locator::Css("#tenants tbody th[scope=row] a")).await.expect("rows") {
+        stores.push(cell.text().await.expect("text"));
+    }
+    stores
+}
+
+/// Waits until the page's `#matching` line says `text` (the click's page replaced the last one).
+async fn wait_for_matching(client: &Client, text: &str) {
+    let found = async {
+        loop {
+            if let Ok(line) = client.find(Locator::Id("matching")).await
+                && line.text().await.is_ok_and(|t| t.contains(text))
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(15), found).await.unwrap_or_else(|_| panic!("the list says {text:?}"));
+}
+
+#[tokio::test]
+async fn ops_console_at_ten_thousand_tenants() {
+    let app = spawn_app_with(AppOptions::default()).await;
+    // The fleet's stores do not exist: no worker may try to sync them.
+    app.stop_workers();
+    let pool = &app.db.pool;
+    storelink_testkit::fleet::seed_fleet(pool, 10_000).await.expect("fleet");
+    // Store 58 (a failed slot) had a busy day: syncs every 20 minutes, deliveries, a few failures.
+    let busy: String = sqlx::query_scalar("SELECT merchant_id::text FROM merchants WHERE store_url = $1")
+        .bind(storelink_testkit::fleet::store_url(58))
+        .fetch_one(pool)
+        .await
+        .expect("store 58");
+    sqlx::query(
+        "INSERT INTO jobs (merchant_id, kind, mode, state, attempts, last_error, created_at, finished_at, updated_at)
+         SELECT $1::uuid, k, 'incremental', 'succeeded', CASE WHEN g % 17 = 0 THEN 1 ELSE 0 END,
+                CASE WHEN g % 17 = 0 THEN 'the store answered 503' END,
+                now() - make_interval(mins => g * 20), now() - make_interval(mins => g * 20),
+                now() - make_interval(mins => g * 20)
+         FROM generate_series(0, 71) g, unnest(ARRAY['catalog', 'orders']) k",
+    )
+    .bind(&busy)
+    .execute(pool)
+    .await
+    .expect("job history");
+    sqlx::query(
+        "INSERT INTO inbound_events (merchant_id, slot, dedupe_key, body, received_at, processed_at, last_error)
+         SELECT $1::uuid, 'order-submit', 'fleet-' || g, '\\x7b7d'::bytea, now() - make_interval(mins => g * 7 + g % 5),
+                now() - make_interval(mins => g * 7), CASE WHEN g % 40 = 0 THEN 'unknown order' END
+         FROM generate_series(0, 200) g",
+    )
+    .bind(&busy)
+    .execute(pool)
+    .await
+    .expect("deliveries");
+    users::add(pool, "ada", &SecretString::from("correct horse battery".to_owned()), Role::Admin).await.expect("user");
+    let (_driver, client) = browser().await;
+    client.set_window_size(1400, 1000).await.expect("window");
+
+    // The counts at the top: 10,000 in all, every 50th credentials-invalid (200).
+    ops_sign_in(&client, &app.base, "ada", "correct horse battery").await;
+    let all = text_of(&client, Locator::Css("#count-all .count-n")).await;
+    assert_eq!(all, "10000");
+    assert_eq!(text_of(&client, Locator::Css("#count-credentials_invalid .count-n")).await, "200");
+    let flagged: i64 = text_of(&client, Locator::Css("#count-needs_attention .count-n")).await.parse().expect("n");
+    assert!(flagged > 500, "failed slots, syncs and dead letters: {flagged}");
+    let rows = listed_stores(&client).await;
+    assert_eq!(rows.len(), 50, "one page");
+    // Needs attention first: the credentials-invalid tenants (720 points) lead.
+    let badges = client.find_all(Locator::Css("#tenants tbody .badge")).await.expect("badges");
+    assert_eq!(badges[0].text().await.expect("text"), "credentials invalid");
+    shot(&client, "11-ops-10k-tenants").await;
+
+    // A count is a filter link.
+    client.find(Locator::Id("count-paused")).await.expect("paused").click().await.expect("click");
+    wait_for_matching(&client, "tenant(s) match").await;
+    let paused = text_of(&client, Locator::Css("#count-paused .count-n")).await;
+    wait_for_matching(&client, &format!("{paused} tenant(s) match")).await;
+    for badge in client.find_all(Locator::Css("#tenants tbody .badge")).await.expect("badges") {
+        assert_eq!(badge.text().await.expect("text"), "paused");
+    }
+    assert_eq!(
+        client.find(Locator::Id("count-paused")).await.expect("link").attr("aria-current").await.expect("attr"),
+        Some("page".to_owned())
+    );
+    shot(&client, "12-ops-filter-paused").await;
+
+    // Needs attention, most urgent first, then the next page.
+    client.find(Locator::Id("count-needs_attention")).await.expect("link").click().await.expect("click");
+    wait_for_matching(&client, &format!("{flagged} tenant(s) match, needs attention first")).await;
+    let first_page = listed_stores(&client).await;
+    assert_eq!(first_page.len(), 50);
+    let scores = client.find_all(Locator::Css("#tenants tbody .score")).await.expect("scores");
+    assert_eq!(scores.len(), 50, "every row needs attention");
+    shot(&client, "13-ops-needs-attention").await;
+    client.find(Locator::Id("next-page")).await.expect("next").click().await.expect("click");
+    client.wait().for_element(Locator::Id("first-page")).await.expect("a later page");
+    let second_page = listed_stores(&client).await;
+    assert_eq!(second_page.len(), 50);
+    assert!(second_page.iter().all(|s| !first_page.contains(s)), "the next page holds other tenants");
+    assert!(client.current_url().await.expect("url").as_str().contains("after=a."));
+    shot(&client, "14-ops-next-page").await;
+
+    // Ordered by store host instead.
+    client.find(Locator::Css("#sort option[value=store]")).await.expect("option").click().await.expect("select");
+    client.find(Locator::Id("apply")).await.expect("apply").click().await.expect("click");
+    wait_for_matching(&client, "by store host").await;
+    let by_host = listed_stores(&client).await;
+    let mut sorted = by_host.clone();
+    sorted.sort();
+    assert_eq!(by_host, sorted);
+
+    // A search by store host, then the tenant's page with its last day.
+    client.goto(&format!("{}/ops", app.base)).await.expect("list");
+    client.find(Locator::Id("q")).await.expect("search").send_keys("store-00058").await.expect("type");
+    client.find(Locator::Id("apply")).await.expect("apply").click().await.expect("click");
+    wait_for_matching(&client, "Matches for").await;
+    assert_eq!(listed_stores(&client).await, [storelink_testkit::fleet::store_url(58)]);
+    shot(&client, "15-ops-search").await;
+    client.find(Locator::Css("#tenants tbody th a")).await.expect("row").click().await.expect("open");
+    client.wait().for_element(Locator::Id("chart-syncs")).await.expect("the last day");
+    assert!(client.current_url().await.expect("url").as_str().ends_with(&busy));
+    let total = |id: &'static str| {
+        let client = client.clone();
+        async move {
+            let text = text_of(&client, Locator::Css(&format!("#chart-{id} .chart-total"))).await;
+            text.parse::<i64>().expect("a number")
+        }
+    };
+    // 72 runs of each of two sync kinds in 24 hours, 20 minutes apart (one at the very edge may drop).
+    let syncs = total("syncs").await;
+    assert!((140..=144).contains(&syncs), "{syncs}");
+    let inbound = total("inbound").await;
+    assert!((195..=201).contains(&inbound), "{inbound}");
+    assert!(total("failures").await >= 8);
+    let bars = client.find_all(Locator::Css("#chart-syncs svg rect")).await.expect("bars");
+    assert_eq!(bars.len(), 24, "one bar an hour");
+    let score = text_of(&client, Locator::Id("tenant-score")).await;
+    assert!(score.starts_with("24") && score.contains("1 failed slot"), "{score}");
+    shot(&client, "16-ops-tenant-last-day").await;
+
+    // The actions still work at this size (CSRF form, audited).
+    client.find(Locator::Id("action-pause")).await.expect("pause").click().await.expect("click");
+    let notice = client.wait().for_element(Locator::Id("notice")).await.expect("notice");
+    assert!(notice.text().await.expect("text").starts_with("Paused"));
+    assert_eq!(text_of(&client, Locator::Id("tenant-status")).await, "paused");
+    shot(&client, "17-ops-tenant-paused").await;
+
+    // A phone-sized screen: the list still reads, the counts wrap.
+    client.set_window_size(420, 900).await.expect("window");
+    client.goto(&format!("{}/ops", app.base)).await.expect("list");
+    client.wait().for_element(Locator::Id("tenants")).await.expect("tenants");
+    shot(&client, "18-ops-narrow").await;
+
+    client.close().await.expect("close");
     app.stop().await;
 }

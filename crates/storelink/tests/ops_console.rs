@@ -60,30 +60,45 @@ async fn console_login_roles_csrf_and_audited_actions() {
     let (_, filtered) = page(&app, &admin, "/ops?status=revoked").await;
     assert!(filtered.contains("0 tenant(s) match"));
     let (_, searched) = page(&app, &admin, "/ops?q=127.0.0.1").await;
-    assert!(searched.contains("1 tenant(s) match"));
-    // A failed slot (the registrar's) or sync (sync's) flags the tenant.
-    let (_, healthy) = page(&app, &admin, "/ops?status=warning").await;
+    assert!(searched.contains(&format!("/ops/tenants/{merchant}\"")), "a host search finds it: {searched}");
+    let (_, missed) = page(&app, &admin, "/ops?q=no-such-store.example").await;
+    assert!(missed.contains("id=\"no-tenants\""), "{missed}");
+    let (_, by_id) = page(&app, &admin, &format!("/ops?q={merchant}")).await;
+    assert!(by_id.contains(&format!("/ops/tenants/{merchant}\"")), "an id search finds it");
+    // A failed slot (the registrar's) or sync (sync's) flags the tenant, through the health triggers.
+    let (_, healthy) = page(&app, &admin, "/ops?status=needs_attention").await;
     assert!(healthy.contains("0 tenant(s) match"), "{healthy}");
-    for (set, reset) in [
+    for (set, reset, reason) in [
         (
             "UPDATE webhook_slots SET status = 'failed' WHERE merchant_id = $1::uuid",
             "UPDATE webhook_slots SET status = 'registered' WHERE merchant_id = $1::uuid",
+            "failed slots",
         ),
         (
             "UPDATE sync_state SET state = 'failed' WHERE merchant_id = $1::uuid AND kind = 'catalog'",
             "UPDATE sync_state SET state = 'idle' WHERE merchant_id = $1::uuid AND kind = 'catalog'",
+            "1 failed sync",
         ),
     ] {
         sqlx::query(set).bind(&merchant).execute(pool).await.expect(set);
-        let (_, flagged) = page(&app, &admin, "/ops?status=warning").await;
-        assert!(flagged.contains("1 tenant(s) match") && flagged.contains("needs attention"), "{set}: {flagged}");
+        // "warning" is the filter's old name.
+        for filter in ["needs_attention", "warning"] {
+            let (_, flagged) = page(&app, &admin, &format!("/ops?status={filter}")).await;
+            assert!(flagged.contains("1 tenant(s) match") && flagged.contains(reason), "{set}: {flagged}");
+        }
         sqlx::query(reset).bind(&merchant).execute(pool).await.expect(reset);
     }
     let (status, tenant) = page(&app, &admin, &format!("/ops/tenants/{merchant}")).await;
     assert_eq!(status, 200);
-    for heading in
-        ["Connection checklist", "Webhook slots", "OCC token", "Syncs", "Recent inbound webhooks", "Audit trail"]
-    {
+    for heading in [
+        "Last 24 hours",
+        "Connection checklist",
+        "Webhook slots",
+        "OCC token",
+        "Syncs",
+        "Recent inbound webhooks",
+        "Audit trail",
+    ] {
         assert!(tenant.contains(heading), "{heading}");
     }
     // The sections' rows come from the crates that own them: slots, syncs, the connect's checks.
@@ -114,6 +129,8 @@ async fn console_login_roles_csrf_and_audited_actions() {
     let (status, paused) = post(&app, &admin, &pause, &[("csrf_token", &admin_csrf)]).await;
     assert_eq!(status, 200, "{paused}");
     assert!(paused.contains("id=\"tenant-status\">paused<"));
+    let (_, list) = page(&app, &admin, "/ops?status=paused").await;
+    assert!(list.contains("1 tenant(s) match") && list.contains("badge-paused"), "{list}");
     assert!(paused.contains("<td>pause</td><td>ok</td>"), "the audit trail shows it");
     let (status, resync) =
         post(&app, &admin, &format!("/ops/tenants/{merchant}/resync_inventory"), &[("csrf_token", &admin_csrf)]).await;

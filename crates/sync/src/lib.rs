@@ -23,7 +23,7 @@ use storelink_jobs::Schedule;
 pub use error::SyncError;
 pub use ingest::{upsert_order_record, upsert_return_record};
 pub use runner::SyncHandler;
-pub use state::{LAG_BY_KIND_SQL, SyncStatus, lag_by_kind, merchants_with_failed_syncs, status};
+pub use state::{LAG_BY_KIND_SQL, SyncStatus, lag_by_kind, status};
 
 /// Default periodic schedule: how often each kind runs, and how often that run is a full one.
 pub fn default_schedules() -> Vec<Schedule> {

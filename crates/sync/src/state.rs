@@ -357,8 +357,3 @@ pub const LAG_BY_KIND_SQL: &str = "SELECT k.kind, COALESCE(EXTRACT(EPOCH FROM no
          WHERE s.kind = k.kind AND s.last_success_at IS NOT NULL ORDER BY s.last_success_at LIMIT 1)), 0)::float8
      FROM unnest($1::text[]) AS k (kind)
      WHERE EXISTS (SELECT 1 FROM sync_state s WHERE s.kind = k.kind)";
-
-/// Merchants whose last run of some kind failed: the ops console flags them.
-pub async fn merchants_with_failed_syncs(pool: &PgPool) -> Result<Vec<MerchantId>, sqlx::Error> {
-    sqlx::query_scalar("SELECT DISTINCT merchant_id FROM sync_state WHERE state = 'failed'").fetch_all(pool).await
-}

@@ -25,7 +25,7 @@ impl MerchantStatus {
         }
     }
 
-    fn parse(s: &str) -> Self {
+    pub(crate) fn parse(s: &str) -> Self {
         match s {
             "credentials_invalid" => MerchantStatus::CredentialsInvalid,
             "paused" => MerchantStatus::Paused,
@@ -174,71 +174,4 @@ pub async fn lock_status(
     };
     let status: Option<String> = sqlx::query_scalar(sql).bind(merchant_id).fetch_optional(conn).await?;
     Ok(status.as_deref().map(MerchantStatus::parse))
-}
-
-/// What the ops console's tenant list asks for.
-#[derive(Clone, Copy, Debug)]
-pub struct Search<'a> {
-    /// Part of the store URL, or a whole merchant id; empty: any.
-    pub text: &'a str,
-    /// A status, `warning` (active but needing attention), or empty: any.
-    pub status: &'a str,
-    /// Merchants the other crates say need attention (a failed slot or sync); a failed check of
-    /// `merchant_checks` is added here.
-    pub attention: &'a [MerchantId],
-    pub after: Option<MerchantId>,
-    pub limit: i64,
-}
-
-/// A merchant found by `search`, with its partner's name.
-#[derive(Clone, Debug)]
-pub struct Listed {
-    pub merchant_id: MerchantId,
-    pub store_url: String,
-    pub partner_name: String,
-    pub status: MerchantStatus,
-    /// Active, but with a failed slot, check or sync.
-    pub needs_attention: bool,
-    pub connected_at: DateTime<Utc>,
-}
-
-/// Up to `limit` matching merchants after `after` in id order, and how many match in all.
-pub async fn search(pool: &PgPool, search: &Search<'_>) -> Result<(Vec<Listed>, i64), TenantError> {
-    const ATTENTION: &str = "(m.status = 'active' AND (m.merchant_id = ANY($3)
-        OR EXISTS (SELECT 1 FROM merchant_checks c WHERE c.merchant_id = m.merchant_id AND NOT c.ok)))";
-    let filter = format!(
-        "($1 = '' OR m.store_url ILIKE '%' || $1 || '%' OR m.merchant_id::text = $1)
-         AND ($2 = '' OR ($2 = 'warning' AND {ATTENTION}) OR ($2 <> 'warning' AND m.status = $2))"
-    );
-    let rows: Vec<(MerchantId, String, String, String, bool, DateTime<Utc>)> = sqlx::query_as(&format!(
-        "SELECT m.merchant_id, m.store_url, p.name, m.status, {ATTENTION}, m.connected_at
-         FROM merchants m JOIN partners p USING (partner_id)
-         WHERE {filter} AND ($4::uuid IS NULL OR m.merchant_id > $4)
-         ORDER BY m.merchant_id LIMIT $5"
-    ))
-    .bind(search.text)
-    .bind(search.status)
-    .bind(search.attention)
-    .bind(search.after)
-    .bind(search.limit)
-    .fetch_all(pool)
-    .await?;
-    let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM merchants m WHERE {filter}"))
-        .bind(search.text)
-        .bind(search.status)
-        .bind(search.attention)
-        .fetch_one(pool)
-        .await?;
-    let listed = rows
-        .into_iter()
-        .map(|(merchant_id, store_url, partner_name, status, needs_attention, connected_at)| Listed {
-            merchant_id,
-            store_url,
-            partner_name,
-            status: MerchantStatus::parse(&status),
-            needs_attention,
-            connected_at,
-        })
-        .collect();
-    Ok((listed, total))
 }

@@ -2,6 +2,7 @@
 //! Test-only (a dev-dependency everywhere, and a dependency of `storelink-bench`); must never be
 //! linked into the `storelink` binary.
 
+pub mod fleet;
 pub mod memory;
 
 use sqlx::{Connection, Executor, PgConnection, PgPool};
