@@ -319,14 +319,18 @@ async fn tenants(console: web::Data<Console>, req: HttpRequest, q: web::Query<Li
     let read_after = Console::read_after(&req);
     let listed = console
         .reads
-        .run(read_after, |_| true, async |pool| match by_id {
-            Some(id) => {
-                let found = health::get(pool, id).await.map_err(|e| e.to_string())?;
-                let counts = health::counts(pool).await.map_err(|e| e.to_string())?;
-                Ok((found.into_iter().collect::<Vec<_>>(), counts))
-            }
-            None => list(pool, &query).await,
-        })
+        .run(
+            read_after,
+            |_| true,
+            async |pool| match by_id {
+                Some(id) => {
+                    let found = health::get(pool, id).await.map_err(|e| e.to_string())?;
+                    let counts = health::counts(pool).await.map_err(|e| e.to_string())?;
+                    Ok((found.into_iter().collect::<Vec<_>>(), counts))
+                }
+                None => list(pool, &query).await,
+            },
+        )
         .await;
     let (mut rows, counts) = match listed.0 {
         Ok(found) => found,

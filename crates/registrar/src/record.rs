@@ -50,7 +50,6 @@ pub struct SlotRecord {
     pub registered_at: Option<DateTime<Utc>>,
 }
 
-
 pub async fn list(pool: &PgPool, merchant: MerchantId) -> Result<Vec<SlotRecord>, sqlx::Error> {
     Ok(list_for(pool, &[merchant]).await?.into_iter().map(|(_, record)| record).collect())
 }

@@ -730,7 +730,6 @@ async fn an_empty_incremental_run_writes_nothing_but_its_checkpoint() {
     assert_eq!((last["mode"].as_str(), last["updated"].as_i64()), (Some("incremental"), Some(1)), "{last}");
 }
 
-
 /// A multi-site store as connect records it: the simulator's sites listed in `merchant_sites`, every
 /// enabled one selected.
 async fn multi_site(products: usize) -> Fixture {
