@@ -606,6 +606,7 @@ impl Connector for OccConnector {
                 .into_iter()
                 .map(|site| Site {
                     price_list_group: site.price_list_group_id(),
+                    currency: site.currency(),
                     name: site.name.unwrap_or_else(|| site.id.clone()),
                     id: site.id,
                     default: site.default_site,

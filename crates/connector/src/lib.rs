@@ -332,6 +332,8 @@ pub struct Site {
     pub production_url: Option<String>,
     /// The site's default price list group (its currency's prices).
     pub price_list_group: Option<String>,
+    /// That price list group's currency (ISO 4217), when the store says.
+    pub currency: Option<String>,
 }
 
 /// Why an inbound delivery was not accepted as the store's.

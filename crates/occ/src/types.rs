@@ -257,6 +257,17 @@ fn enabled_by_default() -> bool {
 }
 
 impl SiteInfo {
+    /// The default price list group's currency (`currency.currencyCode`), when sent as an object.
+    pub fn currency(&self) -> Option<String> {
+        let group = self.default_price_list_group.as_ref()?;
+        group
+            .get("currency")?
+            .get("currencyCode")?
+            .as_str()
+            .map(str::to_owned)
+            .filter(|c| !c.is_empty() && c.len() <= 16)
+    }
+
     /// The default price list group's id, whether sent as an object or a bare id.
     pub fn price_list_group_id(&self) -> Option<String> {
         match self.default_price_list_group.as_ref()? {

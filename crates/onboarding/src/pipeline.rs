@@ -215,6 +215,7 @@ fn listed_site(s: &storelink_connector::Site) -> ListedSite<'_> {
         enabled: s.enabled,
         production_url: s.production_url.as_deref(),
         price_list_group: s.price_list_group.as_deref(),
+        currency: s.currency.as_deref(),
     }
 }
 

@@ -368,6 +368,23 @@ async fn orders_carry_their_site_and_the_site_filter_narrows_the_list() {
         list.iter().find(|p| p["product_id"] == id).map(|p| p["list_price"]["amount"].clone()).expect("product")
     };
     assert_ne!(price(&us_products, "prod000001"), price(&eu_products, "prod000001"), "each site's own price");
+    // In each site's currency (its price list group's), on products and their variants.
+    let currencies = |list: &[serde_json::Value]| {
+        let mut found: Vec<serde_json::Value> = list
+            .iter()
+            .flat_map(|p| {
+                let variants = p["variants"].as_array().cloned().unwrap_or_default();
+                std::iter::once(p["list_price"]["currency"].clone())
+                    .chain(variants.into_iter().map(|v| v["list_price"]["currency"].clone()))
+            })
+            .collect();
+        found.dedup();
+        found
+    };
+    assert_eq!(currencies(&eu_products), vec![json!("EUR")]);
+    assert_eq!(currencies(&us_products), vec![json!("USD")]);
+    let eu_skus = items("skus", "&site=siteEU").await;
+    assert!(eu_skus.iter().all(|v| v["list_price"]["currency"] == "EUR"), "{:?}", eu_skus.first());
     assert!(!eu_products.iter().any(|p| p["product_id"] == "prod000010"), "sold on the default site only");
     for path in ["skus", "inventory", "shipping-methods"] {
         let eu = items(path, "&site=siteEU").await;

@@ -147,8 +147,14 @@ struct ProductRow {
     route: Option<String>,
     category_ids: Vec<String>,
     updated_at: DateTime<Utc>,
+    /// The currency of the row's site (null for rows synced without a site).
+    currency: Option<String>,
     variants: Json<Vec<VariantRow>>,
 }
+
+/// A row's site currency: its site's price list group's, as the store listed it (`merchant_sites`).
+const SITE_CURRENCY: &str =
+    "(SELECT ms.currency FROM merchant_sites ms WHERE ms.merchant_id = t.merchant_id AND ms.site_id = t.site_id)";
 
 #[derive(Deserialize)]
 struct VariantRow {
@@ -168,14 +174,16 @@ struct VariantRow {
 pub async fn products(pool: &PgPool, merchant: MerchantId, window: &Window) -> Result<Page<Product>, sqlx::Error> {
     let select = "t.product_id, t.site_id, t.display_name, t.description, t.brand, t.active,
         t.list_price::text AS list_price, t.sale_price::text AS sale_price, t.image_url, t.route, t.category_ids,
-        t.updated_at,
+        t.updated_at, {SITE_CURRENCY} AS currency,
         COALESCE((SELECT jsonb_agg(jsonb_build_object('sku_id', s.sku_id, 'product_id', s.product_id,
             'site_id', s.site_id, 'display_name', s.display_name, 'active', s.active, 'list_price', s.list_price::text,
             'sale_price', s.sale_price::text, 'attributes', s.attributes, 'updated_at', s.updated_at) ORDER BY s.sku_id)
           FROM skus s WHERE s.merchant_id = t.merchant_id AND s.product_id = t.product_id AND s.site_id = t.site_id),
-          '[]') AS variants";
-    page(pool, &PRODUCTS, select, merchant, window, |r: ProductRow| {
-        let variants: Vec<Variant> = r.variants.0.into_iter().map(variant).collect();
+          '[]') AS variants"
+        .replace("{SITE_CURRENCY}", SITE_CURRENCY);
+    page(pool, &PRODUCTS, &select, merchant, window, |r: ProductRow| {
+        let currency = r.currency.as_deref();
+        let variants: Vec<Variant> = r.variants.0.into_iter().map(|v| variant(v, currency)).collect();
         let mut options: Vec<String> = variants.iter().flat_map(|v| v.options.keys().cloned()).collect();
         options.sort();
         options.dedup();
@@ -186,8 +194,8 @@ pub async fn products(pool: &PgPool, merchant: MerchantId, window: &Window) -> R
             description: r.description,
             brand: r.brand,
             active: r.active,
-            list_price: price(r.list_price, None),
-            sale_price: price(r.sale_price, None),
+            list_price: price(r.list_price, currency),
+            sale_price: price(r.sale_price, currency),
             images: r.image_url.into_iter().map(|url| Image { url }).collect(),
             route: r.route,
             category_ids: r.category_ids,
@@ -200,7 +208,8 @@ pub async fn products(pool: &PgPool, merchant: MerchantId, window: &Window) -> R
 }
 
 /// A variant's stored attributes are its options (text values); other values are kept as attributes.
-fn variant(r: VariantRow) -> Variant {
+/// Its prices are in `currency` (its site's).
+fn variant(r: VariantRow, currency: Option<&str>) -> Variant {
     let (mut options, mut attributes) = (BTreeMap::new(), BTreeMap::new());
     for (name, value) in r.attributes {
         match value {
@@ -214,8 +223,8 @@ fn variant(r: VariantRow) -> Variant {
         site: site(r.site_id),
         display_name: r.display_name,
         active: r.active,
-        list_price: price(r.list_price, None),
-        sale_price: price(r.sale_price, None),
+        list_price: price(r.list_price, currency),
+        sale_price: price(r.sale_price, currency),
         options,
         attributes,
         updated_at: r.updated_at,
@@ -227,6 +236,7 @@ const SKUS: Listing = Listing { table: "skus", keys: ("t.sku_id", "t.site_id"), 
 #[derive(sqlx::FromRow)]
 struct SkuRow {
     variant: Json<VariantRow>,
+    currency: Option<String>,
 }
 
 /// Variants (SKUs) on their own.
@@ -234,8 +244,9 @@ pub async fn variants(pool: &PgPool, merchant: MerchantId, window: &Window) -> R
     let select = "jsonb_build_object('sku_id', t.sku_id, 'product_id', t.product_id, 'site_id', t.site_id,
         'display_name', t.display_name,
         'active', t.active, 'list_price', t.list_price::text, 'sale_price', t.sale_price::text,
-        'attributes', t.attributes, 'updated_at', t.updated_at) AS variant";
-    page(pool, &SKUS, select, merchant, window, |r: SkuRow| variant(r.variant.0)).await
+        'attributes', t.attributes, 'updated_at', t.updated_at) AS variant, {SITE_CURRENCY} AS currency"
+        .replace("{SITE_CURRENCY}", SITE_CURRENCY);
+    page(pool, &SKUS, &select, merchant, window, |r: SkuRow| variant(r.variant.0, r.currency.as_deref())).await
 }
 
 /// The second key joins location and site (a unit separator apart: neither holds one).

@@ -756,6 +756,7 @@ async fn record_sites(f: &Fixture, sites: &[SimSite]) {
             enabled: s.enabled,
             production_url: Some(&s.production_url),
             price_list_group: Some(&s.price_list_group),
+            currency: Some(&s.currency),
         })
         .collect();
     storelink_tenants::sites::record_listed(&f.db.pool, f.merchant, &listed).await.expect("sites");

@@ -26,6 +26,7 @@ pub struct ListedSite<'a> {
     pub enabled: bool,
     pub production_url: Option<&'a str>,
     pub price_list_group: Option<&'a str>,
+    pub currency: Option<&'a str>,
 }
 
 /// Records the sites the store listed: a new site is selected when it is enabled, a known one keeps
@@ -58,12 +59,12 @@ pub async fn record_listed_in(
     for site in sites {
         sqlx::query(
             "INSERT INTO merchant_sites
-                 (merchant_id, site_id, name, is_default, enabled, production_url, price_list_group, selected)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $5)
+                 (merchant_id, site_id, name, is_default, enabled, production_url, price_list_group, selected, currency)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $5, $8)
              ON CONFLICT (merchant_id, site_id) DO UPDATE SET
                  name = EXCLUDED.name, is_default = EXCLUDED.is_default, enabled = EXCLUDED.enabled,
                  production_url = EXCLUDED.production_url, price_list_group = EXCLUDED.price_list_group,
-                 listed_at = now()",
+                 currency = EXCLUDED.currency, listed_at = now()",
         )
         .bind(merchant_id)
         .bind(site.site_id)
@@ -72,6 +73,7 @@ pub async fn record_listed_in(
         .bind(site.enabled)
         .bind(site.production_url)
         .bind(site.price_list_group)
+        .bind(site.currency)
         .execute(&mut *tx)
         .await?;
     }
