@@ -91,6 +91,15 @@ impl Figures {
     }
 
     fn print(&self, args: &DensityArgs) {
+        if self.window.is_zero() {
+            println!(
+                "  {} merchants (load of {} at real cadences): the first runs did not all finish within {:.0} s; not measured",
+                self.merchants,
+                self.merchants * args.compress as usize,
+                self.warmup.as_secs_f64()
+            );
+            return;
+        }
         let secs = self.window.as_secs_f64();
         let jobs = self.jobs.max(1) as f64;
         println!(
@@ -292,7 +301,7 @@ async fn trickle(fleet: Arc<OccFleet>, per_sec: f64, stop: CancellationToken) ->
             // A stride coprime with most fleet sizes walks every store before repeating.
             i = i.wrapping_add(7919);
             if let Some(store) = fleet.store(i % fleet.len()) {
-                if i % 3 == 0 {
+                if i.is_multiple_of(3) {
                     store.add_order();
                 } else {
                     let ids = store.product_ids();
