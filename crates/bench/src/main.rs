@@ -4,6 +4,7 @@
 //! never shipped: it drives the `storelink` library (and, for `rss`, the `storelink` binary).
 
 mod api;
+mod density;
 mod sync;
 
 use anyhow::{Context, bail};
@@ -116,6 +117,44 @@ enum BenchCommand {
         #[arg(long, default_value_t = 100_000)]
         large_products: usize,
     },
+    /// Tenant density: N merchants kept fresh by real `storelink worker` processes at the default
+    /// schedules divided by --compress; jobs/s, freshness lag, CPU per job, RSS, break point.
+    Density {
+        #[arg(long, default_value_t = 1_000)]
+        merchants: usize,
+        /// `storelink worker` processes.
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
+        /// Jobs each worker process runs at once (STORELINK_WORKER_CONCURRENCY).
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// Every cadence is divided by this (STORELINK_SCHEDULE_COMPRESS).
+        #[arg(long, default_value_t = 10)]
+        compress: u32,
+        /// Changes made in the fleet per second (a product updated or an order placed).
+        #[arg(long, default_value_t = 10.0)]
+        changes_per_sec: f64,
+        /// Length of the measured window, after the warm-up (every merchant's first runs).
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Length of the window without changes that counts rows written per run (0: skipped).
+        #[arg(long, default_value_t = 20)]
+        quiet_seconds: u64,
+        /// Give up on a merchant count whose first runs are not all done after this long.
+        #[arg(long, default_value_t = 900)]
+        warmup_timeout: u64,
+        /// Products per simulated store.
+        #[arg(long, default_value_t = 10)]
+        products: usize,
+        /// Step through --steps and report where p99 lag first exceeds a kind's interval.
+        #[arg(long)]
+        find_break_point: bool,
+        #[arg(long, value_delimiter = ',', default_values_t = [1_000, 2_000, 5_000, 10_000])]
+        steps: Vec<usize>,
+        /// The `storelink` binary to run (default: the one beside this binary).
+        #[arg(long)]
+        storelink: Option<PathBuf>,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -147,6 +186,36 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         BenchCommand::Rewrap { keys } => api::rewrap(config, keys).await,
         BenchCommand::Fairness { small, small_products, large_products } => {
             sync::fairness(config, small, small_products, large_products).await
+        }
+        BenchCommand::Density {
+            merchants,
+            workers,
+            concurrency,
+            compress,
+            changes_per_sec,
+            seconds,
+            quiet_seconds,
+            warmup_timeout,
+            products,
+            find_break_point,
+            steps,
+            storelink,
+        } => {
+            let args = density::DensityArgs {
+                merchants: merchants.clamp(1, 100_000),
+                workers: workers.clamp(1, 16),
+                concurrency: concurrency.clamp(1, 256),
+                compress: compress.clamp(1, 3600),
+                changes_per_sec: changes_per_sec.clamp(0.0, 10_000.0),
+                seconds: seconds.clamp(1, 3600),
+                quiet_seconds: quiet_seconds.min(3600),
+                warmup_timeout: warmup_timeout.clamp(1, 7200),
+                products: products.clamp(1, 1_000),
+                find_break_point,
+                steps: steps.into_iter().map(|n| n.clamp(1, 100_000)).collect(),
+                storelink: storelink_binary(storelink)?,
+            };
+            density::density(config, args).await
         }
     }
 }

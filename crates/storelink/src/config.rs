@@ -55,6 +55,9 @@ pub struct RawConfig {
     /// Enqueue periodic syncs (off: only initial and manual syncs run).
     #[serde(deserialize_with = "lenient_bool")]
     pub schedule_syncs: bool,
+    /// Benchmark and test setting: divides every sync cadence (each schedule's interval and full
+    /// interval, and the worker's scheduling tick) by this factor. 1 in production.
+    pub schedule_compress: u32,
     /// Sync jobs one `worker` process runs at once.
     pub worker_concurrency: usize,
     /// A job's lease; a worker that stops heartbeating loses its job after this long.
@@ -168,6 +171,7 @@ impl Default for RawConfig {
             db_max_connections: 20,
             occ_request_timeout_secs: 30.0,
             schedule_syncs: true,
+            schedule_compress: 1,
             worker_concurrency: 4,
             job_lease_secs: 30.0,
             job_heartbeat_secs: 10.0,
@@ -312,8 +316,31 @@ pub struct WorkersConfig {
     pub slice: Duration,
     /// Enqueue periodic syncs (off: only initial and manual syncs run).
     pub schedule_syncs: bool,
+    /// Every sync cadence is divided by this (1 in production; `storelink-bench density` raises it).
+    pub schedule_compress: u32,
     /// How long processed inbound deliveries, settled partner events and change events are kept.
     pub retention: Duration,
+}
+
+impl WorkersConfig {
+    /// The periodic sync schedules this process enqueues: none when `schedule_syncs` is off, else
+    /// `storelink_sync::default_schedules()` with every interval divided by `schedule_compress`.
+    pub fn sync_schedules(&self) -> Vec<storelink_jobs::Schedule> {
+        if !self.schedule_syncs {
+            return Vec::new();
+        }
+        let factor = self.schedule_compress.max(1);
+        storelink_sync::default_schedules()
+            .into_iter()
+            .map(|s| storelink_jobs::Schedule { every: s.every / factor, full_every: s.full_every / factor, ..s })
+            .collect()
+    }
+
+    /// How often a worker process reaps leases and enqueues due schedules: `default` divided by
+    /// `schedule_compress`, never under 100 ms.
+    pub fn maintenance_every(&self, default: Duration) -> Duration {
+        (default / self.schedule_compress.max(1)).max(Duration::from_millis(100))
+    }
 }
 
 /// Partner webhooks.
@@ -394,6 +421,7 @@ impl Config {
             heartbeat: seconds("STORELINK_JOB_HEARTBEAT_SECS", raw.job_heartbeat_secs)?,
             slice: seconds("STORELINK_JOB_SLICE_SECS", raw.job_slice_secs)?,
             schedule_syncs: raw.schedule_syncs,
+            schedule_compress: raw.schedule_compress,
             retention: Duration::from_secs(u64::from(raw.retention_days) * 86_400),
         };
         if workers.heartbeat * 2 > workers.lease {
@@ -401,6 +429,9 @@ impl Config {
                 "STORELINK_JOB_HEARTBEAT_SECS",
                 "must be at most half of STORELINK_JOB_LEASE_SECS".into(),
             ));
+        }
+        if !(1..=3600).contains(&workers.schedule_compress) {
+            return Err(invalid("STORELINK_SCHEDULE_COMPRESS", "must be between 1 and 3600".into()));
         }
         if workers.concurrency == 0 || workers.concurrency > 256 {
             return Err(invalid("STORELINK_WORKER_CONCURRENCY", "must be between 1 and 256".into()));
@@ -674,5 +705,27 @@ mod tests {
         let printed = format!("{config:?}");
         assert!(!printed.contains("c2VjcmV0") && !printed.contains("hunter2"), "{printed}");
         assert_eq!(config.keys.master_keys.as_ref().map(ExposeSecret::expose_secret), Some("k1:c2VjcmV0"));
+    }
+
+    #[test]
+    fn schedule_compress_divides_every_cadence_and_is_bounded() {
+        let real = Config::validate(RawConfig::default()).expect("config").workers;
+        let fast =
+            Config::validate(RawConfig { schedule_compress: 60, ..RawConfig::default() }).expect("config").workers;
+        let (real_schedules, fast_schedules) = (real.sync_schedules(), fast.sync_schedules());
+        assert_eq!(real_schedules.len(), fast_schedules.len());
+        for (r, f) in real_schedules.iter().zip(&fast_schedules) {
+            assert_eq!((r.kind.as_str(), r.every / 60, r.full_every / 60), (f.kind.as_str(), f.every, f.full_every));
+        }
+        let orders = fast_schedules.iter().find(|s| s.kind == "orders").expect("orders schedule");
+        assert_eq!(orders.every, Duration::from_secs(5));
+        assert_eq!(real.maintenance_every(Duration::from_secs(10)), Duration::from_secs(10));
+        assert_eq!(fast.maintenance_every(Duration::from_secs(10)), Duration::from_nanos(166_666_666));
+        let off = Config::validate(RawConfig { schedule_syncs: false, ..RawConfig::default() }).expect("config");
+        assert!(off.workers.sync_schedules().is_empty());
+        for bad in [0, 3601] {
+            let err = Config::validate(RawConfig { schedule_compress: bad, ..RawConfig::default() }).expect_err("bad");
+            assert!(err.to_string().contains("STORELINK_SCHEDULE_COMPRESS"), "{err}");
+        }
     }
 }

@@ -85,14 +85,10 @@ impl Services {
         // Slots the store has no webhook for are covered by the orders sync, as fresh as its schedule.
         registrar_config.orders_sync_every = config
             .workers
-            .schedule_syncs
-            .then(|| {
-                storelink_sync::default_schedules()
-                    .into_iter()
-                    .find(|s| s.kind == storelink_core::SyncKind::Orders.as_str())
-                    .map(|s| s.every)
-            })
-            .flatten();
+            .sync_schedules()
+            .into_iter()
+            .find(|s| s.kind == storelink_core::SyncKind::Orders.as_str())
+            .map(|s| s.every);
         let registrar = Registrar::new(pool.clone(), connectors.clone(), vault.clone(), registrar_config);
         let tokens = TokenCache::new(pool.clone(), connectors.clone(), vault.clone(), TokenConfig::default());
         let queue = Queue::new(pool.clone()).with_any_status_kinds(&[storelink_partner_webhooks::KIND]);

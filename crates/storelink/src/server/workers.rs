@@ -24,17 +24,15 @@ pub async fn run_workers(services: Services, shutdown: CancellationToken) {
             .expect("the webhook HTTP client builds"),
     };
     let kinds = JobHandlers::kinds();
+    let defaults = WorkerConfig::new(kinds);
     let config = WorkerConfig {
         concurrency: services.config.workers.concurrency,
         lease: services.config.workers.lease,
         heartbeat: services.config.workers.heartbeat,
         slice: services.config.workers.slice,
-        schedules: if services.config.workers.schedule_syncs {
-            storelink_sync::default_schedules()
-        } else {
-            Vec::new()
-        },
-        ..WorkerConfig::new(kinds)
+        schedules: services.config.workers.sync_schedules(),
+        maintenance_every: services.config.workers.maintenance_every(defaults.maintenance_every),
+        ..defaults
     };
     let sync = Worker::new(services.queue.clone(), handler, config).run(shutdown.clone());
     if let Err(e) = sync.await {
