@@ -6,7 +6,7 @@
 use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
 
 use crate::routes::{dispatch, error};
@@ -42,16 +42,7 @@ impl OccFleet {
                 })
                 .collect(),
         );
-        let data = web::Data::new(stores.clone());
-        let server = HttpServer::new(move || App::new().app_data(data.clone()).default_service(web::to(route)))
-            .workers(2)
-            .disable_signals()
-            .shutdown_timeout(1)
-            .listen(listener)?
-            .listen(storefront)?
-            .run();
-        let handle = server.handle();
-        tokio::spawn(server);
+        let handle = crate::server::serve(web::Data::new(stores.clone()), route, listener, storefront)?;
         Ok(Self { stores, addr, handle: Arc::new(Mutex::new(Some(handle))) })
     }
 

@@ -36,16 +36,7 @@ impl OccSim {
         let addr = listener.local_addr()?;
         let storefront = TcpListener::bind(SocketAddr::new(addr.ip(), 0))?;
         let _ = state.storefront.set(storefront.local_addr()?);
-        let data = web::Data::new(state.clone());
-        let server = HttpServer::new(move || App::new().app_data(data.clone()).default_service(web::to(dispatch)))
-            .workers(2)
-            .disable_signals()
-            .shutdown_timeout(1)
-            .listen(listener)?
-            .listen(storefront)?
-            .run();
-        let handle = server.handle();
-        tokio::spawn(server);
+        let handle = serve(web::Data::new(state.clone()), dispatch, listener, storefront)?;
         Ok(Self { state, addr, handle: Arc::new(Mutex::new(Some(handle))), url: None })
     }
 
@@ -332,4 +323,30 @@ impl OccSim {
             handle.stop(true).await;
         }
     }
+}
+
+/// Serves every request with `handler` (its app data `data`) on the admin and storefront listeners,
+/// in the background; the handle stops it (signals are left to the process).
+pub(crate) fn serve<T, F, Args>(
+    data: web::Data<T>,
+    handler: F,
+    admin: TcpListener,
+    storefront: TcpListener,
+) -> std::io::Result<ServerHandle>
+where
+    T: Send + Sync + 'static,
+    F: actix_web::Handler<Args> + Send + Clone,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    let server = HttpServer::new(move || App::new().app_data(data.clone()).default_service(web::to(handler.clone())))
+        .workers(2)
+        .disable_signals()
+        .shutdown_timeout(1)
+        .listen(admin)?
+        .listen(storefront)?
+        .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    Ok(handle)
 }

@@ -154,14 +154,34 @@ async fn take_over(
 }
 
 impl Attempt {
+    /// Writes the attempt's outcome: created (`id` and the answer retries replay), unknown (the store
+    /// may have created it: the next claim reconciles before creating) or nothing created (the key is
+    /// freed for a corrected or later retry). Answers `result` as it was.
+    pub(crate) async fn settle<V: Serialize>(
+        self,
+        pool: &PgPool,
+        result: Result<V, ApiError>,
+        id: impl FnOnce(&V) -> &str,
+    ) -> Result<V, ApiError> {
+        match result {
+            Ok(done) => {
+                self.complete(pool, id(&done), &done).await?;
+                Ok(done)
+            }
+            Err(e @ (ApiError::OutcomeUnknown { .. } | ApiError::ReturnOutcomeUnknown { .. })) => {
+                self.mark_unknown(pool).await?;
+                Err(e)
+            }
+            Err(e) => {
+                self.release(pool).await?;
+                Err(e)
+            }
+        }
+    }
+
     /// The order exists: store the answer that retries with this key replay. An attempt whose key
     /// a later retry took over writes nothing (that retry's order is the key's).
-    pub(crate) async fn complete(
-        &self,
-        pool: &PgPool,
-        order_id: &str,
-        response: &impl Serialize,
-    ) -> Result<(), sqlx::Error> {
+    async fn complete(&self, pool: &PgPool, order_id: &str, response: &impl Serialize) -> Result<(), sqlx::Error> {
         let response = serde_json::to_value(response).unwrap_or(Value::Null);
         let recorded = sqlx::query(
             "UPDATE partner_orders SET state = 'created', order_id = $4, response = $5, updated_at = now()
@@ -183,7 +203,7 @@ impl Attempt {
     }
 
     /// The order may exist: keep the key as `unknown`, so the next claim reconciles before creating.
-    pub(crate) async fn mark_unknown(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
+    async fn mark_unknown(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
         sqlx::query(
             "UPDATE partner_orders SET state = 'unknown', updated_at = now()
              WHERE merchant_id = $1 AND scope = $4 AND idempotency_key = $2 AND attempt = $3 AND state = 'pending'",
@@ -198,7 +218,7 @@ impl Attempt {
     }
 
     /// Nothing was created: free the key so a corrected or later retry can go through.
-    pub(crate) async fn release(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
+    async fn release(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
         sqlx::query(
             "DELETE FROM partner_orders
              WHERE merchant_id = $1 AND scope = $4 AND idempotency_key = $2 AND attempt = $3 AND state = 'pending'",

@@ -123,20 +123,8 @@ pub(crate) async fn place_order(
                 Err(_) => (attempt, Err(ApiError::outcome_unknown())),
             },
         };
-    match result {
-        Ok(placed) => {
-            attempt.complete(&api.pool, &placed.order_id, &placed).await?;
-            Ok(HttpResponse::Created().json(placed))
-        }
-        Err(e @ ApiError::OutcomeUnknown { .. }) => {
-            attempt.mark_unknown(&api.pool).await?;
-            Err(e)
-        }
-        Err(e) => {
-            attempt.release(&api.pool).await?;
-            Err(e)
-        }
-    }
+    let placed = attempt.settle(&api.pool, result, |placed| &placed.order_id).await?;
+    Ok(HttpResponse::Created().json(placed))
 }
 
 fn validate_shape(order: &NewOrder) -> Result<(), ApiError> {

@@ -280,20 +280,8 @@ pub(crate) async fn create_return(
                 }
             }
         };
-    match result {
-        Ok(view) => {
-            attempt.complete(&api.pool, &view.return_id, &view).await?;
-            Ok(HttpResponse::Created().json(view))
-        }
-        Err(e @ ApiError::ReturnOutcomeUnknown { .. }) => {
-            attempt.mark_unknown(&api.pool).await?;
-            Err(e)
-        }
-        Err(e) => {
-            attempt.release(&api.pool).await?;
-            Err(e)
-        }
-    }
+    let opened = attempt.settle(&api.pool, result, |view| &view.return_id).await?;
+    Ok(HttpResponse::Created().json(opened))
 }
 
 /// Opens the return in the store and stores the store's answer. A create sent without a readable
