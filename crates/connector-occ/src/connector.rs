@@ -375,19 +375,22 @@ fn create_order_body(order: &NewOrder<'_>, profile: Option<&str>) -> Value {
         "payments": [{"type": PAYMENT_TYPE, "PONumber": order.reference}],
         "externalOrderReference": order.reference,
     });
-    let shopper = match (order.shopper, profile) {
-        (Shopper::Email(_), Some(found)) => Shopper::Profile(found),
-        (Shopper::Email(email), None) => Shopper::Guest { email: Some(email) },
-        (shopper, _) => shopper,
+    // A buyer named by email is placed for the profile found for it, else as a guest with the email.
+    let profile_id = match (order.shopper, profile) {
+        (Shopper::Profile(id), _) | (Shopper::Email(_), Some(id)) => Some(id),
+        _ => None,
     };
-    match shopper {
-        Shopper::Profile(id) => body["profileId"] = json!(id),
-        Shopper::Email(_) => unreachable!("resolved above"),
-        Shopper::Guest { email } => {
-            body["isAnonymousCheckout"] = json!(true);
-            if let Some(email) = email.filter(|_| address["email"].is_null()) {
-                address["email"] = json!(email);
-            }
+    let guest_email = match order.shopper {
+        Shopper::Guest { email } => email,
+        Shopper::Email(email) => Some(email),
+        Shopper::Profile(_) => None,
+    };
+    if let Some(id) = profile_id {
+        body["profileId"] = json!(id);
+    } else {
+        body["isAnonymousCheckout"] = json!(true);
+        if let Some(email) = guest_email.filter(|_| address["email"].is_null()) {
+            address["email"] = json!(email);
         }
     }
     body["shippingAddress"] = address;
