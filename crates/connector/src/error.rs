@@ -55,6 +55,10 @@ pub enum ConnectorError {
     /// The network policy refused the store's address.
     #[error("refused to connect: {0}")]
     Blocked(String),
+    /// The store is reachable and the credentials work, but it lacks what Storelink needs (e.g. an
+    /// integration object or one of its attributes); `message` tells the merchant what to fix.
+    #[error("the store is not set up for Storelink: {message}")]
+    NotSetUp { message: String },
     /// The connector cannot do this (see `Capabilities`).
     #[error("this platform does not support {0}")]
     Unsupported(&'static str),
@@ -91,6 +95,7 @@ impl ConnectorError {
             ConnectorError::BadReply { .. } => "decode",
             ConnectorError::ReplyTooLarge { .. } => "response_too_large",
             ConnectorError::Blocked(_) => "blocked",
+            ConnectorError::NotSetUp { .. } => "not_set_up",
             ConnectorError::Unsupported(_) => "unsupported",
         }
     }

@@ -395,6 +395,18 @@ pub trait Connector: Send + Sync + 'static {
         credentials: &'a SecretString,
     ) -> BoxFuture<'a, Result<Login, ConnectorError>>;
 
+    /// Confirm, right after the test login (connect and credential rotation), that the store is set up
+    /// for Storelink: what it must have before a merchant can be saved (SAP: the integration objects
+    /// and their attributes). An `Err` refuses the connect; `NotSetUp` carries the merchant's words
+    /// for what to fix. Default: nothing to confirm.
+    fn validate<'a>(
+        &'a self,
+        _session: &'a Session,
+        _credentials: &'a SecretString,
+    ) -> BoxFuture<'a, Result<(), ConnectorError>> {
+        Box::pin(async { Ok(()) })
+    }
+
     /// The connect form's checks after the test login (shipping methods set up, permissions granted),
     /// concurrently, in about one round trip. Findings are warnings, never failures.
     fn check<'a>(&'a self, session: &'a Session) -> BoxFuture<'a, Vec<Check>>;

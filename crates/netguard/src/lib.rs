@@ -6,6 +6,7 @@
 mod address;
 mod client_addr;
 mod policy;
+pub mod reply;
 mod resolver;
 mod store_url;
 

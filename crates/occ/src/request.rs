@@ -9,7 +9,8 @@ use rand::Rng;
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
-use storelink_netguard::{BlockedAddress, Policy};
+use storelink_netguard::Policy;
+use storelink_netguard::reply::{Capped, TransportFailure, parse_retry_after, read_capped, transport_failure};
 use url::Url;
 
 use crate::OccError;
@@ -229,30 +230,6 @@ impl OccClient {
     }
 }
 
-enum Capped {
-    Whole(Vec<u8>),
-    /// Over the cap after this many bytes (the declared length, or what was read before stopping).
-    Over(u64),
-}
-
-/// Read the body chunk by chunk, stopping (and dropping the connection) once it passes `limit`. A
-/// declared `Content-Length` over the limit is refused before any of the body is read. Chunks are
-/// the decoded body, so a compressed answer is capped by what it expands to.
-async fn read_capped(mut response: reqwest::Response, limit: usize) -> Result<Capped, reqwest::Error> {
-    if let Some(declared) = response.content_length().filter(|n| *n > limit as u64) {
-        return Ok(Capped::Over(declared));
-    }
-    let hint = response.content_length().map_or(16 * 1024, |n| n as usize);
-    let mut body = Vec::with_capacity(hint.min(limit));
-    while let Some(chunk) = response.chunk().await? {
-        if body.len() + chunk.len() > limit {
-            return Ok(Capped::Over((body.len() + chunk.len()) as u64));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Capped::Whole(body))
-}
-
 fn build_url(store: &Url, segments: &[&str], query: &[(String, String)]) -> Result<Url, OccError> {
     let mut url = store.clone();
     url.set_query(None);
@@ -270,44 +247,15 @@ fn build_url(store: &Url, segments: &[&str], query: &[(String, String)]) -> Resu
 /// Transport failures: a refused address is `Blocked`; everything else is transient. The message
 /// never includes the URL (it could carry a query with data) or headers.
 fn transport_error(error: &reqwest::Error, path: &str) -> OccError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = source {
-        if let Some(blocked) = e.downcast_ref::<BlockedAddress>() {
-            return OccError::Blocked(blocked.to_string());
-        }
-        source = e.source();
+    match transport_failure(error) {
+        TransportFailure::Blocked(why) => OccError::Blocked(why),
+        TransportFailure::Failed(what) => OccError::Transient { detail: format!("{what} ({path})") },
     }
-    let what = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "could not connect"
-    } else if error.is_body() || error.is_decode() {
-        "the connection broke while reading the response"
-    } else {
-        "the connection failed"
-    };
-    OccError::Transient { detail: format!("{what} ({path})") }
-}
-
-fn parse_retry_after(value: &str) -> Option<Duration> {
-    if let Ok(seconds) = value.trim().parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = chrono::DateTime::parse_from_rfc2822(value.trim()).ok()?;
-    let wait = at.signed_duration_since(chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO);
-    Some(wait)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retry_after_in_seconds_or_http_date() {
-        assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO), "a past date means now");
-        assert_eq!(parse_retry_after("soon"), None);
-    }
 
     #[test]
     fn urls_are_built_from_segments() {

@@ -46,6 +46,9 @@ pub enum ConnectError {
          Check that the Store URL is your OCC store's address."
     )]
     StoreReplyTooLarge { host: String },
+    /// The store lacks what Storelink needs; the connector's words say what to fix.
+    #[error("{message}")]
+    StoreNotSetUp { message: String },
     #[error("This kind of store cannot be connected here. Go back to the partner's site and start again.")]
     UnknownPlatform,
     #[error("Something went wrong on our side and nothing was changed. Please try again.")]
@@ -62,7 +65,9 @@ impl ConnectError {
             | ConnectError::StoreError { .. }
             | ConnectError::StoreReplyTooLarge { .. } => Field::StoreUrl,
             ConnectError::MissingKey | ConnectError::KeyTooLong | ConnectError::KeyRejected => Field::AppKey,
-            ConnectError::UnknownPlatform | ConnectError::Internal(_) => Field::Form,
+            ConnectError::StoreNotSetUp { .. } | ConnectError::UnknownPlatform | ConnectError::Internal(_) => {
+                Field::Form
+            }
         }
     }
 
@@ -77,6 +82,7 @@ impl ConnectError {
             ConnectError::NotAdminHost { .. } => "not_admin_host",
             ConnectError::StoreError { .. } => "store_error",
             ConnectError::StoreReplyTooLarge { .. } => "store_reply_too_large",
+            ConnectError::StoreNotSetUp { .. } => "store_not_set_up",
             ConnectError::UnknownPlatform => "unknown_platform",
             ConnectError::Internal(_) => "internal",
         }
@@ -100,6 +106,7 @@ impl ConnectError {
         match error {
             ConnectorError::CredentialsRefused { .. } => ConnectError::KeyRejected,
             ConnectorError::NoLoginEndpoint { .. } => ConnectError::NotAdminHost { host: host.to_owned() },
+            ConnectorError::NotSetUp { message } => ConnectError::StoreNotSetUp { message },
             ConnectorError::Blocked(_) => ConnectError::BadStoreUrl(UrlError::private_network()),
             ConnectorError::Transient { .. } => ConnectError::StoreUnreachable { host: host.to_owned() },
             ConnectorError::ReplyTooLarge { .. } => ConnectError::StoreReplyTooLarge { host: host.to_owned() },

@@ -89,6 +89,7 @@ impl Pipeline {
         let host = admin.host_str().unwrap_or(store.host()).to_owned();
         let login = connector.login(&admin, &app_key).await.map_err(|e| ConnectError::from_login(&host, e))?;
         let session = Session { store: admin.clone(), storefront: admin, token: login.token };
+        connector.validate(&session, &app_key).await.map_err(|e| ConnectError::from_login(&host, e))?;
         let bound = StoreSession { connector: connector.clone(), session };
 
         // Round trip 2: list the store's sites, find and probe the storefront (the default site's

@@ -253,6 +253,15 @@ impl Ops {
         };
         let purpose = connector.credentials_purpose();
         let session = Session { store: store.into(), storefront: storefront.into(), token: login.token };
+        // New credentials replace the old only once the store is confirmed set up with them.
+        match connector.validate(&session, &new_key).await {
+            Ok(()) => {}
+            Err(e @ ConnectorError::CredentialsRefused { .. }) => return Err(OpsError::KeyRejected(e.to_string())),
+            Err(e @ (ConnectorError::NotSetUp { .. } | ConnectorError::PermissionMissing { .. })) => {
+                return Err(OpsError::Invalid(e.to_string()));
+            }
+            Err(e) => return Err(OpsError::StoreUnavailable(e.to_string())),
+        }
         let outcomes = self.registrar.register_all(&StoreSession { connector, session }, id).await;
         let slots_registered =
             outcomes.iter().filter(|o| o.status == storelink_registrar::SlotStatus::Registered).count();

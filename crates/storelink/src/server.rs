@@ -17,6 +17,7 @@ use sqlx::PgPool;
 use std::sync::Arc;
 use storelink_connector::{Connector, Registry};
 use storelink_connector_occ::OccConnector;
+use storelink_connector_sap::{SapConfig, SapConnector};
 use storelink_core::ReadPools;
 use storelink_core::replicas::ReplicaSettings;
 use storelink_jobs::Queue;
@@ -38,7 +39,7 @@ pub struct Services {
     /// the ops lists; monitored once the web role starts.
     pub reads: ReadPools,
     pub vault: Vault,
-    /// The platforms served, by `merchants.platform` (OCC, plus any a test adds).
+    /// The platforms served, by `merchants.platform` (OCC and SAP, plus any a test adds).
     pub connectors: Registry,
     pub registrar: Registrar,
     pub tokens: TokenCache,
@@ -52,8 +53,8 @@ impl Services {
         Self::with_connectors(config, pool, keys, Vec::new())
     }
 
-    /// The services with the OCC connector and `extra` ones (a platform's connector of the same name
-    /// replaces OCC's).
+    /// The services with the OCC and SAP connectors and `extra` ones (a platform's connector of the
+    /// same name replaces the built-in one).
     pub fn with_connectors(
         config: Config,
         pool: PgPool,
@@ -71,7 +72,12 @@ impl Services {
             policy,
         )?;
         let occ: Arc<dyn Connector> = Arc::new(OccConnector::new(occ, config.slots.map.clone()));
-        let connectors = Registry::new(std::iter::once(occ).chain(extra));
+        let sap = SapConnector::with_config(
+            SapConfig { request_timeout: config.stores.request_timeout, ..SapConfig::default() },
+            policy,
+        )?;
+        let sap: Arc<dyn Connector> = Arc::new(sap);
+        let connectors = Registry::new([occ, sap].into_iter().chain(extra));
         let vault = Vault::new(pool.clone(), keys.clone());
         let read_urls: Vec<&str> = config.database.read_urls.iter().map(ExposeSecret::expose_secret).collect();
         let replica_settings = ReplicaSettings::new(config.database.read_max_lag, config.database.max_connections);
