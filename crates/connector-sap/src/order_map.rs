@@ -61,10 +61,17 @@ pub fn order_status(code: &str) -> OrderStatus {
         | "PAYMENT_AMOUNT_NOT_RESERVED"
         | "PAYMENT_NOT_CAPTURED" => OrderStatus::Pending,
         "CREATED" => OrderStatus::Submitted,
-        "CHECKED_VALID" | "APPROVED" | "FRAUD_CHECKED" | "PAYMENT_AUTHORIZED" | "PAYMENT_AMOUNT_RESERVED"
-        | "PAYMENT_CAPTURED" | "ORDER_SPLIT" | "PROCESSING_ERROR" | "CANCELLING" | "READY" | "IN_PROCESS" => {
-            OrderStatus::Processing
-        }
+        "CHECKED_VALID"
+        | "APPROVED"
+        | "FRAUD_CHECKED"
+        | "PAYMENT_AUTHORIZED"
+        | "PAYMENT_AMOUNT_RESERVED"
+        | "PAYMENT_CAPTURED"
+        | "ORDER_SPLIT"
+        | "PROCESSING_ERROR"
+        | "CANCELLING"
+        | "READY"
+        | "IN_PROCESS" => OrderStatus::Processing,
         "COMPLETED" => OrderStatus::Completed,
         "CANCELLED" | "CHECKED_INVALID" | "REJECTED" | "REJECTED_BY_MERCHANT" => OrderStatus::Cancelled,
         _ => OrderStatus::Unknown,
@@ -83,14 +90,14 @@ pub fn payment_status(code: &str) -> PaymentStatus {
 /// An `OrderEntry`: its `entryNumber` is the line id; the ordered product (a variant, as the catalog
 /// sells it) is the line's variant, named by its integrationKey as the sync names SKUs.
 fn line(entry: &Value) -> Option<OrderLine> {
-    let number = text(entry, "entryNumber")?;
+    let entry_number = text(entry, "entryNumber")?;
     let product = nested(entry, "product");
     Some(OrderLine {
-        line_id: number,
+        line_id: entry_number,
         product_id: None,
         variant_id: product.and_then(product_key),
         name: None,
-        quantity: text(entry, "quantity").and_then(|q| q.parse::<f64>().ok()).map_or(0, |q| q as i64),
+        quantity: number(entry, "quantity").map_or(0, |q| q as i64),
         unit_price: decimal(entry, "basePrice"),
         discount: None,
         tax: None,
@@ -129,7 +136,7 @@ fn address(a: &Value) -> Address {
     }
 }
 
-fn text(v: &Value, key: &str) -> Option<String> {
+pub(crate) fn text(v: &Value, key: &str) -> Option<String> {
     match v.get(key)? {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -142,7 +149,7 @@ fn filled(v: &Value, key: &str) -> Option<String> {
 }
 
 /// A referenced item, if it came inline (an unexpanded `__deferred` link is absent).
-fn nested<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+pub(crate) fn nested<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
     v.get(key).filter(|n| n.is_object() && n.get("__deferred").is_none())
 }
 
@@ -155,7 +162,7 @@ fn code(v: &Value, key: &str) -> Option<String> {
 }
 
 /// A collection: `{"results": [...]}` (OData) or an array (webhook).
-fn collection<'a>(v: &'a Value, key: &str) -> &'a [Value] {
+pub(crate) fn collection<'a>(v: &'a Value, key: &str) -> &'a [Value] {
     let list = v.get(key);
     let list = list.and_then(|l| l.get("results")).or(list);
     list.and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default()
@@ -164,10 +171,19 @@ fn collection<'a>(v: &'a Value, key: &str) -> &'a [Value] {
 /// An `Edm.Double` (a JSON number or a string) as a decimal string with at most 6 places and no
 /// trailing zeros, so `"10.0"`, `10` and `10.00` give the same text and hash.
 fn decimal(v: &Value, key: &str) -> Option<String> {
-    let x: f64 = text(v, key)?.trim().parse().ok().filter(|x: &f64| x.is_finite())?;
+    number(v, key).map(amount)
+}
+
+/// A number sent as a JSON number or as text (`Edm.Int64`/`Edm.Double` in OData JSON).
+pub(crate) fn number(v: &Value, key: &str) -> Option<f64> {
+    text(v, key)?.trim().parse().ok().filter(|x: &f64| x.is_finite())
+}
+
+/// An amount as decimal text: at most 6 places, no trailing zeros (`10`, `24.5`).
+pub fn amount(x: f64) -> String {
     let text = format!("{x:.6}");
     let text = text.trim_end_matches('0').trim_end_matches('.');
-    Some(if text == "-0" { "0".to_owned() } else { text.to_owned() })
+    if text == "-0" { "0".to_owned() } else { text.to_owned() }
 }
 
 /// `Edm.DateTime`: `/Date(<ms>)/` (optionally with an offset in minutes, the ms being UTC anyway),
@@ -199,7 +215,8 @@ mod tests {
 
     /// A point read of `Orders('00001001')` as sap-sim answers it with the sync's expansions.
     fn odata() -> Value {
-        let meta = |set: &str| json!({"uri": format!("https://api.example.com/odata2webservices/StorelinkOrder/{set}")});
+        let meta =
+            |set: &str| json!({"uri": format!("https://api.example.com/odata2webservices/StorelinkOrder/{set}")});
         json!({"d": {
             "__metadata": {"id": "x", "uri": "x", "type": "HybrisCommerceOData.Order"},
             "code": "00001001", "date": "/Date(1764583200000)/", "creationtime": "/Date(1764583200000)/",

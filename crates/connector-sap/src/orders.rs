@@ -1,34 +1,328 @@
-//! Placing orders through the merchant's order integration object (`POST .../Orders`, an upsert by
-//! `code`), finding them by the partner reference, cancelling. (Filled in by the orders work of
-//! issue 17.)
+//! Placing orders through the merchant's order integration object: `POST .../Orders` with the
+//! partner reference as the order's `code` (docs/sap.md, "Order creation"), finding them again by
+//! that reference (`Orders('<code>')`), and why cancelling is not offered. SAP's POST is an upsert
+//! by `code`, so `create` first makes sure no order holds the code (a partner reference must never
+//! overwrite an order of the merchant's own), and never retries the POST itself.
 
+use std::collections::HashMap;
+
+use chrono::Utc;
+use reqwest::Method;
 use secrecy::SecretString;
-use storelink_connector::{ConnectorError, NewOrder, Session};
+use serde_json::{Value, json};
+use storelink_connector::{ConnectorError, NewOrder, OrderLine, OrderRefusal, Session, Shopper};
 use storelink_model::records::{Hashed, OrderRow};
+use storelink_model::views::Address;
+use url::Url;
 
-use crate::client::SapClient;
+use crate::client::{Body, Call, DOCUMENT_LIMIT, SapClient};
+use crate::credentials::{Objects, SapCredentials};
+use crate::order_map::{self, amount, collection, nested, number, product_key, text};
+
+/// The root entity sets of the order and product objects.
+const ORDERS: &str = "Orders";
+const PRODUCTS: &str = "Products";
+/// What a read of one order expands: the nested items `order_map` maps (docs/sap.md, "Sync").
+pub const ORDER_EXPAND: &str = "status,paymentStatus,deliveryStatus,currency,user,store,deliveryMode,\
+                                deliveryAddress/country,paymentAddress/country,entries/product";
+/// What pricing a line reads of its product: the catalog version and the price rows of the product
+/// and its variants.
+const PRICE_EXPAND: &str = "catalogVersion/catalog,europe1Prices/currency,variants/europe1Prices/currency";
 
 pub async fn create(
-    _client: &SapClient,
-    _session: &Session,
-    _credentials: &SecretString,
-    _order: &NewOrder<'_>,
+    client: &SapClient,
+    session: &Session,
+    credentials: &SecretString,
+    order: &NewOrder<'_>,
 ) -> Result<Hashed<OrderRow>, ConnectorError> {
-    Err(ConnectorError::Unsupported("creating orders (not built yet)"))
+    let objects = SapCredentials::parse(credentials)?.objects;
+    if find_in(client, session, &objects.order, order.reference).await?.is_some() {
+        return Err(ConnectorError::OrderRefused {
+            reason: OrderRefusal::Other,
+            message: format!("the store already has an order with the code {:?}", order.reference),
+        });
+    }
+    let lines = price_lines(client, session, &objects, &order.lines).await?;
+    let body = order_body(order, &lines, Utc::now().timestamp_millis());
+    let call = Call {
+        method: Method::POST,
+        url: service_url(&session.store, &objects.order, ORDERS, None)?,
+        authorization: Some(&session.token),
+        body: Body::Json(body),
+        // An upsert, but a second POST would write over what the store did to the order meanwhile.
+        idempotent: false,
+        limit: DOCUMENT_LIMIT,
+    };
+    let reply = client.send(call).await.map_err(refusal)?;
+    // The POST answers the order with its lines only; the point read has everything the model maps.
+    match find_in(client, session, &objects.order, order.reference).await {
+        Ok(Some(created)) => Ok(created),
+        _ => order_map::order(&reply.json("the created order")?)
+            .map_err(|detail| ConnectorError::BadReply { what: "the created order".into(), detail }),
+    }
 }
 
+/// The order placed under this partner reference. `find_order` gets no credentials, so it reads the
+/// order object under its default name (a merchant who renamed it finds nothing here; `create`
+/// still refuses to overwrite, so a retry cannot place a second order).
 pub async fn find(
-    _client: &SapClient,
-    _session: &Session,
-    _reference: &str,
+    client: &SapClient,
+    session: &Session,
+    reference: &str,
 ) -> Result<Option<Hashed<OrderRow>>, ConnectorError> {
-    Err(ConnectorError::Unsupported("finding orders (not built yet)"))
+    find_in(client, session, &Objects::default().order, reference).await
 }
 
+/// SAP's Integration API persists items: setting `status` to `CANCELLED` through the order object
+/// would skip the store's cancellation process (stock, payment, consignments). Not offered; the
+/// merchant cancels in Backoffice and the change reaches partners through sync and webhooks.
 pub async fn cancel(
     _client: &SapClient,
     _session: &Session,
     _order_id: &str,
 ) -> Result<Hashed<OrderRow>, ConnectorError> {
-    Err(ConnectorError::Unsupported("cancelling orders (not built yet)"))
+    Err(ConnectorError::Unsupported(
+        "cancelling orders through Storelink (SAP's Integration API cannot run the store's cancellation process; the merchant cancels in Backoffice)",
+    ))
+}
+
+async fn find_in(
+    client: &SapClient,
+    session: &Session,
+    object: &str,
+    code: &str,
+) -> Result<Option<Hashed<OrderRow>>, ConnectorError> {
+    let url = service_url(&session.store, object, &key_segment(ORDERS, code), Some(ORDER_EXPAND))?;
+    match client.send(Call::get(url, &session.token, DOCUMENT_LIMIT)).await {
+        Ok(reply) => order_map::order(&reply.json("an order")?)
+            .map(Some)
+            .map_err(|detail| ConnectorError::BadReply { what: "an order".into(), detail }),
+        Err(ConnectorError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// `{api}/odata2webservices/<object>/<resource>`, with `$expand` when given.
+pub(crate) fn service_url(
+    api: &Url,
+    object: &str,
+    resource: &str,
+    expand: Option<&str>,
+) -> Result<Url, ConnectorError> {
+    let base = api.as_str().trim_end_matches('/');
+    let mut url = Url::parse(&format!("{base}/odata2webservices/{object}/{resource}"))
+        .map_err(|_| ConnectorError::Refused { message: "the store's API URL is not valid".into() })?;
+    if let Some(expand) = expand {
+        url.query_pairs_mut().append_pair("$expand", expand);
+    }
+    Ok(url)
+}
+
+/// `Orders('00001001')`: an entity by integrationKey, quotes doubled and percent-encoded.
+pub(crate) fn key_segment(set: &str, key: &str) -> String {
+    let quoted = key.replace('\'', "''");
+    let encoded: String = url::form_urlencoded::byte_serialize(quoted.as_bytes()).collect();
+    format!("{set}('{}')", encoded.replace('+', "%20"))
+}
+
+/// An order line as SAP's entry needs it: the ordered product's code and catalog version, and its
+/// price from the catalog (what the order object carries; SAP does not price an inbound order).
+#[derive(Debug)]
+struct Priced {
+    code: String,
+    version: Option<String>,
+    catalog: Option<String>,
+    quantity: i64,
+    price: Option<f64>,
+}
+
+/// Each line's product and price, from one read per product of the product object (concurrent).
+/// The order's currency is the first priced line's; a product or SKU the store does not have refuses
+/// the order as an unknown SKU.
+async fn price_lines(
+    client: &SapClient,
+    session: &Session,
+    objects: &Objects,
+    lines: &[OrderLine<'_>],
+) -> Result<(Vec<Priced>, Option<String>), ConnectorError> {
+    let mut ids: Vec<&str> = lines.iter().map(|l| l.product_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let reads = ids.iter().map(|id| async move {
+        let url = service_url(&session.store, &objects.product, &key_segment(PRODUCTS, id), Some(PRICE_EXPAND))?;
+        match client.send(Call::get(url, &session.token, DOCUMENT_LIMIT)).await {
+            Ok(reply) => Ok((*id, reply.json("a product")?)),
+            Err(ConnectorError::NotFound { .. }) => Err(unknown_sku(id)),
+            Err(e) => Err(e),
+        }
+    });
+    let products: HashMap<&str, Value> = futures::future::try_join_all(reads).await?.into_iter().collect();
+    let mut currency = None;
+    let mut priced = Vec::with_capacity(lines.len());
+    for line in lines {
+        let product = products.get(line.product_id).map(|p| p.get("d").unwrap_or(p)).unwrap_or(&Value::Null);
+        priced.push(price_line(product, line, &mut currency).ok_or_else(|| unknown_sku(line.sku_id))?);
+    }
+    Ok((priced, currency))
+}
+
+/// The SKU among the product's variants (or the product itself), by integrationKey or code. A
+/// variant without its own price rows sells at its base product's [A].
+fn price_line(product: &Value, line: &OrderLine<'_>, currency: &mut Option<String>) -> Option<Priced> {
+    let is_sku = |item: &Value| {
+        product_key(item).as_deref() == Some(line.sku_id) || text(item, "code").as_deref() == Some(line.sku_id)
+    };
+    let item =
+        collection(product, "variants").iter().find(|v| is_sku(v)).or_else(|| is_sku(product).then_some(product))?;
+    let version = nested(product, "catalogVersion");
+    // The SKU's integrationKey is `<version>|<catalog>|<code>` when the answer leaves them out.
+    let key: Vec<&str> = line.sku_id.split('|').collect();
+    let (key_version, key_catalog) = match key.as_slice() {
+        [version, catalog, _] => (Some(*version), Some(*catalog)),
+        _ => (None, None),
+    };
+    let own = price(item, currency);
+    Some(Priced {
+        code: text(item, "code")?,
+        version: version.and_then(|v| text(v, "version")).or(key_version.map(str::to_owned)),
+        catalog: version
+            .and_then(|v| nested(v, "catalog"))
+            .and_then(|c| text(c, "id"))
+            .or(key_catalog.map(str::to_owned)),
+        quantity: line.quantity,
+        price: own.or_else(|| price(product, currency)),
+    })
+}
+
+/// The item's price for one piece (`minqtd` 1, or no minimum) in the order's currency; the first
+/// such row fixes the currency when none is chosen yet.
+fn price(item: &Value, currency: &mut Option<String>) -> Option<f64> {
+    let mut rows = collection(item, "europe1Prices").iter().filter(|r| number(r, "minqtd").is_none_or(|m| m <= 1.0));
+    let row_currency = |r: &Value| nested(r, "currency").and_then(|c| text(c, "isocode"));
+    let row = match currency {
+        Some(chosen) => rows.find(|r| row_currency(r).as_deref() == Some(chosen.as_str()))?,
+        None => {
+            let row = rows.find(|r| number(r, "price").is_some())?;
+            *currency = row_currency(row);
+            row
+        }
+    };
+    number(row, "price")
+}
+
+/// The POST body (docs/sap.md, "Order creation"): amounts and `Edm.Int64` as text, the date as
+/// `/Date(ms)/`; the same address for delivery and payment.
+fn order_body(order: &NewOrder<'_>, (lines, currency): &(Vec<Priced>, Option<String>), now_ms: i64) -> Value {
+    let a = order.shipping_address;
+    let names = [a.first_name.as_deref(), a.last_name.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ");
+    let email = match order.shopper {
+        Shopper::Email(email) | Shopper::Guest { email: Some(email) } => Some(email),
+        _ => None,
+    };
+    let user = match order.shopper {
+        Shopper::Profile(uid) => json!({"uid": uid}),
+        Shopper::Email(email) => json!({"uid": email, "name": names}),
+        // SAP's guest customers have the uid `<id>|<email>` [A]; the reference keeps it per order.
+        Shopper::Guest { email } => {
+            json!({"uid": format!("{}|{}", order.reference, email.unwrap_or("guest")), "name": names})
+        }
+    };
+    let address = address_body(a, email);
+    let mut subtotal = 0.0;
+    let entries: Vec<Value> = lines
+        .iter()
+        .enumerate()
+        .map(|(n, line)| {
+            let total = line.price.map(|p| p * line.quantity as f64);
+            subtotal += total.unwrap_or(0.0);
+            json!({
+                "entryNumber": n,
+                "quantity": line.quantity.to_string(),
+                "product": {"code": line.code, "catalogVersion": {"version": line.version, "catalog": {"id": line.catalog}}},
+                "basePrice": line.price.map(amount),
+                "totalPrice": total.map(amount),
+            })
+        })
+        .collect();
+    let mut body = json!({
+        "code": order.reference,
+        "date": format!("/Date({now_ms})/"),
+        "user": user,
+        "deliveryMode": {"code": order.shipping_method},
+        "deliveryAddress": address,
+        "paymentAddress": address,
+        "entries": entries,
+        "subtotal": amount(subtotal),
+        "totalPrice": amount(subtotal),
+    });
+    if let Some(currency) = currency {
+        body["currency"] = json!({"isocode": currency});
+    }
+    if let Some(site) = order.site {
+        body["store"] = json!({"uid": site});
+    }
+    body
+}
+
+/// The model's address as SAP's `Address` attributes (the inverse of `order_map`'s reading).
+fn address_body(a: &Address, email: Option<&str>) -> Value {
+    json!({
+        "firstname": a.first_name, "lastname": a.last_name, "company": a.company,
+        "line1": a.line1, "line2": a.line2, "town": a.city, "postalcode": a.postal_code,
+        "country": a.country.as_ref().map(|c| json!({"isocode": c})),
+        "phone1": a.phone, "email": a.email.as_deref().or(email),
+    })
+}
+
+fn unknown_sku(id: &str) -> ConnectorError {
+    ConnectorError::OrderRefused {
+        reason: OrderRefusal::UnknownSku,
+        message: format!("the store has no product {id:?}"),
+    }
+}
+
+/// The store's refusal of the POST in the seam's terms. `missing_nav_property` is a reference the
+/// store could not resolve: the delivery mode, a required item, else a product.
+fn refusal(error: ConnectorError) -> ConnectorError {
+    match error {
+        ConnectorError::Refused { message } => {
+            let reason = if !message.starts_with("missing_nav_property") {
+                OrderRefusal::Other
+            } else if message.to_ascii_lowercase().contains("deliverymode") {
+                OrderRefusal::InvalidShippingMethod
+            } else if message.contains("is required") {
+                OrderRefusal::Other
+            } else {
+                OrderRefusal::UnknownSku
+            };
+            ConnectorError::OrderRefused { reason, message }
+        }
+        ConnectorError::NotFound { .. } => {
+            ConnectorError::Unsupported("orders on this store (it has no order integration object)")
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_references_are_told_apart() {
+        let refused = |m: &str| refusal(ConnectorError::Refused { message: m.into() });
+        let reason = |e: ConnectorError| match e {
+            ConnectorError::OrderRefused { reason, .. } => Some(reason),
+            _ => None,
+        };
+        let product = "missing_nav_property: Product [X] was not found and cannot be created";
+        assert_eq!(reason(refused(product)), Some(OrderRefusal::UnknownSku));
+        let mode = "missing_nav_property: DeliveryMode [x] was not found";
+        assert_eq!(reason(refused(mode)), Some(OrderRefusal::InvalidShippingMethod));
+        let currency = "missing_nav_property: Property 'currency' is required for Order";
+        assert_eq!(reason(refused(currency)), Some(OrderRefusal::Other));
+        assert_eq!(reason(refused("invalid_property: Property 'x' is not defined")), Some(OrderRefusal::Other));
+        assert!(matches!(refusal(ConnectorError::NotFound { what: "/x".into() }), ConnectorError::Unsupported(_)));
+        assert_eq!(key_segment("Orders", "a|b c'd"), "Orders('a%7Cb%20c%27%27d')");
+    }
 }
