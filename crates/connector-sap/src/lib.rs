@@ -11,6 +11,7 @@ mod connector;
 pub mod credentials;
 mod events;
 mod normalize;
+pub mod order_map;
 mod orders;
 mod session;
 mod sync;

@@ -11,6 +11,7 @@ use url::Url;
 use crate::client::{Call, DOCUMENT_LIMIT, PAGE_LIMIT, SapClient};
 use crate::credentials::Objects;
 use crate::normalize::{self, ProductKeys, Store};
+use crate::order_map;
 
 /// `odata2services.page.size.max`: a larger `$top` is clamped or refused (docs/sap.md, "Paging").
 pub const MAX_TOP: u32 = 1000;
@@ -196,9 +197,8 @@ fn records(
         }
         Object::Stock => Records::Inventory(items.iter().filter_map(|s| normalize::stock_level(s, keys)).collect()),
         Object::DeliveryMode => Records::Shipping(items.iter().filter_map(normalize::delivery_mode).collect()),
-        Object::Order => {
-            return Err(ConnectorError::Unsupported("order listing (not built yet)"));
-        }
+        // An order that does not map (no code) is left out, as OCC's are.
+        Object::Order => Records::Orders(items.iter().filter_map(|o| order_map::order(o).ok()).collect()),
     })
 }
 
