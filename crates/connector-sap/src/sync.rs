@@ -131,8 +131,7 @@ async fn page(
     page: &PageRequest<'_>,
 ) -> Result<(Vec<Value>, Option<u64>, bool), ConnectorError> {
     let top = page.limit.clamp(1, MAX_TOP);
-    let since =
-        page.since.map(|since| format!("modifiedtime gt datetime'{}'", since.format("%Y-%m-%dT%H:%M:%S%.3f")));
+    let since = page.since.map(|since| format!("modifiedtime gt datetime'{}'", since.format("%Y-%m-%dT%H:%M:%S%.3f")));
     let filter: Vec<String> = object.scope().into_iter().chain(since.clone()).collect();
     let filter = filter.join(" and ");
     let (top_s, skip_s) = (top.to_string(), page.offset.to_string());

@@ -214,9 +214,8 @@ fn missing_attributes(edmx: &str, code: &str, object: Object) -> Result<Vec<Stri
         what: format!("{code}/$metadata"),
         detail: format!("not EDMX: {e}"),
     })?;
-    let entity_type = |name: &str| {
-        doc.descendants().find(|n| n.has_tag_name("EntityType") && n.attribute("Name") == Some(name))
-    };
+    let entity_type =
+        |name: &str| doc.descendants().find(|n| n.has_tag_name("EntityType") && n.attribute("Name") == Some(name));
     let mut missing = Vec::new();
     for (item, attributes) in mapped(object) {
         let Some(node) = entity_type(item) else {
