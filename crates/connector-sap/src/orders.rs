@@ -13,18 +13,12 @@ use serde_json::{Value, json};
 use storelink_connector::{ConnectorError, NewOrder, OrderLine, OrderRefusal, Session, Shopper};
 use storelink_model::records::{Hashed, OrderRow};
 use storelink_model::views::Address;
-use url::Url;
 
 use crate::client::{Body, Call, DOCUMENT_LIMIT, SapClient};
 use crate::credentials::{Objects, SapCredentials};
 use crate::order_map::{self, amount, collection, nested, number, product_key, text};
+use crate::sync::{Object, entity, service_url};
 
-/// The root entity sets of the order and product objects.
-const ORDERS: &str = "Orders";
-const PRODUCTS: &str = "Products";
-/// What a read of one order expands: the nested items `order_map` maps (docs/sap.md, "Sync").
-pub const ORDER_EXPAND: &str = "status,paymentStatus,deliveryStatus,currency,user,store,deliveryMode,\
-                                deliveryAddress/country,paymentAddress/country,entries/product";
 /// What pricing a line reads of its product: the catalog version and the price rows of the product
 /// and its variants.
 const PRICE_EXPAND: &str = "catalogVersion/catalog,europe1Prices/currency,variants/europe1Prices/currency";
@@ -46,7 +40,7 @@ pub async fn create(
     let body = order_body(order, &lines, Utc::now().timestamp_millis());
     let call = Call {
         method: Method::POST,
-        url: service_url(&session.store, &objects.order, ORDERS, None)?,
+        url: service_url(&session.store, &objects.order, Object::Order.root_set(), &[])?,
         authorization: Some(&session.token),
         body: Body::Json(body),
         // An upsert, but a second POST would write over what the store did to the order meanwhile.
@@ -92,7 +86,8 @@ async fn find_in(
     object: &str,
     code: &str,
 ) -> Result<Option<Hashed<OrderRow>>, ConnectorError> {
-    let url = service_url(&session.store, object, &key_segment(ORDERS, code), Some(ORDER_EXPAND))?;
+    let resource = entity(Object::Order.root_set(), code);
+    let url = service_url(&session.store, object, &resource, &[("$expand", Object::Order.expand())])?;
     match client.send(Call::get(url, &session.token, DOCUMENT_LIMIT)).await {
         Ok(reply) => order_map::order(&reply.json("an order")?)
             .map(Some)
@@ -100,29 +95,6 @@ async fn find_in(
         Err(ConnectorError::NotFound { .. }) => Ok(None),
         Err(e) => Err(e),
     }
-}
-
-/// `{api}/odata2webservices/<object>/<resource>`, with `$expand` when given.
-pub(crate) fn service_url(
-    api: &Url,
-    object: &str,
-    resource: &str,
-    expand: Option<&str>,
-) -> Result<Url, ConnectorError> {
-    let base = api.as_str().trim_end_matches('/');
-    let mut url = Url::parse(&format!("{base}/odata2webservices/{object}/{resource}"))
-        .map_err(|_| ConnectorError::Refused { message: "the store's API URL is not valid".into() })?;
-    if let Some(expand) = expand {
-        url.query_pairs_mut().append_pair("$expand", expand);
-    }
-    Ok(url)
-}
-
-/// `Orders('00001001')`: an entity by integrationKey, quotes doubled and percent-encoded.
-pub(crate) fn key_segment(set: &str, key: &str) -> String {
-    let quoted = key.replace('\'', "''");
-    let encoded: String = url::form_urlencoded::byte_serialize(quoted.as_bytes()).collect();
-    format!("{set}('{}')", encoded.replace('+', "%20"))
 }
 
 /// An order line as SAP's entry needs it: the ordered product's code and catalog version, and its
@@ -149,7 +121,7 @@ async fn price_lines(
     ids.sort_unstable();
     ids.dedup();
     let reads = ids.iter().map(|id| async move {
-        let url = service_url(&session.store, &objects.product, &key_segment(PRODUCTS, id), Some(PRICE_EXPAND))?;
+        let url = service_url(&session.store, &objects.product, &entity(Object::Product.root_set(), id), &[("$expand", PRICE_EXPAND)])?;
         match client.send(Call::get(url, &session.token, DOCUMENT_LIMIT)).await {
             Ok(reply) => Ok((*id, reply.json("a product")?)),
             Err(ConnectorError::NotFound { .. }) => Err(unknown_sku(id)),
@@ -323,6 +295,5 @@ mod tests {
         assert_eq!(reason(refused(currency)), Some(OrderRefusal::Other));
         assert_eq!(reason(refused("invalid_property: Property 'x' is not defined")), Some(OrderRefusal::Other));
         assert!(matches!(refusal(ConnectorError::NotFound { what: "/x".into() }), ConnectorError::Unsupported(_)));
-        assert_eq!(key_segment("Orders", "a|b c'd"), "Orders('a%7Cb%20c%27%27d')");
     }
 }

@@ -60,7 +60,7 @@ impl Object {
     }
 
     /// The navigation paths a list or point read inlines.
-    fn expand(self) -> &'static str {
+    pub(crate) fn expand(self) -> &'static str {
         match self {
             Object::Product => {
                 "europe1Prices/currency,picture,normal,supercategories,variants/europe1Prices/currency,\
@@ -112,7 +112,7 @@ fn encode(value: &str) -> String {
 }
 
 /// `Products('<key>')`: an entity's address by integrationKey, quotes doubled (the caller encodes).
-fn entity(set: &str, key: &str) -> String {
+pub(crate) fn entity(set: &str, key: &str) -> String {
     format!("{set}('{}')", encode(&key.replace('\'', "''")))
 }
 

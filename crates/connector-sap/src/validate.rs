@@ -12,7 +12,7 @@ use crate::credentials::{Objects, SapCredentials};
 use crate::sync::{Object, service_url};
 
 /// The name of the check telling whether orders can be placed (what `create_orders` derives from).
-pub const ORDER_CHECK: &str = "order_object";
+pub const ORDER_CHECK: &str = storelink_connector::ORDERS_CHECK;
 
 /// The items of each object and the attributes Storelink maps from them (properties or navigation
 /// properties of the item's `EntityType`): docs/sap.md's table of the objects Storelink needs.

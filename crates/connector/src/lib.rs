@@ -67,7 +67,19 @@ pub struct Capabilities {
     pub incremental: bool,
 }
 
+/// The connect check (`Connector::check`) whose warning means the merchant's store cannot take
+/// orders through Storelink (SAP: it has no order integration object): that merchant's
+/// `create_orders` is off, whatever its platform supports.
+pub const ORDERS_CHECK: &str = "order_object";
+
 impl Capabilities {
+    /// One merchant's capabilities: its platform's, less what the warnings of its recorded connect
+    /// checks (by name) withhold.
+    pub fn given_warnings<S: AsRef<str>>(self, warnings: &[S]) -> Self {
+        let withheld = |check: &str| warnings.iter().any(|w| w.as_ref() == check);
+        Self { create_orders: self.create_orders && !withheld(ORDERS_CHECK), ..self }
+    }
+
     /// As the model publishes them to partners.
     pub fn listed(&self) -> Vec<Capability> {
         [

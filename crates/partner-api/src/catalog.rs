@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use std::collections::HashMap;
+use storelink_connector::Capabilities;
 use storelink_core::MerchantId;
 use storelink_model::status::MerchantStatus;
 use storelink_model::views::{
@@ -61,18 +62,22 @@ struct MerchantRow {
     connected_at: DateTime<Utc>,
     slots_registered: i64,
     slots_failed: i64,
+    /// The names of its connect checks that warned.
+    warnings: Vec<String>,
 }
 
-/// What the merchant's platform supports, as its connector declares it (none for a platform this
-/// deployment does not serve).
-fn capabilities(api: &PartnerApi, platform: &str) -> Vec<Capability> {
-    api.sessions.connectors().get(platform).map(|c| c.capabilities().listed()).unwrap_or_default()
+/// What the merchant's store supports: its platform's capabilities as its connector declares them,
+/// less what its connect checks' warnings withhold (`None` for a platform this deployment does not
+/// serve).
+pub(crate) fn capabilities(api: &PartnerApi, platform: &str, warnings: &[String]) -> Option<Capabilities> {
+    api.sessions.connectors().get(platform).ok().map(|c| c.capabilities().given_warnings(warnings))
 }
 
 const MERCHANT_VIEW: &str = "SELECT m.merchant_id, m.store_url, m.platform, m.status, m.connected_at,
         (SELECT count(*) FROM webhook_slots w WHERE w.merchant_id = m.merchant_id AND w.status = 'registered') AS slots_registered,
         (SELECT count(*) FROM webhook_slots w WHERE w.merchant_id = m.merchant_id
-            AND (w.status = 'failed' OR (w.status = 'pending' AND w.next_attempt_at <= now()))) AS slots_failed
+            AND (w.status = 'failed' OR (w.status = 'pending' AND w.next_attempt_at <= now()))) AS slots_failed,
+        ARRAY(SELECT c.check_name FROM merchant_checks c WHERE c.merchant_id = m.merchant_id AND NOT c.ok) AS warnings
      FROM merchants m";
 
 /// The merchants' views: their rows, their platforms' capabilities and their last syncs (sync's).
@@ -90,7 +95,7 @@ async fn merchants(api: &PartnerApi, pool: &PgPool, rows: Vec<MerchantRow>) -> R
             Merchant {
                 merchant_id: m.merchant_id.to_string(),
                 store_url: m.store_url,
-                capabilities: capabilities(api, &m.platform),
+                capabilities: capabilities(api, &m.platform, &m.warnings).map(|c| c.listed()).unwrap_or_default(),
                 platform: m.platform,
                 status: MerchantStatus::parse(&m.status),
                 connected_at: m.connected_at,

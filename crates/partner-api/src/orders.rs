@@ -12,7 +12,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
-use storelink_connector::{ConnectorError, NewOrder as StoreOrder, OrderLine, OrderRefusal, Shopper};
+use storelink_connector::{ConnectorError, NewOrder as StoreOrder, ORDERS_CHECK, OrderLine, OrderRefusal, Shopper};
 use storelink_core::MerchantId;
 use storelink_model::records::{Hashed, OrderRow};
 use storelink_model::status::OrderStatus;
@@ -88,13 +88,31 @@ async fn check_active(pool: &PgPool, merchant: MerchantId) -> Result<(), ApiErro
     Ok(())
 }
 
+/// Orders are placed only where the merchant's store takes them (`merchant.capabilities`: a SAP
+/// store without the order integration object does not): 409 `not_supported_by_platform` otherwise,
+/// with the connect check's words of what the merchant can do about it.
+async fn check_takes_orders(api: &PartnerApi, merchant: MerchantId) -> Result<(), ApiError> {
+    let platform = storelink_tenants::merchants::get(&api.pool, merchant).await?.ok_or(ApiError::NotFound)?.platform;
+    let warnings: Vec<_> =
+        storelink_tenants::checks::list(&api.pool, merchant).await?.into_iter().filter(|(c, _)| !c.ok).collect();
+    let names: Vec<String> = warnings.iter().map(|(c, _)| c.name.clone()).collect();
+    if crate::catalog::capabilities(api, &platform, &names).is_some_and(|c| c.create_orders) {
+        return Ok(());
+    }
+    let why = warnings.into_iter().find(|(c, _)| c.name == ORDERS_CHECK).map(|(c, _)| c.detail);
+    Err(ApiError::Conflict {
+        code: "not_supported_by_platform",
+        detail: why.unwrap_or_else(|| format!("the merchant's {platform} store cannot take orders through Storelink")),
+    })
+}
+
 /// Place an order in the merchant's store.
 #[utoipa::path(post, path = "/v1/merchants/{merchant_id}/orders", tag = "orders",
     params(("merchant_id" = String, Path, format = Uuid),
            ("Idempotency-Key" = String, Header, description = "Unique per order attempt; retries with the same key return the same order")),
     request_body = NewOrder,
     responses((status = 201, body = PlacedOrder), (status = 400, body = crate::Problem),
-              (status = 409, body = crate::Problem, description = "idempotency_key_reused, request_in_progress, merchant_not_active"),
+              (status = 409, body = crate::Problem, description = "idempotency_key_reused, request_in_progress, merchant_not_active, not_supported_by_platform (`merchant.capabilities` lacks create_orders)"),
               (status = 422, body = crate::Problem, description = "unknown_sku, out_of_stock, invalid_shipping_method, order_rejected"),
               (status = 503, body = crate::Problem, description = "store_unavailable (nothing was created) or order_outcome_unknown (retry with the same Idempotency-Key to learn the outcome), with Retry-After")),
     security(("bearer" = [])))]
@@ -109,6 +127,7 @@ pub(crate) async fn place_order(
     let key = idempotency::key_of(&req)?;
     let order: NewOrder = crate::routes::json_body(&body)?;
     validate_shape(&order)?;
+    check_takes_orders(&api, merchant).await?;
     let (attempt, result) =
         match idempotency::claim(&api.pool, merchant, Scope::Order, key, &order, &order.partner_order_reference).await?
         {
