@@ -121,7 +121,12 @@ async fn price_lines(
     ids.sort_unstable();
     ids.dedup();
     let reads = ids.iter().map(|id| async move {
-        let url = service_url(&session.store, &objects.product, &entity(Object::Product.root_set(), id), &[("$expand", PRICE_EXPAND)])?;
+        let url = service_url(
+            &session.store,
+            &objects.product,
+            &entity(Object::Product.root_set(), id),
+            &[("$expand", PRICE_EXPAND)],
+        )?;
         match client.send(Call::get(url, &session.token, DOCUMENT_LIMIT)).await {
             Ok(reply) => Ok((*id, reply.json("a product")?)),
             Err(ConnectorError::NotFound { .. }) => Err(unknown_sku(id)),

@@ -12,8 +12,7 @@ use storelink_connector::Capabilities;
 use storelink_core::MerchantId;
 use storelink_model::status::MerchantStatus;
 use storelink_model::views::{
-    Capability, InventoryLevel, Merchant, Order, Product, Return, Shipment, ShippingMethod, Variant, WebhookSlot,
-    WebhookSlotStatus,
+    InventoryLevel, Merchant, Order, Product, Return, Shipment, ShippingMethod, Variant, WebhookSlot, WebhookSlotStatus,
 };
 use storelink_sync::read::{self, Key, Window};
 use utoipa::{IntoParams, ToSchema};
