@@ -606,3 +606,19 @@ pub trait Connector: Send + Sync + 'static {
         Box::pin(async { Err(ConnectorError::Unsupported("updating returns")) })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_warned_orders_check_withholds_creating_orders_only() {
+        let all = Capabilities { create_orders: true, webhooks: true, incremental: true };
+        let none: [&str; 0] = [];
+        assert_eq!(all.given_warnings(&none), all);
+        assert_eq!(all.given_warnings(&["shipping_methods", "permission:orders"]), all);
+        let withheld = all.given_warnings(&[ORDERS_CHECK]);
+        assert_eq!(withheld, Capabilities { create_orders: false, ..all });
+        assert_eq!(withheld.listed(), vec![Capability::Webhooks, Capability::IncrementalFilters]);
+    }
+}
