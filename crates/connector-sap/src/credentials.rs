@@ -67,6 +67,13 @@ impl std::fmt::Debug for SapCredentials {
 }
 
 impl SapCredentials {
+    /// An OAuth client on the default token endpoint, reading the objects under their default names.
+    pub fn oauth(client_id: &str, client_secret: &str) -> Self {
+        let auth =
+            Auth::OAuth { client_id: client_id.to_owned(), client_secret: client_secret.to_owned(), token_url: None };
+        Self { auth, objects: Objects::default() }
+    }
+
     /// Read the sealed document; its content is never part of the error.
     pub fn parse(secret: &SecretString) -> Result<Self, ConnectorError> {
         serde_json::from_str(secret.expose_secret())

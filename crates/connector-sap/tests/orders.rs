@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 use storelink_connector::{Connector, ConnectorError, NewOrder, OrderLine, OrderRefusal, Session, Shopper};
-use storelink_connector_sap::{Auth, Objects, SapConfig, SapConnector, SapCredentials, order_map};
+use storelink_connector_sap::{SapConfig, SapConnector, SapCredentials, order_map};
 use storelink_model::status::{OrderStatus, PaymentStatus};
 use storelink_model::views::Address;
 use storelink_netguard::Policy;
@@ -26,15 +26,7 @@ async fn store(options: SimOptions) -> Store {
     let sim = SapSim::spawn(options).await.expect("sim");
     sim.add_user("storelink", "pw", &[GROUP_STORELINK]);
     sim.add_oauth_client("storelink-client", "client-secret", "storelink");
-    let credentials = SapCredentials {
-        auth: Auth::OAuth {
-            client_id: "storelink-client".into(),
-            client_secret: "client-secret".into(),
-            token_url: None,
-        },
-        objects: Objects::default(),
-    };
-    Store { sim, credentials: credentials.to_secret() }
+    Store { sim, credentials: SapCredentials::oauth("storelink-client", "client-secret").to_secret() }
 }
 
 fn connector(request_timeout: Duration) -> SapConnector {

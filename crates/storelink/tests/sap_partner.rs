@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::{AppOptions, TestApp, merchant_id_from, place_order, spawn_app_with, wait_for};
 use serde_json::{Value, json};
-use storelink_connector_sap::{Auth, Objects, SapConfig, SapConnector, SapCredentials};
+use storelink_connector_sap::{SapConfig, SapConnector, SapCredentials};
 use storelink_netguard::Policy;
 use storelink_onboarding::Pipeline;
 use storelink_sap_sim::{Fault, FaultKind, GROUP_STORELINK, ORDER, SapSim, SimOptions};
@@ -43,16 +43,8 @@ async fn connect_sap(app: &TestApp, sim: &SapSim) -> String {
     };
     let connector = pipeline.connector(Some("sap")).expect("the SAP connector").clone();
     let store = pipeline.vet_store(&sim.base_url()).await.expect("store URL");
-    let credentials = SapCredentials {
-        auth: Auth::OAuth {
-            client_id: "storelink-client".into(),
-            client_secret: "client-secret".into(),
-            token_url: None,
-        },
-        objects: Objects::default(),
-    };
-    let connected =
-        pipeline.connect(app.partner.partner_id, &connector, store, credentials.to_secret()).await.expect("connect");
+    let credentials = SapCredentials::oauth("storelink-client", "client-secret").to_secret();
+    let connected = pipeline.connect(app.partner.partner_id, &connector, store, credentials).await.expect("connect");
     connected.merchant_id.to_string()
 }
 
@@ -145,20 +137,14 @@ async fn one_partner_client_reads_occ_and_sap_alike_and_orders_on_sap_once() {
 
     // An order on the SAP merchant, with a SKU and delivery mode its syncs brought.
     let pool = &app.db.pool;
-    let sku: String = sqlx::query_scalar(
+    let first_of = |sql: &'static str| sqlx::query_scalar::<_, String>(sql).bind(&sap).fetch_one(pool);
+    let sku = first_of(
         "SELECT sku_id FROM inventory WHERE merchant_id = $1::uuid AND stock_level >= 3 ORDER BY sku_id LIMIT 1",
-    )
-    .bind(&sap)
-    .fetch_one(pool)
-    .await
-    .expect("a SAP SKU in stock");
-    let method: String = sqlx::query_scalar(
+    );
+    let method = first_of(
         "SELECT method_id FROM shipping_methods WHERE merchant_id = $1::uuid AND enabled ORDER BY method_id LIMIT 1",
-    )
-    .bind(&sap)
-    .fetch_one(pool)
-    .await
-    .expect("a SAP delivery mode");
+    );
+    let (sku, method) = (sku.await.expect("a SAP SKU in stock"), method.await.expect("a SAP delivery mode"));
     let body = order_body("SAP-PO-1", &sku, &method);
     let (status, first, _) = place_order(&app, &bearer, &sap, "sap-key-1", &body).await;
     assert_eq!(status, 201, "{first}");
