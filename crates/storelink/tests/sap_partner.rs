@@ -158,6 +158,19 @@ async fn one_partner_client_reads_occ_and_sap_alike_and_orders_on_sap_once() {
         assert_eq!((status, &again), (201, &first), "a retry answers the same order");
     }
     assert_eq!(sim.count("POST", SAP_ORDERS), 1, "one order in SAP");
+    // The same events: the new order goes out as `order.created`, and both merchants' events have
+    // one data shape.
+    let event = "SELECT data FROM partner_events WHERE merchant_id = $1::uuid AND type = $2 ORDER BY event_id";
+    let events = |merchant: &str, kind: &str| {
+        sqlx::query_scalar::<_, Value>(event).bind(merchant.to_owned()).bind(kind.to_owned()).fetch_all(pool)
+    };
+    let created = events(&sap, "order.created").await.expect("events");
+    assert!(created.iter().any(|e| e["order_id"] == "SAP-PO-1"), "{created:?}");
+    let (occ_connected, sap_connected) =
+        (events(&occ, "merchant.connected").await, events(&sap, "merchant.connected").await);
+    let (occ_connected, sap_connected) = (occ_connected.expect("OCC events"), sap_connected.expect("SAP events"));
+    assert_eq!((occ_connected.len(), sap_connected.len()), (1, 1));
+    assert_eq!(occ_connected.iter().map(keys).collect::<Vec<_>>(), sap_connected.iter().map(keys).collect::<Vec<_>>());
     let (status, order) = get(&app, &bearer, &format!("/v1/merchants/{sap}/orders/SAP-PO-1")).await;
     assert_eq!(status, 200, "{order}");
     assert_eq!(order["lines"][0]["variant_id"].as_str(), Some(sku.as_str()), "{order}");
