@@ -3,20 +3,20 @@
 //! deletion is swept on a full run, and injected faults (500, 429, slow, huge answers) leave the same
 //! final data. The kill -9 test is in `crates/storelink/tests/sap_workers.rs`.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use storelink_connector::Registry;
 use storelink_connector_sap::{Auth, CREDENTIALS_PURPOSE, Objects, SapConfig, SapConnector, SapCredentials};
 use storelink_core::{MerchantId, SyncKind};
-use storelink_jobs::{JobState, Mode, Queue, RetryPolicy, Worker, WorkerConfig};
+use storelink_jobs::{JobState, Mode, Queue};
 use storelink_netguard::Policy;
 use storelink_sap_sim::{DELIVERY, Fault, FaultKind, GROUP_STORELINK, ORDER, PRODUCT, STOCK, SapSim, SimOptions};
-use storelink_sync::{SyncHandler, kinds};
+use storelink_sync::SyncHandler;
 use storelink_testkit::{TestDb, test_db};
-use storelink_token_cache::{TokenCache, TokenConfig};
 use storelink_vault::{MasterKeys, Vault};
-use tokio_util::sync::CancellationToken;
 
 const PRODUCTS_PATH: &str = "/odata2webservices/StorelinkProduct/Products";
 
@@ -52,39 +52,12 @@ impl Fixture {
             ..SapConfig::default()
         };
         let sap = SapConnector::with_config(config, Policy::insecure()).expect("sap");
-        let tokens = TokenCache::new(db.pool.clone(), Registry::default().with(sap), vault, TokenConfig::default());
-        let queue = Queue::new(db.pool.clone());
-        let handler = SyncHandler::new(db.pool.clone(), tokens, queue.clone()).with_page_size(50);
+        let (queue, handler) = common::handler(&db.pool, Registry::default().with(sap), vault);
         Self { db, sim, merchant, queue, handler }
     }
 
-    /// Run `kind` in `mode` with a real worker until the job leaves the queue; its final state.
     async fn sync(&self, kind: SyncKind, mode: Mode) -> JobState {
-        let job_id = self.queue.enqueue(self.merchant, kind.as_str(), mode).await.expect("enqueue");
-        let shutdown = CancellationToken::new();
-        let config = WorkerConfig {
-            concurrency: 2,
-            poll: Duration::from_millis(50),
-            slice: Duration::from_millis(300),
-            lease: Duration::from_secs(5),
-            heartbeat: Duration::from_secs(1),
-            maintenance_every: Duration::from_millis(500),
-            retry: RetryPolicy { base: Duration::from_millis(100), cap: Duration::from_millis(500) },
-            ..WorkerConfig::new(kinds())
-        };
-        let worker = tokio::spawn(Worker::new(self.queue.clone(), self.handler.clone(), config).run(shutdown.clone()));
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-        let state = loop {
-            let job = self.queue.get(self.merchant, job_id).await.expect("get").expect("job");
-            if job.state.is_finished() || job.state == JobState::Paused {
-                break job.state;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "job {job_id} did not finish: {job:?}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
-        shutdown.cancel();
-        worker.await.expect("join").expect("worker");
-        state
+        common::sync(&self.queue, &self.handler, self.merchant, kind, mode).await
     }
 
     /// product key -> (name, variant count) as the simulator has it.
@@ -114,14 +87,7 @@ impl Fixture {
     }
 
     async fn events(&self, change: &str) -> Vec<String> {
-        sqlx::query_scalar(
-            "SELECT entity_id FROM change_events WHERE merchant_id = $1 AND entity = 'product' AND change = $2 ORDER BY event_id",
-        )
-        .bind(self.merchant)
-        .bind(change)
-        .fetch_all(&self.db.pool)
-        .await
-        .expect("events")
+        common::product_events(&self.db.pool, self.merchant, change).await
     }
 
     async fn count(&self, sql: &str) -> i64 {
