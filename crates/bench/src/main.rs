@@ -48,6 +48,9 @@ enum BenchCommand {
     Sync {
         #[arg(long, default_value_t = 100_000)]
         products: usize,
+        /// The platform whose simulator is read (`sap`: the SAP Integration API simulator).
+        #[arg(long, value_enum, default_value_t = sync::Platform::Occ)]
+        platform: sync::Platform,
     },
     /// Peak RSS of a `storelink worker` process syncing catalogs of each size.
     Rss {
@@ -167,7 +170,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     storelink::telemetry::init(config.log_format, storelink::telemetry::Verbosity::Warn);
     match cli.command {
         BenchCommand::Connect { latency_ms, runs } => connect(config, latency_ms, runs.max(3)).await,
-        BenchCommand::Sync { products } => sync::throughput(config, products).await,
+        BenchCommand::Sync { products, platform } => sync::throughput(config, products, platform).await,
         BenchCommand::Rss { products, storelink } => sync::rss(config, products, storelink_binary(storelink)?).await,
         BenchCommand::Ingest { seconds, concurrency, rounds } => {
             api::ingest(config, seconds, concurrency, rounds).await

@@ -170,7 +170,7 @@ pub(crate) fn collection<'a>(v: &'a Value, key: &str) -> &'a [Value] {
 
 /// An `Edm.Double` (a JSON number or a string) as a decimal string with at most 6 places and no
 /// trailing zeros, so `"10.0"`, `10` and `10.00` give the same text and hash.
-fn decimal(v: &Value, key: &str) -> Option<String> {
+pub(crate) fn decimal(v: &Value, key: &str) -> Option<String> {
     number(v, key).map(amount)
 }
 
@@ -188,7 +188,7 @@ pub fn amount(x: f64) -> String {
 
 /// `Edm.DateTime`: `/Date(<ms>)/` (optionally with an offset in minutes, the ms being UTC anyway),
 /// ISO 8601 with or without an offset (none: UTC), or epoch milliseconds.
-fn time(v: &Value, key: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn time(v: &Value, key: &str) -> Option<DateTime<Utc>> {
     match v.get(key)? {
         Value::Number(n) => n.as_i64().and_then(DateTime::from_timestamp_millis),
         Value::String(s) => {

@@ -358,31 +358,53 @@ fn list(req: &HttpRequest, state: &State, object: &IntegrationObject, item: &Ite
         Ok(q) => q,
         Err(refused) => return *refused,
     };
-    let all = roots(&state.lock(), object, item);
-    let mut selected: Vec<(String, Value)> = all
-        .into_iter()
-        .map(|e| (schema::integration_key(object, item, &e), e))
-        .filter(|(key, e)| odata::matches(e, key, &query.filter))
+    // Filter and sort references under the lock, render only the page: a page of a large store must
+    // not cost a copy of the whole store (the benches read 100,000 products through it).
+    let inner = state.lock();
+    let webhook_items;
+    let all: &[Value] = if object.code == WEBHOOK_SERVICE {
+        webhook_items = roots(&inner, object, item);
+        &webhook_items
+    } else {
+        inner.store.roots(&object.code)
+    };
+    let by_key = query.filter.iter().any(|c| c.path.len() == 1 && c.path[0] == "integrationKey");
+    let mut selected: Vec<&Value> = all
+        .iter()
+        .filter(|e| {
+            let key = if by_key { schema::integration_key(object, item, e) } else { String::new() };
+            odata::matches(e, &key, &query.filter)
+        })
         .collect();
-    for (path, descending) in query.order_by.iter().rev() {
-        selected.sort_by(|(_, a), (_, b)| {
+    let compare = |a: &&Value, b: &&Value| {
+        for (path, descending) in &query.order_by {
             let (a, b) = (&a[path[0].as_str()], &b[path[0].as_str()]);
             let ordering = match (a, b) {
                 (Value::Number(x), Value::Number(y)) => {
                     x.as_f64().partial_cmp(&y.as_f64()).unwrap_or(std::cmp::Ordering::Equal)
                 }
+                (Value::String(x), Value::String(y)) => x.cmp(y),
                 _ => a.to_string().cmp(&b.to_string()),
             };
-            if *descending { ordering.reverse() } else { ordering }
-        });
+            let ordering = if *descending { ordering.reverse() } else { ordering };
+            if ordering.is_ne() {
+                return ordering;
+            }
+        }
+        std::cmp::Ordering::Equal
+    };
+    // Items are kept in creation order, which is often the order asked for: sort only when needed.
+    if !selected.is_sorted_by(|a, b| compare(a, b).is_le()) {
+        selected.sort_by(compare);
     }
     let total = selected.len();
     let page: Vec<Value> = selected
         .iter()
         .skip(query.skip)
         .take(query.top)
-        .map(|(_, e)| odata::render(object, item, e, service, &query.expand))
+        .map(|e| odata::render(object, item, e, service, &query.expand))
         .collect();
+    drop(inner);
     let mut d = serde_json::Map::new();
     let shown = page.len();
     d.insert("results".into(), Value::from(page));
