@@ -270,6 +270,14 @@ fn slot_line(outcome: &storelink_registrar::SlotOutcome) -> Line {
                 .to_owned(),
         ),
         SlotStatus::Pending => (false, "Not registered yet; Storelink retries in the background.".to_owned()),
+        // The one place the generated secret is shown (the page is never cached).
+        SlotStatus::Manual => {
+            let secret = outcome.secret.as_ref().map(|(label, value)| {
+                use secrecy::ExposeSecret;
+                format!(" {label}: {} (shown only now: note it down).", value.expose_secret())
+            });
+            (false, format!("Not registered: {why}.{}", secret.unwrap_or_default()))
+        }
         _ if why.is_empty() => (false, "Not registered; Storelink retries in the background.".to_owned()),
         _ => (false, format!("Not registered: {why}. Storelink retries in the background.")),
     };
