@@ -10,6 +10,7 @@ pub mod client;
 mod connector;
 pub mod credentials;
 mod events;
+pub mod order_map;
 mod orders;
 mod session;
 mod sync;
