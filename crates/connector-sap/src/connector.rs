@@ -6,8 +6,8 @@ use futures::future::BoxFuture;
 use secrecy::SecretString;
 use serde_json::Value;
 use storelink_connector::{
-    Capabilities, Check, Connector, ConnectorError, Delivery, FormField, Headers, Login, ManualSetup, NewOrder, Page, PageRequest,
-    Records, Session, SiteScope, Subscription, VerifyError,
+    Capabilities, Check, Connector, ConnectorError, Delivery, FormField, Headers, Login, ManualSetup, NewOrder, Page,
+    PageRequest, Records, Session, SiteScope, Subscription, VerifyError,
 };
 use storelink_core::{Slot, SyncKind};
 use storelink_model::records::{Hashed, OrderRow};

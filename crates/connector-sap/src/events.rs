@@ -91,7 +91,8 @@ pub fn subscription_id(slot: Slot) -> String {
 /// The destination id for one of our callback URLs (`.../webhooks/sap/<merchant>/<slot>`).
 fn destination_id(url: &str) -> String {
     let parsed = Url::parse(url).ok();
-    let segments: Vec<&str> = parsed.as_ref().and_then(|u| u.path_segments()).map(Iterator::collect).unwrap_or_default();
+    let segments: Vec<&str> =
+        parsed.as_ref().and_then(|u| u.path_segments()).map(Iterator::collect).unwrap_or_default();
     match segments.as_slice() {
         [.., merchant, slot] => format!("{PREFIX}{merchant}-{slot}"),
         _ => format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(url.as_bytes())),
@@ -132,7 +133,12 @@ struct Read {
     credential: Option<Credential>,
 }
 
-async fn list(client: &SapClient, session: &Session, path: &str, filter: Option<&str>) -> Result<Vec<Value>, ConnectorError> {
+async fn list(
+    client: &SapClient,
+    session: &Session,
+    path: &str,
+    filter: Option<&str>,
+) -> Result<Vec<Value>, ConnectorError> {
     let mut query = vec![("$top", "1000")];
     if let Some(filter) = filter {
         query.push(("$filter", filter));
@@ -302,10 +308,8 @@ pub fn manual_setup(slot: Slot, url: &str, secrets: &[u8]) -> Option<ManualSetup
 pub fn verify_delivery(secrets: &[u8], headers: Headers<'_>, _body: &[u8]) -> Result<(), VerifyError> {
     let credential = Credential::open(secrets).ok_or(VerifyError::NoSecret)?;
     let header = headers("authorization").ok_or(VerifyError::Missing)?;
-    let encoded = header
-        .strip_prefix("Basic ")
-        .or_else(|| header.strip_prefix("basic "))
-        .ok_or(VerifyError::Malformed)?;
+    let encoded =
+        header.strip_prefix("Basic ").or_else(|| header.strip_prefix("basic ")).ok_or(VerifyError::Malformed)?;
     let given = STANDARD.decode(encoded.trim()).map_err(|_| VerifyError::Malformed)?;
     let expected = format!("{}:{}", credential.username, credential.password);
     if bool::from(given.ct_eq(expected.as_bytes())) { Ok(()) } else { Err(VerifyError::Mismatch) }
@@ -323,8 +327,8 @@ pub fn delivery_records(slot: &str, body: &Value) -> Result<Delivery, String> {
         Ok(Slot::OrderSubmit | Slot::OrderUpdate) => {}
         _ => return Err(format!("SAP sends nothing to the slot {slot}")),
     }
-    let _ = body;
-    Err("SAP order mapping is not merged yet".into())
+    let order = crate::order_map::order(body)?;
+    Ok(Delivery { orders: vec![order], returns: Vec::new() })
 }
 
 #[cfg(test)]
@@ -349,7 +353,10 @@ mod tests {
         assert_eq!(verify(Some(&pair("other", &credential.password))), Err(VerifyError::Mismatch));
         let none = |_: &str| None;
         assert_eq!(verify_delivery(b"", &none, b"{}"), Err(VerifyError::NoSecret));
-        assert_eq!(verify_delivery(br#"{"username":"u","password":"short"}"#, &none, b"{}"), Err(VerifyError::NoSecret));
+        assert_eq!(
+            verify_delivery(br#"{"username":"u","password":"short"}"#, &none, b"{}"),
+            Err(VerifyError::NoSecret)
+        );
         assert!(Credential::generate().password != credential.password);
     }
 
@@ -357,7 +364,10 @@ mod tests {
     fn destinations_are_named_for_the_merchant_and_slot() {
         let url = "https://storelink.example/webhooks/sap/0b0f7d7e-2c1c-4e8a-9c1e-6f3a2b1c0d9e/order-submit";
         assert_eq!(destination_id(url), "storelink-0b0f7d7e-2c1c-4e8a-9c1e-6f3a2b1c0d9e-order-submit");
-        assert_eq!(keyed("ConsumedDestinations", "storelink-a|webhookServices"), "ConsumedDestinations('storelink-a%7CwebhookServices')");
+        assert_eq!(
+            keyed("ConsumedDestinations", "storelink-a|webhookServices"),
+            "ConsumedDestinations('storelink-a%7CwebhookServices')"
+        );
         assert_eq!(subscription_id(Slot::OrderSubmit), "StorelinkOrder/ItemCreatedEvent");
         assert!(matches!(slot_event(Slot::ShipmentCreate), Err(ConnectorError::Unsupported(_))));
         let secrets = serde_json::to_vec(&Credential::generate()).expect("secrets");

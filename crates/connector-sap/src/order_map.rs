@@ -61,10 +61,17 @@ pub fn order_status(code: &str) -> OrderStatus {
         | "PAYMENT_AMOUNT_NOT_RESERVED"
         | "PAYMENT_NOT_CAPTURED" => OrderStatus::Pending,
         "CREATED" => OrderStatus::Submitted,
-        "CHECKED_VALID" | "APPROVED" | "FRAUD_CHECKED" | "PAYMENT_AUTHORIZED" | "PAYMENT_AMOUNT_RESERVED"
-        | "PAYMENT_CAPTURED" | "ORDER_SPLIT" | "PROCESSING_ERROR" | "CANCELLING" | "READY" | "IN_PROCESS" => {
-            OrderStatus::Processing
-        }
+        "CHECKED_VALID"
+        | "APPROVED"
+        | "FRAUD_CHECKED"
+        | "PAYMENT_AUTHORIZED"
+        | "PAYMENT_AMOUNT_RESERVED"
+        | "PAYMENT_CAPTURED"
+        | "ORDER_SPLIT"
+        | "PROCESSING_ERROR"
+        | "CANCELLING"
+        | "READY"
+        | "IN_PROCESS" => OrderStatus::Processing,
         "COMPLETED" => OrderStatus::Completed,
         "CANCELLED" | "CHECKED_INVALID" | "REJECTED" | "REJECTED_BY_MERCHANT" => OrderStatus::Cancelled,
         _ => OrderStatus::Unknown,
@@ -199,7 +206,8 @@ mod tests {
 
     /// A point read of `Orders('00001001')` as sap-sim answers it with the sync's expansions.
     fn odata() -> Value {
-        let meta = |set: &str| json!({"uri": format!("https://api.example.com/odata2webservices/StorelinkOrder/{set}")});
+        let meta =
+            |set: &str| json!({"uri": format!("https://api.example.com/odata2webservices/StorelinkOrder/{set}")});
         json!({"d": {
             "__metadata": {"id": "x", "uri": "x", "type": "HybrisCommerceOData.Order"},
             "code": "00001001", "date": "/Date(1764583200000)/", "creationtime": "/Date(1764583200000)/",

@@ -416,10 +416,17 @@ mod tests {
         assert_ne!(dedupe_key(slot, long(2).as_bytes(), None), Ok(key), "another version has another key");
         let edge = format!(r#"{{"id":"{}","lastModifiedTime":1}}"#, "y".repeat(MAX_KEY - "order-submit::1".len()));
         assert_eq!(dedupe_key(slot, edge.as_bytes(), None).map(|k| k.len()), Ok(MAX_KEY), "a key of MAX_KEY is kept");
-        assert_eq!(dedupe_key(slot, b"{\"note\":\"\xff\"}", None), Err(BadBody::NotJson), "invalid UTF-8 in a skipped value");
+        assert_eq!(
+            dedupe_key(slot, b"{\"note\":\"\xff\"}", None),
+            Err(BadBody::NotJson),
+            "invalid UTF-8 in a skipped value"
+        );
         // A delivery id keys the delivery whatever its body, once the body is a JSON object.
         let ce = Some("/eu/sap.cx.commerce/i1 9f2c");
-        assert_eq!(dedupe_key(slot, br#"{"code":"o1"}"#, ce), Ok("order-submit:event:/eu/sap.cx.commerce/i1 9f2c".into()));
+        assert_eq!(
+            dedupe_key(slot, br#"{"code":"o1"}"#, ce),
+            Ok("order-submit:event:/eu/sap.cx.commerce/i1 9f2c".into())
+        );
         assert_eq!(dedupe_key(slot, br#"{"code":"o1","x":[}"#, ce), Err(BadBody::NotJson));
         assert_eq!(dedupe_key(slot, br#"[1]"#, ce), Err(BadBody::NotAnObject));
     }

@@ -230,13 +230,12 @@ pub(crate) async fn park(pool: &PgPool, merchant: MerchantId, slot: Slot) -> Res
 /// The slot waits for the merchant's manual setup (`SlotStatus::Manual`): its first authenticated
 /// delivery confirms it.
 pub async fn awaiting_delivery(pool: &PgPool, merchant: MerchantId, slot: Slot) -> Result<bool, sqlx::Error> {
-    let found: Option<bool> = sqlx::query_scalar(
-        "SELECT true FROM webhook_slots WHERE merchant_id = $1 AND slot = $2 AND status = 'manual'",
-    )
-    .bind(merchant)
-    .bind(slot.as_str())
-    .fetch_optional(pool)
-    .await?;
+    let found: Option<bool> =
+        sqlx::query_scalar("SELECT true FROM webhook_slots WHERE merchant_id = $1 AND slot = $2 AND status = 'manual'")
+            .bind(merchant)
+            .bind(slot.as_str())
+            .fetch_optional(pool)
+            .await?;
     Ok(found.is_some())
 }
 

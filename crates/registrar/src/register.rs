@@ -5,9 +5,9 @@
 use crate::config::RegistrarConfig;
 use crate::record::{self, Attempt, SlotStatus};
 use futures::future::join_all;
+use secrecy::SecretString;
 use sqlx::{PgConnection, PgPool};
 use std::sync::Arc;
-use secrecy::SecretString;
 use storelink_connector::{Connector, ConnectorError, ManualSetup, Registry, Subscription};
 use storelink_core::webhook_secret_purpose;
 use storelink_core::{MerchantId, Slot};
