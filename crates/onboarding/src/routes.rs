@@ -539,3 +539,23 @@ fn csrf_cookie(csrf: &Csrf, value: String) -> Cookie<'static> {
         .max_age(actix_web::cookie::time::Duration::hours(2))
         .finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use storelink_registrar::{SlotOutcome, SlotStatus};
+
+    #[test]
+    fn a_manual_slot_shows_the_values_to_enter_and_its_password() {
+        let outcome = SlotOutcome {
+            slot: storelink_core::Slot::OrderSubmit,
+            status: SlotStatus::Manual,
+            error: Some("enter it by hand. Destination id: storelink-m-order-submit; username: storelink-u".into()),
+            secret: Some(("password".into(), secrecy::SecretString::from("s3cret-generated".to_owned()))),
+        };
+        let line = slot_line(&outcome);
+        assert!(!line.ok);
+        assert!(line.detail.contains("storelink-m-order-submit") && line.detail.contains("password: s3cret-generated"));
+        assert!(!format!("{outcome:?}").contains("s3cret"), "never in Debug output");
+    }
+}
