@@ -6,8 +6,8 @@ use futures::future::BoxFuture;
 use secrecy::SecretString;
 use serde_json::Value;
 use storelink_connector::{
-    Capabilities, Check, Connector, ConnectorError, Delivery, FormField, Headers, Login, NewOrder, Page, PageRequest,
-    Records, Session, SiteScope, Subscription, VerifyError,
+    Capabilities, Check, Connector, ConnectorError, Delivery, FormField, Headers, Login, ManualSetup, NewOrder, Page,
+    PageRequest, Records, Session, SiteScope, Subscription, VerifyError,
 };
 use storelink_core::{Slot, SyncKind};
 use storelink_model::records::{Hashed, OrderRow};
@@ -133,6 +133,24 @@ impl Connector for SapConnector {
         with_secrets: bool,
     ) -> BoxFuture<'a, Result<Subscription, ConnectorError>> {
         Box::pin(events::read_subscription(&self.client, session, slot, with_secrets))
+    }
+
+    fn write_back<'a>(
+        &'a self,
+        session: &'a Session,
+        slot: Slot,
+        read: &'a Subscription,
+        urls: &'a [String],
+    ) -> BoxFuture<'a, Result<(), ConnectorError>> {
+        Box::pin(events::write_back(&self.client, session, slot, read, urls))
+    }
+
+    fn manual_setup(&self, slot: Slot, url: &str, secrets: &[u8]) -> Option<ManualSetup> {
+        events::manual_setup(slot, url, secrets)
+    }
+
+    fn delivery_id(&self, headers: Headers<'_>) -> Option<String> {
+        events::delivery_id(headers)
     }
 
     fn write_subscription<'a>(

@@ -235,6 +235,17 @@ pub struct Subscription {
     pub rest: Value,
 }
 
+/// What a merchant enters by hand in the store's back office when the store refused Storelink the
+/// right to register a slot (`Connector::manual_setup`).
+#[derive(Clone, Debug)]
+pub struct ManualSetup {
+    /// The values to enter, as (label, value); none is secret (ops pages show them).
+    pub values: Vec<(String, String)>,
+    /// The generated secret to enter, as (label, value): shown to the merchant once, on the connect
+    /// summary, never on ops pages or in logs.
+    pub secret: (String, SecretString),
+}
+
 /// One failed delivery the store kept and can send again (`Connector::failed_deliveries`).
 #[derive(Clone, Debug)]
 pub struct FailedDelivery {
@@ -530,6 +541,14 @@ pub trait Connector: Send + Sync + 'static {
         self.write_subscription(session, slot, urls)
     }
 
+    /// The values a merchant enters by hand so the store calls `url` for `slot` with `secrets` (as
+    /// `read_subscription` returned them), when the store refused the registration for lack of
+    /// permission. `None` (the default): no manual path; the slot fails and is retried.
+    fn manual_setup(&self, slot: Slot, url: &str, secrets: &[u8]) -> Option<ManualSetup> {
+        let _ = (slot, url, secrets);
+        None
+    }
+
     /// Deliveries the store failed to make and kept for a resend (none by default).
     fn failed_deliveries<'a>(
         &'a self,
@@ -553,6 +572,13 @@ pub trait Connector: Send + Sync + 'static {
 
     /// Check an inbound delivery's signature against the slot's sealed secrets.
     fn verify_delivery(&self, secrets: &[u8], headers: Headers<'_>, body: &[u8]) -> Result<(), VerifyError>;
+
+    /// The delivery's own id from its (verified) headers, when the platform sends one: then it is the
+    /// idempotency key. `None` (the default): the body decides (`storelink_inbound`).
+    fn delivery_id(&self, headers: Headers<'_>) -> Option<String> {
+        let _ = headers;
+        None
+    }
 
     /// The records a stored (verified) delivery to `slot` holds, in the model, or why it holds none
     /// usable (recorded on the delivery, never retried).

@@ -1,4 +1,5 @@
-//! What a delivery is checked against: the merchant's status and the slot's signing secrets. Cached
+//! What a delivery is checked against: the merchant's status and the slot's signing secrets (and
+//! whether the slot waits for its first delivery to confirm a manual setup). Cached
 //! per process for `TTL`, so a burst costs one lookup per merchant and slot per interval rather than
 //! one per request. A change of a merchant's status (a revoke) is announced by Postgres on
 //! `STATUS_CHANNEL` (trigger on `merchants`, migration 20261130001300) when it commits, and every
@@ -34,6 +35,8 @@ pub(crate) enum Target {
 pub(crate) struct Active {
     pub platform: String,
     pub secrets: zeroize::Zeroizing<Vec<u8>>,
+    /// The slot was entered by hand and waits for its first authenticated delivery.
+    pub awaiting_delivery: bool,
 }
 
 #[derive(Default)]
@@ -87,9 +90,15 @@ impl Lookups {
             None => Target::Unknown,
             Some(m) if m.status == MerchantStatus::Revoked => Target::Revoked,
             Some(m) => {
-                let sealed = vault.open(merchant, &webhook_secret_purpose(slot)).await.map_err(|e| e.to_string())?;
+                let purpose = webhook_secret_purpose(slot);
+                let (sealed, awaiting) = futures::join!(
+                    vault.open(merchant, &purpose),
+                    storelink_registrar::awaiting_delivery(pool, merchant, slot)
+                );
+                let sealed = sealed.map_err(|e| e.to_string())?;
+                let awaiting_delivery = awaiting.map_err(|e| e.to_string())?;
                 let secrets = zeroize::Zeroizing::new(sealed.map(|bytes| bytes.to_vec()).unwrap_or_default());
-                Target::Active(Arc::new(Active { platform: m.platform, secrets }))
+                Target::Active(Arc::new(Active { platform: m.platform, secrets, awaiting_delivery }))
             }
         };
         let mut cache = self.lock();

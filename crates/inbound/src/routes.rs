@@ -3,7 +3,8 @@
 //! -> 404, revoked merchant -> 410,
 //! body over 1 MiB -> 413, bad or missing signature -> 401, malformed JSON -> 400, a NUL in the order
 //! id -> 400 naming the field, a delivery Postgres refuses on its own -> 422; all with nothing stored.
-//! A valid delivery is committed (once per dedupe key) before the 200.
+//! A valid delivery is committed (once per dedupe key) before the 200; the first one to a slot the
+//! merchant entered by hand (`manual`) registers that slot.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -86,7 +87,8 @@ async fn receive(
         tracing::warn!(%merchant, %slot, reason = %e, "inbound webhook refused");
         return problem(StatusCode::UNAUTHORIZED, "bad_signature", "The webhook signature is missing or wrong");
     }
-    let key = match store::dedupe_key(slot, &body) {
+    let delivery_id = connector.delivery_id(&header);
+    let key = match store::dedupe_key(slot, &body, delivery_id.as_deref()) {
         Ok(key) => key,
         Err(store::BadBody::NotJson) => {
             return problem(StatusCode::BAD_REQUEST, "malformed_json", "The body is not valid JSON");
@@ -111,6 +113,9 @@ async fn receive(
         }
     };
     tracing::debug!(%merchant, %slot, duplicate = !stored, "inbound webhook stored");
+    if active.awaiting_delivery {
+        confirm_manual(&inbound, merchant, slot).await;
+    }
     let outcome = if stored { "stored" } else { "duplicate" };
     metrics::counter!("storelink_inbound_webhooks_total", "slot" => slot.as_str(), "outcome" => outcome).increment(1);
     HttpResponse::Ok().content_type("application/json").body(if stored {
@@ -118,6 +123,16 @@ async fn receive(
     } else {
         r#"{"status":"duplicate"}"#
     })
+}
+
+/// The first authenticated delivery to a slot the merchant entered by hand registers it (after the
+/// delivery is stored; a failure here is tried again with the next delivery).
+async fn confirm_manual(inbound: &Inbound, merchant: MerchantId, slot: Slot) {
+    match storelink_registrar::confirm_delivery(&inbound.pool, merchant, slot).await {
+        Ok(true) => tracing::info!(%merchant, %slot, "manually entered webhook confirmed by its first delivery"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!(%merchant, %slot, error = %e, "confirming a manually entered webhook failed"),
+    }
 }
 
 /// The store cannot be reached: 503 so OCC retries later (its resend schedule).

@@ -119,10 +119,11 @@ pub(crate) const MAX_KEY: usize = 256;
 
 /// The dedupe key of a delivery, or why the body cannot be one.
 ///
-/// Redeliveries of the same event share a key: slot + order id + lastModifiedTime when the payload
+/// Redeliveries of the same event share a key: the delivery's own id when the platform sends one
+/// (`Connector::delivery_id`: SAP's `ce-id`), else slot + order id + lastModifiedTime when the payload
 /// has them (OCC sends no event id), else the body's hash. Return request updates always use the
 /// hash: the order beside a return does not change when the return does.
-pub(crate) fn dedupe_key(slot: Slot, raw: &[u8]) -> Result<String, BadBody> {
+pub(crate) fn dedupe_key(slot: Slot, raw: &[u8], delivery_id: Option<&str>) -> Result<String, BadBody> {
     let hashed = || format!("{slot}:sha256:{}", hex::encode(Sha256::digest(raw)));
     // Skipped values are not checked for UTF-8 by the probe, so the whole body is checked here.
     if std::str::from_utf8(raw).is_err() {
@@ -136,6 +137,13 @@ pub(crate) fn dedupe_key(slot: Slot, raw: &[u8]) -> Result<String, BadBody> {
     // parser accepts) would pass; the rare body that may hold one is parsed in full.
     if may_hold_surrogate(raw) && serde_json::from_slice::<serde_json::Value>(raw).is_err() {
         return Err(BadBody::NotJson);
+    }
+    if let Some(id) = delivery_id {
+        serde_json::from_slice::<serde::de::IgnoredAny>(raw).map_err(|_| BadBody::NotJson)?;
+        if id.contains('\0') {
+            return Err(BadBody::NulIn("delivery id"));
+        }
+        return Ok(bounded(format!("{slot}:event:{id}"), slot));
     }
     let probe: Probe = match serde_json::from_slice(raw) {
         Ok(probe) => probe,
@@ -384,30 +392,42 @@ mod tests {
             (r#"{"note":"\ud83d\ude00","order":{"id":"o1","lastModifiedTime":1}}"#, Ok("order-submit:o1:1".into())),
         ];
         for (raw, expected) in cases {
-            assert_eq!(dedupe_key(slot, raw.as_bytes()), expected, "{raw}");
+            assert_eq!(dedupe_key(slot, raw.as_bytes(), None), expected, "{raw}");
         }
         // A NUL in the id is refused, naming the field it came from; elsewhere it is only stored.
         assert_eq!(
-            dedupe_key(slot, br#"{"order":{"id":"o\u0000","lastModifiedTime":1}}"#),
+            dedupe_key(slot, br#"{"order":{"id":"o\u0000","lastModifiedTime":1}}"#, None),
             Err(BadBody::NulIn("order.id"))
         );
-        assert_eq!(dedupe_key(slot, br#"{"id":"\u0000","lastModifiedTime":1}"#), Err(BadBody::NulIn("id")));
+        assert_eq!(dedupe_key(slot, br#"{"id":"\u0000","lastModifiedTime":1}"#, None), Err(BadBody::NulIn("id")));
         let nul_note = br#"{"note":"\u0000","order":{"id":"o1","lastModifiedTime":1}}"#;
-        assert_eq!(dedupe_key(slot, nul_note), Ok("order-submit:o1:1".into()));
+        assert_eq!(dedupe_key(slot, nul_note, None), Ok("order-submit:o1:1".into()));
         let nul_return = br#"{"order":{"id":"\u0000","lastModifiedTime":1},"requestId":"r"}"#;
-        assert_eq!(dedupe_key(slot, nul_return), Ok(hash(std::str::from_utf8(nul_return).expect("utf8"))));
+        assert_eq!(dedupe_key(slot, nul_return, None), Ok(hash(std::str::from_utf8(nul_return).expect("utf8"))));
         // A long key is hashed to a fixed size, the same for every redelivery.
         let long =
             |modified: u32| format!(r#"{{"order":{{"id":"{}","lastModifiedTime":{modified}}}}}"#, "x".repeat(3000));
-        let key = dedupe_key(slot, long(1).as_bytes()).expect("key");
+        let key = dedupe_key(slot, long(1).as_bytes(), None).expect("key");
         assert!(
             key.starts_with("order-submit:key-sha256:") && key.len() == "order-submit:key-sha256:".len() + 64,
             "{key}"
         );
-        assert_eq!(dedupe_key(slot, long(1).as_bytes()), Ok(key.clone()), "redeliveries share the key");
-        assert_ne!(dedupe_key(slot, long(2).as_bytes()), Ok(key), "another version has another key");
+        assert_eq!(dedupe_key(slot, long(1).as_bytes(), None), Ok(key.clone()), "redeliveries share the key");
+        assert_ne!(dedupe_key(slot, long(2).as_bytes(), None), Ok(key), "another version has another key");
         let edge = format!(r#"{{"id":"{}","lastModifiedTime":1}}"#, "y".repeat(MAX_KEY - "order-submit::1".len()));
-        assert_eq!(dedupe_key(slot, edge.as_bytes()).map(|k| k.len()), Ok(MAX_KEY), "a key of MAX_KEY is kept");
-        assert_eq!(dedupe_key(slot, b"{\"note\":\"\xff\"}"), Err(BadBody::NotJson), "invalid UTF-8 in a skipped value");
+        assert_eq!(dedupe_key(slot, edge.as_bytes(), None).map(|k| k.len()), Ok(MAX_KEY), "a key of MAX_KEY is kept");
+        assert_eq!(
+            dedupe_key(slot, b"{\"note\":\"\xff\"}", None),
+            Err(BadBody::NotJson),
+            "invalid UTF-8 in a skipped value"
+        );
+        // A delivery id keys the delivery whatever its body, once the body is a JSON object.
+        let ce = Some("/eu/sap.cx.commerce/i1 9f2c");
+        assert_eq!(
+            dedupe_key(slot, br#"{"code":"o1"}"#, ce),
+            Ok("order-submit:event:/eu/sap.cx.commerce/i1 9f2c".into())
+        );
+        assert_eq!(dedupe_key(slot, br#"{"code":"o1","x":[}"#, ce), Err(BadBody::NotJson));
+        assert_eq!(dedupe_key(slot, br#"[1]"#, ce), Err(BadBody::NotAnObject));
     }
 }

@@ -270,6 +270,14 @@ fn slot_line(outcome: &storelink_registrar::SlotOutcome) -> Line {
                 .to_owned(),
         ),
         SlotStatus::Pending => (false, "Not registered yet; Storelink retries in the background.".to_owned()),
+        // The one place the generated secret is shown (the page is never cached).
+        SlotStatus::Manual => {
+            let secret = outcome.secret.as_ref().map(|(label, value)| {
+                use secrecy::ExposeSecret;
+                format!(" {label}: {} (shown only now: note it down).", value.expose_secret())
+            });
+            (false, format!("Not registered: {why}.{}", secret.unwrap_or_default()))
+        }
         _ if why.is_empty() => (false, "Not registered; Storelink retries in the background.".to_owned()),
         _ => (false, format!("Not registered: {why}. Storelink retries in the background.")),
     };
@@ -530,4 +538,24 @@ fn csrf_cookie(csrf: &Csrf, value: String) -> Cookie<'static> {
         .same_site(SameSite::Lax)
         .max_age(actix_web::cookie::time::Duration::hours(2))
         .finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use storelink_registrar::{SlotOutcome, SlotStatus};
+
+    #[test]
+    fn a_manual_slot_shows_the_values_to_enter_and_its_password() {
+        let outcome = SlotOutcome {
+            slot: storelink_core::Slot::OrderSubmit,
+            status: SlotStatus::Manual,
+            error: Some("enter it by hand. Destination id: storelink-m-order-submit; username: storelink-u".into()),
+            secret: Some(("password".into(), secrecy::SecretString::from("s3cret-generated".to_owned()))),
+        };
+        let line = slot_line(&outcome);
+        assert!(!line.ok);
+        assert!(line.detail.contains("storelink-m-order-submit") && line.detail.contains("password: s3cret-generated"));
+        assert!(!format!("{outcome:?}").contains("s3cret"), "never in Debug output");
+    }
 }

@@ -113,7 +113,8 @@ async fn merchants(api: &PartnerApi, pool: &PgPool, rows: Vec<MerchantRow>) -> R
 fn webhook_slot(record: storelink_registrar::SlotRecord) -> WebhookSlot {
     use storelink_registrar::SlotStatus as S;
     let status = match record.status {
-        S::Pending => WebhookSlotStatus::Pending,
+        // Waiting for the merchant to enter it by hand: pending, with the values in its detail.
+        S::Pending | S::Manual => WebhookSlotStatus::Pending,
         S::Registered => WebhookSlotStatus::Registered,
         S::Failed => WebhookSlotStatus::Failed,
         S::Unsupported => WebhookSlotStatus::Unsupported,

@@ -4,7 +4,9 @@
 //! seals the webhook signing secrets in the vault, and retries failed slots in the background.
 //! Single-URL store callbacks (OCC function webhooks) are registered only where no other integration's
 //! URL is set (`callbacks`). Owns the `webhook_slots`, `webhook_resends` and `store_callbacks` tables. It must never overwrite or remove another integration's URLs,
-//! and never rotate a webhook's shared secret.
+//! and never rotate a webhook's shared secret. Where the store refuses Storelink the right to register
+//! and the platform has a manual path (`Connector::manual_setup`), the slot is recorded `manual` with
+//! the values the merchant enters; its first authenticated delivery registers it (`confirm_delivery`).
 //!
 //! It never logs in to a store itself. The calls made for a caller (connect, ops) take that caller's
 //! store and token; the background retry takes its sessions from `storelink_token_cache`
@@ -24,7 +26,10 @@ mod retry;
 
 pub use callbacks::{CallbackRecord, IN_USE, list as list_callbacks};
 pub use config::RegistrarConfig;
-pub use record::{CLAIM_DUE_SQL, SlotRecord, SlotStatus, list as list_slots, list_for as list_slots_for};
+pub use record::{
+    CLAIM_DUE_SQL, SlotRecord, SlotStatus, awaiting_delivery, confirm_delivery, list as list_slots,
+    list_for as list_slots_for,
+};
 pub use register::{Registrar, SlotOutcome, SlotRead, UNUSABLE_SECRET};
 pub use resend::CLAIM_SQL as RESEND_CLAIM_SQL;
 pub use retry::RetryReport;

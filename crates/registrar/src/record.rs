@@ -14,6 +14,9 @@ pub enum SlotStatus {
     /// The store has no such webhook: events for this slot are polled instead.
     Unsupported,
     Unregistered,
+    /// The store refused Storelink the right to register: the merchant enters the recorded values by
+    /// hand; the first authenticated delivery makes it `Registered` (`confirm_delivery`). Not retried.
+    Manual,
 }
 
 impl SlotStatus {
@@ -24,6 +27,7 @@ impl SlotStatus {
             SlotStatus::Failed => "failed",
             SlotStatus::Unsupported => "unsupported",
             SlotStatus::Unregistered => "unregistered",
+            SlotStatus::Manual => "manual",
         }
     }
 
@@ -33,6 +37,7 @@ impl SlotStatus {
             "failed" => SlotStatus::Failed,
             "unsupported" => SlotStatus::Unsupported,
             "unregistered" => SlotStatus::Unregistered,
+            "manual" => SlotStatus::Manual,
             _ => SlotStatus::Pending,
         }
     }
@@ -220,4 +225,29 @@ pub(crate) async fn park(pool: &PgPool, merchant: MerchantId, slot: Slot) -> Res
         .execute(pool)
         .await?;
     Ok(())
+}
+
+/// The slot waits for the merchant's manual setup (`SlotStatus::Manual`): its first authenticated
+/// delivery confirms it.
+pub async fn awaiting_delivery(pool: &PgPool, merchant: MerchantId, slot: Slot) -> Result<bool, sqlx::Error> {
+    let found: Option<bool> =
+        sqlx::query_scalar("SELECT true FROM webhook_slots WHERE merchant_id = $1 AND slot = $2 AND status = 'manual'")
+            .bind(merchant)
+            .bind(slot.as_str())
+            .fetch_optional(pool)
+            .await?;
+    Ok(found.is_some())
+}
+
+/// An authenticated delivery arrived on a slot the merchant set up by hand: it is registered now.
+pub async fn confirm_delivery(pool: &PgPool, merchant: MerchantId, slot: Slot) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE webhook_slots SET status = 'registered', registered_at = now(), last_error = NULL, updated_at = now()
+         WHERE merchant_id = $1 AND slot = $2 AND status = 'manual'",
+    )
+    .bind(merchant)
+    .bind(slot.as_str())
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() > 0)
 }

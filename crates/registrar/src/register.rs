@@ -5,9 +5,10 @@
 use crate::config::RegistrarConfig;
 use crate::record::{self, Attempt, SlotStatus};
 use futures::future::join_all;
+use secrecy::SecretString;
 use sqlx::{PgConnection, PgPool};
 use std::sync::Arc;
-use storelink_connector::{Connector, ConnectorError, Registry, Subscription};
+use storelink_connector::{Connector, ConnectorError, ManualSetup, Registry, Subscription};
 use storelink_core::webhook_secret_purpose;
 use storelink_core::{MerchantId, Slot};
 use storelink_token_cache::{StoreSession, TokenError};
@@ -35,6 +36,9 @@ pub(crate) enum SlotFailure {
     Session(TokenError),
     /// OCC returned no signing secret of `MIN_WEBHOOK_SECRET_BYTES` or more (e.g. `secretKey: ""`).
     UnusableSecret,
+    /// The store refused the registration for lack of permission; its secrets are sealed and the
+    /// merchant enters these values by hand.
+    Manual(ManualSetup),
 }
 
 /// The slot's recorded error when OCC returned no usable signing secret.
@@ -47,6 +51,10 @@ pub struct SlotOutcome {
     pub slot: Slot,
     pub status: SlotStatus,
     pub error: Option<String>,
+    /// A `Manual` slot's generated secret (label, value), for the connect summary only: never
+    /// recorded, logged or serialized.
+    #[serde(skip)]
+    pub secret: Option<(String, SecretString)>,
 }
 
 impl Registrar {
@@ -160,8 +168,22 @@ impl Registrar {
         let purpose = webhook_secret_purpose(slot);
         let sealed = self.vault.seal(merchant, &purpose, &secrets);
         let (written, sealed) = futures::join!(write, sealed);
-        written.map_err(SlotFailure::Store)?;
-        sealed.map_err(SlotFailure::Vault)
+        match written {
+            // The merchant can point the store at us by hand, with the secrets sealed here.
+            Err(ConnectorError::PermissionMissing { what, message }) => {
+                match store.connector.manual_setup(slot, &ours, &secrets) {
+                    Some(manual) => {
+                        sealed.map_err(SlotFailure::Vault)?;
+                        Err(SlotFailure::Manual(manual))
+                    }
+                    None => Err(SlotFailure::Store(ConnectorError::PermissionMissing { what, message })),
+                }
+            }
+            written => {
+                written.map_err(SlotFailure::Store)?;
+                sealed.map_err(SlotFailure::Vault)
+            }
+        }
     }
 
     /// Remove our URL from every slot's subscription (revocation). Other receivers and every other
@@ -211,8 +233,13 @@ impl Registrar {
         webhook_id: Option<&str>,
         result: Result<(), SlotFailure>,
     ) -> SlotOutcome {
+        let secret = match &result {
+            Err(SlotFailure::Manual(manual)) => Some(manual.secret.clone()),
+            _ => None,
+        };
         let (status, error) = match &result {
             Ok(()) => (SlotStatus::Registered, None),
+            Err(SlotFailure::Manual(manual)) => (SlotStatus::Manual, Some(manual_detail(manual))),
             Err(SlotFailure::Vault(e)) => (SlotStatus::Failed, Some(format!("storing the webhook secret failed: {e}"))),
             Err(SlotFailure::Session(e)) => (SlotStatus::Failed, Some(format!("no session for the store: {e}"))),
             Err(SlotFailure::UnusableSecret) => (SlotStatus::Failed, Some(UNUSABLE_SECRET.to_owned())),
@@ -226,7 +253,8 @@ impl Registrar {
             }
             Err(SlotFailure::Store(e)) => (SlotStatus::Failed, Some(e.to_string())),
         };
-        self.store_outcome(connector, merchant, slot, webhook_id, status, error).await
+        let outcome = self.store_outcome(connector, merchant, slot, webhook_id, status, error).await;
+        SlotOutcome { secret, ..outcome }
     }
 
     /// What an unsupported slot's record says: why, and how its events arrive instead.
@@ -277,6 +305,19 @@ impl Registrar {
             }
             None => tracing::info!(%merchant, %slot, "webhook slot registered"),
         }
-        SlotOutcome { slot, status, error }
+        SlotOutcome { slot, status, error, secret: None }
     }
+}
+
+/// What a `Manual` slot's record says (ops pages and partners see it): the values to enter, never the
+/// secret.
+fn manual_detail(manual: &ManualSetup) -> String {
+    let values: Vec<String> = manual.values.iter().map(|(label, value)| format!("{label}: {value}")).collect();
+    format!(
+        "the store refused Storelink the right to register this webhook; enter it by hand. {}; {}: the one shown \
+         on the connect summary (connect again for a new one). It turns registered with its first authenticated \
+         delivery",
+        values.join("; "),
+        manual.secret.0
+    )
 }
