@@ -7,15 +7,13 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
-use storelink_connector::Connector;
 use storelink_connector_sap::{Auth, Objects, SapCredentials};
-use storelink_onboarding::{Connected, Pipeline};
+use storelink_onboarding::Connected;
 use storelink_registrar::SlotStatus;
 use storelink_sap_sim::{GROUP_ADMIN, GROUP_STORELINK, InboundAuth, SapSim, SimOptions};
 
@@ -36,23 +34,11 @@ async fn sap_sim() -> SapSim {
 /// credentials of `USER` (in `groups`).
 async fn connect(app: &TestApp, sim: &SapSim, groups: &[&str]) -> Connected {
     sim.add_user(USER, PASSWORD, groups);
-    let s = &app.services;
-    let pipeline = Pipeline {
-        pool: s.pool.clone(),
-        connectors: s.connectors.clone(),
-        default_platform: "occ".into(),
-        vault: s.vault.clone(),
-        registrar: s.registrar.clone(),
-        tokens: s.tokens.clone(),
-        policy: s.policy,
-    };
-    let connector: Arc<dyn Connector> = pipeline.connector(Some("sap")).expect("sap").clone();
-    let store = pipeline.vet_store(&sim.base_url()).await.expect("store url");
     let credentials = SapCredentials {
         auth: Auth::Basic { user: USER.into(), password: PASSWORD.into() },
         objects: Objects::default(),
     };
-    pipeline.connect(app.partner.partner_id, &connector, store, credentials.to_secret()).await.expect("connect")
+    app.connect_sap(&sim.base_url(), credentials.to_secret()).await
 }
 
 /// A POST to the simulator's WebhookService as its administrator (the merchant in Backoffice).

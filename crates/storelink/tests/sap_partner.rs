@@ -15,7 +15,6 @@ use common::{AppOptions, TestApp, merchant_id_from, place_order, spawn_app_with,
 use serde_json::{Value, json};
 use storelink_connector_sap::{SapConfig, SapConnector, SapCredentials};
 use storelink_netguard::Policy;
-use storelink_onboarding::Pipeline;
 use storelink_sap_sim::{Fault, FaultKind, GROUP_STORELINK, ORDER, SapSim, SimOptions};
 
 const SAP_ORDERS: &str = "/odata2webservices/StorelinkOrder/Orders";
@@ -28,24 +27,10 @@ async fn sap_store(options: SimOptions) -> SapSim {
     sim
 }
 
-/// Connect the SAP store for the test partner through the onboarding pipeline (login, validation,
-/// checks, save, first syncs), as the connect form does once it has the SAP fields.
+/// Connect the SAP store for the test partner with the ImpEx's OAuth client.
 async fn connect_sap(app: &TestApp, sim: &SapSim) -> String {
-    let services = &app.services;
-    let pipeline = Pipeline {
-        pool: services.pool.clone(),
-        connectors: services.connectors.clone(),
-        default_platform: "occ".to_owned(),
-        vault: services.vault.clone(),
-        registrar: services.registrar.clone(),
-        tokens: services.tokens.clone(),
-        policy: services.policy,
-    };
-    let connector = pipeline.connector(Some("sap")).expect("the SAP connector").clone();
-    let store = pipeline.vet_store(&sim.base_url()).await.expect("store URL");
     let credentials = SapCredentials::oauth("storelink-client", "client-secret").to_secret();
-    let connected = pipeline.connect(app.partner.partner_id, &connector, store, credentials).await.expect("connect");
-    connected.merchant_id.to_string()
+    app.connect_sap(&sim.base_url(), credentials).await.merchant_id.to_string()
 }
 
 /// Wait until the merchant's initial syncs of these kinds finished.

@@ -266,6 +266,29 @@ impl TestApp {
         assert!(done, "initial syncs finished");
     }
 
+    /// Connect a SAP store (`store_url`, sealed `credentials`) for the test partner through the
+    /// onboarding pipeline (login, validation, checks, save, webhooks, first syncs), as the connect
+    /// form does with the SAP fields.
+    pub async fn connect_sap(
+        &self,
+        store_url: &str,
+        credentials: secrecy::SecretString,
+    ) -> storelink_onboarding::Connected {
+        let s = &self.services;
+        let pipeline = storelink_onboarding::Pipeline {
+            pool: s.pool.clone(),
+            connectors: s.connectors.clone(),
+            default_platform: "occ".into(),
+            vault: s.vault.clone(),
+            registrar: s.registrar.clone(),
+            tokens: s.tokens.clone(),
+            policy: s.policy,
+        };
+        let connector = pipeline.connector(Some("sap")).expect("the SAP connector").clone();
+        let store = pipeline.vet_store(store_url).await.expect("store URL");
+        pipeline.connect(self.partner.partner_id, &connector, store, credentials).await.expect("connect")
+    }
+
     pub async fn stop(self) {
         self.shutdown.cancel();
         self.handle.stop(true).await;
