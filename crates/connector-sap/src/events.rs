@@ -64,10 +64,9 @@ impl Credential {
 }
 
 /// The integration object and event type a slot's webhook configuration names, or why SAP cannot
-/// carry the slot's events. The subscription seam carries no credentials, so the order object is the
-/// ImpEx's name (a merchant who renamed it registers by hand).
-fn slot_event(slot: Slot) -> Result<(String, &'static str), ConnectorError> {
-    let order = Objects::default().order;
+/// carry the slot's events; `order` is the merchant's order object (the session's).
+fn slot_event(slot: Slot, order: &str) -> Result<(String, &'static str), ConnectorError> {
+    let order = order.to_owned();
     match slot {
         Slot::OrderSubmit => Ok((order, "ItemCreatedEvent")),
         Slot::OrderUpdate => Ok((order, "ItemUpdatedEvent")),
@@ -82,7 +81,7 @@ fn slot_event(slot: Slot) -> Result<(String, &'static str), ConnectorError> {
 }
 
 pub fn subscription_id(slot: Slot) -> String {
-    match slot_event(slot) {
+    match slot_event(slot, &Objects::default().order) {
         Ok((object, event)) => format!("{object}/{event}"),
         Err(_) => format!("{PREFIX}{slot}"),
     }
@@ -144,7 +143,7 @@ async fn list(
         query.push(("$filter", filter));
     }
     let url = service_url(&session.store, path, &query);
-    let reply = client.send(Call::get(url, &session.token, PAGE_LIMIT)).await?;
+    let reply = client.send(Call::get(url, &crate::bound::open(session).authorization, PAGE_LIMIT)).await?;
     let value = reply.json(path)?;
     Ok(value["d"]["results"].as_array().cloned().unwrap_or_default())
 }
@@ -172,7 +171,7 @@ pub async fn read_subscription(
     slot: Slot,
     with_secrets: bool,
 ) -> Result<Subscription, ConnectorError> {
-    slot_event(slot)?;
+    slot_event(slot, "")?;
     let id = subscription_id(slot);
     if with_secrets {
         // A new credential, which no destination holds yet: nothing to read.
@@ -207,7 +206,7 @@ pub async fn write_back(
     read: &Subscription,
     urls: &[String],
 ) -> Result<(), ConnectorError> {
-    let (object, event) = slot_event(slot)?;
+    let (object, event) = slot_event(slot, &crate::bound::open(session).objects.order)?;
     let state: Read = serde_json::from_value(read.rest.clone()).unwrap_or_default();
     for gone in state.ours.iter().filter(|o| !urls.contains(&o.url)) {
         remove(client, session, gone).await?;
@@ -225,7 +224,7 @@ async fn post(client: &SapClient, session: &Session, path: &str, body: Value) ->
     let call = Call {
         method: Method::POST,
         url: service_url(&session.store, path, &[]),
-        authorization: Some(&session.token),
+        authorization: Some(&crate::bound::open(session).authorization),
         body: Body::Json(body),
         // SAP's POST upserts by integrationKey.
         idempotent: true,
@@ -264,7 +263,7 @@ async fn delete(client: &SapClient, session: &Session, path: &str) -> Result<(),
     let call = Call {
         method: Method::DELETE,
         url: service_url(&session.store, path, &[]),
-        authorization: Some(&session.token),
+        authorization: Some(&crate::bound::open(session).authorization),
         body: Body::Empty,
         idempotent: true,
         limit: DOCUMENT_LIMIT,
@@ -289,7 +288,7 @@ async fn remove(client: &SapClient, session: &Session, ours: &Ours) -> Result<()
 
 /// What the merchant enters in Backoffice for `slot` when Storelink may not register it.
 pub fn manual_setup(slot: Slot, url: &str, secrets: &[u8]) -> Option<ManualSetup> {
-    let (object, event) = slot_event(slot).ok()?;
+    let (object, event) = slot_event(slot, &Objects::default().order).ok()?;
     let credential = Credential::open(secrets)?;
     let id = destination_id(url);
     let values = vec![
@@ -369,7 +368,7 @@ mod tests {
             "ConsumedDestinations('storelink-a%7CwebhookServices')"
         );
         assert_eq!(subscription_id(Slot::OrderSubmit), "StorelinkOrder/ItemCreatedEvent");
-        assert!(matches!(slot_event(Slot::ShipmentCreate), Err(ConnectorError::Unsupported(_))));
+        assert!(matches!(slot_event(Slot::ShipmentCreate, "StorelinkOrder"), Err(ConnectorError::Unsupported(_))));
         let secrets = serde_json::to_vec(&Credential::generate()).expect("secrets");
         let manual = manual_setup(Slot::OrderUpdate, url, &secrets).expect("manual");
         assert!(manual.values.iter().any(|(_, v)| v.ends_with("ItemUpdatedEvent")));

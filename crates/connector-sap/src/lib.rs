@@ -6,6 +6,7 @@
 //! Configuration Service and inbound authentication. Must not touch the database or serve partners;
 //! docs/sap.md is its reference, each fact with its source.
 
+mod bound;
 pub mod client;
 mod connector;
 pub mod credentials;

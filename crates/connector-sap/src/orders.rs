@@ -41,7 +41,7 @@ pub async fn create(
     let call = Call {
         method: Method::POST,
         url: service_url(&session.store, &objects.order, Object::Order.root_set(), &[])?,
-        authorization: Some(&session.token),
+        authorization: Some(&crate::bound::open(session).authorization),
         body: Body::Json(body),
         // An upsert, but a second POST would write over what the store did to the order meanwhile.
         idempotent: false,
@@ -56,15 +56,13 @@ pub async fn create(
     }
 }
 
-/// The order placed under this partner reference. `find_order` gets no credentials, so it reads the
-/// order object under its default name (a merchant who renamed it finds nothing here; `create`
-/// still refuses to overwrite, so a retry cannot place a second order).
+/// The order placed under this partner reference, in the merchant's order object (the session's).
 pub async fn find(
     client: &SapClient,
     session: &Session,
     reference: &str,
 ) -> Result<Option<Hashed<OrderRow>>, ConnectorError> {
-    find_in(client, session, &Objects::default().order, reference).await
+    find_in(client, session, &crate::bound::open(session).objects.order, reference).await
 }
 
 /// SAP's Integration API persists items: setting `status` to `CANCELLED` through the order object
@@ -88,7 +86,7 @@ async fn find_in(
 ) -> Result<Option<Hashed<OrderRow>>, ConnectorError> {
     let resource = entity(Object::Order.root_set(), code);
     let url = service_url(&session.store, object, &resource, &[("$expand", Object::Order.expand())])?;
-    match client.send(Call::get(url, &session.token, DOCUMENT_LIMIT)).await {
+    match client.send(Call::get(url, &crate::bound::open(session).authorization, DOCUMENT_LIMIT)).await {
         Ok(reply) => order_map::order(&reply.json("an order")?)
             .map(Some)
             .map_err(|detail| ConnectorError::BadReply { what: "an order".into(), detail }),
@@ -127,7 +125,7 @@ async fn price_lines(
             &entity(Object::Product.root_set(), id),
             &[("$expand", PRICE_EXPAND)],
         )?;
-        match client.send(Call::get(url, &session.token, DOCUMENT_LIMIT)).await {
+        match client.send(Call::get(url, &crate::bound::open(session).authorization, DOCUMENT_LIMIT)).await {
             Ok(reply) => Ok((*id, reply.json("a product")?)),
             Err(ConnectorError::NotFound { .. }) => Err(unknown_sku(id)),
             Err(e) => Err(e),

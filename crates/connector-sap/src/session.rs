@@ -60,7 +60,8 @@ pub async fn login(client: &SapClient, api: &Url, credentials: &SecretString) ->
     let (client_id, client_secret) = match &credentials.auth {
         Auth::Basic { user, password } => {
             let pair = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-            return Ok(Login { token: SecretString::from(format!("Basic {pair}")), expires_in: BASIC_SESSION });
+            let token = crate::bound::token(format!("Basic {pair}"), &credentials.objects);
+            return Ok(Login { token, expires_in: BASIC_SESSION });
         }
         Auth::OAuth { client_id, client_secret, .. } => (client_id, client_secret),
     };
@@ -87,7 +88,7 @@ pub async fn login(client: &SapClient, api: &Url, credentials: &SecretString) ->
     let answer: TokenAnswer =
         serde_json::from_slice(&reply.body).map_err(|_| ConnectorError::NoLoginEndpoint { status: reply.status })?;
     let expires_in = Duration::from_secs(answer.expires_in.unwrap_or(300).max(1));
-    let token = SecretString::from(format!("Bearer {}", answer.access_token));
+    let token = crate::bound::token(format!("Bearer {}", answer.access_token), &credentials.objects);
     Ok(Login { token, expires_in })
 }
 

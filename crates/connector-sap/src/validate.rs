@@ -141,10 +141,10 @@ pub async fn validate(client: &SapClient, session: &Session, credentials: &Secre
     }
 }
 
-/// The connect checks: whether orders can be placed (the order object exists and validates). The
-/// object names are the defaults: the checks are not handed the credentials.
+/// The connect checks: whether orders can be placed (the order object exists and validates), under
+/// the merchant's name for it (the session's).
 pub async fn check(client: &SapClient, session: &Session) -> Vec<Check> {
-    let objects = Objects::default();
+    let objects = crate::bound::open(session).objects;
     match probe(client, session, &objects, Object::Order).await {
         Ok(()) => vec![Check::ok(ORDER_CHECK)],
         Err(e) => {
@@ -168,7 +168,10 @@ pub async fn check(client: &SapClient, session: &Session) -> Vec<Check> {
 async fn probe(client: &SapClient, session: &Session, objects: &Objects, object: Object) -> Result<(), ConnectorError> {
     let code = object.code(objects);
     let url = service_url(&session.store, code, "$metadata", &[])?;
-    let edmx = client.send(Call::get(url, &session.token, PAGE_LIMIT)).await.map_err(|e| setup_error(e, code))?;
+    let edmx = client
+        .send(Call::get(url, &crate::bound::open(session).authorization, PAGE_LIMIT))
+        .await
+        .map_err(|e| setup_error(e, code))?;
     let missing = missing_attributes(&String::from_utf8_lossy(&edmx.body), code, object)?;
     if !missing.is_empty() {
         return Err(ConnectorError::NotSetUp {
@@ -179,7 +182,10 @@ async fn probe(client: &SapClient, session: &Session, objects: &Objects, object:
         });
     }
     let url = service_url(&session.store, code, object.root_set(), &[("$top", "1")])?;
-    client.send(Call::get(url, &session.token, PAGE_LIMIT)).await.map_err(|e| setup_error(e, code))?;
+    client
+        .send(Call::get(url, &crate::bound::open(session).authorization, PAGE_LIMIT))
+        .await
+        .map_err(|e| setup_error(e, code))?;
     Ok(())
 }
 

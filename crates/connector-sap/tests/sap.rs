@@ -238,3 +238,26 @@ async fn point_reads_confirm_a_deletion_with_not_found() {
     assert!(matches!(missing, Err(ConnectorError::NotFound { .. })));
     assert!(!s.sim.keys(STOCK).is_empty());
 }
+
+/// The object names the merchant gave travel with its session: the checks, the lists and the order
+/// lookups read those, not the ImpEx's defaults; an orders sync of a store without its order object
+/// reads nothing instead of failing.
+#[tokio::test]
+async fn the_merchants_object_names_are_read_from_its_session() {
+    let s = store(SimOptions::default()).await;
+    let auth = Auth::OAuth { client_id: "storelink-client".into(), client_secret: "secret".into(), token_url: None };
+    let objects = Objects { order: "MyShopOrders".into(), ..Objects::default() };
+    let session = s.session(&SapCredentials { auth, objects }.to_secret()).await.expect("session");
+    let checks = s.connector.check(&session).await;
+    let order = checks.iter().find(|c| c.name == "order_object").expect("order check");
+    assert!(!order.ok && order.detail.contains("MyShopOrders"), "{order:?}");
+    assert!(s.sim.count("GET", "/odata2webservices/MyShopOrders/$metadata") >= 1);
+    assert_eq!(s.sim.count("GET", "/odata2webservices/StorelinkOrder/$metadata"), 0);
+
+    let page = s.list(&session, SyncKind::Orders, 0, 100).await;
+    assert!(page.last && page.items == 0, "a store without the order object has no orders to read");
+    assert!(s.sim.count("GET", "/odata2webservices/MyShopOrders/Orders") >= 1);
+    // The default names are read where the merchant kept them.
+    let products = s.list(&session, SyncKind::Catalog, 0, 5).await;
+    assert_eq!(products.items, 5);
+}
