@@ -3,7 +3,7 @@
 //! the four subscriptions; then writing them. The merchant is saved only after the credentials passed
 //! the test login.
 
-use crate::error::ConnectError;
+use crate::error::{ConnectError, Platform};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -17,9 +17,6 @@ use storelink_tenants::sites::{self, ListedSite, MerchantSite};
 use storelink_tenants::{CheckResult, events, hosts, merchants};
 use storelink_token_cache::{StoreSession, TokenCache};
 use storelink_vault::Vault;
-
-/// An application key is a JWT of a few hundred bytes; anything far larger is a paste mistake.
-const MAX_KEY_LEN: usize = 16 * 1024;
 
 #[derive(Clone)]
 pub struct Pipeline {
@@ -50,18 +47,6 @@ impl Connected {
     }
 }
 
-/// Copy-paste often brings line breaks or spaces into a long key; none belong in a JWT.
-pub fn clean_key(raw: &str) -> Result<SecretString, ConnectError> {
-    let key: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
-    if key.is_empty() {
-        return Err(ConnectError::MissingKey);
-    }
-    if key.len() > MAX_KEY_LEN {
-        return Err(ConnectError::KeyTooLong);
-    }
-    Ok(SecretString::from(key))
-}
-
 impl Pipeline {
     /// Normalizes and vets the Store URL; the pre-flight resolution gives the merchant a clear
     /// message, and the guarded HTTP client re-checks the address it actually connects to.
@@ -82,14 +67,15 @@ impl Pipeline {
         partner: PartnerId,
         connector: &Arc<dyn Connector>,
         store: StoreUrl,
-        app_key: SecretString,
+        credentials: SecretString,
     ) -> Result<Connected, ConnectError> {
         // A storefront address following OCC's host pattern logs in at its admin twin (item 4).
         let admin = Arc::new(connector.admin_host(store.url()));
         let host = admin.host_str().unwrap_or(store.host()).to_owned();
-        let login = connector.login(&admin, &app_key).await.map_err(|e| ConnectError::from_login(&host, e))?;
+        let refused = |e| ConnectError::from_login(Platform::of(connector.platform()), &host, e);
+        let login = connector.login(&admin, &credentials).await.map_err(refused)?;
         let session = Session { store: admin.clone(), storefront: admin, token: login.token };
-        connector.validate(&session, &app_key).await.map_err(|e| ConnectError::from_login(&host, e))?;
+        connector.validate(&session, &credentials).await.map_err(refused)?;
         let bound = StoreSession { connector: connector.clone(), session };
 
         // Round trip 2: list the store's sites, find and probe the storefront (the default site's
@@ -98,11 +84,11 @@ impl Pipeline {
         let located = async {
             let listed = connector.sites(&bound).await;
             let sites = listed.as_deref().unwrap_or(&[]);
-            let storefront = connector.storefront(&bound, &app_key, sites).await;
+            let storefront = connector.storefront(&bound, &credentials, sites).await;
             let mut located = bound.clone();
             located.session.storefront = Arc::new(storefront.url.clone());
             let found = Found { storefront: &storefront, sites: listed.as_deref().ok() };
-            let saved = self.save_merchant(partner, &located, &store, &app_key, login.expires_in, found).await;
+            let saved = self.save_merchant(partner, &located, &store, &credentials, login.expires_in, found).await;
             (saved, storefront.check, listed)
         };
         let ((saved, storefront_check, listed), mut checks, reads) =
@@ -162,7 +148,7 @@ impl Pipeline {
         partner: PartnerId,
         bound: &StoreSession,
         store: &StoreUrl,
-        app_key: &SecretString,
+        credentials: &SecretString,
         ttl: Duration,
         found: Found<'_>,
     ) -> Result<MerchantId, ConnectError> {
@@ -179,7 +165,7 @@ impl Pipeline {
         hosts::save(&mut tx, merchant_id, admin, front, storefront.source).await.map_err(ConnectError::internal)?;
         self.registrar.mark_pending(&mut tx, connector, merchant_id).await.map_err(ConnectError::internal)?;
         self.vault
-            .seal_with(&mut tx, merchant_id, connector.credentials_purpose(), app_key.expose_secret().as_bytes())
+            .seal_with(&mut tx, merchant_id, connector.credentials_purpose(), credentials.expose_secret().as_bytes())
             .await
             .map_err(ConnectError::internal)?;
         self.tokens
@@ -217,17 +203,5 @@ fn listed_site(s: &storelink_connector::Site) -> ListedSite<'_> {
         production_url: s.production_url.as_deref(),
         price_list_group: s.price_list_group.as_deref(),
         currency: s.currency.as_deref(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn key_whitespace_is_removed_and_emptiness_refused() {
-        assert_eq!(clean_key(" eyJ a.b\n.c ").map(|k| k.expose_secret().to_owned()).ok(), Some("eyJa.b.c".into()));
-        assert!(matches!(clean_key(" \n "), Err(ConnectError::MissingKey)));
-        assert!(matches!(clean_key(&"x".repeat(MAX_KEY_LEN + 1)), Err(ConnectError::KeyTooLong)));
     }
 }

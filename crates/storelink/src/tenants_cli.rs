@@ -1,9 +1,10 @@
 //! `storelink tenants ...`: the ops actions from the command line, audited as `cli:<user>`.
 
+use std::collections::HashMap;
 use std::io::Read;
 
 use anyhow::Context;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use storelink_core::{MerchantId, SyncKind};
 use storelink_ops::{Actor, OpsAction};
 
@@ -18,7 +19,9 @@ pub enum TenantsCommand {
         #[arg(long)]
         purge: bool,
     },
-    /// Rotate the OCC application key; the new key is read from standard input (never from argv).
+    /// Rotate the merchant's credentials, read from standard input (never from argv): the key alone
+    /// (OCC), or a JSON object of the connect form's fields (SAP: `{"sap_auth": "oauth",
+    /// "sap_client_id": "..", "sap_client_secret": ".."}`).
     #[command(visible_alias = "rotate")]
     RotateKey {
         merchant: MerchantId,
@@ -84,10 +87,10 @@ pub async fn run(command: TenantsCommand, services: Services) -> anyhow::Result<
             print(serde_json::to_value(ops.revoke(&actor, merchant, purge).await?)?)
         }
         TenantsCommand::RotateKey { merchant } => {
-            let mut key = String::new();
-            std::io::stdin().read_to_string(&mut key).context("reading the new key from standard input")?;
-            let key = SecretString::from(key.trim().to_owned());
-            print(serde_json::to_value(ops.rotate(&actor, merchant, key).await?)?);
+            let mut input = String::new();
+            std::io::stdin().read_to_string(&mut input).context("reading the new credentials from standard input")?;
+            let fields = credential_fields(&ops, merchant, input).await?;
+            print(serde_json::to_value(ops.rotate_fields(&actor, merchant, &fields).await?)?);
         }
         TenantsCommand::Pause { merchant } => {
             print(serde_json::json!({"jobs_paused": ops.pause(&actor, merchant).await?}))
@@ -108,6 +111,22 @@ pub async fn run(command: TenantsCommand, services: Services) -> anyhow::Result<
         TenantsCommand::Audit { merchant, limit } => return audit(&services.pool, merchant, limit).await,
     }
     Ok(())
+}
+
+/// The connect form's fields from the operator's input: a JSON object of them, or the key alone,
+/// given to the platform's one secret field.
+async fn credential_fields(
+    ops: &storelink_ops::Ops,
+    merchant: MerchantId,
+    input: String,
+) -> anyhow::Result<HashMap<String, String>> {
+    let input = SecretString::from(input);
+    if let Ok(fields) = serde_json::from_str::<HashMap<String, String>>(input.expose_secret()) {
+        return Ok(fields);
+    }
+    let form = ops.credential_fields(merchant).await?;
+    let secret = form.iter().find(|f| f.secret).map_or("", |f| f.name);
+    Ok(HashMap::from([(secret.to_owned(), input.expose_secret().trim().to_owned())]))
 }
 
 /// `tenants audit`: reads only the audit trail, so it needs no master key.

@@ -118,7 +118,7 @@ async fn onboarding_and_ops_in_a_real_browser() {
 
     // Onboarding: a wrong key is refused with a message at the field, then the right key connects.
     let link = format!(
-        "{}/connect?partner_id={}&redirect_uri={}&state=s1",
+        "{}/connect?platform=occ&partner_id={}&redirect_uri={}&state=s1",
         app.base,
         partner.partner_id,
         url::form_urlencoded::byte_serialize(callback.as_bytes()).collect::<String>()
