@@ -124,7 +124,7 @@ pub fn credentials(values: FieldValues<'_>) -> Result<SecretString, CredentialsE
     let auth = match values("sap_auth").map(str::trim).filter(|v| !v.is_empty()).unwrap_or("oauth") {
         "oauth" => {
             let client_id = required("sap_client_id", "Enter the OAuth client id (storelink-client if you kept the ImpEx as it is).")?;
-            let client_secret = required("sap_client_secret", "Enter the OAuth client's secret, as you set it in the ImpEx.")?;
+            let client_secret = required("sap_client_secret", "Enter the secret of the OAuth client, as you set it in the ImpEx.")?;
             let token_url = text("sap_token_url")?;
             if !token_url.is_empty() && !Url::parse(&token_url).is_ok_and(|u| matches!(u.scheme(), "https" | "http")) {
                 return Err(CredentialsError::Invalid {
@@ -136,7 +136,7 @@ pub fn credentials(values: FieldValues<'_>) -> Result<SecretString, CredentialsE
         }
         "basic" => Auth::Basic {
             user: required("sap_user", "Enter the user (storelink if you kept the ImpEx as it is).")?,
-            password: required("sap_password", "Enter the user's password, as you set it in the ImpEx.")?,
+            password: required("sap_password", "Enter the password of the user, as you set it in the ImpEx.")?,
         },
         _ => {
             return Err(CredentialsError::Invalid {
