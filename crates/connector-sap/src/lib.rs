@@ -10,6 +10,8 @@ pub mod client;
 mod connector;
 pub mod credentials;
 mod events;
+mod normalize;
+pub mod order_map;
 mod orders;
 mod session;
 mod sync;
