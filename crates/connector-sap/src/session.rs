@@ -96,7 +96,8 @@ pub const SETUP: &[SetupFile] = &[SetupFile {
           storelink user and the secret of the storelink-client OAuth client at its top, then import it in \
           Backoffice (System > Tools > Import) or in HAC (Console > ImpEx Import). It creates the integration \
           objects Storelink reads, their inbound channel configuration, the storelinkgroup user group, the \
-          storelink user and the OAuth client.",
+          storelink user and the OAuth client. To let Storelink register its webhooks itself, also add the \
+          storelink user to integrationadmingroup.",
 }];
 
 /// Identifiers and URLs are far shorter; a longer value is a paste mistake.

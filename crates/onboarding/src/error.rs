@@ -54,6 +54,14 @@ impl Platform {
         }
     }
 
+    fn your_store(self) -> &'static str {
+        match self {
+            Platform::Occ => "Your Oracle Commerce Cloud store",
+            Platform::Sap => "Your SAP Commerce Cloud store",
+            Platform::Other => "Your store",
+        }
+    }
+
     /// The store's answer was far larger than this platform's login or API sends.
     fn reply_too_large(self, host: &str) -> String {
         let (what, address) = match self {
@@ -130,7 +138,7 @@ pub enum ConnectError {
     StoreError { platform: Platform, host: String, detail: String },
     StoreReplyTooLarge { platform: Platform, host: String },
     /// The store lacks what Storelink needs; the connector's words say what to fix.
-    StoreNotSetUp { message: String },
+    StoreNotSetUp { platform: Platform, message: String },
     UnknownPlatform,
     /// The cause is for the logs, never for the page.
     Internal(String),
@@ -146,7 +154,11 @@ impl std::fmt::Display for ConnectError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ConnectError::BadStoreUrl(e) => write!(f, "{e}"),
-            ConnectError::BadCredential { message, .. } | ConnectError::StoreNotSetUp { message } => f.write_str(message),
+            ConnectError::BadCredential { message, .. } => f.write_str(message),
+            ConnectError::StoreNotSetUp { platform, message } => {
+                let stop = if message.ends_with('.') { "" } else { "." };
+                write!(f, "{} is not set up for Storelink yet: {message}{stop}", platform.your_store())
+            }
             ConnectError::KeyRejected { platform } => f.write_str(platform.credentials_refused()),
             ConnectError::NotAdminHost { platform, host } => f.write_str(&platform.no_login_endpoint(host)),
             ConnectError::StoreUnreachable { platform, host } => write!(
@@ -234,7 +246,7 @@ impl ConnectError {
         match error {
             ConnectorError::CredentialsRefused { .. } => ConnectError::KeyRejected { platform },
             ConnectorError::NoLoginEndpoint { .. } => ConnectError::NotAdminHost { platform, host },
-            ConnectorError::NotSetUp { message } => ConnectError::StoreNotSetUp { message },
+            ConnectorError::NotSetUp { message } => ConnectError::StoreNotSetUp { platform, message },
             ConnectorError::Blocked(_) => ConnectError::BadStoreUrl(UrlError::private_network()),
             ConnectorError::Transient { .. } => ConnectError::StoreUnreachable { platform, host },
             ConnectorError::ReplyTooLarge { .. } => ConnectError::StoreReplyTooLarge { platform, host },
@@ -267,6 +279,7 @@ mod tests {
         assert_eq!(missing.field(), Field::Credential("app_key"));
         assert!(missing.to_string().starts_with("Paste your OCC Application Key"));
         let not_set_up = ConnectError::from_login(Platform::Sap, "h", ConnectorError::NotSetUp { message: "Import it.".into() });
-        assert_eq!((not_set_up.to_string().as_str(), not_set_up.field()), ("Import it.", Field::Form));
+        let expected = "Your SAP Commerce Cloud store is not set up for Storelink yet: Import it.";
+        assert_eq!((not_set_up.to_string().as_str(), not_set_up.field()), (expected, Field::Form));
     }
 }

@@ -75,7 +75,7 @@ async fn the_form_asks_for_the_platform_and_the_sap_form_links_its_impex() {
     // The ImpEx the merchant imports once, served by the product itself.
     let link = "/connect/sap/storelink-integration-objects.impex";
     assert!(form.contains(&format!(r#"href="{link}""#)), "{form}");
-    assert!(form.contains("Backoffice (System &gt; Tools &gt; Import)"), "{form}");
+    assert!(form.contains("Backoffice (System &#62; Tools &#62; Import)"), "{form}");
     let impex = app.http.get(format!("{}{link}", app.base)).send().await.expect("impex");
     assert_eq!(impex.status(), 200);
     assert!(impex.headers()["content-disposition"].to_str().expect("header").contains("attachment"));
@@ -265,5 +265,34 @@ async fn ops_rotates_a_sap_tenants_credentials_only_once_they_pass() {
     let opened = app.services.vault.open_string(id, storelink_connector_sap::CREDENTIALS_PURPOSE).await;
     assert!(!matches!(opened, Ok(Some(_))), "crypto-shredded");
     sim.stop().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_store_without_an_object_or_an_attribute_is_told_what_to_import() {
+    let app = spawn_app().await;
+    let cases = [
+        (
+            SimOptions { hidden_objects: vec!["StorelinkStock".into()], ..SimOptions::default() },
+            "the integration object StorelinkStock is missing: import the Storelink ImpEx",
+        ),
+        (
+            SimOptions { hidden_attributes: vec!["StorelinkProduct:Product:ean".into()], ..SimOptions::default() },
+            "the integration object StorelinkProduct lacks StorelinkProduct:Product:ean",
+        ),
+    ];
+    for (options, message) in cases {
+        let sim = SapSim::spawn(SimOptions { products: 5, ..options }).await.expect("sim");
+        storelink::demo::add_sap_access(&sim, SECRET);
+        let response = connect_sap(&app, &sap_fields(&sim, "oauth", SECRET)).await;
+        assert_eq!(response.status(), 422, "{message}");
+        let page = response.text().await.expect("page");
+        assert!(page.contains("Your SAP Commerce Cloud store is not set up for Storelink yet"), "{page}");
+        assert!(page.contains(message), "{message}: {page}");
+        assert!(page.contains(r#"id="form-error""#), "{page}");
+        assert!(page.contains(r#"value="storelink-client""#) && !page.contains(SECRET), "the client id is kept, not the secret");
+        assert_eq!(merchants(&app).await, 0);
+        sim.stop().await;
+    }
     app.stop().await;
 }
