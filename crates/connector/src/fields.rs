@@ -61,10 +61,12 @@ mod tests {
     #[test]
     fn the_secret_field_is_cleaned_and_emptiness_refused() {
         let given = |v: &'static str| move |name: &str| (name == "app_key").then_some(v);
-        let key = one_secret(FORM, &given(" eyJ a.b\n.c ")).map(|k| k.expose_secret().to_owned());
+        let pasted = given(" eyJ a.b\n.c ");
+        let key = one_secret(FORM, &pasted).map(|k| k.expose_secret().to_owned());
         assert_eq!(key.ok().as_deref(), Some("eyJa.b.c"));
-        assert_eq!(one_secret(FORM, &given(" \n ")).err(), Some(CredentialsError::Missing { field: "app_key" }));
-        let long: &'static str = Box::leak("x".repeat(MAX_SECRET_LEN + 1).into_boxed_str());
-        assert_eq!(one_secret(FORM, &given(long)).err(), Some(CredentialsError::TooLong { field: "app_key" }));
+        let blank = given(" \n ");
+        assert_eq!(one_secret(FORM, &blank).err(), Some(CredentialsError::Missing { field: "app_key" }));
+        let long = given(Box::leak("x".repeat(MAX_SECRET_LEN + 1).into_boxed_str()));
+        assert_eq!(one_secret(FORM, &long).err(), Some(CredentialsError::TooLong { field: "app_key" }));
     }
 }
