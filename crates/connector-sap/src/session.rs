@@ -92,7 +92,7 @@ pub const SETUP: &[SetupFile] = &[SetupFile {
     name: "storelink-integration-objects.impex",
     content_type: "text/plain; charset=utf-8",
     body: include_str!("../../sap-sim/impex/storelink-integration-objects.impex"),
-    how: "Before you connect, import this ImpEx once: set $authType (OAUTH or BASIC), the password of the \
+    how: "Import this ImpEx once: set $authType (OAUTH or BASIC), the password of the \
           storelink user and the secret of the storelink-client OAuth client at its top, then import it in \
           Backoffice (System > Tools > Import) or in HAC (Console > ImpEx Import). It creates the integration \
           objects Storelink reads, their inbound channel configuration, the storelinkgroup user group, the \

@@ -250,6 +250,43 @@ async fn ops_rotates_a_sap_tenants_credentials_only_once_they_pass() {
             .expect("audit");
     assert_eq!(outcomes, ["refused", "refused", "ok"], "every attempt audited");
 
+    // The ops console asks for the SAP fields and rotates with them.
+    let password = secrecy::SecretString::from("correct horse battery".to_owned());
+    storelink_ops_console::users::add(&app.db.pool, "ada", &password, storelink_ops_console::users::Role::Admin)
+        .await
+        .expect("ops user");
+    let signed_in = app
+        .http
+        .post(format!("{}/ops/login", app.base))
+        .form(&[("username", "ada"), ("password", "correct horse battery")])
+        .send()
+        .await
+        .expect("sign in");
+    let cookie = signed_in.headers()["set-cookie"].to_str().expect("cookie").split(';').next().expect("c").to_owned();
+    let tenant = format!("{}/ops/tenants/{merchant}", app.base);
+    let page = app.http.get(&tenant).header("cookie", &cookie).send().await.expect("tenant").text().await.expect("page");
+    for field in ["rotate-sap_auth-basic", "rotate-sap_client_id", "rotate-sap_client_secret", "rotate-sap_password"] {
+        assert!(page.contains(&format!(r#"id="{field}""#)), "{field}: {page}");
+    }
+    let csrf = storelink_testkit::extract_csrf_token(&page).expect("csrf");
+    sim.add_oauth_client("storelink-client-3", "third-secret", "storelink");
+    let rotate = |secret: &'static str| {
+        let fields = [
+            ("csrf_token", csrf.clone()),
+            ("sap_auth", "oauth".to_owned()),
+            ("sap_client_id", "storelink-client-3".to_owned()),
+            ("sap_client_secret", secret.to_owned()),
+        ];
+        app.http.post(format!("{tenant}/rotate_key")).header("cookie", &cookie).form(&fields).send()
+    };
+    let refused = rotate("not-it").await.expect("rotate");
+    assert_eq!(refused.status(), 422);
+    assert!(!refused.text().await.expect("page").contains("not-it"), "the secret is not echoed");
+    let rotated = rotate("third-secret").await.expect("rotate");
+    assert_eq!(rotated.status(), 200);
+    assert!(rotated.text().await.expect("page").contains("Key rotated"));
+    assert!(matches!(sealed(&app, &merchant).await.auth, Auth::OAuth { client_id, .. } if client_id == "storelink-client-3"));
+
     // The other actions work for the SAP tenant too.
     ops.pause(&actor, id).await.expect("pause");
     ops.resume(&actor, id).await.expect("resume");
