@@ -1,7 +1,7 @@
 //! The connect pipeline (DESIGN.md section 2), shaped for about three store round trips, through the
-//! chosen platform's connector: login; then, concurrently, saving the merchant, the checks and reading
-//! the four subscriptions; then writing them. The merchant is saved only after the credentials passed
-//! the test login.
+//! chosen platform's connector: login; then, concurrently, validating and saving the merchant, the
+//! checks and reading the four subscriptions; then writing them. The merchant is saved only after the
+//! credentials passed the test login and the store its validation.
 
 use crate::error::{ConnectError, Platform};
 use secrecy::{ExposeSecret, SecretString};
@@ -75,13 +75,15 @@ impl Pipeline {
         let refused = |e| ConnectError::from_login(Platform::of(connector.platform()), &host, e);
         let login = connector.login(&admin, &credentials).await.map_err(refused)?;
         let session = Session { store: admin.clone(), storefront: admin, token: login.token };
-        connector.validate(&session, &credentials).await.map_err(refused)?;
         let bound = StoreSession { connector: connector.clone(), session };
 
-        // Round trip 2: list the store's sites, find and probe the storefront (the default site's
-        // address), then save the merchant (with its hosts and first syncs); beside it run the
-        // checks and read the subscriptions.
+        // Round trip 2: confirm the store is set up (`validate`; SAP: its integration objects), list
+        // the store's sites, find and probe the storefront (the default site's address), then save
+        // the merchant (with its hosts and first syncs); beside it run the checks and read the
+        // subscriptions, which only read: a store that fails validation has them thrown away, and
+        // SAP's checks (its order object) overlap its validation instead of following it.
         let located = async {
+            connector.validate(&bound, &credentials).await.map_err(refused)?;
             let listed = connector.sites(&bound).await;
             let sites = listed.as_deref().unwrap_or(&[]);
             let storefront = connector.storefront(&bound, &credentials, sites).await;
@@ -89,10 +91,11 @@ impl Pipeline {
             located.session.storefront = Arc::new(storefront.url.clone());
             let found = Found { storefront: &storefront, sites: listed.as_deref().ok() };
             let saved = self.save_merchant(partner, &located, &store, &credentials, login.expires_in, found).await;
-            (saved, storefront.check, listed)
+            Ok::<_, ConnectError>((saved, storefront.check, listed))
         };
-        let ((saved, storefront_check, listed), mut checks, reads) =
+        let (located, mut checks, reads) =
             futures::join!(located, self.checks(&bound), self.registrar.read_slots(&bound));
+        let (saved, storefront_check, listed) = located?;
         checks.extend(storefront_check.map(|c| CheckResult { name: c.name, ok: c.ok, detail: c.detail }));
         let merchant_id = saved?;
         // Round trip 3: write the subscriptions; the local writes hide behind it.

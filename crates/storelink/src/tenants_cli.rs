@@ -121,12 +121,14 @@ async fn credential_fields(
     input: String,
 ) -> anyhow::Result<HashMap<String, String>> {
     let input = SecretString::from(input);
-    if let Ok(fields) = serde_json::from_str::<HashMap<String, String>>(input.expose_secret()) {
-        return Ok(fields);
-    }
     let form = ops.credential_fields(merchant).await?;
     let secret = form.iter().find(|f| f.secret).map_or("", |f| f.name);
-    Ok(HashMap::from([(secret.to_owned(), input.expose_secret().trim().to_owned())]))
+    Ok(fields_of(input.expose_secret(), secret))
+}
+
+fn fields_of(input: &str, secret_field: &str) -> HashMap<String, String> {
+    serde_json::from_str(input)
+        .unwrap_or_else(|_| HashMap::from([(secret_field.to_owned(), input.trim().to_owned())]))
 }
 
 /// `tenants audit`: reads only the audit trail, so it needs no master key.
@@ -140,6 +142,15 @@ pub async fn audit(pool: &sqlx::PgPool, merchant: Option<MerchantId>, limit: i64
 mod tests {
     use super::*;
     use clap::Parser;
+
+    #[test]
+    fn rotate_reads_a_json_object_of_fields_or_the_key_alone() {
+        let sap = fields_of(r#"{"sap_auth": "basic", "sap_user": "storelink", "sap_password": "pw"}"#, "sap_password");
+        assert_eq!(sap.get("sap_user").map(String::as_str), Some("storelink"));
+        assert_eq!(sap.len(), 3);
+        let occ = fields_of("eyJ.key.sig\n", "app_key");
+        assert_eq!(occ, HashMap::from([("app_key".to_owned(), "eyJ.key.sig".to_owned())]));
+    }
 
     #[derive(clap::Parser)]
     struct Cli {
