@@ -33,7 +33,8 @@ impl Store {
     async fn spawn(platform: Platform, latency: Duration) -> anyhow::Result<Self> {
         Ok(match platform {
             Platform::Occ => {
-                let options = storelink_occ_sim::SimOptions { latency, allow_http_callbacks: true, ..Default::default() };
+                let options =
+                    storelink_occ_sim::SimOptions { latency, allow_http_callbacks: true, ..Default::default() };
                 let sim = OccSim::spawn(options).await?;
                 let key = sim.add_key(Permissions::all());
                 let client = OccClient::new(OccConfig::default(), storelink_netguard::Policy { allow_insecure: true })?;
@@ -158,11 +159,8 @@ async fn connect_in(db_url: &str, platform: Platform, latency_ms: u64, runs: usi
 
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
     let base = format!("http://{addr}");
-    let link = [
-        ("partner_id", partner.partner_id.to_string()),
-        ("redirect_uri", redirect.clone()),
-        ("state", "b".into()),
-    ];
+    let link =
+        [("partner_id", partner.partner_id.to_string()), ("redirect_uri", redirect.clone()), ("state", "b".into())];
     let mut connects = Vec::with_capacity(runs);
     for _ in 0..runs {
         store.reset();

@@ -124,8 +124,12 @@ pub fn credentials(values: FieldValues<'_>) -> Result<SecretString, CredentialsE
     };
     let auth = match values("sap_auth").map(str::trim).filter(|v| !v.is_empty()).unwrap_or("oauth") {
         "oauth" => {
-            let client_id = required("sap_client_id", "Enter the OAuth client id (storelink-client if you kept the ImpEx as it is).")?;
-            let client_secret = required("sap_client_secret", "Enter the secret of the OAuth client, as you set it in the ImpEx.")?;
+            let client_id = required(
+                "sap_client_id",
+                "Enter the OAuth client id (storelink-client if you kept the ImpEx as it is).",
+            )?;
+            let client_secret =
+                required("sap_client_secret", "Enter the secret of the OAuth client, as you set it in the ImpEx.")?;
             let token_url = text("sap_token_url")?;
             if !token_url.is_empty() && !Url::parse(&token_url).is_ok_and(|u| matches!(u.scheme(), "https" | "http")) {
                 return Err(CredentialsError::Invalid {

@@ -56,7 +56,8 @@ mod tests {
     use super::*;
     use secrecy::ExposeSecret;
 
-    const FORM: &[FormField] = &[FormField { name: "app_key", label: "Key", help: "", secret: true, choices: &[], when: None }];
+    const FORM: &[FormField] =
+        &[FormField { name: "app_key", label: "Key", help: "", secret: true, choices: &[], when: None }];
 
     #[test]
     fn the_secret_field_is_cleaned_and_emptiness_refused() {

@@ -131,14 +131,36 @@ impl Platform {
 pub enum ConnectError {
     BadStoreUrl(UrlError),
     /// A credential field is missing or unusable: the connector's reason, or the platform's words.
-    BadCredential { field: &'static str, code: &'static str, message: String },
-    KeyRejected { platform: Platform },
-    NotAdminHost { platform: Platform, host: String },
-    StoreUnreachable { platform: Platform, host: String },
-    StoreError { platform: Platform, host: String, detail: String },
-    StoreReplyTooLarge { platform: Platform, host: String },
+    BadCredential {
+        field: &'static str,
+        code: &'static str,
+        message: String,
+    },
+    KeyRejected {
+        platform: Platform,
+    },
+    NotAdminHost {
+        platform: Platform,
+        host: String,
+    },
+    StoreUnreachable {
+        platform: Platform,
+        host: String,
+    },
+    StoreError {
+        platform: Platform,
+        host: String,
+        detail: String,
+    },
+    StoreReplyTooLarge {
+        platform: Platform,
+        host: String,
+    },
     /// The store lacks what Storelink needs; the connector's words say what to fix.
-    StoreNotSetUp { platform: Platform, message: String },
+    StoreNotSetUp {
+        platform: Platform,
+        message: String,
+    },
     UnknownPlatform,
     /// The cause is for the logs, never for the page.
     Internal(String),
@@ -273,12 +295,14 @@ mod tests {
         assert!(no_login(Platform::Occ).to_string().contains("not an OCC admin address"));
         let sap = no_login(Platform::Sap).to_string();
         assert!(sap.contains("/odata2webservices") && !sap.contains("OCC"), "{sap}");
-        let too_large = ConnectError::from_login(Platform::Sap, "h", ConnectorError::ReplyTooLarge { what: "/".into(), limit: 1 });
+        let too_large =
+            ConnectError::from_login(Platform::Sap, "h", ConnectorError::ReplyTooLarge { what: "/".into(), limit: 1 });
         assert!(too_large.to_string().contains("API base URL"));
         let missing = ConnectError::from_credentials(Platform::Occ, CredentialsError::Missing { field: "app_key" });
         assert_eq!(missing.field(), Field::Credential("app_key"));
         assert!(missing.to_string().starts_with("Paste your OCC Application Key"));
-        let not_set_up = ConnectError::from_login(Platform::Sap, "h", ConnectorError::NotSetUp { message: "Import it.".into() });
+        let not_set_up =
+            ConnectError::from_login(Platform::Sap, "h", ConnectorError::NotSetUp { message: "Import it.".into() });
         let expected = "Your SAP Commerce Cloud store is not set up for Storelink yet: Import it.";
         assert_eq!((not_set_up.to_string().as_str(), not_set_up.field()), (expected, Field::Form));
     }

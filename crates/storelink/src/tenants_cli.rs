@@ -127,8 +127,7 @@ async fn credential_fields(
 }
 
 fn fields_of(input: &str, secret_field: &str) -> HashMap<String, String> {
-    serde_json::from_str(input)
-        .unwrap_or_else(|_| HashMap::from([(secret_field.to_owned(), input.trim().to_owned())]))
+    serde_json::from_str(input).unwrap_or_else(|_| HashMap::from([(secret_field.to_owned(), input.trim().to_owned())]))
 }
 
 /// `tenants audit`: reads only the audit trail, so it needs no master key.

@@ -12,7 +12,8 @@ use storelink_sap_sim::{InboundAuth, SapSim, SimOptions, TOKEN_PATH};
 const SECRET: &str = "sap-secret-for-tests-0123456789";
 
 async fn sap_store(auth: InboundAuth) -> SapSim {
-    let sim = SapSim::spawn(SimOptions { products: 5, inbound_auth: auth, ..SimOptions::default() }).await.expect("sim");
+    let sim =
+        SapSim::spawn(SimOptions { products: 5, inbound_auth: auth, ..SimOptions::default() }).await.expect("sim");
     storelink::demo::add_sap_access(&sim, SECRET);
     sim
 }
@@ -119,7 +120,8 @@ async fn a_sap_store_connects_with_oauth_client_credentials() {
     assert!(matches!(&credentials.auth, Auth::OAuth { client_id, client_secret, token_url: None }
         if client_id == "storelink-client" && client_secret == SECRET));
     assert_eq!(credentials.objects, storelink_connector_sap::Objects::default(), "the default object names");
-    let stored: Vec<String> = sqlx::query_scalar("SELECT t::text FROM merchants t").fetch_all(&app.db.pool).await.expect("rows");
+    let stored: Vec<String> =
+        sqlx::query_scalar("SELECT t::text FROM merchants t").fetch_all(&app.db.pool).await.expect("rows");
     assert!(stored.iter().all(|r| !r.contains(SECRET)), "the secret is sealed, never stored in clear");
     sim.stop().await;
     app.stop().await;
@@ -236,13 +238,12 @@ async fn ops_rotates_a_sap_tenants_credentials_only_once_they_pass() {
 
     // A new client that passes replaces the old.
     sim.add_oauth_client("storelink-client-2", "second-secret", "storelink");
-    let new = form(&[
-        ("sap_auth", "oauth"),
-        ("sap_client_id", "storelink-client-2"),
-        ("sap_client_secret", "second-secret"),
-    ]);
+    let new =
+        form(&[("sap_auth", "oauth"), ("sap_client_id", "storelink-client-2"), ("sap_client_secret", "second-secret")]);
     ops.rotate_fields(&actor, id, &new).await.expect("rotated");
-    assert!(matches!(sealed(&app, &merchant).await.auth, Auth::OAuth { client_id, .. } if client_id == "storelink-client-2"));
+    assert!(
+        matches!(sealed(&app, &merchant).await.auth, Auth::OAuth { client_id, .. } if client_id == "storelink-client-2")
+    );
     let outcomes: Vec<String> =
         sqlx::query_scalar("SELECT outcome FROM audit_log WHERE action = 'rotate_key' ORDER BY audit_id")
             .fetch_all(&app.db.pool)
@@ -264,7 +265,8 @@ async fn ops_rotates_a_sap_tenants_credentials_only_once_they_pass() {
         .expect("sign in");
     let cookie = signed_in.headers()["set-cookie"].to_str().expect("cookie").split(';').next().expect("c").to_owned();
     let tenant = format!("{}/ops/tenants/{merchant}", app.base);
-    let page = app.http.get(&tenant).header("cookie", &cookie).send().await.expect("tenant").text().await.expect("page");
+    let page =
+        app.http.get(&tenant).header("cookie", &cookie).send().await.expect("tenant").text().await.expect("page");
     for field in ["rotate-sap_auth-basic", "rotate-sap_client_id", "rotate-sap_client_secret", "rotate-sap_password"] {
         assert!(page.contains(&format!(r#"id="{field}""#)), "{field}: {page}");
     }
@@ -285,7 +287,9 @@ async fn ops_rotates_a_sap_tenants_credentials_only_once_they_pass() {
     let rotated = rotate("third-secret").await.expect("rotate");
     assert_eq!(rotated.status(), 200);
     assert!(rotated.text().await.expect("page").contains("Key rotated"));
-    assert!(matches!(sealed(&app, &merchant).await.auth, Auth::OAuth { client_id, .. } if client_id == "storelink-client-3"));
+    assert!(
+        matches!(sealed(&app, &merchant).await.auth, Auth::OAuth { client_id, .. } if client_id == "storelink-client-3")
+    );
 
     // The other actions work for the SAP tenant too.
     ops.pause(&actor, id).await.expect("pause");
@@ -327,7 +331,10 @@ async fn a_store_without_an_object_or_an_attribute_is_told_what_to_import() {
         assert!(page.contains("Your SAP Commerce Cloud store is not set up for Storelink yet"), "{page}");
         assert!(page.contains(message), "{message}: {page}");
         assert!(page.contains(r#"id="form-error""#), "{page}");
-        assert!(page.contains(r#"value="storelink-client""#) && !page.contains(SECRET), "the client id is kept, not the secret");
+        assert!(
+            page.contains(r#"value="storelink-client""#) && !page.contains(SECRET),
+            "the client id is kept, not the secret"
+        );
         assert_eq!(merchants(&app).await, 0);
         sim.stop().await;
     }
