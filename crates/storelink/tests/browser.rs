@@ -98,6 +98,25 @@ async fn partner_site() -> (String, actix_web::dev::ServerHandle) {
     (format!("{base}/partner/callback"), handle)
 }
 
+/// A partner returning to `callback`, and its connect link with `query` added.
+async fn browser_partner(
+    app: &common::TestApp,
+    callback: &str,
+    query: &str,
+) -> (storelink_tenants::PartnerCredentials, String) {
+    let uris = [callback.to_owned()];
+    let partner = partners::create(&app.db.pool, NewPartner { name: "Browser Partner", redirect_uris: &uris })
+        .await
+        .expect("partner");
+    let link = format!(
+        "{}/connect?partner_id={}&redirect_uri={}&{query}",
+        app.base,
+        partner.partner_id,
+        url::form_urlencoded::byte_serialize(callback.as_bytes()).collect::<String>()
+    );
+    (partner, link)
+}
+
 #[tokio::test]
 async fn onboarding_and_ops_in_a_real_browser() {
     let app = spawn_app_with(AppOptions {
@@ -110,21 +129,10 @@ async fn onboarding_and_ops_in_a_real_browser() {
     })
     .await;
     let (callback, partner_handle) = partner_site().await;
-    let partner = partners::create(
-        &app.db.pool,
-        NewPartner { name: "Browser Partner", redirect_uris: std::slice::from_ref(&callback) },
-    )
-    .await
-    .expect("partner");
+    let (partner, link) = browser_partner(&app, &callback, "platform=occ&state=s1").await;
     let (_driver, client) = browser().await;
 
     // Onboarding: a wrong key is refused with a message at the field, then the right key connects.
-    let link = format!(
-        "{}/connect?platform=occ&partner_id={}&redirect_uri={}&state=s1",
-        app.base,
-        partner.partner_id,
-        url::form_urlencoded::byte_serialize(callback.as_bytes()).collect::<String>()
-    );
     client.goto(&link).await.expect("open connect");
     shot(&client, "01-connect-form").await;
     client
@@ -247,21 +255,10 @@ async fn sap_onboarding_in_a_real_browser() {
     let secret = "browser-sap-secret-0123456789";
     storelink::demo::add_sap_access(&sap, secret);
     let (callback, partner_handle) = partner_site().await;
-    let partner = partners::create(
-        &app.db.pool,
-        NewPartner { name: "Browser Partner", redirect_uris: std::slice::from_ref(&callback) },
-    )
-    .await
-    .expect("partner");
+    let (partner, link) = browser_partner(&app, &callback, "state=sap1").await;
     let (_driver, client) = browser().await;
 
     // A link naming no platform: the form asks which.
-    let link = format!(
-        "{}/connect?partner_id={}&redirect_uri={}&state=sap1",
-        app.base,
-        partner.partner_id,
-        url::form_urlencoded::byte_serialize(callback.as_bytes()).collect::<String>()
-    );
     client.goto(&link).await.expect("open connect");
     client.wait().for_element(Locator::Id("choose-platform")).await.expect("the platform choice");
     shot(&client, "sap-01-choose-platform").await;

@@ -109,12 +109,8 @@ async fn a_sap_store_connects_with_oauth_client_credentials() {
     let response = connect_sap(&app, &sap_fields(&sim, "oauth", SECRET)).await;
     assert_eq!(response.status(), 200, "{:?}", response.text().await);
     let merchant = merchant_id_from(&response);
-    let platform: String = sqlx::query_scalar("SELECT platform FROM merchants WHERE merchant_id = $1::uuid")
-        .bind(&merchant)
-        .fetch_one(&app.db.pool)
-        .await
-        .expect("merchant");
-    assert_eq!(platform, "sap");
+    let found = storelink_tenants::merchants::get(&app.db.pool, merchant.parse().expect("uuid")).await.expect("get");
+    assert_eq!(found.expect("merchant").platform, "sap");
     assert!(sim.count("POST", TOKEN_PATH) >= 1, "the test login asked for a token");
     let credentials = sealed(&app, &merchant).await;
     assert!(matches!(&credentials.auth, Auth::OAuth { client_id, client_secret, token_url: None }
