@@ -122,7 +122,12 @@ pub fn credentials(values: FieldValues<'_>) -> Result<SecretString, CredentialsE
         }
         Ok(value)
     };
-    let auth = match values("sap_auth").map(str::trim).filter(|v| !v.is_empty()).unwrap_or("oauth") {
+    let auth = match values("sap_auth")
+        .map(|v| v.trim().to_ascii_lowercase())
+        .filter(|v| !v.is_empty())
+        .as_deref()
+        .unwrap_or("oauth")
+    {
         "oauth" => {
             let client_id = required(
                 "sap_client_id",

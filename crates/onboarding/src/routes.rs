@@ -1,7 +1,9 @@
-//! `GET /connect` shows the form; `POST /connect` runs the pipeline and shows the summary page
+//! `GET /connect` shows the form of the link's platform, or the platform choice when the link names
+//! none (posted back with `choose`); `POST /connect` runs the pipeline and shows the summary page
 //! (what was found, the store's sites to choose from, then back to the partner), or re-renders the
-//! form with a specific message. `POST /connect/sites` saves the summary's site selection and sends
-//! the merchant back to the partner with `303 See Other`.
+//! form with a specific message. `GET /connect/{platform}/{file}` serves the files the form links
+//! (`Connector::setup_files`, e.g. SAP's ImpEx). `POST /connect/sites` saves the summary's site
+//! selection and sends the merchant back to the partner with `303 See Other`.
 
 use crate::csrf::{self, Csrf};
 use crate::error::{ConnectError, Field, Platform};
