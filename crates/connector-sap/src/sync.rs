@@ -142,7 +142,7 @@ async fn page(
     }
     query.push(("$expand", object.expand()));
     let url = service_url(&session.store, object.code(&Objects::default()), object.root_set(), &query)?;
-    let d = match get(client, session, url, PAGE_LIMIT).await {
+    let mut d = match get(client, session, url, PAGE_LIMIT).await {
         Ok(d) => d,
         // A service that cannot filter on `modifiedtime` answers 400: the run goes on in full.
         Err(ConnectorError::Refused { message }) if since.is_some() => {
@@ -150,8 +150,8 @@ async fn page(
         }
         Err(e) => return Err(e),
     };
-    let results = match d.get("results") {
-        Some(Value::Array(results)) => results.clone(),
+    let results = match d.get_mut("results").map(Value::take) {
+        Some(Value::Array(results)) => results,
         _ => return Err(ConnectorError::BadReply { what: object.root_set().into(), detail: "no d.results".into() }),
     };
     let total = normalize::number(&d, "__count").map(|n| n as u64);

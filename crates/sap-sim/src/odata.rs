@@ -209,12 +209,14 @@ fn parse_literal(value: &str) -> Result<Literal, Refused> {
 /// Whether `entity` (nested form) passes every clause.
 pub fn matches(entity: &Value, key: &str, clauses: &[Clause]) -> bool {
     clauses.iter().all(|c| {
+        let key_value;
         let value = if c.path.len() == 1 && c.path[0] == "integrationKey" {
-            Value::from(key)
+            key_value = Value::from(key);
+            &key_value
         } else {
-            c.path.iter().fold(entity, |v, name| &v[name.as_str()]).clone()
+            c.path.iter().fold(entity, |v, name| &v[name.as_str()])
         };
-        let ordering = match (&value, &c.value) {
+        let ordering = match (value, &c.value) {
             (Value::Null, Literal::Null) => Some(std::cmp::Ordering::Equal),
             (_, Literal::Null) | (Value::Null, _) => None,
             (Value::String(a), Literal::Str(b)) => Some(a.as_str().cmp(b.as_str())),

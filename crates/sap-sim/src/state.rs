@@ -78,6 +78,8 @@ pub(crate) struct Inner {
     pub region: String,
     pub instance_id: String,
     pub last_tick: i64,
+    /// The last list's selection, valid while `last_tick` is unchanged.
+    pub list_cache: Option<ListCache>,
     /// Products added by `SapSim::add_product`, so a new code never repeats a deleted one.
     pub added_products: usize,
     pub rng: rand::rngs::StdRng,
@@ -151,6 +153,7 @@ impl State {
                 region: options.region.clone(),
                 instance_id: options.instance_id.clone(),
                 last_tick: now,
+                list_cache: None,
                 added_products: 0,
                 rng: rand::rngs::StdRng::seed_from_u64(options.seed),
             }),
@@ -166,4 +169,12 @@ impl State {
     pub fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// A list's selection (positions in the object's roots) for one filter and order, at one tick.
+pub struct ListCache {
+    pub object: String,
+    pub query: String,
+    pub tick: i64,
+    pub indices: std::sync::Arc<Vec<usize>>,
 }

@@ -1,5 +1,6 @@
 //! Several `storelink` processes on one database: one login per merchant per token lifetime across
-//! processes, and a worker killed with SIGKILL mid-sync loses nothing and duplicates nothing.
+//! processes, and a worker killed with SIGKILL mid-sync loses nothing and duplicates nothing (an OCC
+//! and a SAP merchant).
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -8,6 +9,7 @@ use secrecy::ExposeSecret;
 use storelink_connector_occ::APP_KEY_PURPOSE as OCC_APP_KEY_PURPOSE;
 use storelink_core::MerchantId;
 use storelink_occ_sim::{OccSim, Permissions, SimOptions};
+use storelink_sap_sim::SapSim;
 use storelink_tenants::{NewPartner, merchants, partners};
 use storelink_testkit::{TestDb, test_db};
 use storelink_vault::{MasterKeys, Vault};
@@ -17,6 +19,28 @@ struct Setup {
     sim: OccSim,
     keys: MasterKeys,
     merchant: MerchantId,
+}
+
+/// A SAP merchant (OAuth client credentials) on a SAP simulator, in `setup`'s database.
+async fn sap_merchant(s: &Setup, products: usize) -> (SapSim, MerchantId) {
+    let options = storelink_sap_sim::SimOptions { products, ..storelink_sap_sim::SimOptions::default() };
+    let sim = SapSim::spawn(options).await.expect("sap sim");
+    sim.add_user("storelink", "pw", &[storelink_sap_sim::GROUP_STORELINK]);
+    sim.add_oauth_client("storelink-client", "secret", "storelink");
+    let partner = storelink_testkit::insert_partner(&s.db.pool, "sap").await.expect("partner");
+    let mut conn = s.db.pool.acquire().await.expect("conn");
+    let merchant = merchants::upsert_connected(&mut conn, partner, "sap", &sim.base_url()).await.expect("m");
+    drop(conn);
+    let auth = storelink_connector_sap::Auth::OAuth {
+        client_id: "storelink-client".into(),
+        client_secret: "secret".into(),
+        token_url: None,
+    };
+    let credentials = storelink_connector_sap::SapCredentials { auth, objects: Default::default() };
+    let sealed = serde_json::to_vec(&credentials).expect("json");
+    let vault = Vault::new(s.db.pool.clone(), s.keys.clone());
+    vault.seal(merchant, storelink_connector_sap::CREDENTIALS_PURPOSE, &sealed).await.expect("seal");
+    (sim, merchant)
 }
 
 async fn setup(products: usize) -> Setup {
@@ -120,18 +144,41 @@ async fn token_probe_process() {
 async fn a_worker_killed_mid_sync_is_replaced_without_loss_or_duplicates() {
     let s = setup(2000).await;
     s.sim.set_latency(Duration::from_millis(20));
+    killed_mid_sync(&s, s.merchant).await;
+    let mut expected = s.sim.product_ids();
+    expected.sort();
+    assert_eq!(product_ids(&s, s.merchant).await, expected);
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_sync_of_a_sap_merchant_is_replaced_without_loss_or_duplicates() {
+    let s = setup(1).await;
+    let (sap, merchant) = sap_merchant(&s, 2000).await;
+    sap.set_latency(Duration::from_millis(20));
+    killed_mid_sync(&s, merchant).await;
+    let mut expected = sap.keys(storelink_sap_sim::PRODUCT);
+    expected.sort();
+    assert_eq!(product_ids(&s, merchant).await, expected);
+}
+
+/// A full catalog run of `merchant`'s 2,000 products whose worker is killed with SIGKILL after 3
+/// pages: a second worker finishes it with every product once and no change announced.
+async fn killed_mid_sync(s: &Setup, merchant: MerchantId) {
     let queue = storelink_jobs::Queue::new(s.db.pool.clone());
-    let job_id = queue.enqueue(s.merchant, "catalog", storelink_jobs::Mode::Full).await.expect("enqueue");
+    let job_id = queue.enqueue(merchant, "catalog", storelink_jobs::Mode::Full).await.expect("enqueue");
     let mut first =
-        storelink(&s, &["worker"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn worker");
-    wait_until(&s, "SELECT coalesce(max(pages_done), 0) FROM sync_state WHERE kind = 'catalog'", 3).await;
+        storelink(s, &["worker"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn worker");
+    let pages = format!(
+        "SELECT coalesce(max(pages_done), 0) FROM sync_state WHERE kind = 'catalog' AND merchant_id = '{merchant}'"
+    );
+    wait_until(s, &pages, 3).await;
     first.kill().expect("SIGKILL"); // Child::kill sends SIGKILL on Unix
     first.wait().expect("reaped");
     let mut second =
-        storelink(&s, &["worker"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn worker");
+        storelink(s, &["worker"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn worker");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
-        let job = queue.get(s.merchant, job_id).await.expect("get").expect("job");
+        let job = queue.get(merchant, job_id).await.expect("get").expect("job");
         if job.state == storelink_jobs::JobState::Succeeded {
             break;
         }
@@ -141,9 +188,11 @@ async fn a_worker_killed_mid_sync_is_replaced_without_loss_or_duplicates() {
     second.kill().expect("stop");
     second.wait().expect("reaped");
     let (products, distinct, created): (i64, i64, i64) = sqlx::query_as(
-        "SELECT (SELECT count(*) FROM products), (SELECT count(DISTINCT product_id) FROM products),
-                (SELECT count(*) FROM change_events WHERE entity = 'product' AND change = 'created')",
+        "SELECT (SELECT count(*) FROM products WHERE merchant_id = $1),
+                (SELECT count(DISTINCT product_id) FROM products WHERE merchant_id = $1),
+                (SELECT count(*) FROM change_events WHERE merchant_id = $1 AND entity = 'product' AND change = 'created')",
     )
+    .bind(merchant)
     .fetch_one(&s.db.pool)
     .await
     .expect("counts");
@@ -152,13 +201,14 @@ async fn a_worker_killed_mid_sync_is_replaced_without_loss_or_duplicates() {
         (2000, 2000, 0),
         "every product once; a baseline run announces no changes"
     );
-    let ids: Vec<String> = sqlx::query_scalar("SELECT product_id FROM products ORDER BY product_id")
+}
+
+async fn product_ids(s: &Setup, merchant: MerchantId) -> Vec<String> {
+    sqlx::query_scalar("SELECT product_id FROM products WHERE merchant_id = $1 ORDER BY product_id")
+        .bind(merchant)
         .fetch_all(&s.db.pool)
         .await
-        .expect("ids");
-    let mut expected = s.sim.product_ids();
-    expected.sort();
-    assert_eq!(ids, expected);
+        .expect("ids")
 }
 
 async fn wait_until(s: &Setup, sql: &str, at_least: i64) {

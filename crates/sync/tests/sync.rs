@@ -2,20 +2,21 @@
 //! simulator's data after full and incremental runs, deletions, injected faults, token expiry and
 //! dropped database connections; a revoked key pauses the merchant without a login storm.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use storelink_connector::Registry;
 use storelink_connector_occ::{APP_KEY_PURPOSE, OccConnector};
 use storelink_core::{MerchantId, SyncKind};
-use storelink_jobs::{JobState, Mode, Queue, RetryPolicy, Worker, WorkerConfig};
+use storelink_jobs::{JobState, Mode, Queue, Worker, WorkerConfig};
 use storelink_netguard::Policy;
 use storelink_occ::OccConfig;
 use storelink_occ_sim::{Fault, FaultKind, OccSim, Permissions, SimOptions, SimSite};
 use storelink_sync::{SyncHandler, kinds, status};
 use storelink_tenants::{MerchantStatus, merchants};
 use storelink_testkit::{TestDb, test_db};
-use storelink_token_cache::{TokenCache, TokenConfig};
 use storelink_vault::{MasterKeys, Vault};
 use tokio_util::sync::CancellationToken;
 
@@ -46,48 +47,21 @@ impl Fixture {
             ..OccConfig::default()
         };
         let occ = OccConnector::with_config(occ_config, Policy::insecure()).expect("occ");
-        let tokens = TokenCache::new(db.pool.clone(), Registry::default().with(occ), vault, TokenConfig::default());
-        let queue = Queue::new(db.pool.clone());
-        let handler = SyncHandler::new(db.pool.clone(), tokens, queue.clone()).with_page_size(50);
+        let (queue, handler) = common::handler(&db.pool, Registry::default().with(occ), vault);
         Self { db, sim, key, merchant, queue, handler }
     }
 
     fn worker_config(&self) -> WorkerConfig {
-        WorkerConfig {
-            concurrency: 2,
-            poll: Duration::from_millis(50),
-            slice: Duration::from_millis(300),
-            lease: Duration::from_secs(5),
-            heartbeat: Duration::from_secs(1),
-            maintenance_every: Duration::from_millis(500),
-            retry: RetryPolicy { base: Duration::from_millis(100), cap: Duration::from_millis(500) },
-            ..WorkerConfig::new(kinds())
-        }
+        common::worker_config()
     }
 
     /// Run `kind` in `mode` with a real worker until the job leaves the queue; returns its final state.
     async fn sync(&self, kind: SyncKind, mode: Mode) -> JobState {
-        let job_id = self.queue.enqueue(self.merchant, kind.as_str(), mode).await.expect("enqueue");
-        let shutdown = CancellationToken::new();
-        let worker = tokio::spawn(
-            Worker::new(self.queue.clone(), self.handler.clone(), self.worker_config()).run(shutdown.clone()),
-        );
-        let state = self.wait_for_job(job_id).await;
-        shutdown.cancel();
-        worker.await.expect("join").expect("worker");
-        state
+        common::sync(&self.queue, &self.handler, self.merchant, kind, mode).await
     }
 
     async fn wait_for_job(&self, job_id: i64) -> JobState {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-        loop {
-            let job = self.queue.get(self.merchant, job_id).await.expect("get").expect("job");
-            if job.state.is_finished() || job.state == JobState::Paused {
-                return job.state;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "job {job_id} did not finish: {job:?}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        common::wait_for_job(&self.queue, self.merchant, job_id).await
     }
 
     /// product id -> (display name, list price, sku count) as the simulator has it.
@@ -117,14 +91,7 @@ impl Fixture {
     }
 
     async fn events(&self, change: &str) -> Vec<String> {
-        sqlx::query_scalar(
-            "SELECT entity_id FROM change_events WHERE merchant_id = $1 AND entity = 'product' AND change = $2 ORDER BY event_id",
-        )
-        .bind(self.merchant)
-        .bind(change)
-        .fetch_all(&self.db.pool)
-        .await
-        .expect("events")
+        common::product_events(&self.db.pool, self.merchant, change).await
     }
 }
 
