@@ -4,22 +4,17 @@
 //! never shipped: it drives the `storelink` library (and, for `rss`, the `storelink` binary).
 
 mod api;
+mod connect;
 mod density;
 mod sync;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use sqlx::{Connection, Executor, PgConnection};
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
-use storelink::config::{Config, RawConfig};
-use storelink::server::{self, Services};
-use storelink_occ::{OccClient, OccConfig};
-use storelink_occ_sim::{OccSim, Permissions, SimOptions};
-use storelink_tenants::{NewPartner, partners};
-use storelink_testkit::{extract_csrf_token, with_database};
-use storelink_vault::MasterKeys;
+use std::time::Duration;
+use storelink::config::Config;
+use storelink_testkit::with_database;
 
 #[derive(Parser)]
 #[command(
@@ -37,12 +32,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum BenchCommand {
-    /// Connect latency (POST /connect) vs one OCC call, with latency added to every simulator call.
+    /// Connect latency (POST /connect) vs one store call (OCC: the login; SAP: one OData read), with
+    /// latency added to every simulator call.
     Connect {
         #[arg(long, default_value_t = 100)]
         latency_ms: u64,
         #[arg(long, default_value_t = 15)]
         runs: usize,
+        #[arg(long, value_enum, default_value_t = sync::Platform::Occ)]
+        platform: sync::Platform,
     },
     /// Catalog sync rows/s from the simulator vs a raw COPY of the same rows into the same tables.
     Sync {
@@ -169,7 +167,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
     storelink::telemetry::init(config.log_format, storelink::telemetry::Verbosity::Warn);
     match cli.command {
-        BenchCommand::Connect { latency_ms, runs } => connect(config, latency_ms, runs.max(3)).await,
+        BenchCommand::Connect { latency_ms, runs, platform } => {
+            connect::connect(config, platform, latency_ms, runs.max(3)).await
+        }
         BenchCommand::Sync { products, platform } => sync::throughput(config, products, platform).await,
         BenchCommand::Rss { products, storelink } => sync::rss(config, products, storelink_binary(storelink)?).await,
         BenchCommand::Ingest { seconds, concurrency, rounds } => {
@@ -236,7 +236,7 @@ fn storelink_binary(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 }
 
 /// Run `body` against a fresh temporary database, dropping it afterwards.
-async fn with_temp_db<T, F, Fut>(config: &Config, body: F) -> anyhow::Result<T>
+pub(crate) async fn with_temp_db<T, F, Fut>(config: &Config, body: F) -> anyhow::Result<T>
 where
     F: FnOnce(String) -> Fut,
     Fut: Future<Output = anyhow::Result<T>>,
@@ -263,121 +263,16 @@ async fn drop_database(admin_url: &str, name: &str) {
     }
 }
 
-async fn connect(config: Config, latency_ms: u64, runs: usize) -> anyhow::Result<()> {
-    with_temp_db(&config, |url| async move { connect_in(&url, latency_ms, runs).await }).await
-}
-
-async fn connect_in(db_url: &str, latency_ms: u64, runs: usize) -> anyhow::Result<()> {
-    let pool = storelink_core::db::connect(db_url, 10).await?;
-    storelink_core::db::migrate(&pool).await?;
-    let latency = Duration::from_millis(latency_ms);
-    let sim = OccSim::spawn(SimOptions { latency, allow_http_callbacks: true, ..SimOptions::default() }).await?;
-    let key = sim.add_key(Permissions::all());
-
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let addr = listener.local_addr()?;
-    let raw = RawConfig {
-        listen: addr.to_string(),
-        public_url: format!("http://{addr}"),
-        allow_insecure_store_urls: true,
-        connect_per_client_per_minute: 10_000,
-        connect_per_store_per_minute: 10_000,
-        ..RawConfig::default()
-    };
-    let config = Config::validate(raw)?;
-    let services = Services::new(config, pool.clone(), MasterKeys::generate("bench"))?;
-    let http = server::http_server(&services, listener, false)?;
-    let handle = http.handle();
-    tokio::spawn(http);
-
-    let redirect = "https://partner.example/callback".to_owned();
-    let partner =
-        partners::create(&pool, NewPartner { name: "Bench", redirect_uris: std::slice::from_ref(&redirect) }).await?;
-    let store = url::Url::parse(&sim.base_url())?;
-    let occ = OccClient::new(OccConfig::default(), storelink_netguard::Policy { allow_insecure: true })?;
-    let secret_key = secrecy::SecretString::from(key.clone());
-
-    let mut single = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let started = Instant::now();
-        occ.login(&store, &secret_key).await?;
-        single.push(started.elapsed());
-    }
-
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
-    let base = format!("http://{addr}");
-    let mut connects = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        // Each run must really write the webhooks, as a first connection does.
-        for id in sim.webhook_ids() {
-            sim.set_webhook_urls(&id, Vec::new());
-        }
-        let form = http
-            .get(format!("{base}/connect"))
-            .query(&[
-                ("partner_id", partner.partner_id.to_string()),
-                ("redirect_uri", redirect.clone()),
-                ("state", "b".into()),
-            ])
-            .send()
-            .await?;
-        let cookie = form
-            .headers()
-            .get("set-cookie")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .map(str::to_owned)
-            .context("no CSRF cookie")?;
-        let body = form.text().await?;
-        let token = extract_csrf_token(&body).context("no CSRF token in the form")?;
-        let started = Instant::now();
-        let response = http
-            .post(format!("{base}/connect"))
-            .header("cookie", cookie)
-            .form(&[
-                ("partner_id", partner.partner_id.to_string()),
-                ("redirect_uri", redirect.clone()),
-                ("state", "b".into()),
-                ("store_url", sim.base_url()),
-                ("app_key", key.clone()),
-                ("csrf_token", token),
-            ])
-            .send()
-            .await?;
-        let elapsed = started.elapsed();
-        // A connect answers the summary page, with the way back to the partner in its Link header.
-        if response.status() != reqwest::StatusCode::OK || response.headers().get("link").is_none() {
-            bail!("connect answered {} instead of the summary page", response.status());
-        }
-        connects.push(elapsed);
-    }
-    handle.stop(true).await;
-    sim.stop().await;
-
-    let single_median = median(&mut single);
-    let connect_median = median(&mut connects);
-    let ratio = connect_median.as_secs_f64() / single_median.as_secs_f64();
-    println!("bench connect: {runs} runs, {latency_ms} ms added to every OCC call");
-    println!("  single OCC call (login)  median {:>8.1} ms", ms(single_median));
-    println!(
-        "  POST /connect            median {:>8.1} ms   p90 {:>8.1} ms",
-        ms(connect_median),
-        ms(percentile(&connects, 0.9))
-    );
-    println!("  ratio connect/single     {ratio:.2}x   (target <= 3x; sequential calls would be >= 7x)");
-    Ok(())
-}
-
-fn median(samples: &mut [Duration]) -> Duration {
+pub(crate) fn median(samples: &mut [Duration]) -> Duration {
     samples.sort();
     samples[samples.len() / 2]
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }

@@ -49,6 +49,8 @@ const FORM: &[FormField] = &[FormField {
     label: "Application key",
     help: "Create an application (integration) in the OCC admin under Settings > Web APIs > Registered Applications and paste its key.",
     secret: true,
+    choices: &[],
+    when: None,
 }];
 
 #[derive(Clone)]

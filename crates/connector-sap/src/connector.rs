@@ -59,6 +59,17 @@ impl Connector for SapConnector {
         session::FORM
     }
 
+    fn credentials(
+        &self,
+        values: storelink_connector::FieldValues<'_>,
+    ) -> Result<SecretString, storelink_connector::CredentialsError> {
+        session::credentials(values)
+    }
+
+    fn setup_files(&self) -> &'static [storelink_connector::SetupFile] {
+        session::SETUP
+    }
+
     fn credentials_purpose(&self) -> &'static str {
         CREDENTIALS_PURPOSE
     }

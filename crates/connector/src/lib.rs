@@ -5,6 +5,7 @@
 //! to a store itself or touch the database.
 
 mod error;
+mod fields;
 mod registry;
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use storelink_model::views::{Address, Capability};
 use url::Url;
 
 pub use error::{ConnectorError, OrderRefusal};
+pub use fields::{CredentialsError, FieldValues, MAX_SECRET_LEN};
 pub use registry::{Registry, UnknownPlatform};
 
 /// What a call to a merchant's store needs: where, and a live session secret (opaque to Storelink).
@@ -103,6 +105,32 @@ pub struct FormField {
     pub help: &'static str,
     /// The field is a credential: never echoed, logged or stored outside the vault.
     pub secret: bool,
+    /// The values to pick from, as `(value, label)` (radio buttons, the first chosen by default);
+    /// empty: typed text.
+    pub choices: &'static [(&'static str, &'static str)],
+    /// Asked only while the choice field `.0` has the value `.1` (`None`: always).
+    pub when: Option<(&'static str, &'static str)>,
+}
+
+impl FormField {
+    /// Whether the field is asked for, given the form's values (a choice not sent is its first value).
+    pub fn asked(&self, form: &[FormField], values: FieldValues<'_>) -> bool {
+        let Some((choice, value)) = self.when else { return true };
+        let chosen = values(choice).filter(|v| !v.is_empty());
+        let default = form.iter().find(|f| f.name == choice).and_then(|f| f.choices.first()).map(|c| c.0);
+        chosen.or(default) == Some(value)
+    }
+}
+
+/// A file the merchant imports into the store once before connecting (SAP: the ImpEx that creates
+/// the integration objects), served at `/connect/{platform}/{name}` and linked from the form.
+#[derive(Clone, Copy, Debug)]
+pub struct SetupFile {
+    pub name: &'static str,
+    pub content_type: &'static str,
+    pub body: &'static str,
+    /// What to do with it and where, in the merchant's words.
+    pub how: &'static str,
 }
 
 /// One page of a list: where it starts, how many items, since when (incremental runs), and for
@@ -388,6 +416,17 @@ pub trait Connector: Send + Sync + 'static {
 
     /// The onboarding form's fields besides the store URL.
     fn form(&self) -> &'static [FormField];
+
+    /// The credentials to log in with and seal, from the connect form's fields (`form`), or which
+    /// field is wrong and why. Default: the one secret field, whitespace removed.
+    fn credentials(&self, values: FieldValues<'_>) -> Result<SecretString, CredentialsError> {
+        fields::one_secret(self.form(), values)
+    }
+
+    /// Files the merchant imports into the store before connecting (none by default).
+    fn setup_files(&self) -> &'static [SetupFile] {
+        &[]
+    }
 
     /// The vault purpose under which a merchant's credentials for this platform are sealed.
     fn credentials_purpose(&self) -> &'static str;

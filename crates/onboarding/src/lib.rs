@@ -1,5 +1,5 @@
 //! Merchant onboarding: the `/connect` form and the connect pipeline behind it (normalize and vet the
-//! Store URL, test-login with the Application Key, save the merchant with its key sealed, check
+//! Store URL, read the credentials from the platform's fields, test-login, save the merchant with them sealed, check
 //! shipping methods and permissions, register the four webhook slots, send the merchant back).
 //! Owns no tables (it calls tenants, vault and registrar); it must never echo or log the key.
 

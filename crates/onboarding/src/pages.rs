@@ -16,6 +16,11 @@ pub struct ConnectPage<'a> {
     /// The platform the form connects (`merchants.platform`) and its name for merchants.
     pub platform: &'a str,
     pub platform_name: &'a str,
+    /// The store URL field's label and hint, in the platform's words.
+    pub store_url_label: &'a str,
+    pub store_url_hint: &'a str,
+    /// Files to import into the store first (`Connector::setup_files`), with where they are served.
+    pub setup_files: Vec<SetupLink>,
     /// The connector's credential fields (`Connector::form`), each with its error, if any.
     pub fields: Vec<FieldView>,
     pub store_error: Option<String>,
@@ -29,15 +34,42 @@ impl ConnectPage<'_> {
     }
 }
 
+/// A setup file's link on the form and what to do with it.
+pub struct SetupLink {
+    pub name: &'static str,
+    pub url: String,
+    pub how: &'static str,
+}
+
 /// One credential field of the form, as the connector describes it. Secrets are never echoed.
 pub struct FieldView {
     pub name: &'static str,
     pub label: &'static str,
     pub help: &'static str,
     pub secret: bool,
+    /// Radio buttons `(value, label, checked)`; empty: a text input.
+    pub choices: Vec<(&'static str, &'static str, bool)>,
+    /// A class naming the choice this field belongs to (`when-<field>-<value>`; the stylesheet hides
+    /// it while another value is checked), or empty.
+    pub when_class: String,
     /// What the merchant typed, shown again after a refusal; always empty for a secret.
     pub value: String,
     pub error: Option<String>,
+}
+
+/// The platform choice, when neither the partner's link nor the form names one. Sent to
+/// `POST /connect` with `choose`, which answers the chosen platform's form.
+#[derive(Template)]
+#[template(path = "connect_choose.html")]
+pub struct ChoosePage<'a> {
+    pub partner_name: &'a str,
+    pub partner_id: &'a str,
+    pub redirect_uri: &'a str,
+    pub state: &'a str,
+    pub csrf_token: &'a str,
+    /// `(platform, name for merchants)`.
+    pub platforms: Vec<(&'static str, &'static str)>,
+    pub error: Option<&'a str>,
 }
 
 /// The page after a successful connect: what Storelink found, the store's sites to choose from, and

@@ -1,9 +1,9 @@
 //! The connect pipeline (DESIGN.md section 2), shaped for about three store round trips, through the
-//! chosen platform's connector: login; then, concurrently, saving the merchant, the checks and reading
-//! the four subscriptions; then writing them. The merchant is saved only after the credentials passed
-//! the test login.
+//! chosen platform's connector: login; then, concurrently, validating and saving the merchant, the
+//! checks and reading the four subscriptions; then writing them. The merchant is saved only after the
+//! credentials passed the test login and the store its validation.
 
-use crate::error::ConnectError;
+use crate::error::{ConnectError, Platform};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -17,9 +17,6 @@ use storelink_tenants::sites::{self, ListedSite, MerchantSite};
 use storelink_tenants::{CheckResult, events, hosts, merchants};
 use storelink_token_cache::{StoreSession, TokenCache};
 use storelink_vault::Vault;
-
-/// An application key is a JWT of a few hundred bytes; anything far larger is a paste mistake.
-const MAX_KEY_LEN: usize = 16 * 1024;
 
 #[derive(Clone)]
 pub struct Pipeline {
@@ -50,18 +47,6 @@ impl Connected {
     }
 }
 
-/// Copy-paste often brings line breaks or spaces into a long key; none belong in a JWT.
-pub fn clean_key(raw: &str) -> Result<SecretString, ConnectError> {
-    let key: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
-    if key.is_empty() {
-        return Err(ConnectError::MissingKey);
-    }
-    if key.len() > MAX_KEY_LEN {
-        return Err(ConnectError::KeyTooLong);
-    }
-    Ok(SecretString::from(key))
-}
-
 impl Pipeline {
     /// Normalizes and vets the Store URL; the pre-flight resolution gives the merchant a clear
     /// message, and the guarded HTTP client re-checks the address it actually connects to.
@@ -82,31 +67,35 @@ impl Pipeline {
         partner: PartnerId,
         connector: &Arc<dyn Connector>,
         store: StoreUrl,
-        app_key: SecretString,
+        credentials: SecretString,
     ) -> Result<Connected, ConnectError> {
         // A storefront address following OCC's host pattern logs in at its admin twin (item 4).
         let admin = Arc::new(connector.admin_host(store.url()));
         let host = admin.host_str().unwrap_or(store.host()).to_owned();
-        let login = connector.login(&admin, &app_key).await.map_err(|e| ConnectError::from_login(&host, e))?;
+        let refused = |e| ConnectError::from_login(Platform::of(connector.platform()), &host, e);
+        let login = connector.login(&admin, &credentials).await.map_err(refused)?;
         let session = Session { store: admin.clone(), storefront: admin, token: login.token };
-        connector.validate(&session, &app_key).await.map_err(|e| ConnectError::from_login(&host, e))?;
         let bound = StoreSession { connector: connector.clone(), session };
 
-        // Round trip 2: list the store's sites, find and probe the storefront (the default site's
-        // address), then save the merchant (with its hosts and first syncs); beside it run the
-        // checks and read the subscriptions.
+        // Round trip 2: confirm the store is set up (`validate`; SAP: its integration objects), list
+        // the store's sites, find and probe the storefront (the default site's address), then save
+        // the merchant (with its hosts and first syncs); beside it run the checks and read the
+        // subscriptions, which only read: a store that fails validation has them thrown away, and
+        // SAP's checks (its order object) overlap its validation instead of following it.
         let located = async {
+            connector.validate(&bound, &credentials).await.map_err(refused)?;
             let listed = connector.sites(&bound).await;
             let sites = listed.as_deref().unwrap_or(&[]);
-            let storefront = connector.storefront(&bound, &app_key, sites).await;
+            let storefront = connector.storefront(&bound, &credentials, sites).await;
             let mut located = bound.clone();
             located.session.storefront = Arc::new(storefront.url.clone());
             let found = Found { storefront: &storefront, sites: listed.as_deref().ok() };
-            let saved = self.save_merchant(partner, &located, &store, &app_key, login.expires_in, found).await;
-            (saved, storefront.check, listed)
+            let saved = self.save_merchant(partner, &located, &store, &credentials, login.expires_in, found).await;
+            Ok::<_, ConnectError>((saved, storefront.check, listed))
         };
-        let ((saved, storefront_check, listed), mut checks, reads) =
+        let (located, mut checks, reads) =
             futures::join!(located, self.checks(&bound), self.registrar.read_slots(&bound));
+        let (saved, storefront_check, listed) = located?;
         checks.extend(storefront_check.map(|c| CheckResult { name: c.name, ok: c.ok, detail: c.detail }));
         let merchant_id = saved?;
         // Round trip 3: write the subscriptions; the local writes hide behind it.
@@ -162,7 +151,7 @@ impl Pipeline {
         partner: PartnerId,
         bound: &StoreSession,
         store: &StoreUrl,
-        app_key: &SecretString,
+        credentials: &SecretString,
         ttl: Duration,
         found: Found<'_>,
     ) -> Result<MerchantId, ConnectError> {
@@ -179,7 +168,7 @@ impl Pipeline {
         hosts::save(&mut tx, merchant_id, admin, front, storefront.source).await.map_err(ConnectError::internal)?;
         self.registrar.mark_pending(&mut tx, connector, merchant_id).await.map_err(ConnectError::internal)?;
         self.vault
-            .seal_with(&mut tx, merchant_id, connector.credentials_purpose(), app_key.expose_secret().as_bytes())
+            .seal_with(&mut tx, merchant_id, connector.credentials_purpose(), credentials.expose_secret().as_bytes())
             .await
             .map_err(ConnectError::internal)?;
         self.tokens
@@ -217,17 +206,5 @@ fn listed_site(s: &storelink_connector::Site) -> ListedSite<'_> {
         production_url: s.production_url.as_deref(),
         price_list_group: s.price_list_group.as_deref(),
         currency: s.currency.as_deref(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn key_whitespace_is_removed_and_emptiness_refused() {
-        assert_eq!(clean_key(" eyJ a.b\n.c ").map(|k| k.expose_secret().to_owned()).ok(), Some("eyJa.b.c".into()));
-        assert!(matches!(clean_key(" \n "), Err(ConnectError::MissingKey)));
-        assert!(matches!(clean_key(&"x".repeat(MAX_KEY_LEN + 1)), Err(ConnectError::KeyTooLong)));
     }
 }

@@ -1,13 +1,15 @@
-//! `GET /connect` shows the form; `POST /connect` runs the pipeline and shows the summary page
+//! `GET /connect` shows the form of the link's platform, or the platform choice when the link names
+//! none (posted back with `choose`); `POST /connect` runs the pipeline and shows the summary page
 //! (what was found, the store's sites to choose from, then back to the partner), or re-renders the
-//! form with a specific message. `POST /connect/sites` saves the summary's site selection and sends
-//! the merchant back to the partner with `303 See Other`.
+//! form with a specific message. `GET /connect/{platform}/{file}` serves the files the form links
+//! (`Connector::setup_files`, e.g. SAP's ImpEx). `POST /connect/sites` saves the summary's site
+//! selection and sends the merchant back to the partner with `303 See Other`.
 
 use crate::csrf::{self, Csrf};
-use crate::error::{ConnectError, Field};
+use crate::error::{ConnectError, Field, Platform};
 use crate::limits::Limiters;
-use crate::pages::{self, ConnectPage, FieldView, Line, SummaryPage};
-use crate::pipeline::{self, Pipeline};
+use crate::pages::{self, ChoosePage, ConnectPage, FieldView, Line, SetupLink, SummaryPage};
+use crate::pipeline::Pipeline;
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
@@ -48,6 +50,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     }))
     .service(web::resource("/connect").route(web::get().to(show)).route(web::post().to(submit)))
     .service(web::resource("/connect/sites").route(web::post().to(save_sites)))
+    .route("/connect/{platform}/{file}", web::get().to(setup_file))
     .route("/static/connect-summary.js", web::get().to(summary_script));
 }
 
@@ -81,6 +84,8 @@ struct ConnectForm {
     /// The connector's platform (`merchants.platform`); absent for the default one.
     platform: Option<String>,
     csrf_token: Option<String>,
+    /// Sent by the platform choice: answer the chosen platform's form, connect nothing.
+    choose: Option<String>,
     /// The connector's credential fields (`Connector::form`), by name.
     #[serde(flatten)]
     credentials: HashMap<String, String>,
@@ -99,19 +104,59 @@ async fn show(ob: web::Data<Onboarding>, q: web::Query<LinkQuery>) -> HttpRespon
         Ok(link) => link,
         Err(page) => return page,
     };
+    // Neither the link nor (yet) the form names a platform: the form asks, when there is a choice.
+    let platform = q.platform.filter(|p| !p.is_empty());
+    let connector = match platform.as_deref() {
+        None if ob.pipeline.connectors.platforms().count() > 1 => None,
+        named => match ob.pipeline.connector(named) {
+            Ok(connector) => Some(connector),
+            Err(_) => return invalid_link(&format!("It names a platform Storelink does not connect. {START_AGAIN}")),
+        },
+    };
     // Always a value of our own: adopting the browser's would let a cookie planted from a sibling
     // subdomain come back with a valid token (cookie tossing). A second tab's form replaces the
     // first's cookie, so only the latest form can be sent.
-    let Ok(connector) = ob.pipeline.connector(q.platform.as_deref()) else {
-        return invalid_link(&format!("It names a platform Storelink does not connect. {START_AGAIN}"));
-    };
     let cookie_value = Csrf::new_cookie_value();
     let token = ob.csrf.token_for(&cookie_value);
-    let mut response = render_form(&link, &**connector, "", &token, &HashMap::new(), None);
+    let mut response = match connector {
+        Some(connector) => render_form(&link, &**connector, "", &token, &HashMap::new(), None),
+        None => render_choice(&ob, &link, &token, None),
+    };
     if let Err(e) = response.add_cookie(&csrf_cookie(&ob.csrf, cookie_value)) {
         tracing::error!(error = %e, "setting the CSRF cookie failed");
     }
     response
+}
+
+/// The platform choice (no JavaScript: a form posting the chosen platform back with `choose`).
+fn render_choice(ob: &Onboarding, link: &Link, token: &str, error: Option<&str>) -> HttpResponse {
+    let registry = &ob.pipeline.connectors;
+    let platforms =
+        registry.platforms().filter_map(|p| registry.get(p).ok()).map(|c| (c.platform(), c.display_name())).collect();
+    let page = ChoosePage {
+        partner_name: &link.partner.name,
+        partner_id: &link.partner.partner_id.to_string(),
+        redirect_uri: &link.redirect_uri,
+        state: &link.state,
+        csrf_token: token,
+        platforms,
+        error,
+    };
+    pages::html(if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK }, &page)
+}
+
+/// `GET /connect/{platform}/{file}`: a file the merchant imports into the store before connecting.
+async fn setup_file(ob: web::Data<Onboarding>, path: web::Path<(String, String)>) -> HttpResponse {
+    let (platform, name) = path.into_inner();
+    let file = ob.pipeline.connectors.get(&platform).ok().and_then(|c| c.setup_files().iter().find(|f| f.name == name));
+    match file {
+        Some(file) => HttpResponse::Ok()
+            .content_type(file.content_type)
+            .insert_header(("Content-Disposition", format!("attachment; filename=\"{}\"", file.name)))
+            .insert_header(("Cache-Control", "public, max-age=3600"))
+            .body(file.body),
+        None => pages::problem(StatusCode::NOT_FOUND, "Not found", "There is no such file."),
+    }
 }
 
 async fn submit(ob: web::Data<Onboarding>, req: HttpRequest, form: web::Form<ConnectForm>) -> HttpResponse {
@@ -134,6 +179,12 @@ async fn submit(ob: web::Data<Onboarding>, req: HttpRequest, form: web::Form<Con
     };
     let token = form.csrf_token.unwrap_or_default();
     let store_input = form.store_url.unwrap_or_default();
+    if form.choose.is_some() {
+        return match form.platform.as_deref().filter(|p| !p.is_empty()).map(|p| ob.pipeline.connector(Some(p))) {
+            Some(Ok(connector)) => render_form(&link, &**connector, "", &token, &HashMap::new(), None),
+            _ => render_choice(&ob, &link, &token, Some("Choose the platform your store runs on.")),
+        };
+    }
     let connector = match ob.pipeline.connector(form.platform.as_deref()) {
         Ok(connector) => connector.clone(),
         Err(error) => match ob.pipeline.connector(None) {
@@ -141,6 +192,7 @@ async fn submit(ob: web::Data<Onboarding>, req: HttpRequest, form: web::Form<Con
             Err(_) => return invalid_link(&format!("It names a platform Storelink does not connect. {START_AGAIN}")),
         },
     };
+    let values = |name: &str| form.credentials.get(name).map(String::as_str);
 
     let client = client_address(&req);
     if let Err(wait) = ob.limiters.check_client(&client) {
@@ -149,8 +201,9 @@ async fn submit(ob: web::Data<Onboarding>, req: HttpRequest, form: web::Form<Con
     let result = async {
         let store = ob.pipeline.vet_store(&store_input).await?;
         ob.limiters.check_store(store.as_str(), &client).map_err(Limited)?;
-        let secret = secret_field(&*connector).unwrap_or_default();
-        let key = pipeline::clean_key(form.credentials.get(secret).map_or("", String::as_str))?;
+        let key = connector
+            .credentials(&values)
+            .map_err(|e| ConnectError::from_credentials(Platform::of(connector.platform()), e))?;
         let store_text = store.as_str().to_owned();
         let outcome = ob.pipeline.connect(link.partner.partner_id, &connector, store, key).await;
         match &outcome {
@@ -475,11 +528,6 @@ async fn check_link(
     Ok(Link { partner, redirect_uri, state })
 }
 
-/// The name of the connector's secret field: what its `login` gets.
-fn secret_field(connector: &dyn Connector) -> Option<&'static str> {
-    connector.form().iter().find(|f| f.secret).map(|f| f.name)
-}
-
 /// The form for `connector`'s platform, blank or re-rendered after a refusal: the Store URL and
 /// fields that are not secret are kept, a secret is never echoed.
 fn render_form(
@@ -498,19 +546,32 @@ fn render_form(
     let field = error.as_ref().map(ConnectError::field);
     let message = error.map(|e| e.to_string());
     let for_field = |f: Field| if field == Some(f) { message.clone() } else { None };
-    // A credential refused is shown on the connector's secret field.
-    let secret = secret_field(connector);
-    let fields = connector
-        .form()
+    let form = connector.form();
+    let value = |name: &str| values.get(name).map(String::as_str);
+    // Refused credentials are shown on the secret field the merchant filled in.
+    let secret = form.iter().find(|f| f.secret && f.asked(form, &value)).map(|f| f.name);
+    let fields = form
         .iter()
-        .map(|f| FieldView {
-            name: f.name,
-            label: f.label,
-            help: f.help,
-            secret: f.secret,
-            value: if f.secret { String::new() } else { values.get(f.name).cloned().unwrap_or_default() },
-            error: if Some(f.name) == secret { for_field(Field::AppKey) } else { None },
+        .map(|f| {
+            let chosen = value(f.name).filter(|v| !v.is_empty()).or(f.choices.first().map(|c| c.0));
+            let refused = if Some(f.name) == secret { for_field(Field::Secret) } else { None };
+            FieldView {
+                name: f.name,
+                label: f.label,
+                help: f.help,
+                secret: f.secret,
+                choices: f.choices.iter().map(|&(v, label)| (v, label, Some(v) == chosen)).collect(),
+                when_class: f.when.map(|(choice, v)| format!("when-{choice}-{v}")).unwrap_or_default(),
+                value: if f.secret { String::new() } else { value(f.name).unwrap_or_default().to_owned() },
+                error: for_field(Field::Credential(f.name)).or(refused),
+            }
         })
+        .collect();
+    let words = Platform::of(connector.platform());
+    let setup_files = connector
+        .setup_files()
+        .iter()
+        .map(|f| SetupLink { name: f.name, url: format!("/connect/{}/{}", connector.platform(), f.name), how: f.how })
         .collect();
     let page = ConnectPage {
         partner_name: &link.partner.name,
@@ -521,6 +582,9 @@ fn render_form(
         csrf_token: token,
         platform: connector.platform(),
         platform_name: connector.display_name(),
+        store_url_label: words.store_url_label(),
+        store_url_hint: words.store_url_hint(),
+        setup_files,
         fields,
         store_error: for_field(Field::StoreUrl),
         form_error: for_field(Field::Form),

@@ -78,6 +78,8 @@ pub(crate) struct TenantPage {
     pub sections: Vec<Section>,
     /// The actions that need no input: one button each. Rotate key and revoke have forms of their own.
     pub buttons: Vec<storelink_ops::OpsAction>,
+    /// The merchant's platform's credential fields, for the rotate form (one secret field: `new_key`).
+    pub credential_fields: &'static [storelink_connector::FormField],
 }
 
 #[derive(Template)]

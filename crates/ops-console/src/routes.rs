@@ -11,6 +11,7 @@ use chrono::{DateTime, DurationRound, Timelike, Utc};
 use secrecy::SecretString;
 use serde::Deserialize;
 use sqlx::PgPool;
+use std::collections::HashMap;
 use storelink_core::{Lsn, MerchantId, ReadPools};
 use storelink_ops::{Actor, Ops, OpsAction, OpsError};
 use storelink_tenants::MerchantStatus;
@@ -548,6 +549,7 @@ async fn tenant_page(
                 .into_iter()
                 .filter(|a| !matches!(a, OpsAction::RotateKey | OpsAction::Revoke | OpsAction::SetStoreHosts))
                 .collect(),
+            credential_fields: console.ops.connectors.get(&found.platform).map(|c| c.form()).unwrap_or_default(),
         },
     )
 }
@@ -578,6 +580,9 @@ struct ActionForm {
     clear_hosts: Option<String>,
     purge: Option<String>,
     confirm: Option<String>,
+    /// The platform's credential fields for rotate_key (`Connector::form`), by name.
+    #[serde(flatten)]
+    fields: HashMap<String, String>,
 }
 
 async fn act(
@@ -624,11 +629,14 @@ async fn act(
             ops.resync(&actor, merchant, kind).await.map(|_| format!("A full {} sync is queued.", kind.as_str()))
         }
         OpsAction::RotateKey => {
-            let key = form.new_key.unwrap_or_default();
-            if key.trim().is_empty() {
-                return message(StatusCode::BAD_REQUEST, "Key missing", "Paste the new OCC application key.");
+            let mut fields = form.fields;
+            // A platform whose credential is one secret field takes it as `new_key`.
+            if let (Some(key), Ok(form_fields)) = (form.new_key, ops.credential_fields(merchant).await)
+                && let Some(secret) = form_fields.iter().find(|f| f.secret)
+            {
+                fields.insert(secret.name.to_owned(), key);
             }
-            ops.rotate(&actor, merchant, SecretString::from(key.trim().to_owned()))
+            ops.rotate_fields(&actor, merchant, &fields)
                 .await
                 .map(|r| format!("Key rotated; {} webhook slots registered with it.", r.slots_registered))
         }

@@ -1,11 +1,12 @@
 //! The actions. Each one audits itself exactly once, whatever the outcome.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use secrecy::SecretString;
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
-use storelink_connector::{ConnectorError, Registry, Session};
+use storelink_connector::{ConnectorError, CredentialsError, FormField, Registry, Session};
 use storelink_core::{MerchantId, SyncKind};
 use storelink_jobs::{Mode, Queue};
 use storelink_registrar::Registrar;
@@ -26,9 +27,9 @@ pub enum OpsError {
     NotFound,
     #[error("the merchant is revoked; connect it again instead")]
     Revoked,
-    #[error("the store refused the new application key, so the current key was kept: {0}")]
+    #[error("the store refused the new credentials, so the current ones were kept: {0}")]
     KeyRejected(String),
-    #[error("the store could not be reached to test the new key, so the current key was kept: {0}")]
+    #[error("the store could not be reached to test the new credentials, so the current ones were kept: {0}")]
     StoreUnavailable(String),
     /// The operator's input is not usable (nothing was changed).
     #[error("{0}")]
@@ -229,6 +230,39 @@ impl Ops {
             .audited(actor, OpsAction::RotateKey, merchant, async |tx| self.rotate_in(tx, merchant, new_key).await)
             .await;
         self.forget_tokens_after(merchant, report).await
+    }
+
+    /// Rotate with the new credentials as the connect form's fields of the merchant's platform (e.g.
+    /// SAP's auth choice, client and secret); fields that do not make credentials are refused, audited.
+    pub async fn rotate_fields(
+        &self,
+        actor: &Actor,
+        merchant: MerchantId,
+        fields: &HashMap<String, String>,
+    ) -> Result<RotateReport, OpsError> {
+        let credentials = async {
+            let found = self.merchant(merchant).await?;
+            let connector = self.connectors.get(&found.platform).map_err(internal)?;
+            let values = |name: &str| fields.get(name).map(String::as_str);
+            connector.credentials(&values).map_err(|e| {
+                let label = connector.form().iter().find(|f| f.name == e.field()).map_or(e.field(), |f| f.label);
+                OpsError::Invalid(match e {
+                    CredentialsError::Missing { .. } => format!("the new credentials lack: {label}"),
+                    CredentialsError::TooLong { .. } => format!("{label} is too long"),
+                    CredentialsError::Invalid { message, .. } => message,
+                })
+            })
+        };
+        match credentials.await {
+            Ok(key) => self.rotate(actor, merchant, key).await,
+            Err(e) => self.audited(actor, OpsAction::RotateKey, merchant, async |_| Err::<RotateReport, _>(e)).await,
+        }
+    }
+
+    /// The merchant's platform's credential fields (`Connector::form`), for the rotate form.
+    pub async fn credential_fields(&self, merchant: MerchantId) -> Result<&'static [FormField], OpsError> {
+        let found = self.merchant(merchant).await?;
+        Ok(self.connectors.get(&found.platform).map_err(internal)?.form())
     }
 
     async fn rotate_in(

@@ -1,5 +1,6 @@
 //! `storelink demo`: everything in one process for a first look: the embedded database default,
-//! an OCC simulator with a seeded store, a demo partner, the server and the workers.
+//! an OCC simulator and a SAP Commerce Cloud simulator with seeded stores, a demo partner with a link
+//! to connect each, the server and the workers.
 
 use crate::config::Config;
 use crate::server::{self, Services};
@@ -8,6 +9,7 @@ use askama::Template;
 use secrecy::ExposeSecret;
 use std::net::TcpListener;
 use storelink_occ_sim::{OccSim, Permissions, SimOptions};
+use storelink_sap_sim::{GROUP_ADMIN, GROUP_STORELINK, InboundAuth, SapSim};
 use storelink_tenants::{NewPartner, partners};
 use tokio_util::sync::CancellationToken;
 
@@ -32,6 +34,15 @@ pub async fn run(mut config: Config, products: usize) -> anyhow::Result<()> {
     // Development mode: the simulator takes the plain-http callback URLs of a loopback demo.
     let sim = OccSim::spawn(SimOptions { products, allow_http_callbacks: true, ..SimOptions::default() }).await?;
     let app_key = sim.add_key(Permissions::all());
+    let sap = SapSim::spawn(storelink_sap_sim::SimOptions {
+        products,
+        inbound_auth: InboundAuth::Both,
+        ..storelink_sap_sim::SimOptions::default()
+    })
+    .await?;
+    // Random per run, as the OCC simulator mints its key.
+    let sap_secret = storelink_onboarding::Csrf::new_cookie_value();
+    add_sap_access(&sap, &sap_secret);
     let first_admin = storelink_ops_console::users::add_first_admin(&pool).await?;
     let redirect_uri = format!("{}{CALLBACK_PATH}", config.http.public_url.as_str().trim_end_matches('/'));
     let partner = match partners::find_by_name(&pool, PARTNER_NAME).await? {
@@ -72,10 +83,22 @@ pub async fn run(mut config: Config, products: usize) -> anyhow::Result<()> {
         .append_pair("state", "demo");
     println!();
     println!("Storelink demo is running ({}).", database.describe());
-    println!("  Open:            {connect}");
+    let platform_link = |platform: &str| {
+        let mut link = connect.clone();
+        link.query_pairs_mut().append_pair("platform", platform);
+        link
+    };
+    println!("  Any platform:    {connect} (the form asks which)");
+    println!("  Oracle Commerce Cloud, the built-in OCC simulator:");
+    println!("  Open:            {}", platform_link("occ"));
     println!("  Store URL:       {}", sim.base_url());
     println!("  Application key: {app_key}");
-    println!("  (the key belongs to the built-in OCC simulator)");
+    println!("  SAP Commerce Cloud, the built-in SAP simulator (OAuth2 or Basic):");
+    println!("  Open for SAP:    {}", platform_link("sap"));
+    println!("  API base URL:    {}", sap.base_url());
+    println!("  OAuth client:    {SAP_CLIENT}");
+    println!("  Basic user:      {SAP_USER}");
+    println!("  SAP secret:      {sap_secret} (the client's secret and the user's password)");
     let ops = config.http.public_url.join("/ops")?;
     match first_admin {
         Some(password) => {
@@ -107,8 +130,21 @@ pub async fn run(mut config: Config, products: usize) -> anyhow::Result<()> {
     shutdown.cancel();
     let _ = workers.await;
     sim.stop().await;
+    sap.stop().await;
     database.shutdown();
     Ok(())
+}
+
+/// The user and OAuth client Storelink's ImpEx creates, in `storelinkgroup` and (so webhook
+/// registration works) `integrationadmingroup`.
+pub const SAP_USER: &str = "storelink";
+pub const SAP_CLIENT: &str = "storelink-client";
+
+/// Give a SAP simulator Storelink's user and OAuth client as the ImpEx creates them, with `secret`
+/// as the password and the client secret.
+pub fn add_sap_access(sim: &SapSim, secret: &str) {
+    sim.add_user(SAP_USER, secret, &[GROUP_STORELINK, GROUP_ADMIN]);
+    sim.add_oauth_client(SAP_CLIENT, secret, SAP_USER);
 }
 
 #[derive(Template)]

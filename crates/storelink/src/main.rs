@@ -29,7 +29,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Everything in one process: embedded database, OCC simulator, demo partner, server, workers.
+    /// Everything in one process: embedded database, OCC and SAP simulators, demo partner, server, workers.
     Demo {
         /// Products in the simulated store.
         #[arg(long, default_value_t = 200)]
@@ -337,11 +337,10 @@ async fn occ_sim(port: u16, products: usize, keys: Vec<String>, allow_http_callb
 /// Serves both authentication types, with Storelink's user (`storelinkgroup` and
 /// `integrationadmingroup`, so webhook registration works) and OAuth client, as the ImpEx creates them.
 async fn sap_sim(port: u16, products: usize, secret: &str) -> anyhow::Result<()> {
-    use storelink_sap_sim::{GROUP_ADMIN, GROUP_STORELINK, InboundAuth, SapSim, SimOptions};
+    use storelink_sap_sim::{InboundAuth, SapSim, SimOptions};
     let options = SimOptions { products, inbound_auth: InboundAuth::Both, ..SimOptions::default() };
     let sim = SapSim::bind(options, SocketAddr::from(([127, 0, 0, 1], port))).await?;
-    sim.add_user("storelink", secret, &[GROUP_STORELINK, GROUP_ADMIN]);
-    sim.add_oauth_client("storelink-client", secret, "storelink");
+    storelink::demo::add_sap_access(&sim, secret);
     println!(
         "SAP simulator at {} with {products} products: Basic user `storelink`, OAuth client `storelink-client` \
          (token at {}{}), secret as given with --secret",

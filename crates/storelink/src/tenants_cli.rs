@@ -1,9 +1,10 @@
 //! `storelink tenants ...`: the ops actions from the command line, audited as `cli:<user>`.
 
+use std::collections::HashMap;
 use std::io::Read;
 
 use anyhow::Context;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use storelink_core::{MerchantId, SyncKind};
 use storelink_ops::{Actor, OpsAction};
 
@@ -18,7 +19,9 @@ pub enum TenantsCommand {
         #[arg(long)]
         purge: bool,
     },
-    /// Rotate the OCC application key; the new key is read from standard input (never from argv).
+    /// Rotate the merchant's credentials, read from standard input (never from argv): the key alone
+    /// (OCC), or a JSON object of the connect form's fields (SAP: `{"sap_auth": "oauth",
+    /// "sap_client_id": "..", "sap_client_secret": ".."}`).
     #[command(visible_alias = "rotate")]
     RotateKey {
         merchant: MerchantId,
@@ -84,10 +87,10 @@ pub async fn run(command: TenantsCommand, services: Services) -> anyhow::Result<
             print(serde_json::to_value(ops.revoke(&actor, merchant, purge).await?)?)
         }
         TenantsCommand::RotateKey { merchant } => {
-            let mut key = String::new();
-            std::io::stdin().read_to_string(&mut key).context("reading the new key from standard input")?;
-            let key = SecretString::from(key.trim().to_owned());
-            print(serde_json::to_value(ops.rotate(&actor, merchant, key).await?)?);
+            let mut input = String::new();
+            std::io::stdin().read_to_string(&mut input).context("reading the new credentials from standard input")?;
+            let fields = credential_fields(&ops, merchant, input).await?;
+            print(serde_json::to_value(ops.rotate_fields(&actor, merchant, &fields).await?)?);
         }
         TenantsCommand::Pause { merchant } => {
             print(serde_json::json!({"jobs_paused": ops.pause(&actor, merchant).await?}))
@@ -110,6 +113,23 @@ pub async fn run(command: TenantsCommand, services: Services) -> anyhow::Result<
     Ok(())
 }
 
+/// The connect form's fields from the operator's input: a JSON object of them, or the key alone,
+/// given to the platform's one secret field.
+async fn credential_fields(
+    ops: &storelink_ops::Ops,
+    merchant: MerchantId,
+    input: String,
+) -> anyhow::Result<HashMap<String, String>> {
+    let input = SecretString::from(input);
+    let form = ops.credential_fields(merchant).await?;
+    let secret = form.iter().find(|f| f.secret).map_or("", |f| f.name);
+    Ok(fields_of(input.expose_secret(), secret))
+}
+
+fn fields_of(input: &str, secret_field: &str) -> HashMap<String, String> {
+    serde_json::from_str(input).unwrap_or_else(|_| HashMap::from([(secret_field.to_owned(), input.trim().to_owned())]))
+}
+
 /// `tenants audit`: reads only the audit trail, so it needs no master key.
 pub async fn audit(pool: &sqlx::PgPool, merchant: Option<MerchantId>, limit: i64) -> anyhow::Result<()> {
     let rows = storelink_ops::recent(pool, merchant, limit).await?;
@@ -121,6 +141,15 @@ pub async fn audit(pool: &sqlx::PgPool, merchant: Option<MerchantId>, limit: i64
 mod tests {
     use super::*;
     use clap::Parser;
+
+    #[test]
+    fn rotate_reads_a_json_object_of_fields_or_the_key_alone() {
+        let sap = fields_of(r#"{"sap_auth": "basic", "sap_user": "storelink", "sap_password": "pw"}"#, "sap_password");
+        assert_eq!(sap.get("sap_user").map(String::as_str), Some("storelink"));
+        assert_eq!(sap.len(), 3);
+        let occ = fields_of("eyJ.key.sig\n", "app_key");
+        assert_eq!(occ, HashMap::from([("app_key".to_owned(), "eyJ.key.sig".to_owned())]));
+    }
 
     #[derive(clap::Parser)]
     struct Cli {

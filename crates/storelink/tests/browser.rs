@@ -3,7 +3,9 @@
 //! summary page, choosing sites and continuing to the partner, then a reconnect whose summary
 //! continues on its own after five seconds; ops sign-in,
 //! rotating a key and revoking a tenant; the ops console at 10,000 tenants (counts, a status filter,
-//! needs-attention order, paging, a search, a tenant's last day, an action, a narrow screen).
+//! needs-attention order, paging, a search, a tenant's last day, an action, a narrow screen); a SAP
+//! store's onboarding (the platform choice, OAuth or Basic fields, a missing password, a refused one,
+//! the summary).
 //! A screenshot of every step is kept in
 //! `target/browser-artifacts/`. `.ci/run` installs Chromium; without it this test fails and says how
 //! to install it.
@@ -96,6 +98,25 @@ async fn partner_site() -> (String, actix_web::dev::ServerHandle) {
     (format!("{base}/partner/callback"), handle)
 }
 
+/// A partner returning to `callback`, and its connect link with `query` added.
+async fn browser_partner(
+    app: &common::TestApp,
+    callback: &str,
+    query: &str,
+) -> (storelink_tenants::PartnerCredentials, String) {
+    let uris = [callback.to_owned()];
+    let partner = partners::create(&app.db.pool, NewPartner { name: "Browser Partner", redirect_uris: &uris })
+        .await
+        .expect("partner");
+    let link = format!(
+        "{}/connect?partner_id={}&redirect_uri={}&{query}",
+        app.base,
+        partner.partner_id,
+        url::form_urlencoded::byte_serialize(callback.as_bytes()).collect::<String>()
+    );
+    (partner, link)
+}
+
 #[tokio::test]
 async fn onboarding_and_ops_in_a_real_browser() {
     let app = spawn_app_with(AppOptions {
@@ -108,21 +129,10 @@ async fn onboarding_and_ops_in_a_real_browser() {
     })
     .await;
     let (callback, partner_handle) = partner_site().await;
-    let partner = partners::create(
-        &app.db.pool,
-        NewPartner { name: "Browser Partner", redirect_uris: std::slice::from_ref(&callback) },
-    )
-    .await
-    .expect("partner");
+    let (partner, link) = browser_partner(&app, &callback, "platform=occ&state=s1").await;
     let (_driver, client) = browser().await;
 
     // Onboarding: a wrong key is refused with a message at the field, then the right key connects.
-    let link = format!(
-        "{}/connect?partner_id={}&redirect_uri={}&state=s1",
-        app.base,
-        partner.partner_id,
-        url::form_urlencoded::byte_serialize(callback.as_bytes()).collect::<String>()
-    );
     client.goto(&link).await.expect("open connect");
     shot(&client, "01-connect-form").await;
     client
@@ -227,6 +237,90 @@ async fn onboarding_and_ops_in_a_real_browser() {
 
     client.close().await.expect("close");
     partner_handle.stop(false).await;
+    app.stop().await;
+}
+
+/// Whether the element is shown (the stylesheet hides the fields of the authentication not chosen).
+async fn displayed(client: &Client, id: &str) -> bool {
+    client.find(Locator::Id(id)).await.expect("element").is_displayed().await.expect("displayed")
+}
+
+#[tokio::test]
+async fn sap_onboarding_in_a_real_browser() {
+    use storelink_sap_sim::{InboundAuth, SapSim, SimOptions};
+    let app = spawn_app_with(AppOptions::default()).await;
+    let sap = SapSim::spawn(SimOptions { products: 5, inbound_auth: InboundAuth::Basic, ..SimOptions::default() })
+        .await
+        .expect("SAP simulator");
+    let secret = "browser-sap-secret-0123456789";
+    storelink::demo::add_sap_access(&sap, secret);
+    let (callback, partner_handle) = partner_site().await;
+    let (partner, link) = browser_partner(&app, &callback, "state=sap1").await;
+    let (_driver, client) = browser().await;
+
+    // A link naming no platform: the form asks which.
+    client.goto(&link).await.expect("open connect");
+    client.wait().for_element(Locator::Id("choose-platform")).await.expect("the platform choice");
+    shot(&client, "sap-01-choose-platform").await;
+    client.find(Locator::Id("platform-sap")).await.expect("SAP").click().await.expect("click");
+    client.find(Locator::Id("choose")).await.expect("continue").click().await.expect("click");
+
+    // The SAP form: API base URL, OAuth by default, the ImpEx to import first.
+    client.wait().for_element(Locator::Id("sap_auth-oauth")).await.expect("the SAP form");
+    let impex = client.find(Locator::Id("setup-file-1")).await.expect("ImpEx link");
+    assert!(impex.attr("href").await.expect("href").is_some_and(|h| h.ends_with(".impex")));
+    assert!(displayed(&client, "sap_client_id").await && !displayed(&client, "sap_user").await);
+    shot(&client, "sap-02-form-oauth").await;
+    // Basic: the user and password are asked instead, no script involved.
+    client.find(Locator::Id("sap_auth-basic")).await.expect("basic").click().await.expect("click");
+    assert!(displayed(&client, "sap_user").await && !displayed(&client, "sap_client_id").await);
+    client.find(Locator::Id("store_url")).await.expect("API URL").send_keys(&sap.base_url()).await.expect("type");
+    client.find(Locator::Id("sap_user")).await.expect("user").send_keys("storelink").await.expect("type");
+    shot(&client, "sap-03-form-basic").await;
+
+    // No password: the message is beside the field.
+    client.find(Locator::Css("form button[type=submit]")).await.expect("submit").click().await.expect("click");
+    let error = client.wait().for_element(Locator::Id("sap_password-error")).await.expect("password error");
+    assert!(error.text().await.expect("text").contains("password"));
+    assert!(displayed(&client, "sap_user").await, "Basic is still chosen");
+    shot(&client, "sap-04-missing-password").await;
+
+    // A wrong password is refused in SAP's words and never echoed.
+    client.find(Locator::Id("sap_password")).await.expect("password").send_keys("wrong-password").await.expect("type");
+    client.find(Locator::Css("form button[type=submit]")).await.expect("submit").click().await.expect("click");
+    let refused = async {
+        loop {
+            if let Ok(error) = client.find(Locator::Id("sap_password-error")).await
+                && error.text().await.is_ok_and(|t| t.contains("refused these credentials"))
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(15), refused).await.expect("the refusal");
+    assert!(!client.source().await.expect("html").contains("wrong-password"), "the password is not echoed");
+    shot(&client, "sap-05-refused").await;
+
+    // The right password connects; the summary continues to the partner.
+    client.find(Locator::Id("sap_password")).await.expect("password").send_keys(secret).await.expect("type");
+    client.find(Locator::Css("form button[type=submit]")).await.expect("submit").click().await.expect("click");
+    client.wait().for_element(Locator::Id("summary-title")).await.expect("the summary page");
+    assert!(!client.source().await.expect("html").contains(secret), "no secret on the summary");
+    shot(&client, "sap-06-summary").await;
+    let landed = client.wait().for_element(Locator::Id("partner")).await.expect("back at the partner");
+    assert!(landed.text().await.expect("text").contains("state=sap1"));
+    shot(&client, "sap-07-back-at-partner").await;
+    let platform: String = sqlx::query_scalar("SELECT platform FROM merchants WHERE partner_id = $1")
+        .bind(partner.partner_id)
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("merchant");
+    assert_eq!(platform, "sap");
+
+    client.close().await.expect("close");
+    partner_handle.stop(false).await;
+    sap.stop().await;
     app.stop().await;
 }
 

@@ -179,6 +179,27 @@ async fn the_demo_starts_its_own_cluster_and_the_cli_works_beside_it() {
     let merchant =
         location.query_pairs().find(|(k, _)| k == "merchant_id").map(|(_, v)| v.into_owned()).expect("merchant_id");
 
+    // A SAP merchant connects through the demo's SAP link, to its SAP simulator, with OAuth.
+    let open = url::Url::parse(&demo.value("Open for SAP:")).expect("SAP connect link");
+    assert!(open.query_pairs().any(|(k, v)| k == "platform" && v == "sap"), "{open}");
+    let form = http.get(open.clone()).send().await.expect("GET /connect");
+    let cookie = form.headers()["set-cookie"].to_str().expect("cookie").split(';').next().expect("c").to_owned();
+    let page = form.text().await.expect("form");
+    assert!(page.contains("storelink-integration-objects.impex"), "the SAP form links its ImpEx");
+    let token = storelink_testkit::extract_csrf_token(&page).expect("csrf token");
+    let mut fields: Vec<(String, String)> = open.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let secret = demo.value("SAP secret:").split_whitespace().next().expect("secret").to_owned();
+    fields.extend([
+        ("csrf_token".into(), token),
+        ("store_url".into(), demo.value("API base URL:")),
+        ("sap_auth".into(), "oauth".into()),
+        ("sap_client_id".into(), demo.value("OAuth client:")),
+        ("sap_client_secret".into(), secret),
+    ]);
+    let connected =
+        http.post(format!("{base}/connect")).header("cookie", cookie).form(&fields).send().await.expect("connect");
+    assert_eq!(connected.status(), 200, "the SAP connect summary page");
+
     // Commands that open secrets find the demo's key file, and say so.
     let synced =
         run(storelink(&dir, &local_pg, &["sync", "run", "--merchant", &merchant, "--kind", "catalog", "--wait"]), None);

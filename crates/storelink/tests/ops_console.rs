@@ -148,7 +148,7 @@ async fn console_login_roles_csrf_and_audited_actions() {
     )
     .await;
     assert_eq!(status, 422);
-    assert!(refused.contains("current key was kept") && !refused.contains("nope-not-a-key"));
+    assert!(refused.contains("current ones were kept") && !refused.contains("nope-not-a-key"));
     let revoke = format!("/ops/tenants/{merchant}/revoke");
     assert_eq!(post(&app, &admin, &revoke, &[("csrf_token", &admin_csrf), ("confirm", "wrong")]).await.0, 400);
     let store = app.sim.base_url();

@@ -285,8 +285,14 @@ fn records(kind: SyncKind, items: &[Value]) -> Records {
     }
 }
 
-const FORM: &[FormField] =
-    &[FormField { name: "api_key", label: "API key", help: "Loopback admin > API keys", secret: true }];
+const FORM: &[FormField] = &[FormField {
+    name: "api_key",
+    label: "API key",
+    help: "Loopback admin > API keys",
+    secret: true,
+    choices: &[],
+    when: None,
+}];
 
 impl Connector for LoopbackConnector {
     fn platform(&self) -> &'static str {
