@@ -3,17 +3,17 @@
 //! calls. The session's secret is the whole `Authorization` value (`Bearer <token>` for OAuth
 //! clients, `Basic <user:password>` otherwise) and is never logged; neither are bodies or queries.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rand::Rng;
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use storelink_connector::ConnectorError;
 use storelink_netguard::Policy;
-use storelink_netguard::reply::{Capped, TransportFailure, parse_retry_after, read_capped, transport_failure};
+use storelink_netguard::reply::{
+    Capped, TransportFailure, backoff, check_literal_host, parse_retry_after, read_capped, transport_failure,
+};
 use url::Url;
 
 /// Error answers are read only this far (SAP's `{"error": {"code", "message"}}` comes first).
@@ -129,7 +129,7 @@ impl SapClient {
     }
 
     async fn send_retrying(&self, call: &Call<'_>, path: &str) -> Result<Reply, ConnectorError> {
-        self.preflight(&call.url)?;
+        check_literal_host(&call.url, &self.policy).map_err(|e| ConnectorError::Blocked(e.to_string()))?;
         // Metrics label: the service, without keys or queries.
         let endpoint = path.split('/').take(3).collect::<Vec<_>>().join("/");
         let mut attempt = 0;
@@ -155,7 +155,9 @@ impl SapClient {
                     return Err(error);
                 }
                 ConnectorError::RateLimited { retry_after: Some(after) } if retry => *after,
-                ConnectorError::RateLimited { .. } | ConnectorError::Transient { .. } if retry => self.backoff(attempt),
+                ConnectorError::RateLimited { .. } | ConnectorError::Transient { .. } if retry => {
+                    backoff(self.config.retry_base, self.config.retry_cap, attempt)
+                }
                 _ => return Err(error),
             };
             tokio::time::sleep(wait).await;
@@ -192,21 +194,6 @@ impl SapClient {
         };
         let basic = call.authorization.is_some_and(|a| a.expose_secret().starts_with("Basic "));
         Err(classify(status, &body, path, basic, retry_after))
-    }
-
-    /// IP-literal addresses skip DNS, so the guarded resolver never sees them: check here.
-    fn preflight(&self, url: &Url) -> Result<(), ConnectorError> {
-        let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
-        if let Ok(ip) = host.parse::<IpAddr>() {
-            storelink_netguard::check_ip(ip, &self.policy).map_err(|e| ConnectorError::Blocked(e.to_string()))?;
-        }
-        Ok(())
-    }
-
-    fn backoff(&self, attempt: u32) -> Duration {
-        let exp =
-            self.config.retry_base.saturating_mul(2u32.saturating_pow(attempt.min(16))).min(self.config.retry_cap);
-        exp / 2 + exp.mul_f64(rand::thread_rng().gen_range(0.0..0.5))
     }
 }
 

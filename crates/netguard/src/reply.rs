@@ -2,9 +2,29 @@
 //! `Retry-After` parsed, and transport failures told apart (a refused address from a broken one),
 //! for every platform's HTTP client.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::BlockedAddress;
+use rand::Rng;
+use url::Url;
+
+use crate::{BlockedAddress, Policy, check_ip};
+
+/// IP-literal URLs skip DNS, so the guarded resolver never sees them: check before sending.
+pub fn check_literal_host(url: &Url, policy: &Policy) -> Result<(), BlockedAddress> {
+    let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<IpAddr>() {
+        Ok(ip) => check_ip(ip, policy),
+        Err(_) => Ok(()),
+    }
+}
+
+/// The wait before retry `attempt` (0-based): exponential from `base`, capped, with equal jitter
+/// (half fixed, half random), so retries spread out but never bunch at zero.
+pub fn backoff(base: Duration, cap: Duration, attempt: u32) -> Duration {
+    let exp = base.saturating_mul(2u32.saturating_pow(attempt.min(16))).min(cap);
+    exp / 2 + exp.mul_f64(rand::thread_rng().gen_range(0.0..0.5))
+}
 
 pub enum Capped {
     Whole(Vec<u8>),
@@ -71,6 +91,16 @@ pub fn transport_failure(error: &reqwest::Error) -> TransportFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let (base, cap) = (Duration::from_millis(100), Duration::from_millis(1000));
+        for attempt in 0..10 {
+            let wait = backoff(base, cap, attempt);
+            let exp = Duration::from_millis(100 * 2u64.pow(attempt)).min(cap);
+            assert!(wait >= exp / 2 && wait <= exp, "attempt {attempt}: {wait:?}");
+        }
+    }
 
     #[test]
     fn retry_after_in_seconds_or_http_date() {

@@ -1,16 +1,16 @@
 //! Sending one OCC request: the SSRF pre-flight, timeouts, a size cap on the answer, classification,
 //! and retries with exponential backoff and jitter (idempotent calls only), honouring Retry-After.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rand::Rng;
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use storelink_netguard::Policy;
-use storelink_netguard::reply::{Capped, TransportFailure, parse_retry_after, read_capped, transport_failure};
+use storelink_netguard::reply::{
+    Capped, TransportFailure, backoff, check_literal_host, parse_retry_after, read_capped, transport_failure,
+};
 use url::Url;
 
 use crate::OccError;
@@ -125,7 +125,7 @@ impl OccClient {
 
     async fn send_traced(&self, call: Call<'_>, traceparent: Option<String>) -> Result<Vec<u8>, OccError> {
         let url = build_url(call.store, call.segments, &call.query)?;
-        self.preflight(&url)?;
+        check_literal_host(&url, &self.policy).map_err(|e| OccError::Blocked(e.to_string()))?;
         let path = url.path().to_owned();
         // Metrics label: the resource, without ids (`/ccadmin/v1/orders`, not `/ccadmin/v1/orders/o1`).
         let endpoint = format!("/{}", call.segments.iter().take(3).copied().collect::<Vec<_>>().join("/"));
@@ -156,7 +156,9 @@ impl OccClient {
                     return Err(error);
                 }
                 OccError::RateLimited { retry_after: Some(after) } if retry => *after,
-                OccError::RateLimited { .. } | OccError::Transient { .. } if retry => self.backoff(attempt),
+                OccError::RateLimited { .. } | OccError::Transient { .. } if retry => {
+                    backoff(self.config.retry_base, self.config.retry_cap, attempt)
+                }
                 _ => return Err(error),
             };
             tokio::time::sleep(wait).await;
@@ -212,22 +214,6 @@ impl OccClient {
     pub fn allows_insecure(&self) -> bool {
         self.policy.allow_insecure
     }
-
-    /// IP-literal store URLs skip DNS, so the guarded resolver never sees them: check here.
-    fn preflight(&self, url: &Url) -> Result<(), OccError> {
-        let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
-        if let Ok(ip) = host.parse::<IpAddr>() {
-            storelink_netguard::check_ip(ip, &self.policy).map_err(|e| OccError::Blocked(e.to_string()))?;
-        }
-        Ok(())
-    }
-
-    fn backoff(&self, attempt: u32) -> Duration {
-        let exp =
-            self.config.retry_base.saturating_mul(2u32.saturating_pow(attempt.min(16))).min(self.config.retry_cap);
-        // Equal jitter: half fixed, half random, so retries spread out but never bunch at zero.
-        exp / 2 + exp.mul_f64(rand::thread_rng().gen_range(0.0..0.5))
-    }
 }
 
 fn build_url(store: &Url, segments: &[&str], query: &[(String, String)]) -> Result<Url, OccError> {
@@ -263,23 +249,5 @@ mod tests {
         let url = build_url(&store, &["ccadmin", "v1", "webhooks", "a/b c"], &[("q".into(), "x eq \"1\"".into())])
             .expect("url");
         assert_eq!(url.as_str(), "https://shop.example.com/ccadmin/v1/webhooks/a%2Fb%20c?q=x+eq+%221%22");
-    }
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let client = OccClient::new(
-            OccConfig {
-                retry_base: Duration::from_millis(100),
-                retry_cap: Duration::from_millis(1000),
-                ..OccConfig::default()
-            },
-            Policy::strict(),
-        )
-        .expect("client");
-        for attempt in 0..10 {
-            let wait = client.backoff(attempt);
-            let exp = Duration::from_millis(100 * 2u64.pow(attempt)).min(Duration::from_millis(1000));
-            assert!(wait >= exp / 2 && wait <= exp, "attempt {attempt}: {wait:?}");
-        }
     }
 }
