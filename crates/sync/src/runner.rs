@@ -101,6 +101,7 @@ impl SyncHandler {
                 };
                 let ((written, write_ms), (next, fetch_ms)) = futures::join!(write, fetch);
                 written?;
+                run.unwritten_start = None;
                 run.offset = next_offset;
                 run.cut_short |= cut_short;
                 tracing::debug!(%merchant, %kind, site = run.site(), offset = run.offset, write_ms, fetch_ms, "sync page");
@@ -164,18 +165,24 @@ impl SyncHandler {
         let mut tx = self.pool.begin_with("BEGIN; SET LOCAL synchronous_commit = off").await?;
         ctx.lease.verify(&mut tx).await?;
         let written = write(&mut tx, merchant, run.generation, mode, &page.rows).await?;
-        state::checkpoint(&mut tx, merchant, kind, next_offset, page.items, page.total, written).await?;
+        let mut step = state::Step {
+            page: true,
+            next_offset,
+            items: page.items,
+            total: page.total,
+            written,
+            ..state::Step::default()
+        };
         if page.last && !run.last_site() {
-            state::next_site(&mut tx, merchant, kind, run.site_index + 1, page.cut_short).await?;
+            step.next_site = Some(page.cut_short);
         }
         let cut_short = run.cut_short || page.cut_short;
+        let mut note = None;
         if page.last && run.last_site() && !confirms(kind, run, cut_short) {
-            let mut note = None;
             if run.mode == Mode::Full && kind == SyncKind::Shipping && !cut_short {
                 // One unpaged answer per site: the whole list at one moment, so a missing method is
                 // gone (and so are the methods of sites the run no longer reads).
-                let deleted = sweep(&mut tx, kind, merchant, run.generation).await?;
-                state::tally(&mut tx, merchant, kind, Written::default(), deleted).await?;
+                step.deleted = sweep(&mut tx, kind, merchant, run.generation).await?;
             } else if run.mode == Mode::Full && cut_short {
                 tracing::warn!(%merchant, %kind, offset = next_offset, total = ?page.total, "the store's list ended early; not sweeping");
                 note = Some(format!(
@@ -183,8 +190,9 @@ impl SyncHandler {
                     page.total.unwrap_or_default()
                 ));
             }
-            state::finish(&mut tx, merchant, kind, run.mode, note.as_deref()).await?;
+            step.finish = Some(note.as_deref());
         }
+        state::record(&mut tx, merchant, kind, ctx.lease.job_id, run, step).await?;
         tx.commit().await?;
         metrics::counter!("storelink_sync_items_total", "kind" => kind.as_str()).increment(page.items);
         Ok(())
@@ -248,7 +256,8 @@ impl SyncHandler {
                 let mut tx = self.pool.begin().await?;
                 ctx.lease.verify(&mut tx).await?;
                 confirm::sweep_rest(&mut tx, kind, merchant, run.generation).await?;
-                state::finish(&mut tx, merchant, kind, run.mode, None).await?;
+                let finish = state::Step { next_offset: run.offset, finish: Some(None), ..state::Step::default() };
+                state::record(&mut tx, merchant, kind, ctx.lease.job_id, run, finish).await?;
                 tx.commit().await?;
                 return Ok(Progress::Finished);
             }

@@ -25,6 +25,10 @@ pub(crate) struct Run {
     /// A site's list ended before the total it announced: the run saw less than the store holds and
     /// must not sweep.
     pub cut_short: bool,
+    /// A new run none of whose pages is committed yet: when it started (the database's clock). Its
+    /// first page writes the run's start with its checkpoint, so a run of one page (an incremental
+    /// run that found no change) updates its `sync_state` row once.
+    pub unwritten_start: Option<DateTime<Utc>>,
 }
 
 impl Run {
@@ -40,9 +44,21 @@ impl Run {
 }
 
 /// job_id, mode, generation, since, next_offset, watermark, never succeeded, run_sites, site_index,
-/// run_cut_short, finished (state idle).
-type StateRow =
-    (Option<i64>, String, i64, Option<DateTime<Utc>>, i64, Option<DateTime<Utc>>, bool, Vec<String>, i32, bool, bool);
+/// run_cut_short, finished (state idle), now.
+type StateRow = (
+    Option<i64>,
+    String,
+    i64,
+    Option<DateTime<Utc>>,
+    i64,
+    Option<DateTime<Utc>>,
+    bool,
+    Vec<String>,
+    i32,
+    bool,
+    bool,
+    DateTime<Utc>,
+);
 
 /// Kinds without a last-modified filter always run in full.
 fn effective_mode(kind: SyncKind, requested: Mode, has_watermark: bool) -> Mode {
@@ -53,7 +69,8 @@ fn effective_mode(kind: SyncKind, requested: Mode, has_watermark: bool) -> Mode 
 }
 
 /// Resume the job's run, or start a new one reading `sites` (ids in order; `['']` for one pass
-/// without a site).
+/// without a site). A new run is written with its first page (`Run::unwritten_start`): a crash
+/// before that leaves the previous run's row as it was, and the next attempt starts the run again.
 pub(crate) async fn start_or_resume(
     pool: &PgPool,
     lease: &Lease,
@@ -68,51 +85,53 @@ pub(crate) async fn start_or_resume(
         .bind(kind.as_str())
         .execute(&mut *tx)
         .await?;
-    let (job_id, mode, generation, since, offset, watermark, baseline, run_sites, site_index, cut_short, finished): StateRow =
+    let (job_id, mode, generation, since, offset, watermark, baseline, run_sites, site_index, cut_short, finished, now): StateRow =
         sqlx::query_as(
             "SELECT job_id, mode, generation, since, next_offset, watermark, last_success_at IS NULL, run_sites,
                     site_index, run_cut_short,
-                    state = 'idle' AND run_started_at IS NOT NULL AND last_success_at >= run_started_at
-             FROM sync_state WHERE merchant_id = $1 AND kind = $2 FOR UPDATE",
+                    state = 'idle' AND run_started_at IS NOT NULL AND last_success_at >= run_started_at, now()
+             FROM sync_state WHERE merchant_id = $1 AND kind = $2",
     )
     .bind(lease.merchant_id)
     .bind(kind.as_str())
     .fetch_one(&mut *tx)
     .await?;
+    tx.commit().await?;
     // A job run again after it finished (asked for while running) starts a new run.
-    let run = if job_id == Some(lease.job_id) && !finished && !run_sites.is_empty() {
+    if job_id == Some(lease.job_id) && !finished && !run_sites.is_empty() {
         let mode = Mode::parse(&mode)?;
         let site_index = usize::try_from(site_index).unwrap_or(0).min(run_sites.len() - 1);
         let offset = u64::try_from(offset).unwrap_or(0);
-        Run { mode, generation, since, offset, baseline, sites: run_sites, site_index, cut_short }
-    } else {
-        let sites = if sites.is_empty() { vec![String::new()] } else { sites };
-        // Other sites than the last run read (the selection changed): an incremental run would miss
-        // a new site's unchanged rows and keep a dropped site's, so the run is full.
-        let same_sites = run_sites == sites;
-        let mode = effective_mode(kind, requested, watermark.is_some() && same_sites);
-        let generation = if mode == Mode::Full { generation + 1 } else { generation };
-        let since = if mode == Mode::Incremental { watermark } else { None };
-        sqlx::query(
-            "UPDATE sync_state SET job_id = $3, mode = $4, generation = $5, since = $6, run_started_at = now(),
-                    next_offset = 0, pages_done = 0, items_done = 0, items_total = NULL, state = 'running',
-                    run_created = 0, run_updated = 0, run_deleted = 0, run_sites = $7, site_index = 0,
-                    run_cut_short = false, updated_at = now()
-             WHERE merchant_id = $1 AND kind = $2",
-        )
-        .bind(lease.merchant_id)
-        .bind(kind.as_str())
-        .bind(lease.job_id)
-        .bind(mode.as_str())
-        .bind(generation)
-        .bind(since)
-        .bind(&sites)
-        .execute(&mut *tx)
-        .await?;
-        Run { mode, generation, since, offset: 0, baseline, sites, site_index: 0, cut_short: false }
-    };
-    tx.commit().await?;
-    Ok(run)
+        return Ok(Run {
+            mode,
+            generation,
+            since,
+            offset,
+            baseline,
+            sites: run_sites,
+            site_index,
+            cut_short,
+            unwritten_start: None,
+        });
+    }
+    let sites = if sites.is_empty() { vec![String::new()] } else { sites };
+    // Other sites than the last run read (the selection changed): an incremental run would miss
+    // a new site's unchanged rows and keep a dropped site's, so the run is full.
+    let same_sites = run_sites == sites;
+    let mode = effective_mode(kind, requested, watermark.is_some() && same_sites);
+    let generation = if mode == Mode::Full { generation + 1 } else { generation };
+    let since = if mode == Mode::Incremental { watermark } else { None };
+    Ok(Run {
+        mode,
+        generation,
+        since,
+        offset: 0,
+        baseline,
+        sites,
+        site_index: 0,
+        cut_short: false,
+        unwritten_start: Some(now),
+    })
 }
 
 /// Switch the running run to full (the store refused the incremental filter).
@@ -122,19 +141,22 @@ pub(crate) async fn switch_to_full(
     kind: SyncKind,
     run: &mut Run,
 ) -> Result<(), SyncError> {
-    let mut tx = pool.begin().await?;
-    lease.verify(&mut tx).await?;
-    sqlx::query(
-        "UPDATE sync_state SET mode = 'full', generation = generation + 1, since = NULL, next_offset = 0,
-                pages_done = 0, items_done = 0, run_created = 0, run_updated = 0, run_deleted = 0, site_index = 0,
-                run_cut_short = false, updated_at = now()
-         WHERE merchant_id = $1 AND kind = $2",
-    )
-    .bind(lease.merchant_id)
-    .bind(kind.as_str())
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
+    // A run none of whose pages is written yet switches in memory: its first page writes it.
+    if run.unwritten_start.is_none() {
+        let mut tx = pool.begin().await?;
+        lease.verify(&mut tx).await?;
+        sqlx::query(
+            "UPDATE sync_state SET mode = 'full', generation = generation + 1, since = NULL, next_offset = 0,
+                    pages_done = 0, items_done = 0, run_created = 0, run_updated = 0, run_deleted = 0, site_index = 0,
+                    run_cut_short = false, updated_at = now()
+             WHERE merchant_id = $1 AND kind = $2",
+        )
+        .bind(lease.merchant_id)
+        .bind(kind.as_str())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+    }
     *run = Run {
         mode: Mode::Full,
         generation: run.generation + 1,
@@ -144,56 +166,90 @@ pub(crate) async fn switch_to_full(
         cut_short: false,
         baseline: run.baseline,
         sites: std::mem::take(&mut run.sites),
+        unwritten_start: run.unwritten_start,
     };
     Ok(())
 }
 
-/// The site being read is done: the run moves to the next one from its start, in the page's
-/// transaction (after `checkpoint`). `cut_short`: that site's list ended early.
-pub(crate) async fn next_site(
-    conn: &mut PgConnection,
-    merchant: MerchantId,
-    kind: SyncKind,
-    site_index: usize,
-    cut_short: bool,
-) -> Result<(), SyncError> {
-    sqlx::query(
-        "UPDATE sync_state SET site_index = $3, next_offset = 0, run_cut_short = run_cut_short OR $4
-         WHERE merchant_id = $1 AND kind = $2",
-    )
-    .bind(merchant)
-    .bind(kind.as_str())
-    .bind(i32::try_from(site_index).unwrap_or(i32::MAX))
-    .bind(cut_short)
-    .execute(conn)
-    .await?;
-    Ok(())
+/// What one committed step of a run moves in its `sync_state` row.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Step<'a> {
+    /// A page was committed (`pages_done` counts it); `false` for the end of a confirmation.
+    pub page: bool,
+    /// Where the next page starts, in the site being read.
+    pub next_offset: u64,
+    pub items: u64,
+    pub total: Option<u64>,
+    pub written: Written,
+    pub deleted: u64,
+    /// The site being read is done: the run moves to the next one from its start; with whether
+    /// this site's list ended early.
+    pub next_site: Option<bool>,
+    /// The run succeeded: moving `last_success_at` announces `sync.completed` with the run's counts
+    /// (a trigger, migration 025); the note is kept as `last_error` when it finished with a caveat
+    /// (a full run that did not sweep).
+    pub finish: Option<Option<&'a str>>,
 }
 
-/// Record a committed page, in the page's transaction.
-pub(crate) async fn checkpoint(
+/// Record a committed step of `job`'s run, in the step's transaction (a crash loses the step and its
+/// checkpoint together): one statement, so a run of one page updates the row once. A run not yet
+/// written starts here (its counts from zero). On finishing, the next incremental run starts a little
+/// before this one started (clock skew), and a page size shrunk by an earlier run grows by a quarter
+/// when this run did not shrink it.
+pub(crate) async fn record(
     conn: &mut PgConnection,
     merchant: MerchantId,
     kind: SyncKind,
-    next_offset: u64,
-    items: u64,
-    total: Option<u64>,
-    written: Written,
+    job: i64,
+    run: &Run,
+    step: Step<'_>,
 ) -> Result<(), SyncError> {
-    // The page's tally (see `tally`) rides on the checkpoint: one statement per page.
+    let (site_index, next_offset, cut_short) = match step.next_site {
+        Some(cut_short) => (run.site_index + 1, 0, run.cut_short || cut_short),
+        None => (run.site_index, step.next_offset, run.cut_short),
+    };
     sqlx::query(
-        "UPDATE sync_state SET next_offset = $3, pages_done = pages_done + 1, items_done = items_done + $4,
-                items_total = COALESCE($5, items_total), updated_at = now(),
-                run_created = run_created + $6, run_updated = run_updated + $7
+        "UPDATE sync_state SET job_id = $3, mode = $4, generation = $5, since = $6, run_sites = $7,
+                run_started_at = COALESCE($8, run_started_at), site_index = $9, next_offset = $10, run_cut_short = $11,
+                pages_done = CASE WHEN $8 IS NULL THEN pages_done ELSE 0 END + $12::int,
+                items_done = CASE WHEN $8 IS NULL THEN items_done ELSE 0 END + $13,
+                items_total = CASE WHEN $8 IS NULL THEN COALESCE($14, items_total) ELSE $14 END,
+                run_created = CASE WHEN $8 IS NULL THEN run_created ELSE 0 END + $15,
+                run_updated = CASE WHEN $8 IS NULL THEN run_updated ELSE 0 END + $16,
+                run_deleted = CASE WHEN $8 IS NULL THEN run_deleted ELSE 0 END + $17,
+                state = CASE WHEN $18 THEN 'idle' ELSE 'running' END,
+                watermark = CASE WHEN $18 THEN COALESCE($8, run_started_at) - interval '2 minutes' ELSE watermark END,
+                last_success_at = CASE WHEN $18 THEN now() ELSE last_success_at END,
+                last_full_at = CASE WHEN $18 AND $4 = 'full' THEN now() ELSE last_full_at END,
+                last_error = CASE WHEN $18 THEN $19 ELSE last_error END,
+                last_error_at = CASE WHEN $18 AND $19 IS NOT NULL THEN now() ELSE last_error_at END,
+                page_size = CASE WHEN NOT $18 OR page_size IS NULL OR page_shrunk_at >= COALESCE($8, run_started_at)
+                                 THEN page_size
+                                 WHEN page_size + page_size / 4 + 1 >= $20 THEN NULL
+                                 ELSE page_size + page_size / 4 + 1 END,
+                updated_at = now()
          WHERE merchant_id = $1 AND kind = $2",
     )
     .bind(merchant)
     .bind(kind.as_str())
+    .bind(job)
+    .bind(run.mode.as_str())
+    .bind(run.generation)
+    .bind(run.since)
+    .bind(&run.sites)
+    .bind(run.unwritten_start)
+    .bind(i32::try_from(site_index).unwrap_or(i32::MAX))
     .bind(i64::try_from(next_offset).unwrap_or(i64::MAX))
-    .bind(i64::try_from(items).unwrap_or(i64::MAX))
-    .bind(total.and_then(|t| i64::try_from(t).ok()))
-    .bind(written.created)
-    .bind(written.updated)
+    .bind(cut_short)
+    .bind(i32::from(step.page))
+    .bind(i64::try_from(step.items).unwrap_or(i64::MAX))
+    .bind(step.total.and_then(|t| i64::try_from(t).ok()))
+    .bind(step.written.created)
+    .bind(step.written.updated)
+    .bind(i64::try_from(step.deleted).unwrap_or(i64::MAX))
+    .bind(step.finish.is_some())
+    .bind(step.finish.flatten())
+    .bind(i32::try_from(MAX_PAGE_SIZE).unwrap_or(i32::MAX))
     .execute(conn)
     .await?;
     Ok(())
@@ -257,37 +313,6 @@ pub(crate) async fn shrink_page_size(
     .bind(kind.as_str())
     .bind(i32::try_from(size).unwrap_or(i32::MAX))
     .execute(pool)
-    .await?;
-    Ok(())
-}
-
-/// The run succeeded; moving `last_success_at` announces `sync.completed` with the run's counts (a
-/// trigger, migration 025). The next incremental run starts a little before this one started (clock skew).
-/// `note` is kept as `last_error` when the run finished with a caveat (a full run that did not sweep).
-/// A page size shrunk by an earlier run grows by a quarter when this run did not shrink it.
-pub(crate) async fn finish(
-    conn: &mut PgConnection,
-    merchant: MerchantId,
-    kind: SyncKind,
-    mode: Mode,
-    note: Option<&str>,
-) -> Result<(), SyncError> {
-    sqlx::query(
-        "UPDATE sync_state SET state = 'idle', watermark = run_started_at - interval '2 minutes',
-                last_success_at = now(), last_full_at = CASE WHEN $3 THEN now() ELSE last_full_at END,
-                last_error = $4, last_error_at = CASE WHEN $4 IS NULL THEN last_error_at ELSE now() END,
-                page_size = CASE WHEN page_size IS NULL OR page_shrunk_at >= run_started_at THEN page_size
-                                 WHEN page_size + page_size / 4 + 1 >= $5 THEN NULL
-                                 ELSE page_size + page_size / 4 + 1 END,
-                updated_at = now()
-         WHERE merchant_id = $1 AND kind = $2",
-    )
-    .bind(merchant)
-    .bind(kind.as_str())
-    .bind(mode == Mode::Full)
-    .bind(note)
-    .bind(i32::try_from(MAX_PAGE_SIZE).unwrap_or(i32::MAX))
-    .execute(conn)
     .await?;
     Ok(())
 }

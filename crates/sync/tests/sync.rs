@@ -662,22 +662,49 @@ impl Writes {
     }
 }
 
+/// Tuple updates of `sync_state` (every row version written, not rows), counted by a row trigger into
+/// a sequence: exact and at once, where `pg_stat_user_tables.n_tup_upd` reports the worker's sessions
+/// seconds late. A sequence is no table, so `Writes` does not see the counting.
+async fn count_sync_state_updates(pool: &sqlx::PgPool) {
+    for sql in [
+        "CREATE SEQUENCE sync_state_updates",
+        "CREATE FUNCTION count_sync_state_update() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN PERFORM nextval('sync_state_updates'); RETURN NULL; END $$",
+        "CREATE TRIGGER count_sync_state_update AFTER UPDATE ON sync_state
+         FOR EACH ROW EXECUTE FUNCTION count_sync_state_update()",
+    ] {
+        sqlx::query(sql).execute(pool).await.expect("update counter");
+    }
+}
+
+async fn sync_state_updates(pool: &sqlx::PgPool) -> i64 {
+    sqlx::query_scalar("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM sync_state_updates")
+        .fetch_one(pool)
+        .await
+        .expect("updates")
+}
+
 /// Issue 18, item 2: an incremental run against a store that did not change writes its checkpoint
-/// (the one `sync_state` row) and nothing else: no row rewritten, no change or partner event (no
-/// `sync.completed` for an empty incremental run), no token. The queue's own bookkeeping is the job's
-/// row and its schedule row; the ops console's health row is rewritten only when its sync lag moves.
+/// (the one `sync_state` row, updated once: the run's start, checkpoint and end in one statement) and
+/// nothing else: no row rewritten, no change or partner event (no `sync.completed` for an empty
+/// incremental run), no token. The queue's own bookkeeping is the job's row and its schedule row; the
+/// ops console's health row is rewritten only when its sync lag moves.
 #[tokio::test]
 async fn an_empty_incremental_run_writes_nothing_but_its_checkpoint() {
     let f = Fixture::new(60).await;
     for kind in [SyncKind::Catalog, SyncKind::Orders] {
         assert_eq!(f.sync(kind, Mode::Full).await, JobState::Succeeded);
     }
+    count_sync_state_updates(&f.db.pool).await;
     let expected =
         BTreeMap::from([("job_schedule_state".to_owned(), 1), ("jobs".to_owned(), 1), ("sync_state".to_owned(), 1)]);
     // Twice each: the first incremental run re-reads what changed within its overlap with the full run.
     for kind in [SyncKind::Catalog, SyncKind::Orders, SyncKind::Catalog, SyncKind::Orders] {
         let before = Writes::snapshot(&f.db.pool).await;
+        let updates_before = sync_state_updates(&f.db.pool).await;
         assert_eq!(f.sync(kind, Mode::Incremental).await, JobState::Succeeded);
+        let updates = sync_state_updates(&f.db.pool).await - updates_before;
+        assert_eq!(updates, 1, "sync_state tuple updates by an empty incremental {kind:?} run");
         let mode: String = sqlx::query_scalar("SELECT mode FROM sync_state WHERE merchant_id = $1 AND kind = $2")
             .bind(f.merchant)
             .bind(kind.as_str())
