@@ -164,14 +164,18 @@ pub async fn check(client: &SapClient, session: &Session) -> Vec<Check> {
     }
 }
 
-/// One object: `$metadata` has every mapped attribute, then a `$top=1` read passes.
+/// One object: `$metadata` has every mapped attribute and a `$top=1` read passes (sent together).
 async fn probe(client: &SapClient, session: &Session, objects: &Objects, object: Object) -> Result<(), ConnectorError> {
     let code = object.code(objects);
-    let url = service_url(&session.store, code, "$metadata", &[])?;
-    let edmx = client
-        .send(Call::get(url, &crate::bound::open(session).authorization, PAGE_LIMIT))
-        .await
-        .map_err(|e| setup_error(e, code))?;
+    let authorization = crate::bound::open(session).authorization;
+    // Both are reads, so they go out together (one round trip); the EDMX's verdict comes first.
+    let metadata = service_url(&session.store, code, "$metadata", &[])?;
+    let first = service_url(&session.store, code, object.root_set(), &[("$top", "1")])?;
+    let (edmx, read) = futures::join!(
+        client.send(Call::get(metadata, &authorization, PAGE_LIMIT)),
+        client.send(Call::get(first, &authorization, PAGE_LIMIT)),
+    );
+    let edmx = edmx.map_err(|e| setup_error(e, code))?;
     let missing = missing_attributes(&String::from_utf8_lossy(&edmx.body), code, object)?;
     if !missing.is_empty() {
         return Err(ConnectorError::NotSetUp {
@@ -181,11 +185,7 @@ async fn probe(client: &SapClient, session: &Session, objects: &Objects, object:
             ),
         });
     }
-    let url = service_url(&session.store, code, object.root_set(), &[("$top", "1")])?;
-    client
-        .send(Call::get(url, &crate::bound::open(session).authorization, PAGE_LIMIT))
-        .await
-        .map_err(|e| setup_error(e, code))?;
+    read.map_err(|e| setup_error(e, code))?;
     Ok(())
 }
 
