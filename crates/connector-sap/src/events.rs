@@ -25,9 +25,10 @@ use url::Url;
 
 use crate::client::{Body, Call, DOCUMENT_LIMIT, PAGE_LIMIT, SapClient};
 use crate::credentials::Objects;
+use crate::sync::{entity, service_url};
 
-/// The service's path under the API host.
-const SERVICE: &str = "odata2webservices/WebhookService";
+/// The service, an OData service under `/odata2webservices` like the integration objects.
+const SERVICE: &str = "WebhookService";
 /// The destination target every webhook destination belongs to [seed: Webhooks].
 const TARGET: &str = "webhookServices";
 const EVENT_PREFIX: &str = "de.hybris.platform.webhookservices.event.";
@@ -98,24 +99,6 @@ fn destination_id(url: &str) -> String {
     }
 }
 
-/// `{api}/odata2webservices/WebhookService/<path>`, with `query`.
-fn service_url(api: &Url, path: &str, query: &[(&str, &str)]) -> Url {
-    let mut url = api.clone();
-    url.set_path(&format!("{}/{SERVICE}/{path}", api.path().trim_end_matches('/')));
-    url.set_query(None);
-    if !query.is_empty() {
-        url.query_pairs_mut().extend_pairs(query);
-    }
-    url
-}
-
-/// `<Set>('<key>')`: the key quoted as OData wants (`'` doubled) and percent-encoded.
-fn keyed(set: &str, key: &str) -> String {
-    let quoted = key.replace('\'', "''");
-    let encoded: String = url::form_urlencoded::byte_serialize(quoted.as_bytes()).collect();
-    format!("{set}('{}')", encoded.replace('+', "%20"))
-}
-
 /// One of Storelink's destinations for a slot, as listed.
 #[derive(Serialize, Deserialize)]
 struct Ours {
@@ -142,10 +125,13 @@ async fn list(
     if let Some(filter) = filter {
         query.push(("$filter", filter));
     }
-    let url = service_url(&session.store, path, &query);
+    let url = service_url(&session.store, SERVICE, path, &query)?;
     let reply = client.send(Call::get(url, &crate::bound::open(session).authorization, PAGE_LIMIT)).await?;
-    let value = reply.json(path)?;
-    Ok(value["d"]["results"].as_array().cloned().unwrap_or_default())
+    let mut value = reply.json(path)?;
+    match value.pointer_mut("/d/results").map(Value::take) {
+        Some(Value::Array(results)) => Ok(results),
+        _ => Ok(Vec::new()),
+    }
 }
 
 /// Storelink's destinations for `slot` (at most 1,000 destinations are read [A]).
@@ -223,7 +209,7 @@ pub async fn write_back(
 async fn post(client: &SapClient, session: &Session, path: &str, body: Value) -> Result<(), ConnectorError> {
     let call = Call {
         method: Method::POST,
-        url: service_url(&session.store, path, &[]),
+        url: service_url(&session.store, SERVICE, path, &[])?,
         authorization: Some(&crate::bound::open(session).authorization),
         body: Body::Json(body),
         // SAP's POST upserts by integrationKey.
@@ -262,7 +248,7 @@ async fn add(
 async fn delete(client: &SapClient, session: &Session, path: &str) -> Result<(), ConnectorError> {
     let call = Call {
         method: Method::DELETE,
-        url: service_url(&session.store, path, &[]),
+        url: service_url(&session.store, SERVICE, path, &[])?,
         authorization: Some(&crate::bound::open(session).authorization),
         body: Body::Empty,
         idempotent: true,
@@ -280,10 +266,10 @@ async fn remove(client: &SapClient, session: &Session, ours: &Ours) -> Result<()
     let filter = format!("destination/id eq '{}'", ours.id.replace('\'', "''"));
     for webhook in list(client, session, "WebhookConfigurations", Some(&filter)).await? {
         if let Some(key) = webhook["integrationKey"].as_str() {
-            delete(client, session, &keyed("WebhookConfigurations", key)).await?;
+            delete(client, session, &entity("WebhookConfigurations", key)).await?;
         }
     }
-    delete(client, session, &keyed("ConsumedDestinations", &ours.key)).await
+    delete(client, session, &entity("ConsumedDestinations", &ours.key)).await
 }
 
 /// What the merchant enters in Backoffice for `slot` when Storelink may not register it.
@@ -364,7 +350,7 @@ mod tests {
         let url = "https://storelink.example/webhooks/sap/0b0f7d7e-2c1c-4e8a-9c1e-6f3a2b1c0d9e/order-submit";
         assert_eq!(destination_id(url), "storelink-0b0f7d7e-2c1c-4e8a-9c1e-6f3a2b1c0d9e-order-submit");
         assert_eq!(
-            keyed("ConsumedDestinations", "storelink-a|webhookServices"),
+            entity("ConsumedDestinations", "storelink-a|webhookServices"),
             "ConsumedDestinations('storelink-a%7CwebhookServices')"
         );
         assert_eq!(subscription_id(Slot::OrderSubmit), "StorelinkOrder/ItemCreatedEvent");

@@ -15,7 +15,7 @@ use storelink_model::records::{Hashed, OrderRow};
 use storelink_model::views::Address;
 
 use crate::client::{Body, Call, DOCUMENT_LIMIT, SapClient};
-use crate::credentials::{Objects, SapCredentials};
+use crate::credentials::Objects;
 use crate::order_map::{self, amount, collection, nested, number, product_key, text};
 use crate::sync::{Object, entity, service_url};
 
@@ -26,10 +26,11 @@ const PRICE_EXPAND: &str = "catalogVersion/catalog,europe1Prices/currency,varian
 pub async fn create(
     client: &SapClient,
     session: &Session,
-    credentials: &SecretString,
+    _credentials: &SecretString,
     order: &NewOrder<'_>,
 ) -> Result<Hashed<OrderRow>, ConnectorError> {
-    let objects = SapCredentials::parse(credentials)?.objects;
+    // The merchant's object names, as every other call reads them (the session carries them).
+    let objects = crate::bound::open(session).objects;
     if find_in(client, session, &objects.order, order.reference).await?.is_some() {
         return Err(ConnectorError::OrderRefused {
             reason: OrderRefusal::Other,
