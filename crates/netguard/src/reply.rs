@@ -1,6 +1,6 @@
-//! Reading an answer from a merchant-controlled server safely: the body capped while it streams,
-//! `Retry-After` parsed, and transport failures told apart (a refused address from a broken one),
-//! for every platform's HTTP client.
+//! Talking to a merchant-controlled server safely, for every platform's HTTP client: the body capped
+//! while it streams, `Retry-After` parsed, transport failures told apart (a refused address from a
+//! broken one), literal IPs checked, and when to retry (`RetryPolicy`).
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -19,9 +19,42 @@ pub fn check_literal_host(url: &Url, policy: &Policy) -> Result<(), BlockedAddre
     }
 }
 
+/// How a failed attempt may be retried, as the client classified it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retryable {
+    /// 429, with the store's Retry-After when it sent one.
+    RateLimited(Option<Duration>),
+    /// 5xx, a timeout or a broken connection.
+    Transient,
+    No,
+}
+
+/// When a store client retries: idempotent calls only, at most `max_retries` times, after the
+/// store's Retry-After (never one longer than `max_retry_after`) or an exponential backoff.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    pub max_retries: u32,
+    pub base: Duration,
+    pub cap: Duration,
+    pub max_retry_after: Duration,
+}
+
+impl RetryPolicy {
+    /// The wait before trying again after failed attempt `attempt` (0-based), or `None`: give up.
+    pub fn wait(&self, failure: Retryable, attempt: u32, idempotent: bool) -> Option<Duration> {
+        let retry = idempotent && attempt < self.max_retries;
+        match failure {
+            Retryable::RateLimited(Some(after)) if after > self.max_retry_after => None,
+            Retryable::RateLimited(Some(after)) if retry => Some(after),
+            Retryable::RateLimited(_) | Retryable::Transient if retry => Some(backoff(self.base, self.cap, attempt)),
+            _ => None,
+        }
+    }
+}
+
 /// The wait before retry `attempt` (0-based): exponential from `base`, capped, with equal jitter
 /// (half fixed, half random), so retries spread out but never bunch at zero.
-pub fn backoff(base: Duration, cap: Duration, attempt: u32) -> Duration {
+fn backoff(base: Duration, cap: Duration, attempt: u32) -> Duration {
     let exp = base.saturating_mul(2u32.saturating_pow(attempt.min(16))).min(cap);
     exp / 2 + exp.mul_f64(rand::thread_rng().gen_range(0.0..0.5))
 }
@@ -91,6 +124,24 @@ pub fn transport_failure(error: &reqwest::Error) -> TransportFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_idempotent_calls_are_retried_and_long_retry_afters_are_not_waited_out() {
+        let policy = RetryPolicy {
+            max_retries: 2,
+            base: Duration::from_millis(100),
+            cap: Duration::from_secs(1),
+            max_retry_after: Duration::from_secs(60),
+        };
+        let after = |s| Retryable::RateLimited(Some(Duration::from_secs(s)));
+        assert_eq!(policy.wait(after(7), 0, true), Some(Duration::from_secs(7)));
+        assert_eq!(policy.wait(after(61), 0, true), None);
+        assert_eq!(policy.wait(after(7), 0, false), None);
+        assert_eq!(policy.wait(Retryable::Transient, 2, true), None, "retries used up");
+        assert!(policy.wait(Retryable::Transient, 1, true).is_some_and(|w| w <= Duration::from_millis(200)));
+        assert!(policy.wait(Retryable::RateLimited(None), 0, true).is_some());
+        assert_eq!(policy.wait(Retryable::No, 0, true), None);
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {

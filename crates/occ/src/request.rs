@@ -9,7 +9,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use storelink_netguard::Policy;
 use storelink_netguard::reply::{
-    Capped, TransportFailure, backoff, check_literal_host, parse_retry_after, read_capped, transport_failure,
+    Capped, RetryPolicy, Retryable, TransportFailure, check_literal_host, parse_retry_after, read_capped,
+    transport_failure,
 };
 use url::Url;
 
@@ -55,6 +56,17 @@ pub struct OccConfig {
     /// A longer Retry-After is returned as `RateLimited` instead of being waited out.
     pub max_retry_after: Duration,
     pub user_agent: String,
+}
+
+impl OccConfig {
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_retries: self.max_retries,
+            base: self.retry_base,
+            cap: self.retry_cap,
+            max_retry_after: self.max_retry_after,
+        }
+    }
 }
 
 impl Default for OccConfig {
@@ -150,16 +162,13 @@ impl OccClient {
                 Err(e) => e,
             };
             tracing::info!(method = %call.method, %path, attempt, elapsed_ms, error = error.kind_code(), "occ call failed");
-            let retry = call.idempotent && attempt < self.config.max_retries;
-            let wait = match &error {
-                OccError::RateLimited { retry_after: Some(after) } if *after > self.config.max_retry_after => {
-                    return Err(error);
-                }
-                OccError::RateLimited { retry_after: Some(after) } if retry => *after,
-                OccError::RateLimited { .. } | OccError::Transient { .. } if retry => {
-                    backoff(self.config.retry_base, self.config.retry_cap, attempt)
-                }
-                _ => return Err(error),
+            let failure = match &error {
+                OccError::RateLimited { retry_after } => Retryable::RateLimited(*retry_after),
+                OccError::Transient { .. } => Retryable::Transient,
+                _ => Retryable::No,
+            };
+            let Some(wait) = self.config.retry_policy().wait(failure, attempt, call.idempotent) else {
+                return Err(error);
             };
             tokio::time::sleep(wait).await;
             attempt += 1;
