@@ -12,6 +12,7 @@ mod connector;
 pub mod credentials;
 mod events;
 mod normalize;
+mod odata;
 pub mod order_map;
 mod orders;
 mod session;

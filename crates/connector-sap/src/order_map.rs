@@ -191,20 +191,23 @@ pub fn amount(x: f64) -> String {
 pub(crate) fn time(v: &Value, key: &str) -> Option<DateTime<Utc>> {
     match v.get(key)? {
         Value::Number(n) => n.as_i64().and_then(DateTime::from_timestamp_millis),
-        Value::String(s) => {
-            if let Some(inner) = s.strip_prefix("/Date(").and_then(|r| r.strip_suffix(")/")) {
-                let digits = inner.find(['+', '-']).filter(|&i| i > 0).map_or(inner, |i| &inner[..i]);
-                return digits.parse().ok().and_then(DateTime::from_timestamp_millis);
-            }
-            DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).ok().or_else(|| {
-                ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S"]
-                    .iter()
-                    .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
-                    .map(|t| t.and_utc())
-            })
-        }
+        Value::String(s) => parse_time(s),
         _ => None,
     }
+}
+
+/// `Edm.DateTime` sent as text: `/Date(<ms>)/` or ISO 8601 (`time`).
+pub(crate) fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    if let Some(inner) = s.strip_prefix("/Date(").and_then(|r| r.strip_suffix(")/")) {
+        let digits = inner.find(['+', '-']).filter(|&i| i > 0).map_or(inner, |i| &inner[..i]);
+        return digits.parse().ok().and_then(DateTime::from_timestamp_millis);
+    }
+    DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).ok().or_else(|| {
+        ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S"]
+            .iter()
+            .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+            .map(|t| t.and_utc())
+    })
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! records by `normalize`. SAP has no sites: `PageRequest::site` is always `None` and ignored.
 
 use serde_json::Value;
+use serde_json::value::RawValue;
 use storelink_connector::{ConnectorError, Page, PageRequest, Records, Session, SiteScope};
 use storelink_core::SyncKind;
 use url::Url;
@@ -11,6 +12,7 @@ use url::Url;
 use crate::client::{Call, DOCUMENT_LIMIT, PAGE_LIMIT, SapClient};
 use crate::credentials::Objects;
 use crate::normalize::{self, ProductKeys, Store};
+use crate::odata::{self, Listing};
 use crate::order_map;
 
 /// `odata2services.page.size.max`: a larger `$top` is clamped or refused (docs/sap.md, "Paging").
@@ -62,9 +64,10 @@ impl Object {
     /// The navigation paths a list or point read inlines.
     pub(crate) fn expand(self) -> &'static str {
         match self {
+            // Only what `normalize` maps: a price row's currency and the catalog version are left as
+            // links (the run filters on the version; the mapping reads neither), a quarter of a page.
             Object::Product => {
-                "europe1Prices/currency,picture,normal,supercategories,variants/europe1Prices/currency,\
-                 variants/supercategories,catalogVersion/catalog"
+                "europe1Prices,picture,normal,supercategories,variants/europe1Prices,variants/supercategories"
             }
             Object::Stock => "warehouse,inStockStatus",
             Object::DeliveryMode => "values/zone,values/currency",
@@ -116,20 +119,18 @@ pub(crate) fn entity(set: &str, key: &str) -> String {
     format!("{set}('{}')", encode(&key.replace('\'', "''")))
 }
 
-/// A GET of an OData JSON answer (`d`).
-async fn get(client: &SapClient, session: &Session, url: Url, limit: usize) -> Result<Value, ConnectorError> {
-    let what = url.path().to_owned();
-    let mut body = client.send(Call::get(url, &crate::bound::open(session).authorization, limit)).await?.json(&what)?;
-    Ok(body.get_mut("d").map(Value::take).unwrap_or(Value::Null))
+/// A GET of an OData JSON answer: its body, read by `odata`.
+async fn get(client: &SapClient, session: &Session, url: Url, limit: usize) -> Result<Vec<u8>, ConnectorError> {
+    Ok(client.send(Call::get(url, &crate::bound::open(session).authorization, limit)).await?.body)
 }
 
-/// One list page: `$skip` is the run's cursor, `$top` the page size (at most 1,000).
+/// One list page's body: `$skip` is the run's cursor, `$top` the page size (at most 1,000).
 async fn page(
     client: &SapClient,
     session: &Session,
     object: Object,
     page: &PageRequest<'_>,
-) -> Result<(Vec<Value>, Option<u64>, bool), ConnectorError> {
+) -> Result<Vec<u8>, ConnectorError> {
     let top = page.limit.clamp(1, MAX_TOP);
     let since = page.since.map(|since| format!("modifiedtime gt datetime'{}'", since.format("%Y-%m-%dT%H:%M:%S%.3f")));
     let filter: Vec<String> = object.scope().into_iter().chain(since.clone()).collect();
@@ -143,22 +144,11 @@ async fn page(
     query.push(("$expand", object.expand()));
     let url =
         service_url(&session.store, object.code(&crate::bound::open(session).objects), object.root_set(), &query)?;
-    let mut d = match get(client, session, url, PAGE_LIMIT).await {
-        Ok(d) => d,
+    match get(client, session, url, PAGE_LIMIT).await {
         // A service that cannot filter on `modifiedtime` answers 400: the run goes on in full.
-        Err(ConnectorError::Refused { message }) if since.is_some() => {
-            return Err(ConnectorError::FilterRefused { message });
-        }
-        Err(e) => return Err(e),
-    };
-    let results = match d.get_mut("results").map(Value::take) {
-        Some(Value::Array(results)) => results,
-        _ => return Err(ConnectorError::BadReply { what: object.root_set().into(), detail: "no d.results".into() }),
-    };
-    let total = normalize::number(&d, "__count").map(|n| n as u64);
-    let read = page.offset + results.len() as u64;
-    let last = results.len() < top as usize || total.is_some_and(|total| read >= total);
-    Ok((results, total, last))
+        Err(ConnectorError::Refused { message }) if since.is_some() => Err(ConnectorError::FilterRefused { message }),
+        other => other,
+    }
 }
 
 /// How product keys are built from codes, learnt from one product of the catalog version read;
@@ -168,45 +158,68 @@ async fn product_keys(client: &SapClient, session: &Session) -> Result<Option<Pr
     let query = [("$top", "1"), ("$filter", scope.as_str())];
     let url =
         service_url(&session.store, Object::Product.code(&crate::bound::open(session).objects), "Products", &query)?;
-    let d = get(client, session, url, DOCUMENT_LIMIT).await?;
-    Ok(normalize::many(&d, "results").first().and_then(ProductKeys::learn))
+    let body = get(client, session, url, DOCUMENT_LIMIT).await?;
+    let listing = Listing::parse(&body, "Products")?;
+    Ok(listing.items.first().and_then(|raw| odata::item(raw)).and_then(|p| ProductKeys::learn(&p)))
 }
 
 pub async fn list(client: &SapClient, session: &Session, request: PageRequest<'_>) -> Result<Page, ConnectorError> {
     let object = Object::of(request.kind);
-    let ((items, total, last), keys) = if object == Object::Stock {
+    let (body, keys) = if object == Object::Stock {
         let (listed, keys) = futures::join!(page(client, session, object, &request), product_keys(client, session));
         (listed?, keys?)
     } else {
         match page(client, session, object, &request).await {
-            Ok(listed) => (listed, None),
+            Ok(body) => (body, None),
             // The order object is optional (a store without it takes no partner orders): no orders to
             // read. Orders are never swept, so an empty run deletes nothing.
-            Err(ConnectorError::NotFound { .. }) if object == Object::Order => ((Vec::new(), Some(0), true), None),
+            Err(ConnectorError::NotFound { .. }) if object == Object::Order => {
+                return Ok(Page { records: records(object, &[], "", None), items: 0, total: Some(0), last: true });
+            }
             Err(e) => return Err(e),
         }
     };
-    let records = records(object, &items, session, keys.as_ref())?;
-    Ok(Page { records, items: items.len() as u64, total, last })
+    let (store, top, offset) = (session.store.as_str().to_owned(), request.limit.clamp(1, MAX_TOP), request.offset);
+    // Reading a page (up to `PAGE_LIMIT` bytes) is tens of milliseconds of CPU: it runs off the async
+    // threads, so the sync writes the page before meanwhile and other merchants' calls go on.
+    tokio::task::spawn_blocking(move || {
+        let listing = Listing::parse(&body, object.root_set())?;
+        let read = offset + listing.items.len() as u64;
+        let last = listing.items.len() < top as usize || listing.total.is_some_and(|total| read >= total);
+        let records = records(object, &listing.items, &store, keys.as_ref());
+        Ok(Page { records, items: listing.items.len() as u64, total: listing.total, last })
+    })
+    .await
+    .map_err(|e| ConnectorError::BadReply {
+        what: object.root_set().into(),
+        detail: format!("reading the page failed: {e}"),
+    })?
 }
 
-fn records(
-    object: Object,
-    items: &[Value],
-    session: &Session,
-    keys: Option<&ProductKeys>,
-) -> Result<Records, ConnectorError> {
-    Ok(match object {
+/// Maps the items of a page, leaving out each item that does not map (no key, or not an item of
+/// the object's shape), as OCC's are. Media URLs are made absolute on `store`.
+fn records(object: Object, items: &[&RawValue], store: &str, keys: Option<&ProductKeys>) -> Records {
+    match object {
         Object::Product => {
-            let store = Store { base_url: session.store.as_str() };
-            let (products, skus): (Vec<_>, Vec<_>) = items.iter().filter_map(|p| normalize::product(p, store)).unzip();
+            let store = Store { base_url: store };
+            let (products, skus): (Vec<_>, Vec<_>) =
+                items.iter().filter_map(|raw| normalize::product(&odata::item(raw)?, store)).unzip();
             Records::Catalog(products, skus.into_iter().flatten().collect())
         }
-        Object::Stock => Records::Inventory(items.iter().filter_map(|s| normalize::stock_level(s, keys)).collect()),
-        Object::DeliveryMode => Records::Shipping(items.iter().filter_map(normalize::delivery_mode).collect()),
-        // An order that does not map (no code) is left out, as OCC's are.
-        Object::Order => Records::Orders(items.iter().filter_map(|o| order_map::order(o).ok()).collect()),
-    })
+        Object::Stock => Records::Inventory(
+            items.iter().filter_map(|raw| normalize::stock_level(&odata::item(raw)?, keys)).collect(),
+        ),
+        Object::DeliveryMode => {
+            Records::Shipping(items.iter().filter_map(|raw| normalize::delivery_mode(&odata::item(raw)?)).collect())
+        }
+        // Orders are read as `Value`s: the mapping is shared with webhook payloads (`order_map`).
+        Object::Order => Records::Orders(
+            items
+                .iter()
+                .filter_map(|raw| order_map::order(&serde_json::from_str::<Value>(raw.get()).ok()?).ok())
+                .collect(),
+        ),
+    }
 }
 
 /// The point read confirming a deletion: the product by its integrationKey, or the stock levels of
@@ -223,8 +236,8 @@ pub async fn read(
         Object::Product => {
             let query = [("$expand", Object::Product.expand())];
             let url = service_url(&session.store, Object::Product.code(&objects), &entity("Products", id), &query)?;
-            let product = get(client, session, url, DOCUMENT_LIMIT).await?;
-            records(Object::Product, &[product], session, None)
+            let body = get(client, session, url, DOCUMENT_LIMIT).await?;
+            Ok(records(Object::Product, &[odata::single(&body, "Products")?], session.store.as_str(), None))
         }
         Object::Stock => {
             let keys = product_keys(client, session).await?;
@@ -232,12 +245,12 @@ pub async fn read(
             let filter = format!("productCode eq '{}'", code.replace('\'', "''"));
             let query = [("$top", "1000"), ("$filter", filter.as_str()), ("$expand", Object::Stock.expand())];
             let url = service_url(&session.store, Object::Stock.code(&objects), "StockLevels", &query)?;
-            let d = get(client, session, url, PAGE_LIMIT).await?;
-            let levels = normalize::many(&d, "results");
+            let body = get(client, session, url, PAGE_LIMIT).await?;
+            let levels = Listing::parse(&body, "StockLevels")?.items;
             if levels.is_empty() {
                 return Err(ConnectorError::NotFound { what: format!("stock of {id}") });
             }
-            records(Object::Stock, levels, session, keys.as_ref())
+            Ok(records(Object::Stock, &levels, session.store.as_str(), keys.as_ref()))
         }
         Object::DeliveryMode | Object::Order => Err(ConnectorError::Unsupported("point reads of this kind")),
     }

@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDateTime};
 use serde_json::{Map, Value, json};
 
 use crate::edmx::NAMESPACE;
-use crate::schema::{Edm, IntegrationObject, Item, integration_key};
+use crate::schema::{Edm, IntegrationObject, Item, integration_key, plural};
 
 /// `odata2services.page.size.default` and `odata2services.page.size.max` (docs/sap.md, "Paging").
 pub const DEFAULT_PAGE: usize = 10;
@@ -239,15 +239,25 @@ pub fn matches(entity: &Value, key: &str, clauses: &[Clause]) -> bool {
 }
 
 /// `Products('Online%7Cstore%7CP1')`: the key in an entity URI, percent-encoded, quotes doubled.
-pub fn key_segment(set: &str, key: &str) -> String {
-    let quoted = key.replace('\'', "''");
-    let encoded: String = url::form_urlencoded::byte_serialize(quoted.as_bytes()).collect();
-    format!("{set}('{}')", encoded.replace('+', "%20"))
+fn push_key_segment(out: &mut String, set: &str, key: &str) {
+    out.push_str(set);
+    out.push_str("('");
+    // Percent-encoding leaves no quote or space as such: a quote is `%27` (doubled), a space `+`.
+    for chunk in url::form_urlencoded::byte_serialize(key.as_bytes()) {
+        match chunk {
+            "%27" => out.push_str("%27%27"),
+            "+" => out.push_str("%20"),
+            _ => out.push_str(chunk),
+        }
+    }
+    out.push_str("')");
 }
 
 /// One item as OData v2 JSON, written straight into `out` (no intermediate `Value`: a list page of
 /// 1,000 products is about 3 MB): `__metadata`, primitives in their EDM forms, navigation properties
 /// expanded along `expand` (paths relative to this item) and `__deferred` otherwise, `integrationKey`.
+/// It writes in pieces rather than through `format!`: a page renders about 17,000 entities, and the
+/// small strings those left behind made each page's large buffers cost malloc a consolidation pass.
 pub fn render(
     out: &mut Vec<u8>,
     object: &IntegrationObject,
@@ -257,13 +267,16 @@ pub fn render(
     expand: &[&[String]],
 ) {
     let key = integration_key(object, item, entity);
-    let uri = format!("{service}/{}", key_segment(&item.entity_set(), &key));
+    let mut uri = String::with_capacity(service.len() + key.len() + 32);
+    uri.push_str(service);
+    uri.push('/');
+    push_key_segment(&mut uri, &plural(&item.code), &key);
     out.extend_from_slice(b"{\"__metadata\":{\"id\":");
     write_str(out, &uri);
     out.extend_from_slice(b",\"uri\":");
     write_str(out, &uri);
     out.extend_from_slice(b",\"type\":");
-    write_str(out, &format!("{NAMESPACE}.{}", item.code));
+    write_parts(out, &[NAMESPACE, ".", &item.code]);
     out.push(b'}');
     for a in &item.attributes {
         out.push(b',');
@@ -274,12 +287,14 @@ pub fn render(
             write_edm(out, a.edm, value);
             continue;
         };
-        let sub: Vec<&[String]> = expand.iter().filter(|p| p.first() == Some(&a.name)).map(|p| &p[1..]).collect();
-        if sub.is_empty() {
+        if !expand.iter().any(|p| p.first() == Some(&a.name)) {
             out.extend_from_slice(b"{\"__deferred\":{\"uri\":");
-            write_str(out, &format!("{uri}/{}", a.name));
+            write_parts(out, &[&uri, "/", &a.name]);
             out.extend_from_slice(b"}}");
-        } else if a.collection {
+            continue;
+        }
+        let sub: Vec<&[String]> = expand.iter().filter(|p| p.first() == Some(&a.name)).map(|p| &p[1..]).collect();
+        if a.collection {
             out.extend_from_slice(b"{\"results\":[");
             for (n, e) in value.as_array().into_iter().flatten().enumerate() {
                 if n > 0 {
@@ -316,8 +331,26 @@ pub fn render_single(
 
 /// A JSON string, escaped.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
-    // Writing a &str into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
+    write_parts(out, &[s]);
+}
+
+/// One JSON string of `parts` joined, escaped. Most text needs no escape and is copied as it is.
+fn write_parts(out: &mut Vec<u8>, parts: &[&str]) {
+    out.push(b'"');
+    for part in parts {
+        // A fold without an early exit, so the compiler checks many bytes at once.
+        let plain = !part.bytes().fold(false, |escape, b| escape | (b < 0x20) | (b == b'"') | (b == b'\\'));
+        if plain {
+            out.extend_from_slice(part.as_bytes());
+        } else {
+            // Writing a &str into a Vec cannot fail; the quotes serde_json adds around it are dropped.
+            let at = out.len();
+            let _ = serde_json::to_writer(&mut *out, part);
+            out.pop();
+            out.remove(at);
+        }
+    }
+    out.push(b'"');
 }
 
 /// The OData v2 JSON form of a stored primitive: `DateTime` as `/Date(ms)/`, `Int64` and `Double` as
@@ -373,4 +406,20 @@ pub fn payload(object: &IntegrationObject, item: &Item, entity: &Value) -> Value
     }
     out.insert("integrationKey".into(), Value::from(integration_key(object, item, entity)));
     Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_and_keys_are_escaped_as_json_and_url_text() {
+        let mut out = Vec::new();
+        write_parts(&mut out, &["plain", " \"quoted\"\\", "\ttab"]);
+        let read: String = serde_json::from_slice(&out).expect("a JSON string");
+        assert_eq!(read, "plain \"quoted\"\\\ttab");
+        let mut segment = String::new();
+        push_key_segment(&mut segment, "Products", "Online|c|it's a P");
+        assert_eq!(segment, "Products('Online%7Cc%7Cit%27%27s%20a%20P')");
+    }
 }

@@ -234,20 +234,35 @@ fn is_collection(enclosing: &str, qualifier: &str) -> bool {
 /// property contributing the referenced item's key, joined with `|`. `entity` is the item in the
 /// simulator's nested form (navigation properties hold the referenced item).
 pub fn integration_key(object: &IntegrationObject, item: &Item, entity: &serde_json::Value) -> String {
-    let mut parts = Vec::new();
+    let mut key = String::new();
+    push_integration_key(&mut key, object, item, entity);
+    key
+}
+
+fn push_integration_key(key: &mut String, object: &IntegrationObject, item: &Item, entity: &serde_json::Value) {
+    use std::fmt::Write;
+    let mut first = true;
     for attribute in item.attributes.iter().filter(|a| a.unique) {
         let value = &entity[attribute.name.as_str()];
-        match (&attribute.returns, value) {
-            (Some(target), serde_json::Value::Object(_)) => {
-                if let Some(target) = object.item(target) {
-                    parts.push(integration_key(object, target, value));
-                }
+        let target = match (&attribute.returns, value) {
+            (Some(target), serde_json::Value::Object(_)) => match object.item(target) {
+                Some(target) => Some(target),
+                None => continue,
+            },
+            _ => None,
+        };
+        if !first {
+            key.push('|');
+        }
+        first = false;
+        match (target, &attribute.returns, value) {
+            (Some(target), _, _) => push_integration_key(key, object, target, value),
+            (None, Some(_), _) => key.push_str(value.as_str().unwrap_or_default()),
+            (None, None, serde_json::Value::String(s)) => key.push_str(s),
+            (None, None, serde_json::Value::Null) => {}
+            (None, None, other) => {
+                let _ = write!(key, "{other}");
             }
-            (Some(_), _) => parts.push(value.as_str().unwrap_or_default().to_owned()),
-            (None, serde_json::Value::String(s)) => parts.push(s.clone()),
-            (None, serde_json::Value::Null) => parts.push(String::new()),
-            (None, other) => parts.push(other.to_string()),
         }
     }
-    parts.join("|")
 }

@@ -748,9 +748,7 @@ async fn the_connector_calls_in_docs_sap_md_are_served() {
         format!(
             "/odata2webservices/StorelinkProduct/Products?$top=1000&$skip=0&$inlinecount=allpages&$orderby=code&$filter={}&$expand={}",
             q("catalogVersion/version eq 'Online'"),
-            q(
-                "europe1Prices/currency,picture,normal,supercategories,variants/europe1Prices/currency,variants/supercategories,catalogVersion/catalog"
-            )
+            q("europe1Prices,picture,normal,supercategories,variants/europe1Prices,variants/supercategories")
         ),
         format!(
             "/odata2webservices/StorelinkStock/StockLevels?$top=1000&$skip=0&$inlinecount=allpages&$orderby=productCode&$expand={}",
@@ -779,9 +777,10 @@ async fn the_connector_calls_in_docs_sap_md_are_served() {
     let (_, products) = c.get(&calls[0], &auth).await;
     let product = &products["d"]["results"][0];
     assert_eq!(products["d"]["__count"], "4");
-    assert_eq!(product["variants"]["results"][0]["europe1Prices"]["results"][0]["currency"]["isocode"], "USD");
+    let price = &product["variants"]["results"][0]["europe1Prices"]["results"][0];
+    assert!(price["price"].is_string() && price["currency"]["__deferred"]["uri"].is_string(), "{price}");
     assert_eq!(product["variants"]["results"][0]["supercategories"]["results"][0]["code"], "size-S");
-    assert_eq!(product["catalogVersion"]["catalog"]["id"], "storelinkProductCatalog");
+    assert!(product["catalogVersion"]["__deferred"]["uri"].is_string(), "{product}");
     let (_, orders) = c.get(&calls[3], &auth).await;
     assert_eq!(orders["d"]["results"][0]["user"]["uid"], "buyer0@example.com");
     sim.stop().await;
