@@ -147,6 +147,7 @@ pub async fn throughput(config: Config, products: usize, platform: Platform) -> 
             }
         };
         let job_id = rig.queue.enqueue(merchant, SyncKind::Catalog.as_str(), Mode::Full).await?;
+        checkpoint(&rig.pool).await?;
         let started = Instant::now();
         let (shutdown, worker) = rig.worker(slice);
         rig.wait_for(merchant, job_id, Duration::from_secs(3600)).await?;
@@ -173,6 +174,14 @@ pub async fn throughput(config: Config, products: usize, platform: Platform) -> 
     .await
 }
 
+/// Both timed phases start from a checkpoint: without one, the checkpoint that the WAL of earlier
+/// runs (or phases) calls for lands in either phase at random (`max_wal_size`), and moved the COPY
+/// baseline by up to 50% between runs.
+async fn checkpoint(pool: &PgPool) -> anyhow::Result<()> {
+    sqlx::query("CHECKPOINT").execute(pool).await?;
+    Ok(())
+}
+
 /// Export both tables, empty them, and time a binary COPY of the same rows back in.
 async fn copy_baseline(pool: &PgPool) -> anyhow::Result<Duration> {
     let mut conn = pool.acquire().await?;
@@ -183,6 +192,7 @@ async fn copy_baseline(pool: &PgPool) -> anyhow::Result<Duration> {
         dumps.push((table, chunks));
     }
     sqlx::query("TRUNCATE products, skus").execute(&mut *conn).await?;
+    checkpoint(pool).await?;
     let started = Instant::now();
     for (table, chunks) in dumps {
         let mut copy = conn.copy_in_raw(&format!("COPY {table} FROM STDIN (FORMAT binary)")).await?;
