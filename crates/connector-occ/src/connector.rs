@@ -109,27 +109,40 @@ impl OccConnector {
             site: site.filter(|_| resource != Resource::Orders).map(str::to_owned),
             ..ListParams::default()
         };
-        let listed = match self.client.list::<Value>(store, token, resource, &params).await {
-            Ok(listed) => listed,
+        let body = match self.client.list_body(store, token, resource, &params).await {
+            Ok(body) => body,
             // OCC answers 400 to a filter it cannot apply (e.g. an older store's SCIM support).
             Err(OccError::Permanent { status: 400, message, .. }) if filtered => {
                 return Err(ConnectorError::FilterRefused { message });
             }
             Err(e) => return Err(error(e)),
         };
-        let last = listed.is_last(page.offset);
-        let items = listed.items.len() as u64;
-        let records = match page.kind {
-            SyncKind::Catalog => {
-                let base = Store { base_url: store.as_str(), price_group: page.site.and_then(|s| s.price_list_group) };
-                let (products, skus): (Vec<_>, Vec<_>) =
-                    listed.items.iter().filter_map(|p| normalize::product(p, base)).unzip();
-                Records::Catalog(products, skus.into_iter().flatten().collect())
-            }
-            SyncKind::Inventory => Records::Inventory(listed.items.iter().flat_map(normalize::inventory).collect()),
-            _ => Records::Orders(listed.items.iter().filter_map(normalize::order).collect()),
-        };
-        Ok(Page { records, items, total: listed.total_results, last })
+        let (kind, offset, base_url) = (page.kind, page.offset, store.as_str().to_owned());
+        let price_group = page.site.and_then(|s| s.price_list_group).map(str::to_owned);
+        // Reading a page (up to `ReplyLimit::Page` bytes) is tens of milliseconds of CPU: it runs off
+        // the async threads, so the sync writes the page before meanwhile and other merchants' calls
+        // go on.
+        tokio::task::spawn_blocking(move || {
+            let listed = storelink_occ::decode_page::<Value>(&body, resource).map_err(error)?;
+            let last = listed.is_last(offset);
+            let items = listed.items.len() as u64;
+            let records = match kind {
+                SyncKind::Catalog => {
+                    let base = Store { base_url: &base_url, price_group: price_group.as_deref() };
+                    let (products, skus): (Vec<_>, Vec<_>) =
+                        listed.items.iter().filter_map(|p| normalize::product(p, base)).unzip();
+                    Records::Catalog(products, skus.into_iter().flatten().collect())
+                }
+                SyncKind::Inventory => Records::Inventory(listed.items.iter().flat_map(normalize::inventory).collect()),
+                _ => Records::Orders(listed.items.iter().filter_map(normalize::order).collect()),
+            };
+            Ok(Page { records, items, total: listed.total_results, last })
+        })
+        .await
+        .map_err(|e| ConnectorError::BadReply {
+            what: resource.path().into(),
+            detail: format!("reading the page failed: {e}"),
+        })?
     }
 
     async fn point_read(

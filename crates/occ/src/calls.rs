@@ -18,6 +18,11 @@ fn decode<T: DeserializeOwned>(body: &[u8], path: &str) -> Result<T, OccError> {
     serde_json::from_slice(body).map_err(|e| OccError::Decode { path: path.to_owned(), detail: e.to_string() })
 }
 
+/// A list page of `resource` (`list_body`'s answer).
+pub fn decode_page<T: DeserializeOwned>(body: &[u8], resource: Resource) -> Result<Page<T>, OccError> {
+    decode(body, resource.path())
+}
+
 /// The `x-ccsite` header picking a site of a multi-site store, when one is chosen.
 fn site_header(site: Option<&str>) -> Vec<(&'static str, String)> {
     site.map(|site| vec![("x-ccsite", site.to_owned())]).unwrap_or_default()
@@ -111,14 +116,25 @@ impl OccClient {
         resource: Resource,
         params: &ListParams,
     ) -> Result<Page<T>, OccError> {
-        let path = resource.path();
-        let segs = segments(path);
+        let body = self.list_body(store, token, resource, params).await?;
+        decode_page(&body, resource)
+    }
+
+    /// A list page's body, for a caller that decodes it elsewhere (`decode_page`): a page is up to
+    /// `ReplyLimit::Page` bytes, tens of milliseconds of parsing.
+    pub async fn list_body(
+        &self,
+        store: &Url,
+        token: &SecretString,
+        resource: Resource,
+        params: &ListParams,
+    ) -> Result<Vec<u8>, OccError> {
+        let segs = segments(resource.path());
         let spec = Spec::new(Method::GET, &segs)
             .query(params.query(resource))
             .headers(site_header(params.site.as_deref()))
             .limit(ReplyLimit::Page);
-        let body = self.json_call(store, token, spec).await?;
-        decode(&body, path)
+        self.json_call(store, token, spec).await
     }
 
     pub async fn shipping_methods(

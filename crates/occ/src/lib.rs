@@ -9,6 +9,7 @@ mod order_query;
 mod request;
 mod types;
 
+pub use calls::decode_page;
 pub use error::OccError;
 pub use order_query::{OrderQuery, profile_email_query};
 pub use request::{OccClient, OccConfig, ReplyLimit};
