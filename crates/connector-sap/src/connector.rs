@@ -156,8 +156,8 @@ impl Connector for SapConnector {
         Box::pin(events::write_back(&self.client, session, slot, read, urls))
     }
 
-    fn manual_setup(&self, slot: Slot, url: &str, secrets: &[u8]) -> Option<ManualSetup> {
-        events::manual_setup(slot, url, secrets)
+    fn manual_setup(&self, session: &Session, slot: Slot, url: &str, secrets: &[u8]) -> Option<ManualSetup> {
+        events::manual_setup(session, slot, url, secrets)
     }
 
     fn delivery_id(&self, headers: Headers<'_>) -> Option<String> {

@@ -272,9 +272,10 @@ async fn remove(client: &SapClient, session: &Session, ours: &Ours) -> Result<()
     delete(client, session, &entity("ConsumedDestinations", &ours.key)).await
 }
 
-/// What the merchant enters in Backoffice for `slot` when Storelink may not register it.
-pub fn manual_setup(slot: Slot, url: &str, secrets: &[u8]) -> Option<ManualSetup> {
-    let (object, event) = slot_event(slot, &Objects::default().order).ok()?;
+/// What the merchant enters in Backoffice for `slot` when Storelink may not register it: the
+/// webhook names the merchant's own order object, as registration would have.
+pub fn manual_setup(session: &Session, slot: Slot, url: &str, secrets: &[u8]) -> Option<ManualSetup> {
+    let (object, event) = slot_event(slot, &crate::bound::open(session).objects.order).ok()?;
     let credential = Credential::open(secrets)?;
     let id = destination_id(url);
     let values = vec![
@@ -356,8 +357,14 @@ mod tests {
         assert_eq!(subscription_id(Slot::OrderSubmit), "StorelinkOrder/ItemCreatedEvent");
         assert!(matches!(slot_event(Slot::ShipmentCreate, "StorelinkOrder"), Err(ConnectorError::Unsupported(_))));
         let secrets = serde_json::to_vec(&Credential::generate()).expect("secrets");
-        let manual = manual_setup(Slot::OrderUpdate, url, &secrets).expect("manual");
+        let store = std::sync::Arc::new(url::Url::parse("https://api.example.com").expect("url"));
+        let objects = crate::credentials::Objects { order: "MyOrders".into(), ..Default::default() };
+        let token = crate::bound::token("Bearer t".into(), &objects);
+        let session = Session { store: store.clone(), storefront: store, token };
+        let manual = manual_setup(&session, Slot::OrderUpdate, url, &secrets).expect("manual");
         assert!(manual.values.iter().any(|(_, v)| v.ends_with("ItemUpdatedEvent")));
+        let object = manual.values.iter().find(|(k, _)| k.contains("integration object")).map(|(_, v)| v.as_str());
+        assert_eq!(object, Some("MyOrders"));
         assert!(!format!("{manual:?}").contains(&Credential::open(&secrets).expect("open").password));
     }
 }

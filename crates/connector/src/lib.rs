@@ -582,9 +582,10 @@ pub trait Connector: Send + Sync + 'static {
 
     /// The values a merchant enters by hand so the store calls `url` for `slot` with `secrets` (as
     /// `read_subscription` returned them), when the store refused the registration for lack of
-    /// permission. `None` (the default): no manual path; the slot fails and is retried.
-    fn manual_setup(&self, slot: Slot, url: &str, secrets: &[u8]) -> Option<ManualSetup> {
-        let _ = (slot, url, secrets);
+    /// permission; `session` is the one the registration was refused on. `None` (the default): no
+    /// manual path; the slot fails and is retried.
+    fn manual_setup(&self, session: &Session, slot: Slot, url: &str, secrets: &[u8]) -> Option<ManualSetup> {
+        let _ = (session, slot, url, secrets);
         None
     }
 

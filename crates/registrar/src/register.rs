@@ -171,7 +171,7 @@ impl Registrar {
         match written {
             // The merchant can point the store at us by hand, with the secrets sealed here.
             Err(ConnectorError::PermissionMissing { what, message }) => {
-                match store.connector.manual_setup(slot, &ours, &secrets) {
+                match store.connector.manual_setup(&store.session, slot, &ours, &secrets) {
                     Some(manual) => {
                         sealed.map_err(SlotFailure::Vault)?;
                         Err(SlotFailure::Manual(manual))
