@@ -103,8 +103,8 @@ impl<'a> Text<'a> {
 
 impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(match deserializer.deserialize_any(ScalarVisitor)? {
-            Scalar::Text(text) => Text(Some(text)),
+        Ok(match deserializer.deserialize_any(ScalarVisitor { codes: false })? {
+            Scalar::Text(text) | Scalar::Number(text) => Text(Some(text)),
             Scalar::Bool(_) | Scalar::Other => Text(None),
         })
     }
@@ -116,22 +116,46 @@ pub(crate) struct Flag(pub Option<bool>);
 
 impl<'de> Deserialize<'de> for Flag {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(match deserializer.deserialize_any(ScalarVisitor)? {
+        Ok(match deserializer.deserialize_any(ScalarVisitor { codes: false })? {
             Scalar::Bool(flag) => Flag(Some(flag)),
-            Scalar::Text(_) | Scalar::Other => Flag(None),
+            Scalar::Text(_) | Scalar::Number(_) | Scalar::Other => Flag(None),
         })
     }
 }
 
-/// Any JSON value as the primitive it is: strings and numbers as text, objects, arrays and `null`
-/// skipped (read without being kept).
+/// An enum or currency reference: its `code` (or `isocode`) when it came inline, or the code itself
+/// when sent as text (`order_map::code` and `normalize`'s reading of OData JSON).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Code<'a>(pub Text<'a>);
+
+impl<'a> Code<'a> {
+    pub fn owned(&self) -> Option<String> {
+        self.0.owned()
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Code<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(match deserializer.deserialize_any(ScalarVisitor { codes: true })? {
+            Scalar::Text(code) => Code(Text(Some(code))),
+            Scalar::Number(_) | Scalar::Bool(_) | Scalar::Other => Code::default(),
+        })
+    }
+}
+
+/// Any JSON value as the primitive it is: strings and numbers as text; arrays, `null` and objects
+/// skipped (read without being kept), except that with `codes` an object reads as its `code`
+/// (else `isocode`).
 enum Scalar<'a> {
     Text(Cow<'a, str>),
+    Number(Cow<'a, str>),
     Bool(bool),
     Other,
 }
 
-struct ScalarVisitor;
+struct ScalarVisitor {
+    codes: bool,
+}
 
 impl<'de> Visitor<'de> for ScalarVisitor {
     type Value = Scalar<'de>;
@@ -153,15 +177,15 @@ impl<'de> Visitor<'de> for ScalarVisitor {
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(Scalar::Text(Cow::Owned(v.to_string())))
+        Ok(Scalar::Number(Cow::Owned(v.to_string())))
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(Scalar::Text(Cow::Owned(v.to_string())))
+        Ok(Scalar::Number(Cow::Owned(v.to_string())))
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        Ok(Scalar::Text(Cow::Owned(v.to_string())))
+        Ok(Scalar::Number(Cow::Owned(v.to_string())))
     }
 
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
@@ -173,74 +197,22 @@ impl<'de> Visitor<'de> for ScalarVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(Scalar::Other)
+        let (mut code, mut isocode) = (Text(None), Text(None));
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match key.as_ref() {
+                "code" if self.codes => code = map.next_value()?,
+                "isocode" if self.codes => isocode = map.next_value()?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(code.0.or(isocode.0).map_or(Scalar::Other, Scalar::Text))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
         Ok(Scalar::Other)
-    }
-}
-
-/// An enum or currency reference: its `code` (or `isocode`) when it came inline, or the code itself
-/// when sent as text (`order_map::code` and `normalize`'s reading of OData JSON).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub(crate) struct Code<'a>(pub Text<'a>);
-
-impl<'a> Code<'a> {
-    pub fn owned(&self) -> Option<String> {
-        self.0.owned()
-    }
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Code<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct CodeVisitor;
-        impl<'de> Visitor<'de> for CodeVisitor {
-            type Value = Code<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Code(Text(Some(Cow::Borrowed(v)))))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Code(Text(Some(Cow::Owned(v.to_owned())))))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(Code::default())
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(Code::default())
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(Code::default())
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(Code::default())
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Code::default())
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-                ScalarVisitor.visit_seq(seq).map(|_| Code::default())
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let (mut code, mut isocode) = (Text(None), Text(None));
-                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-                    match key.as_ref() {
-                        "code" => code = map.next_value()?,
-                        "isocode" => isocode = map.next_value()?,
-                        _ => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
-                }
-                Ok(Code(if code.0.is_some() { code } else { isocode }))
-            }
-        }
-        deserializer.deserialize_any(CodeVisitor)
     }
 }
 
@@ -328,6 +300,8 @@ mod tests {
         );
         assert_eq!(probe(r#"{"t": 1764561600000}"#).t.time().map(|t| t.timestamp_millis()), Some(1_764_561_600_000));
         assert_eq!(probe(r#"{"t": "a\"b"}"#).t.get(), Some("a\"b"));
+        let p = probe(r#"{"t": 5, "c": 5, "f": 1, "m": null}"#);
+        assert_eq!((p.t.get(), p.c.owned(), p.f.0, p.m.0.len()), (Some("5"), None, None, 0));
     }
 
     #[test]

@@ -174,7 +174,7 @@ pub async fn list(client: &SapClient, session: &Session, request: PageRequest<'_
             // The order object is optional (a store without it takes no partner orders): no orders to
             // read. Orders are never swept, so an empty run deletes nothing.
             Err(ConnectorError::NotFound { .. }) if object == Object::Order => {
-                return Ok(Page { records: records(object, &[], "", None), items: 0, total: Some(0), last: true });
+                return Ok(Page { records: Records::Orders(Vec::new()), items: 0, total: Some(0), last: true });
             }
             Err(e) => return Err(e),
         }
