@@ -119,10 +119,7 @@ impl OccConnector {
         };
         let (kind, offset, base_url) = (page.kind, page.offset, store.as_str().to_owned());
         let price_group = page.site.and_then(|s| s.price_list_group).map(str::to_owned);
-        // Reading a page (up to `ReplyLimit::Page` bytes) is tens of milliseconds of CPU: it runs off
-        // the async threads, so the sync writes the page before meanwhile and other merchants' calls
-        // go on.
-        tokio::task::spawn_blocking(move || {
+        Page::read_off_thread(resource.path(), move || {
             let listed = storelink_occ::decode_page::<Value>(&body, resource).map_err(error)?;
             let last = listed.is_last(offset);
             let items = listed.items.len() as u64;
@@ -139,10 +136,6 @@ impl OccConnector {
             Ok(Page { records, items, total: listed.total_results, last })
         })
         .await
-        .map_err(|e| ConnectorError::BadReply {
-            what: resource.path().into(),
-            detail: format!("reading the page failed: {e}"),
-        })?
     }
 
     async fn point_read(

@@ -180,9 +180,7 @@ pub async fn list(client: &SapClient, session: &Session, request: PageRequest<'_
         }
     };
     let (store, top, offset) = (session.store.as_str().to_owned(), request.limit.clamp(1, MAX_TOP), request.offset);
-    // Reading a page (up to `PAGE_LIMIT` bytes) is tens of milliseconds of CPU: it runs off the async
-    // threads, so the sync writes the page before meanwhile and other merchants' calls go on.
-    tokio::task::spawn_blocking(move || {
+    Page::read_off_thread(object.root_set(), move || {
         let listing = Listing::parse(&body, object.root_set())?;
         let read = offset + listing.items.len() as u64;
         let last = listing.items.len() < top as usize || listing.total.is_some_and(|total| read >= total);
@@ -190,10 +188,6 @@ pub async fn list(client: &SapClient, session: &Session, request: PageRequest<'_
         Ok(Page { records, items: listing.items.len() as u64, total: listing.total, last })
     })
     .await
-    .map_err(|e| ConnectorError::BadReply {
-        what: object.root_set().into(),
-        detail: format!("reading the page failed: {e}"),
-    })?
 }
 
 /// Maps the items of a page, leaving out each item that does not map (no key, or not an item of

@@ -197,6 +197,22 @@ pub struct Page {
     pub last: bool,
 }
 
+impl Page {
+    /// Runs `read` (a list page's parsing and mapping) on a blocking thread. A page is megabytes of
+    /// JSON, tens of milliseconds of CPU: off the async threads, the sync writes the page before
+    /// meanwhile (its runner joins that write with this fetch in one task) and other merchants' calls
+    /// go on. `what` names the page if `read` panics.
+    pub async fn read_off_thread(
+        what: &str,
+        read: impl FnOnce() -> Result<Page, ConnectorError> + Send + 'static,
+    ) -> Result<Page, ConnectorError> {
+        tokio::task::spawn_blocking(read).await.map_err(|e| ConnectorError::BadReply {
+            what: what.to_owned(),
+            detail: format!("reading the page failed: {e}"),
+        })?
+    }
+}
+
 /// An order to place. Lines were checked against the synced catalog; each names its SKU's product.
 #[derive(Clone, Debug)]
 pub struct NewOrder<'a> {
